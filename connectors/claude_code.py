@@ -1,0 +1,204 @@
+"""Claude Code: raw hook payloads and session-registry records -> normalized events.
+
+Pure: bytes in, events out, `ParseError` for anything that is not a payload we understand.
+Wire facts (Claude Code 2.1.x, see tests/fixtures/claude): every hook payload names its own
+`hook_event_name` and carries `session_id` and `cwd`; PermissionRequest has no `tool_use_id`,
+so requests are paired with their PreToolUse by a digest of tool name + input (`tool_key`);
+AskUserQuestion arrives as a PermissionRequest and means "question"; events from inside a
+subagent carry `agent_id`. Interrupts fire no hook at all: only the live registry
+`~/.claude/sessions/<pid>.json` (`status` idle/busy/waiting + `waitingFor`) shows them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from observer.errors import ParseError
+from observer.events import Event, Kind, Origin
+
+AGENT = "claude"
+
+_SIMPLE: dict[str, Kind] = {
+    "SessionStart": Kind.SESSION_START,
+    "UserPromptSubmit": Kind.PROMPT,
+    "PreToolUse": Kind.TOOL_START,
+    "PostToolUse": Kind.TOOL_END,
+    "PostToolUseFailure": Kind.TOOL_END,
+    "PostToolBatch": Kind.TOOLS_DONE,
+    "PermissionDenied": Kind.TOOL_DENIED,
+    "MessageDisplay": Kind.MESSAGE,
+    "Stop": Kind.TURN_END,
+    "StopFailure": Kind.TURN_FAILED,
+    "SubagentStart": Kind.ACTIVITY,
+    "SubagentStop": Kind.ACTIVITY,
+    "PreCompact": Kind.ACTIVITY,
+    "PostCompact": Kind.ACTIVITY,
+    "UserPromptExpansion": Kind.ACTIVITY,
+    "SessionEnd": Kind.SESSION_END,
+}
+# Events that report facts and never a status (anything unknown is treated the same way).
+_METADATA = frozenset(
+    {
+        "Setup",
+        "InstructionsLoaded",
+        "CwdChanged",
+        "ConfigChange",
+        "FileChanged",
+        "DirectoryAdded",
+        "PreModelSwitch",
+        "PostModelSwitch",
+        "WorktreeCreate",
+        "WorktreeRemove",
+        "TeammateIdle",
+        "TaskCreated",
+        "TaskCompleted",
+        "Elicitation",
+        "ElicitationResult",
+    }
+)
+QUESTION_TOOL = "AskUserQuestion"
+
+
+def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
+    """One hook payload (exactly what Claude wrote to the hook's stdin) -> events."""
+    data = _load_object(raw)
+    if "hook_event_name" not in data and "sessionId" in data:
+        return parse_registry_record(data, origin)
+    name = _str(data, "hook_event_name")
+    session_id = _str(data, "session_id")
+    if not name or not session_id:
+        raise ParseError("not a Claude Code hook payload: no hook_event_name or session_id")
+    kind = _kind(name, data)
+    tool = _opt_str(data, "tool_name")
+    tool_input = data.get("tool_input")
+    cwd = _opt_str(data, "new_cwd") if name == "CwdChanged" else _opt_str(data, "cwd")
+    model = _opt_str(data, "to_model") if name == "PostModelSwitch" else _opt_str(data, "model")
+    return [
+        Event(
+            kind=kind,
+            session_id=session_id,
+            agent=AGENT,
+            at=origin.at,
+            wire=name,
+            pid=origin.pid,
+            cwd=cwd,
+            transcript_path=_opt_str(data, "transcript_path"),
+            tool=tool,
+            tool_use_id=_opt_str(data, "tool_use_id"),
+            tool_key=tool_key(tool, tool_input) if tool else None,
+            detail=_detail(name, kind, data, tool, tool_input),
+            model=model,
+            subagent=bool(data.get("agent_id")) and name not in ("SubagentStart", "SubagentStop"),
+        )
+    ]
+
+
+def parse_registry_record(data: dict[str, Any], origin: Origin) -> list[Event]:
+    """A snapshot of `~/.claude/sessions/<pid>.json` -> at most one status report."""
+    session_id = _str(data, "sessionId")
+    if not session_id:
+        raise ParseError("not a Claude Code session registry record: no sessionId")
+    status = _opt_str(data, "status")
+    stamp = data.get("statusUpdatedAt") or data.get("updatedAt")
+    at = stamp / 1000.0 if isinstance(stamp, int | float) and stamp > 0 else origin.at
+    pid = data.get("pid")
+    common: dict[str, Any] = {
+        "session_id": session_id,
+        "agent": AGENT,
+        "at": at,
+        "pid": pid if isinstance(pid, int) else origin.pid,
+        "cwd": _opt_str(data, "cwd"),
+    }
+    if status == "busy":
+        return [Event(kind=Kind.BUSY, wire="registry:busy", **common)]
+    if status == "idle":
+        return [Event(kind=Kind.IDLE, wire="registry:idle", **common)]
+    if status == "waiting":
+        waiting_for = _opt_str(data, "waitingFor") or "input"
+        return [
+            Event(kind=Kind.BLOCKED, wire="registry:waiting", waiting_for=waiting_for, **common)
+        ]
+    # A record without a status: a process has just taken this session (start or resume).
+    return [Event(kind=Kind.SESSION_START, wire="registry:new", **common)]
+
+
+def tool_key(tool: str | None, tool_input: object) -> str:
+    """A short digest naming one tool call by what it does: pairs requests with their tool."""
+    blob = json.dumps([tool, tool_input], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha1(blob.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+
+
+def _kind(name: str, data: dict[str, Any]) -> Kind:
+    if name == "PermissionRequest":
+        return Kind.QUESTION if data.get("tool_name") == QUESTION_TOOL else Kind.APPROVAL_REQUEST
+    if name == "Notification":
+        if data.get("notification_type") == "idle_prompt":
+            return Kind.IDLE
+        return Kind.ATTENTION
+    if name in _SIMPLE:
+        return _SIMPLE[name]
+    return Kind.METADATA  # _METADATA and any event a newer Claude adds
+
+
+def _detail(
+    name: str, kind: Kind, data: dict[str, Any], tool: str | None, tool_input: object
+) -> str | None:
+    if kind is Kind.PROMPT:
+        return _opt_str(data, "prompt")
+    if kind is Kind.MESSAGE:
+        return _opt_str(data, "delta")
+    if kind is Kind.TURN_END:
+        return _opt_str(data, "last_assistant_message")
+    if kind is Kind.TURN_FAILED:
+        error = _opt_str(data, "error") or "error"
+        message = _opt_str(data, "last_assistant_message")
+        return f"{error}: {message}" if message else error
+    if kind in (Kind.APPROVAL_REQUEST, Kind.QUESTION):
+        return _summarize_tool(tool, tool_input)
+    if kind is Kind.SESSION_END or kind is Kind.SESSION_START:
+        return _opt_str(data, "reason") or _opt_str(data, "source")
+    if kind is Kind.ATTENTION:
+        return _opt_str(data, "message")
+    if name == "PostModelSwitch":
+        return _opt_str(data, "to_model")
+    return None
+
+
+def _summarize_tool(tool: str | None, tool_input: object) -> str | None:
+    if not isinstance(tool_input, dict):
+        return tool
+    if tool == QUESTION_TOOL:
+        questions = tool_input.get("questions")
+        if isinstance(questions, list) and questions and isinstance(questions[0], dict):
+            text = questions[0].get("question")
+            if isinstance(text, str):
+                return text
+    for key in ("command", "file_path", "path", "url", "pattern", "prompt", "description"):
+        value = tool_input.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return json.dumps(tool_input, ensure_ascii=False, sort_keys=True)[:200]
+
+
+def _load_object(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise ParseError("not JSON: nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ParseError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _str(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _opt_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None

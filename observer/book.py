@@ -1,0 +1,55 @@
+"""The in-memory book of every session's state: applies events through the pure machine.
+
+No IO: the server and `observer replay` both drive one of these, so an offline replay shows
+exactly what a live server would have shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from observer.events import Event, Kind
+from observer.state import Effect, SessionState, Status, Transition, transition
+
+
+class SessionBook:
+    def __init__(self, states: Iterable[SessionState] = ()) -> None:
+        self._states: dict[str, SessionState] = {s.session_id: s for s in states}
+
+    def apply(self, event: Event, now: float) -> Transition:
+        result = transition(self._states.get(event.session_id), event, now)
+        if result.effect is Effect.DROPPED or result.state is None:
+            self._states.pop(event.session_id, None)
+        else:
+            self._states[event.session_id] = result.state
+        return result
+
+    def get(self, session_id: str) -> SessionState | None:
+        return self._states.get(session_id)
+
+    def visible(self) -> Iterator[SessionState]:
+        """Sessions that exist for clients: materialized ones (held resumes included)."""
+        return (s for s in self._states.values() if s.materialized)
+
+    def live_pids(self) -> dict[int, list[str]]:
+        """pid -> ids of sessions not ended (held ones included), for the liveness check."""
+        pids: dict[int, list[str]] = {}
+        for state in self._states.values():
+            if state.pid is not None and (state.held or state.status is not Status.ENDED):
+                pids.setdefault(state.pid, []).append(state.session_id)
+        return pids
+
+    def process_gone(self, pid: int, at: float) -> list[Event]:
+        """The events that say a pid died, one per session it was running."""
+        return [
+            Event(
+                kind=Kind.PROCESS_GONE,
+                session_id=session_id,
+                agent=self._states[session_id].agent,
+                at=at,
+                wire="process_gone",
+                pid=pid,
+                detail="process exited",
+            )
+            for session_id in self.live_pids().get(pid, [])
+        ]

@@ -1,0 +1,278 @@
+"""Merge observer's hook entries into Claude Code's settings.json, and take them out again.
+
+settings.json belongs to the user: it holds their permissions, model and their own hooks.
+So we touch only entries we can prove are ours (the `observer-hook` marker), keep everything
+else exactly as it was, refuse to rewrite a file we cannot fully understand, keep a backup,
+and replace the file atomically so a crash never leaves Claude with half a config.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shlex
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from observer.errors import ObserverError
+
+CLAUDE_OBSERVE_EVENTS: tuple[str, ...] = tuple(
+    """
+    PreToolUse PostToolUse PostToolUseFailure PostToolBatch Notification UserPromptSubmit
+    UserPromptExpansion SessionStart SessionEnd Stop StopFailure SubagentStart SubagentStop
+    PreCompact PostCompact PreModelSwitch PostModelSwitch PermissionRequest PermissionDenied
+    Setup TeammateIdle TaskCreated TaskCompleted Elicitation ElicitationResult ConfigChange
+    InstructionsLoaded CwdChanged FileChanged DirectoryAdded MessageDisplay
+    """.split()
+)
+# A WorktreeCreate hook *replaces* Claude's own worktree creation; observing must never do that.
+NEVER_REGISTER: tuple[str, ...] = ("WorktreeCreate", "WorktreeRemove")
+HOOK_NAME = "observer-hook"
+_TOOL_EVENTS = frozenset(
+    {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"}
+)
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
+class SettingsError(ObserverError):
+    """A settings file we will not rewrite, because doing so could lose what the user wrote."""
+
+    def __init__(self, path: Path | None, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{_display(path)} {reason}")
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    """What install/uninstall did; with dry_run, what it would have done."""
+
+    path: Path
+    changed: bool
+    backup: Path | None  # with dry_run: where the backup would go
+    added_events: tuple[str, ...]
+    removed_entries: int
+    new_text: str
+
+
+def default_claude_settings_path() -> Path:
+    return Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude") / "settings.json"
+
+
+def is_observer_entry(entry: object) -> bool:
+    """The one marker: a command hook whose program is named observer-hook, wherever it lives."""
+    if not isinstance(entry, dict) or entry.get("type") != "command":
+        return False
+    command = entry.get("command")
+    if not isinstance(command, str):
+        return False
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return False
+    return bool(words) and os.path.basename(words[0]) == HOOK_NAME
+
+
+def observer_entry(event: str, hook_path: str, spool_dir: str) -> dict[str, object]:
+    command = f"{shlex.quote(hook_path)} {shlex.quote(spool_dir)} claude {event}"
+    # async: Claude must never wait on us; observing may not slow the agent down.
+    return {"type": "command", "command": command, "timeout": 10, "async": True}
+
+
+def observer_group(event: str, hook_path: str, spool_dir: str) -> dict[str, object]:
+    group: dict[str, object] = {"matcher": "*"} if event in _TOOL_EVENTS else {}
+    group["hooks"] = [observer_entry(event, hook_path, spool_dir)]
+    return group
+
+
+def merge_claude_hooks(
+    settings: dict[str, object], hook_path: str, spool_dir: str
+) -> dict[str, object]:
+    """Return a copy of settings with exactly one observer group, last, on each observed event."""
+    if os.path.basename(hook_path) != HOOK_NAME:
+        # Anything else would not carry our marker, so a later merge could never find it again.
+        raise ValueError(f"hook script must be named {HOOK_NAME}, got {hook_path!r}")
+    return _rewrite(settings, hook_path, spool_dir)
+
+
+def remove_claude_hooks(settings: dict[str, object]) -> dict[str, object]:
+    """Return a copy of settings with every observer entry gone and nothing else changed."""
+    return _rewrite(settings, None, None)
+
+
+def install_claude_hooks(
+    settings_path: Path, hook_path: str, spool_dir: str, *, dry_run: bool = False
+) -> InstallResult:
+    old_text, old = _load(settings_path)
+    merged = merge_claude_hooks(old, hook_path, spool_dir)
+    found = _our_entries(old)
+    added = tuple(
+        e
+        for e in CLAUDE_OBSERVE_EVENTS
+        if observer_entry(e, hook_path, spool_dir) not in found.get(e, [])
+    )
+    # An identical entry that is merely re-appended was neither removed nor added.
+    stale = sum(len(v) for v in found.values()) - (len(CLAUDE_OBSERVE_EVENTS) - len(added))
+    return _commit(settings_path, old_text, old, merged, added, stale, dry_run)
+
+
+def uninstall_claude_hooks(settings_path: Path, *, dry_run: bool = False) -> InstallResult:
+    old_text, old = _load(settings_path)
+    removed = sum(len(v) for v in _our_entries(old).values())
+    return _commit(settings_path, old_text, old, remove_claude_hooks(old), (), removed, dry_run)
+
+
+def _rewrite(
+    settings: dict[str, object], hook_path: str | None, spool_dir: str | None
+) -> dict[str, object]:
+    """Strip our entries, then (when hook_path is given) append our groups."""
+    problem = _shape_problem(settings)
+    if problem:
+        raise SettingsError(None, problem)
+    out = copy.deepcopy(settings)
+    old_hooks: dict[str, list[Any]] = out.get("hooks", {})  # type: ignore[assignment]
+    new_hooks: dict[str, list[Any]] = {}
+    for event, groups in old_hooks.items():
+        kept: list[Any] = []
+        for group in groups:
+            entries = group.get("hooks") if isinstance(group, dict) else None
+            if not isinstance(entries, list):
+                kept.append(group)  # not a shape we know: not ours to judge
+                continue
+            foreign = [h for h in entries if not is_observer_entry(h)]
+            # Drop a group only when we emptied it, so a user's own empty group survives.
+            if foreign or len(foreign) == len(entries):
+                kept.append({**group, "hooks": foreign})
+        new_hooks[event] = kept
+    if hook_path is not None and spool_dir is not None:
+        for event in CLAUDE_OBSERVE_EVENTS:
+            new_hooks.setdefault(event, []).append(observer_group(event, hook_path, spool_dir))
+    # Likewise an event list or the hooks object goes only if our removal emptied it.
+    new_hooks = {e: g for e, g in new_hooks.items() if g or not old_hooks.get(e)}
+    if new_hooks or ("hooks" in out and not old_hooks):
+        out["hooks"] = new_hooks
+    elif "hooks" in out:
+        del out["hooks"]
+    return out
+
+
+def _our_entries(settings: dict[str, object]) -> dict[str, list[Any]]:
+    hooks: dict[str, list[Any]] = settings.get("hooks", {})  # type: ignore[assignment]
+    found: dict[str, list[Any]] = {}
+    for event, groups in hooks.items():
+        for group in groups:
+            entries = group.get("hooks") if isinstance(group, dict) else None
+            for entry in entries if isinstance(entries, list) else ():
+                if is_observer_entry(entry):
+                    found.setdefault(event, []).append(entry)
+    return found
+
+
+def _shape_problem(settings: object) -> str | None:
+    if not isinstance(settings, dict):
+        return f"must hold a JSON object at the top level, not {_json_type(settings)}"
+    hooks = settings.get("hooks", {})
+    if not isinstance(hooks, dict):
+        return f'has "hooks" as {_json_type(hooks)}; it must be an object keyed by event name'
+    for event, groups in hooks.items():
+        if not isinstance(groups, list):
+            return f'has "hooks.{event}" as {_json_type(groups)}; it must be an array'
+    return None
+
+
+def _json_type(value: object) -> str:
+    return "null" if value is None else _JSON_TYPES.get(type(value), "a number")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads silently keeps the last duplicate; rewriting would then lose the others.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise SettingsError(None, f"has the key {key!r} twice in one object")
+        result[key] = value
+    return result
+
+
+def _load(path: Path) -> tuple[bytes | None, dict[str, object]]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, {}
+    except OSError as e:
+        raise SettingsError(path, f"cannot be read: {e.strerror or e}") from e
+    try:
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except UnicodeDecodeError as e:
+        raise SettingsError(path, "is not valid UTF-8 text") from e
+    except json.JSONDecodeError as e:
+        where = f"line {e.lineno}, column {e.colno}"
+        raise SettingsError(path, f"is not valid JSON ({where}): {e.msg}") from e
+    except SettingsError as e:
+        raise SettingsError(path, e.reason) from e
+    problem = _shape_problem(data)
+    if problem:
+        raise SettingsError(path, problem)
+    return raw, data
+
+
+def _commit(
+    path: Path,
+    old_raw: bytes | None,
+    old: dict[str, object],
+    new: dict[str, object],
+    added: tuple[str, ...],
+    removed: int,
+    dry_run: bool,
+) -> InstallResult:
+    if new == old:
+        text = old_raw.decode("utf-8") if old_raw is not None else ""
+        return InstallResult(path, False, None, (), 0, text)
+    text = json.dumps(new, indent=2, ensure_ascii=False) + "\n"
+    # Write through a symlink (dotfile managers link settings.json) instead of replacing it.
+    target = Path(os.path.realpath(path))
+    backup = None if old_raw is None else target.with_name(target.name + ".observer-backup")
+    if not dry_run:
+        try:
+            mode = 0o600
+            if backup is None:
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            else:
+                mode = target.stat().st_mode & 0o7777
+                _atomic_write(backup, old_raw or b"", mode)
+            _atomic_write(target, text.encode("utf-8"), mode)
+        except OSError as e:
+            raise SettingsError(path, f"cannot be written: {e}") from e
+    return InstallResult(path, True, backup, added, removed, text)
+
+
+def _atomic_write(path: Path, data: bytes, mode: int) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    # Make the rename itself durable, not just the bytes.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _display(path: Path | None) -> str:
+    if path is None:
+        return "settings"
+    try:
+        return "~/" + path.expanduser().absolute().relative_to(Path.home()).as_posix()
+    except (ValueError, RuntimeError):  # outside home, or no home at all
+        return str(path)

@@ -1,0 +1,94 @@
+"""`observer replay`: files of raw agent payloads through the real connector and state machine.
+
+No server, no spool, no database: the same `SessionBook` the server uses, fed line by line.
+Each line's time is its position (one millisecond apart) so ordering is the file's order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connectors import CONNECTORS
+from observer.book import SessionBook
+from observer.errors import ObserverError, ParseError
+from observer.events import Origin
+from observer.state import Effect
+
+_START = 1_700_000_000.0
+
+
+@dataclass
+class ReplayedSession:
+    id: str
+    agent: str
+    status: str = "waiting"
+    cwd: str | None = None
+    project: str | None = None
+    timeline: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "agent": self.agent,
+            "status": self.status,
+            "cwd": self.cwd,
+            "timeline": self.timeline,
+        }
+
+
+@dataclass
+class ReplayResult:
+    sessions: list[ReplayedSession]
+    errors: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sessions": [s.to_json() for s in self.sessions], "errors": self.errors}
+
+
+def replay_files(paths: list[Path], agent: str = "claude") -> ReplayResult:
+    parser = CONNECTORS.get(agent)
+    if parser is None:
+        known = ", ".join(sorted(CONNECTORS))
+        raise ObserverError(f"unknown agent {agent!r} (known: {known})")
+    book = SessionBook()
+    sessions: dict[str, ReplayedSession] = {}
+    errors: list[str] = []
+    tick = 0
+    for path in paths:
+        try:
+            lines = path.read_bytes().splitlines()
+        except OSError as exc:
+            raise ObserverError(f"cannot read {path}: {exc.strerror or exc}") from None
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            tick += 1
+            at = _START + tick / 1000.0
+            origin = Origin(agent=agent, at=at, source=f"{path}:{number}")
+            try:
+                events = parser(line, origin)
+            except ParseError as exc:
+                errors.append(f"{path}:{number}: {exc}")
+                continue
+            for event in events:
+                result = book.apply(event, at)
+                _record(sessions, result.effect, result.state, event.wire)
+    return ReplayResult(list(sessions.values()), errors)
+
+
+def _record(
+    sessions: dict[str, ReplayedSession], effect: Effect, state: object, wire: str
+) -> None:
+    from observer.state import SessionState
+
+    if not isinstance(state, SessionState) or effect in (Effect.NONE, Effect.HELD):
+        return
+    if effect is Effect.DROPPED:
+        return
+    entry = sessions.setdefault(state.session_id, ReplayedSession(state.session_id, state.agent))
+    entry.status = state.status.value
+    entry.cwd = state.cwd
+    entry.project = state.project
+    entry.timeline.append({"event": wire, "status": state.status.value})

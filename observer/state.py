@@ -1,0 +1,375 @@
+"""The pure session state machine: `transition(state, event, now) -> Transition`.
+
+Rules, in the order they bite:
+1. No IO here, ever (a test checks the imports): the server owns IO and executes the effect.
+2. Deferred materialisation: SESSION_START only *holds* a session; the first real event creates
+   it; a SESSION_END or a dead pid before that drops it. That is what keeps ghosts out.
+3. The status comes from `TABLE[(status, kind)]`; kinds absent from a row change facts only.
+   The few cases a table cannot say are guards written next to it (`_guarded_status`).
+4. A pending approval lives only while the status is `permission` or `question`: any other
+   status clears it. Tool ends resolve it only when they match its request id or tool digest.
+5. Claude's session registry reports (BUSY/IDLE/BLOCKED) are believed only when newer than the
+   status we hold: they are snapshots read later than they were written.
+6. Once `ended`, only a new SESSION_START (resume) brings a session back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from observer.events import Event, Kind
+
+
+class Status(StrEnum):
+    WORKING = "working"
+    PERMISSION = "permission"
+    QUESTION = "question"
+    WAITING = "waiting"
+    ENDED = "ended"
+
+
+class Effect(StrEnum):
+    """What the owner must do with the new state."""
+
+    NONE = "none"  # nothing changed (duplicate, late event after the end, held facts)
+    HELD = "held"  # keep in memory only; do not publish or persist as a session yet
+    CREATED = "created"  # first real event: persist and announce the session
+    UPDATED = "updated"
+    ENDED = "ended"
+    DROPPED = "dropped"  # a held session that never did anything: forget it
+
+
+HELD = "held"  # the pseudo-status of a session seen only through SESSION_START
+_REGISTRY_KINDS = frozenset({Kind.BUSY, Kind.IDLE, Kind.BLOCKED})
+_FACTS_ONLY_FOR_HELD = frozenset(
+    {Kind.SESSION_START, Kind.METADATA, Kind.IDLE, Kind.ATTENTION, Kind.BLOCKED}
+)
+_W, _P, _Q, _A, _E = (
+    Status.WORKING,
+    Status.PERMISSION,
+    Status.QUESTION,
+    Status.WAITING,
+    Status.ENDED,
+)
+
+# (status, kind) -> status. A missing pair means "facts only, status unchanged".
+TABLE: dict[tuple[str, Kind], Status] = {}
+for _from in (HELD, _W, _P, _Q, _A):
+    TABLE[(_from, Kind.PROMPT)] = _W
+    TABLE[(_from, Kind.APPROVAL_REQUEST)] = _P
+    TABLE[(_from, Kind.QUESTION)] = _Q
+    TABLE[(_from, Kind.TURN_END)] = _A
+    TABLE[(_from, Kind.TURN_FAILED)] = _A
+    TABLE[(_from, Kind.SESSION_END)] = _E
+    TABLE[(_from, Kind.PROCESS_GONE)] = _E
+for _from in (HELD, _W, _A):
+    TABLE[(_from, Kind.TOOL_START)] = _W
+    TABLE[(_from, Kind.BUSY)] = _W
+for _from in (_W, _P, _Q):
+    TABLE[(_from, Kind.TOOL_END)] = _W
+    TABLE[(_from, Kind.TOOLS_DONE)] = _W
+    TABLE[(_from, Kind.TOOL_DENIED)] = _W
+    TABLE[(_from, Kind.IDLE)] = _A
+for _from in (_P, _Q):
+    TABLE[(_from, Kind.BUSY)] = _W
+for _kind in (Kind.TOOL_END, Kind.TOOLS_DONE, Kind.MESSAGE, Kind.ACTIVITY, Kind.TOOL_DENIED):
+    TABLE[(HELD, _kind)] = _W  # a real event on a held session means it is doing something
+
+
+@dataclass(frozen=True, slots=True)
+class PendingApproval:
+    request_id: str
+    kind: str  # "permission" or "question"
+    tool: str | None
+    summary: str | None
+    since: float
+    tool_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    session_id: str
+    agent: str
+    status: Status = Status.WAITING
+    held: bool = True
+    materialized: bool = False
+    cwd: str | None = None
+    project: str | None = None
+    git_branch: str | None = None
+    model: str | None = None
+    title: str | None = None
+    last_message: str | None = None
+    current_tool: str | None = None
+    pending: PendingApproval | None = None
+    pid: int | None = None
+    transcript_path: str | None = None
+    started_at: float = 0.0
+    last_activity_at: float = 0.0
+    status_since: float = 0.0
+    revision: int = 0
+    ended_reason: str | None = None
+    error: str | None = None
+    unanswered_question: str | None = None
+    open_tools: tuple[tuple[str, str], ...] = field(default=())  # (tool_key, tool_use_id)
+
+    def public(self) -> dict[str, Any]:
+        """The fields clients see, JSON-ready."""
+        pending = None
+        if self.pending is not None:
+            p = self.pending
+            pending = {
+                "request_id": p.request_id,
+                "kind": p.kind,
+                "tool": p.tool,
+                "summary": p.summary,
+                "since": p.since,
+            }
+        return {
+            "id": self.session_id,
+            "agent": self.agent,
+            "status": self.status.value,
+            "cwd": self.cwd,
+            "project": self.project,
+            "git_branch": self.git_branch,
+            "model": self.model,
+            "title": self.title,
+            "last_message": self.last_message,
+            "current_tool": self.current_tool,
+            "pending": pending,
+            "pid": self.pid,
+            "started_at": self.started_at,
+            "last_activity_at": self.last_activity_at,
+            "status_since": self.status_since,
+            "revision": self.revision,
+            "ended_reason": self.ended_reason,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    state: SessionState | None
+    effect: Effect
+    changed: tuple[str, ...] = ()
+    reason: str | None = None  # why an event was ignored, for logs and replay
+
+
+_OPEN_TOOLS_KEPT = 32
+_PREVIEW = 200
+
+
+def transition(state: SessionState | None, event: Event, now: float) -> Transition:
+    """Apply one event. `now` is the owner's clock; event times come from the wire."""
+    if state is None:
+        if event.kind in (Kind.SESSION_END, Kind.PROCESS_GONE):
+            return Transition(None, Effect.NONE, reason="end of a session never seen")
+        state = SessionState(event.session_id, event.agent, started_at=event.at)
+    before = state
+    current = HELD if state.held else state.status
+
+    if state.status is Status.ENDED and not state.held and event.kind is not Kind.SESSION_START:
+        return Transition(state, Effect.NONE, reason="session already ended")
+    if event.kind is Kind.SESSION_START and (state.held or state.status is Status.ENDED):
+        return _hold(state, event)
+
+    status = _guarded_status(state, current, event)
+    facts = _facts(state, event)
+    new = replace(state, **facts)
+    if status is not None and status is not state.status or (state.held and status is not None):
+        new = replace(new, status=status, status_since=event.at)
+    if new.status not in (Status.PERMISSION, Status.QUESTION):
+        new = replace(new, pending=None)
+    new = _pending(new, state, event)
+
+    if state.held and status is None:
+        return Transition(new, Effect.HELD)
+    if state.held and new.status is Status.ENDED:
+        if state.materialized:
+            # A resumed session that ended again before doing anything: back to plain ended.
+            ended = replace(new, held=False, status=state.status, status_since=state.status_since)
+            return Transition(ended, Effect.NONE, reason="resume without work")
+        return Transition(None, Effect.DROPPED, reason="ended before any real event")
+
+    new = replace(new, held=False, materialized=True, last_activity_at=max(event.at, 0.0))
+    changed = _changed(before, new)
+    if not changed:
+        return Transition(state, Effect.NONE, reason="no change")
+    new = replace(new, revision=state.revision + 1)
+    if not state.materialized:
+        effect = Effect.CREATED
+    elif new.status is Status.ENDED:
+        effect = Effect.ENDED
+    else:
+        effect = Effect.UPDATED
+    return Transition(new, effect, changed)
+
+
+def _hold(state: SessionState, event: Event) -> Transition:
+    facts = _facts(state, event)
+    held = replace(state, held=True, **facts)
+    if state.status is Status.ENDED:
+        held = replace(held, ended_reason=None)
+    return Transition(held, Effect.HELD)
+
+
+def _guarded_status(state: SessionState, current: str, event: Event) -> Status | None:
+    kind = event.kind
+    if kind in _REGISTRY_KINDS and not state.held and event.at < state.status_since:
+        return None  # a registry snapshot older than what we know
+    if kind is Kind.BLOCKED:
+        waiting_for = (event.waiting_for or "").lower()
+        if "permission" in waiting_for:
+            return None if state.status is Status.PERMISSION else Status.PERMISSION
+        if "input" in waiting_for:
+            return None if state.status is Status.QUESTION else Status.QUESTION
+        return Status.WAITING if not state.held else None
+    if event.subagent and kind not in (Kind.APPROVAL_REQUEST, Kind.QUESTION):
+        # A (background) subagent's tools do not make the main agent busy, and must not
+        # resolve an approval the main agent is waiting on.
+        return Status.WORKING if state.held else None
+    if kind in (Kind.TOOL_END, Kind.TOOL_DENIED) and state.pending is not None:
+        if not _matches_pending(state.pending, event):
+            return None  # another tool finished; the approval is still open
+    if kind is Kind.APPROVAL_REQUEST or kind is Kind.QUESTION:
+        if state.pending is not None and state.pending.tool_key == event.tool_key:
+            return None  # duplicate request for the same tool call
+    if kind is Kind.IDLE and state.status is Status.QUESTION and state.pending is None:
+        return None  # the turn ended on a question: idle does not answer it
+    if kind is Kind.TURN_END and state.unanswered_question is not None:
+        return Status.QUESTION
+    return TABLE.get((current, kind))
+
+
+def _matches_pending(pending: PendingApproval, event: Event) -> bool:
+    if event.tool_use_id is not None and event.tool_use_id == pending.request_id:
+        return True
+    return event.tool_key is not None and event.tool_key == pending.tool_key
+
+
+def _facts(state: SessionState, event: Event) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    if event.cwd and event.cwd != state.cwd and not event.subagent:
+        facts["cwd"] = event.cwd
+        facts["project"] = _project_name(event.cwd)
+    if event.pid is not None:
+        facts["pid"] = event.pid
+    if event.transcript_path:
+        facts["transcript_path"] = event.transcript_path
+    if event.model:
+        facts["model"] = event.model
+    if event.kind is Kind.METADATA and event.detail and event.wire == "git_branch":
+        facts["git_branch"] = event.detail
+    kind = event.kind
+    if kind is Kind.PROMPT and event.detail:
+        if state.title is None:
+            facts["title"] = _preview(event.detail, 120)
+        facts["unanswered_question"] = None
+        facts["error"] = None
+    if kind is Kind.MESSAGE and event.detail and not event.subagent:
+        facts["last_message"] = _preview(event.detail, _PREVIEW)
+    if kind is Kind.TURN_END and event.detail and not event.subagent:
+        facts["last_message"] = _preview(event.detail, _PREVIEW)
+    if kind in (Kind.TURN_END, Kind.TURN_FAILED, Kind.IDLE, Kind.SESSION_END):
+        facts["current_tool"] = None
+        facts["open_tools"] = ()
+    if kind is Kind.TURN_FAILED:
+        facts["error"] = event.detail or "the turn failed"
+    if kind is Kind.TOOL_START and not event.subagent:
+        facts["current_tool"] = event.tool
+        if event.tool_key and event.tool_use_id:
+            opened = (*state.open_tools, (event.tool_key, event.tool_use_id))
+            facts["open_tools"] = opened[-_OPEN_TOOLS_KEPT:]
+    if kind in (Kind.TOOL_END, Kind.TOOL_DENIED) and event.tool_use_id:
+        facts["open_tools"] = tuple(t for t in state.open_tools if t[1] != event.tool_use_id)
+        if not event.subagent:
+            facts["current_tool"] = None
+    if kind is Kind.QUESTION:
+        facts["unanswered_question"] = event.detail or "question"
+    if kind is Kind.TOOL_END and state.unanswered_question is not None:
+        if event.tool == "AskUserQuestion":
+            facts["unanswered_question"] = None
+    if kind in (Kind.SESSION_END, Kind.PROCESS_GONE):
+        facts["ended_reason"] = event.detail or kind.value
+    return facts
+
+
+def _pending(new: SessionState, old: SessionState, event: Event) -> SessionState:
+    if event.kind not in (Kind.APPROVAL_REQUEST, Kind.QUESTION, Kind.BLOCKED):
+        return new
+    if new.status not in (Status.PERMISSION, Status.QUESTION):
+        return new
+    if old.pending is not None and new.status is old.status:
+        if old.pending.tool_key is not None or event.tool_key is None:
+            return replace(new, pending=old.pending)
+        # The registry saw the prompt first; the hook now names the tool: keep the richer one.
+    request_id = _request_id(old, event)
+    kind = "question" if new.status is Status.QUESTION else "permission"
+    pending = PendingApproval(
+        request_id=request_id,
+        kind=kind,
+        tool=event.tool,
+        summary=event.detail,
+        since=event.at,
+        tool_key=event.tool_key,
+    )
+    return replace(new, pending=pending)
+
+
+def _request_id(state: SessionState, event: Event) -> str:
+    if event.tool_use_id:
+        return event.tool_use_id
+    for key, tool_use_id in reversed(state.open_tools):
+        if key == event.tool_key:
+            return tool_use_id
+    if event.tool_key:
+        return f"{event.tool or 'tool'}:{event.tool_key}"
+    return f"{event.wire}:{event.at:.6f}"
+
+
+_PUBLIC_FIELDS = (
+    "status",
+    "cwd",
+    "project",
+    "git_branch",
+    "model",
+    "title",
+    "last_message",
+    "current_tool",
+    "pending",
+    "pid",
+    "ended_reason",
+    "error",
+)
+
+
+def _changed(before: SessionState, after: SessionState) -> tuple[str, ...]:
+    if not before.materialized or before.held != after.held:
+        return _PUBLIC_FIELDS
+    return tuple(f for f in _PUBLIC_FIELDS if getattr(before, f) != getattr(after, f))
+
+
+def _project_name(cwd: str) -> str:
+    trimmed = cwd.rstrip("/\\")
+    for sep in ("/", "\\"):
+        trimmed = trimmed.rsplit(sep, 1)[-1]
+    return trimmed or cwd
+
+
+def _preview(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def render_table_markdown() -> str:
+    """The state table as a markdown grid, for docs/state-machine.md (generated, never edited)."""
+    froms = [HELD, *(s.value for s in Status if s is not Status.ENDED)]
+    lines = [
+        "| event kind | " + " | ".join(froms) + " |",
+        "|---|" + "---|" * len(froms),
+    ]
+    for kind in Kind:
+        cells = [TABLE[(f, kind)].value if (f, kind) in TABLE else "·" for f in froms]
+        lines.append(f"| `{kind.value}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
