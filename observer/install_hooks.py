@@ -231,7 +231,7 @@ def _commit(
     if new == old:
         text = old_raw.decode("utf-8") if old_raw is not None else ""
         return InstallResult(path, False, None, (), 0, text)
-    text = json.dumps(new, indent=2, ensure_ascii=False) + "\n"
+    text = _dump(path, new)
     # Write through a symlink (dotfile managers link settings.json) instead of replacing it.
     target = Path(os.path.realpath(path))
     backup = None if old_raw is None else target.with_name(target.name + ".observer-backup")
@@ -247,6 +247,19 @@ def _commit(
         except OSError as e:
             raise SettingsError(path, f"cannot be written: {e}") from e
     return InstallResult(path, True, backup, added, removed, text)
+
+
+def _dump(path: Path, data: dict[str, object]) -> str:
+    try:
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        text.encode("utf-8")  # a lone surrogate (from a \ud800 escape) has no UTF-8 form
+    except UnicodeEncodeError:
+        text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    except ValueError as e:  # 1e999 parses as inf, which JSON cannot spell: we would corrupt it
+        raise SettingsError(
+            path, f"holds a number JSON cannot spell (NaN or out of range): {e}"
+        ) from e
+    return text
 
 
 def _atomic_write(path: Path, data: bytes, mode: int) -> None:

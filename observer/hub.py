@@ -1,0 +1,160 @@
+"""The hub: session book + per-session replay rings + subscriber fan-out. Runs on the loop.
+
+Everything here is synchronous and runs on the event loop thread, so "register a subscriber and
+take its snapshot" is one step with nothing in between. Each subscriber has one bounded queue;
+a client too slow to keep up is dropped (its queue gets a `None`), never allowed to grow memory
+or hold up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from observer.book import SessionBook
+from observer.events import Event
+from observer.state import Effect, SessionState, Status
+from observer.store import Write
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBER_QUEUE = 1000
+ATTENTION_ORDER = {
+    Status.PERMISSION: 0,
+    Status.QUESTION: 1,
+    Status.WAITING: 2,
+    Status.WORKING: 3,
+    Status.ENDED: 4,
+}
+Message = dict[str, Any]
+
+
+@dataclass(eq=False)
+class Subscriber:
+    queue: asyncio.Queue[Message | None] = field(
+        default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE)
+    )
+    all_sessions: bool = False
+    sessions: set[str] = field(default_factory=set)
+    dropped: bool = False
+
+    def wants(self, session_id: str) -> bool:
+        return self.all_sessions or session_id in self.sessions
+
+
+def attention_sorted(states: Iterable[SessionState]) -> list[SessionState]:
+    """Sessions that need the user first; within a status, the longest-waiting first."""
+
+    def key(s: SessionState) -> tuple[int, float]:
+        rank = ATTENTION_ORDER[s.status]
+        since = s.status_since if rank < 3 else -s.last_activity_at
+        return rank, since
+
+    return sorted(states, key=key)
+
+
+class Hub:
+    def __init__(self, states: Iterable[SessionState] = (), ring_size: int = 1000) -> None:
+        self.book = SessionBook(states)
+        self._rings: dict[str, deque[Message]] = {}
+        self._ring_size = ring_size
+        self._subscribers: set[Subscriber] = set()
+
+    # -- applying events --------------------------------------------------------------------
+    def apply(self, event: Event, now: float) -> tuple[Write | None, Message | None]:
+        result = self.book.apply(event, now)
+        state = result.state
+        if state is None or result.effect not in (Effect.CREATED, Effect.UPDATED, Effect.ENDED):
+            if result.reason:
+                log.debug("event %s for %s: %s", event.wire, event.session_id, result.reason)
+            return None, None
+        message = _message(result.effect, state, event, result.changed)
+        ring = self._rings.setdefault(state.session_id, deque(maxlen=self._ring_size))
+        ring.append(message)
+        return Write(state, event, result.changed), message
+
+    def publish(self, messages: Iterable[Message]) -> None:
+        for message in messages:
+            session_id = message["session_id"]
+            for sub in list(self._subscribers):
+                if sub.wants(session_id):
+                    self._offer(sub, message)
+
+    def _offer(self, sub: Subscriber, message: Message) -> None:
+        if sub.dropped:
+            return
+        try:
+            sub.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            log.warning("dropping a subscriber that fell %d messages behind", SUBSCRIBER_QUEUE)
+            sub.dropped = True
+            self._subscribers.discard(sub)
+            while not sub.queue.empty():
+                sub.queue.get_nowait()
+            sub.queue.put_nowait(None)
+
+    # -- subscriptions -----------------------------------------------------------------------
+    def add_subscriber(self) -> Subscriber:
+        sub = Subscriber()
+        self._subscribers.add(sub)
+        return sub
+
+    def remove_subscriber(self, sub: Subscriber) -> None:
+        self._subscribers.discard(sub)
+
+    def subscribe_list(self, sub: Subscriber) -> Message:
+        sub.all_sessions = True
+        return {"type": "sessions_list", "sessions": self.sessions_json()}
+
+    def subscribe_session(self, sub: Subscriber, session_id: str, since: int | None) -> Message:
+        state = self.book.get(session_id)
+        if state is None or not state.materialized:
+            return error("not_found", f"no session {session_id!r}")
+        sub.sessions.add(session_id)
+        if since is not None and since >= state.revision:
+            return {"type": "session_events", "session_id": session_id, "events": []}
+        ring = self._rings.get(session_id, deque())
+        if since is not None and ring and ring[0]["revision"] <= since + 1:
+            missed = [m for m in ring if m["revision"] > since]
+            return {"type": "session_events", "session_id": session_id, "events": missed}
+        return {"type": "session_snapshot", "session": state.public()}
+
+    def sessions_json(self) -> list[dict[str, Any]]:
+        return [s.public() for s in attention_sorted(self.book.visible())]
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+
+def error(code: str, message: str) -> Message:
+    return {"type": "error", "code": code, "message": message}
+
+
+def _message(
+    effect: Effect, state: SessionState, event: Event, changed: tuple[str, ...]
+) -> Message:
+    public = state.public()
+    cause = {"kind": event.kind.value, "wire": event.wire, "at": event.at}
+    if effect is Effect.CREATED:
+        kind = "session_created"
+    elif effect is Effect.ENDED:
+        kind = "session_ended"
+    else:
+        kind = "session_delta"
+    message: Message = {
+        "type": kind,
+        "session_id": state.session_id,
+        "revision": state.revision,
+        "status": state.status.value,
+        "event": cause,
+    }
+    if kind == "session_delta":
+        message["changes"] = {k: public[k] for k in changed}
+    else:
+        message["session"] = public
+    return message

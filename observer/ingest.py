@@ -1,0 +1,276 @@
+"""Everything that brings events in: the spool, Claude's session registry, process liveness.
+
+Threads (watchdog) only wake the loop; all state changes happen on the loop, in order, through
+`Ingestor.apply`, which commits to SQLite before publishing and before deleting spool files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from connectors import CONNECTORS
+from connectors.claude_code import parse_registry_record
+from observer import spool
+from observer.errors import ParseError
+from observer.events import Event, Kind, Origin
+from observer.hub import Hub, Message
+from observer.settings import Settings
+from observer.store import Store, Write
+
+log = logging.getLogger(__name__)
+
+CHUNK = 500
+SAFETY_POLL_SECONDS = 2.0  # a missed filesystem notification costs at most this much delay
+
+
+class _Wake(FileSystemEventHandler):
+    def __init__(self, callback: Callable[[FileSystemEvent], None]) -> None:
+        self._callback = callback
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        self._callback(event)
+
+
+class Ingestor:
+    def __init__(self, settings: Settings, hub: Hub, store: Store) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.store = store
+        self._wake = asyncio.Event()
+        self._registry_dirty: set[Path] = set()
+        self._registry_pids: dict[int, str] = {}
+        self._observer: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.ingested = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._observer = Observer()
+        spool_dir = self.settings.spool_dir
+        self._observer.schedule(_Wake(self._on_spool_change), str(spool_dir), recursive=False)
+        self._observer.start()
+        await self.drain()  # the backlog that built up while we were down
+        self._tasks.append(asyncio.create_task(self._spool_loop(), name="spool"))
+        self._tasks.append(asyncio.create_task(self._registry_loop(), name="claude-registry"))
+        if self.settings.liveness_interval > 0:
+            self._tasks.append(asyncio.create_task(self._liveness_loop(), name="liveness"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks.clear()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join()
+            self._observer = None
+
+    def _on_spool_change(self, _event: FileSystemEvent) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    # -- spool -----------------------------------------------------------------------------
+    async def _spool_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), SAFETY_POLL_SECONDS)
+            except TimeoutError:
+                spool.adopt_orphans(self.settings.spool_dir)
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception:  # keep ingesting; the files stay and are retried
+                log.exception("spool drain failed")
+                await asyncio.sleep(0.5)
+
+    async def drain(self) -> int:
+        """Ingest every committed spool file, in order. Returns how many files were consumed."""
+        entries, unusable = spool.list_ready(self.settings.spool_dir)
+        for path in unusable:
+            spool.reject(path, "file name is not ev.<agent>.<event>.<pid>.<nonce>.json")
+        consumed = 0
+        for start in range(0, len(entries), CHUNK):
+            chunk = entries[start : start + CHUNK]
+            events: list[Event] = []
+            done: list[Path] = []
+            for entry in chunk:
+                parsed = self._parse_entry(entry)
+                if parsed is not None:
+                    events.extend(parsed)
+                    done.append(entry.path)
+            await self.apply(events)
+            for path in done:
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
+            consumed += len(done)
+        self.ingested += consumed
+        return consumed
+
+    def _parse_entry(self, entry: spool.SpoolEntry) -> Sequence[Event] | None:
+        parser = CONNECTORS.get(entry.agent)
+        if parser is None:
+            spool.reject(entry.path, f"no connector for agent {entry.agent!r}")
+            return None
+        try:
+            raw = spool.read_entry(entry)
+            origin = Origin(entry.agent, entry.at, entry.pid, entry.path.name)
+            return parser(raw, origin)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:  # ParseError is a ValueError? no: handled below
+            spool.reject(entry.path, f"unreadable: {exc}")
+            return None
+        except ParseError as exc:
+            spool.reject(entry.path, str(exc))
+            return None
+
+    # -- applying --------------------------------------------------------------------------
+    async def apply(self, events: Sequence[Event]) -> None:
+        """Apply events, commit them, then publish. The one path every source goes through."""
+        now = time.time()
+        writes: list[Write] = []
+        messages: list[Message] = []
+        for event in events:
+            self._apply_one(event, now, writes, messages)
+        if writes:
+            await asyncio.wrap_future(self.store.submit(writes))
+        self.hub.publish(messages)
+
+    def _apply_one(
+        self, event: Event, now: float, writes: list[Write], messages: list[Message]
+    ) -> None:
+        before = self.hub.book.get(event.session_id)
+        old_cwd = before.cwd if before is not None else None
+        write, message = self.hub.apply(event, now)
+        if write is not None and message is not None:
+            writes.append(write)
+            messages.append(message)
+        after = self.hub.book.get(event.session_id)
+        if after is not None and after.cwd and after.cwd != old_cwd:
+            branch = git_branch(Path(after.cwd))
+            if branch and branch != after.git_branch:
+                meta = Event(
+                    kind=Kind.METADATA,
+                    session_id=event.session_id,
+                    agent=event.agent,
+                    at=event.at,
+                    wire="git_branch",
+                    detail=branch,
+                )
+                self._apply_one(meta, now, writes, messages)
+
+    # -- Claude's live session registry ----------------------------------------------------
+    async def _registry_loop(self) -> None:
+        """Watch ~/.claude/sessions/<pid>.json: the only signal after Esc, and exits."""
+        directory = self.settings.claude_registry_dir
+        watching = False
+        while True:
+            if not watching and directory.is_dir() and self._observer is not None:
+                handler = _Wake(self._on_registry_change)
+                self._observer.schedule(handler, str(directory), recursive=False)
+                watching = True
+                self._registry_dirty.update(directory.glob("*.json"))
+            if self._registry_dirty:
+                dirty, self._registry_dirty = self._registry_dirty, set()
+                await self.apply(self._registry_events(dirty))
+            try:
+                await asyncio.wait_for(self._registry_wake(), 1.0 if not watching else 5.0)
+            except TimeoutError:
+                pass
+
+    async def _registry_wake(self) -> None:
+        while not self._registry_dirty:
+            await asyncio.sleep(0.02)
+
+    def _on_registry_change(self, event: FileSystemEvent) -> None:
+        for raw_path in (event.src_path, getattr(event, "dest_path", "")):
+            path = Path(os.fsdecode(raw_path)) if raw_path else None
+            if path is not None and path.suffix == ".json" and path.stem.isdigit():
+                if self._loop is not None:
+                    self._loop.call_soon_threadsafe(self._registry_dirty.add, path)
+
+    def _registry_events(self, paths: set[Path]) -> list[Event]:
+        events: list[Event] = []
+        now = time.time()
+        for path in sorted(paths):
+            pid = int(path.stem)
+            try:
+                record = json.loads(path.read_bytes())
+            except FileNotFoundError:
+                self._registry_pids.pop(pid, None)
+                events.extend(self.hub.book.process_gone(pid, now))
+                continue
+            except (OSError, ValueError):
+                continue  # caught mid-write; the next change notification brings it whole
+            if not isinstance(record, dict):
+                continue
+            try:
+                parsed = parse_registry_record(record, Origin("claude", now, pid, path.name))
+            except ParseError as exc:
+                log.debug("ignoring registry file %s: %s", path.name, exc)
+                continue
+            for event in parsed:
+                self._registry_pids[pid] = event.session_id
+            events.extend(parsed)
+        return events
+
+    # -- liveness --------------------------------------------------------------------------
+    async def _liveness_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.liveness_interval)
+            dead = [pid for pid in self.hub.book.live_pids() if not pid_alive(pid)]
+            events: list[Event] = []
+            for pid in dead:
+                events.extend(self.hub.book.process_gone(pid, time.time()))
+            if events:
+                await self.apply(events)
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # unknown: never declare a session dead on a guess
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return True
+    return True
+
+
+def git_branch(cwd: Path) -> str | None:
+    """The branch checked out at cwd, read from .git/HEAD (no git process)."""
+    for directory in (cwd, *cwd.parents):
+        dot_git = directory / ".git"
+        try:
+            if dot_git.is_file():  # a worktree: "gitdir: <path>"
+                text = dot_git.read_text(encoding="utf-8").strip()
+                if text.startswith("gitdir:"):
+                    dot_git = (directory / text[7:].strip()).resolve()
+            head = (dot_git / "HEAD").read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if head.startswith("ref: refs/heads/"):
+            return head[len("ref: refs/heads/") :]
+        return head[:12] or None
+    return None

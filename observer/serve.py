@@ -1,0 +1,68 @@
+"""Run the app under Hypercorn until SIGINT/SIGTERM, logging JSON lines to the data dir."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+
+from observer.server import create_app
+from observer.settings import Settings, ensure_data_dir
+
+log = logging.getLogger(__name__)
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(settings: Settings, level: str) -> None:
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    to_file = logging.FileHandler(settings.log_path, encoding="utf-8")
+    to_file.setFormatter(JsonLines())
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.handlers[:] = [to_file, to_stderr]
+
+
+def serve(settings: Settings, log_level: str = "info") -> None:
+    ensure_data_dir(settings)
+    configure_logging(settings, log_level)
+    if not settings.is_loopback:
+        log.warning(
+            "listening on %s without TLS: put a TLS proxy or a private network in front",
+            settings.bind,
+        )
+    config = Config()
+    config.bind = [settings.bind if ":" not in settings.host else f"[{settings.host}]:{settings.port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    app = create_app(settings)
+    asyncio.run(_run(app, config))
+
+
+async def _run(app: Any, config: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except NotImplementedError:  # pragma: no cover - Windows
+            pass
+    await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]

@@ -1,0 +1,165 @@
+"""The Quart app: `/health`, `/api/sessions`, and the `/ws` WebSocket protocol.
+
+`create_app` has no import-time side effects; the store, the hub and the ingestors start in
+`while_serving` and stop when serving ends, so tests drive the whole server with
+`app.test_app()` and `observer start` drives it with Hypercorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from quart import Quart, Response, abort, jsonify, request, websocket
+
+from observer import PROTOCOL_VERSION, __version__
+from observer.auth import TokenCheck, bearer
+from observer.hub import Hub, Message, Subscriber, error
+from observer.ingest import Ingestor
+from observer.settings import Settings, ensure_data_dir
+from observer.store import Store
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES = ["sessions_list", "session_replay", "session_snapshot", "auth_bearer"]
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+def create_app(settings: Settings) -> Quart:
+    app = Quart("observer")
+    app.config["OBSERVER_SETTINGS"] = settings
+    tokens = TokenCheck(settings.token)
+    runtime: dict[str, Any] = {}
+
+    @app.while_serving
+    async def lifespan() -> AsyncGenerator[None, None]:
+        ensure_data_dir(settings)
+        store = Store(settings.db_path)
+        hub = Hub(store.load_states(), ring_size=settings.replay_ring)
+        store.start()
+        ingestor = Ingestor(settings, hub, store)
+        runtime.update(hub=hub, store=store, ingestor=ingestor)
+        await ingestor.start()
+        log.info("observer %s serving; spool %s", __version__, settings.spool_dir)
+        try:
+            yield
+        finally:
+            await ingestor.stop()
+            store.close()
+
+    def hub() -> Hub:
+        value: Hub = runtime["hub"]
+        return value
+
+    @app.before_request
+    async def check_http_token() -> None:
+        if request.path == "/health":
+            return
+        if not tokens.accepts(bearer(request.headers.get("Authorization"))):
+            abort(401)
+
+    @app.errorhandler(401)
+    async def unauthorized(_exc: Exception) -> tuple[Response, int, dict[str, str]]:
+        body = jsonify({"error": "unauthorized", "message": "missing or wrong bearer token"})
+        return body, 401, {"WWW-Authenticate": 'Bearer realm="observer"'}
+
+    @app.errorhandler(404)
+    async def not_found(_exc: Exception) -> tuple[Response, int]:
+        return jsonify({"error": "not_found", "message": "no such route or session"}), 404
+
+    @app.get("/health")
+    async def health() -> Response:
+        return jsonify({"status": "ok", "version": __version__})
+
+    @app.get("/api/sessions")
+    async def sessions() -> Response:
+        return jsonify({"sessions": hub().sessions_json()})
+
+    @app.get("/api/sessions/<session_id>")
+    async def session(session_id: str) -> Response:
+        state = hub().book.get(session_id)
+        if state is None or not state.materialized:
+            abort(404)
+        return jsonify({"session": state.public()})
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        presented = bearer(websocket.headers.get("Authorization")) or websocket.args.get("token")
+        if not tokens.accepts(presented):
+            abort(401)  # before accept(): the handshake is refused with HTTP 401
+        await websocket.accept()
+        the_hub = hub()
+        sub = the_hub.add_subscriber()
+        sender = asyncio.create_task(_send_loop(sub))
+        try:
+            await _send(
+                {
+                    "type": "hello",
+                    "version": __version__,
+                    "protocol_version": PROTOCOL_VERSION,
+                    "capabilities": CAPABILITIES,
+                }
+            )
+            while True:
+                raw = await websocket.receive()
+                reply = _handle(the_hub, sub, raw)
+                if reply is not None:
+                    await _send(reply)
+                if sender.done():
+                    break
+        finally:
+            the_hub.remove_subscriber(sub)
+            sender.cancel()
+
+    return app
+
+
+async def _send(message: Message) -> None:
+    await websocket.send(json.dumps(message, separators=(",", ":")))
+
+
+async def _send_loop(sub: Subscriber) -> None:
+    while True:
+        message = await sub.queue.get()
+        if message is None:  # dropped for falling behind: close so the client resubscribes
+            await websocket.close(1013, "too slow: resubscribe with since_revision")
+            return
+        await _send(message)
+
+
+def _handle(the_hub: Hub, sub: Subscriber, raw: str | bytes) -> Message | None:
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return error("bad_json", "messages are UTF-8 JSON text")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return error("too_large", f"messages are at most {MAX_MESSAGE_BYTES} bytes")
+    try:
+        message = json.loads(raw)
+    except ValueError as exc:
+        return error("bad_json", f"not JSON: {exc}")
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return error("bad_request", 'a message is a JSON object with a string "type"')
+    kind = message["type"]
+    if kind == "subscribe_list":
+        return the_hub.subscribe_list(sub)
+    if kind == "subscribe_session":
+        session_id = message.get("session_id")
+        since = message.get("since_revision")
+        if not isinstance(session_id, str) or not session_id:
+            return error("bad_request", "subscribe_session needs a string session_id")
+        if since is not None and (not isinstance(since, int) or isinstance(since, bool)):
+            return error("bad_request", "since_revision must be an integer")
+        return the_hub.subscribe_session(sub, session_id, since)
+    if kind == "unsubscribe_session":
+        session_id = message.get("session_id")
+        if isinstance(session_id, str):
+            sub.sessions.discard(session_id)
+        return {"type": "unsubscribed", "session_id": session_id}
+    if kind == "ping":
+        return {"type": "pong"}
+    return error("unknown_type", f"unknown message type {kind!r}")

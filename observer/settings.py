@@ -1,0 +1,218 @@
+"""One settings object. Precedence: command-line flag > OBSERVER_* environment > config file
+(`<data dir>/config.toml`) > default. Every setting is declared once in `SETTINGS`, and a test
+checks each is documented in docs/settings.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_data_dir
+
+from observer.errors import ConfigError
+
+DEFAULT_BIND = "127.0.0.1:4700"
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    name: str
+    env: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[SettingInfo, ...] = (
+    SettingInfo(
+        "data_dir", "OBSERVER_DATA_DIR", 'platformdirs user_data_dir("observer")',
+        "Where the spool, the database, the token and logs live (created 0700).",
+    ),
+    SettingInfo(
+        "bind", "OBSERVER_BIND", DEFAULT_BIND,
+        "host:port the server listens on. Off loopback a token is required.",
+    ),
+    SettingInfo(
+        "token", "OBSERVER_TOKEN", "contents of <data dir>/token, if any",
+        "Bearer token clients must send. Required when bound off loopback.",
+    ),
+    SettingInfo(
+        "claude_dir", "OBSERVER_CLAUDE_DIR", "$CLAUDE_CONFIG_DIR or ~/.claude",
+        "Claude Code's config dir; its sessions/ registry is watched for Esc and exits.",
+    ),
+    SettingInfo(
+        "liveness_interval", "OBSERVER_LIVENESS_INTERVAL", "5.0",
+        "Seconds between checks that each live session's agent process still exists.",
+    ),
+    SettingInfo(
+        "replay_ring", "OBSERVER_REPLAY_RING", "1000",
+        "Events kept per session for clients that reconnect with since_revision.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    bind: str = DEFAULT_BIND
+    token: str | None = None
+    claude_dir: Path | None = None
+    liveness_interval: float = 5.0
+    replay_ring: int = 1000
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "observer.db"
+
+    @property
+    def token_path(self) -> Path:
+        return self.data_dir / "token"
+
+    @property
+    def hooks_dir(self) -> Path:
+        return self.data_dir / "hooks"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "observer.log"
+
+    @property
+    def host(self) -> str:
+        return split_bind(self.bind)[0]
+
+    @property
+    def port(self) -> int:
+        return split_bind(self.bind)[1]
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback_host(self.host)
+
+    @property
+    def claude_registry_dir(self) -> Path:
+        base = self.claude_dir or Path(
+            os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude"
+        )
+        return base / "sessions"
+
+    def local_url(self) -> str:
+        """Where a client on this machine reaches the server."""
+        host = self.host
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+
+def default_data_dir() -> Path:
+    return Path(user_data_dir("observer", appauthor=False))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from flags (`overrides`, None = not given), environment, file, defaults."""
+    data_dir = overrides.get("data_dir") or os.environ.get("OBSERVER_DATA_DIR")
+    data_path = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    values: dict[str, Any] = _read_config_file(data_path / "config.toml")
+    for info in SETTINGS:
+        env_value = os.environ.get(info.env)
+        if env_value:
+            values[info.name] = env_value
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = value
+    values["data_dir"] = data_path
+    settings = Settings(data_dir=data_path)
+    for f in fields(Settings):
+        if f.name in values and f.name != "data_dir":
+            settings = replace(settings, **{f.name: _coerce(f.name, values[f.name])})
+    if settings.token is None:
+        settings = replace(settings, token=read_token(settings.token_path))
+    split_bind(settings.bind)  # validate early, with a clear message
+    return settings
+
+
+def _coerce(name: str, value: Any) -> Any:
+    try:
+        if name == "liveness_interval":
+            return float(value)
+        if name == "replay_ring":
+            ring = int(value)
+            if ring < 1:
+                raise ValueError("must be at least 1")
+            return ring
+        if name == "claude_dir":
+            return Path(str(value)).expanduser()
+        return str(value) if value is not None else None
+    except ValueError as exc:
+        raise ConfigError(f"setting {name}={value!r} is invalid: {exc}") from None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+def split_bind(bind: str) -> tuple[str, int]:
+    host, sep, port_text = bind.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ConfigError(f"bind {bind!r} is not host:port (e.g. {DEFAULT_BIND})")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"bind {bind!r}: port must be 0-65535")
+    return host.strip("[]"), port
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def ensure_data_dir(settings: Settings) -> None:
+    """Create the data dir tree with private permissions (0700), tightening an existing one."""
+    for path in (settings.data_dir, settings.spool_dir, settings.spool_dir / "rejected"):
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+
+
+def read_token(path: Path) -> str | None:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read token file {path}: {exc.strerror}") from None
+    return token or None
+
+
+def write_token(path: Path) -> str:
+    """Generate a fresh token and write it 0600 (created that way: never readable by others)."""
+    token = secrets.token_urlsafe(32)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return token

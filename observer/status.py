@@ -1,0 +1,95 @@
+"""`observer status`: ask the running server, or fall back to the database when it is down."""
+
+from __future__ import annotations
+
+import urllib.error
+from typing import Any
+
+from observer.hub import attention_sorted
+from observer.settings import Settings
+
+_WAITS_FOR = {
+    "permission": "approve {tool}: {summary}",
+    "question": "answer: {summary}",
+    "waiting": "your next prompt",
+}
+
+
+def gather_status(settings: Settings) -> dict[str, Any]:
+    from observer.cli import fetch_json
+
+    url = settings.local_url()
+    report: dict[str, Any] = {"server": {"url": url, "running": False}, "sessions": []}
+    try:
+        health = fetch_json(f"{url}/health", None)
+        report["server"].update(running=True, version=health.get("version"))
+        report["sessions"] = fetch_json(f"{url}/api/sessions", settings.token)["sessions"]
+        report["source"] = "server"
+        return report
+    except urllib.error.HTTPError as exc:
+        report["server"]["running"] = True
+        report["server"]["error"] = f"HTTP {exc.code}" + (
+            ": wrong or missing token (see `observer generate-token`)" if exc.code == 401 else ""
+        )
+    except (urllib.error.URLError, OSError, ValueError):
+        pass
+    report["sessions"] = _from_database(settings)
+    report["source"] = "database"
+    return report
+
+
+def _from_database(settings: Settings) -> list[dict[str, Any]]:
+    if not settings.db_path.exists():
+        return []
+    from observer.store import Store
+
+    store = Store(settings.db_path)
+    try:
+        return [s.public() for s in attention_sorted(store.load_states())]
+    finally:
+        store.close()
+
+
+def render_status(report: dict[str, Any], now: float) -> str:
+    server = report["server"]
+    if server["running"] and "error" not in server:
+        lines = [f"server: running at {server['url']} (observer {server.get('version')})"]
+    elif server["running"]:
+        lines = [f"server: running at {server['url']} but {server['error']}"]
+    else:
+        lines = [f"server: not running at {server['url']} (last known state from the database)"]
+    sessions = report["sessions"]
+    live = [s for s in sessions if s["status"] != "ended"]
+    if not live:
+        lines.append("no live sessions")
+        return "\n".join(lines)
+    lines.append(f"{'STATUS':<11} {'AGENT':<7} {'PROJECT':<20} {'AGE':>6}  WAITING FOR")
+    for s in live:
+        age = _age(now - (s.get("status_since") or s.get("last_activity_at") or now))
+        lines.append(
+            f"{s['status']:<11} {s['agent']:<7} {(s.get('project') or '-')[:20]:<20} "
+            f"{age:>6}  {_waits_for(s)}"
+        )
+    return "\n".join(lines)
+
+
+def _waits_for(session: dict[str, Any]) -> str:
+    template = _WAITS_FOR.get(session["status"])
+    if template is None:
+        tool = session.get("current_tool")
+        return f"(working: {tool})" if tool else "(working)"
+    pending = session.get("pending") or {}
+    summary = pending.get("summary") or session.get("last_message") or ""
+    text = template.format(tool=pending.get("tool") or "tool", summary=summary)
+    return text[:80]
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"

@@ -1,0 +1,37 @@
+"""Shared fixtures. Every test runs with HOME, the data dir and Claude's config dir in tmp
+paths (autouse), so nothing here can touch the real home directory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from quart import Quart
+
+from observer.server import create_app
+from observer.settings import Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("OBSERVER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
+    for name in ("OBSERVER_BIND", "OBSERVER_TOKEN", "OBSERVER_CLAUDE_DIR", "CLAUDE_PID"):
+        monkeypatch.delenv(name, raising=False)
+    yield home
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(liveness_interval=0)
+
+
+@pytest.fixture
+async def running_app(settings: Settings) -> AsyncIterator[Quart]:
+    app = create_app(settings)
+    async with app.test_app() as test_app:
+        yield test_app.app  # type: ignore[misc]
