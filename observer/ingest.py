@@ -52,7 +52,9 @@ class Ingestor:
         self._observer: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.ingested = 0
+        self.ingested = 0  # spool files consumed
+        self.rejected = 0
+        self.registry_reads = 0  # registry files read (or found deleted)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -103,7 +105,7 @@ class Ingestor:
         """Ingest every committed spool file, in order. Returns how many files were consumed."""
         entries, unusable = spool.list_ready(self.settings.spool_dir)
         for path in unusable:
-            spool.reject(path, "file name is not ev.<agent>.<event>.<pid>.<nonce>.json")
+            self._reject(path, "file name is not ev.<agent>.<event>.<pid>.<nonce>.json")
         consumed = 0
         for start in range(0, len(entries), CHUNK):
             chunk = entries[start : start + CHUNK]
@@ -127,7 +129,7 @@ class Ingestor:
     def _parse_entry(self, entry: spool.SpoolEntry) -> Sequence[Event] | None:
         parser = CONNECTORS.get(entry.agent)
         if parser is None:
-            spool.reject(entry.path, f"no connector for agent {entry.agent!r}")
+            self._reject(entry.path, f"no connector for agent {entry.agent!r}")
             return None
         try:
             raw = spool.read_entry(entry)
@@ -135,12 +137,22 @@ class Ingestor:
             return parser(raw, origin)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:  # ParseError is a ValueError? no: handled below
-            spool.reject(entry.path, f"unreadable: {exc}")
-            return None
         except ParseError as exc:
-            spool.reject(entry.path, str(exc))
-            return None
+            self._reject(entry.path, str(exc))
+        except (OSError, ValueError) as exc:
+            self._reject(entry.path, f"unreadable: {exc}")
+        return None
+
+    def _reject(self, path: Path, reason: str) -> None:
+        self.rejected += 1
+        spool.reject(path, reason)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "spool_ingested": self.ingested,
+            "spool_rejected": self.rejected,
+            "registry_reads": self.registry_reads,
+        }
 
     # -- applying --------------------------------------------------------------------------
     async def apply(self, events: Sequence[Event]) -> None:
@@ -211,6 +223,7 @@ class Ingestor:
         events: list[Event] = []
         now = time.time()
         for path in sorted(paths):
+            self.registry_reads += 1
             pid = int(path.stem)
             try:
                 record = json.loads(path.read_bytes())

@@ -78,9 +78,7 @@ def replay_files(paths: list[Path], agent: str = "claude") -> ReplayResult:
     return ReplayResult(list(sessions.values()), errors)
 
 
-def _record(
-    sessions: dict[str, ReplayedSession], effect: Effect, state: object, wire: str
-) -> None:
+def _record(sessions: dict[str, ReplayedSession], effect: Effect, state: object, wire: str) -> None:
     from observer.state import SessionState
 
     if not isinstance(state, SessionState) or effect in (Effect.NONE, Effect.HELD):

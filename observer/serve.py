@@ -50,7 +50,9 @@ def serve(settings: Settings, log_level: str = "info") -> None:
             settings.bind,
         )
     config = Config()
-    config.bind = [settings.bind if ":" not in settings.host else f"[{settings.host}]:{settings.port}"]
+    config.bind = [
+        settings.bind if ":" not in settings.host else f"[{settings.host}]:{settings.port}"
+    ]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     app = create_app(settings)
@@ -65,4 +67,4 @@ async def _run(app: Any, config: Config) -> None:
             loop.add_signal_handler(sig, stop.set)
         except NotImplementedError:  # pragma: no cover - Windows
             pass
-    await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await hypercorn_serve(app, config, shutdown_trigger=stop.wait)

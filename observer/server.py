@@ -78,6 +78,16 @@ def create_app(settings: Settings) -> Quart:
     async def sessions() -> Response:
         return jsonify({"sessions": hub().sessions_json()})
 
+    @app.get("/api/stats")
+    async def stats() -> Response:
+        the_hub = hub()
+        counts = runtime["ingestor"].stats()
+        counts.update(
+            sessions=sum(1 for _ in the_hub.book.visible()),
+            subscribers=the_hub.subscriber_count,
+        )
+        return jsonify(counts)
+
     @app.get("/api/sessions/<session_id>")
     async def session(session_id: str) -> Response:
         state = hub().book.get(session_id)

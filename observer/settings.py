@@ -30,27 +30,39 @@ class SettingInfo:
 
 SETTINGS: tuple[SettingInfo, ...] = (
     SettingInfo(
-        "data_dir", "OBSERVER_DATA_DIR", 'platformdirs user_data_dir("observer")',
+        "data_dir",
+        "OBSERVER_DATA_DIR",
+        'platformdirs user_data_dir("observer")',
         "Where the spool, the database, the token and logs live (created 0700).",
     ),
     SettingInfo(
-        "bind", "OBSERVER_BIND", DEFAULT_BIND,
+        "bind",
+        "OBSERVER_BIND",
+        DEFAULT_BIND,
         "host:port the server listens on. Off loopback a token is required.",
     ),
     SettingInfo(
-        "token", "OBSERVER_TOKEN", "contents of <data dir>/token, if any",
+        "token",
+        "OBSERVER_TOKEN",
+        "contents of <data dir>/token, if any",
         "Bearer token clients must send. Required when bound off loopback.",
     ),
     SettingInfo(
-        "claude_dir", "OBSERVER_CLAUDE_DIR", "$CLAUDE_CONFIG_DIR or ~/.claude",
+        "claude_dir",
+        "OBSERVER_CLAUDE_DIR",
+        "$CLAUDE_CONFIG_DIR or ~/.claude",
         "Claude Code's config dir; its sessions/ registry is watched for Esc and exits.",
     ),
     SettingInfo(
-        "liveness_interval", "OBSERVER_LIVENESS_INTERVAL", "5.0",
-        "Seconds between checks that each live session's agent process still exists.",
+        "liveness_interval",
+        "OBSERVER_LIVENESS_INTERVAL",
+        "5.0",
+        "Seconds between checks that each live session's agent process still exists; 0 disables.",
     ),
     SettingInfo(
-        "replay_ring", "OBSERVER_REPLAY_RING", "1000",
+        "replay_ring",
+        "OBSERVER_REPLAY_RING",
+        "1000",
         "Events kept per session for clients that reconnect with since_revision.",
     ),
 )

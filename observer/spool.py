@@ -94,20 +94,8 @@ def adopt_orphans(spool_dir: Path, now: float | None = None) -> int:
                 continue
         except FileNotFoundError:
             continue
-        parts = item.name[len(TEMP_PREFIX) :].split(".")
-        agent, event, pid = (
-            (parts + ["unknown", "Unknown", "0"])[:3]
-            if len(parts) >= 3
-            else (
-                "unknown",
-                "Unknown",
-                "0",
-            )
-        )
-        target = (
-            spool_dir
-            / f"ev.{agent}.{event}.{pid if pid.isdigit() else 0}.adopted{adopted}x{int(now)}.json"
-        )
+        agent, event, pid = _temp_tags(item.name[len(TEMP_PREFIX) :])
+        target = spool_dir / f"ev.{agent}.{event}.{pid}.adopted{int(now)}x{adopted}.json"
         try:
             os.rename(item.path, target)
             adopted += 1
@@ -115,6 +103,14 @@ def adopt_orphans(spool_dir: Path, now: float | None = None) -> int:
         except OSError as exc:
             log.warning("cannot adopt orphaned spool file %s: %s", item.name, exc)
     return adopted
+
+
+def _temp_tags(rest: str) -> tuple[str, str, int]:
+    """`<agent>.<event>.<pid>.<hook pid>` -> tags; "unknown" for what a temp name lacks."""
+    parts = rest.split(".")
+    if len(parts) >= 4 and _NAME.match(f"ev.{parts[0]}.{parts[1]}.{parts[2]}.x.json"):
+        return parts[0], parts[1], int(parts[2])
+    return "unknown", "Unknown", 0
 
 
 def read_entry(entry: SpoolEntry) -> bytes:

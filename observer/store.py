@@ -36,7 +36,7 @@ migrations = Migrations("observer")
 
 @migrations()
 def m001_sessions_and_events(db: Database) -> None:
-    db["sessions"].create(
+    db.table("sessions").create(
         {
             "id": str,
             "agent": str,
@@ -47,7 +47,8 @@ def m001_sessions_and_events(db: Database) -> None:
         },
         pk="id",
     )
-    db["events"].create(
+    events = db.table("events")
+    events.create(
         {
             "seq": int,
             "session_id": str,
@@ -61,7 +62,7 @@ def m001_sessions_and_events(db: Database) -> None:
         },
         pk="seq",
     )
-    db["events"].create_index(["session_id", "revision"])
+    events.create_index(["session_id", "revision"])
 
 
 @dataclass(frozen=True, slots=True)

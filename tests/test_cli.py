@@ -1,0 +1,130 @@
+"""The CLI boundary: every command has --help, errors are one clear line, --json parses."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from observer.cli import app
+
+FIXTURES = Path(__file__).parent / "fixtures" / "claude"
+COMMANDS = ["init", "start", "status", "install-hooks", "generate-token", "replay", "version"]
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_init_creates_a_private_data_dir(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = runner.invoke(app, ["init", "--data-dir", str(data)])
+    assert result.exit_code == 0, result.output
+    for path in (data, data / "spool", data / "hooks"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+    hook = data / "hooks" / "observer-hook"
+    assert os.access(hook, os.X_OK)
+
+
+def test_generate_token_writes_0600(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate-token"])
+    assert result.exit_code == 0
+    token_path = Path(os.environ["OBSERVER_DATA_DIR"]) / "token"
+    assert stat.S_IMODE(token_path.stat().st_mode) == 0o600
+    token = token_path.read_text().strip()
+    assert len(token) >= 40
+    assert token in result.stdout
+
+
+def test_public_bind_without_token_refuses_to_start() -> None:
+    result = runner.invoke(app, ["start", "--bind", "0.0.0.0:4799"])
+    assert result.exit_code == 1
+    assert "refusing to listen on 0.0.0.0:4799 without a token" in result.stderr
+    assert "observer generate-token" in result.stderr
+
+
+def test_bad_bind_is_one_clear_line() -> None:
+    result = runner.invoke(app, ["start", "--bind", "nonsense"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: bind 'nonsense' is not host:port (e.g. 127.0.0.1:4700)"
+    )
+
+
+def test_replay_json_matches_the_documented_shape() -> None:
+    result = runner.invoke(app, ["replay", str(FIXTURES / "b_bash" / "hooks.jsonl"), "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    (session,) = body["sessions"]
+    assert set(session) == {"id", "agent", "status", "cwd", "timeline"}
+    assert session["agent"] == "claude"
+    assert session["status"] == "ended"
+    assert session["timeline"][0] == {"event": "UserPromptSubmit", "status": "working"}
+    assert session["timeline"][-1] == {"event": "SessionEnd", "status": "ended"}
+
+
+def test_replay_table_and_bad_lines(tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed.jsonl"
+    good = (FIXTURES / "a_text" / "hooks.jsonl").read_text()
+    mixed.write_text("not json\n" + good)
+    result = runner.invoke(app, ["replay", str(mixed)])
+    assert result.exit_code == 0
+    assert "UserPromptSubmit" in result.stdout and "-> working" in result.stdout
+    assert "mixed.jsonl:1: not JSON" in result.stderr
+
+
+def test_replay_missing_file_and_unknown_agent() -> None:
+    missing = runner.invoke(app, ["replay", "/nonexistent/x.jsonl"])
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("error: cannot read /nonexistent/x.jsonl")
+    unknown = runner.invoke(
+        app, ["replay", "--agent", "nope", str(FIXTURES / "a_text" / "hooks.jsonl")]
+    )
+    assert unknown.exit_code == 1
+    assert "unknown agent 'nope'" in unknown.stderr
+
+
+def test_status_when_the_server_is_down(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["server"]["running"] is False
+    assert body["sessions"] == []
+    text = runner.invoke(app, ["status"])
+    assert "server: not running" in text.stdout
+
+
+def test_install_hooks_dry_run_then_real_then_uninstall(isolated_home: Path) -> None:
+    settings_path = isolated_home / ".claude" / "settings.json"
+    dry = runner.invoke(app, ["install-hooks", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert '"PreToolUse"' in dry.stdout
+    assert not settings_path.exists()
+    real = runner.invoke(app, ["install-hooks"])
+    assert real.exit_code == 0, real.output
+    installed = json.loads(settings_path.read_text())
+    assert "WorktreeCreate" not in installed["hooks"]
+    again = runner.invoke(app, ["install-hooks"])
+    assert "already up to date" in again.stdout
+    gone = runner.invoke(app, ["install-hooks", "--uninstall"])
+    assert gone.exit_code == 0
+    assert json.loads(settings_path.read_text()) == {}
+
+
+def test_install_hooks_malformed_settings_is_a_clear_error(isolated_home: Path) -> None:
+    settings_path = isolated_home / ".claude" / "settings.json"
+    settings_path.parent.mkdir(parents=True)
+    settings_path.write_text('{"hooks": [}')
+    result = runner.invoke(app, ["install-hooks"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
+    assert "not valid JSON" in result.stderr
+    assert settings_path.read_text() == '{"hooks": [}'

@@ -1,0 +1,145 @@
+"""Ingest paths of a running server: backlog drain, rejects, Claude's registry, liveness."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from quart.testing.connections import TestWebsocketConnection as WsConnection
+
+from observer.server import create_app
+from observer.settings import Settings, load_settings
+from observer.spool import write_event
+
+FIXTURES = Path(__file__).parent / "fixtures" / "claude"
+
+
+async def receive(ws: WsConnection, timeout: float = 5.0) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.receive(), timeout))
+    return message
+
+
+async def subscribed(ws: WsConnection) -> list[dict[str, Any]]:
+    await receive(ws)
+    await ws.send(json.dumps({"type": "subscribe_list"}))
+    reply = await receive(ws)
+    sessions: list[dict[str, Any]] = reply["sessions"]
+    return sessions
+
+
+def write_scenario(settings: Settings, scenario: str, pid: int) -> None:
+    for line in (FIXTURES / scenario / "hooks.jsonl").read_bytes().splitlines():
+        name = json.loads(line)["hook_event_name"]
+        write_event(settings.spool_dir, "claude", name, pid, line)
+
+
+async def test_backlog_written_while_down_is_drained_in_order(settings: Settings) -> None:
+    write_scenario(settings, "c_perm_stdio_deny", os.getpid())
+    write_scenario(settings, "j_question", os.getpid())
+    bad = settings.spool_dir / "ev.claude.Stop.1.1.json"
+    bad.write_bytes(b'{"truncated": ')
+    (settings.spool_dir / "stray.txt").write_bytes(b"?")
+    app = create_app(settings)
+    async with app.test_app() as test_app:
+        async with test_app.test_client().websocket("/ws") as ws:
+            sessions = await subscribed(ws)
+    assert sorted(s["status"] for s in sessions) == ["ended", "ended"]
+    assert {s["project"] for s in sessions} == {"c_perm_stdio_deny", "j_question"}
+    assert all(s["revision"] > 5 for s in sessions)
+    leftover = sorted(p.name for p in settings.spool_dir.iterdir() if p.is_file())
+    assert leftover == []
+    rejected = sorted(p.name for p in (settings.spool_dir / "rejected").iterdir())
+    assert rejected == ["ev.claude.Stop.1.1.json", "stray.txt"]
+
+
+async def test_unknown_agent_is_rejected_not_blocking(settings: Settings) -> None:
+    write_event(settings.spool_dir, "nosuch", "Stop", 1, b"{}")
+    write_scenario(settings, "a_text", os.getpid())
+    app = create_app(settings)
+    async with app.test_app() as test_app:
+        async with test_app.test_client().websocket("/ws") as ws:
+            sessions = await subscribed(ws)
+    assert [s["status"] for s in sessions] == ["ended"]
+    assert len(list((settings.spool_dir / "rejected").iterdir())) == 1
+
+
+def _write_registry(directory: Path, pid: int, record: dict[str, Any]) -> None:
+    record = dict(record, pid=pid, statusUpdatedAt=int(time.time() * 1000))
+    tmp = directory / f".{pid}.tmp"
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, directory / f"{pid}.json")
+
+
+async def _next_status(ws: WsConnection) -> str:
+    while True:
+        message = await receive(ws)
+        if "status" in message:
+            return str(message["status"])
+
+
+async def test_claude_registry_shows_esc_and_exit(isolated_home: Path) -> None:
+    """Esc fires no hook: the registry turning idle is what ends 'working'."""
+    registry = isolated_home / ".claude" / "sessions"
+    registry.mkdir(parents=True)
+    settings = load_settings(liveness_interval=0)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        app = create_app(settings)
+        async with app.test_app() as test_app:
+            async with test_app.test_client().websocket("/ws") as ws:
+                await subscribed(ws)
+                lines = (FIXTURES / "f_interrupt" / "hooks.jsonl").read_bytes().splitlines()
+                for line in lines[:4]:  # SessionStart .. PreToolUse: a Bash command running
+                    name = json.loads(line)["hook_event_name"]
+                    write_event(settings.spool_dir, "claude", name, sleeper.pid, line)
+                assert await _next_status(ws) == "working"
+                while (await receive(ws)).get("event", {}).get("wire") != "PreToolUse":
+                    pass
+                busy = [r for r in _all_records("f_interrupt") if r.get("status") == "busy"][0]
+                idle = dict(busy, status="idle")
+                _write_registry(registry, sleeper.pid, idle)  # the user pressed Esc
+                assert await _next_status(ws) == "waiting"
+                _write_registry(
+                    registry,
+                    sleeper.pid,
+                    dict(busy, status="waiting", waitingFor="permission prompt"),
+                )
+                assert await _next_status(ws) == "permission"
+                (registry / f"{sleeper.pid}.json").unlink()  # the process exited
+                assert await _next_status(ws) == "ended"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def _all_records(scenario: str) -> list[dict[str, Any]]:
+    text = (FIXTURES / scenario / "timeline.jsonl").read_text()
+    rows = [json.loads(line) for line in text.splitlines()]
+    return [r["registry"] for r in rows if r.get("registry")]
+
+
+async def test_dead_agent_process_ends_its_session(isolated_home: Path) -> None:
+    settings = load_settings(liveness_interval=0.1)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    app = create_app(settings)
+    async with app.test_app() as test_app:
+        async with test_app.test_client().websocket("/ws") as ws:
+            await subscribed(ws)
+            lines = (FIXTURES / "b_bash" / "hooks.jsonl").read_bytes().splitlines()
+            for line in lines[:3]:
+                name = json.loads(line)["hook_event_name"]
+                write_event(settings.spool_dir, "claude", name, sleeper.pid, line)
+            assert await _next_status(ws) == "working"
+            sleeper.kill()
+            sleeper.wait()
+            while True:
+                message = await receive(ws)
+                if message["type"] == "session_ended":
+                    break
+    assert message["session"]["ended_reason"] == "process exited"

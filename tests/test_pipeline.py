@@ -1,0 +1,272 @@
+"""The whole pipeline, as a user runs it: real recorded Claude Code payloads go through the real
+hook script (run the way Claude runs it: `sh -c`, payload on stdin, CLAUDE_PID set) into the
+spool, a real `observer start` process (Hypercorn) ingests them, and a WebSocket client sees
+the status sequence. Registry snapshots of the same recording are written where Claude writes
+them (~/.claude/sessions/<pid>.json), since Esc and exits show nowhere else.
+
+The expected sequences are the golden files tests/fixtures/claude/<scenario>/expected.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+FIXTURES = Path(__file__).parent / "fixtures" / "claude"
+SCENARIOS = [
+    "a_text",  # plain answer
+    "b_bash",  # Bash tool
+    "c_perm_stdio_allow",  # permission request, allowed
+    "c_perm_stdio_deny",  # permission request, denied
+    "j_question",  # AskUserQuestion
+    "d_subagent",  # subagent
+    "e_resume",  # resume (same id) and fork (new id)
+    "h_multiturn",  # multi-turn
+    "r_apierror",  # API failure
+    "f_interrupt",  # interrupt: no hook fires, the registry goes idle
+]
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    home: Path
+    process: subprocess.Popen[bytes]
+    sleepers: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def spool(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def registry(self) -> Path:
+        return self.home / ".claude" / "sessions"
+
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.url}/api/stats", timeout=5) as response:
+            body: dict[str, int] = json.loads(response.read())
+            return body
+
+    def live_pid_for(self, recorded_pid: int) -> int:
+        """A real process standing in for a recorded agent process (so liveness holds)."""
+        if recorded_pid not in self.sleepers:
+            self.sleepers[recorded_pid] = subprocess.Popen(
+                [sys.executable, "-c", "import time; time.sleep(600)"]
+            )
+        return self.sleepers[recorded_pid].pid
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait(predicate: Any, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def server(tmp_path: Path, isolated_home: Path) -> Iterator[Server]:
+    data_dir = tmp_path / "data"
+    (isolated_home / ".claude" / "sessions").mkdir(parents=True)
+    port = _free_port()
+    env = dict(os.environ, OBSERVER_LIVENESS_INTERVAL="0.5")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "observer",
+            "start",
+            "--data-dir",
+            str(data_dir),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    srv = Server(f"http://127.0.0.1:{port}", data_dir, isolated_home, process)
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"server died: {process.stderr.read().decode() if process.stderr else ''}"
+            )
+        try:
+            urllib.request.urlopen(f"{srv.url}/health", timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    try:
+        _wait(healthy, "the server to answer /health", timeout=20)
+        yield srv
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        for sleeper in srv.sleepers.values():
+            sleeper.kill()
+            sleeper.wait()
+
+
+def run_hook(
+    srv: Server, payload: dict[str, Any], agent_pid: int
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the installed hook exactly as Claude Code does for this event."""
+    hook = srv.data_dir / "hooks" / "observer-hook"
+    command = f"{shlex.quote(str(hook))} {shlex.quote(str(srv.spool))} claude {payload['hook_event_name']}"
+    return subprocess.run(
+        ["sh", "-c", command],
+        input=json.dumps(payload).encode(),
+        env={"PATH": os.environ["PATH"], "HOME": str(srv.home), "CLAUDE_PID": str(agent_pid)},
+        capture_output=True,
+        timeout=10,
+    )
+
+
+def write_registry(srv: Server, row: dict[str, Any]) -> None:
+    live_pid = srv.live_pid_for(int(str(row["file"]).split(".")[0]))
+    target = srv.registry / f"{live_pid}.json"
+    if row["registry"] is None:
+        target.unlink(missing_ok=True)
+        return
+    record = dict(row["registry"], pid=live_pid, statusUpdatedAt=int(time.time() * 1000))
+    tmp = srv.registry / f".{live_pid}.tmp"
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, target)
+
+
+def feed(srv: Server, scenario: str) -> None:
+    """Play a recording row by row, each row ingested before the next (so order is exact)."""
+    text = (FIXTURES / scenario / "timeline.jsonl").read_text()
+    for row in (json.loads(line) for line in text.splitlines()):
+        if "hook" in row:
+            before = srv.stats()["spool_ingested"]
+            result = run_hook(srv, row["hook"], srv.live_pid_for(row["pid"]))
+            assert result.returncode == 0 and result.stdout == b"" and result.stderr == b""
+            _wait(lambda: srv.stats()["spool_ingested"] > before, "the spool file to be ingested")
+        else:
+            before = srv.stats()["registry_reads"]
+            write_registry(srv, row)
+            _wait(lambda: srv.stats()["registry_reads"] > before, "the registry change")
+
+
+def collect(
+    ws: ClientConnection, session_ids: set[str], timeout: float = 10.0
+) -> dict[str, list[str]]:
+    """Statuses per session until every expected session has ended."""
+    seen: dict[str, list[str]] = {}
+    ended: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while ended != session_ids:
+        message = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+        if "status" not in message:
+            continue
+        seen.setdefault(message["session_id"], []).append(message["status"])
+        if message["type"] == "session_ended":
+            ended.add(message["session_id"])
+    return seen
+
+
+def collapse(values: list[str]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        if not out or out[-1] != value:
+            out.append(value)
+    return out
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_recorded_session_through_hook_spool_server_websocket(
+    server: Server, scenario: str
+) -> None:
+    expected: dict[str, list[str]] = json.loads((FIXTURES / scenario / "expected.json").read_text())
+    with connect(server.url.replace("http", "ws") + "/ws") as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+        ws.send(json.dumps({"type": "subscribe_list"}))
+        assert json.loads(ws.recv(timeout=5)) == {"type": "sessions_list", "sessions": []}
+        feed(server, scenario)
+        seen = collect(ws, set(expected))
+    assert {sid: collapse(statuses) for sid, statuses in seen.items()} == expected
+    assert not any(server.spool.glob("ev.*")), "every spool file is consumed"
+    assert not any((server.spool / "rejected").iterdir())
+
+
+def test_hooks_fire_while_the_server_is_down_and_nothing_is_lost(
+    server: Server, tmp_path: Path
+) -> None:
+    """Stop the server, run a whole session's hooks, start it again: all of it arrives."""
+    server.process.terminate()
+    server.process.wait(timeout=10)
+    payloads = [
+        json.loads(line)
+        for line in (FIXTURES / "c_perm_stdio_allow" / "hooks.jsonl").read_text().splitlines()
+    ]
+    pid = server.live_pid_for(1)
+    for payload in payloads:
+        started = time.perf_counter()
+        result = run_hook(server, payload, pid)
+        assert result.returncode == 0 and result.stdout == b"" and result.stderr == b""
+        assert time.perf_counter() - started < 2.0  # generous: this is not a benchmark
+    assert len(list(server.spool.glob("ev.*"))) == len(payloads)
+    (server.spool / "ev.claude.Stop.1.corrupt.json").write_bytes(b'{"cut off')
+
+    port = server.url.rsplit(":", 1)[1]
+    restarted = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "observer",
+            "start",
+            "--data-dir",
+            str(server.data_dir),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server.process = restarted
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"{server.url}/api/sessions", timeout=1) as response:
+                return bool(json.loads(response.read())["sessions"])
+        except OSError:
+            return False
+
+    _wait(answers, "the restarted server to list the drained session", timeout=20)
+    with urllib.request.urlopen(f"{server.url}/api/sessions", timeout=5) as response:
+        (session,) = json.loads(response.read())["sessions"]
+    assert session["status"] == "ended"
+    assert session["title"] == payloads[1]["prompt"]
+    assert not any(server.spool.glob("ev.*"))
+    assert [p.name for p in (server.spool / "rejected").iterdir()] == [
+        "ev.claude.Stop.1.corrupt.json"
+    ]

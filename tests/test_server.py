@@ -1,0 +1,228 @@
+"""The WebSocket protocol and HTTP routes, in process through Quart's test client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import Quart
+from quart.testing.connections import TestWebsocketConnection as WsConnection
+from quart.testing.connections import WebsocketResponseError
+
+from observer import PROTOCOL_VERSION
+from observer.server import create_app
+from observer.settings import Settings, load_settings
+from observer.spool import write_event
+
+FIXTURES = Path(__file__).parent / "fixtures" / "claude"
+
+
+async def receive(ws: WsConnection, timeout: float = 5.0) -> dict[str, Any]:
+    data = await asyncio.wait_for(ws.receive(), timeout)
+    message: dict[str, Any] = json.loads(data)
+    return message
+
+
+def spool_scenario(settings: Settings, scenario: str, limit: int | None = None) -> list[str]:
+    """Write a recorded scenario's hook payloads into the spool, returning the event names."""
+    names = []
+    lines = (FIXTURES / scenario / "hooks.jsonl").read_bytes().splitlines()
+    for line in lines[:limit]:
+        name = json.loads(line)["hook_event_name"]
+        write_event(settings.spool_dir, "claude", name, os.getpid(), line)
+        names.append(name)
+    return names
+
+
+async def collect(ws: WsConnection, until: str) -> list[dict[str, Any]]:
+    messages = []
+    while True:
+        message = await receive(ws)
+        messages.append(message)
+        if message["type"] == until:
+            return messages
+
+
+async def test_health_needs_no_token(settings: Settings) -> None:
+    app = create_app(load_settings(token="s3cret", liveness_interval=0))
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().get("/health")
+        assert response.status_code == 200
+        assert (await response.get_json())["status"] == "ok"
+
+
+async def test_hello_then_list_then_live_events(running_app: Quart, settings: Settings) -> None:
+    async with running_app.test_client().websocket("/ws") as ws:
+        hello = await receive(ws)
+        assert hello["type"] == "hello"
+        assert hello["protocol_version"] == PROTOCOL_VERSION
+        assert "session_replay" in hello["capabilities"]
+        await ws.send(json.dumps({"type": "subscribe_list"}))
+        assert await receive(ws) == {"type": "sessions_list", "sessions": []}
+        spool_scenario(settings, "b_bash")
+        messages = await collect(ws, "session_ended")
+    assert messages[0]["type"] == "session_created"
+    assert messages[0]["session"]["cwd"] == "/home/dev/claude/work/b_bash"
+    assert [m["status"] for m in messages][-2:] == ["waiting", "ended"]
+    revisions = [m["revision"] for m in messages]
+    assert revisions == list(range(1, len(messages) + 1))
+
+
+async def test_malformed_messages_get_errors_and_the_connection_keeps_working(
+    running_app: Quart,
+) -> None:
+    async with running_app.test_client().websocket("/ws") as ws:
+        await receive(ws)
+        cases = [
+            ("not json", "bad_json"),
+            ("[1, 2]", "bad_request"),
+            ('{"no_type": 1}', "bad_request"),
+            ('{"type": "fly"}', "unknown_type"),
+            ('{"type": "subscribe_session"}', "bad_request"),
+            (
+                '{"type": "subscribe_session", "session_id": "x", "since_revision": "1"}',
+                "bad_request",
+            ),
+            ('{"type": "subscribe_session", "session_id": "nope"}', "not_found"),
+            ("x" * 70000, "too_large"),
+        ]
+        for raw, code in cases:
+            await ws.send(raw)
+            reply = await receive(ws)
+            assert reply["type"] == "error", raw
+            assert reply["code"] == code, raw
+        await ws.send(json.dumps({"type": "ping"}))
+        assert await receive(ws) == {"type": "pong"}
+
+
+async def test_subscribe_session_replays_missed_events(
+    running_app: Quart, settings: Settings
+) -> None:
+    client = running_app.test_client()
+    async with client.websocket("/ws") as ws:
+        await receive(ws)
+        await ws.send(json.dumps({"type": "subscribe_list"}))
+        await receive(ws)
+        spool_scenario(settings, "b_bash")
+        messages = await collect(ws, "session_ended")
+    session_id = messages[0]["session_id"]
+    last = messages[-1]["revision"]
+    async with client.websocket("/ws") as ws:
+        await receive(ws)
+        request = {"type": "subscribe_session", "session_id": session_id, "since_revision": 2}
+        await ws.send(json.dumps(request))
+        reply = await receive(ws)
+        assert reply["type"] == "session_events"
+        assert [m["revision"] for m in reply["events"]] == list(range(3, last + 1))
+        request["since_revision"] = last
+        await ws.send(json.dumps(request))
+        assert (await receive(ws))["events"] == []
+        del request["since_revision"]
+        await ws.send(json.dumps(request))
+        snapshot = await receive(ws)
+        assert snapshot["type"] == "session_snapshot"
+        assert snapshot["session"]["revision"] == last
+
+
+async def test_gap_larger_than_the_ring_gets_a_snapshot(tmp_path: Path) -> None:
+    settings = load_settings(liveness_interval=0, replay_ring=3)
+    app = create_app(settings)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        async with client.websocket("/ws") as ws:
+            await receive(ws)
+            await ws.send(json.dumps({"type": "subscribe_list"}))
+            await receive(ws)
+            spool_scenario(settings, "b_bash")
+            messages = await collect(ws, "session_ended")
+            session_id = messages[0]["session_id"]
+            await ws.send(
+                json.dumps(
+                    {"type": "subscribe_session", "session_id": session_id, "since_revision": 1}
+                )
+            )
+            reply = await receive(ws)
+    assert reply["type"] == "session_snapshot"
+    assert reply["session"]["status"] == "ended"
+
+
+async def test_session_subscriber_gets_only_its_session(
+    running_app: Quart, settings: Settings
+) -> None:
+    client = running_app.test_client()
+    async with client.websocket("/ws") as lister:
+        await receive(lister)
+        await lister.send(json.dumps({"type": "subscribe_list"}))
+        await receive(lister)
+        spool_scenario(settings, "a_text", limit=2)  # SessionStart, UserPromptSubmit
+        created = await receive(lister)
+        a_text = created["session_id"]
+        async with client.websocket("/ws") as watcher:
+            await receive(watcher)
+            await watcher.send(
+                json.dumps({"type": "subscribe_session", "session_id": a_text, "since_revision": 1})
+            )
+            assert (await receive(watcher))["events"] == []
+            spool_scenario(settings, "b_bash")  # another session: the watcher must not see it
+            await collect(lister, "session_ended")
+            lines = (FIXTURES / "a_text" / "hooks.jsonl").read_bytes().splitlines()[2:]
+            for line in lines:
+                name = json.loads(line)["hook_event_name"]
+                write_event(settings.spool_dir, "claude", name, os.getpid(), line)
+            seen = await collect(watcher, "session_ended")
+    assert {m["session_id"] for m in seen} == {a_text}
+
+
+async def test_http_sessions_list_is_attention_first(
+    running_app: Quart, settings: Settings
+) -> None:
+    client = running_app.test_client()
+    async with client.websocket("/ws") as ws:
+        await receive(ws)
+        await ws.send(json.dumps({"type": "subscribe_list"}))
+        await receive(ws)
+        spool_scenario(settings, "a_text", limit=3)  # working
+        await collect(ws, "session_delta")
+        spool_scenario(settings, "c_perm_stdio_allow", limit=5)  # up to PermissionRequest
+        while (await receive(ws))["status"] != "permission":
+            pass
+    body = await (await client.get("/api/sessions")).get_json()
+    assert [s["status"] for s in body["sessions"]] == ["permission", "working"]
+    pending = body["sessions"][0]["pending"]
+    assert pending["tool"] == "Bash"
+    assert pending["request_id"].startswith("toolu_")
+    one = await client.get(f"/api/sessions/{body['sessions'][0]['id']}")
+    assert (await one.get_json())["session"]["status"] == "permission"
+    assert (await client.get("/api/sessions/unknown")).status_code == 404
+
+
+@pytest.mark.parametrize("presented", [None, "wrong", "s3cret-but-longer"])
+async def test_wrong_or_missing_token_is_refused(presented: str | None) -> None:
+    app = create_app(load_settings(token="s3cret", liveness_interval=0))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        headers = {"Authorization": f"Bearer {presented}"} if presented else {}
+        response = await client.get("/api/sessions", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        query = f"?token={presented}" if presented else ""
+        with pytest.raises(WebsocketResponseError) as refused:
+            async with client.websocket(f"/ws{query}") as ws:
+                await ws.receive()
+        assert refused.value.response.status_code == 401
+
+
+async def test_right_token_is_accepted_by_header_and_query() -> None:
+    app = create_app(load_settings(token="s3cret", liveness_interval=0))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        ok = await client.get("/api/sessions", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        async with client.websocket("/ws?token=s3cret") as ws:
+            assert (await receive(ws))["type"] == "hello"
+        async with client.websocket("/ws", headers={"Authorization": "Bearer s3cret"}) as ws:
+            assert (await receive(ws))["type"] == "hello"

@@ -1,0 +1,107 @@
+"""The store: sessions and events survive a restart, and revisions keep increasing."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from observer.book import SessionBook
+from observer.events import Event, Kind
+from observer.state import Effect, PendingApproval, SessionState, Status
+from observer.store import Store, Write, state_from_json, state_to_json
+
+
+def _event(kind: Kind, at: float, **extra: object) -> Event:
+    return Event(kind=kind, session_id="s1", agent="claude", at=at, wire=kind.value, **extra)  # type: ignore[arg-type]
+
+
+def _apply_all(store: Store, book: SessionBook, events: list[Event]) -> None:
+    writes = []
+    for event in events:
+        result = book.apply(event, event.at)
+        if result.state is not None and result.effect in (
+            Effect.CREATED,
+            Effect.UPDATED,
+            Effect.ENDED,
+        ):
+            writes.append(Write(result.state, event, result.changed))
+    store.submit(writes).result(timeout=5)
+
+
+def test_sessions_and_events_survive_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "observer.db"
+    store = Store(db)
+    store.start()
+    book = SessionBook(store.load_states())
+    _apply_all(
+        store,
+        book,
+        [
+            _event(Kind.SESSION_START, 1.0, cwd="/w/p"),
+            _event(Kind.PROMPT, 2.0, detail="hello"),
+            _event(Kind.TOOL_START, 3.0, tool="Bash", tool_use_id="t1", tool_key="k1"),
+            _event(Kind.APPROVAL_REQUEST, 4.0, tool="Bash", tool_key="k1", detail="rm -rf x"),
+        ],
+    )
+    store.close()
+
+    reopened = Store(db)
+    states = reopened.load_states()
+    assert len(states) == 1
+    state = states[0]
+    assert state.status is Status.PERMISSION
+    assert state.pending is not None and state.pending.request_id == "t1"
+    assert state.revision == 3
+    rows = reopened.event_rows("s1", 0)
+    assert [r["status"] for r in rows] == ["working", "working", "permission"]
+    assert rows[-1]["changes"]["status"] == "permission"
+
+    # A restarted server continues the revision sequence instead of starting over.
+    book = SessionBook(states)
+    reopened.start()
+    _apply_all(reopened, book, [_event(Kind.TOOL_END, 5.0, tool="Bash", tool_use_id="t1")])
+    reopened.close()
+    final = Store(db).load_states()[0]
+    assert final.revision == 4
+    assert final.status is Status.WORKING
+    assert final.pending is None
+
+
+def test_database_uses_wal_and_migrations(tmp_path: Path) -> None:
+    Store(tmp_path / "observer.db").close()
+    conn = sqlite3.connect(tmp_path / "observer.db")
+    assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+    applied = [r[0] for r in conn.execute("select name from _sqlite_migrations")]
+    assert applied == ["m001_sessions_and_events"]
+    Store(tmp_path / "observer.db").close()  # applying again is a no-op
+    assert conn.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 1
+
+
+def test_many_writes_are_batched_into_few_commits(tmp_path: Path) -> None:
+    store = Store(tmp_path / "observer.db")
+    store.start()
+    futures = []
+    for i in range(200):
+        state = SessionState(
+            f"s{i}", "claude", status=Status.WORKING, held=False, materialized=True, revision=1
+        )
+        futures.append(store.submit([Write(state, _event(Kind.PROMPT, float(i)), ("status",))]))
+    for future in futures:
+        future.result(timeout=5)
+    store.close()
+    assert len(Store(tmp_path / "observer.db").load_states()) == 200
+
+
+def test_state_json_round_trip() -> None:
+    state = SessionState(
+        "s",
+        "claude",
+        status=Status.QUESTION,
+        held=False,
+        materialized=True,
+        pending=PendingApproval("r1", "question", "AskUserQuestion", "Which?", 3.0, "k"),
+        open_tools=(("k", "t"),),
+        revision=7,
+    )
+    assert state_from_json(json.loads(json.dumps(state_to_json(state)))) == state
