@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from dataclasses import replace
 from typing import Any
 
 from observer.errors import ParseError
@@ -101,14 +103,15 @@ def parse_registry_record(data: dict[str, Any], origin: Origin) -> list[Event]:
     if not session_id:
         raise ParseError("not a Claude Code session registry record: no sessionId")
     status = _opt_str(data, "status")
-    stamp = data.get("statusUpdatedAt") or data.get("updatedAt")
-    at = stamp / 1000.0 if isinstance(stamp, int | float) and stamp > 0 else origin.at
+    at = _registry_time(data.get("statusUpdatedAt") or data.get("updatedAt"), origin.at)
     pid = data.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        pid = origin.pid
     common: dict[str, Any] = {
         "session_id": session_id,
         "agent": AGENT,
         "at": at,
-        "pid": pid if isinstance(pid, int) else origin.pid,
+        "pid": pid,
         "cwd": _opt_str(data, "cwd"),
     }
     if status == "busy":
@@ -122,6 +125,37 @@ def parse_registry_record(data: dict[str, Any], origin: Origin) -> list[Event]:
         ]
     # A record without a status: a process has just taken this session (start or resume).
     return [Event(kind=Kind.SESSION_START, wire="registry:new", **common)]
+
+
+def registry_events(
+    data: dict[str, Any], origin: Origin, previous_session_id: str | None
+) -> list[Event]:
+    """Like `parse_registry_record`, for a pid whose earlier record named `previous_session_id`.
+
+    After `/clear` Claude rewrites the same `<pid>.json` with the new session id but carries the
+    old status over (same statusUpdatedAt): that status belongs to the old session, so a record
+    that switched sessions only says "this process now runs that session".
+    """
+    events = parse_registry_record(data, origin)
+    if previous_session_id is None or not events:
+        return events
+    if events[0].session_id == previous_session_id:
+        return events
+    event = events[0]
+    return [replace(event, kind=Kind.SESSION_START, wire="registry:new", waiting_for=None)]
+
+
+def _registry_time(stamp: object, fallback: float) -> float:
+    """Claude's millisecond stamp as epoch seconds; anything unusable means "when we read it"."""
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float):
+        return fallback
+    try:
+        seconds = float(stamp) / 1000.0
+    except OverflowError:
+        return fallback
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > 1e11:
+        return fallback
+    return seconds
 
 
 def tool_key(tool: str | None, tool_input: object) -> str:
@@ -185,10 +219,9 @@ def _summarize_tool(tool: str | None, tool_input: object) -> str | None:
 def _load_object(raw: bytes) -> dict[str, Any]:
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    # ValueError covers bad UTF-8, bad JSON and integers past the 4300-digit limit.
+    except (ValueError, RecursionError) as exc:
         raise ParseError(f"not JSON: {exc}") from None
-    except RecursionError:
-        raise ParseError("not JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise ParseError(f"expected a JSON object, got {type(data).__name__}")
     return data

@@ -19,7 +19,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from connectors import CONNECTORS
-from connectors.claude_code import parse_registry_record
+from connectors.claude_code import registry_events
 from observer import spool
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
@@ -235,8 +235,9 @@ class Ingestor:
                 continue  # caught mid-write; the next change notification brings it whole
             if not isinstance(record, dict):
                 continue
+            origin = Origin("claude", now, pid, path.name)
             try:
-                parsed = parse_registry_record(record, Origin("claude", now, pid, path.name))
+                parsed = registry_events(record, origin, self._registry_pids.get(pid))
             except ParseError as exc:
                 log.debug("ignoring registry file %s: %s", path.name, exc)
                 continue

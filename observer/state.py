@@ -8,8 +8,8 @@ Rules, in the order they bite:
    The few cases a table cannot say are guards written next to it (`_guarded_status`).
 4. A pending approval lives only while the status is `permission` or `question`: any other
    status clears it. Tool ends resolve it only when they match its request id or tool digest.
-5. Claude's session registry reports (BUSY/IDLE/BLOCKED) are believed only when newer than the
-   status we hold: they are snapshots read later than they were written.
+5. An event older than the status we hold changes facts, never the status: registry snapshots
+   are read later than they were written, and async hooks can lose races. Ends always apply.
 6. Once `ended`, only a new SESSION_START (resume) brings a session back.
 """
 
@@ -42,10 +42,7 @@ class Effect(StrEnum):
 
 
 HELD = "held"  # the pseudo-status of a session seen only through SESSION_START
-_REGISTRY_KINDS = frozenset({Kind.BUSY, Kind.IDLE, Kind.BLOCKED})
-_FACTS_ONLY_FOR_HELD = frozenset(
-    {Kind.SESSION_START, Kind.METADATA, Kind.IDLE, Kind.ATTENTION, Kind.BLOCKED}
-)
+_ALWAYS_APPLY = frozenset({Kind.SESSION_END, Kind.PROCESS_GONE})
 _W, _P, _Q, _A, _E = (
     Status.WORKING,
     Status.PERMISSION,
@@ -195,7 +192,9 @@ def transition(state: SessionState | None, event: Event, now: float) -> Transiti
     new = replace(new, held=False, materialized=True, last_activity_at=max(event.at, 0.0))
     changed = _changed(before, new)
     if not changed:
-        return Transition(state, Effect.NONE, reason="no change")
+        # Nothing a client sees changed, but internal facts (open tools, an answered question)
+        # may have: keep them, without a new revision.
+        return Transition(replace(new, revision=state.revision), Effect.NONE, reason="no change")
     new = replace(new, revision=state.revision + 1)
     if not state.materialized:
         effect = Effect.CREATED
@@ -216,8 +215,10 @@ def _hold(state: SessionState, event: Event) -> Transition:
 
 def _guarded_status(state: SessionState, current: str, event: Event) -> Status | None:
     kind = event.kind
-    if kind in _REGISTRY_KINDS and not state.held and event.at < state.status_since:
-        return None  # a registry snapshot older than what we know
+    if not state.held and kind not in _ALWAYS_APPLY and event.at < state.status_since:
+        # Older than the status we hold: a registry snapshot read late, or a hook that lost a
+        # race (async hooks). It may add facts; it must not roll the status back.
+        return None
     if kind is Kind.BLOCKED:
         waiting_for = (event.waiting_for or "").lower()
         if "permission" in waiting_for:
@@ -250,9 +251,13 @@ def _matches_pending(pending: PendingApproval, event: Event) -> bool:
 
 def _facts(state: SessionState, event: Event) -> dict[str, Any]:
     facts: dict[str, Any] = {}
+    # The registry always names the launch dir; hooks follow `cd` (CwdChanged). Registry cwd
+    # only fills a gap.
+    from_registry = event.wire.startswith("registry:")
     if event.cwd and event.cwd != state.cwd and not event.subagent:
-        facts["cwd"] = event.cwd
-        facts["project"] = _project_name(event.cwd)
+        if not from_registry or state.cwd is None:
+            facts["cwd"] = event.cwd
+            facts["project"] = _project_name(event.cwd)
     if event.pid is not None:
         facts["pid"] = event.pid
     if event.transcript_path:
@@ -274,10 +279,14 @@ def _facts(state: SessionState, event: Event) -> dict[str, Any]:
     if kind in (Kind.TURN_END, Kind.TURN_FAILED, Kind.IDLE, Kind.SESSION_END):
         facts["current_tool"] = None
         facts["open_tools"] = ()
+    if kind is Kind.TOOLS_DONE and not event.subagent:  # the batch is over, denied tools too
+        facts["current_tool"] = None
+        facts["open_tools"] = ()
     if kind is Kind.TURN_FAILED:
         facts["error"] = event.detail or "the turn failed"
-    if kind is Kind.TOOL_START and not event.subagent:
-        facts["current_tool"] = event.tool
+    if kind is Kind.TOOL_START:
+        if not event.subagent:
+            facts["current_tool"] = event.tool
         if event.tool_key and event.tool_use_id:
             opened = (*state.open_tools, (event.tool_key, event.tool_use_id))
             facts["open_tools"] = opened[-_OPEN_TOOLS_KEPT:]

@@ -86,36 +86,28 @@ def _wait(predicate: Any, what: str, timeout: float = 10.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _start_server(
+    data_dir: Path, port: int, env: dict[str, str] | None, stderr: Any
+) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "observer", "start", "--data-dir", str(data_dir)]
+    command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
 @pytest.fixture
 def server(tmp_path: Path, isolated_home: Path) -> Iterator[Server]:
     data_dir = tmp_path / "data"
     (isolated_home / ".claude" / "sessions").mkdir(parents=True)
     port = _free_port()
+    stderr_log = tmp_path / "server-stderr.log"
     env = dict(os.environ, OBSERVER_LIVENESS_INTERVAL="0.5")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "observer",
-            "start",
-            "--data-dir",
-            str(data_dir),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with stderr_log.open("wb") as stderr_file:
+        process = _start_server(data_dir, port, env, stderr_file)
     srv = Server(f"http://127.0.0.1:{port}", data_dir, isolated_home, process)
 
     def healthy() -> bool:
         if process.poll() is not None:
-            raise AssertionError(
-                f"server died: {process.stderr.read().decode() if process.stderr else ''}"
-            )
+            raise AssertionError(f"server died: {stderr_log.read_text()}")
         try:
             urllib.request.urlopen(f"{srv.url}/health", timeout=1).close()
             return True
@@ -126,8 +118,8 @@ def server(tmp_path: Path, isolated_home: Path) -> Iterator[Server]:
         _wait(healthy, "the server to answer /health", timeout=20)
         yield srv
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        srv.process.terminate()
+        srv.process.wait(timeout=10)
         for sleeper in srv.sleepers.values():
             sleeper.kill()
             sleeper.wait()
@@ -138,7 +130,8 @@ def run_hook(
 ) -> subprocess.CompletedProcess[bytes]:
     """Run the installed hook exactly as Claude Code does for this event."""
     hook = srv.data_dir / "hooks" / "observer-hook"
-    command = f"{shlex.quote(str(hook))} {shlex.quote(str(srv.spool))} claude {payload['hook_event_name']}"
+    event = payload["hook_event_name"]
+    command = f"{shlex.quote(str(hook))} {shlex.quote(str(srv.spool))} claude {event}"
     return subprocess.run(
         ["sh", "-c", command],
         input=json.dumps(payload).encode(),
@@ -168,11 +161,11 @@ def feed(srv: Server, scenario: str) -> None:
             before = srv.stats()["spool_ingested"]
             result = run_hook(srv, row["hook"], srv.live_pid_for(row["pid"]))
             assert result.returncode == 0 and result.stdout == b"" and result.stderr == b""
-            _wait(lambda: srv.stats()["spool_ingested"] > before, "the spool file to be ingested")
+            _wait(lambda b=before: srv.stats()["spool_ingested"] > b, "the spool file's ingest")
         else:
             before = srv.stats()["registry_reads"]
             write_registry(srv, row)
-            _wait(lambda: srv.stats()["registry_reads"] > before, "the registry change")
+            _wait(lambda b=before: srv.stats()["registry_reads"] > b, "the registry change")
 
 
 def collect(
@@ -236,22 +229,7 @@ def test_hooks_fire_while_the_server_is_down_and_nothing_is_lost(
     (server.spool / "ev.claude.Stop.1.corrupt.json").write_bytes(b'{"cut off')
 
     port = server.url.rsplit(":", 1)[1]
-    restarted = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "observer",
-            "start",
-            "--data-dir",
-            str(server.data_dir),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    restarted = _start_server(server.data_dir, int(port), None, subprocess.DEVNULL)
     server.process = restarted
 
     def answers() -> bool:

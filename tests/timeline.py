@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from connectors.claude_code import parse_hook_payload, parse_registry_record
+from connectors.claude_code import parse_hook_payload, registry_events
 from observer.book import SessionBook
 from observer.events import Event, Origin
 from observer.state import Effect
@@ -22,24 +22,35 @@ def load_rows(scenario: str, agent: str = "claude") -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def row_events(book: SessionBook, row: dict[str, object]) -> list[Event]:
+def row_events(
+    book: SessionBook, row: dict[str, object], pids: dict[int, str] | None = None
+) -> list[Event]:
+    """The events one row yields. `pids` remembers each pid's session across registry rows,
+    as the server does (pass the same dict for a whole recording)."""
     at = float(row["t"])  # type: ignore[arg-type]
     if "hook" in row:
         raw = json.dumps(row["hook"]).encode()
         return parse_hook_payload(raw, Origin("claude", at, int(row["pid"]) or None))  # type: ignore[call-overload]
+    pid = int(str(row["file"]).split(".")[0])
     if row["registry"] is None:
-        return book.process_gone(int(str(row["file"]).split(".")[0]), at)
-    return parse_registry_record(row["registry"], Origin("claude", at))  # type: ignore[arg-type]
+        return book.process_gone(pid, at)
+    previous = None if pids is None else pids.get(pid)
+    events = registry_events(row["registry"], Origin("claude", at, pid), previous)  # type: ignore[arg-type]
+    if pids is not None:
+        for event in events:
+            pids[pid] = event.session_id
+    return events
 
 
 def statuses(scenario: str, *, with_registry: bool = True) -> dict[str, list[str]]:
     """session id -> the status after each event that changed something visible."""
     book = SessionBook()
+    pids: dict[int, str] = {}
     seen: dict[str, list[str]] = {}
     for row in load_rows(scenario):
         if not with_registry and "hook" not in row:
             continue
-        for event in row_events(book, row):
+        for event in row_events(book, row, pids):
             result = book.apply(event, float(row["t"]))  # type: ignore[arg-type]
             if result.state is None or result.effect in (Effect.NONE, Effect.HELD):
                 continue

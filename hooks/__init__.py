@@ -1,0 +1,20 @@
+"""The agent hook: `observer-hook`, a POSIX sh script shipped as package data next to this file.
+
+Agents run it for every event (`observer-hook SPOOL_DIR AGENT EVENT`, payload on stdin); it
+writes the payload into the spool without parsing it. See the script's header for why it is sh.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from importlib.resources import files
+
+SCRIPT_NAME = "observer-hook"
+
+
+def hook_script_path() -> pathlib.Path:
+    """Filesystem path of the installed `observer-hook` script."""
+    resource = files(__package__ or __name__) / SCRIPT_NAME
+    if isinstance(resource, pathlib.Path):
+        return resource
+    return pathlib.Path(__file__).resolve().parent / SCRIPT_NAME

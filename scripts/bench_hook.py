@@ -1,0 +1,486 @@
+"""Whole-process cost of the observer hook, side by side with a bare shell and a curl forwarder.
+
+Every candidate is run the way an agent runs a hook command, `sh -c '<command>'` with a ~2 KB
+Claude payload on stdin, interleaved round-robin (the start rotates each round), and timed from
+spawn to exit. Prints a markdown table (median, p90, ratio to bare) and the verdicts against the
+targets: observer-hook within 1.5x bare, and under half the sh+curl forwarder.
+
+    .venv/bin/python scripts/bench_hook.py --runs 300 --write
+
+`--write` rewrites the "## Hook cost" section of docs/benchmarks.md (other sections are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HOOK = ROOT / "hooks" / "observer-hook"
+DOC = ROOT / "docs" / "benchmarks.md"
+HEADING = "## Hook cost"
+REPRODUCE = ".venv/bin/python scripts/bench_hook.py --runs 300 --write"
+TARGET_VS_BARE = 1.5
+TARGET_VS_CURL = 0.5
+WARMUP = 10
+BARE = "(a) bare `sh -c 'cat >/dev/null'`"
+HOOK_LABEL = "(b) observer-hook"
+EMPTY_SCRIPT = "ref: an sh script that only does `exit 0`"
+FLOOR = "ref: cat + mv inline in `sh -c` (no script)"
+PERL = "ref: perl one-shot (not adopted)"
+EXEC_PREFIX = "ref: observer-hook, hook command prefixed with `exec`"
+EXEC_MV = "ref: observer-hook with `exec mv` (exit status not guaranteed: not adopted)"
+
+SESSION = "675bf7ca-68df-4c7d-893a-f1fb7734b767"
+LISTING = "\n".join(
+    f"-rw-r--r-- 1 dev dev {1000 + 37 * i:5d} Nov 21 18:{i:02d} src/observer/module_{i:02d}.py"
+    for i in range(22)
+)
+# A real PostToolUse payload (tests/fixtures/claude/b_bash) with a longer tool output: ~2 KB.
+PAYLOAD: bytes = json.dumps(
+    {
+        "session_id": SESSION,
+        "transcript_path": (
+            f"/home/dev/claude/home/.claude/projects/-home-dev-claude-work-b-bash/{SESSION}.jsonl"
+        ),
+        "cwd": "/home/dev/claude/work/b_bash",
+        "prompt_id": "f6ba2719-91b5-4103-8bd5-acee5eef28ca",
+        "permission_mode": "default",
+        "effort": {"level": "medium"},
+        "hook_event_name": "PostToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": "ls -l src/observer", "description": "List the package files"},
+        "tool_response": {
+            "stdout": LISTING,
+            "stderr": "",
+            "interrupted": False,
+            "isImage": False,
+            "noOutputExpected": False,
+        },
+        "tool_use_id": "toolu_fake_d521339eaeec48a9a7c5",
+        "duration_ms": 30,
+    }
+).encode()
+
+CURL_FORWARDER = """#!/bin/sh
+curl -s -m 2 -X POST --data-binary @- -H 'Content-Type: application/json' \
+http://127.0.0.1:{port}/hook >/dev/null 2>&1; exit 0
+"""
+
+# Reference only (not adopted): the same spool contract in one perl process instead of sh+cat+mv.
+PERL_ONE_SHOT = r"""#!/usr/bin/perl
+open STDOUT, '>', '/dev/null'; open STDERR, '>', '/dev/null'; umask 077;
+my ($d, $a, $e) = @ARGV; exit 0 unless defined $e && length $d;
+exit 0 unless $a =~ /\A[A-Za-z0-9_-]+\z/ && $e =~ /\A[A-Za-z0-9_-]+\z/;
+my $p = ($ENV{CLAUDE_PID} // '') =~ /\A[0-9]+\z/ ? $ENV{CLAUDE_PID} : getppid();
+my $t = "$d/.tmp.$$"; my $f;
+open($f, '>:raw', $t) or (mkdir($d, 0700) and open($f, '>:raw', $t)) or exit 0;
+binmode STDIN; local $/; my $data = <STDIN>; print $f $data if defined $data; close $f or exit 0;
+unlink $t if link $t, "$d/ev.$a.$e.$p.$$.json";
+exit 0;
+"""
+
+
+@dataclass
+class Candidate:
+    label: str
+    command: str
+    spool: Path | None = None  # files produced here are counted and removed after each round
+    samples: list[float] = field(default_factory=list)  # milliseconds
+    failures: int = 0
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """Reads the body and answers 204, like a minimal event collector."""
+
+    protocol_version = "HTTP/1.1"  # so curl's `Expect: 100-continue` is answered at once
+    received = 0
+
+    def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).received += 1
+        self.send_response(204)
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def http_sink() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_script(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def run_once(candidate: Candidate, env: dict[str, str]) -> None:
+    start = time.perf_counter_ns()
+    proc = subprocess.run(
+        ["sh", "-c", candidate.command],
+        input=PAYLOAD,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        check=False,
+    )
+    elapsed = time.perf_counter_ns() - start
+    candidate.samples.append(elapsed / 1e6)
+    if proc.returncode != 0:
+        candidate.failures += 1
+
+
+def clear_spool(candidate: Candidate, expected: int) -> None:
+    if candidate.spool is None:
+        return
+    produced = [p for p in candidate.spool.iterdir() if p.name.startswith("ev.")]
+    if len(produced) != expected:
+        candidate.failures += abs(expected - len(produced))
+    for path in candidate.spool.iterdir():
+        path.unlink()
+
+
+def measure(candidates: Sequence[Candidate], runs: int, env: dict[str, str]) -> None:
+    for candidate in candidates:
+        for _ in range(WARMUP):
+            run_once(candidate, env)
+        clear_spool(candidate, WARMUP)
+        candidate.samples.clear()
+    for round_no in range(runs):
+        shift = round_no % len(candidates)
+        for candidate in [*candidates[shift:], *candidates[:shift]]:
+            run_once(candidate, env)
+        for candidate in candidates:
+            clear_spool(candidate, 1)
+
+
+def median(samples: Sequence[float]) -> float:
+    return statistics.median(samples)
+
+
+def p90(samples: Sequence[float]) -> float:
+    return statistics.quantiles(samples, n=10, method="inclusive")[8]
+
+
+def table(candidates: Sequence[Candidate]) -> str:
+    bare = median(candidates[0].samples)
+    lines = ["| candidate | median ms | p90 ms | ratio to bare |", "|---|---:|---:|---:|"]
+    for c in candidates:
+        m = median(c.samples)
+        lines.append(f"| {c.label} | {m:.2f} | {p90(c.samples):.2f} | {m / bare:.2f}x |")
+    return "\n".join(lines)
+
+
+def verdicts(bare: Candidate, hook: Candidate, curl: Candidate | None) -> list[str]:
+    hook_ms, bare_ms = median(hook.samples), median(bare.samples)
+    ratio = hook_ms / bare_ms
+    ok = "PASS" if ratio <= TARGET_VS_BARE else "MISS"
+    out = [
+        f"- observer-hook within {TARGET_VS_BARE}x bare: **{ok}** "
+        f"({hook_ms:.2f} ms = {ratio:.2f}x of {bare_ms:.2f} ms; the target is "
+        f"{TARGET_VS_BARE * bare_ms:.2f} ms)"
+    ]
+    if curl is None:
+        out.append("- observer-hook under half the curl forwarder: not measured (no curl)")
+    else:
+        curl_ms = median(curl.samples)
+        share = hook_ms / curl_ms
+        ok = "PASS" if share < TARGET_VS_CURL else "MISS"
+        out.append(
+            f"- observer-hook under half the sh+curl forwarder: **{ok}** "
+            f"({hook_ms:.2f} ms = {share:.2f}x of {curl_ms:.2f} ms)"
+        )
+    return out
+
+
+def command_output(args: Sequence[str]) -> str:
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=10)
+    except OSError:
+        return "n/a"
+    return done.stdout.strip().splitlines()[0] if done.stdout.strip() else "n/a"
+
+
+def machine_facts(pin_cpu: int | None) -> list[str]:
+    uname = platform.uname()
+    sh = shutil.which("sh")
+    curl = shutil.which("curl")
+    return [
+        f"- machine: `{uname.system} {uname.release}` ({uname.machine}), nproc {os.cpu_count()}",
+        f"- `sh` → `{os.path.realpath(sh) if sh else 'n/a'}`",
+        f"- Python {platform.python_version()}",
+        "- CPU affinity: "
+        + ("none (as agents run hooks)" if pin_cpu is None else f"all pinned to CPU {pin_cpu}"),
+        f"- curl: {' '.join(command_output([curl, '--version']).split()[:2]) if curl else 'none'}",
+    ]
+
+
+def section(
+    candidates: Sequence[Candidate], verdict_lines: Sequence[str], runs: int, pin_cpu: int | None
+) -> str:
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        HEADING,
+        "",
+        "Whole-process cost of one hook event as the agent pays it: `sh -c '<command>'` with a "
+        f"{len(PAYLOAD)}-byte Claude PostToolUse payload on stdin, timed from spawn to exit by "
+        f"Python. {runs} runs per candidate, interleaved round-robin (after {WARMUP} warm-up "
+        "runs each); the spool dirs are emptied after every round.",
+        "",
+        table(candidates),
+        "",
+        *verdict_lines,
+        "",
+        f"Measured {when}, {runs} runs each:",
+        "",
+        *machine_facts(pin_cpu),
+        "",
+        f"Reproduce: `{REPRODUCE}`",
+        "",
+        notes(candidates),
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def shell_execs_last_command() -> bool:
+    """Does `sh -c 'cmd'` exec cmd (one process) or fork it (two)? Decides the process count."""
+    inner = 'sh -c "echo \\$PPID"'
+    done = subprocess.run(["sh", "-c", inner], capture_output=True, text=True, check=False)
+    return done.stdout.strip() == str(os.getpid())
+
+
+def notes(candidates: Sequence[Candidate]) -> str:
+    """What the numbers mean, from the numbers (so a rerun cannot leave stale prose behind)."""
+    by_label = {c.label: median(c.samples) for c in candidates}
+    bare, hook = by_label[BARE], by_label[HOOK_LABEL]
+    if shell_execs_last_command():
+        how = "execs its last command, so bare is 1 process and the hook 3: the script's `/bin/sh`"
+    else:
+        how = (
+            "does not `exec` its last command, so bare is 2 processes and the hook 4: the "
+            "agent's `sh -c`, the script's own `/bin/sh`"
+        )
+    paragraphs = [
+        f"Why the hook costs what it costs: here `sh -c` {how}, `cat` and `mv` (on Debian, GNU "
+        "mv also loads libselinux, libacl, libattr and pcre2). The script runs nothing else: "
+        "argument checks are `case` patterns, the time is the file's mtime (no `date`), the "
+        "spool dir is created only on the failure path, and all output goes to /dev/null "
+        "through one `exec` redirection."
+    ]
+    if EMPTY_SCRIPT in by_label and FLOOR in by_label:
+        shell, floor = by_label[EMPTY_SCRIPT], by_label[FLOOR]
+        text = (
+            "Where the time goes (medians): an empty sh script run by `sh -c` costs what bare's "
+            f"`cat` costs ({shell / bare:.2f}x bare); the inline row is bare plus one `mv` and "
+            f"adds {floor - bare:.2f} ms ({floor / bare:.2f}x bare); the hook adds the script's "
+            f"own shell on top, {hook - floor:.2f} ms more ({hook / bare:.2f}x bare)."
+        )
+        if floor / bare > TARGET_VS_BARE:
+            text += (
+                f" So {TARGET_VS_BARE}x bare is not reachable within the spool contract (stdin "
+                "copied by `cat` to a temp file, renamed with `mv -n`) on this machine: the two "
+                "external commands alone, without the script's shell, already cost more."
+            )
+        paragraphs.append(text)
+    saved = [
+        f"{short} {by_label[label] - hook:+.2f} ms ({by_label[label] / bare:.2f}x bare)"
+        for label, short in ((EXEC_PREFIX, "`exec` before the command"), (EXEC_MV, "`exec mv`"))
+        if label in by_label
+    ]
+    if saved:
+        paragraphs.append(
+            "Variants of the hook itself, median change against it: "
+            + "; ".join(saved)
+            + ". `exec` in the installed command is safe (the hook still exits 0) and is the "
+            "installer's choice; `exec mv` is not used because mv's failure status would become "
+            "the hook's."
+        )
+    if PERL in by_label:
+        perl = by_label[PERL]
+        meets = "meets" if perl / bare <= TARGET_VS_BARE else "does not meet"
+        paragraphs.append(
+            "Best alternative measured: the same contract in one perl process (write the temp "
+            f"file, then `link` + `unlink` so nothing is overwritten) at {perl:.2f} ms = "
+            f"{perl / bare:.2f}x bare ({perl / hook:.2f}x the hook); it {meets} the "
+            f"{TARGET_VS_BARE}x target. Not adopted: perl is not on every machine the agents "
+            "run on, and the hook's contract is sh + cat + mv."
+        )
+    return "\n\n".join(paragraphs)
+
+
+def rewrite_doc(text: str) -> None:
+    if DOC.exists():
+        old = DOC.read_text()
+    else:
+        old = "# Benchmarks\n"
+    lines = old.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
+    if start is None:
+        DOC.write_text(old.rstrip("\n") + "\n\n" + text)
+        return
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    tail = "".join(lines[end:])
+    DOC.write_text("".join(lines[:start]) + text + ("\n" + tail if tail else ""))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=300, help="timed runs per candidate (>= 200)")
+    parser.add_argument("--write", action="store_true", help=f"rewrite {HEADING!r} in {DOC}")
+    parser.add_argument(
+        "--pin-cpu",
+        type=int,
+        metavar="CPU",
+        help="pin the benchmark and every process it starts to one CPU (Linux), to compare "
+        "without cross-CPU scheduling",
+    )
+    parser.add_argument(
+        "--no-references", action="store_true", help="skip the inline floor and perl rows"
+    )
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="LABEL=COMMAND",
+        help="another candidate; `{spool}` in COMMAND becomes a fresh spool dir (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    if args.runs < 200:
+        parser.error("--runs must be at least 200")
+    for extra in args.extra:
+        if "=" not in extra:
+            parser.error(f"--extra wants LABEL=COMMAND, got {extra!r}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.pin_cpu is not None:
+        if sys.platform != "linux":
+            print("--pin-cpu needs Linux", file=sys.stderr)
+            return 2
+        os.sched_setaffinity(0, {args.pin_cpu})
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C",
+        "CLAUDE_PID": "4242",
+    }
+    curl = shutil.which("curl")
+    if curl is None:
+        print("curl is not installed: skipping the curl forwarder rows (c) and (d)")
+    with tempfile.TemporaryDirectory(prefix="bench-hook-") as tmp, http_sink() as port:
+        base = Path(tmp)
+        env["HOME"] = str(base)
+
+        def spool(name: str) -> Path:
+            path = base / name
+            path.mkdir(mode=0o700)
+            return path
+
+        hook_spool = spool("spool-hook")
+        bare = Candidate(BARE, "cat >/dev/null")
+        hook = Candidate(
+            HOOK_LABEL,
+            f"{shlex.quote(str(HOOK))} {shlex.quote(str(hook_spool))} claude PostToolUse",
+            hook_spool,
+        )
+        candidates = [bare, hook]
+        curl_up: Candidate | None = None
+        if curl is not None:
+            up = write_script(base / "forward-up", CURL_FORWARDER.format(port=port))
+            down = write_script(base / "forward-down", CURL_FORWARDER.format(port=closed_port()))
+            curl_up = Candidate("(c) sh + curl forwarder, server up", shlex.quote(str(up)))
+            curl_down = Candidate("(d) sh + curl forwarder, server down", shlex.quote(str(down)))
+            candidates += [curl_up, curl_down]
+        if not args.no_references:
+            prefixed = spool("spool-exec-prefix")
+            command = (
+                f"exec {shlex.quote(str(HOOK))} {shlex.quote(str(prefixed))} claude PostToolUse"
+            )
+            candidates.append(Candidate(EXEC_PREFIX, command, prefixed))
+            hook_text = HOOK.read_text()
+            if "\nmv -n " in hook_text:
+                exec_mv = write_script(
+                    base / "hook-exec-mv", hook_text.replace("\nmv -n ", "\nexec mv -n ", 1)
+                )
+                exec_mv_spool = spool("spool-exec-mv")
+                command = f"{shlex.quote(str(exec_mv))} {shlex.quote(str(exec_mv_spool))} claude X"
+                candidates.append(Candidate(EXEC_MV, command, exec_mv_spool))
+            empty = write_script(base / "empty-hook", "#!/bin/sh\nexit 0\n")
+            candidates.append(Candidate(EMPTY_SCRIPT, shlex.quote(str(empty))))
+            floor = spool("spool-floor")
+            inline = (
+                f'd={shlex.quote(str(floor))}; cat >"$d/.tmp.$$" && '
+                'mv -n "$d/.tmp.$$" "$d/ev.claude.PostToolUse.4242.$$.json"'
+            )
+            candidates.append(Candidate(FLOOR, inline, floor))
+            if shutil.which("perl") is not None:
+                script = write_script(base / "observer-hook.pl", PERL_ONE_SHOT)
+                perl_spool = spool("spool-perl")
+                args_text = f"{shlex.quote(str(perl_spool))} claude PostToolUse"
+                command = f"{shlex.quote(str(script))} {args_text}"
+                candidates.append(Candidate(PERL, command, perl_spool))
+        for i, extra in enumerate(args.extra):
+            label, command = extra.split("=", 1)
+            extra_spool = spool(f"spool-extra-{i}")
+            command = command.replace("{spool}", shlex.quote(str(extra_spool)))
+            candidates.append(
+                Candidate(label, command, extra_spool if "{spool}" in extra else None)
+            )
+
+        measure(candidates, args.runs, env)
+        if curl_up is not None and _Sink.received < args.runs + WARMUP:
+            curl_up.failures += args.runs + WARMUP - _Sink.received
+
+    print(table(candidates))
+    print()
+    verdict_lines = verdicts(bare, hook, curl_up)
+    print("\n".join(verdict_lines))
+    failed = [c for c in candidates if c.failures]
+    for c in failed:
+        print(f"warning: {c.label}: {c.failures} failed runs or missing/extra files")
+    if args.write:
+        rewrite_doc(section(candidates, verdict_lines, args.runs, args.pin_cpu))
+        print(f"\nwrote {HEADING!r} in {DOC.relative_to(ROOT)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+"""hooks/observer-hook, run the way agents run it: `sh -c '<command>'`, payload on stdin.
+
+The hook's promises: exit 0 always, silent always, the payload byte for byte in
+`SPOOL/ev.<agent>.<event>.<agent pid>.<hook pid>.json` (0600, via `.tmp.<hook pid>` and
+`mv -n`), the spool dir created 0700 when missing, nothing written for bad arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from hooks import hook_script_path
+from observer import spool
+
+HOOK = hook_script_path()
+PAYLOAD = (
+    b'{"session_id": "675bf7ca-68df-4c7d-893a-f1fb7734b767", "transcript_path": '
+    b'"/home/dev/claude/home/.claude/projects/-home-dev-claude-work-b-bash/'
+    b'675bf7ca-68df-4c7d-893a-f1fb7734b767.jsonl", "cwd": "/home/dev/claude/work/b_bash", '
+    b'"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": '
+    b'"echo hello > out.txt && ls"}, "tool_use_id": "toolu_fake_d521339eaeec48a9a7c5"}\n'
+)
+EVENT_NAME = re.compile(r"^ev\.claude\.PreToolUse\.4242\.(\d+)\.json$")
+LINUX = sys.platform.startswith("linux")
+SH = shutil.which("sh") or "/bin/sh"  # resolved here: some tests give the hook a bare PATH
+
+
+def hook_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "home"), "CLAUDE_PID": "4242"}
+    env.update(extra)
+    return env
+
+
+def run_hook(
+    tmp_path: Path,
+    args: Sequence[str],
+    payload: bytes = PAYLOAD,
+    env: dict[str, str] | None = None,
+    script: str | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """`sh -c '<hook> ARGS'`, as Claude Code runs a hook command."""
+    command = script or " ".join(shlex.quote(a) for a in [str(HOOK), *args])
+    return subprocess.run(
+        [SH, "-c", command],
+        input=payload,
+        capture_output=True,
+        env=hook_env(tmp_path) if env is None else env,
+        cwd=tmp_path,
+        timeout=30,
+        check=False,
+    )
+
+
+def entries(tmp_path: Path) -> list[str]:
+    """What is in tmp_path, without the home dir the autouse fixture makes."""
+    return sorted(p.name for p in tmp_path.iterdir() if p.name != "home")
+
+
+def assert_quiet_success(proc: subprocess.CompletedProcess[bytes]) -> None:
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
+
+
+def only_event(spool_dir: Path) -> Path:
+    files = sorted(spool_dir.iterdir())
+    assert len(files) == 1, files
+    return files[0]
+
+
+def test_the_script_is_an_executable_sh_script_next_to_the_package() -> None:
+    assert HOOK.name == "observer-hook"
+    assert HOOK.parent == Path(__file__).resolve().parent.parent / "hooks"
+    assert stat.S_IMODE(HOOK.stat().st_mode) == 0o755
+    assert HOOK.read_bytes().startswith(b"#!/bin/sh\n")
+
+
+def test_writes_the_payload_byte_for_byte_under_the_contract_name(tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir(mode=0o700)
+    before = time.time_ns()
+    proc = run_hook(tmp_path, [str(spool_dir), "claude", "PreToolUse"])
+    after = time.time_ns()
+    assert_quiet_success(proc)
+    event = only_event(spool_dir)
+    assert EVENT_NAME.match(event.name), event.name
+    assert event.read_bytes() == PAYLOAD
+    assert stat.S_IMODE(event.stat().st_mode) == 0o600
+    # The event's time is the file's mtime, written by the kernel while cat wrote.
+    assert before - 20_000_000 <= event.stat().st_mtime_ns <= after + 20_000_000
+    # And the server side reads it as the event it is.
+    assert spool.parse_name(event.name) == ("claude", "PreToolUse", 4242)
+    entries, unusable = spool.list_ready(spool_dir)
+    assert [e.path for e in entries] == [event] and unusable == []
+
+
+def test_without_claude_pid_the_agent_pid_is_the_hooks_parent(tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    env = hook_env(tmp_path)
+    del env["CLAUDE_PID"]
+    # The trailing `echo $$` keeps the shell from exec'ing the hook, so the shell is its parent.
+    script = f"{shlex.quote(str(HOOK))} {shlex.quote(str(spool_dir))} claude Stop; echo $$"
+    proc = run_hook(tmp_path, [], env=env, script=script)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    shell_pid = int(proc.stdout)
+    event = only_event(spool_dir)
+    assert spool.parse_name(event.name) == ("claude", "Stop", shell_pid)
+
+
+@pytest.mark.parametrize("claude_pid", ["", "12x", "-5", " 42", "4 2"])
+def test_a_claude_pid_that_is_not_all_digits_is_ignored(tmp_path: Path, claude_pid: str) -> None:
+    spool_dir = tmp_path / "spool"
+    script = f"{shlex.quote(str(HOOK))} {shlex.quote(str(spool_dir))} claude Stop; echo $$"
+    proc = run_hook(tmp_path, [], env=hook_env(tmp_path, CLAUDE_PID=claude_pid), script=script)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    assert spool.parse_name(only_event(spool_dir).name) == ("claude", "Stop", int(proc.stdout))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(b'{"k": "' + b"x" * (1024 * 1024) + b'"}\n', id="1MB"),
+        pytest.param(
+            '{"a": "line1\\nline2", "q": "\\"quoted\\" \'single\'", "b": "back\\\\slash", '
+            '"u": "héllo ✓ 日本 🎉", "raw": "tab\there"}'.encode(),
+            id="no-trailing-newline-escapes-unicode",
+        ),
+        pytest.param(b"line one\nline two\r\n\\n $HOME `id` $(id) \x00\x01\xff\xfe", id="binary"),
+        pytest.param(b"", id="empty"),
+    ],
+)
+def test_any_payload_arrives_byte_identical(tmp_path: Path, payload: bytes) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    assert_quiet_success(run_hook(tmp_path, [str(spool_dir), "claude", "PreToolUse"], payload))
+    assert only_event(spool_dir).read_bytes() == payload
+
+
+def test_a_missing_spool_dir_is_created_0700_and_nothing_is_lost(tmp_path: Path) -> None:
+    spool_dir = tmp_path / "data" / "deeper" / "spool"
+    assert_quiet_success(run_hook(tmp_path, [str(spool_dir), "claude", "PreToolUse"]))
+    assert stat.S_IMODE(spool_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(spool_dir.parent.stat().st_mode) == 0o700  # umask 077 for parents too
+    event = only_event(spool_dir)
+    assert EVENT_NAME.match(event.name)
+    assert event.read_bytes() == PAYLOAD  # stdin was still unread when the first try failed
+
+
+@pytest.mark.parametrize("where", ["is-a-file", "under-a-file"])
+def test_an_unusable_spool_path_is_a_silent_success(tmp_path: Path, where: str) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"not a dir")
+    spool_dir = blocker if where == "is-a-file" else blocker / "spool"
+    assert_quiet_success(run_hook(tmp_path, [str(spool_dir), "claude", "PreToolUse"]))
+    assert blocker.read_bytes() == b"not a dir"
+    assert entries(tmp_path) == ["blocker"]
+
+
+def test_an_unwritable_spool_dir_is_a_silent_success(tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir(mode=0o555)
+    command = " ".join(shlex.quote(a) for a in [str(HOOK), str(spool_dir), "claude", "Stop"])
+    if os.geteuid() == 0:
+        # Root writes through directory permissions: run the hook as an unprivileged user.
+        setpriv = shutil.which("setpriv")
+        assert setpriv, "setpriv (util-linux) is needed to drop root for this test"
+        tmp_path.chmod(0o755)
+        argv = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", SH, "-c", command]
+    else:
+        argv = [SH, "-c", command]
+    try:
+        proc = subprocess.run(
+            argv, input=PAYLOAD, capture_output=True, env=hook_env(tmp_path), timeout=30
+        )
+        assert_quiet_success(proc)
+        assert list(spool_dir.iterdir()) == []
+    finally:
+        spool_dir.chmod(0o700)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["{spool}"],
+        ["{spool}", "claude"],
+        ["", "claude", "Stop"],
+        ["{spool}", "", "Stop"],
+        ["{spool}", "claude", ""],
+        ["{spool}", "../x", "Stop"],
+        ["{spool}", "claude", "Pre/Tool"],
+        ["{spool}", "cl.aude", "Stop"],
+        ["{spool}", "claude", "Stop now"],
+        ["{spool}", "claude", "Stop\n"],
+        ["{spool}", "clé", "Stop"],
+        ["{spool}", "claude", "*"],
+    ],
+)
+def test_bad_arguments_write_nothing_and_still_succeed(tmp_path: Path, args: list[str]) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    argv = [a.replace("{spool}", str(spool_dir)) for a in args]
+    assert_quiet_success(run_hook(tmp_path, argv))
+    assert list(spool_dir.iterdir()) == []
+    assert entries(tmp_path) == ["spool"]  # nothing in the cwd either
+
+
+def test_extra_arguments_are_ignored(tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    assert_quiet_success(run_hook(tmp_path, [str(spool_dir), "claude", "PreToolUse", "more"]))
+    assert only_event(spool_dir).read_bytes() == PAYLOAD
+
+
+def test_fifty_concurrent_events_all_arrive_intact(tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    command = f"{shlex.quote(str(HOOK))} {shlex.quote(str(spool_dir))} claude PreToolUse"
+    payloads = [PAYLOAD.replace(b"hello", f"hello {i:02d}".encode()) * (i + 1) for i in range(50)]
+    procs = [
+        subprocess.Popen(
+            [SH, "-c", command],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=hook_env(tmp_path),
+        )
+        for _ in payloads
+    ]
+    for proc, payload in zip(procs, payloads, strict=True):
+        out, err = proc.communicate(payload, timeout=60)
+        assert (proc.returncode, out, err) == (0, b"", b"")
+    files = sorted(spool_dir.iterdir())
+    assert len(files) == 50
+    assert all(EVENT_NAME.match(f.name) for f in files)
+    assert sorted(f.read_bytes() for f in files) == sorted(payloads)
+
+
+def test_an_existing_event_file_is_never_overwritten(tmp_path: Path) -> None:
+    """A real name clash: the wrapper shell writes the name the hook will use, then `exec`s the
+    hook, which keeps the wrapper's pid and so computes exactly that name."""
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    script = (
+        'printf original >"$1/ev.claude.PreToolUse.4242.$$.json"; echo $$; '
+        'exec "$2" "$1" claude PreToolUse'
+    )
+    proc = subprocess.run(
+        [SH, "-c", script, "sh", str(spool_dir), str(HOOK)],
+        input=PAYLOAD,
+        capture_output=True,
+        env=hook_env(tmp_path),
+        timeout=30,
+        check=False,
+    )
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    pid = int(proc.stdout)
+    names = sorted(p.name for p in spool_dir.iterdir())
+    assert names == [f".tmp.{pid}", f"ev.claude.PreToolUse.4242.{pid}.json"]
+    assert (spool_dir / f"ev.claude.PreToolUse.4242.{pid}.json").read_bytes() == b"original"
+    # The refused rename leaves the payload in the temp file for the server to adopt.
+    assert (spool_dir / f".tmp.{pid}").read_bytes() == PAYLOAD
+
+
+def test_a_failing_last_command_does_not_become_the_exit_status(tmp_path: Path) -> None:
+    """With `cat` but no `mv` on PATH the rename fails (127): the hook still exits 0, silently."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    cat = shutil.which("cat")
+    assert cat is not None
+    (bin_dir / "cat").symlink_to(cat)
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    env = hook_env(tmp_path, PATH=str(bin_dir))
+    assert_quiet_success(run_hook(tmp_path, [str(spool_dir), "claude", "PreToolUse"], env=env))
+    [temp] = spool_dir.iterdir()
+    assert temp.name.startswith(".tmp.") and temp.read_bytes() == PAYLOAD
+
+
+def test_no_commands_at_all_is_still_a_silent_success(tmp_path: Path) -> None:
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    env = hook_env(tmp_path, PATH=str(empty_bin))
+    spool_dir = tmp_path / "missing" / "spool"
+    assert_quiet_success(run_hook(tmp_path, [str(spool_dir), "claude", "PreToolUse"], env=env))
+
+
+def _shell(name: str, *args: str) -> pytest.ParameterSet:
+    # dash and bash are always there on Linux (CI): a missing one fails the test loudly.
+    required = LINUX and name != "busybox"
+    missing = shutil.which(name) is None
+    reason = f"{name} is not installed"
+    mark = pytest.mark.skipif(missing and not required, reason=reason)
+    return pytest.param([name, *args], marks=mark, id=name)
+
+
+SHELLS = [_shell("dash"), _shell("bash", "--posix"), _shell("busybox", "sh")]
+
+
+def run_with(shell: list[str], tmp_path: Path, args: Sequence[str]) -> None:
+    if shutil.which(shell[0]) is None:
+        pytest.fail(f"{shell[0]} must be installed on Linux to test the hook with it")
+    proc = subprocess.run(
+        [*shell, str(HOOK), *args],
+        input=PAYLOAD,
+        capture_output=True,
+        env=hook_env(tmp_path),
+        cwd=tmp_path,
+        timeout=30,
+        check=False,
+    )
+    assert_quiet_success(proc)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_works_with_every_posix_shell(tmp_path: Path, shell: list[str]) -> None:
+    spool_dir = tmp_path / "new" / "spool"
+    run_with(shell, tmp_path, [str(spool_dir), "claude", "PreToolUse"])
+    assert stat.S_IMODE(spool_dir.stat().st_mode) == 0o700
+    run_with(shell, tmp_path, [str(spool_dir), "claude", "PreToolUse"])
+    files = sorted(spool_dir.iterdir())
+    assert len(files) == 2 and all(EVENT_NAME.match(f.name) for f in files)
+    assert all(f.read_bytes() == PAYLOAD for f in files)
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    for bad in (["claude"], [str(spool_dir), "../x", "Stop"], [str(spool_dir), "claude", "a/b"]):
+        run_with(shell, tmp_path, bad)
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"")
+    run_with(shell, tmp_path, [str(blocker), "claude", "Stop"])
+    assert len(list(spool_dir.iterdir())) == 2
