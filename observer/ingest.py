@@ -105,23 +105,20 @@ class Ingestor:
         """Ingest every committed spool file, in order. Returns how many files were consumed."""
         entries, unusable = spool.list_ready(self.settings.spool_dir)
         for path in unusable:
-            self._reject(path, "file name is not ev.<agent>.<event>.<pid>.<nonce>.json")
+            self._reject(path, "not an event: expected ev.<agent>.<event>.<pid>.<nonce>.ready")
         consumed = 0
         for start in range(0, len(entries), CHUNK):
             chunk = entries[start : start + CHUNK]
             events: list[Event] = []
-            done: list[Path] = []
+            done: list[spool.SpoolEntry] = []
             for entry in chunk:
                 parsed = self._parse_entry(entry)
                 if parsed is not None:
                     events.extend(parsed)
-                    done.append(entry.path)
+                    done.append(entry)
             await self.apply(events)
-            for path in done:
-                try:
-                    path.unlink()
-                except FileNotFoundError:
-                    pass
+            for entry in done:
+                spool.consume(entry)
             consumed += len(done)
         self.ingested += consumed
         return consumed
@@ -129,7 +126,7 @@ class Ingestor:
     def _parse_entry(self, entry: spool.SpoolEntry) -> Sequence[Event] | None:
         parser = CONNECTORS.get(entry.agent)
         if parser is None:
-            self._reject(entry.path, f"no connector for agent {entry.agent!r}")
+            self._reject_entry(entry, f"no connector for agent {entry.agent!r}")
             return None
         try:
             raw = spool.read_entry(entry)
@@ -138,10 +135,14 @@ class Ingestor:
         except FileNotFoundError:
             return None
         except ParseError as exc:
-            self._reject(entry.path, str(exc))
+            self._reject_entry(entry, str(exc))
         except (OSError, ValueError) as exc:
-            self._reject(entry.path, f"unreadable: {exc}")
+            self._reject_entry(entry, f"unreadable: {exc}")
         return None
+
+    def _reject_entry(self, entry: spool.SpoolEntry, reason: str) -> None:
+        self._reject(entry.path, reason)
+        entry.marker.unlink(missing_ok=True)
 
     def _reject(self, path: Path, reason: str) -> None:
         self.rejected += 1

@@ -73,11 +73,27 @@ def is_observer_entry(entry: object) -> bool:
         words = shlex.split(command)
     except ValueError:
         return False
-    return bool(words) and os.path.basename(words[0]) == HOOK_NAME
+    for index, word in enumerate(words):
+        if os.path.basename(word) != HOOK_NAME:
+            continue
+        # Run directly (first word) or sourced (`. observer-hook`): our two forms, nothing else.
+        if index == 0 or words[index - 1] == ".":
+            return True
+    return False
+
+
+def hook_command(event: str, hook_path: str, spool_dir: str, agent: str = "claude") -> str:
+    """The agent's own `sh -c` sources the hook: no second shell on every event (see the
+    hook's header). `command .` turns a missing file into a plain failure, silenced, and the
+    command always exits 0."""
+    return (
+        f"A={agent} E={event} S={shlex.quote(spool_dir)} "
+        f"command . {shlex.quote(hook_path)} 2>/dev/null; exit 0"
+    )
 
 
 def observer_entry(event: str, hook_path: str, spool_dir: str) -> dict[str, object]:
-    command = f"{shlex.quote(hook_path)} {shlex.quote(spool_dir)} claude {event}"
+    command = hook_command(event, hook_path, spool_dir)
     # async: Claude must never wait on us; observing may not slow the agent down.
     return {"type": "command", "command": command, "timeout": 10, "async": True}
 

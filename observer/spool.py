@@ -1,11 +1,13 @@
 """The spool: one file per hook event in `<data>/spool/`, the durable hand-off from hooks.
 
-Contract with `hooks/observer-hook` (a POSIX sh script, so no Python on the agent's hot path):
-the hook writes stdin to `.tmp.<...>` and renames it to
-`ev.<agent>.<event>.<agent pid>.<hook pid>.json` with `mv -n`; the event's time is the file's
-mtime (ns, set by the kernel while the hook wrote it; rename keeps it). The server lists the
-spool, ingests in (mtime, name) order, and deletes a file only after its event is committed.
-Files it cannot use go to `rejected/` with a log line; they never block the queue.
+Contract with `hooks/observer-hook` (POSIX sh, so no Python on the agent's hot path): the hook
+writes the payload, byte for byte, to the hidden `.ev.<agent>.<event>.<agent pid>.<nonce>.json`,
+then commits it by creating the empty marker `ev.<agent>.<event>.<agent pid>.<nonce>.ready`.
+Only committed events are read, so a half-written payload is never seen; the marker is a
+shell builtin where a rename would cost a `mv` process (see docs/benchmarks.md). The event's
+time is the data file's mtime (ns, set by the kernel as the hook wrote it). The server ingests
+in (mtime, name) order and deletes data then marker only after the event is committed. Files it
+cannot use go to `rejected/` with a log line; they never block the queue.
 """
 
 from __future__ import annotations
@@ -21,16 +23,17 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(
     r"^ev\.(?P<agent>[A-Za-z0-9_-]+)\.(?P<event>[A-Za-z0-9_-]+)"
-    r"\.(?P<pid>\d+)\.(?P<nonce>[A-Za-z0-9_-]+)\.json$"
+    r"\.(?P<pid>\d+)\.(?P<nonce>[A-Za-z0-9_.-]+)\.ready$"
 )
-TEMP_PREFIX = ".tmp."
+READY = ".ready"
 ORPHAN_AFTER_SECONDS = 60.0
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class SpoolEntry:
-    path: Path
+    path: Path  # the payload
+    marker: Path  # its commit marker
     agent: str
     event: str
     pid: int | None
@@ -42,6 +45,7 @@ class SpoolEntry:
 
 
 def parse_name(name: str) -> tuple[str, str, int | None] | None:
+    """A marker's name -> (agent, event, agent pid); None if it is not a marker."""
     match = _NAME.match(name)
     if match is None:
         return None
@@ -49,8 +53,16 @@ def parse_name(name: str) -> tuple[str, str, int | None] | None:
     return match["agent"], match["event"], pid if pid > 0 else None
 
 
+def data_path(marker: Path) -> Path:
+    return marker.with_name(f".{marker.name[: -len(READY)]}.json")
+
+
+def marker_path(data: Path) -> Path:
+    return data.with_name(f"{data.name[1 : -len('.json')]}{READY}")
+
+
 def list_ready(spool_dir: Path) -> tuple[list[SpoolEntry], list[Path]]:
-    """Committed event files in ingest order, and files whose names we cannot use."""
+    """Committed events in ingest order, and files that are neither events nor in progress."""
     entries: list[SpoolEntry] = []
     unusable: list[Path] = []
     try:
@@ -60,25 +72,38 @@ def list_ready(spool_dir: Path) -> tuple[list[SpoolEntry], list[Path]]:
     for item in scan:
         if item.name.startswith(".") or not item.is_file(follow_symlinks=False):
             continue
+        marker = Path(item.path)
         parsed = parse_name(item.name)
-        path = Path(item.path)
         if parsed is None:
-            unusable.append(path)
+            unusable.append(marker)
             continue
+        data = data_path(marker)
         try:
-            mtime_ns = item.stat(follow_symlinks=False).st_mtime_ns
+            mtime_ns = data.stat().st_mtime_ns
         except FileNotFoundError:
+            unusable.append(marker)  # a commit marker whose payload is gone
             continue
         agent, event, pid = parsed
-        entries.append(SpoolEntry(path, agent, event, pid, mtime_ns))
-    entries.sort(key=lambda e: (e.mtime_ns, e.path.name))
+        entries.append(SpoolEntry(data, marker, agent, event, pid, mtime_ns))
+    entries.sort(key=lambda e: (e.mtime_ns, e.marker.name))
     return entries, unusable
 
 
-def adopt_orphans(spool_dir: Path, now: float | None = None) -> int:
-    """Give a name to temp files a hook left behind (killed, or `mv -n` refused a clash).
+def consume(entry: SpoolEntry) -> None:
+    """Forget an event that is committed to the database: payload first, then its marker, so
+    a crash in between leaves a marker without payload (rejected), never a payload twice."""
+    for path in (entry.path, entry.marker):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
 
-    A temp untouched for a minute is no longer being written; its payload is still an event.
+
+def adopt_orphans(spool_dir: Path, now: float | None = None) -> int:
+    """Commit payloads a hook wrote but never committed (killed between the two steps).
+
+    A payload untouched for a minute is no longer being written; if it is whole it is still an
+    event, and if not, parsing rejects it.
     """
     now = time.time() if now is None else now
     adopted = 0
@@ -87,30 +112,19 @@ def adopt_orphans(spool_dir: Path, now: float | None = None) -> int:
     except FileNotFoundError:
         return 0
     for item in scan:
-        if not item.name.startswith(TEMP_PREFIX) or not item.is_file(follow_symlinks=False):
+        if not (item.name.startswith(".ev.") and item.name.endswith(".json")):
             continue
+        data = Path(item.path)
+        marker = marker_path(data)
         try:
-            if now - item.stat().st_mtime < ORPHAN_AFTER_SECONDS:
+            if marker.exists() or now - item.stat().st_mtime < ORPHAN_AFTER_SECONDS:
                 continue
-        except FileNotFoundError:
+            marker.touch(mode=0o600, exist_ok=False)
+        except OSError:
             continue
-        agent, event, pid = _temp_tags(item.name[len(TEMP_PREFIX) :])
-        target = spool_dir / f"ev.{agent}.{event}.{pid}.adopted{int(now)}x{adopted}.json"
-        try:
-            os.rename(item.path, target)
-            adopted += 1
-            log.warning("adopted orphaned spool temp file %s as %s", item.name, target.name)
-        except OSError as exc:
-            log.warning("cannot adopt orphaned spool file %s: %s", item.name, exc)
+        adopted += 1
+        log.warning("committed an orphaned spool payload %s", item.name)
     return adopted
-
-
-def _temp_tags(rest: str) -> tuple[str, str, int]:
-    """`<agent>.<event>.<pid>.<hook pid>` -> tags; "unknown" for what a temp name lacks."""
-    parts = rest.split(".")
-    if len(parts) >= 4 and _NAME.match(f"ev.{parts[0]}.{parts[1]}.{parts[2]}.x.json"):
-        return parts[0], parts[1], int(parts[2])
-    return "unknown", "Unknown", 0
 
 
 def read_entry(entry: SpoolEntry) -> bytes:
@@ -126,7 +140,7 @@ def reject(path: Path, reason: str) -> Path | None:
     rejected_dir = path.parent / "rejected"
     try:
         rejected_dir.mkdir(mode=0o700, exist_ok=True)
-        target = rejected_dir / path.name
+        target = rejected_dir / path.name.lstrip(".")  # visible there: it awaits a human
         os.replace(path, target)
     except OSError as exc:
         log.error("cannot move rejected spool file %s aside: %s", path.name, exc)
@@ -138,11 +152,11 @@ def reject(path: Path, reason: str) -> Path | None:
 def write_event(spool_dir: Path, agent: str, event: str, pid: int, payload: bytes) -> Path:
     """Python-side writer with the hook's exact contract (for tests, tools, importers)."""
     spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    nonce = f"py{os.getpid()}x{time.monotonic_ns()}"
-    tmp = spool_dir / f"{TEMP_PREFIX}{agent}.{event}.{pid}.{nonce}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    name = f"ev.{agent}.{event}.{pid}.py{os.getpid()}x{time.monotonic_ns()}"
+    data = spool_dir / f".{name}.json"
+    fd = os.open(data, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(payload)
-    final = spool_dir / f"ev.{agent}.{event}.{pid}.{nonce}.json"
-    os.rename(tmp, final)
-    return final
+    marker = spool_dir / f"{name}{READY}"
+    os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return marker

@@ -42,12 +42,11 @@ TARGET_VS_BARE = 1.5
 TARGET_VS_CURL = 0.5
 WARMUP = 10
 BARE = "(a) bare `sh -c 'cat >/dev/null'`"
-HOOK_LABEL = "(b) observer-hook"
+HOOK_LABEL = "(b) observer-hook, as install-hooks registers it (sourced)"
+AS_PROGRAM = "ref: observer-hook run as a program (`observer-hook SPOOL claude EVENT`)"
+WITH_MV = "ref: cat + rename with GNU `mv -n` (what the marker replaces)"
+WITH_LINK = "ref: cat + publish with `link` (hard link, no clobber)"
 EMPTY_SCRIPT = "ref: an sh script that only does `exit 0`"
-FLOOR = "ref: cat + mv inline in `sh -c` (no script)"
-PERL = "ref: perl one-shot (not adopted)"
-EXEC_PREFIX = "ref: observer-hook, hook command prefixed with `exec`"
-EXEC_MV = "ref: observer-hook with `exec mv` (exit status not guaranteed: not adopted)"
 
 SESSION = "675bf7ca-68df-4c7d-893a-f1fb7734b767"
 LISTING = "\n".join(
@@ -83,19 +82,6 @@ PAYLOAD: bytes = json.dumps(
 CURL_FORWARDER = """#!/bin/sh
 curl -s -m 2 -X POST --data-binary @- -H 'Content-Type: application/json' \
 http://127.0.0.1:{port}/hook >/dev/null 2>&1; exit 0
-"""
-
-# Reference only (not adopted): the same spool contract in one perl process instead of sh+cat+mv.
-PERL_ONE_SHOT = r"""#!/usr/bin/perl
-open STDOUT, '>', '/dev/null'; open STDERR, '>', '/dev/null'; umask 077;
-my ($d, $a, $e) = @ARGV; exit 0 unless defined $e && length $d;
-exit 0 unless $a =~ /\A[A-Za-z0-9_-]+\z/ && $e =~ /\A[A-Za-z0-9_-]+\z/;
-my $p = ($ENV{CLAUDE_PID} // '') =~ /\A[0-9]+\z/ ? $ENV{CLAUDE_PID} : getppid();
-my $t = "$d/.tmp.$$"; my $f;
-open($f, '>:raw', $t) or (mkdir($d, 0700) and open($f, '>:raw', $t)) or exit 0;
-binmode STDIN; local $/; my $data = <STDIN>; print $f $data if defined $data; close $f or exit 0;
-unlink $t if link $t, "$d/ev.$a.$e.$p.$$.json";
-exit 0;
 """
 
 
@@ -144,6 +130,14 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def installed_command(spool_dir: Path) -> str:
+    """Exactly the command `observer install-hooks` writes for an event."""
+    sys.path.insert(0, str(ROOT))
+    from observer.install_hooks import hook_command
+
+    return hook_command("PostToolUse", str(HOOK), str(spool_dir))
+
+
 def write_script(path: Path, text: str) -> Path:
     path.write_text(text)
     path.chmod(0o755)
@@ -173,7 +167,7 @@ def clear_spool(candidate: Candidate, expected: int) -> None:
     if len(produced) != expected:
         candidate.failures += abs(expected - len(produced))
     for path in candidate.spool.iterdir():
-        path.unlink()
+        path.unlink()  # payloads, markers, temps: the dir stays small
 
 
 def measure(candidates: Sequence[Candidate], runs: int, env: dict[str, str]) -> None:
@@ -290,58 +284,33 @@ def notes(candidates: Sequence[Candidate]) -> str:
     """What the numbers mean, from the numbers (so a rerun cannot leave stale prose behind)."""
     by_label = {c.label: median(c.samples) for c in candidates}
     bare, hook = by_label[BARE], by_label[HOOK_LABEL]
-    if shell_execs_last_command():
-        how = "execs its last command, so bare is 1 process and the hook 3: the script's `/bin/sh`"
-    else:
-        how = (
-            "does not `exec` its last command, so bare is 2 processes and the hook 4: the "
-            "agent's `sh -c`, the script's own `/bin/sh`"
-        )
+    forks = "forks and execs" if not shell_execs_last_command() else "execs"
     paragraphs = [
-        f"Why the hook costs what it costs: here `sh -c` {how}, `cat` and `mv` (on Debian, GNU "
-        "mv also loads libselinux, libacl, libattr and pcre2). The script runs nothing else: "
-        "argument checks are `case` patterns, the time is the file's mtime (no `date`), the "
-        "spool dir is created only on the failure path, and all output goes to /dev/null "
-        "through one `exec` redirection."
+        f"How the hook is shaped by these numbers: the agent's `sh -c` {forks} each command, so "
+        "every external process is paid in full. The installed command *sources* the hook "
+        "(`A=claude E=<event> S=<spool> command . observer-hook`), so the agent's own shell runs "
+        "it and no second shell starts; its one external process is `cat`, which writes the "
+        "payload to a hidden file; a builtin redirection then creates the empty `.ready` marker "
+        "that commits it. The event time is the payload's mtime (no `date`)."
     ]
-    if EMPTY_SCRIPT in by_label and FLOOR in by_label:
-        shell, floor = by_label[EMPTY_SCRIPT], by_label[FLOOR]
-        text = (
-            "Where the time goes (medians): an empty sh script run by `sh -c` costs what bare's "
-            f"`cat` costs ({shell / bare:.2f}x bare); the inline row is bare plus one `mv` and "
-            f"adds {floor - bare:.2f} ms ({floor / bare:.2f}x bare); the hook adds the script's "
-            f"own shell on top, {hook - floor:.2f} ms more ({hook / bare:.2f}x bare)."
-        )
-        if floor / bare > TARGET_VS_BARE:
-            text += (
-                f" So {TARGET_VS_BARE}x bare is not reachable within the spool contract (stdin "
-                "copied by `cat` to a temp file, renamed with `mv -n`) on this machine: the two "
-                "external commands alone, without the script's shell, already cost more."
-            )
-        paragraphs.append(text)
-    saved = [
-        f"{short} {by_label[label] - hook:+.2f} ms ({by_label[label] / bare:.2f}x bare)"
-        for label, short in ((EXEC_PREFIX, "`exec` before the command"), (EXEC_MV, "`exec mv`"))
+    rows = [
+        (AS_PROGRAM, "running the same script as a program adds a second shell"),
+        (
+            WITH_MV,
+            "publishing by rename needs GNU mv, which also loads libselinux, libacl, "
+            "libattr and pcre2",
+        ),
+        (WITH_LINK, "publishing with `link` (libc only) still costs a process"),
+        (EMPTY_SCRIPT, "an empty sh script run by `sh -c`, for scale"),
+    ]
+    costs = [
+        f"{why}: {by_label[label]:.2f} ms, {by_label[label] - hook:+.2f} ms against the hook "
+        f"({by_label[label] / bare:.2f}x bare)"
+        for label, why in rows
         if label in by_label
     ]
-    if saved:
-        paragraphs.append(
-            "Variants of the hook itself, median change against it: "
-            + "; ".join(saved)
-            + ". `exec` in the installed command is safe (the hook still exits 0) and is the "
-            "installer's choice; `exec mv` is not used because mv's failure status would become "
-            "the hook's."
-        )
-    if PERL in by_label:
-        perl = by_label[PERL]
-        meets = "meets" if perl / bare <= TARGET_VS_BARE else "does not meet"
-        paragraphs.append(
-            "Best alternative measured: the same contract in one perl process (write the temp "
-            f"file, then `link` + `unlink` so nothing is overwritten) at {perl:.2f} ms = "
-            f"{perl / bare:.2f}x bare ({perl / hook:.2f}x the hook); it {meets} the "
-            f"{TARGET_VS_BARE}x target. Not adopted: perl is not on every machine the agents "
-            "run on, and the hook's contract is sh + cat + mv."
-        )
+    if costs:
+        paragraphs.append("The alternatives, measured in the same run:\n\n- " + "\n- ".join(costs))
     return "\n\n".join(paragraphs)
 
 
@@ -416,11 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         hook_spool = spool("spool-hook")
         bare = Candidate(BARE, "cat >/dev/null")
-        hook = Candidate(
-            HOOK_LABEL,
-            f"{shlex.quote(str(HOOK))} {shlex.quote(str(hook_spool))} claude PostToolUse",
-            hook_spool,
-        )
+        hook = Candidate(HOOK_LABEL, installed_command(hook_spool), hook_spool)
         candidates = [bare, hook]
         curl_up: Candidate | None = None
         if curl is not None:
@@ -430,33 +395,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             curl_down = Candidate("(d) sh + curl forwarder, server down", shlex.quote(str(down)))
             candidates += [curl_up, curl_down]
         if not args.no_references:
-            prefixed = spool("spool-exec-prefix")
-            command = (
-                f"exec {shlex.quote(str(HOOK))} {shlex.quote(str(prefixed))} claude PostToolUse"
-            )
-            candidates.append(Candidate(EXEC_PREFIX, command, prefixed))
-            hook_text = HOOK.read_text()
-            if "\nmv -n " in hook_text:
-                exec_mv = write_script(
-                    base / "hook-exec-mv", hook_text.replace("\nmv -n ", "\nexec mv -n ", 1)
+            program = spool("spool-program")
+            command = f"{shlex.quote(str(HOOK))} {shlex.quote(str(program))} claude PostToolUse"
+            candidates.append(Candidate(AS_PROGRAM, command, program))
+            for label, publish in ((WITH_MV, "mv -n"), (WITH_LINK, "link")):
+                where = spool(f"spool-{publish.split()[0]}")
+                inline = (
+                    f'd={shlex.quote(str(where))}; cat >"$d/.tmp.$$" && '
+                    f'{publish} "$d/.tmp.$$" "$d/ev.claude.PostToolUse.4242.$$.json"'
                 )
-                exec_mv_spool = spool("spool-exec-mv")
-                command = f"{shlex.quote(str(exec_mv))} {shlex.quote(str(exec_mv_spool))} claude X"
-                candidates.append(Candidate(EXEC_MV, command, exec_mv_spool))
+                candidates.append(Candidate(label, inline, where))
             empty = write_script(base / "empty-hook", "#!/bin/sh\nexit 0\n")
             candidates.append(Candidate(EMPTY_SCRIPT, shlex.quote(str(empty))))
-            floor = spool("spool-floor")
-            inline = (
-                f'd={shlex.quote(str(floor))}; cat >"$d/.tmp.$$" && '
-                'mv -n "$d/.tmp.$$" "$d/ev.claude.PostToolUse.4242.$$.json"'
-            )
-            candidates.append(Candidate(FLOOR, inline, floor))
-            if shutil.which("perl") is not None:
-                script = write_script(base / "observer-hook.pl", PERL_ONE_SHOT)
-                perl_spool = spool("spool-perl")
-                args_text = f"{shlex.quote(str(perl_spool))} claude PostToolUse"
-                command = f"{shlex.quote(str(script))} {args_text}"
-                candidates.append(Candidate(PERL, command, perl_spool))
         for i, extra in enumerate(args.extra):
             label, command = extra.split("=", 1)
             extra_spool = spool(f"spool-extra-{i}")

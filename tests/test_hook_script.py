@@ -1,8 +1,10 @@
 """hooks/observer-hook, run the way agents run it: `sh -c '<command>'`, payload on stdin.
 
-The hook's promises: exit 0 always, silent always, the payload byte for byte in
-`SPOOL/ev.<agent>.<event>.<agent pid>.<hook pid>.json` (0600, via `.tmp.<hook pid>` and
-`mv -n`), the spool dir created 0700 when missing, nothing written for bad arguments.
+The hook's promises: exit 0 always, silent always, the payload byte for byte in the hidden
+`SPOOL/.ev.<agent>.<event>.<agent pid>.<n>.json` (0600), committed by the empty marker
+`ev.<agent>.<event>.<agent pid>.<n>.ready`, the spool dir created 0700 when missing, nothing
+written for bad arguments, never a file overwritten. Both forms are tested: sourced, as
+install-hooks registers it (`A=.. E=.. S=.. command . observer-hook`), and run with arguments.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 
 from hooks import hook_script_path
 from observer import spool
+from observer.install_hooks import hook_command
 
 HOOK = hook_script_path()
 PAYLOAD = (
@@ -31,7 +34,7 @@ PAYLOAD = (
     b'"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": '
     b'"echo hello > out.txt && ls"}, "tool_use_id": "toolu_fake_d521339eaeec48a9a7c5"}\n'
 )
-EVENT_NAME = re.compile(r"^ev\.claude\.PreToolUse\.4242\.(\d+)\.json$")
+EVENT_NAME = re.compile(r"^ev\.claude\.PreToolUse\.4242\.(\d+)\.ready$")
 LINUX = sys.platform.startswith("linux")
 SH = shutil.which("sh") or "/bin/sh"  # resolved here: some tests give the hook a bare PATH
 
@@ -40,6 +43,11 @@ def hook_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "home"), "CLAUDE_PID": "4242"}
     env.update(extra)
     return env
+
+
+def installed(spool_dir: Path, event: str = "PreToolUse", agent: str = "claude") -> str:
+    """The command string install-hooks writes into settings.json."""
+    return hook_command(event, str(HOOK), str(spool_dir), agent)
 
 
 def run_hook(
@@ -72,9 +80,16 @@ def assert_quiet_success(proc: subprocess.CompletedProcess[bytes]) -> None:
 
 
 def only_event(spool_dir: Path) -> Path:
-    files = sorted(spool_dir.iterdir())
-    assert len(files) == 1, files
-    return files[0]
+    """The one committed event's marker; asserts nothing else is in the spool."""
+    entries, unusable = spool.list_ready(spool_dir)
+    assert unusable == [] and len(entries) == 1, (entries, unusable)
+    names = sorted(p.name for p in spool_dir.iterdir())
+    assert names == sorted([entries[0].path.name, entries[0].marker.name])
+    return entries[0].marker
+
+
+def payload_of(marker: Path) -> bytes:
+    return spool.data_path(marker).read_bytes()
 
 
 def test_the_script_is_an_executable_sh_script_next_to_the_package() -> None:
@@ -93,14 +108,31 @@ def test_writes_the_payload_byte_for_byte_under_the_contract_name(tmp_path: Path
     assert_quiet_success(proc)
     event = only_event(spool_dir)
     assert EVENT_NAME.match(event.name), event.name
-    assert event.read_bytes() == PAYLOAD
+    data = spool.data_path(event)
+    assert data.read_bytes() == PAYLOAD
+    assert event.read_bytes() == b""
+    assert stat.S_IMODE(data.stat().st_mode) == 0o600
     assert stat.S_IMODE(event.stat().st_mode) == 0o600
-    # The event's time is the file's mtime, written by the kernel while cat wrote.
-    assert before - 20_000_000 <= event.stat().st_mtime_ns <= after + 20_000_000
+    # The event's time is the payload's mtime, written by the kernel while cat wrote.
+    assert before - 20_000_000 <= data.stat().st_mtime_ns <= after + 20_000_000
     # And the server side reads it as the event it is.
     assert spool.parse_name(event.name) == ("claude", "PreToolUse", 4242)
-    entries, unusable = spool.list_ready(spool_dir)
-    assert [e.path for e in entries] == [event] and unusable == []
+
+
+def test_the_installed_sourced_form_writes_the_same_event(tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    assert_quiet_success(run_hook(tmp_path, [], script=installed(spool_dir)))
+    event = only_event(spool_dir)
+    assert EVENT_NAME.match(event.name), event.name
+    assert payload_of(event) == PAYLOAD
+
+
+def test_the_installed_form_is_silent_and_exits_0_when_the_hook_file_is_gone(
+    tmp_path: Path,
+) -> None:
+    """An uninstalled observer must not turn into hook errors (or exit 2, a deny)."""
+    command = hook_command("Stop", str(tmp_path / "gone" / "observer-hook"), str(tmp_path))
+    assert_quiet_success(run_hook(tmp_path, [], script=command))
 
 
 def test_without_claude_pid_the_agent_pid_is_the_hooks_parent(tmp_path: Path) -> None:
@@ -114,6 +146,16 @@ def test_without_claude_pid_the_agent_pid_is_the_hooks_parent(tmp_path: Path) ->
     shell_pid = int(proc.stdout)
     event = only_event(spool_dir)
     assert spool.parse_name(event.name) == ("claude", "Stop", shell_pid)
+
+
+def test_sourced_without_claude_pid_the_agent_pid_is_the_agent(tmp_path: Path) -> None:
+    """Sourced, the hook runs in the agent's own `sh -c`, whose parent is the agent: us."""
+    spool_dir = tmp_path / "spool"
+    env = hook_env(tmp_path)
+    del env["CLAUDE_PID"]
+    proc = run_hook(tmp_path, [], env=env, script=installed(spool_dir, "Stop"))
+    assert_quiet_success(proc)
+    assert spool.parse_name(only_event(spool_dir).name) == ("claude", "Stop", os.getpid())
 
 
 @pytest.mark.parametrize("claude_pid", ["", "12x", "-5", " 42", "4 2"])
@@ -142,7 +184,7 @@ def test_any_payload_arrives_byte_identical(tmp_path: Path, payload: bytes) -> N
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
     assert_quiet_success(run_hook(tmp_path, [str(spool_dir), "claude", "PreToolUse"], payload))
-    assert only_event(spool_dir).read_bytes() == payload
+    assert payload_of(only_event(spool_dir)) == payload
 
 
 def test_a_missing_spool_dir_is_created_0700_and_nothing_is_lost(tmp_path: Path) -> None:
@@ -152,7 +194,7 @@ def test_a_missing_spool_dir_is_created_0700_and_nothing_is_lost(tmp_path: Path)
     assert stat.S_IMODE(spool_dir.parent.stat().st_mode) == 0o700  # umask 077 for parents too
     event = only_event(spool_dir)
     assert EVENT_NAME.match(event.name)
-    assert event.read_bytes() == PAYLOAD  # stdin was still unread when the first try failed
+    assert payload_of(event) == PAYLOAD  # stdin was still unread when the first try failed
 
 
 @pytest.mark.parametrize("where", ["is-a-file", "under-a-file"])
@@ -217,13 +259,13 @@ def test_bad_arguments_write_nothing_and_still_succeed(tmp_path: Path, args: lis
 def test_extra_arguments_are_ignored(tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     assert_quiet_success(run_hook(tmp_path, [str(spool_dir), "claude", "PreToolUse", "more"]))
-    assert only_event(spool_dir).read_bytes() == PAYLOAD
+    assert payload_of(only_event(spool_dir)) == PAYLOAD
 
 
 def test_fifty_concurrent_events_all_arrive_intact(tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
-    command = f"{shlex.quote(str(HOOK))} {shlex.quote(str(spool_dir))} claude PreToolUse"
+    command = installed(spool_dir)
     payloads = [PAYLOAD.replace(b"hello", f"hello {i:02d}".encode()) * (i + 1) for i in range(50)]
     procs = [
         subprocess.Popen(
@@ -238,51 +280,40 @@ def test_fifty_concurrent_events_all_arrive_intact(tmp_path: Path) -> None:
     for proc, payload in zip(procs, payloads, strict=True):
         out, err = proc.communicate(payload, timeout=60)
         assert (proc.returncode, out, err) == (0, b"", b"")
-    files = sorted(spool_dir.iterdir())
-    assert len(files) == 50
-    assert all(EVENT_NAME.match(f.name) for f in files)
-    assert sorted(f.read_bytes() for f in files) == sorted(payloads)
+    entries, unusable = spool.list_ready(spool_dir)
+    assert len(entries) == 50 and unusable == []
+    assert len(list(spool_dir.iterdir())) == 100
+    assert all(EVENT_NAME.match(e.marker.name) for e in entries)
+    assert sorted(e.path.read_bytes() for e in entries) == sorted(payloads)
 
 
 def test_an_existing_event_file_is_never_overwritten(tmp_path: Path) -> None:
-    """A real name clash: the wrapper shell writes the name the hook will use, then `exec`s the
-    hook, which keeps the wrapper's pid and so computes exactly that name."""
+    """A real name clash (pid reuse while an old event waits): the agent's shell writes the
+    name the sourced hook will use, since the hook runs in that same shell with its `$$`."""
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
     script = (
-        'printf original >"$1/ev.claude.PreToolUse.4242.$$.json"; echo $$; '
-        'exec "$2" "$1" claude PreToolUse'
+        f'printf original >"{spool_dir}/.ev.claude.PreToolUse.4242.$$.json"; echo $$ >&2; '
+        + installed(spool_dir)
     )
-    proc = subprocess.run(
-        [SH, "-c", script, "sh", str(spool_dir), str(HOOK)],
-        input=PAYLOAD,
-        capture_output=True,
-        env=hook_env(tmp_path),
-        timeout=30,
-        check=False,
-    )
-    assert (proc.returncode, proc.stderr) == (0, b"")
-    pid = int(proc.stdout)
-    names = sorted(p.name for p in spool_dir.iterdir())
-    assert names == [f".tmp.{pid}", f"ev.claude.PreToolUse.4242.{pid}.json"]
-    assert (spool_dir / f"ev.claude.PreToolUse.4242.{pid}.json").read_bytes() == b"original"
-    # The refused rename leaves the payload in the temp file for the server to adopt.
-    assert (spool_dir / f".tmp.{pid}").read_bytes() == PAYLOAD
+    proc = run_hook(tmp_path, [], script=script)
+    assert (proc.returncode, proc.stdout) == (0, b"")
+    pid = int(proc.stderr)
+    clash = spool_dir / f".ev.claude.PreToolUse.4242.{pid}.json"
+    assert clash.read_bytes() == b"original"
+    event = spool_dir / f"ev.claude.PreToolUse.4242.{pid}.b.ready"
+    assert payload_of(event) == PAYLOAD
+    entries, _ = spool.list_ready(spool_dir)
+    assert [e.marker for e in entries] == [event]
 
 
-def test_a_failing_last_command_does_not_become_the_exit_status(tmp_path: Path) -> None:
-    """With `cat` but no `mv` on PATH the rename fails (127): the hook still exits 0, silently."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    cat = shutil.which("cat")
-    assert cat is not None
-    (bin_dir / "cat").symlink_to(cat)
+def test_without_cat_nothing_is_committed_and_all_is_quiet(tmp_path: Path) -> None:
+    """No cat on PATH: no payload, so no marker; the hook still exits 0, silently."""
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
-    env = hook_env(tmp_path, PATH=str(bin_dir))
-    assert_quiet_success(run_hook(tmp_path, [str(spool_dir), "claude", "PreToolUse"], env=env))
-    [temp] = spool_dir.iterdir()
-    assert temp.name.startswith(".tmp.") and temp.read_bytes() == PAYLOAD
+    env = hook_env(tmp_path, PATH=str(tmp_path / "empty-bin"))
+    assert_quiet_success(run_hook(tmp_path, [], env=env, script=installed(spool_dir)))
+    assert spool.list_ready(spool_dir) == ([], [])
 
 
 def test_no_commands_at_all_is_still_a_silent_success(tmp_path: Path) -> None:
@@ -326,13 +357,24 @@ def test_works_with_every_posix_shell(tmp_path: Path, shell: list[str]) -> None:
     run_with(shell, tmp_path, [str(spool_dir), "claude", "PreToolUse"])
     assert stat.S_IMODE(spool_dir.stat().st_mode) == 0o700
     run_with(shell, tmp_path, [str(spool_dir), "claude", "PreToolUse"])
-    files = sorted(spool_dir.iterdir())
-    assert len(files) == 2 and all(EVENT_NAME.match(f.name) for f in files)
-    assert all(f.read_bytes() == PAYLOAD for f in files)
-    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    entries, unusable = spool.list_ready(spool_dir)
+    assert len(entries) == 2 and unusable == []
+    assert all(EVENT_NAME.match(e.marker.name) for e in entries)
+    assert all(e.path.read_bytes() == PAYLOAD for e in entries)
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in spool_dir.iterdir())
+    sourced = subprocess.run(
+        [*shell, "-c", installed(spool_dir, "Stop")],
+        input=PAYLOAD,
+        capture_output=True,
+        env=hook_env(tmp_path),
+        timeout=30,
+        check=False,
+    )
+    assert_quiet_success(sourced)
+    assert len(spool.list_ready(spool_dir)[0]) == 3
     for bad in (["claude"], [str(spool_dir), "../x", "Stop"], [str(spool_dir), "claude", "a/b"]):
         run_with(shell, tmp_path, bad)
     blocker = tmp_path / "blocker"
     blocker.write_bytes(b"")
     run_with(shell, tmp_path, [str(blocker), "claude", "Stop"])
-    assert len(list(spool_dir.iterdir())) == 2
+    assert len(list(spool_dir.iterdir())) == 6

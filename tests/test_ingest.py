@@ -42,8 +42,7 @@ def write_scenario(settings: Settings, scenario: str, pid: int) -> None:
 async def test_backlog_written_while_down_is_drained_in_order(settings: Settings) -> None:
     write_scenario(settings, "c_perm_stdio_deny", os.getpid())
     write_scenario(settings, "j_question", os.getpid())
-    bad = settings.spool_dir / "ev.claude.Stop.1.1.json"
-    bad.write_bytes(b'{"truncated": ')
+    corrupt = write_event(settings.spool_dir, "claude", "Stop", 1, b'{"truncated": ')
     (settings.spool_dir / "stray.txt").write_bytes(b"?")
     app = create_app(settings)
     async with app.test_app() as test_app:
@@ -55,7 +54,8 @@ async def test_backlog_written_while_down_is_drained_in_order(settings: Settings
     leftover = sorted(p.name for p in settings.spool_dir.iterdir() if p.is_file())
     assert leftover == []
     rejected = sorted(p.name for p in (settings.spool_dir / "rejected").iterdir())
-    assert rejected == ["ev.claude.Stop.1.1.json", "stray.txt"]
+    assert rejected == [corrupt.name.replace(".ready", ".json"), "stray.txt"]
+    assert (settings.spool_dir / "rejected" / rejected[0]).read_bytes() == b'{"truncated": '
 
 
 async def test_unknown_agent_is_rejected_not_blocking(settings: Settings) -> None:

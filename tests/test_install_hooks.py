@@ -127,7 +127,17 @@ def test_each_entry_is_async_with_the_right_command(settings_path: Path) -> None
         assert group.get("matcher") == ("*" if event in TOOL_EVENTS else None)
         [entry] = group["hooks"]
         assert entry["type"] == "command" and entry["async"] is True and entry["timeout"] == 10
-        assert shlex.split(entry["command"]) == [HOOK, SPOOL, "claude", event]
+        assert shlex.split(entry["command"]) == [
+            "A=claude",
+            f"E={event}",
+            f"S={SPOOL}",
+            "command",
+            ".",
+            HOOK,
+            "2>/dev/null;",
+            "exit",
+            "0",
+        ]
 
 
 def test_foreign_hooks_and_keys_are_kept(settings_path: Path) -> None:
@@ -175,7 +185,7 @@ def test_reinstall_with_new_spool_replaces_stale_entries(settings_path: Path) ->
     after = json.loads(settings_path.read_text())
     for event in CLAUDE_OBSERVE_EVENTS:
         [entry] = ours(after, event)
-        assert shlex.split(entry["command"])[1] == SPOOL
+        assert shlex.split(entry["command"])[2] == f"S={SPOOL}"
 
 
 def test_install_then_uninstall_restores_the_original(settings_path: Path) -> None:
@@ -283,6 +293,11 @@ def test_never_registers_worktree_hooks_and_removes_ours_there() -> None:
     ("command", "is_ours"),
     [
         ("/usr/local/bin/observer-hook /spool claude Stop", True),
+        ("A=claude E=Stop S=/s command . /x/observer-hook 2>/dev/null; exit 0", True),
+        ("A=claude E=Stop S='/a b' command . '/x y/observer-hook' 2>/dev/null; exit 0", True),
+        (". /x/observer-hook", True),
+        ("source /x/observer-hook", False),
+        ("A=1 cat /x/observer-hook", False),
         ("observer-hook", True),
         ("'/Users/Jane Doe/my tools/observer-hook' '/tmp/a b' claude Stop", True),
         ('"/opt/x y/observer-hook" /spool claude Stop', True),

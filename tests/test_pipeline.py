@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import socket
 import subprocess
 import sys
@@ -47,6 +46,7 @@ class Server:
     home: Path
     process: subprocess.Popen[bytes]
     sleepers: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    hook_commands: dict[str, str] = field(default_factory=dict)
 
     @property
     def spool(self) -> Path:
@@ -116,6 +116,7 @@ def server(tmp_path: Path, isolated_home: Path) -> Iterator[Server]:
 
     try:
         _wait(healthy, "the server to answer /health", timeout=20)
+        srv.hook_commands = install_hooks(data_dir, isolated_home)
         yield srv
     finally:
         srv.process.terminate()
@@ -125,15 +126,32 @@ def server(tmp_path: Path, isolated_home: Path) -> Iterator[Server]:
             sleeper.wait()
 
 
+def install_hooks(data_dir: Path, home: Path) -> dict[str, str]:
+    """`observer install-hooks` into the tmp home; returns event -> the command it wrote."""
+    subprocess.run(
+        [sys.executable, "-m", "observer", "install-hooks", "--data-dir", str(data_dir)],
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, HOME=str(home)),
+        timeout=30,
+    )
+    settings = json.loads((home / ".claude" / "settings.json").read_text())
+    commands = {}
+    for event, groups in settings["hooks"].items():
+        (group,) = groups
+        (entry,) = group["hooks"]
+        assert entry["async"] is True
+        commands[event] = entry["command"]
+    return commands
+
+
 def run_hook(
     srv: Server, payload: dict[str, Any], agent_pid: int
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run the installed hook exactly as Claude Code does for this event."""
-    hook = srv.data_dir / "hooks" / "observer-hook"
-    event = payload["hook_event_name"]
-    command = f"{shlex.quote(str(hook))} {shlex.quote(str(srv.spool))} claude {event}"
+    """Run the hook command `observer install-hooks` put in settings.json for this event,
+    exactly as Claude Code runs it: `sh -c`, payload on stdin, CLAUDE_PID set."""
     return subprocess.run(
-        ["sh", "-c", command],
+        ["sh", "-c", srv.hook_commands[payload["hook_event_name"]]],
         input=json.dumps(payload).encode(),
         env={"PATH": os.environ["PATH"], "HOME": str(srv.home), "CLAUDE_PID": str(agent_pid)},
         capture_output=True,
@@ -205,7 +223,7 @@ def test_recorded_session_through_hook_spool_server_websocket(
         feed(server, scenario)
         seen = collect(ws, set(expected))
     assert {sid: collapse(statuses) for sid, statuses in seen.items()} == expected
-    assert not any(server.spool.glob("ev.*")), "every spool file is consumed"
+    assert list(server.spool.glob("*ev.*")) == [], "every spool file is consumed"
     assert not any((server.spool / "rejected").iterdir())
 
 
@@ -225,8 +243,9 @@ def test_hooks_fire_while_the_server_is_down_and_nothing_is_lost(
         result = run_hook(server, payload, pid)
         assert result.returncode == 0 and result.stdout == b"" and result.stderr == b""
         assert time.perf_counter() - started < 2.0  # generous: this is not a benchmark
-    assert len(list(server.spool.glob("ev.*"))) == len(payloads)
-    (server.spool / "ev.claude.Stop.1.corrupt.json").write_bytes(b'{"cut off')
+    assert len(list(server.spool.glob("ev.*.ready"))) == len(payloads)
+    (server.spool / ".ev.claude.Stop.1.corrupt.json").write_bytes(b'{"cut off')
+    (server.spool / "ev.claude.Stop.1.corrupt.ready").write_bytes(b"")
 
     port = server.url.rsplit(":", 1)[1]
     restarted = _start_server(server.data_dir, int(port), None, subprocess.DEVNULL)
@@ -244,7 +263,7 @@ def test_hooks_fire_while_the_server_is_down_and_nothing_is_lost(
         (session,) = json.loads(response.read())["sessions"]
     assert session["status"] == "ended"
     assert session["title"] == payloads[1]["prompt"]
-    assert not any(server.spool.glob("ev.*"))
+    assert list(server.spool.glob("*ev.*")) == []
     assert [p.name for p in (server.spool / "rejected").iterdir()] == [
         "ev.claude.Stop.1.corrupt.json"
     ]
