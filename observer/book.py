@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from observer.events import Event, Kind
-from observer.state import Effect, SessionState, Status, Transition, transition
+from observer.state import PROCESS_EXITED, Effect, SessionState, Status, Transition, transition
 
 
 class SessionBook:
@@ -49,7 +49,7 @@ class SessionBook:
                 at=at,
                 wire="process_gone",
                 pid=pid,
-                detail="process exited",
+                detail=PROCESS_EXITED,
             )
             for session_id in self.live_pids().get(pid, [])
         ]

@@ -208,8 +208,8 @@ def replay(
             typer.echo(f"{session.id}  {session.agent}  {session.status}  {session.cwd or ''}")
             for step in session.timeline:
                 typer.echo(f"    {step['event']:<22} -> {step['status']}")
-        for line in result.errors:
-            typer.echo(f"skipped {line}", err=True)
+    for line in result.errors:
+        typer.echo(f"skipped {line}", err=True)
     if not result.sessions and result.errors:
         raise typer.Exit(1)
 

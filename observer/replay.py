@@ -44,7 +44,8 @@ class ReplayResult:
     errors: list[str]
 
     def to_json(self) -> dict[str, Any]:
-        return {"sessions": [s.to_json() for s in self.sessions], "errors": self.errors}
+        """The documented shape; skipped lines are reported on stderr, not here."""
+        return {"sessions": [s.to_json() for s in self.sessions]}
 
 
 def replay_files(paths: list[Path], agent: str = "claude") -> ReplayResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -42,6 +43,7 @@ def configure_logging(settings: Settings, level: str) -> None:
 
 
 def serve(settings: Settings, log_level: str = "info") -> None:
+    os.umask(0o077)  # the database and logs hold prompts and commands: owner-only, like the spool
     ensure_data_dir(settings)
     configure_logging(settings, log_level)
     if not settings.is_loopback:

@@ -41,6 +41,7 @@ class Effect(StrEnum):
     DROPPED = "dropped"  # a held session that never did anything: forget it
 
 
+PROCESS_EXITED = "process exited"  # ended_reason when we saw the pid go, not a SessionEnd
 HELD = "held"  # the pseudo-status of a session seen only through SESSION_START
 _ALWAYS_APPLY = frozenset({Kind.SESSION_END, Kind.PROCESS_GONE})
 _W, _P, _Q, _A, _E = (
@@ -167,6 +168,10 @@ def transition(state: SessionState | None, event: Event, now: float) -> Transiti
     current = HELD if state.held else state.status
 
     if state.status is Status.ENDED and not state.held and event.kind is not Kind.SESSION_START:
+        if event.kind is Kind.SESSION_END and event.detail and state.ended_reason == PROCESS_EXITED:
+            # The process was seen gone before its SessionEnd hook arrived: keep its own reason.
+            named = replace(state, ended_reason=event.detail, revision=state.revision + 1)
+            return Transition(named, Effect.UPDATED, ("ended_reason",))
         return Transition(state, Effect.NONE, reason="session already ended")
     if event.kind is Kind.SESSION_START and (state.held or state.status is Status.ENDED):
         return _hold(state, event)

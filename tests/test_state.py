@@ -16,6 +16,7 @@ from observer.book import SessionBook
 from observer.events import Event, Kind
 from observer.state import (
     HELD,
+    PROCESS_EXITED,
     TABLE,
     Effect,
     PendingApproval,
@@ -759,3 +760,21 @@ def test_state_module_does_no_io(module: str) -> None:
                 f"{module} calls {node.func.id}()"
             )
     assert imported <= _ALLOWED_IMPORTS, f"{module} imports {sorted(imported - _ALLOWED_IMPORTS)}"
+
+
+def test_a_late_session_end_names_the_reason_of_a_process_seen_gone() -> None:
+    """Claude deletes its registry file before its async SessionEnd hook lands."""
+    book = SessionBook()
+    for event in (
+        Event(Kind.PROMPT, "s", "claude", 1.0, "UserPromptSubmit", detail="hi"),
+        Event(Kind.PROCESS_GONE, "s", "claude", 2.0, "process_gone", detail=PROCESS_EXITED),
+    ):
+        book.apply(event, event.at)
+    ended = book.get("s")
+    assert ended is not None and ended.ended_reason == PROCESS_EXITED
+    late = book.apply(Event(Kind.SESSION_END, "s", "claude", 2.1, "SessionEnd", detail="other"), 3)
+    assert late.effect is Effect.UPDATED and late.changed == ("ended_reason",)
+    assert late.state is not None and late.state.ended_reason == "other"
+    assert late.state.status is Status.ENDED and late.state.revision == ended.revision + 1
+    again = book.apply(Event(Kind.SESSION_END, "s", "claude", 2.2, "SessionEnd", detail="x"), 3)
+    assert again.effect is Effect.NONE

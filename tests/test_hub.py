@@ -1,0 +1,87 @@
+"""The hub: fan-out with bounded queues, the replay ring, attention order."""
+
+from __future__ import annotations
+
+from observer.events import Event, Kind
+from observer.hub import SUBSCRIBER_QUEUE, Hub, attention_sorted
+from observer.state import SessionState, Status
+
+
+def _prompt(session_id: str, at: float, text: str = "go") -> Event:
+    """A visible change each time: the first materialises, later ones change last_message."""
+    if at == 0:
+        return Event(Kind.PROMPT, session_id, "claude", at, "UserPromptSubmit", detail=text)
+    return Event(Kind.MESSAGE, session_id, "claude", at, "MessageDisplay", detail=text)
+
+
+def _apply(hub: Hub, event: Event) -> dict[str, object]:
+    _, message = hub.apply(event, event.at)
+    assert message is not None
+    hub.publish([message])
+    return message
+
+
+def test_a_subscriber_that_falls_behind_is_dropped_not_buffered() -> None:
+    hub = Hub()
+    slow = hub.add_subscriber()
+    hub.subscribe_list(slow)
+    fast = hub.add_subscriber()
+    hub.subscribe_list(fast)
+    for i in range(SUBSCRIBER_QUEUE + 5):
+        _apply(hub, _prompt("s", float(i), f"prompt {i}"))
+        while not fast.queue.empty():
+            fast.queue.get_nowait()  # the fast client keeps up
+    assert slow.dropped
+    assert slow.queue.qsize() == 1 and slow.queue.get_nowait() is None  # "close and resubscribe"
+    assert not fast.dropped
+    assert hub.subscriber_count == 1
+
+
+def test_session_subscription_replays_from_the_ring_then_falls_back_to_a_snapshot() -> None:
+    hub = Hub(ring_size=3)
+    for i in range(5):
+        _apply(hub, _prompt("s", float(i), f"p{i}"))  # revisions 1..5; the ring keeps 3..5
+    sub = hub.add_subscriber()
+    replayed = hub.subscribe_session(sub, "s", 2)
+    assert replayed["type"] == "session_events"
+    assert [m["revision"] for m in replayed["events"]] == [3, 4, 5]  # type: ignore[index]
+    assert hub.subscribe_session(sub, "s", 1)["type"] == "session_snapshot"
+    assert hub.subscribe_session(sub, "s", 5) == {
+        "type": "session_events",
+        "session_id": "s",
+        "events": [],
+    }
+    assert hub.subscribe_session(sub, "nope", 0)["code"] == "not_found"
+
+
+def test_held_sessions_are_invisible() -> None:
+    hub = Hub()
+    write, message = hub.apply(Event(Kind.SESSION_START, "s", "claude", 1.0, "SessionStart"), 1.0)
+    assert (write, message) == (None, None)
+    assert hub.sessions_json() == []
+    assert hub.subscribe_session(hub.add_subscriber(), "s", None)["code"] == "not_found"
+
+
+def test_attention_order_permission_question_waiting_working_ended() -> None:
+    def state(sid: str, status: Status, since: float) -> SessionState:
+        return SessionState(
+            sid,
+            "claude",
+            status=status,
+            held=False,
+            materialized=True,
+            status_since=since,
+            last_activity_at=since,
+        )
+
+    states = [
+        state("e", Status.ENDED, 1),
+        state("w2", Status.WORKING, 5),
+        state("a", Status.WAITING, 3),
+        state("p-new", Status.PERMISSION, 9),
+        state("q", Status.QUESTION, 2),
+        state("p-old", Status.PERMISSION, 4),
+        state("w1", Status.WORKING, 7),
+    ]
+    order = [s.session_id for s in attention_sorted(states)]
+    assert order == ["p-old", "p-new", "q", "a", "w1", "w2", "e"]
