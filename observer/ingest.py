@@ -47,6 +47,7 @@ class Ingestor:
         self.hub = hub
         self.store = store
         self._wake = asyncio.Event()
+        self._registry_wake = asyncio.Event()
         self._registry_dirty: set[Path] = set()
         self._registry_pids: dict[int, str] = {}
         self._observer: Any = None
@@ -200,25 +201,27 @@ class Ingestor:
                 handler = _Wake(self._on_registry_change)
                 self._observer.schedule(handler, str(directory), recursive=False)
                 watching = True
-                self._registry_dirty.update(directory.glob("*.json"))
+                self._registry_dirty.update(p for p in directory.glob("*.json") if _is_pid_file(p))
             if self._registry_dirty:
                 dirty, self._registry_dirty = self._registry_dirty, set()
                 await self.apply(self._registry_events(dirty))
             try:
-                await asyncio.wait_for(self._registry_wake(), 1.0 if not watching else 5.0)
+                # Until the directory exists (Claude never ran yet), look for it every second.
+                await asyncio.wait_for(self._registry_wake.wait(), 5.0 if watching else 1.0)
             except TimeoutError:
                 pass
+            self._registry_wake.clear()
 
-    async def _registry_wake(self) -> None:
-        while not self._registry_dirty:
-            await asyncio.sleep(0.02)
+    def _mark_registry_dirty(self, path: Path) -> None:
+        self._registry_dirty.add(path)
+        self._registry_wake.set()
 
     def _on_registry_change(self, event: FileSystemEvent) -> None:
         for raw_path in (event.src_path, getattr(event, "dest_path", "")):
             path = Path(os.fsdecode(raw_path)) if raw_path else None
-            if path is not None and path.suffix == ".json" and path.stem.isdigit():
+            if path is not None and _is_pid_file(path):
                 if self._loop is not None:
-                    self._loop.call_soon_threadsafe(self._registry_dirty.add, path)
+                    self._loop.call_soon_threadsafe(self._mark_registry_dirty, path)
 
     def _registry_events(self, paths: set[Path]) -> list[Event]:
         events: list[Event] = []
@@ -257,6 +260,11 @@ class Ingestor:
                 events.extend(self.hub.book.process_gone(pid, time.time()))
             if events:
                 await self.apply(events)
+
+
+def _is_pid_file(path: Path) -> bool:
+    """Claude's registry holds `<pid>.json` (and `<pid>.<hash>.key`, which we never read)."""
+    return path.suffix == ".json" and path.stem.isdigit()
 
 
 def pid_alive(pid: int) -> bool:

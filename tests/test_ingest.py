@@ -143,3 +143,24 @@ async def test_dead_agent_process_ends_its_session(isolated_home: Path) -> None:
                 if message["type"] == "session_ended":
                     break
     assert message["session"]["ended_reason"] == "process exited"
+
+
+async def test_registry_present_at_start_is_read_and_junk_ignored(isolated_home: Path) -> None:
+    """Sessions already running when observer starts show up from the registry."""
+    registry = isolated_home / ".claude" / "sessions"
+    registry.mkdir(parents=True)
+    (registry / "notes.json").write_text("{}")
+    (registry / "123.0a1b.key").write_text("secret")
+    (registry / "456.json").write_text("{not json")
+    busy = [r for r in _all_records("f_interrupt") if r.get("status") == "busy"][0]
+    _write_registry(registry, os.getpid(), busy)
+    settings = load_settings(liveness_interval=0)
+    app = create_app(settings)
+    async with app.test_app() as test_app:
+        async with test_app.test_client().websocket("/ws") as ws:
+            sessions = await subscribed(ws)
+            if not sessions:  # the first read may land just after the list was taken
+                sessions = [(await receive(ws))["session"]]
+    assert [(s["id"], s["status"], s["pid"]) for s in sessions] == [
+        (busy["sessionId"], "working", os.getpid())
+    ]
