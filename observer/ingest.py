@@ -33,12 +33,18 @@ CHUNK = 500
 SAFETY_POLL_SECONDS = 2.0  # a missed filesystem notification costs at most this much delay
 
 
+# Changes only: our own reads raise "opened"/"closed_no_write" events, which must not wake us
+# (reading the registry on every open would read it forever).
+_CHANGES = frozenset({"created", "modified", "moved", "deleted", "closed"})
+
+
 class _Wake(FileSystemEventHandler):
     def __init__(self, callback: Callable[[FileSystemEvent], None]) -> None:
         self._callback = callback
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        self._callback(event)
+        if event.event_type in _CHANGES:
+            self._callback(event)
 
 
 class Ingestor:
@@ -48,6 +54,9 @@ class Ingestor:
         self.store = store
         self._wake = asyncio.Event()
         self._registry_wake = asyncio.Event()
+        # Held from applying a batch until its spool files are gone: stop() waits for it, so
+        # a shutdown never leaves an event committed but its files still in the spool.
+        self._batch_lock = asyncio.Lock()
         self._registry_dirty: set[Path] = set()
         self._registry_pids: dict[int, str] = {}
         self._observer: Any = None
@@ -71,8 +80,9 @@ class Ingestor:
             self._tasks.append(asyncio.create_task(self._liveness_loop(), name="liveness"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        async with self._batch_lock:
+            for task in self._tasks:
+                task.cancel()
         for task in self._tasks:
             try:
                 await task
@@ -117,9 +127,10 @@ class Ingestor:
                 if parsed is not None:
                     events.extend(parsed)
                     done.append(entry)
-            await self.apply(events)
-            for entry in done:
-                spool.consume(entry)
+            async with self._batch_lock:
+                await self._apply(events)
+                for entry in done:
+                    spool.consume(entry)
             consumed += len(done)
         self.ingested += consumed
         return consumed
@@ -159,6 +170,10 @@ class Ingestor:
     # -- applying --------------------------------------------------------------------------
     async def apply(self, events: Sequence[Event]) -> None:
         """Apply events, commit them, then publish. The one path every source goes through."""
+        async with self._batch_lock:
+            await self._apply(events)
+
+    async def _apply(self, events: Sequence[Event]) -> None:
         now = time.time()
         writes: list[Write] = []
         messages: list[Message] = []

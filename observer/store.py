@@ -172,10 +172,12 @@ class Store:
         except Exception as exc:  # handed to every waiter: their spool files stay for a retry
             log.exception("database commit failed")
             for _, future in batch:
-                future.set_exception(exc)
+                if not future.cancelled():
+                    future.set_exception(exc)
             return
         for _, future in batch:
-            future.set_result(None)
+            if not future.cancelled():  # a waiter that gave up (shutdown) must not kill us
+                future.set_result(None)
 
     def _write(self, write: Write) -> None:
         state = write.state

@@ -164,3 +164,23 @@ async def test_registry_present_at_start_is_read_and_junk_ignored(isolated_home:
     assert [(s["id"], s["status"], s["pid"]) for s in sessions] == [
         (busy["sessionId"], "working", os.getpid())
     ]
+
+
+async def test_reading_the_registry_does_not_wake_the_reader(isolated_home: Path) -> None:
+    """Our own reads raise inotify open/close events; they must not trigger more reads."""
+    registry = isolated_home / ".claude" / "sessions"
+    registry.mkdir(parents=True)
+    busy = [r for r in _all_records("f_interrupt") if r.get("status") == "busy"][0]
+    _write_registry(registry, os.getpid(), busy)
+    app = create_app(load_settings(liveness_interval=0))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        for _ in range(100):
+            first = await (await client.get("/api/stats")).get_json()
+            if first["registry_reads"] and first["sessions"]:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.5)
+        later = await (await client.get("/api/stats")).get_json()
+    assert first["registry_reads"] >= 1
+    assert later["registry_reads"] == first["registry_reads"]
