@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 CHUNK = 500
 SAFETY_POLL_SECONDS = 2.0  # a missed filesystem notification costs at most this much delay
+# Claude removes its registry file as it exits, while its last async hooks (Stop, SessionEnd)
+# may still be on their way to the spool: give them this long before calling the session ended.
+EXIT_GRACE_SECONDS = 1.0
 
 
 # Changes only: our own reads raise "opened"/"closed_no_write" events, which must not wake us
@@ -57,6 +60,7 @@ class Ingestor:
         # Held from applying a batch until its spool files are gone: stop() waits for it, so
         # a shutdown never leaves an event committed but its files still in the spool.
         self._batch_lock = asyncio.Lock()
+        self._stopping = False
         self._registry_dirty: set[Path] = set()
         self._registry_pids: dict[int, str] = {}
         self._observer: Any = None
@@ -80,6 +84,7 @@ class Ingestor:
             self._tasks.append(asyncio.create_task(self._liveness_loop(), name="liveness"))
 
     async def stop(self) -> None:
+        self._stopping = True
         async with self._batch_lock:
             for task in self._tasks:
                 task.cancel()
@@ -227,6 +232,15 @@ class Ingestor:
                 pass
             self._registry_wake.clear()
 
+    def _exited(self, path: Path, pid: int) -> None:
+        """The registry file went away a moment ago: the process exited, unless it is back."""
+        if self._stopping or path.exists():
+            return
+        events = self.hub.book.process_gone(pid, time.time())
+        if events:
+            self._tasks = [t for t in self._tasks if not t.done()]
+            self._tasks.append(asyncio.create_task(self.apply(events), name=f"exit-{pid}"))
+
     def _mark_registry_dirty(self, path: Path) -> None:
         self._registry_dirty.add(path)
         self._registry_wake.set()
@@ -248,7 +262,8 @@ class Ingestor:
                 record = json.loads(path.read_bytes())
             except FileNotFoundError:
                 self._registry_pids.pop(pid, None)
-                events.extend(self.hub.book.process_gone(pid, now))
+                if self._loop is not None:
+                    self._loop.call_later(EXIT_GRACE_SECONDS, self._exited, path, pid)
                 continue
             except (OSError, ValueError):
                 continue  # caught mid-write; the next change notification brings it whole
