@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from timeline import FIXTURES, collapse, load_rows, row_events, statuses
+from tests.timeline import FIXTURES, collapse, load_rows, row_events, statuses
 
 from observer.book import SessionBook
 from observer.events import Event, Kind

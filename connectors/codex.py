@@ -1,0 +1,480 @@
+"""Codex CLI: hook payloads, rollout lines and `notify` payloads -> normalized events.
+
+Pure: bytes in, events out, `ParseError` for anything that is not a payload we understand.
+Wire facts (Codex CLI 0.169, see tests/fixtures/codex):
+* Hooks (`hooks.json`, Claude's format) get one JSON object on stdin with `hook_event_name`,
+  `session_id` (= the thread id), `transcript_path` (= the rollout file; null when there is
+  none), `cwd`, `model` and, inside a turn, `turn_id`. PreToolUse and PostToolUse carry
+  `tool_use_id` (= the model's `call_id`); PermissionRequest carries none, and its `tool_input`
+  adds `description` (the model's justification) to the `{command}` PreToolUse had, so a request
+  pairs with its tool by a digest of tool name + command (`tool_key`). There is no question-type
+  PermissionRequest: `request_user_input` reaches clients only as an app-server request. The
+  Interrupt hook fires when a turn is interrupted; no hook reports a failed turn.
+* Rollouts `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<thread id>.jsonl`: one
+  `{"timestamp", ["ordinal",] "type", "payload"}` record a line, `session_meta` first; a resume
+  appends turns to the same file with no new `session_meta`. A turn is `event_msg` task_started
+  ... task_complete (`error` set when it failed) or turn_aborted. Texts are `item_completed`
+  UserMessage / AgentMessage (paginated history) or `user_message` / `agent_message` (legacy).
+  Waiting for an approval and the end of a session are never written.
+* `notify` gets `{"type": "agent-turn-complete", "thread-id", "cwd", "input-messages",
+  "last-assistant-message"}` as its last argv element once per completed turn, also for the
+  TUI's title-generation side thread (an ephemeral thread with no rollout file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+from observer.errors import ParseError
+from observer.events import Event, Kind, Origin
+
+AGENT = "codex"
+
+_HOOK_KINDS: dict[str, Kind] = {
+    "SessionStart": Kind.SESSION_START,
+    "UserPromptSubmit": Kind.PROMPT,
+    "PreToolUse": Kind.TOOL_START,
+    "PermissionRequest": Kind.APPROVAL_REQUEST,
+    "PostToolUse": Kind.TOOL_END,
+    "Stop": Kind.TURN_END,
+    # Esc or turn/interrupt: the turn is over and Codex waits for the user; no Stop follows.
+    "Interrupt": Kind.IDLE,
+    "SessionEnd": Kind.SESSION_END,
+    # PreModelRequest fires before every model call of a turn, so Codex is busy; it also means
+    # no approval is open any more (the next call waits for every tool result), which closes a
+    # declined request whose PostToolUse may never come. BUSY says exactly that; ACTIVITY would
+    # leave such a session showing "permission" until its Stop.
+    "PreModelRequest": Kind.BUSY,
+    # Compaction and sub-agents: alive, facts only (not seen in 0.169 captures).
+    "PreCompact": Kind.ACTIVITY,
+    "PostCompact": Kind.ACTIVITY,
+    "SubagentStart": Kind.ACTIVITY,
+    "SubagentStop": Kind.ACTIVITY,
+}  # any other hook name is METADATA: facts only, never a status
+# Rollout `event_msg` types -> kinds; the others (token_count…) say nothing a user waits on.
+_MSG_KINDS: dict[str, Kind] = {
+    # A turn began: working. Its text follows as its own record (UserMessage / user_message),
+    # a PROMPT with a detail, which sets the title and clears an earlier turn's error.
+    "task_started": Kind.PROMPT,
+    "task_complete": Kind.TURN_END,  # TURN_FAILED when it carries an `error`
+    "turn_aborted": Kind.IDLE,  # Esc, turn/interrupt, an approval cancelled, SIGINT
+    "user_message": Kind.PROMPT,  # legacy history
+    "agent_message": Kind.MESSAGE,  # legacy history
+}
+# `item_completed` items (paginated history). CommandExecution / FileChange repeat the tool
+# output records, and an interrupted command's item can land after later turns: skipped.
+_ITEM_KINDS: dict[str, Kind] = {"UserMessage": Kind.PROMPT, "AgentMessage": Kind.MESSAGE}
+# The model's tool names whose hook name differs, so rollout tool calls get the hook's key.
+_HOOK_TOOL = {"exec_command": "Bash"}
+_TITLE_PROMPT = "Generate a concise, single-line task title"
+_ROLLOUT_PREFIX = "rollout-"
+
+
+def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
+    """One hook payload (exactly what Codex wrote to the hook's stdin) -> one event."""
+    data = _load_object(raw)
+    name = _str(data, "hook_event_name")
+    session_id = _str(data, "session_id")
+    if not name or not session_id:
+        raise ParseError("not a Codex hook payload: no hook_event_name or session_id")
+    kind = _HOOK_KINDS.get(name, Kind.METADATA)
+    tool = _opt_str(data, "tool_name")
+    tool_input = data.get("tool_input")
+    detail: str | None = None
+    if kind is Kind.PROMPT:
+        detail = _opt_str(data, "prompt")
+    elif kind is Kind.TURN_END:
+        detail = _opt_str(data, "last_assistant_message")
+    elif kind is Kind.APPROVAL_REQUEST:
+        detail = _command(tool_input) or tool
+    elif kind in (Kind.SESSION_START, Kind.SESSION_END):
+        detail = _opt_str(data, "source") or _opt_str(data, "reason")
+    return [
+        Event(
+            kind=kind,
+            session_id=session_id,
+            agent=AGENT,
+            at=origin.at,
+            wire=name,
+            pid=origin.pid,
+            cwd=_opt_str(data, "cwd"),
+            transcript_path=_opt_str(data, "transcript_path"),
+            tool=tool,
+            tool_use_id=_opt_str(data, "tool_use_id"),
+            tool_key=tool_key(tool, tool_input) if tool else None,
+            detail=detail,
+            model=_opt_str(data, "model"),
+            subagent=bool(data.get("agent_id")) and not name.startswith("Subagent"),
+        )
+    ]
+
+
+def tool_key(tool: str | None, tool_input: object) -> str:
+    """A short digest naming one tool call by what it runs: pairs a request with its tool.
+
+    Only the command counts when there is one: PermissionRequest adds `description` to the
+    input PreToolUse and PostToolUse saw for the same call.
+    """
+    command = _command(tool_input)
+    what: object = command
+    if command is None:
+        what = tool_input
+        if isinstance(tool_input, dict):
+            what = {k: v for k, v in tool_input.items() if k != "description"}
+    try:
+        blob = json.dumps([tool, what], sort_keys=True, ensure_ascii=False, default=str)
+    except (RecursionError, ValueError) as exc:
+        raise ParseError(f"tool input too deep or odd to digest: {exc}") from None
+    # surrogatepass: JSON may carry lone surrogates ("\ud800"), which strict UTF-8 refuses.
+    digest = hashlib.sha1(blob.encode("utf-8", "surrogatepass"), usedforsecurity=False)
+    return digest.hexdigest()[:16]
+
+
+# -- rollout files ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutContext:
+    """What one rollout file has said so far; the caller keeps one per file, line to line.
+
+    Only `session_meta` (the first line) names the thread, so later lines need the id from
+    here: start from `context_for_path(path)` (the file name holds the thread id too).
+    """
+
+    session_id: str | None = None
+    transcript_path: str | None = None
+    cwd: str | None = None
+    model: str | None = None
+    cli_version: str | None = None
+    source: str | None = None  # exec / cli (embedded TUI) / vscode (any app-server client)
+    side_thread: bool = False  # title generation, ephemeral or sub-agent: no events at all
+
+
+def context_for_path(path: str) -> RolloutContext:
+    return RolloutContext(session_id=session_id_from_path(path), transcript_path=path)
+
+
+def session_id_from_path(path: str) -> str | None:
+    """`…/rollout-2026-11-22T04-31-57-<thread id>.jsonl` -> the thread id (a UUID)."""
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    if not name.startswith(_ROLLOUT_PREFIX) or not name.endswith(".jsonl"):
+        return None
+    candidate = name[: -len(".jsonl")][-36:]
+    parts = candidate.split("-")
+    if [len(p) for p in parts] != [8, 4, 4, 4, 12]:
+        return None
+    if not all(c in "0123456789abcdefABCDEF" for p in parts for c in p):
+        return None
+    return candidate
+
+
+def is_side_thread(meta: dict[str, Any]) -> bool:
+    """Whether a `session_meta` payload is a thread nobody talks to: the TUI's title
+    generation (`thread_source: "thread_title"`), an ephemeral thread, or a sub-agent
+    (`source: {"subagent": …}`), which works for its parent thread."""
+    if meta.get("ephemeral") is True:
+        return True
+    if "thread_title" in (meta.get("thread_source"), meta.get("threadSource")):
+        return True
+    source = meta.get("source")
+    return isinstance(source, dict) and any(str(k).lower() == "subagent" for k in source)
+
+
+def parse_rollout_line(line: bytes, origin: Origin, session_id: str | None) -> list[Event]:
+    """One rollout line -> events, for a file whose thread id is `session_id` (None when
+    unknown: only `session_meta` names it). Use `read_rollout_line` to follow a whole file."""
+    return read_rollout_line(line, origin, RolloutContext(session_id=session_id))[0]
+
+
+def read_rollout(
+    data: bytes, origin: Origin, context: RolloutContext
+) -> tuple[list[Event], RolloutContext]:
+    """Complete lines of one rollout file (the caller keeps a partial last line) -> events."""
+    events: list[Event] = []
+    for line in data.splitlines():
+        if line.strip():
+            found, context = read_rollout_line(line, origin, context)
+            events.extend(found)
+    return events, context
+
+
+def read_rollout_line(
+    line: bytes, origin: Origin, context: RolloutContext
+) -> tuple[list[Event], RolloutContext]:
+    """One rollout line -> (events, the file's context after it). Pure: same in, same out."""
+    record = _load_object(line)
+    kind = _str(record, "type")
+    payload = record.get("payload")
+    if not kind or not isinstance(payload, dict):
+        raise ParseError("not a Codex rollout record: no type or payload object")
+    at = _iso_time(record.get("timestamp"))
+    at = origin.at if at is None else at
+    if kind == "session_meta":
+        return _session_meta(payload, at, origin, context)
+    if context.side_thread:
+        return [], context
+    if kind == "turn_context":
+        context = _remember(context, payload.get("cwd"), payload.get("model"))
+        return _metadata("turn_context", payload, at, origin, context), context
+    if kind == "event_msg":
+        return _event_msg(payload, at, origin, context), context
+    if kind == "response_item":
+        return _response_item(payload, at, origin, context), context
+    return [], context  # world_state, token_usage_record and kinds a newer Codex adds
+
+
+def _session_meta(
+    meta: dict[str, Any], at: float, origin: Origin, context: RolloutContext
+) -> tuple[list[Event], RolloutContext]:
+    session_id = _str(meta, "id") or _str(meta, "session_id")
+    if not session_id:
+        raise ParseError("Codex session_meta without a thread id")
+    if context.session_id not in (None, session_id):
+        return [], context  # another thread's meta copied into this file (a fork): not ours
+    context = replace(
+        _remember(context, meta.get("cwd"), None),
+        session_id=session_id,
+        cli_version=_opt_str(meta, "cli_version") or context.cli_version,
+        source=_opt_str(meta, "source") or context.source,
+        side_thread=context.side_thread or is_side_thread(meta),
+    )
+    if context.side_thread:
+        return [], context
+    # METADATA, not SESSION_START: Codex writes session_meta once, when the thread is created
+    # (a resume writes none), so it never means "a process took this session again"; read
+    # late, after the session ended, a SESSION_START would bring it back from the dead.
+    # A new session is held until its first turn either way.
+    meta_event = _event(Kind.METADATA, "session_meta", at, origin, context, detail=context.source)
+    git = meta.get("git")
+    branch = _opt_str(git, "branch") if isinstance(git, dict) else None
+    if not branch:  # `git` is absent outside a repository (as in every capture)
+        return [meta_event], context
+    return [meta_event, replace(meta_event, wire="git_branch", detail=branch)], context
+
+
+def _event_msg(
+    payload: dict[str, Any], at: float, origin: Origin, context: RolloutContext
+) -> list[Event]:
+    name = _str(payload, "type")
+    wire = f"event_msg:{name}"
+    if name == "thread_settings_applied":
+        settings = payload.get("thread_settings")
+        return _metadata(wire, settings, at, origin, context) if isinstance(settings, dict) else []
+    detail = _opt_str(payload, "message")  # the legacy texts
+    kind = _MSG_KINDS.get(name)
+    if name == "item_completed":
+        item = payload.get("item")
+        item = item if isinstance(item, dict) else {}
+        wire = f"{wire}:{_str(item, 'type')}"
+        kind, detail = _ITEM_KINDS.get(_str(item, "type")), _item_text(item)
+    elif name == "task_complete":
+        detail = _opt_str(payload, "last_agent_message")
+        if payload.get("error") is not None:
+            error = payload["error"] if isinstance(payload["error"], dict) else {}
+            kind = Kind.TURN_FAILED
+            detail = _opt_str(error, "message") or _opt_str(error, "codex_error_info")
+            detail = detail or "the turn failed"
+    elif name == "turn_aborted":
+        detail = _opt_str(payload, "reason")
+    return [] if kind is None else [_event(kind, wire, at, origin, context, detail=detail)]
+
+
+def _response_item(
+    payload: dict[str, Any], at: float, origin: Origin, context: RolloutContext
+) -> list[Event]:
+    name = _str(payload, "type")
+    call_id = _opt_str(payload, "call_id")
+    wire = f"response_item:{name}"
+    if name in ("function_call", "custom_tool_call") and call_id:
+        tool = _opt_str(payload, "name") or name
+        raw_input = payload.get("arguments") if name == "function_call" else payload.get("input")
+        tool_input = _json_or_text(raw_input)
+        if tool in _HOOK_TOOL and isinstance(tool_input, dict):
+            # The hook's key for the same call: lets a hook PermissionRequest pair with it.
+            tool_input = {"command": tool_input.get("cmd")}
+        key = tool_key(_HOOK_TOOL.get(tool, tool), tool_input)
+        facts = {"tool": tool, "tool_use_id": call_id, "tool_key": key}
+        return [_event(Kind.TOOL_START, wire, at, origin, context, **facts)]
+    if name in ("function_call_output", "custom_tool_call_output") and call_id:
+        return [_event(Kind.TOOL_END, wire, at, origin, context, tool_use_id=call_id)]
+    return []  # messages (their text comes as items), additional_tools, reasoning…
+
+
+def _metadata(
+    wire: str, data: dict[str, Any], at: float, origin: Origin, context: RolloutContext
+) -> list[Event]:
+    cwd, model = _opt_str(data, "cwd"), _opt_str(data, "model")
+    if cwd is None and model is None:
+        return []
+    return [_event(Kind.METADATA, wire, at, origin, context, cwd=cwd, model=model)]
+
+
+def _remember(context: RolloutContext, cwd: object, model: object) -> RolloutContext:
+    return replace(
+        context,
+        cwd=cwd if isinstance(cwd, str) and cwd else context.cwd,
+        model=model if isinstance(model, str) and model else context.model,
+    )
+
+
+def _event(
+    kind: Kind, wire: str, at: float, origin: Origin, context: RolloutContext, **facts: Any
+) -> Event:
+    if not context.session_id:
+        raise ParseError(f"Codex rollout {wire} with no known thread id (no session_meta yet)")
+    facts.setdefault("cwd", context.cwd)
+    return Event(
+        kind=kind,
+        session_id=context.session_id,
+        agent=AGENT,
+        at=at,
+        wire=f"rollout:{wire}",
+        pid=origin.pid,
+        transcript_path=context.transcript_path,
+        **facts,
+    )
+
+
+def _item_text(item: dict[str, Any]) -> str | None:
+    content = item.get("content")
+    if not isinstance(content, list):
+        return None
+    parts = [c["text"] for c in content if isinstance(c, dict) and isinstance(c.get("text"), str)]
+    return "\n".join(parts) or None
+
+
+# -- notify ----------------------------------------------------------------------------------
+
+
+def parse_notify(raw: bytes, origin: Origin) -> list[Event]:
+    """The JSON `notify` passes as its last argument -> a turn end (or nothing)."""
+    data = _load_object(raw)
+    name = _str(data, "type")
+    if not name:
+        raise ParseError("not a Codex notify payload: no type")
+    if name != "agent-turn-complete":
+        return []
+    session_id = _str(data, "thread-id")
+    if not session_id:
+        raise ParseError("Codex notify payload without a thread-id")
+    if is_title_notify(data):
+        return []  # the title thread has no rollout and no process of its own: a ghost
+    return [
+        Event(
+            kind=Kind.TURN_END,
+            session_id=session_id,
+            agent=AGENT,
+            at=origin.at,
+            wire=f"notify:{name}",
+            pid=origin.pid,
+            cwd=_opt_str(data, "cwd"),
+            detail=_opt_str(data, "last-assistant-message"),
+        )
+    ]
+
+
+def is_title_notify(data: dict[str, Any]) -> bool:
+    """A notify from the TUI's title-generation thread: one input, the title prompt, or an
+    answer that is exactly `{"title": …}` (in case the prompt's wording changes)."""
+    inputs = data.get("input-messages")
+    answer = data.get("last-assistant-message")
+    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], str):
+        return False
+    if inputs[0].startswith(_TITLE_PROMPT):
+        return True
+    parsed = _json_or_text(answer)
+    return (
+        isinstance(parsed, dict) and list(parsed) == ["title"] and isinstance(parsed["title"], str)
+    )
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _iso_time(stamp: object) -> float | None:
+    """Codex's `2026-11-22T04:31:57.543Z` (or a ±HH:MM offset) -> epoch seconds; else None."""
+    if not isinstance(stamp, str) or not 20 <= len(stamp) <= 40:
+        return None
+    offset = 0
+    if stamp[-1] in "Zz":
+        body = stamp[:-1]
+    elif stamp[-6] in "+-" and stamp[-3] == ":":
+        hours, minutes = _digits(stamp[-5:-3]), _digits(stamp[-2:])
+        if hours is None or minutes is None:
+            return None
+        offset = (hours * 3600 + minutes * 60) * (1 if stamp[-6] == "+" else -1)
+        body = stamp[:-6]
+    else:
+        return None
+    whole, _, fraction = body.partition(".")
+    if len(whole) != 19 or (whole[4] + whole[7] + whole[10] + whole[13] + whole[16]).upper() != (
+        "--T::"
+    ):
+        return None
+    spans = ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
+    numbers = [n for n in (_digits(whole[a:b]) for a, b in spans) if n is not None]
+    if len(numbers) != 6 or (fraction and _digits(fraction) is None):
+        return None
+    year, month, day, hour, minute, second = numbers
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second <= 60):
+        return None
+    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+    value = seconds - offset + (float("0." + fraction) if fraction else 0.0)
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def _digits(text: str) -> int | None:
+    return int(text) if text and text.isascii() and text.isdigit() else None
+
+
+def _command(tool_input: object) -> str | None:
+    if isinstance(tool_input, dict):
+        command = tool_input.get("command")
+        if isinstance(command, str):
+            return command
+    return None
+
+
+def _json_or_text(value: object) -> object:
+    """A tool's arguments as JSON when they are JSON, else as given (freeform tools)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        return value
+
+
+def _load_object(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    # ValueError covers bad UTF-8, bad JSON and integers past the 4300-digit limit.
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParseError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _str(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _opt_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,1 @@
+"""The real-agents lane: real agent CLIs against a fake LLM, observed by a running observer."""

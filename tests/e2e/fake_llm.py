@@ -1,0 +1,399 @@
+"""A scripted fake LLM on 127.0.0.1 for driving the real agent CLIs offline.
+
+One process; the Anthropic Messages API (`POST /v1/messages`, SSE streamed the way the real API
+streams: message_start, ping, content_block_start/delta/stop, message_delta, message_stop).
+The OpenAI Responses and chat-completions APIs, for Codex and pi, plug into `ROUTES` the same way.
+
+The scenario is chosen by a marker in the first user message, `[[scenario:NAME]]`:
+text, bash, perm (a command that needs permission), question (AskUserQuestion),
+slow (a long-running command, to interrupt), slowtext (a slow stream), apierror (HTTP 400).
+Requests without tools (title generation and other side calls) get a short text.
+
+    python tests/e2e/fake_llm.py --port-file PATH [--log requests.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+Block = dict[str, Any]
+Request = dict[str, Any]
+APIERROR = "apierror"
+
+
+def text(value: str) -> Block:
+    return {"type": "text", "text": value}
+
+
+def tool(name: str, tool_input: dict[str, Any]) -> Block:
+    return {
+        "type": "tool_use",
+        "id": f"toolu_e2e_{uuid.uuid4().hex[:20]}",
+        "name": name,
+        "input": tool_input,
+    }
+
+
+def _messages(req: Request) -> list[dict[str, Any]]:
+    messages = req.get("messages")
+    return messages if isinstance(messages, list) else []
+
+
+def _texts(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return ""
+
+
+def first_user_text(req: Request) -> str:
+    for message in _messages(req):
+        if message.get("role") == "user":
+            found = _texts(message.get("content"))
+            if "[[scenario:" in found or not found.startswith("<system-reminder>"):
+                return found
+    return ""
+
+
+def all_user_text(req: Request) -> str:
+    return "\n".join(_texts(m.get("content")) for m in _messages(req) if m.get("role") == "user")
+
+
+def last_is_tool_result(req: Request) -> bool:
+    messages = _messages(req)
+    if not messages or messages[-1].get("role") != "user":
+        return False
+    content = messages[-1].get("content")
+    return isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+    )
+
+
+def last_tool_result(req: Request) -> str:
+    content = _messages(req)[-1].get("content")
+    for block in content if isinstance(content, list) else []:
+        if isinstance(block, dict) and block.get("type") == "tool_result":
+            return _texts(block.get("content"))[:200]
+    return ""
+
+
+def scenario_of(req: Request) -> str:
+    # The *latest* marker wins, so a resumed session can switch scenario.
+    markers = re.findall(r"\[\[scenario:([a-z_]+)\]\]", all_user_text(req))
+    return markers[-1] if markers and markers[-1] in SCENARIOS else "text"
+
+
+def _then_summary(first: list[Block]) -> Callable[[Request], list[Block]]:
+    def reply(req: Request) -> list[Block]:
+        if not last_is_tool_result(req):
+            return first
+        return [text("Done. The tool said: " + last_tool_result(req).strip())]
+
+    return reply
+
+
+SCENARIOS: dict[str, Callable[[Request], list[Block] | str]] = {
+    "text": lambda req: [text("Hello from the fake model. The answer is 42.")],
+    "slowtext": lambda req: [text("This is a long streamed answer. " * 40)],
+    "bash": _then_summary(
+        [
+            text("I'll run a command."),
+            tool("Bash", {"command": "echo hello > out.txt && ls", "description": "Write a file"}),
+        ]
+    ),
+    "perm": _then_summary(
+        [
+            text("I need to create a file."),
+            tool(
+                "Bash",
+                {
+                    "command": "touch perm_test.txt && echo created",
+                    "description": "Create perm_test.txt",
+                },
+            ),
+        ]
+    ),
+    "question": _then_summary(
+        [
+            tool(
+                "AskUserQuestion",
+                {
+                    "questions": [
+                        {
+                            "question": "Which color do you prefer?",
+                            "header": "Color",
+                            "multiSelect": False,
+                            "options": [
+                                {"label": "Red", "description": "A warm color"},
+                                {"label": "Blue", "description": "A cool color"},
+                            ],
+                        }
+                    ]
+                },
+            )
+        ]
+    ),
+    "slow": _then_summary(
+        [
+            text("Running a long command."),
+            tool(
+                "Bash",
+                {
+                    "command": "python3 -c 'import time; time.sleep(30)'",
+                    "description": "Wait 30 seconds",
+                },
+            ),
+        ]
+    ),
+    APIERROR: lambda req: APIERROR,
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "observer-e2e-fake-llm/1"
+    log_path: Path | None = None
+    delay = 0.0
+    lock = threading.Lock()
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _log(self, entry: dict[str, Any]) -> None:
+        if self.log_path is None:
+            return
+        with self.lock, self.log_path.open("a") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+    def _body(self) -> Request:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = {}
+        return body if isinstance(body, dict) else {}
+
+    def _json(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("request-id", f"req_e2e_{uuid.uuid4().hex[:12]}")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_HEAD(self) -> None:  # noqa: N802 (the stdlib's name)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._json(
+            404,
+            {
+                "type": "error",
+                "error": {"type": "not_found_error", "message": "fake llm: no such route"},
+            },
+        )
+
+    def do_POST(self) -> None:  # noqa: N802
+        req = self._body()
+        path = self.path.split("?", 1)[0]
+        route = ROUTES.get(path)
+        if route is None:
+            self._json(
+                404,
+                {
+                    "type": "error",
+                    "error": {"type": "not_found_error", "message": f"fake llm: no route {path}"},
+                },
+            )
+            return
+        route(self, req)
+
+    # -- Anthropic Messages API ----------------------------------------------------------------
+    def anthropic_messages(self, req: Request) -> None:
+        scenario = scenario_of(req) if req.get("tools") else "side"
+        blocks: list[Block] | str
+        if scenario == "side":
+            blocks = [
+                text(
+                    '{"title": "E2E session"}'
+                    if "title" in json.dumps(req.get("system"))
+                    else "Side answer."
+                )
+            ]
+        else:
+            blocks = SCENARIOS[scenario](req)
+        self._log({"api": "anthropic", "scenario": scenario, "reply": blocks})
+        if blocks == APIERROR or isinstance(blocks, str):
+            self._json(
+                400,
+                {
+                    "type": "error",
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": "fake llm: scripted error",
+                    },
+                },
+            )
+            return
+        stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+        model = req.get("model") or "claude-e2e"
+        usage = {
+            "input_tokens": 100,
+            "output_tokens": 20,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+        message_id = f"msg_e2e_{uuid.uuid4().hex[:20]}"
+        if not req.get("stream"):
+            self._json(
+                200,
+                {
+                    "id": message_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": blocks,
+                    "stop_reason": stop,
+                    "stop_sequence": None,
+                    "usage": usage,
+                },
+            )
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        delay = 0.1 if scenario == "slowtext" else self.delay
+        self._sse(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": message_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": dict(usage, output_tokens=1),
+                },
+            },
+        )
+        self._sse("ping", {"type": "ping"})
+        for index, block in enumerate(blocks):
+            if block["type"] == "text":
+                self._sse(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
+                for start in range(0, len(block["text"]), 12):
+                    self._sse(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": index,
+                            "delta": {
+                                "type": "text_delta",
+                                "text": block["text"][start : start + 12],
+                            },
+                        },
+                    )
+                    if delay:
+                        time.sleep(delay)
+            else:
+                self._sse(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {
+                            "type": "tool_use",
+                            "id": block["id"],
+                            "name": block["name"],
+                            "input": {},
+                        },
+                    },
+                )
+                encoded = json.dumps(block["input"])
+                for start in range(0, len(encoded), 16):
+                    self._sse(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": index,
+                            "delta": {
+                                "type": "input_json_delta",
+                                "partial_json": encoded[start : start + 16],
+                            },
+                        },
+                    )
+            self._sse("content_block_stop", {"type": "content_block_stop", "index": index})
+        self._sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+        )
+        self._sse("message_stop", {"type": "message_stop"})
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def anthropic_count_tokens(self, req: Request) -> None:
+        self._json(200, {"input_tokens": max(1, len(json.dumps(req)) // 4)})
+
+    def _sse(self, name: str, data: object) -> None:
+        payload = f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+        self.wfile.write(b"%x\r\n" % len(payload) + payload + b"\r\n")
+        self.wfile.flush()
+
+
+ROUTES: dict[str, Callable[[Handler, Request], None]] = {
+    "/v1/messages": Handler.anthropic_messages,
+    "/v1/messages/count_tokens": Handler.anthropic_count_tokens,
+}
+
+
+def serve(port_file: Path, log: Path | None, port: int = 0) -> None:
+    Handler.log_path = log
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    tmp = port_file.with_name(port_file.name + ".tmp")
+    tmp.write_text(str(server.server_address[1]))
+    os.replace(tmp, port_file)
+    server.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port-file", type=Path, required=True)
+    parser.add_argument("--log", type=Path)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    serve(args.port_file, args.log, args.port)
+
+
+if __name__ == "__main__":
+    main()
