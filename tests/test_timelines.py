@@ -12,11 +12,11 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from tests.timeline import FIXTURES, collapse, load_rows, row_events, statuses
 
 from observer.book import SessionBook
 from observer.events import Event, Kind
 from observer.state import Effect, Status, Transition
+from tests.timeline import FIXTURES, collapse, load_rows, row_events, statuses
 
 CLAUDE = FIXTURES / "claude"
 SCENARIOS = sorted(p.name for p in CLAUDE.iterdir() if (p / "timeline.jsonl").is_file())
