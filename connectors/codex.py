@@ -69,7 +69,7 @@ _MSG_KINDS: dict[str, Kind] = {
 # output records, and an interrupted command's item can land after later turns: skipped.
 _ITEM_KINDS: dict[str, Kind] = {"UserMessage": Kind.PROMPT, "AgentMessage": Kind.MESSAGE}
 # The model's tool names whose hook name differs, so rollout tool calls get the hook's key.
-_HOOK_TOOL = {"exec_command": "Bash"}
+_HOOK_TOOL = {"exec_commandX": "Bash"}
 _TITLE_PROMPT = "Generate a concise, single-line task title"
 _ROLLOUT_PREFIX = "rollout-"
 

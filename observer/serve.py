@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 from typing import Any
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
+from observer.errors import ConfigError
 from observer.server import create_app
 from observer.settings import Settings, ensure_data_dir
 
@@ -42,7 +45,26 @@ def configure_logging(settings: Settings, level: str) -> None:
     root.handlers[:] = [to_file, to_stderr]
 
 
+def check_bindable(settings: Settings) -> None:
+    """Fail with one clear line before anything starts if the address cannot be had."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Hypercorn binds
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            raise _bind_error(settings, exc) from None
+
+
+def _bind_error(settings: Settings, exc: OSError) -> ConfigError:
+    hint = ""
+    if exc.errno == errno.EADDRINUSE:
+        hint = " (is observer already running? try `observer status`)"
+    return ConfigError(f"cannot listen on {settings.bind}: {exc.strerror}{hint}")
+
+
 def serve(settings: Settings, log_level: str = "info") -> None:
+    check_bindable(settings)
     os.umask(0o077)  # the database and logs hold prompts and commands: owner-only, like the spool
     ensure_data_dir(settings)
     configure_logging(settings, log_level)
@@ -58,7 +80,12 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     app = create_app(settings)
-    asyncio.run(_run(app, config))
+    try:
+        asyncio.run(_run(app, config))
+    except OSError as exc:  # lost a race for the port after check_bindable
+        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise _bind_error(settings, exc) from None
+        raise
 
 
 async def _run(app: Any, config: Config) -> None:

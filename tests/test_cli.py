@@ -128,3 +128,16 @@ def test_install_hooks_malformed_settings_is_a_clear_error(isolated_home: Path) 
     assert result.stderr.startswith("error: ")
     assert "not valid JSON" in result.stderr
     assert settings_path.read_text() == '{"hooks": [}'
+
+
+def test_a_port_in_use_is_one_clear_line() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["start", "--bind", f"127.0.0.1:{port}"])
+    assert result.exit_code == 1
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "observer status" in result.stderr

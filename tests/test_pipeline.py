@@ -267,3 +267,44 @@ def test_hooks_fire_while_the_server_is_down_and_nothing_is_lost(
     assert [p.name for p in (server.spool / "rejected").iterdir()] == [
         "ev.claude.Stop.1.corrupt.json"
     ]
+
+
+def test_status_lists_the_session_waiting_for_approval_first(server: Server) -> None:
+    """`observer status`, against the running server, while one session awaits approval."""
+    text = (FIXTURES / "a_text" / "hooks.jsonl").read_text()
+    rows = [json.loads(line) for line in text.splitlines()]
+    for payload in rows[:2]:  # SessionStart, UserPromptSubmit: working
+        run_hook(server, payload, server.live_pid_for(1))
+    perm = (FIXTURES / "c_perm_stdio_allow" / "hooks.jsonl").read_text().splitlines()
+    for payload in (json.loads(line) for line in perm[:5]):  # ... PermissionRequest
+        run_hook(server, payload, server.live_pid_for(2))
+
+    def both() -> bool:
+        return server.stats()["sessions"] == 2 and not list(server.spool.glob("*.ready"))
+
+    _wait(both, "both sessions")
+    env = dict(os.environ, OBSERVER_BIND=server.url.removeprefix("http://"))
+    status = subprocess.run(
+        [sys.executable, "-m", "observer", "status", "--data-dir", str(server.data_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    lines = status.stdout.splitlines()
+    assert lines[0].startswith(f"server: running at {server.url}")
+    assert lines[2].split()[:3] == ["permission", "claude", "c_perm_stdio_allow"]
+    assert "approve Bash: touch perm_test.txt && echo created" in lines[2]
+    assert lines[3].split()[:3] == ["working", "claude", "a_text"]
+    as_json = subprocess.run(
+        [sys.executable, "-m", "observer", "status", "--json", "--data-dir", str(server.data_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    body = json.loads(as_json.stdout)
+    assert body["source"] == "server"
+    assert [s["status"] for s in body["sessions"]] == ["permission", "working"]
