@@ -171,6 +171,11 @@ def install_hooks(
     typer.echo(f"{what} {path}")
     if result.backup is not None:
         typer.echo(f"backup of the previous file: {result.backup}")
+    if not uninstall and '"disableAllHooks": true' in result.new_text:
+        typer.echo(
+            f"warning: {path} sets disableAllHooks: Claude Code will run no hook, ours included",
+            err=True,
+        )
 
 
 @app.command("generate-token")

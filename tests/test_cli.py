@@ -141,3 +141,12 @@ def test_a_port_in_use_is_one_clear_line() -> None:
     assert result.exit_code == 1
     assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
     assert "observer status" in result.stderr
+
+
+def test_install_hooks_warns_when_claude_runs_no_hooks(isolated_home: Path) -> None:
+    settings_path = isolated_home / ".claude" / "settings.json"
+    settings_path.parent.mkdir(parents=True)
+    settings_path.write_text('{"disableAllHooks": true}')
+    result = runner.invoke(app, ["install-hooks"])
+    assert result.exit_code == 0
+    assert "disableAllHooks" in result.stderr
