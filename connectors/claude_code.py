@@ -161,7 +161,10 @@ def _registry_time(stamp: object, fallback: float) -> float:
 def tool_key(tool: str | None, tool_input: object) -> str:
     """A short digest naming one tool call by what it does: pairs requests with their tool."""
     blob = json.dumps([tool, tool_input], sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha1(blob.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+    # surrogatepass: JSON may carry a lone surrogate ("\ud800"); it must not escape as an error.
+    return hashlib.sha1(blob.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()[
+        :16
+    ]
 
 
 def _kind(name: str, data: dict[str, Any]) -> Kind:

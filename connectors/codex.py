@@ -55,7 +55,14 @@ _HOOK_KINDS: dict[str, Kind] = {
     "SubagentStart": Kind.ACTIVITY,
     "SubagentStop": Kind.ACTIVITY,
 }  # any other hook name is METADATA: facts only, never a status
-# Rollout `event_msg` types -> kinds; the others (token_count…) say nothing a user waits on.
+_HOOK_DETAIL = {
+    Kind.PROMPT: "prompt",
+    Kind.TURN_END: "last_assistant_message",
+    Kind.SESSION_START: "source",  # startup / resume / clear / compact / fork
+    Kind.SESSION_END: "reason",  # "other", the only value 0.169 knows
+}
+# Rollout `event_msg` types -> kinds. The others say nothing a user waits on: token_count,
+# and `error` (never seen in a 0.169 rollout) is no turn end, as Codex may retry after one.
 _MSG_KINDS: dict[str, Kind] = {
     # A turn began: working. Its text follows as its own record (UserMessage / user_message),
     # a PROMPT with a detail, which sets the title and clears an earlier turn's error.
@@ -69,14 +76,19 @@ _MSG_KINDS: dict[str, Kind] = {
 # output records, and an interrupted command's item can land after later turns: skipped.
 _ITEM_KINDS: dict[str, Kind] = {"UserMessage": Kind.PROMPT, "AgentMessage": Kind.MESSAGE}
 # The model's tool names whose hook name differs, so rollout tool calls get the hook's key.
-_HOOK_TOOL = {"exec_commandX": "Bash"}
+_HOOK_TOOL = {"exec_command": "Bash"}
 _TITLE_PROMPT = "Generate a concise, single-line task title"
-_ROLLOUT_PREFIX = "rollout-"
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
-    """One hook payload (exactly what Codex wrote to the hook's stdin) -> one event."""
+    """One hook payload (exactly what Codex wrote to the hook's stdin) -> one event.
+
+    A `notify` payload spooled the same way is recognised too (it names no hook_event_name
+    but a `thread-id`), so one spool parser serves both."""
     data = _load_object(raw)
+    if "hook_event_name" not in data and "thread-id" in data:
+        return _notify_events(data, origin)
     name = _str(data, "hook_event_name")
     session_id = _str(data, "session_id")
     if not name or not session_id:
@@ -84,15 +96,10 @@ def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
     kind = _HOOK_KINDS.get(name, Kind.METADATA)
     tool = _opt_str(data, "tool_name")
     tool_input = data.get("tool_input")
-    detail: str | None = None
-    if kind is Kind.PROMPT:
-        detail = _opt_str(data, "prompt")
-    elif kind is Kind.TURN_END:
-        detail = _opt_str(data, "last_assistant_message")
-    elif kind is Kind.APPROVAL_REQUEST:
+    if kind is Kind.APPROVAL_REQUEST:
         detail = _command(tool_input) or tool
-    elif kind in (Kind.SESSION_START, Kind.SESSION_END):
-        detail = _opt_str(data, "source") or _opt_str(data, "reason")
+    else:
+        detail = _opt_str(data, _HOOK_DETAIL.get(kind, ""))
     return [
         Event(
             kind=kind,
@@ -161,15 +168,12 @@ def context_for_path(path: str) -> RolloutContext:
 def session_id_from_path(path: str) -> str | None:
     """`…/rollout-2026-11-22T04-31-57-<thread id>.jsonl` -> the thread id (a UUID)."""
     name = path.replace("\\", "/").rsplit("/", 1)[-1]
-    if not name.startswith(_ROLLOUT_PREFIX) or not name.endswith(".jsonl"):
+    thread_id = name[-42:-6]
+    if not name.startswith("rollout-") or not name.endswith(".jsonl") or len(name) < 50:
         return None
-    candidate = name[: -len(".jsonl")][-36:]
-    parts = candidate.split("-")
-    if [len(p) for p in parts] != [8, 4, 4, 4, 12]:
+    if [len(part) for part in thread_id.split("-")] != [8, 4, 4, 4, 12]:
         return None
-    if not all(c in "0123456789abcdefABCDEF" for p in parts for c in p):
-        return None
-    return candidate
+    return thread_id if all(c in _HEX for c in thread_id.replace("-", "")) else None
 
 
 def is_side_thread(meta: dict[str, Any]) -> bool:
@@ -352,7 +356,10 @@ def _item_text(item: dict[str, Any]) -> str | None:
 
 def parse_notify(raw: bytes, origin: Origin) -> list[Event]:
     """The JSON `notify` passes as its last argument -> a turn end (or nothing)."""
-    data = _load_object(raw)
+    return _notify_events(_load_object(raw), origin)
+
+
+def _notify_events(data: dict[str, Any], origin: Origin) -> list[Event]:
     name = _str(data, "type")
     if not name:
         raise ParseError("not a Codex notify payload: no type")
@@ -396,21 +403,10 @@ def is_title_notify(data: dict[str, Any]) -> bool:
 
 
 def _iso_time(stamp: object) -> float | None:
-    """Codex's `2026-11-22T04:31:57.543Z` (or a ±HH:MM offset) -> epoch seconds; else None."""
-    if not isinstance(stamp, str) or not 20 <= len(stamp) <= 40:
+    """Codex's UTC `2026-11-22T04:31:57.543Z` -> epoch seconds; anything else -> None."""
+    if not isinstance(stamp, str) or not 20 <= len(stamp) <= 40 or stamp[-1] not in "Zz":
         return None
-    offset = 0
-    if stamp[-1] in "Zz":
-        body = stamp[:-1]
-    elif stamp[-6] in "+-" and stamp[-3] == ":":
-        hours, minutes = _digits(stamp[-5:-3]), _digits(stamp[-2:])
-        if hours is None or minutes is None:
-            return None
-        offset = (hours * 3600 + minutes * 60) * (1 if stamp[-6] == "+" else -1)
-        body = stamp[:-6]
-    else:
-        return None
-    whole, _, fraction = body.partition(".")
+    whole, _, fraction = stamp[:-1].partition(".")
     if len(whole) != 19 or (whole[4] + whole[7] + whole[10] + whole[13] + whole[16]).upper() != (
         "--T::"
     ):
@@ -423,7 +419,7 @@ def _iso_time(stamp: object) -> float | None:
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second <= 60):
         return None
     seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
-    value = seconds - offset + (float("0." + fraction) if fraction else 0.0)
+    value = seconds + (float("0." + fraction) if fraction else 0.0)
     return value if math.isfinite(value) and value > 0 else None
 
 

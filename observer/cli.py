@@ -201,7 +201,9 @@ def replay(
 ) -> None:
     """Run recorded payloads through the connector and state machine, offline (no server).
 
-    For claude, each line is exactly the JSON Claude Code writes to a hook's stdin.
+    claude: each line is exactly the JSON Claude Code writes to a hook's stdin.
+    codex: a file of Codex hook payloads (one per line), or a rollout file
+    ($CODEX_HOME/sessions/.../rollout-*.jsonl).
     """
     from observer.replay import replay_files
 

@@ -1,4 +1,6 @@
-"""`observer replay`: files of raw agent payloads through the real connector and state machine.
+"""`observer replay`: recorded agent files through the real connector and state machine.
+
+Claude: one raw hook payload per line. Codex: hook payloads, or a rollout file as Codex wrote it.
 
 No server, no spool, no database: the same `SessionBook` the server uses, fed line by line.
 Each line's time is its position (one millisecond apart) so ordering is the file's order.
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors import CONNECTORS
+from connectors import FILE_PARSERS
 from observer.book import SessionBook
 from observer.errors import ObserverError, ParseError
 from observer.events import Origin
@@ -49,9 +51,9 @@ class ReplayResult:
 
 
 def replay_files(paths: list[Path], agent: str = "claude") -> ReplayResult:
-    parser = CONNECTORS.get(agent)
-    if parser is None:
-        known = ", ".join(sorted(CONNECTORS))
+    file_parser = FILE_PARSERS.get(agent)
+    if file_parser is None:
+        known = ", ".join(sorted(FILE_PARSERS))
         raise ObserverError(f"unknown agent {agent!r} (known: {known})")
     book = SessionBook()
     sessions: dict[str, ReplayedSession] = {}
@@ -62,6 +64,7 @@ def replay_files(paths: list[Path], agent: str = "claude") -> ReplayResult:
             lines = path.read_bytes().splitlines()
         except OSError as exc:
             raise ObserverError(f"cannot read {path}: {exc.strerror or exc}") from None
+        parser = file_parser(str(path))
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue

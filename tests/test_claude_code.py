@@ -418,3 +418,12 @@ def test_real_payloads_cut_or_spliced(noise: bytes, data: st.DataObject) -> None
     cut = data.draw(st.integers(0, len(line)))
     _check(line[:cut])
     _check(line[:cut] + noise + line[cut:])
+
+
+def test_a_lone_surrogate_in_tool_input_is_not_an_error() -> None:
+    raw = (
+        b'{"session_id": "s", "hook_event_name": "PreToolUse", "tool_name": "Bash",'
+        b' "tool_input": {"command": "echo \\ud800"}, "tool_use_id": "t"}'
+    )
+    (event,) = parse_hook_payload(raw, Origin("claude", 1.0))
+    assert event.tool_key is not None

@@ -150,3 +150,24 @@ def test_install_hooks_warns_when_claude_runs_no_hooks(isolated_home: Path) -> N
     result = runner.invoke(app, ["install-hooks"])
     assert result.exit_code == 0
     assert "disableAllHooks" in result.stderr
+
+
+def test_replay_codex_rollout_and_hook_payloads(tmp_path: Path) -> None:
+    codex = FIXTURES.parent / "codex" / "as_hooks"
+    rollout = sorted((codex / "rollouts").rglob("rollout-*.jsonl"))[0]
+    result = runner.invoke(app, ["replay", "--agent", "codex", "--json", str(rollout)])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    expected = json.loads((codex / "expected.json").read_text())["rollout"]
+    (session,) = body["sessions"]
+    assert session["agent"] == "codex"
+    statuses = [step["status"] for step in session["timeline"]]
+    collapsed = [s for i, s in enumerate(statuses) if i == 0 or statuses[i - 1] != s]
+    assert collapsed == expected[session["id"]]
+    payloads = tmp_path / "hooks.jsonl"
+    rows = [json.loads(line) for line in (codex / "hooks.jsonl").read_text().splitlines()]
+    payloads.write_text("".join(json.dumps(row["hook"]) + "\n" for row in rows))
+    hooks = runner.invoke(app, ["replay", "--agent", "codex", "--json", str(payloads)])
+    assert hooks.exit_code == 0, hooks.output
+    finals = {s["id"]: s["status"] for s in json.loads(hooks.stdout)["sessions"]}
+    assert set(finals.values()) == {"ended"}

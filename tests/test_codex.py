@@ -216,12 +216,11 @@ def test_golden_hooks_show_the_approval_and_the_interrupts() -> None:
 
 def test_golden_rollouts_cannot_show_approvals_or_ends() -> None:
     # Codex never writes an approval wait or a session end into a rollout (REPORT §3.3):
-    # a rollout alone alternates working/waiting, one pair per turn.
-    turns = {"as_api_error": 2, "as_resume": 2, "as_session": 2, "exec_resume": 3, "tui_daemon": 4}
-    for scenario in ROLLOUT_SCENARIOS:
-        for sequence in golden(scenario)["rollout"].values():
-            assert sequence == ["working", "waiting"] * turns.get(scenario, len(sequence) // 2)
-    assert len(golden("as_hooks")["rollout"][INTERRUPTED]) == 6
+    # a rollout alone alternates working/waiting, one pair per turn (task_started record).
+    for _, path in ALL_ROLLOUTS:
+        turns = sum(b'"type":"task_started"' in line for line in lines(path))
+        sequence = golden(path.parent.parent.name)["rollout"][path.stem[-36:]]
+        assert turns >= 1 and sequence == ["working", "waiting"] * turns
 
 
 # -- hook payloads -----------------------------------------------------------------------------
@@ -270,15 +269,20 @@ def test_approval_request_pairs_with_its_tool_by_command() -> None:
     post = one(hook_payloads("as_hooks", "PostToolUse")[0])
     assert request.tool_use_id is None  # Codex sends none: the digest pairs them
     assert data["tool_input"]["description"] == "Create approved.txt (test approval)"
-    assert request.detail == "touch approved.txt && echo created" == request_command(data)
+    assert request.detail == "touch approved.txt && echo created" == data["tool_input"]["command"]
     assert pre.tool_use_id == post.tool_use_id == "call_403737f7189145ada70b6a2a"
     assert pre.tool_key == request.tool_key == post.tool_key
     assert tool_key("Bash", {"command": "ls"}) != tool_key("Bash", {"command": "ls -a"})
+    # With a command only the command counts; without one, everything but the justification.
+    assert tool_key("Bash", {"command": "ls", "workdir": "/"}) == tool_key(
+        "Bash", {"command": "ls"}
+    )
+    patch = {"input": "*** Begin Patch"}
+    assert tool_key("apply_patch", {**patch, "description": "why"}) == tool_key(
+        "apply_patch", patch
+    )
+    assert tool_key("apply_patch", {**patch, "grant_root": "/"}) != tool_key("apply_patch", patch)
     assert tool_key("Bash", {"command": "ls"}) != tool_key("Read", {"command": "ls"})
-
-
-def request_command(data: dict[str, Any]) -> str:
-    return str(data["tool_input"]["command"])
 
 
 def test_the_approval_is_pending_under_the_tools_call_id_until_its_post_tool_use() -> None:
@@ -438,16 +442,9 @@ def test_session_meta_with_a_git_branch() -> None:
     data["payload"]["git"] = {"commit_hash": "abc", "branch": "main", "repository_url": None}
     events = parse_rollout_line(json.dumps(data).encode(), ORIGIN, None)
     assert [(e.kind, e.wire, e.detail) for e in events][1] == (Kind.METADATA, "git_branch", "main")
+    started = record(path, payload__type="task_started")
     book = SessionBook()
-    replay(
-        [
-            *events,
-            *parse_rollout_line(
-                record(path, payload__type="task_started"), ORIGIN, events[0].session_id
-            ),
-        ],
-        book,
-    )
+    replay([*events, *parse_rollout_line(started, ORIGIN, events[0].session_id)], book)
     state = book.get(events[0].session_id)
     assert state is not None and state.git_branch == "main"
 
@@ -535,7 +532,8 @@ def test_record_times() -> None:
     cases = {
         "2026-11-22T04:31:57.543Z": 1795321917.543,
         "2026-11-22T04:31:57Z": 1795321917.0,
-        "2026-11-22T05:31:57.5+01:00": 1795321917.5,
+        "2026-11-22T04:31:57.5z": 1795321917.5,
+        "2026-11-22T05:31:57.5+01:00": ORIGIN.at,  # Codex writes UTC only
         "2026-11-22 04:31:57Z": ORIGIN.at,
         "2026-13-22T04:31:57Z": ORIGIN.at,
         "2026-11-22T04:31:57": ORIGIN.at,
@@ -555,7 +553,8 @@ def test_record_times_match_datetime(when: datetime) -> None:
     stamp = when.isoformat(timespec="milliseconds") + "Z"
     raw = json.dumps({"timestamp": stamp, "type": "event_msg", "payload": {"type": "task_started"}})
     (event,) = parse_rollout_line(raw.encode(), ORIGIN, "t")
-    assert event.at == pytest.approx(when.replace(tzinfo=UTC).timestamp(), abs=1e-3)
+    exact = when.replace(microsecond=when.microsecond // 1000 * 1000, tzinfo=UTC)
+    assert event.at == pytest.approx(exact.timestamp(), abs=1e-4)
 
 
 def test_thread_ids_from_file_names() -> None:
@@ -613,6 +612,12 @@ def test_notify_is_a_turn_end() -> None:
         assert (event.kind, event.wire) == (Kind.TURN_END, "notify:agent-turn-complete")
         assert event.session_id == payload["thread-id"] and event.cwd == payload["cwd"]
         assert event.detail == payload["last-assistant-message"]
+
+
+def test_the_hook_parser_takes_notify_payloads_too() -> None:
+    for row in notify_rows("exec_notify") + notify_rows("tui_daemon"):
+        raw = row["payload"].encode()
+        assert parse_hook_payload(raw, ORIGIN) == parse_notify(raw, ORIGIN)
 
 
 def test_the_title_threads_notify_is_ignored() -> None:
