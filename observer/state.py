@@ -10,7 +10,8 @@ Rules, in the order they bite:
    status clears it. Tool ends resolve it only when they match its request id or tool digest.
 5. An event older than the status we hold changes facts, never the status: registry snapshots
    are read later than they were written, and async hooks can lose races. Ends always apply.
-6. Once `ended`, only a new SESSION_START (resume) brings a session back.
+6. Once `ended`, only a new SESSION_START (resume) brings a session back, or a newer prompt
+   when all we saw was its process go (a resume whose start we never saw).
 """
 
 from __future__ import annotations
@@ -167,7 +168,12 @@ def transition(state: SessionState | None, event: Event, now: float) -> Transiti
     before = state
     current = HELD if state.held else state.status
 
-    if state.status is Status.ENDED and not state.held and event.kind is not Kind.SESSION_START:
+    if _revives(state, event):
+        # We only saw a process go, and a newer prompt came for the same session: it was
+        # resumed by a process whose start we did not see (Codex resume writes no start).
+        state = replace(_hold(state, event).state or state, held=True)
+        current = HELD
+    elif state.status is Status.ENDED and not state.held and event.kind is not Kind.SESSION_START:
         if event.kind is Kind.SESSION_END and event.detail and state.ended_reason == PROCESS_EXITED:
             # The process was seen gone before its SessionEnd hook arrived: keep its own reason.
             named = replace(state, ended_reason=event.detail, revision=state.revision + 1)
@@ -208,6 +214,16 @@ def transition(state: SessionState | None, event: Event, now: float) -> Transiti
     else:
         effect = Effect.UPDATED
     return Transition(new, effect, changed)
+
+
+def _revives(state: SessionState, event: Event) -> bool:
+    return (
+        state.status is Status.ENDED
+        and not state.held
+        and state.ended_reason == PROCESS_EXITED
+        and event.kind is Kind.PROMPT
+        and event.at > state.status_since
+    )
 
 
 def _hold(state: SessionState, event: Event) -> Transition:

@@ -641,15 +641,6 @@ def test_other_notify_types_and_missing_ids() -> None:
 # -- what the state machine cannot say ---------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Rule 6 (only a SESSION_START revives an ended session) vs Codex resume: `codex exec "
-        "resume` / `codex resume` append the new turn to the same rollout with no session_meta "
-        "or other start record, so from rollouts alone a thread whose process was seen gone "
-        "(PROCESS_GONE) stays `ended` while it works again."
-    ),
-)
 def test_a_thread_resumed_after_its_process_exited_works_again() -> None:
     events = scenario_rollout_events("exec_resume")
     first_end = next(i for i, e in enumerate(events) if e.kind is Kind.TURN_END)

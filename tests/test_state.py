@@ -778,3 +778,22 @@ def test_a_late_session_end_names_the_reason_of_a_process_seen_gone() -> None:
     assert late.state.status is Status.ENDED and late.state.revision == ended.revision + 1
     again = book.apply(Event(Kind.SESSION_END, "s", "claude", 2.2, "SessionEnd", detail="x"), 3)
     assert again.effect is Effect.NONE
+
+
+def test_a_newer_prompt_revives_a_session_whose_process_was_seen_gone() -> None:
+    """Codex resume appends to the same thread with no start record: a prompt newer than the
+    process's disappearance brings it back. A stale one, or one after a SessionEnd, does not."""
+    book = SessionBook()
+    book.apply(Event(Kind.PROMPT, "s", "codex", 1.0, "task_started"), 1.0)
+    book.apply(
+        Event(Kind.PROCESS_GONE, "s", "codex", 5.0, "process_gone", detail=PROCESS_EXITED), 5
+    )
+    stale = book.apply(Event(Kind.PROMPT, "s", "codex", 4.0, "task_started"), 6.0)
+    assert stale.effect is Effect.NONE
+    revived = book.apply(Event(Kind.PROMPT, "s", "codex", 6.0, "task_started"), 6.0)
+    assert revived.effect is Effect.UPDATED
+    assert revived.state is not None and revived.state.status is Status.WORKING
+    assert revived.state.ended_reason is None
+    book.apply(Event(Kind.SESSION_END, "s", "codex", 7.0, "SessionEnd", detail="other"), 7.0)
+    after_end = book.apply(Event(Kind.PROMPT, "s", "codex", 8.0, "task_started"), 8.0)
+    assert after_end.effect is Effect.NONE
