@@ -17,6 +17,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
+from connectors.wire import load_object, opt_text, str_field
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 
@@ -65,18 +66,18 @@ QUESTION_TOOL = "AskUserQuestion"
 
 def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
     """One hook payload (exactly what Claude wrote to the hook's stdin) -> events."""
-    data = _load_object(raw)
+    data = load_object(raw)
     if "hook_event_name" not in data and "sessionId" in data:
         return parse_registry_record(data, origin)
-    name = _str(data, "hook_event_name")
-    session_id = _str(data, "session_id")
+    name = str_field(data, "hook_event_name")
+    session_id = str_field(data, "session_id")
     if not name or not session_id:
         raise ParseError("not a Claude Code hook payload: no hook_event_name or session_id")
     kind = _kind(name, data)
-    tool = _opt_str(data, "tool_name")
+    tool = opt_text(data, "tool_name")
     tool_input = data.get("tool_input")
-    cwd = _opt_str(data, "new_cwd") if name == "CwdChanged" else _opt_str(data, "cwd")
-    model = _opt_str(data, "to_model") if name == "PostModelSwitch" else _opt_str(data, "model")
+    cwd = opt_text(data, "new_cwd") if name == "CwdChanged" else opt_text(data, "cwd")
+    model = opt_text(data, "to_model") if name == "PostModelSwitch" else opt_text(data, "model")
     return [
         Event(
             kind=kind,
@@ -86,9 +87,9 @@ def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
             wire=name,
             pid=origin.pid,
             cwd=cwd,
-            transcript_path=_opt_str(data, "transcript_path"),
+            transcript_path=opt_text(data, "transcript_path"),
             tool=tool,
-            tool_use_id=_opt_str(data, "tool_use_id"),
+            tool_use_id=opt_text(data, "tool_use_id"),
             tool_key=tool_key(tool, tool_input) if tool else None,
             detail=_detail(name, kind, data, tool, tool_input),
             model=model,
@@ -99,10 +100,10 @@ def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
 
 def parse_registry_record(data: dict[str, Any], origin: Origin) -> list[Event]:
     """A snapshot of `~/.claude/sessions/<pid>.json` -> at most one status report."""
-    session_id = _str(data, "sessionId")
+    session_id = str_field(data, "sessionId")
     if not session_id:
         raise ParseError("not a Claude Code session registry record: no sessionId")
-    status = _opt_str(data, "status")
+    status = opt_text(data, "status")
     at = _registry_time(data.get("statusUpdatedAt") or data.get("updatedAt"), origin.at)
     pid = data.get("pid")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
@@ -112,14 +113,14 @@ def parse_registry_record(data: dict[str, Any], origin: Origin) -> list[Event]:
         "agent": AGENT,
         "at": at,
         "pid": pid,
-        "cwd": _opt_str(data, "cwd"),
+        "cwd": opt_text(data, "cwd"),
     }
     if status == "busy":
         return [Event(kind=Kind.BUSY, wire="registry:busy", **common)]
     if status == "idle":
         return [Event(kind=Kind.IDLE, wire="registry:idle", **common)]
     if status == "waiting":
-        waiting_for = _opt_str(data, "waitingFor") or "input"
+        waiting_for = opt_text(data, "waitingFor") or "input"
         return [
             Event(kind=Kind.BLOCKED, wire="registry:waiting", waiting_for=waiting_for, **common)
         ]
@@ -183,23 +184,23 @@ def _detail(
     name: str, kind: Kind, data: dict[str, Any], tool: str | None, tool_input: object
 ) -> str | None:
     if kind is Kind.PROMPT:
-        return _opt_str(data, "prompt")
+        return opt_text(data, "prompt")
     if kind is Kind.MESSAGE:
-        return _opt_str(data, "delta")
+        return opt_text(data, "delta")
     if kind is Kind.TURN_END:
-        return _opt_str(data, "last_assistant_message")
+        return opt_text(data, "last_assistant_message")
     if kind is Kind.TURN_FAILED:
-        error = _opt_str(data, "error") or "error"
-        message = _opt_str(data, "last_assistant_message")
+        error = opt_text(data, "error") or "error"
+        message = opt_text(data, "last_assistant_message")
         return f"{error}: {message}" if message else error
     if kind in (Kind.APPROVAL_REQUEST, Kind.QUESTION):
         return _summarize_tool(tool, tool_input)
     if kind is Kind.SESSION_END or kind is Kind.SESSION_START:
-        return _opt_str(data, "reason") or _opt_str(data, "source")
+        return opt_text(data, "reason") or opt_text(data, "source")
     if kind is Kind.ATTENTION:
-        return _opt_str(data, "message")
+        return opt_text(data, "message")
     if name == "PostModelSwitch":
-        return _opt_str(data, "to_model")
+        return opt_text(data, "to_model")
     return None
 
 
@@ -217,24 +218,3 @@ def _summarize_tool(tool: str | None, tool_input: object) -> str | None:
         if isinstance(value, str) and value:
             return value
     return json.dumps(tool_input, ensure_ascii=False, sort_keys=True)[:200]
-
-
-def _load_object(raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    # ValueError covers bad UTF-8, bad JSON and integers past the 4300-digit limit.
-    except (ValueError, RecursionError) as exc:
-        raise ParseError(f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ParseError(f"expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _str(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    return value if isinstance(value, str) else ""
-
-
-def _opt_str(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) and value else None

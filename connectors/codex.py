@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+from connectors.wire import load_object, opt_text, str_field
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 
@@ -86,20 +87,20 @@ def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
 
     A `notify` payload spooled the same way is recognised too (it names no hook_event_name
     but a `thread-id`), so one spool parser serves both."""
-    data = _load_object(raw)
+    data = load_object(raw)
     if "hook_event_name" not in data and "thread-id" in data:
         return _notify_events(data, origin)
-    name = _str(data, "hook_event_name")
-    session_id = _str(data, "session_id")
+    name = str_field(data, "hook_event_name")
+    session_id = str_field(data, "session_id")
     if not name or not session_id:
         raise ParseError("not a Codex hook payload: no hook_event_name or session_id")
     kind = _HOOK_KINDS.get(name, Kind.METADATA)
-    tool = _opt_str(data, "tool_name")
+    tool = opt_text(data, "tool_name")
     tool_input = data.get("tool_input")
     if kind is Kind.APPROVAL_REQUEST:
         detail = _command(tool_input) or tool
     else:
-        detail = _opt_str(data, _HOOK_DETAIL.get(kind, ""))
+        detail = opt_text(data, _HOOK_DETAIL.get(kind, ""))
     return [
         Event(
             kind=kind,
@@ -108,13 +109,13 @@ def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
             at=origin.at,
             wire=name,
             pid=origin.pid,
-            cwd=_opt_str(data, "cwd"),
-            transcript_path=_opt_str(data, "transcript_path"),
+            cwd=opt_text(data, "cwd"),
+            transcript_path=opt_text(data, "transcript_path"),
             tool=tool,
-            tool_use_id=_opt_str(data, "tool_use_id"),
+            tool_use_id=opt_text(data, "tool_use_id"),
             tool_key=tool_key(tool, tool_input) if tool else None,
             detail=detail,
-            model=_opt_str(data, "model"),
+            model=opt_text(data, "model"),
             subagent=bool(data.get("agent_id")) and not name.startswith("Subagent"),
         )
     ]
@@ -210,8 +211,8 @@ def read_rollout_line(
     line: bytes, origin: Origin, context: RolloutContext
 ) -> tuple[list[Event], RolloutContext]:
     """One rollout line -> (events, the file's context after it). Pure: same in, same out."""
-    record = _load_object(line)
-    kind = _str(record, "type")
+    record = load_object(line)
+    kind = str_field(record, "type")
     payload = record.get("payload")
     if not kind or not isinstance(payload, dict):
         raise ParseError("not a Codex rollout record: no type or payload object")
@@ -234,7 +235,7 @@ def read_rollout_line(
 def _session_meta(
     meta: dict[str, Any], at: float, origin: Origin, context: RolloutContext
 ) -> tuple[list[Event], RolloutContext]:
-    session_id = _str(meta, "id") or _str(meta, "session_id")
+    session_id = str_field(meta, "id") or str_field(meta, "session_id")
     if not session_id:
         raise ParseError("Codex session_meta without a thread id")
     if context.session_id not in (None, session_id):
@@ -242,8 +243,8 @@ def _session_meta(
     context = replace(
         _remember(context, meta.get("cwd"), None),
         session_id=session_id,
-        cli_version=_opt_str(meta, "cli_version") or context.cli_version,
-        source=_opt_str(meta, "source") or context.source,
+        cli_version=opt_text(meta, "cli_version") or context.cli_version,
+        source=opt_text(meta, "source") or context.source,
         side_thread=context.side_thread or is_side_thread(meta),
     )
     if context.side_thread:
@@ -254,7 +255,7 @@ def _session_meta(
     # A new session is held until its first turn either way.
     meta_event = _event(Kind.METADATA, "session_meta", at, origin, context, detail=context.source)
     git = meta.get("git")
-    branch = _opt_str(git, "branch") if isinstance(git, dict) else None
+    branch = opt_text(git, "branch") if isinstance(git, dict) else None
     if not branch:  # `git` is absent outside a repository (as in every capture)
         return [meta_event], context
     return [meta_event, replace(meta_event, wire="git_branch", detail=branch)], context
@@ -263,38 +264,38 @@ def _session_meta(
 def _event_msg(
     payload: dict[str, Any], at: float, origin: Origin, context: RolloutContext
 ) -> list[Event]:
-    name = _str(payload, "type")
+    name = str_field(payload, "type")
     wire = f"event_msg:{name}"
     if name == "thread_settings_applied":
         settings = payload.get("thread_settings")
         return _metadata(wire, settings, at, origin, context) if isinstance(settings, dict) else []
-    detail = _opt_str(payload, "message")  # the legacy texts
+    detail = opt_text(payload, "message")  # the legacy texts
     kind = _MSG_KINDS.get(name)
     if name == "item_completed":
         item = payload.get("item")
         item = item if isinstance(item, dict) else {}
-        wire = f"{wire}:{_str(item, 'type')}"
-        kind, detail = _ITEM_KINDS.get(_str(item, "type")), _item_text(item)
+        wire = f"{wire}:{str_field(item, 'type')}"
+        kind, detail = _ITEM_KINDS.get(str_field(item, "type")), _item_text(item)
     elif name == "task_complete":
-        detail = _opt_str(payload, "last_agent_message")
+        detail = opt_text(payload, "last_agent_message")
         if payload.get("error") is not None:
             error = payload["error"] if isinstance(payload["error"], dict) else {}
             kind = Kind.TURN_FAILED
-            detail = _opt_str(error, "message") or _opt_str(error, "codex_error_info")
+            detail = opt_text(error, "message") or opt_text(error, "codex_error_info")
             detail = detail or "the turn failed"
     elif name == "turn_aborted":
-        detail = _opt_str(payload, "reason")
+        detail = opt_text(payload, "reason")
     return [] if kind is None else [_event(kind, wire, at, origin, context, detail=detail)]
 
 
 def _response_item(
     payload: dict[str, Any], at: float, origin: Origin, context: RolloutContext
 ) -> list[Event]:
-    name = _str(payload, "type")
-    call_id = _opt_str(payload, "call_id")
+    name = str_field(payload, "type")
+    call_id = opt_text(payload, "call_id")
     wire = f"response_item:{name}"
     if name in ("function_call", "custom_tool_call") and call_id:
-        tool = _opt_str(payload, "name") or name
+        tool = opt_text(payload, "name") or name
         raw_input = payload.get("arguments") if name == "function_call" else payload.get("input")
         tool_input = _json_or_text(raw_input)
         if tool in _HOOK_TOOL and isinstance(tool_input, dict):
@@ -311,7 +312,7 @@ def _response_item(
 def _metadata(
     wire: str, data: dict[str, Any], at: float, origin: Origin, context: RolloutContext
 ) -> list[Event]:
-    cwd, model = _opt_str(data, "cwd"), _opt_str(data, "model")
+    cwd, model = opt_text(data, "cwd"), opt_text(data, "model")
     if cwd is None and model is None:
         return []
     return [_event(Kind.METADATA, wire, at, origin, context, cwd=cwd, model=model)]
@@ -356,16 +357,16 @@ def _item_text(item: dict[str, Any]) -> str | None:
 
 def parse_notify(raw: bytes, origin: Origin) -> list[Event]:
     """The JSON `notify` passes as its last argument -> a turn end (or nothing)."""
-    return _notify_events(_load_object(raw), origin)
+    return _notify_events(load_object(raw), origin)
 
 
 def _notify_events(data: dict[str, Any], origin: Origin) -> list[Event]:
-    name = _str(data, "type")
+    name = str_field(data, "type")
     if not name:
         raise ParseError("not a Codex notify payload: no type")
     if name != "agent-turn-complete":
         return []
-    session_id = _str(data, "thread-id")
+    session_id = str_field(data, "thread-id")
     if not session_id:
         raise ParseError("Codex notify payload without a thread-id")
     if is_title_notify(data):
@@ -378,8 +379,8 @@ def _notify_events(data: dict[str, Any], origin: Origin) -> list[Event]:
             at=origin.at,
             wire=f"notify:{name}",
             pid=origin.pid,
-            cwd=_opt_str(data, "cwd"),
-            detail=_opt_str(data, "last-assistant-message"),
+            cwd=opt_text(data, "cwd"),
+            detail=opt_text(data, "last-assistant-message"),
         )
     ]
 
@@ -453,24 +454,3 @@ def _json_or_text(value: object) -> object:
         return json.loads(value)
     except (ValueError, RecursionError):
         return value
-
-
-def _load_object(raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    # ValueError covers bad UTF-8, bad JSON and integers past the 4300-digit limit.
-    except (ValueError, RecursionError) as exc:
-        raise ParseError(f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ParseError(f"expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _str(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    return value if isinstance(value, str) else ""
-
-
-def _opt_str(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) and value else None

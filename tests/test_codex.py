@@ -47,6 +47,7 @@ from observer.book import SessionBook
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 from observer.state import PROCESS_EXITED, Effect, Status
+from tests.timeline import collapse
 
 ROOT = Path(__file__).parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "codex"
@@ -112,14 +113,6 @@ def rollout_events(path: Path) -> list[Event]:
 
 def scenario_rollout_events(scenario: str) -> list[Event]:
     return [event for path in rollout_files(scenario) for event in rollout_events(path)]
-
-
-def collapse(values: list[str]) -> list[str]:
-    out: list[str] = []
-    for value in values:
-        if not out or out[-1] != value:
-            out.append(value)
-    return out
 
 
 def replay(events: list[Event], book: SessionBook | None = None) -> dict[str, list[str]]:
@@ -825,6 +818,7 @@ _ALLOWED_IMPORTS = {
     "math",
     "typing",
     "observer.errors",
+    "connectors.wire",  # pure JSON field access shared by the connectors
     "observer.events",
 }
 

@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from tests.timeline import collapse
+
 FIXTURES = Path(__file__).parent / "fixtures" / "claude"
 SCENARIOS = [
     "a_text",  # plain answer
@@ -201,14 +203,6 @@ def collect(
         if message["type"] == "session_ended":
             ended.add(message["session_id"])
     return seen
-
-
-def collapse(values: list[str]) -> list[str]:
-    out: list[str] = []
-    for value in values:
-        if not out or out[-1] != value:
-            out.append(value)
-    return out
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -177,14 +177,6 @@ class Recorder:
         raise AssertionError(f"no snapshot of {session_id}")
 
 
-def collapse(values: list[str]) -> list[str]:
-    out: list[str] = []
-    for value in values:
-        if not out or out[-1] != value:
-            out.append(value)
-    return out
-
-
 @dataclass
 class Lab:
     """One isolated world: tmp HOME, a fake LLM, a running observer, its hooks installed."""

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import report
-from tests.e2e.harness import Lab, StreamSession, collapse, wait_until
+from tests.e2e.harness import Lab, StreamSession, wait_until
+from tests.timeline import collapse
 
 pytestmark = pytest.mark.e2e
 STREAM = ["--output-format", "stream-json", "--verbose"]
