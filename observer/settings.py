@@ -54,6 +54,12 @@ SETTINGS: tuple[SettingInfo, ...] = (
         "Claude Code's config dir; its sessions/ registry is watched for Esc and exits.",
     ),
     SettingInfo(
+        "codex_dir",
+        "OBSERVER_CODEX_DIR",
+        "$CODEX_HOME or ~/.codex",
+        "Codex's home; its sessions/ rollout files are tailed (history, and a fallback to hooks).",
+    ),
+    SettingInfo(
         "liveness_interval",
         "OBSERVER_LIVENESS_INTERVAL",
         "5.0",
@@ -74,6 +80,7 @@ class Settings:
     bind: str = DEFAULT_BIND
     token: str | None = None
     claude_dir: Path | None = None
+    codex_dir: Path | None = None
     liveness_interval: float = 5.0
     replay_ring: int = 1000
 
@@ -114,6 +121,11 @@ class Settings:
         base = self.claude_dir or Path(
             os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude"
         )
+        return base / "sessions"
+
+    @property
+    def codex_sessions_dir(self) -> Path:
+        base = self.codex_dir or Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
         return base / "sessions"
 
     def local_url(self) -> str:
@@ -164,7 +176,7 @@ def _coerce(name: str, value: Any) -> Any:
             if ring < 1:
                 raise ValueError("must be at least 1")
             return ring
-        if name == "claude_dir":
+        if name in ("claude_dir", "codex_dir"):
             return Path(str(value)).expanduser()
         return str(value) if value is not None else None
     except ValueError as exc:

@@ -43,6 +43,10 @@ class Effect(StrEnum):
 
 
 PROCESS_EXITED = "process exited"  # ended_reason when we saw the pid go, not a SessionEnd
+# ended_reason for a session found idle in old history (a Codex rollout untouched for a while
+# when observer first read it): inferred, like PROCESS_EXITED, so a newer prompt revives it.
+INACTIVE_IN_HISTORY = "inactive when observer started"
+INFERRED_ENDS = frozenset({PROCESS_EXITED, INACTIVE_IN_HISTORY})
 HELD = "held"  # the pseudo-status of a session seen only through SESSION_START
 _ALWAYS_APPLY = frozenset({Kind.SESSION_END, Kind.PROCESS_GONE})
 _W, _P, _Q, _A, _E = (
@@ -220,7 +224,7 @@ def _revives(state: SessionState, event: Event) -> bool:
     return (
         state.status is Status.ENDED
         and not state.held
-        and state.ended_reason == PROCESS_EXITED
+        and state.ended_reason in INFERRED_ENDS
         and event.kind is Kind.PROMPT
         and event.at > state.status_since
     )

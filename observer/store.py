@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -65,6 +65,15 @@ def m001_sessions_and_events(db: Database) -> None:
     events.create_index(["session_id", "revision"])
 
 
+@migrations()
+def m002_rollout_offsets(db: Database) -> None:
+    """How far each tailed file (Codex rollouts) was applied, so a restart reads only new bytes."""
+    db.table("file_offsets").create(
+        {"path": str, "inode": int, "offset": int, "context": str},
+        pk="path",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """One applied event: the session's new state and the event that produced it."""
@@ -72,6 +81,20 @@ class Write:
     state: SessionState
     event: Event
     changed: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FileOffset:
+    """A tailed file read up to `offset`: committed with the events those bytes produced, so
+    after a crash either both are there or neither (no lost and no duplicated events)."""
+
+    path: str
+    inode: int
+    offset: int
+    context: dict[str, Any]
+
+
+Writes: TypeAlias = Sequence[Write | FileOffset]
 
 
 def open_database(path: Path) -> Database:
@@ -87,7 +110,7 @@ class Store:
         self.path = path
         self._db = open_database(path)
         migrations.apply(self._db)
-        self._queue: queue.Queue[tuple[Sequence[Write], Future[None]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Writes, Future[None]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
     # -- reads (caller's thread) ---------------------------------------------------------
@@ -98,6 +121,16 @@ class Store:
         finally:
             reader.conn.close()
         return [state_from_json(json.loads(row[0])) for row in rows]
+
+    def load_offsets(self) -> list[FileOffset]:
+        reader = open_database(self.path)
+        try:
+            rows = reader.execute(
+                "select path, inode, offset, context from file_offsets"
+            ).fetchall()
+        finally:
+            reader.conn.close()
+        return [FileOffset(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
     def event_rows(self, session_id: str, since_revision: int) -> list[dict[str, Any]]:
         reader = open_database(self.path)
@@ -126,7 +159,7 @@ class Store:
         self._thread = threading.Thread(target=self._run, name="observer-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, writes: Sequence[Write]) -> Future[None]:
+    def submit(self, writes: Writes) -> Future[None]:
         future: Future[None] = Future()
         if self._thread is None:
             self._commit([(writes, future)])
@@ -162,7 +195,7 @@ class Store:
             if stop:
                 return
 
-    def _commit(self, batch: list[tuple[Sequence[Write], Future[None]]]) -> None:
+    def _commit(self, batch: list[tuple[Writes, Future[None]]]) -> None:
         try:
             with self._db.conn:
                 self._db.execute("begin")
@@ -179,7 +212,15 @@ class Store:
             if not future.cancelled():  # a waiter that gave up (shutdown) must not kill us
                 future.set_result(None)
 
-    def _write(self, write: Write) -> None:
+    def _write(self, write: Write | FileOffset) -> None:
+        if isinstance(write, FileOffset):
+            self._db.execute(
+                "insert into file_offsets (path, inode, offset, context) values (?, ?, ?, ?)"
+                " on conflict(path) do update set inode=excluded.inode,"
+                " offset=excluded.offset, context=excluded.context",
+                [write.path, write.inode, write.offset, json.dumps(write.context)],
+            )
+            return
         state = write.state
         self._db.execute(
             "insert into sessions (id, agent, status, revision, updated_at, state)"

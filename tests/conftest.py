@@ -1,5 +1,5 @@
-"""Shared fixtures. Every test runs with HOME, the data dir and Claude's config dir in tmp
-paths (autouse), so nothing here can touch the real home directory."""
+"""Shared fixtures. Every test runs with HOME, the data dir, Claude's config dir and Codex's
+home in tmp paths (autouse), so nothing here can touch the real home directory."""
 
 from __future__ import annotations
 
@@ -20,7 +20,14 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("OBSERVER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
-    for name in ("OBSERVER_BIND", "OBSERVER_TOKEN", "OBSERVER_CLAUDE_DIR", "CLAUDE_PID"):
+    monkeypatch.setenv("CODEX_HOME", str(home / ".codex"))
+    for name in (
+        "OBSERVER_BIND",
+        "OBSERVER_TOKEN",
+        "OBSERVER_CLAUDE_DIR",
+        "OBSERVER_CODEX_DIR",
+        "CLAUDE_PID",
+    ):
         monkeypatch.delenv(name, raising=False)
     yield home
 

@@ -1,0 +1,487 @@
+"""pi (`@mariozechner/pi-coding-agent`): session file lines and extension events -> events.
+
+Pure: bytes in, events out, `ParseError` for anything that is not a line we understand.
+Wire facts (pi 0.73.1, see tests/fixtures/pi and the capture REPORT):
+* Session files `~/.pi/agent/sessions/--<cwd, lossy>--/<time>_<uuid>.jsonl`: a `session` header
+  first (`id`, `cwd`, `timestamp`, `parentSession` after a fork or clone), then entries with
+  `id`/`parentId`/`timestamp`. pi writes nothing until the first assistant message ends, then
+  one line per finished message (user, assistant, toolResult, bashExecution), model change,
+  compaction, label, name… Only the header names the session: the uuid in the file name can
+  differ from it (a fork at the first message), and the directory name is lossy (use `cwd`).
+* pi never writes an end, an idle or an approval wait. The status comes from the last entry:
+  an assistant with `stopReason` toolUse is running its tools until their toolResults come, a
+  user message or a toolResult means a model call is in flight, stop/length end the run,
+  aborted ends it too (Esc, RPC abort), error ends it unless pi retries it on its own.
+* A fork/clone copies the parent's entries (ids and timestamps kept) under a new header that
+  names `parentSession`: those copied entries are the parent's history, not this session's.
+* Extension events: what a pi extension subscribed with `pi.on(...)` logs, one JSON object a
+  line: `{seq, ts (ms), pid, instance, hook, sessionId, sessionFile, cwd, hasUI, isIdle, model
+  ("provider/id"), event}` (`event` is pi's own payload). pi has no permission prompts of its
+  own: a tool waits for approval only while an extension's `tool_call` handler holds it, and
+  neither the file nor these events can tell that from a tool that runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+from connectors.wire import load_object, opt_text, str_field
+from observer.errors import ParseError
+from observer.events import Event, Kind, Origin
+
+AGENT = "pi"
+
+# pi retries an error on its own (agent-session `_isRetryableError`): overloads, rate limits,
+# 5xx, network failures. Up to `retry.maxRetries` (default 3) times, 2 s / 4 s / 8 s apart; each
+# failed attempt is written (the retry's message is the error message's child).
+_MAX_RETRIES = 3
+_RETRYABLE_WORDS = (
+    "overloaded",
+    "rate limit",
+    "rate_limit",
+    "ratelimit",
+    "too many requests",
+    "service unavailable",
+    "service_unavailable",
+    "server error",
+    "server_error",
+    "internal error",
+    "network error",
+    "connection error",
+    "connection refused",
+    "connection lost",
+    "other side closed",
+    "fetch failed",
+    "socket hang up",
+    "timed out",
+    "timeout",
+    "terminated",
+    "econnreset",
+    "etimedout",
+    "eai_again",
+    "enotfound",
+)
+_RETRYABLE_CODES = frozenset({"429", "500", "502", "503", "504", "520", "522", "524", "529"})
+_NOT_RETRYABLE_WORDS = ("insufficient_quota", "quota exceeded", "billing", "usage limit")
+# A context overflow (HTTP 400 "exceeds the context window") makes pi compact and retry once.
+_OVERFLOW_WORDS = (
+    "context window",
+    "context length",
+    "context_length",
+    "prompt is too long",
+    "too many tokens",
+    "token limit",
+    "request_too_large",
+    "maximum context",
+)
+# The capture's logger adds `<name>(custom)` records of its own: not pi's.
+_CUSTOM_SUFFIX = "(custom)"
+
+
+# -- session files ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PiContext:
+    """What one session file has said so far; the caller keeps one per file, line to line.
+
+    Only the header (line 1) names the session, so the file is read from its first line."""
+
+    session_id: str | None = None
+    transcript_path: str | None = None
+    cwd: str | None = None
+    parent_session: str | None = None  # the parent's file, after a fork or a clone
+    started_at: float | None = None  # the header's time: older entries were copied
+    model: str | None = None  # "provider/modelId", as pi's extensions name it
+    retries: int = 0  # consecutive retryable errors since the last good message
+    overflowed: bool = False  # a context overflow already led to a compaction this run
+
+
+def context_for_path(path: str) -> PiContext:
+    """A fresh file's context. No session id from the name: only the header is the truth."""
+    return PiContext(transcript_path=path)
+
+
+def read_session(data: bytes, origin: Origin, context: PiContext) -> tuple[list[Event], PiContext]:
+    """Complete lines of one session file (the caller keeps a partial last line) -> events."""
+    events: list[Event] = []
+    for line in data.splitlines():
+        if line.strip():
+            found, context = read_session_line(line, origin, context)
+            events.extend(found)
+    return events, context
+
+
+def read_session_line(
+    line: bytes, origin: Origin, context: PiContext
+) -> tuple[list[Event], PiContext]:
+    """One session file line -> (events, the file's context after it). Same in, same out."""
+    entry = load_object(line)
+    kind = str_field(entry, "type")
+    if not kind:
+        raise ParseError("not a pi session entry: no type")
+    at = _iso_time(entry.get("timestamp"))
+    if kind == "session":
+        return _header(entry, at, origin, context)
+    if not context.session_id:
+        raise ParseError(f"pi session {kind} entry before the session header")
+    if at is None:
+        message = entry.get("message")
+        at = _ms_time(message.get("timestamp")) if isinstance(message, dict) else None
+    at = origin.at if at is None else at
+    if kind == "model_change":
+        provider, model_id = opt_text(entry, "provider"), opt_text(entry, "modelId")
+        if model_id is None:
+            return [], context
+        context = replace(context, model=f"{provider}/{model_id}" if provider else model_id)
+        if _inherited(context, at):
+            return [], context
+        return [_event(Kind.METADATA, "model_change", at, origin, context)], context
+    if _inherited(context, at):
+        return [], context  # the parent's history, copied by a fork or a clone
+    if kind == "compaction":
+        # Manual, threshold (after the run) or overflow (before pi's retry): alive, facts only.
+        return [_event(Kind.ACTIVITY, "compaction", at, origin, context)], context
+    if kind != "message":
+        # thinking_level_change, session_info, label, custom, custom_message, branch_summary and
+        # whatever a newer pi adds: no status.
+        return [], context
+    message = entry.get("message")
+    if not isinstance(message, dict):
+        raise ParseError("pi message entry without a message object")
+    return _message(message, at, origin, context)
+
+
+def _header(
+    entry: dict[str, Any], at: float | None, origin: Origin, context: PiContext
+) -> tuple[list[Event], PiContext]:
+    session_id = str_field(entry, "id")
+    if not session_id:
+        raise ParseError("pi session header without an id")
+    if context.session_id not in (None, session_id):
+        return [], context  # a second header naming another session: not this file's
+    context = replace(
+        context,
+        session_id=session_id,
+        cwd=opt_text(entry, "cwd") or context.cwd,
+        parent_session=opt_text(entry, "parentSession") or context.parent_session,
+        started_at=at if context.started_at is None else context.started_at,
+    )
+    # METADATA, not SESSION_START: the header is written once, when the file is created, so
+    # reading it late (after the session ended) must not bring the session back; the session
+    # is held until its first real entry either way.
+    at = origin.at if at is None else at
+    return [_event(Kind.METADATA, "session", at, origin, context)], context
+
+
+def _message(
+    message: dict[str, Any], at: float, origin: Origin, context: PiContext
+) -> tuple[list[Event], PiContext]:
+    role = str_field(message, "role")
+    wire = f"message:{role}"
+    if role == "user":
+        # A prompt, a steer or a follow-up: a model call is in flight.
+        context = replace(context, retries=0, overflowed=False)
+        detail = _text(message.get("content"))
+        return [_event(Kind.PROMPT, wire, at, origin, context, detail=detail)], context
+    if role == "toolResult":
+        facts = {
+            "tool": opt_text(message, "toolName"),
+            "tool_use_id": opt_text(message, "toolCallId"),
+        }
+        return [_event(Kind.TOOL_END, wire, at, origin, context, **facts)], context
+    if role == "assistant":
+        return _assistant(message, at, origin, context)
+    if role == "bashExecution":
+        # The user's own `!cmd` (TUI) or RPC `bash`: not a model turn, facts only.
+        return [_event(Kind.ACTIVITY, wire, at, origin, context)], context
+    return [], context  # custom and roles a newer pi adds
+
+
+def _assistant(
+    message: dict[str, Any], at: float, origin: Origin, context: PiContext
+) -> tuple[list[Event], PiContext]:
+    stop = str_field(message, "stopReason")
+    wire = f"message:assistant:{stop or 'none'}"
+    provider, model_id = opt_text(message, "provider"), opt_text(message, "model")
+    if model_id is not None:
+        context = replace(context, model=f"{provider}/{model_id}" if provider else model_id)
+    text = _text(message.get("content"))
+    error = opt_text(message, "errorMessage")
+    if stop == "error":
+        return _error(error, wire, at, origin, context)
+    context = replace(context, retries=0)
+    if stop == "toolUse":
+        events = [_event(Kind.MESSAGE, wire, at, origin, context, detail=text)] if text else []
+        for call in _tool_calls(message.get("content")):
+            events.append(_event(Kind.TOOL_START, wire, at, origin, context, **call))
+        if not events:
+            events.append(_event(Kind.ACTIVITY, wire, at, origin, context))
+        return events, context
+    if stop in ("stop", "length"):
+        # The run is over: pi waits for the user (length: the answer was cut, still over).
+        return [_event(Kind.TURN_END, wire, at, origin, context, detail=text)], context
+    if stop == "aborted":
+        # Esc / RPC abort, mid-stream or after an aborted tool: over, waiting for the user.
+        detail = error or "aborted"
+        return [_event(Kind.IDLE, wire, at, origin, context, detail=detail)], context
+    # A stop reason pi 0.73 does not write: a sign of life, no status.
+    return [_event(Kind.ACTIVITY, wire, at, origin, context, detail=text)], context
+
+
+def _error(
+    error: str | None, wire: str, at: float, origin: Origin, context: PiContext
+) -> tuple[list[Event], PiContext]:
+    """An error ends the run unless pi retries it on its own. A retry is announced nowhere in
+    the file (its message simply follows, 2-8 s later), so a retryable error is ACTIVITY: the
+    session stays working and the next entry decides. The last attempt's error, or one pi does
+    not retry, is TURN_FAILED."""
+    if is_context_overflow(error) and not context.overflowed:
+        # pi compacts the context, then retries once.
+        context = replace(context, overflowed=True)
+        return [
+            _event(Kind.ACTIVITY, f"{wire}:overflow", at, origin, context, detail=error)
+        ], context
+    if is_retryable_error(error) and context.retries < _MAX_RETRIES:
+        context = replace(context, retries=context.retries + 1)
+        return [
+            _event(Kind.ACTIVITY, f"{wire}:retrying", at, origin, context, detail=error)
+        ], context
+    context = replace(context, retries=0)
+    detail = error or "the model call failed"
+    return [_event(Kind.TURN_FAILED, wire, at, origin, context, detail=detail)], context
+
+
+def is_retryable_error(error: str | None) -> bool:
+    """Whether pi retries an assistant error on its own (overload, rate limit, 5xx, network)."""
+    if not error:
+        return False
+    lowered = error.lower()
+    if any(word in lowered for word in _NOT_RETRYABLE_WORDS):
+        return False
+    if any(word in lowered for word in _RETRYABLE_WORDS):
+        return True
+    words = "".join(c if c.isalnum() else " " for c in lowered).split()
+    return any(word in _RETRYABLE_CODES for word in words)
+
+
+def is_context_overflow(error: str | None) -> bool:
+    """Whether an error says the prompt outgrew the model's context (pi compacts, retries)."""
+    if not error:
+        return False
+    lowered = error.lower()
+    if "rate limit" in lowered or "too many requests" in lowered:
+        return False
+    return any(word in lowered for word in _OVERFLOW_WORDS)
+
+
+def _inherited(context: PiContext, at: float) -> bool:
+    """An entry a fork or clone copied from its parent: older than this file's header."""
+    return (
+        context.parent_session is not None
+        and context.started_at is not None
+        and at < context.started_at
+    )
+
+
+def _event(
+    kind: Kind, wire: str, at: float, origin: Origin, context: PiContext, **facts: Any
+) -> Event:
+    if not context.session_id:
+        raise ParseError(f"pi {wire} with no known session id")
+    return Event(
+        kind=kind,
+        session_id=context.session_id,
+        agent=AGENT,
+        at=at,
+        wire=f"session:{wire}",
+        pid=origin.pid,
+        cwd=context.cwd,
+        transcript_path=context.transcript_path,
+        model=context.model,
+        **facts,
+    )
+
+
+# -- extension events ------------------------------------------------------------------------
+
+_EXTENSION_KINDS: dict[str, Kind] = {
+    "session_start": Kind.SESSION_START,  # startup / reload / new / resume / fork
+    # The run began (also each automatic retry's run): working. The prompt's text comes as
+    # message_end of the user message, a PROMPT with a detail.
+    "agent_start": Kind.PROMPT,
+    "tool_execution_start": Kind.TOOL_START,
+    "tool_execution_end": Kind.TOOL_END,
+    "agent_end": Kind.TURN_END,  # IDLE, TURN_FAILED or ACTIVITY, from its last message
+    "session_compact": Kind.ACTIVITY,
+    "model_select": Kind.METADATA,
+    "session_shutdown": Kind.SESSION_END,  # quit / reload / new / resume / fork
+}
+
+
+def parse_extension_event(raw: bytes, origin: Origin) -> list[Event]:
+    """One extension event record (one line of the extension's log) -> events.
+
+    Every record names its session, so no context is needed. Hooks that say nothing about
+    who the user waits on (turn_start/turn_end, message_update, context, provider requests…)
+    give no event."""
+    record = load_object(raw)
+    hook = str_field(record, "hook")
+    session_id = str_field(record, "sessionId")
+    if not hook:
+        raise ParseError("not a pi extension event: no hook")
+    if hook.endswith(_CUSTOM_SUFFIX):
+        return []  # the logging extension's own records (gate decisions, commands)
+    if not session_id:
+        raise ParseError(f"pi extension event {hook} without a sessionId")
+    event = record.get("event")
+    event = event if isinstance(event, dict) else {}
+    at = _ms_time(record.get("ts"))
+    pid = record.get("pid")
+    base = Event(
+        kind=Kind.METADATA,
+        session_id=session_id,
+        agent=AGENT,
+        at=origin.at if at is None else at,
+        wire=f"extension:{hook}",
+        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else origin.pid,
+        cwd=opt_text(record, "cwd"),
+        transcript_path=opt_text(record, "sessionFile"),
+        model=opt_text(record, "model"),
+    )
+    if hook == "message_end":
+        message = event.get("message")
+        if isinstance(message, dict) and message.get("role") == "user":
+            return [replace(base, kind=Kind.PROMPT, detail=_text(message.get("content")))]
+        return []
+    kind = _EXTENSION_KINDS.get(hook)
+    if kind is None:
+        return []
+    if kind in (Kind.SESSION_START, Kind.SESSION_END):
+        return [replace(base, kind=kind, detail=opt_text(event, "reason"))]
+    if kind is Kind.TOOL_START or kind is Kind.TOOL_END:
+        tool = opt_text(event, "toolName")
+        facts: dict[str, Any] = {"tool": tool, "tool_use_id": opt_text(event, "toolCallId")}
+        if kind is Kind.TOOL_START:
+            facts["tool_key"] = tool_key(tool, event.get("args"))
+        return [replace(base, kind=kind, **facts)]
+    if kind is Kind.TURN_END:
+        return [_agent_end(base, event)]
+    if kind is Kind.METADATA and base.model is None:
+        return []
+    return [replace(base, kind=kind)]
+
+
+def _agent_end(base: Event, event: dict[str, Any]) -> Event:
+    """agent_end -> how the run ended, from its last assistant message. A retryable error is
+    ACTIVITY: pi's auto-retry starts a new run (agent_start) 2-8 s later, and no extension
+    hook announces it; when every retry failed, that last error says TURN_FAILED too only if
+    the file says so (the event alone cannot count attempts)."""
+    messages = event.get("messages")
+    last: dict[str, Any] = {}
+    if isinstance(messages, list):
+        for message in reversed(messages):
+            if isinstance(message, dict) and message.get("role") == "assistant":
+                last = message
+                break
+    stop = str_field(last, "stopReason")
+    error = opt_text(last, "errorMessage")
+    if stop == "aborted":
+        return replace(base, kind=Kind.IDLE, detail=error or "aborted")
+    if stop == "error":
+        if is_retryable_error(error) or is_context_overflow(error):
+            return replace(base, kind=Kind.ACTIVITY, wire=f"{base.wire}:retrying", detail=error)
+        return replace(base, kind=Kind.TURN_FAILED, detail=error or "the model call failed")
+    return replace(base, kind=Kind.TURN_END, detail=_text(last.get("content")))
+
+
+def tool_key(tool: str | None, tool_input: object) -> str:
+    """A short digest naming one tool call by its name and arguments."""
+    try:
+        blob = json.dumps([tool, tool_input], sort_keys=True, ensure_ascii=False, default=str)
+    except (RecursionError, ValueError) as exc:
+        raise ParseError(f"tool arguments too deep or odd to digest: {exc}") from None
+    # surrogatepass: JSON may carry lone surrogates ("\ud800"), which strict UTF-8 refuses.
+    digest = hashlib.sha1(blob.encode("utf-8", "surrogatepass"), usedforsecurity=False)
+    return digest.hexdigest()[:16]
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _text(content: object) -> str | None:
+    """A message's text: a string, or the text blocks of a content array."""
+    if isinstance(content, str):
+        return content or None
+    if not isinstance(content, list):
+        return None
+    parts = [
+        c["text"]
+        for c in content
+        if isinstance(c, dict) and c.get("type") == "text" and isinstance(c.get("text"), str)
+    ]
+    return "\n".join(p for p in parts if p) or None
+
+
+def _tool_calls(content: object) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    if not isinstance(content, list):
+        return calls
+    for block in content:
+        if not isinstance(block, dict) or block.get("type") != "toolCall":
+            continue
+        call_id, name = opt_text(block, "id"), opt_text(block, "name")
+        if call_id is None:
+            continue
+        key = tool_key(name, block.get("arguments"))
+        calls.append({"tool": name, "tool_use_id": call_id, "tool_key": key})
+    return calls
+
+
+def _ms_time(value: object) -> float | None:
+    """Unix milliseconds (pi's `message.timestamp`, the logger's `ts`) -> epoch seconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int) and not 0 < value < 10**15:
+        return None
+    seconds = float(value) / 1000.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
+def _iso_time(stamp: object) -> float | None:
+    """pi's UTC `2026-11-22T04:20:11.798Z` (JS `toISOString`) -> epoch seconds, else None."""
+    if not isinstance(stamp, str) or not 20 <= len(stamp) <= 40 or stamp[-1] not in "Zz":
+        return None
+    whole, _, fraction = stamp[:-1].partition(".")
+    if len(whole) != 19 or whole[4] + whole[7] + whole[10].upper() + whole[13] + whole[16] != (
+        "--T::"
+    ):
+        return None
+    spans = ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
+    numbers = [_digits(whole[a:b]) for a, b in spans]
+    if None in numbers or (fraction and _digits(fraction) is None):
+        return None
+    year, month, day, hour, minute, second = (n or 0 for n in numbers)
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second <= 60):
+        return None
+    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+    value = seconds + (float("0." + fraction) if fraction else 0.0)
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def _digits(text: str) -> int | None:
+    return int(text) if text and text.isascii() and text.isdigit() else None

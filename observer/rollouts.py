@@ -1,0 +1,140 @@
+"""Tailing Codex rollout files: only new bytes, complete lines, a bounded partial line.
+
+Codex appends one JSON record a line to `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl`
+and a resume appends to the same file, so a file is read once, from where we stopped. `feed`
+is pure (bytes in, events and the next state out), so reading a file whole or in any chunks
+gives the same events; `tail` does the IO around it (stat, truncation, replacement, one read).
+The offset persisted is the start of the first line not yet complete (`TailState.committed`):
+after a restart a partial line is read again whole, and a complete one never twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from connectors.codex import AGENT, RolloutContext, context_for_path, read_rollout
+from observer.errors import ParseError
+from observer.events import Event, Origin
+
+log = logging.getLogger(__name__)
+
+MAX_LINE = 1024 * 1024  # a longer line is dropped: a record that big is no status we need
+READ_MAX = 4 * 1024 * 1024  # bytes read per `tail` call, so one huge file never stalls the loop
+
+
+@dataclass(frozen=True, slots=True)
+class TailState:
+    """How far one rollout file has been read, and what its lines said so far."""
+
+    path: str
+    inode: int
+    offset: int  # bytes of the file consumed: complete lines, then `partial` (or skipped bytes)
+    context: RolloutContext
+    partial: bytes = b""  # the unfinished last line, kept until its newline arrives
+    skipping: bool = False  # inside a line longer than the cap: drop up to its newline
+    line_start: int = 0  # where the unfinished line begins: the offset to persist
+
+    @property
+    def committed(self) -> int:
+        return self.line_start
+
+
+@dataclass(frozen=True, slots=True)
+class TailResult:
+    events: list[Event]
+    state: TailState
+    read: int  # bytes read by this call (0: nothing new)
+    parse_errors: int = 0
+
+
+def fresh_state(path: str, inode: int) -> TailState:
+    return TailState(path=path, inode=inode, offset=0, context=context_for_path(path))
+
+
+def resumed_state(path: str, inode: int, offset: int, context: dict[str, Any]) -> TailState:
+    """A state loaded from the store: complete lines up to `offset` were applied."""
+    return TailState(path, inode, offset, context_from_json(context), line_start=offset)
+
+
+def context_to_json(context: RolloutContext) -> dict[str, Any]:
+    return asdict(context)
+
+
+def context_from_json(data: dict[str, Any]) -> RolloutContext:
+    """Unknown keys (a newer version's) are ignored; a bad value type falls back to None."""
+    known = {f.name for f in fields(RolloutContext)}
+    values = {k: v for k, v in data.items() if k in known}
+    try:
+        return RolloutContext(**values)
+    except TypeError:
+        return RolloutContext()
+
+
+def feed(
+    state: TailState, data: bytes, origin: Origin, max_line: int = MAX_LINE
+) -> tuple[list[Event], TailState, int]:
+    """The next `data` of the file -> (events of the lines it completes, state, parse errors).
+
+    Pure. A line longer than `max_line` is dropped wherever the chunk boundaries fall."""
+    events: list[Event] = []
+    errors = 0
+    context, skipping = state.context, state.skipping
+    start = state.line_start  # file offset of the line being assembled
+    pos = 0
+    buffer = state.partial
+    while pos < len(data):
+        newline = data.find(b"\n", pos)
+        end = len(data) if newline < 0 else newline
+        if not skipping:
+            buffer += data[pos:end]
+            if len(buffer) > max_line:
+                log.warning("%s:%d: line over %d bytes dropped", state.path, start, max_line)
+                buffer, skipping = b"", True
+        if newline < 0:
+            break
+        if not skipping:
+            try:
+                found, context = read_rollout(buffer, origin, context)
+                events.extend(found)
+            except ParseError as exc:
+                errors += 1
+                log.warning("%s:%d: unreadable rollout line: %s", state.path, start, exc)
+        buffer, skipping = b"", False
+        pos = newline + 1
+        start = state.offset + pos
+    new = replace(
+        state,
+        offset=state.offset + len(data),
+        context=context,
+        partial=buffer,
+        skipping=skipping,
+        line_start=start,
+    )
+    return events, new, errors
+
+
+def tail(
+    path: Path, state: TailState | None, read_max: int = READ_MAX, max_line: int = MAX_LINE
+) -> TailResult | None:
+    """Read what is new in `path` since `state` (None: never read). None if the file is gone.
+
+    A file shorter than what we read was truncated, and a new inode is another file under the
+    same name: either way the file is read again from the start with a fresh context."""
+    try:
+        with path.open("rb") as handle:
+            stat = os.fstat(handle.fileno())
+            if state is None or state.inode != stat.st_ino or stat.st_size < state.offset:
+                if state is not None:
+                    log.info("%s was truncated or replaced: reading it again", path)
+                state = fresh_state(str(path), stat.st_ino)
+            handle.seek(state.offset)
+            data = handle.read(min(read_max, max(0, stat.st_size - state.offset)))
+    except FileNotFoundError:
+        return None
+    origin = Origin(AGENT, stat.st_mtime, None, path.name)
+    events, new, errors = feed(state, data, origin, max_line)
+    return TailResult(events, new, len(data), errors)
