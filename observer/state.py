@@ -115,7 +115,8 @@ class SessionState:
     ended_reason: str | None = None
     error: str | None = None
     unanswered_question: str | None = None
-    open_tools: tuple[tuple[str, str], ...] = field(default=())  # (tool_key, tool_use_id)
+    # (tool_key, tool_use_id, tool name; "" for a subagent's tool, never the current one)
+    open_tools: tuple[tuple[str, str, str], ...] = field(default=())
 
     def public(self) -> dict[str, Any]:
         """The fields clients see, JSON-ready."""
@@ -313,12 +314,17 @@ def _facts(state: SessionState, event: Event) -> dict[str, Any]:
         if not event.subagent:
             facts["current_tool"] = event.tool
         if event.tool_key and event.tool_use_id:
-            opened = (*state.open_tools, (event.tool_key, event.tool_use_id))
+            name = "" if event.subagent else event.tool or ""
+            opened = (*state.open_tools, (event.tool_key, event.tool_use_id, name))
             facts["open_tools"] = opened[-_OPEN_TOOLS_KEPT:]
     if kind in (Kind.TOOL_END, Kind.TOOL_DENIED) and event.tool_use_id:
-        facts["open_tools"] = tuple(t for t in state.open_tools if t[1] != event.tool_use_id)
+        still_open = tuple(t for t in state.open_tools if t[1] != event.tool_use_id)
+        facts["open_tools"] = still_open
         if not event.subagent:
-            facts["current_tool"] = None
+            # Tools of one message can run in parallel (pi) and end in any order: the current
+            # tool is the newest one still running.
+            running = [t[2] for t in still_open if t[2]]
+            facts["current_tool"] = running[-1] if running else None
     if kind is Kind.QUESTION:
         facts["unanswered_question"] = event.detail or "question"
     if kind is Kind.TOOL_END and state.unanswered_question is not None:
@@ -354,7 +360,7 @@ def _pending(new: SessionState, old: SessionState, event: Event) -> SessionState
 def _request_id(state: SessionState, event: Event) -> str:
     if event.tool_use_id:
         return event.tool_use_id
-    for key, tool_use_id in reversed(state.open_tools):
+    for key, tool_use_id, _name in reversed(state.open_tools):
         if key == event.tool_key:
             return tool_use_id
     if event.tool_key:

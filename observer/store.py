@@ -262,5 +262,8 @@ def state_from_json(data: dict[str, Any]) -> SessionState:
     data = dict(data)
     data["status"] = Status(data["status"])
     data["pending"] = PendingApproval(**pending) if pending else None
-    data["open_tools"] = tuple((str(a), str(b)) for a, b in data.get("open_tools") or ())
+    data["open_tools"] = tuple(
+        (str(t[0]), str(t[1]), str(t[2]) if len(t) > 2 else "")  # rows written before names
+        for t in data.get("open_tools") or ()
+    )
     return SessionState(**data)

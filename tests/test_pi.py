@@ -628,12 +628,6 @@ def test_extension_records_odd_but_valid() -> None:
 # -- what the state machine cannot say ---------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="state.py clears current_tool on any TOOL_END: pi runs a message's tool calls in "
-    "parallel and reports tool_execution_end in completion order, so while the second tool "
-    "still runs the session shows no current tool (open_tools still holds it)",
-)
 def test_a_parallel_tool_still_running_stays_the_current_tool() -> None:
     # The event order of json_multi (`--mode json`): both starts, then the ends.
     def record(hook: str, ts: int, **event: Any) -> bytes:

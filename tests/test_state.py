@@ -200,7 +200,7 @@ def _state_in(current: str) -> SessionState:
         last_activity_at=100.0,
         status_since=100.0,
         revision=3,
-        open_tools=(("k1", "toolu_1"),),
+        open_tools=(("k1", "toolu_1", "Bash"),),
     )
 
 

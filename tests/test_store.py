@@ -101,7 +101,14 @@ def test_state_json_round_trip() -> None:
         held=False,
         materialized=True,
         pending=PendingApproval("r1", "question", "AskUserQuestion", "Which?", 3.0, "k"),
-        open_tools=(("k", "t"),),
+        open_tools=(("k", "t", "AskUserQuestion"),),
         revision=7,
     )
     assert state_from_json(json.loads(json.dumps(state_to_json(state)))) == state
+
+
+def test_open_tools_written_without_names_still_load() -> None:
+    """Rows stored before open tools carried their tool name."""
+    data = state_to_json(SessionState("s", "claude", held=False, materialized=True))
+    data["open_tools"] = [["key", "toolu_1"]]
+    assert state_from_json(json.loads(json.dumps(data))).open_tools == (("key", "toolu_1", ""),)
