@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from connectors import claude_code, codex
+from connectors import claude_code, codex, pi
 from observer.events import Event, Origin
 
 Parser = Callable[[bytes, Origin], Sequence[Event]]
@@ -18,6 +18,7 @@ Parser = Callable[[bytes, Origin], Sequence[Event]]
 CONNECTORS: dict[str, Parser] = {
     claude_code.AGENT: claude_code.parse_hook_payload,
     codex.AGENT: codex.parse_hook_payload,  # hook payloads, and notify's JSON
+    pi.AGENT: pi.parse_extension_event,  # what a pi extension writes to the spool
 }
 
 
@@ -39,7 +40,22 @@ def _codex_file(path: str) -> Parser:
     return parse
 
 
+def _pi_file(path: str) -> Parser:
+    """A pi session file (`~/.pi/agent/sessions/--<cwd>--/*.jsonl`), or extension events."""
+    context = pi.context_for_path(path)
+
+    def parse(raw: bytes, origin: Origin) -> Sequence[Event]:
+        nonlocal context
+        if b'"hook"' in raw and b'"sessionId"' in raw:
+            return pi.parse_extension_event(raw, origin)
+        events, context = pi.read_session_line(raw, origin, context)
+        return events
+
+    return parse
+
+
 FILE_PARSERS: dict[str, Callable[[str], Parser]] = {
     claude_code.AGENT: _stateless(claude_code.parse_hook_payload),
     codex.AGENT: _codex_file,
+    pi.AGENT: _pi_file,
 }

@@ -204,6 +204,7 @@ def replay(
     claude: each line is exactly the JSON Claude Code writes to a hook's stdin.
     codex: a file of Codex hook payloads (one per line), or a rollout file
     ($CODEX_HOME/sessions/.../rollout-*.jsonl).
+    pi: a session file (~/.pi/agent/sessions/--<cwd>--/*.jsonl), or extension events.
     """
     from observer.replay import replay_files
 

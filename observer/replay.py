@@ -1,6 +1,7 @@
 """`observer replay`: recorded agent files through the real connector and state machine.
 
 Claude: one raw hook payload per line. Codex: hook payloads, or a rollout file as Codex wrote it.
+pi: a session file as pi wrote it, or our extension's event lines.
 
 No server, no spool, no database: the same `SessionBook` the server uses, fed line by line.
 Each line's time is its position (one millisecond apart) so ordering is the file's order.

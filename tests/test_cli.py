@@ -171,3 +171,33 @@ def test_replay_codex_rollout_and_hook_payloads(tmp_path: Path) -> None:
     assert hooks.exit_code == 0, hooks.output
     finals = {s["id"]: s["status"] for s in json.loads(hooks.stdout)["sessions"]}
     assert set(finals.values()) == {"ended"}
+
+
+@pytest.mark.parametrize("scenario", ["json_bash", "print_multi", "rpc_main"])
+def test_replay_pi_session_files(scenario: str) -> None:
+    pi = FIXTURES.parent / "pi" / scenario
+    expected = json.loads((pi / "expected.json").read_text())["session"]
+    files = sorted(str(p) for p in (pi / "sessions").rglob("*.jsonl"))
+    seen: dict[str, list[str]] = {}
+    for path in files:  # one file per run: each has its own header
+        result = runner.invoke(app, ["replay", "--agent", "pi", "--json", path])
+        assert result.exit_code == 0, result.output
+        for session in json.loads(result.stdout)["sessions"]:
+            statuses = [step["status"] for step in session["timeline"]]
+            seen[session["id"]] = [
+                s for i, s in enumerate(statuses) if i == 0 or statuses[i - 1] != s
+            ]
+    assert seen == expected
+
+
+def test_replay_pi_extension_events() -> None:
+    events = FIXTURES.parent / "pi" / "rpc_ext" / "ext_events.jsonl"
+    result = runner.invoke(app, ["replay", "--agent", "pi", "--json", str(events)])
+    assert result.exit_code == 0, result.output
+    expected = json.loads((events.parent / "expected.json").read_text())["extension"]
+    seen = {}
+    for session in json.loads(result.stdout)["sessions"]:
+        assert session["agent"] == "pi"
+        statuses = [step["status"] for step in session["timeline"]]
+        seen[session["id"]] = [s for i, s in enumerate(statuses) if i == 0 or statuses[i - 1] != s]
+    assert seen == expected
