@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.wire import load_object, opt_text, str_field
+from connectors.wire import load_object, opt_text, str_field, utc_time
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 
@@ -216,7 +215,7 @@ def read_rollout_line(
     payload = record.get("payload")
     if not kind or not isinstance(payload, dict):
         raise ParseError("not a Codex rollout record: no type or payload object")
-    at = _iso_time(record.get("timestamp"))
+    at = utc_time(record.get("timestamp"))
     at = origin.at if at is None else at
     if kind == "session_meta":
         return _session_meta(payload, at, origin, context)
@@ -401,41 +400,6 @@ def is_title_notify(data: dict[str, Any]) -> bool:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _iso_time(stamp: object) -> float | None:
-    """Codex's UTC `2026-11-22T04:31:57.543Z` -> epoch seconds; anything else -> None."""
-    if not isinstance(stamp, str) or not 20 <= len(stamp) <= 40 or stamp[-1] not in "Zz":
-        return None
-    whole, _, fraction = stamp[:-1].partition(".")
-    if len(whole) != 19 or (whole[4] + whole[7] + whole[10] + whole[13] + whole[16]).upper() != (
-        "--T::"
-    ):
-        return None
-    spans = ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
-    numbers = [n for n in (_digits(whole[a:b]) for a, b in spans) if n is not None]
-    if len(numbers) != 6 or (fraction and _digits(fraction) is None):
-        return None
-    year, month, day, hour, minute, second = numbers
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second <= 60):
-        return None
-    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
-    value = seconds + (float("0." + fraction) if fraction else 0.0)
-    return value if math.isfinite(value) and value > 0 else None
-
-
-def _days_from_civil(year: int, month: int, day: int) -> int:
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
-    year -= month <= 2
-    era = year // 400
-    year_of_era = year - era * 400
-    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    return era * 146097 + day_of_era - 719468
-
-
-def _digits(text: str) -> int | None:
-    return int(text) if text and text.isascii() and text.isdigit() else None
 
 
 def _command(tool_input: object) -> str | None:

@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.wire import load_object, opt_text, str_field
+from connectors.wire import load_object, opt_text, str_field, utc_time
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 
@@ -124,7 +124,7 @@ def read_session_line(
     kind = str_field(entry, "type")
     if not kind:
         raise ParseError("not a pi session entry: no type")
-    at = _iso_time(entry.get("timestamp"))
+    at = utc_time(entry.get("timestamp"))
     if kind == "session":
         return _header(entry, at, origin, context)
     if not context.session_id:
@@ -450,38 +450,3 @@ def _ms_time(value: object) -> float | None:
         return None
     seconds = float(value) / 1000.0
     return seconds if math.isfinite(seconds) and seconds > 0 else None
-
-
-def _iso_time(stamp: object) -> float | None:
-    """pi's UTC `2026-11-22T04:20:11.798Z` (JS `toISOString`) -> epoch seconds, else None."""
-    if not isinstance(stamp, str) or not 20 <= len(stamp) <= 40 or stamp[-1] not in "Zz":
-        return None
-    whole, _, fraction = stamp[:-1].partition(".")
-    if len(whole) != 19 or whole[4] + whole[7] + whole[10].upper() + whole[13] + whole[16] != (
-        "--T::"
-    ):
-        return None
-    spans = ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
-    numbers = [_digits(whole[a:b]) for a, b in spans]
-    if None in numbers or (fraction and _digits(fraction) is None):
-        return None
-    year, month, day, hour, minute, second = (n or 0 for n in numbers)
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second <= 60):
-        return None
-    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
-    value = seconds + (float("0." + fraction) if fraction else 0.0)
-    return value if math.isfinite(value) and value > 0 else None
-
-
-def _days_from_civil(year: int, month: int, day: int) -> int:
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
-    year -= month <= 2
-    era = year // 400
-    year_of_era = year - era * 400
-    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    return era * 146097 + day_of_era - 719468
-
-
-def _digits(text: str) -> int | None:
-    return int(text) if text and text.isascii() and text.isdigit() else None

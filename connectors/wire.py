@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 from observer.errors import ParseError
@@ -30,3 +32,18 @@ def opt_text(data: dict[str, Any], key: str) -> str | None:
     """A non-empty string field, or None."""
     value = data.get(key)
     return value if isinstance(value, str) and value else None
+
+
+def utc_time(stamp: object) -> float | None:
+    """A UTC ISO 8601 stamp as agents write it (`2026-11-22T04:31:57.543Z`, JS `toISOString`,
+    Codex's rollouts) -> epoch seconds; anything else -> None (the caller falls back)."""
+    if not isinstance(stamp, str) or not 20 <= len(stamp) <= 40 or stamp[-1] not in "Zz":
+        return None
+    if stamp[10] not in "Tt" or not stamp[:4].isdigit():
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp[:-1]).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    value = moment.timestamp()
+    return value if math.isfinite(value) and value > 0 else None
