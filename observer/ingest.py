@@ -1,5 +1,5 @@
-"""Everything that brings events in: the spool, Claude's session registry, Codex rollout files,
-process liveness.
+"""Everything that brings events in: the spool, Claude's session registry, Codex rollout files
+and pi session files (`watch_files`), process liveness.
 
 Threads (watchdog) only wake the loop; all state changes happen on the loop, in order, through
 `Ingestor.apply`, which commits to SQLite before publishing and before deleting spool files.
@@ -12,11 +12,11 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import FileSystemEvent
 from watchdog.observers import Observer
 
 from connectors import CONNECTORS
@@ -26,8 +26,8 @@ from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 from observer.hub import Hub, Message
 from observer.settings import Settings
-from observer.state import INACTIVE_IN_HISTORY, Status
 from observer.store import FileOffset, Store, Write
+from observer.watch_files import TreeWatcher, Wake, is_rollout_file, pi_session_owner
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +36,6 @@ SAFETY_POLL_SECONDS = 2.0  # a missed filesystem notification costs at most this
 # Claude removes its registry file as it exits, while its last async hooks (Stop, SessionEnd)
 # may still be on their way to the spool: give them this long before calling the session ended.
 EXIT_GRACE_SECONDS = 1.0
-# A rollout untouched this long when first read is history: its thread is not waiting on anyone.
-HISTORY_QUIET_SECONDS = 600.0
-ROLLOUT_POLL_SECONDS = 5.0  # re-stat known rollout files this often, in case a change was missed
-
-
-# Changes only: our own reads raise "opened"/"closed_no_write" events, which must not wake us
-# (reading the registry on every open would read it forever).
-_CHANGES = frozenset({"created", "modified", "moved", "deleted", "closed"})
-
-
-class _Wake(FileSystemEventHandler):
-    def __init__(self, callback: Callable[[FileSystemEvent], None]) -> None:
-        self._callback = callback
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in _CHANGES:
-            self._callback(event)
 
 
 class Ingestor:
@@ -74,23 +57,33 @@ class Ingestor:
         self.ingested = 0  # spool files consumed
         self.rejected = 0
         self.registry_reads = 0  # registry files read (or found deleted)
-        self._rollout_wake = asyncio.Event()
-        self._rollout_dirty: set[Path] = set()
-        self._rollouts: dict[str, rollouts.TailState] = {}
-        self.rollout_bytes_read = 0
-        self.rollout_parse_errors = 0
+        pi_dir = settings.pi_sessions_dir
+        self.codex = TreeWatcher(
+            rollouts.CODEX,
+            settings.codex_sessions_dir,
+            is_rollout_file,
+            self.apply,
+            hub,
+            lambda: self._stopping,
+        )
+        self.pi = TreeWatcher(
+            rollouts.PI, pi_dir, pi_session_owner(pi_dir), self.apply, hub, lambda: self._stopping
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._observer = Observer()
         spool_dir = self.settings.spool_dir
-        self._observer.schedule(_Wake(self._on_spool_change), str(spool_dir), recursive=False)
+        self._observer.schedule(Wake(self._on_spool_change), str(spool_dir), recursive=False)
         self._observer.start()
         await self.drain()  # the backlog that built up while we were down
         self._tasks.append(asyncio.create_task(self._spool_loop(), name="spool"))
         self._tasks.append(asyncio.create_task(self._registry_loop(), name="claude-registry"))
-        self._tasks.append(asyncio.create_task(self._rollout_loop(), name="codex-rollouts"))
+        offsets = self.store.load_offsets()
+        for watcher, name in ((self.codex, "codex-rollouts"), (self.pi, "pi-sessions")):
+            watcher.load(offsets)
+            self._tasks.append(asyncio.create_task(watcher.run(self._observer), name=name))
         if self.settings.liveness_interval > 0:
             self._tasks.append(asyncio.create_task(self._liveness_loop(), name="liveness"))
 
@@ -181,9 +174,12 @@ class Ingestor:
             "spool_ingested": self.ingested,
             "spool_rejected": self.rejected,
             "registry_reads": self.registry_reads,
-            "rollout_files": len(self._rollouts),
-            "rollout_bytes_read": self.rollout_bytes_read,
-            "rollout_parse_errors": self.rollout_parse_errors,
+            "rollout_files": len(self.codex.files),
+            "rollout_bytes_read": self.codex.bytes_read,
+            "rollout_parse_errors": self.codex.parse_errors,
+            "pi_files": len(self.pi.files),
+            "pi_bytes_read": self.pi.bytes_read,
+            "pi_parse_errors": self.pi.parse_errors,
         }
 
     # -- applying --------------------------------------------------------------------------
@@ -235,7 +231,7 @@ class Ingestor:
         watching = False
         while True:
             if not watching and directory.is_dir() and self._observer is not None:
-                handler = _Wake(self._on_registry_change)
+                handler = Wake(self._on_registry_change)
                 self._observer.schedule(handler, str(directory), recursive=False)
                 watching = True
                 self._registry_dirty.update(p for p in directory.glob("*.json") if _is_pid_file(p))
@@ -297,118 +293,6 @@ class Ingestor:
             events.extend(parsed)
         return events
 
-    # -- Codex rollout files --------------------------------------------------------------
-    async def _rollout_loop(self) -> None:
-        """Tail $CODEX_HOME/sessions/**/rollout-*.jsonl: history, and a fallback to hooks."""
-        directory = self.settings.codex_sessions_dir
-        for row in self.store.load_offsets():
-            self._rollouts[row.path] = rollouts.resumed_state(
-                row.path, row.inode, row.offset, row.context
-            )
-        watching = False
-        while True:
-            if not watching and directory.is_dir() and self._observer is not None:
-                handler = _Wake(self._on_rollout_change)
-                self._observer.schedule(handler, str(directory), recursive=True)
-                watching = True
-                # Scanned after the watch is set, so a file written in between is not missed.
-                self._rollout_dirty.update(directory.rglob("rollout-*.jsonl"))
-            if self._rollout_dirty:
-                dirty, self._rollout_dirty = self._rollout_dirty, set()
-                for path in sorted(dirty):
-                    await self._tail_rollout(path)
-            try:
-                await asyncio.wait_for(
-                    self._rollout_wake.wait(), ROLLOUT_POLL_SECONDS if watching else 1.0
-                )
-            except TimeoutError:
-                if watching:
-                    self._rollout_dirty.update(self._rollouts_grown())
-            self._rollout_wake.clear()
-
-    async def _tail_rollout(self, path: Path) -> None:
-        """Read what is new in one file, in bounded reads, committing offsets with events."""
-        first_read = False
-        while not self._stopping:
-            key = str(path)
-            result = rollouts.tail(path, self._rollouts.get(key))
-            if result is None:  # gone: its row stays, harmless (a new file gets a new name)
-                return
-            old = self._rollouts.get(key)
-            state = result.state
-            offsets: list[FileOffset] = []
-            if old is None or (old.inode, old.committed) != (state.inode, state.committed):
-                context = rollouts.context_to_json(state.context)
-                offsets.append(FileOffset(key, state.inode, state.committed, context))
-            if result.events or offsets:
-                await self.apply(result.events, offsets)
-            self._rollouts[key] = state  # only once committed: a cancelled apply rereads
-            self.rollout_bytes_read += result.read
-            self.rollout_parse_errors += result.parse_errors
-            if old is None:
-                first_read = True
-            if result.read < rollouts.READ_MAX:
-                if first_read:
-                    await self._end_if_history(path, state)
-                return
-
-    async def _end_if_history(self, path: Path, state: rollouts.TailState) -> None:
-        """A thread first seen in a file nobody has touched for a while is history, not a
-        session waiting for the user: end it (a later prompt in the same file revives it)."""
-        session_id = state.context.session_id
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            return
-        if session_id is None or time.time() - mtime < HISTORY_QUIET_SECONDS:
-            return
-        known = self.hub.book.get(session_id)
-        if known is None or known.status is Status.ENDED:
-            return
-        end = Event(
-            kind=Kind.PROCESS_GONE,
-            session_id=session_id,
-            agent=known.agent,
-            at=mtime,
-            wire="history",
-            detail=INACTIVE_IN_HISTORY,
-        )
-        await self.apply([end])
-
-    def _rollouts_grown(self) -> list[Path]:
-        """Known files whose size is not what we read: a change notification went missing."""
-        grown: list[Path] = []
-        for key, state in self._rollouts.items():
-            try:
-                stat = os.stat(key)
-            except OSError:
-                continue
-            if stat.st_size != state.offset or stat.st_ino != state.inode:
-                grown.append(Path(key))
-        return grown
-
-    def _mark_rollout_dirty(self, paths: list[Path]) -> None:
-        self._rollout_dirty.update(paths)
-        self._rollout_wake.set()
-
-    def _on_rollout_change(self, event: FileSystemEvent) -> None:
-        """Runs on watchdog's thread: only hands paths to the loop."""
-        paths: list[Path] = []
-        for raw_path in (event.src_path, getattr(event, "dest_path", "")):
-            if not raw_path:
-                continue
-            path = Path(os.fsdecode(raw_path))
-            if event.is_directory and event.event_type in ("created", "moved"):
-                # Files written before the new directory's watch was set raise no event.
-                try:
-                    paths.extend(path.rglob("rollout-*.jsonl"))
-                except OSError:
-                    continue
-            elif _is_rollout_file(path) and event.event_type != "deleted":
-                paths.append(path)
-        if paths and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._mark_rollout_dirty, paths)
-
     # -- liveness --------------------------------------------------------------------------
     async def _liveness_loop(self) -> None:
         while True:
@@ -424,10 +308,6 @@ class Ingestor:
 def _is_pid_file(path: Path) -> bool:
     """Claude's registry holds `<pid>.json` (and `<pid>.<hash>.key`, which we never read)."""
     return path.suffix == ".json" and path.stem.isdigit()
-
-
-def _is_rollout_file(path: Path) -> bool:
-    return path.name.startswith("rollout-") and path.suffix == ".jsonl"
 
 
 def pid_alive(pid: int) -> bool:

@@ -60,6 +60,12 @@ SETTINGS: tuple[SettingInfo, ...] = (
         "Codex's home; its sessions/ rollout files are tailed (history, and a fallback to hooks).",
     ),
     SettingInfo(
+        "pi_dir",
+        "OBSERVER_PI_DIR",
+        "~/.pi (its agent/ dir: $PI_CODING_AGENT_DIR)",
+        "pi's home; its agent/sessions/ session files are tailed (pi writes no hooks).",
+    ),
+    SettingInfo(
         "liveness_interval",
         "OBSERVER_LIVENESS_INTERVAL",
         "5.0",
@@ -81,6 +87,7 @@ class Settings:
     token: str | None = None
     claude_dir: Path | None = None
     codex_dir: Path | None = None
+    pi_dir: Path | None = None
     liveness_interval: float = 5.0
     replay_ring: int = 1000
 
@@ -127,6 +134,16 @@ class Settings:
     def codex_sessions_dir(self) -> Path:
         base = self.codex_dir or Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
         return base / "sessions"
+
+    @property
+    def pi_sessions_dir(self) -> Path:
+        """pi's own `PI_CODING_AGENT_DIR` names its agent dir (`~/.pi/agent` by default)."""
+        if self.pi_dir is not None:
+            return self.pi_dir / "agent" / "sessions"
+        agent_dir = os.environ.get("PI_CODING_AGENT_DIR")
+        if agent_dir:
+            return Path(agent_dir).expanduser() / "sessions"
+        return Path.home() / ".pi" / "agent" / "sessions"
 
     def local_url(self) -> str:
         """Where a client on this machine reaches the server."""
@@ -176,7 +193,7 @@ def _coerce(name: str, value: Any) -> Any:
             if ring < 1:
                 raise ValueError("must be at least 1")
             return ring
-        if name in ("claude_dir", "codex_dir"):
+        if name in ("claude_dir", "codex_dir", "pi_dir"):
             return Path(str(value)).expanduser()
         return str(value) if value is not None else None
     except ValueError as exc:

@@ -1,5 +1,6 @@
-"""Shared fixtures. Every test runs with HOME, the data dir, Claude's config dir and Codex's
-home in tmp paths (autouse), so nothing here can touch the real home directory."""
+"""Shared fixtures. Every test runs with HOME, the data dir, Claude's config dir, Codex's
+home and pi's agent dir in tmp paths (autouse), so nothing here can touch the real home
+directory."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("OBSERVER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
     monkeypatch.setenv("CODEX_HOME", str(home / ".codex"))
+    monkeypatch.setenv("PI_CODING_AGENT_DIR", str(home / ".pi" / "agent"))
     for name in (
         "OBSERVER_BIND",
         "OBSERVER_TOKEN",
         "OBSERVER_CLAUDE_DIR",
         "OBSERVER_CODEX_DIR",
+        "OBSERVER_PI_DIR",
         "CLAUDE_PID",
     ):
         monkeypatch.delenv(name, raising=False)
