@@ -20,6 +20,14 @@ def claude_bin() -> Path:
         pytest.skip(f"E2E LANE NOT RUN: {exc}")
 
 
+@pytest.fixture(scope="session")
+def codex_bin() -> Path:
+    try:
+        return install("codex")
+    except NpmUnavailableError as exc:
+        pytest.skip(f"E2E LANE NOT RUN: {exc}")
+
+
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
     opened = open_lab(tmp_path)

@@ -1,8 +1,12 @@
 """A scripted fake LLM on 127.0.0.1 for driving the real agent CLIs offline.
 
 One process; the Anthropic Messages API (`POST /v1/messages`, SSE streamed the way the real API
-streams: message_start, ping, content_block_start/delta/stop, message_delta, message_stop).
-The OpenAI Responses and chat-completions APIs, for Codex and pi, plug into `ROUTES` the same way.
+streams: message_start, ping, content_block_start/delta/stop, message_delta, message_stop) and
+the OpenAI Responses API (`POST /v1/responses`, SSE as Codex expects it: response.created,
+output_item.added/done, output_text.delta/done, response.completed). A Responses request is
+read as an Anthropic one (`responses_as_messages`), so both share the scenarios; a Bash call
+becomes Codex's `exec_command` function call. The chat-completions API, for pi, plugs into
+`ROUTES` the same way.
 
 The scenario is chosen by a marker in the first user message, `[[scenario:NAME]]`:
 text, bash, perm (a command that needs permission), question (AskUserQuestion),
@@ -158,6 +162,47 @@ SCENARIOS: dict[str, Callable[[Request], list[Block] | str]] = {
     ),
     APIERROR: lambda req: APIERROR,
 }
+
+
+def responses_as_messages(req: Request) -> Request:
+    """A Responses API request seen as a Messages one: user texts, tool calls, tool results."""
+    messages: list[dict[str, Any]] = []
+    items = req.get("input")
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type", "message")
+        if kind == "message" and item.get("role") == "user":
+            messages.append({"role": "user", "content": _texts(item.get("content"))})
+        elif kind in ("function_call", "custom_tool_call", "local_shell_call"):
+            messages.append({"role": "assistant", "content": [{"type": "tool_use"}]})
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            output = item.get("output")
+            messages.append(
+                {"role": "user", "content": [{"type": "tool_result", "content": output}]}
+            )
+    return {"messages": messages}
+
+
+def responses_item(block: Block) -> dict[str, Any]:
+    """One output item of a Responses reply: a message, or an `exec_command` function call."""
+    if block["type"] == "text":
+        return {
+            "id": f"msg_e2e_{uuid.uuid4().hex[:20]}",
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": block["text"], "annotations": []}],
+        }
+    arguments = {"cmd": block["input"]["command"]} if block["name"] == "Bash" else block["input"]
+    return {
+        "id": f"fc_e2e_{uuid.uuid4().hex[:20]}",
+        "type": "function_call",
+        "status": "completed",
+        "name": "exec_command" if block["name"] == "Bash" else block["name"],
+        "arguments": json.dumps(arguments),
+        "call_id": f"call_e2e_{uuid.uuid4().hex[:20]}",
+    }
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -364,6 +409,95 @@ class Handler(BaseHTTPRequestHandler):
     def anthropic_count_tokens(self, req: Request) -> None:
         self._json(200, {"input_tokens": max(1, len(json.dumps(req)) // 4)})
 
+    # -- OpenAI Responses API (Codex) -----------------------------------------------------------
+    def openai_responses(self, req: Request) -> None:
+        text_format = (req.get("text") or {}).get("format") or {}
+        if text_format.get("type") == "json_schema":  # a side request (thread title)
+            scenario = "side"
+            blocks: list[Block] | str = [text('{"title": "E2E session"}')]
+        else:
+            view = responses_as_messages(req)
+            scenario = scenario_of(view)
+            blocks = SCENARIOS[scenario](view)
+        self._log({"api": "responses", "scenario": scenario, "reply": blocks})
+        if isinstance(blocks, str):
+            self._json(
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "invalid_request_error",
+                        "message": "fake llm: scripted error",
+                    }
+                },
+            )
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-request-id", f"req_e2e_{uuid.uuid4().hex[:12]}")
+        self.end_headers()
+        delay = 0.1 if scenario == "slowtext" else self.delay
+        sequence = iter(range(1_000_000))
+        response = {
+            "id": f"resp_e2e_{uuid.uuid4().hex[:20]}",
+            "object": "response",
+            "created_at": int(time.time()),
+            "model": req.get("model") or "gpt-e2e",
+            "status": "in_progress",
+            "output": [],
+        }
+
+        def event(data: dict[str, Any]) -> None:
+            self._sse(data["type"], dict(data, sequence_number=next(sequence)))
+
+        event({"type": "response.created", "response": response})
+        event({"type": "response.in_progress", "response": response})
+        output = [responses_item(block) for block in blocks]
+        for index, item in enumerate(output):
+            if item["type"] == "message":
+                value = item["content"][0]["text"]
+                where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+                event(
+                    {
+                        "type": "response.output_item.added",
+                        "output_index": index,
+                        "item": dict(item, status="in_progress", content=[]),
+                    }
+                )
+                part = {"type": "output_text", "text": "", "annotations": []}
+                event({"type": "response.content_part.added", **where, "part": part})
+                for start in range(0, len(value), 12):
+                    delta = value[start : start + 12]
+                    event({"type": "response.output_text.delta", **where, "delta": delta})
+                    if delay:
+                        time.sleep(delay)
+                event({"type": "response.output_text.done", **where, "text": value})
+                part = dict(part, text=value)
+                event({"type": "response.content_part.done", **where, "part": part})
+            else:
+                added = dict(item, status="in_progress", arguments="")
+                event({"type": "response.output_item.added", "output_index": index, "item": added})
+                where = {"item_id": item["id"], "output_index": index}
+                delta = item["arguments"]
+                event({"type": "response.function_call_arguments.delta", **where, "delta": delta})
+                event(
+                    {"type": "response.function_call_arguments.done", **where, "arguments": delta}
+                )
+            event({"type": "response.output_item.done", "output_index": index, "item": item})
+        usage = {
+            "input_tokens": 100,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 20,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 120,
+        }
+        done = dict(response, status="completed", output=output, usage=usage)
+        event({"type": "response.completed", "response": done})
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
     def _sse(self, name: str, data: object) -> None:
         payload = f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
         self.wfile.write(b"%x\r\n" % len(payload) + payload + b"\r\n")
@@ -373,6 +507,7 @@ class Handler(BaseHTTPRequestHandler):
 ROUTES: dict[str, Callable[[Handler, Request], None]] = {
     "/v1/messages": Handler.anthropic_messages,
     "/v1/messages/count_tokens": Handler.anthropic_count_tokens,
+    "/v1/responses": Handler.openai_responses,
 }
 
 

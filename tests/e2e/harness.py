@@ -24,6 +24,8 @@ from typing import Any
 
 from websockets.sync.client import connect
 
+from observer.install_hooks import HOOK_NAME, hook_command
+
 HERE = Path(__file__).resolve().parent
 AGENTS: dict[str, dict[str, str]] = {
     name: spec
@@ -202,7 +204,28 @@ class Lab:
             "DISABLE_TELEMETRY": "1",
             "DISABLE_AUTOUPDATER": "1",
             "IS_SANDBOX": "1",
+            "CODEX_HOME": str(self.codex_home),
+            "FAKE_OPENAI_API_KEY": "sk-e2e-fake",
+            "NO_COLOR": "1",
         }
+
+    @property
+    def codex_home(self) -> Path:
+        return self.home / ".codex"
+
+    def install_codex_hooks(self) -> None:
+        """What `observer install-hooks --agent codex` will write (it does not exist yet): our
+        hook on every event Codex fires, in $CODEX_HOME/hooks.json. Codex runs untrusted hooks
+        only under `codex exec --dangerously-bypass-hook-trust`."""
+        hook = str(self.data_dir / "hooks" / HOOK_NAME)
+        spool = str(self.data_dir / "spool")
+        hooks: dict[str, list[dict[str, Any]]] = {}
+        for event in CODEX_HOOK_EVENTS:
+            group: dict[str, Any] = {"matcher": ".*"} if event in CODEX_TOOL_EVENTS else {}
+            command = hook_command(event, hook, spool, agent="codex")
+            group["hooks"] = [{"type": "command", "command": command, "timeout": 10}]
+            hooks[event] = [group]
+        (self.codex_home / "hooks.json").write_text(json.dumps({"hooks": hooks}, indent=2))
 
     def workdir(self, name: str) -> Path:
         path = self.root / "work" / name
@@ -225,9 +248,48 @@ class Lab:
                 process.wait()
 
 
+CODEX_HOOK_EVENTS = (
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreModelRequest",
+    "PreToolUse",
+    "PermissionRequest",
+    "PostToolUse",
+    "Stop",
+    "Interrupt",
+    "SessionEnd",
+)
+CODEX_TOOL_EVENTS = frozenset({"PreToolUse", "PermissionRequest", "PostToolUse"})
+
+# Codex against the fake's Responses API. gpt-5.5 is in Codex's bundled catalogue and gets
+# classic function tools (`exec_command`); the default model would use JavaScript "code mode".
+# The migration notice marks the TUI's one-time "try the new model" nudge as already seen.
+CODEX_CONFIG = """\
+model = "gpt-5.5"
+model_provider = "fake"
+check_for_update_on_startup = false
+
+[model_providers.fake]
+name = "observer e2e fake LLM"
+base_url = "{llm_url}/v1"
+env_key = "FAKE_OPENAI_API_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+supports_websockets = false
+
+[analytics]
+enabled = false
+
+[notice.model_migrations]
+"gpt-5.5" = "gpt-6-sol"
+"""
+
+
 def open_lab(root: Path) -> Lab:
     home = root / "home"
     (home / ".claude").mkdir(parents=True)
+    (home / ".codex").mkdir()
     (root / "claude-tmp").mkdir(mode=0o700)
     data_dir = root / "data"
     processes: list[subprocess.Popen[bytes]] = []
@@ -249,6 +311,7 @@ def open_lab(root: Path) -> Lab:
         os.environ,
         HOME=str(home),
         CLAUDE_CONFIG_DIR=str(home / ".claude"),
+        CODEX_HOME=str(home / ".codex"),
         OBSERVER_LIVENESS_INTERVAL="1",
     )
     env.pop("OBSERVER_TOKEN", None)
@@ -292,6 +355,7 @@ def open_lab(root: Path) -> Lab:
     recorder = Recorder(url.replace("http", "ws") + "/ws")
     recorder.start()
     llm_url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+    (home / ".codex" / "config.toml").write_text(CODEX_CONFIG.format(llm_url=llm_url))
     return Lab(root, home, data_dir, url, llm_url, recorder, processes)
 
 
