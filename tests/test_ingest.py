@@ -16,13 +16,9 @@ from quart.testing.connections import TestWebsocketConnection as WsConnection
 from observer.server import create_app
 from observer.settings import Settings, load_settings
 from observer.spool import write_event
+from tests.live import receive
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude"
-
-
-async def receive(ws: WsConnection, timeout: float = 5.0) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.receive(), timeout))
-    return message
 
 
 async def subscribed(ws: WsConnection) -> list[dict[str, Any]]:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from quart.typing import TestClientProtocol as Client
-from quart.typing import TestWebsocketConnectionProtocol as WsConnection
 
 from connectors.pi import PiContext, context_for_path, read_session
 from observer.events import Origin
@@ -27,6 +26,7 @@ from observer.rollouts import PI, feed, fresh_state, resumed_state
 from observer.server import create_app
 from observer.settings import Settings, load_settings
 from observer.state import INACTIVE_IN_HISTORY
+from tests.live import append_in_chunks, drain_statuses, receive, stats_when
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pi"
 ORIGIN = Origin("pi", 1795322000.5, None, "test")
@@ -46,43 +46,6 @@ def session_files(scenario: str) -> list[Path]:
 
 def work_dir(home: Path) -> Path:
     return home / ".pi" / "agent" / "sessions" / "--tmp-work--"
-
-
-async def receive(ws: WsConnection, timeout: float = 5.0) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.receive(), timeout))
-    return message
-
-
-async def stats_when(client: Client, done: Any, timeout: float = 10.0) -> Any:
-    """Poll /api/stats until `done(stats)`: the watcher caught up."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        stats = await (await client.get("/api/stats")).get_json()
-        if done(stats) or asyncio.get_running_loop().time() > deadline:
-            return stats
-        await asyncio.sleep(0.02)
-
-
-async def drain_statuses(ws: WsConnection, seen: dict[str, list[str]]) -> None:
-    while True:
-        try:
-            message = await receive(ws, timeout=0.3)
-        except TimeoutError:
-            return
-        if "status" in message:
-            values = seen.setdefault(message["session_id"], [])
-            if not values or values[-1] != message["status"]:
-                values.append(message["status"])
-
-
-def append_in_chunks(path: Path, data: bytes, rng: random.Random) -> None:
-    pos = 0
-    with path.open("ab") as handle:
-        while pos < len(data):
-            size = rng.choice([1, 7, 64, 500, 4096])
-            handle.write(data[pos : pos + size])
-            handle.flush()
-            pos += size
 
 
 def event_rows(settings: Settings) -> list[tuple[Any, ...]]:

@@ -23,8 +23,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from quart.typing import TestClientProtocol as Client
-from quart.typing import TestWebsocketConnectionProtocol as WsConnection
 
 from connectors.codex import RolloutContext, context_for_path, read_rollout
 from observer.events import Event, Origin
@@ -40,6 +38,7 @@ from observer.rollouts import (
 from observer.server import create_app
 from observer.settings import Settings, load_settings
 from observer.state import INACTIVE_IN_HISTORY
+from tests.live import append_in_chunks, drain_statuses, receive, stats_when
 
 FIXTURES = Path(__file__).parent / "fixtures" / "codex"
 ROLLOUTS = sorted(FIXTURES.glob("*/rollouts/rollout-*.jsonl"))
@@ -224,43 +223,6 @@ def codex_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CODEX_HOME", str(home))
     monkeypatch.delenv("OBSERVER_CODEX_DIR", raising=False)
     return home
-
-
-async def receive(ws: WsConnection, timeout: float = 5.0) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.receive(), timeout))
-    return message
-
-
-async def stats_when(client: Client, done: Any, timeout: float = 10.0) -> Any:
-    """Poll /api/stats until `done(stats)`: the watcher caught up."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        stats = await (await client.get("/api/stats")).get_json()
-        if done(stats) or asyncio.get_running_loop().time() > deadline:
-            return stats
-        await asyncio.sleep(0.02)
-
-
-async def drain_statuses(ws: WsConnection, seen: dict[str, list[str]]) -> None:
-    while True:
-        try:
-            message = await receive(ws, timeout=0.3)
-        except TimeoutError:
-            return
-        if "status" in message:
-            values = seen.setdefault(message["session_id"], [])
-            if not values or values[-1] != message["status"]:
-                values.append(message["status"])
-
-
-def append_in_chunks(path: Path, data: bytes, rng: random.Random) -> None:
-    pos = 0
-    with path.open("ab") as handle:
-        while pos < len(data):
-            size = rng.choice([1, 7, 64, 500, 4096])
-            handle.write(data[pos : pos + size])
-            handle.flush()
-            pos += size
 
 
 def event_rows(settings: Settings) -> list[tuple[Any, ...]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from pathlib import Path
@@ -17,14 +16,9 @@ from observer import PROTOCOL_VERSION
 from observer.server import create_app
 from observer.settings import Settings, load_settings
 from observer.spool import write_event
+from tests.live import receive
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude"
-
-
-async def receive(ws: WsConnection, timeout: float = 5.0) -> dict[str, Any]:
-    data = await asyncio.wait_for(ws.receive(), timeout)
-    message: dict[str, Any] = json.loads(data)
-    return message
 
 
 def spool_scenario(settings: Settings, scenario: str, limit: int | None = None) -> list[str]:
