@@ -47,6 +47,7 @@ from observer.book import SessionBook
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 from observer.state import PROCESS_EXITED, Effect, Status
+from tests.garbage import any_json, only_events_or_parse_error
 from tests.timeline import collapse
 
 ROOT = Path(__file__).parent.parent
@@ -721,20 +722,7 @@ def test_odd_but_valid_values_are_survived() -> None:
 # -- property: nothing but ParseError or events ------------------------------------------------
 
 # Integers stay within 64 bits here: the > 4300-digit cases have tests above.
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=40)
-)
-_json = st.recursive(
-    _scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
-    max_leaves=25,
-)
+_json = any_json
 _HOOKS = [r["hook"] for _, _, r in ALL_HOOKS]
 _RECORDS = [json.loads(line) for _, p in ALL_ROLLOUTS for line in lines(p)]
 _NOTIFY = [json.loads(r["payload"]) for s in SCENARIOS for r in notify_rows(s)]
@@ -760,17 +748,7 @@ def _check(raw: bytes, context: RolloutContext | None = None) -> None:
         partial(parse_notify, raw, ORIGIN),
         partial(_read_line, raw, ORIGIN, context),
     ]
-    for parse in parsers:
-        try:
-            events = parse()
-        except ParseError:
-            continue
-        assert isinstance(events, list)
-        for event in events:
-            assert isinstance(event, Event) and isinstance(event.kind, Kind)
-            assert isinstance(event.session_id, str) and event.session_id
-            assert isinstance(event.at, float)
-            json.dumps(event.to_json())
+    only_events_or_parse_error(parsers)
 
 
 @settings(max_examples=300, deadline=None)

@@ -46,6 +46,7 @@ from observer.book import SessionBook
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 from observer.state import PROCESS_EXITED, Effect, Status
+from tests.garbage import any_json, only_events_or_parse_error
 from tests.timeline import collapse
 
 ROOT = Path(__file__).parent.parent
@@ -707,20 +708,7 @@ def test_extension_garbage_raises_parse_error(raw: bytes) -> None:
 
 # -- property: nothing but ParseError or events ------------------------------------------------
 
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=40)
-)
-_json = st.recursive(
-    _scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
-    max_leaves=25,
-)
+_json = any_json
 _ENTRIES = [json.loads(line) for _, p in ALL_FILES for line in lines(p)]
 _RECORDS = [r for _, _, r in ALL_EXT]
 _MESSAGES = [e["message"] for e in _ENTRIES if isinstance(e.get("message"), dict)]
@@ -748,17 +736,7 @@ def _check(raw: bytes, context: PiContext | None = None) -> None:
         partial(parse_extension_event, raw, ORIGIN),
         partial(_read_line, raw, ORIGIN, context),
     ]
-    for parse in parsers:
-        try:
-            events = parse()
-        except ParseError:
-            continue
-        assert isinstance(events, list)
-        for event in events:
-            assert isinstance(event, Event) and isinstance(event.kind, Kind)
-            assert isinstance(event.session_id, str) and event.session_id
-            assert isinstance(event.at, float)
-            json.dumps(event.to_json())
+    only_events_or_parse_error(parsers)
 
 
 @settings(max_examples=300, deadline=None)
