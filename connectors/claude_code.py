@@ -11,13 +11,12 @@ subagent carry `agent_id`. Interrupts fire no hook at all: only the live registr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import replace
 from typing import Any
 
-from connectors.wire import load_object, opt_text, str_field
+from connectors.wire import digest, load_object, opt_text, str_field
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 
@@ -161,11 +160,7 @@ def _registry_time(stamp: object, fallback: float) -> float:
 
 def tool_key(tool: str | None, tool_input: object) -> str:
     """A short digest naming one tool call by what it does: pairs requests with their tool."""
-    blob = json.dumps([tool, tool_input], sort_keys=True, ensure_ascii=False, default=str)
-    # surrogatepass: JSON may carry a lone surrogate ("\ud800"); it must not escape as an error.
-    return hashlib.sha1(blob.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()[
-        :16
-    ]
+    return digest([tool, tool_input])
 
 
 def _kind(name: str, data: dict[str, Any]) -> Kind:

@@ -23,12 +23,11 @@ Wire facts (Codex CLI 0.169, see tests/fixtures/codex):
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.wire import load_object, opt_text, str_field, utc_time
+from connectors.wire import digest, load_object, opt_text, str_field, utc_time
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 
@@ -132,13 +131,7 @@ def tool_key(tool: str | None, tool_input: object) -> str:
         what = tool_input
         if isinstance(tool_input, dict):
             what = {k: v for k, v in tool_input.items() if k != "description"}
-    try:
-        blob = json.dumps([tool, what], sort_keys=True, ensure_ascii=False, default=str)
-    except (RecursionError, ValueError) as exc:
-        raise ParseError(f"tool input too deep or odd to digest: {exc}") from None
-    # surrogatepass: JSON may carry lone surrogates ("\ud800"), which strict UTF-8 refuses.
-    digest = hashlib.sha1(blob.encode("utf-8", "surrogatepass"), usedforsecurity=False)
-    return digest.hexdigest()[:16]
+    return digest([tool, what])
 
 
 # -- rollout files ---------------------------------------------------------------------------

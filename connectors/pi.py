@@ -23,13 +23,11 @@ Wire facts (pi 0.73.1, see tests/fixtures/pi and the capture REPORT):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.wire import load_object, opt_text, str_field, utc_time
+from connectors.wire import digest, load_object, opt_text, str_field, utc_time
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 
@@ -401,13 +399,7 @@ def _agent_end(base: Event, event: dict[str, Any]) -> Event:
 
 def tool_key(tool: str | None, tool_input: object) -> str:
     """A short digest naming one tool call by its name and arguments."""
-    try:
-        blob = json.dumps([tool, tool_input], sort_keys=True, ensure_ascii=False, default=str)
-    except (RecursionError, ValueError) as exc:
-        raise ParseError(f"tool arguments too deep or odd to digest: {exc}") from None
-    # surrogatepass: JSON may carry lone surrogates ("\ud800"), which strict UTF-8 refuses.
-    digest = hashlib.sha1(blob.encode("utf-8", "surrogatepass"), usedforsecurity=False)
-    return digest.hexdigest()[:16]
+    return digest([tool, tool_input])
 
 
 # -- helpers ---------------------------------------------------------------------------------

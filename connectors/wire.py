@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from datetime import UTC, datetime
@@ -47,3 +48,16 @@ def utc_time(stamp: object) -> float | None:
         return None
     value = moment.timestamp()
     return value if math.isfinite(value) and value > 0 else None
+
+
+def digest(value: object) -> str:
+    """A short, stable digest of a JSON-like value: how a tool call is named across the events
+    that mention it (a request and its start/end carry different ids, or none)."""
+    try:
+        blob = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    except (RecursionError, ValueError) as exc:
+        raise ParseError(f"value too deep or odd to digest: {exc}") from None
+    # surrogatepass: JSON may carry lone surrogates ("\ud800"), which strict UTF-8 refuses.
+    return hashlib.sha1(blob.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()[
+        :16
+    ]
