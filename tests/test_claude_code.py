@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from connectors.claude_code import parse_hook_payload, parse_registry_record, tool_key
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
+from tests.garbage import any_json, only_events_or_parse_error
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude"
 SCENARIOS = sorted(p.name for p in FIXTURES.iterdir() if (p / "hooks.jsonl").is_file())
@@ -350,35 +351,14 @@ def test_a_boolean_registry_pid_is_not_a_pid() -> None:
 # -- property: nothing but ParseError or events ----------------------------------------------
 
 # Integers stay within 64 bits here: the > 4300-digit and overflow cases have tests above.
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=40)
-)
-_json = st.recursive(
-    _scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
-    max_leaves=25,
-)
+_json = any_json
 _REAL = [json.loads(line) for _, _, line in ALL_LINES] + [r for _, _, r in REGISTRY_ROWS]
 _KEYS = sorted({key for payload in _REAL for key in payload})
 _NAMES = sorted({str(p.get("hook_event_name")) for p in _REAL}) + ["Notification", "Unknown"]
 
 
 def _check(raw: bytes) -> None:
-    try:
-        events = parse_hook_payload(raw, ORIGIN)
-    except ParseError:
-        return
-    assert isinstance(events, list)
-    for event in events:
-        assert isinstance(event, Event)
-        assert isinstance(event.kind, Kind)
-        assert isinstance(event.session_id, str) and event.session_id
+    only_events_or_parse_error([lambda: parse_hook_payload(raw, ORIGIN)])
 
 
 @settings(max_examples=300, deadline=None)
