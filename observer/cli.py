@@ -7,10 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -228,17 +225,5 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def fetch_json(url: str, token: str | None, timeout: float = 2.0) -> Any:
-    req = urllib.request.Request(url)
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310 (local URL)
-        return json.loads(response.read())
-
-
 def main() -> None:
-    try:
-        app()
-    except urllib.error.URLError as exc:  # pragma: no cover - defensive
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    app()

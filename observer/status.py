@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import urllib.error
+import urllib.request
 from typing import Any
 
 from observer.hub import attention_sorted
@@ -15,9 +17,15 @@ _WAITS_FOR = {
 }
 
 
-def gather_status(settings: Settings) -> dict[str, Any]:
-    from observer.cli import fetch_json
+def fetch_json(url: str, token: str | None, timeout: float = 2.0) -> Any:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # a local URL
+        return json.loads(response.read())
 
+
+def gather_status(settings: Settings) -> dict[str, Any]:
     url = settings.local_url()
     report: dict[str, Any] = {"server": {"url": url, "running": False}, "sessions": []}
     try:
