@@ -327,8 +327,9 @@ def _facts(state: SessionState, event: Event) -> dict[str, Any]:
             facts["current_tool"] = running[-1] if running else None
     if kind is Kind.QUESTION:
         facts["unanswered_question"] = event.detail or "question"
-    if kind is Kind.TOOL_END and state.unanswered_question is not None:
-        if event.tool == "AskUserQuestion":
+    pending = state.pending
+    if kind is Kind.TOOL_END and pending is not None and pending.kind == "question":
+        if _matches_pending(pending, event):  # the question's own tool returned: answered
             facts["unanswered_question"] = None
     if kind in (Kind.SESSION_END, Kind.PROCESS_GONE):
         facts["ended_reason"] = event.detail or kind.value
