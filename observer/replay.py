@@ -17,7 +17,7 @@ from connectors import FILE_PARSERS
 from observer.book import SessionBook
 from observer.errors import ObserverError, ParseError
 from observer.events import Origin
-from observer.state import Effect
+from observer.state import Effect, Transition
 
 _START = 1_700_000_000.0
 
@@ -28,7 +28,6 @@ class ReplayedSession:
     agent: str
     status: str = "waiting"
     cwd: str | None = None
-    project: str | None = None
     timeline: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -79,19 +78,16 @@ def replay_files(paths: list[Path], agent: str = "claude") -> ReplayResult:
                 continue
             for event in events:
                 result = book.apply(event, at)
-                _record(sessions, result.effect, result.state, event.wire)
+                _record(sessions, result, event.wire)
     return ReplayResult(list(sessions.values()), errors)
 
 
-def _record(sessions: dict[str, ReplayedSession], effect: Effect, state: object, wire: str) -> None:
-    from observer.state import SessionState
-
-    if not isinstance(state, SessionState) or effect in (Effect.NONE, Effect.HELD):
-        return
-    if effect is Effect.DROPPED:
+def _record(sessions: dict[str, ReplayedSession], result: Transition, wire: str) -> None:
+    """Note a visible change (what a WebSocket client would have been sent)."""
+    state = result.state
+    if state is None or result.effect not in (Effect.CREATED, Effect.UPDATED, Effect.ENDED):
         return
     entry = sessions.setdefault(state.session_id, ReplayedSession(state.session_id, state.agent))
     entry.status = state.status.value
     entry.cwd = state.cwd
-    entry.project = state.project
     entry.timeline.append({"event": wire, "status": state.status.value})
