@@ -246,11 +246,9 @@ def _session_meta(
     # late, after the session ended, a SESSION_START would bring it back from the dead.
     # A new session is held until its first turn either way.
     meta_event = _event(Kind.METADATA, "session_meta", at, origin, context, detail=context.source)
-    git = meta.get("git")
+    git = meta.get("git")  # absent outside a repository (as in every capture)
     branch = opt_text(git, "branch") if isinstance(git, dict) else None
-    if not branch:  # `git` is absent outside a repository (as in every capture)
-        return [meta_event], context
-    return [meta_event, replace(meta_event, wire="git_branch", detail=branch)], context
+    return [replace(meta_event, git_branch=branch)], context
 
 
 def _event_msg(

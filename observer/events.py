@@ -62,6 +62,7 @@ class Event:
     tool_key: str | None = None  # digest of tool name + input, to pair a request with its tool
     detail: str | None = None  # prompt, message preview, question text, error, end reason
     model: str | None = None
+    git_branch: str | None = None  # when the source knows it (Codex's session_meta, .git/HEAD)
     waiting_for: str | None = None  # BLOCKED: what the agent says it waits for
     subagent: bool = False  # emitted from inside a subagent (Claude's agent_id)
 

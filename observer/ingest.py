@@ -220,7 +220,7 @@ class Ingestor:
                     agent=event.agent,
                     at=event.at,
                     wire="git_branch",
-                    detail=branch,
+                    git_branch=branch,
                 )
                 self._apply_one(meta, now, writes, messages)
 

@@ -290,8 +290,8 @@ def _facts(state: SessionState, event: Event) -> dict[str, Any]:
         facts["transcript_path"] = event.transcript_path
     if event.model:
         facts["model"] = event.model
-    if event.kind is Kind.METADATA and event.detail and event.wire == "git_branch":
-        facts["git_branch"] = event.detail
+    if event.git_branch:
+        facts["git_branch"] = event.git_branch
     kind = event.kind
     if kind is Kind.PROMPT and event.detail:
         if state.title is None:

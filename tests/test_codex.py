@@ -378,7 +378,7 @@ def test_every_rollout_line_parses(scenario: str, path: Path) -> None:
             assert event.session_id == session_id and event.agent == "codex"
             assert event.at == pytest.approx(stamp, abs=1e-6)
             assert event.transcript_path == str(path) and event.pid == ORIGIN.pid
-            assert event.wire.startswith("rollout:") or event.wire == "git_branch"
+            assert event.wire.startswith("rollout:")
             json.dumps(event.to_json())
         if data["type"] in ("world_state", "token_usage_record"):
             assert events == []
@@ -435,7 +435,9 @@ def test_session_meta_with_a_git_branch() -> None:
     data = json.loads(record(path, type="session_meta"))
     data["payload"]["git"] = {"commit_hash": "abc", "branch": "main", "repository_url": None}
     events = parse_rollout_line(json.dumps(data).encode(), ORIGIN, None)
-    assert [(e.kind, e.wire, e.detail) for e in events][1] == (Kind.METADATA, "git_branch", "main")
+    assert [(e.kind, e.wire, e.git_branch) for e in events] == [
+        (Kind.METADATA, "rollout:session_meta", "main")
+    ]
     started = record(path, payload__type="task_started")
     book = SessionBook()
     replay([*events, *parse_rollout_line(started, ORIGIN, events[0].session_id)], book)

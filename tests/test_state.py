@@ -660,9 +660,7 @@ def test_facts_follow_the_wire() -> None:
     )
     assert state.cwd == "/work/proj/sub" and state.project == "sub"
     assert state.model == "claude-sonnet-5-5"
-    branch = transition(
-        state, replace(ev(Kind.METADATA, 4.0, detail="main"), wire="git_branch"), 4.0
-    )
+    branch = transition(state, replace(ev(Kind.METADATA, 4.0), git_branch="main"), 4.0)
     assert branch.state is not None and branch.state.git_branch == "main"
     # A subagent's cwd is not the session's.
     sub = last(tool_start(5.0, cwd="/elsewhere", subagent=True), state=branch.state)
