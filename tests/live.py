@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,15 @@ def append_in_chunks(path: Path, data: bytes, rng: random.Random) -> None:
             handle.write(data[pos : pos + size])
             handle.flush()
             pos += size
+
+
+def event_rows(db_path: Path) -> list[tuple[Any, ...]]:
+    """Every stored event, in order: (session_id, revision, kind, wire, status, event json)."""
+    conn = sqlite3.connect(db_path)
+    try:
+        rows: list[tuple[Any, ...]] = conn.execute(
+            "select session_id, revision, kind, wire, status, event from events order by seq"
+        ).fetchall()
+    finally:
+        conn.close()
+    return rows

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import random
-import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
@@ -24,9 +23,9 @@ from connectors.pi import PiContext, context_for_path, read_session
 from observer.events import Origin
 from observer.rollouts import PI, feed, fresh_state, resumed_state
 from observer.server import create_app
-from observer.settings import Settings, load_settings
+from observer.settings import load_settings
 from observer.state import INACTIVE_IN_HISTORY
-from tests.live import append_in_chunks, drain_statuses, receive, stats_when
+from tests.live import append_in_chunks, drain_statuses, event_rows, receive, stats_when
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pi"
 ORIGIN = Origin("pi", 1795322000.5, None, "test")
@@ -46,17 +45,6 @@ def session_files(scenario: str) -> list[Path]:
 
 def work_dir(home: Path) -> Path:
     return home / ".pi" / "agent" / "sessions" / "--tmp-work--"
-
-
-def event_rows(settings: Settings) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(settings.db_path)
-    try:
-        rows = conn.execute(
-            "select session_id, revision, kind, wire, status from events order by seq"
-        ).fetchall()
-    finally:
-        conn.close()
-    return rows
 
 
 async def session_status(client: Client, session_id: str, not_: str | None = None) -> Any:
@@ -142,7 +130,7 @@ async def test_pi_sessions_written_live_then_finished_while_down(isolated_home: 
     partial = seen.pop(last_id, [])
     assert partial == expected[last_id][: len(partial)]
     assert seen == {sid: statuses for sid, statuses in expected.items() if sid != last_id}
-    before = event_rows(settings)
+    before = event_rows(settings.db_path)
 
     with (directory / last.name).open("ab") as handle:  # pi finished while we were down
         handle.write(last_data[cut:])
@@ -159,7 +147,7 @@ async def test_pi_sessions_written_live_then_finished_while_down(isolated_home: 
     assert stats["pi_bytes_read"] == len(last_data) - len(first)
     assert later["pi_bytes_read"] == stats["pi_bytes_read"]  # our reads wake nobody
     assert session["status"] == expected[last_id][-1]
-    rows = event_rows(settings)
+    rows = event_rows(settings.db_path)
     assert rows[: len(before)] == before
     revisions = [(row[0], row[1]) for row in rows]
     assert len(revisions) == len(set(revisions))  # no event applied twice

@@ -14,11 +14,9 @@ import json
 import logging
 import os
 import random
-import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -36,9 +34,9 @@ from observer.rollouts import (
     tail,
 )
 from observer.server import create_app
-from observer.settings import Settings, load_settings
+from observer.settings import load_settings
 from observer.state import INACTIVE_IN_HISTORY
-from tests.live import append_in_chunks, drain_statuses, receive, stats_when
+from tests.live import append_in_chunks, drain_statuses, event_rows, receive, stats_when
 
 FIXTURES = Path(__file__).parent / "fixtures" / "codex"
 ROLLOUTS = sorted(FIXTURES.glob("*/rollouts/rollout-*.jsonl"))
@@ -225,17 +223,6 @@ def codex_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def event_rows(settings: Settings) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(settings.db_path)
-    try:
-        rows = conn.execute(
-            "select session_id, revision, kind, wire, status, event from events order by seq"
-        ).fetchall()
-    finally:
-        conn.close()
-    return rows
-
-
 async def test_a_rollout_written_live_then_resumed_while_down(codex_home: Path) -> None:
     first = fixture("exec_shell").read_bytes()
     full = fixture("exec_resume").read_bytes()
@@ -271,7 +258,7 @@ async def test_a_rollout_written_live_then_resumed_while_down(codex_home: Path) 
     assert stats["rollout_bytes_read"] == cut and stats["rollout_files"] == 1
     assert stats["rollout_parse_errors"] == 0
     assert seen == golden("exec_shell")
-    before = event_rows(settings)
+    before = event_rows(settings.db_path)
     assert before and {row[0] for row in before} == {RESUMED}
 
     with path.open("ab") as handle:  # the thread resumed twice while the server was down
@@ -289,7 +276,7 @@ async def test_a_rollout_written_live_then_resumed_while_down(codex_home: Path) 
     assert stats["rollout_bytes_read"] == len(full) - len(first)
     assert later["rollout_bytes_read"] == stats["rollout_bytes_read"]  # our reads wake nobody
     assert session["session"]["status"] == "waiting"
-    rows = event_rows(settings)
+    rows = event_rows(settings.db_path)
     assert rows[: len(before)] == before
     revisions = [row[1] for row in rows]
     assert revisions == sorted(set(revisions))  # no event applied twice
@@ -303,7 +290,7 @@ async def test_a_rollout_written_live_then_resumed_while_down(codex_home: Path) 
     app = create_app(fresh)
     async with app.test_app() as test_app:
         await stats_when(test_app.test_client(), lambda s: s["rollout_bytes_read"] >= len(full))
-    assert [row[2:] for row in event_rows(fresh)] == [row[2:] for row in rows]
+    assert [row[2:] for row in event_rows(fresh.db_path)] == [row[2:] for row in rows]
 
 
 async def test_rollouts_present_at_start_are_read_once(codex_home: Path) -> None:
