@@ -114,6 +114,8 @@ class SessionState:
     revision: int = 0
     ended_reason: str | None = None
     error: str | None = None
+    # The request id of the last question asked; cleared when that tool call returns (answered)
+    # or at the next prompt. A turn that ends with it still set ended on an open question.
     unanswered_question: str | None = None
     # (tool_key, tool_use_id, tool name; "" for a subagent's tool, never the current one)
     open_tools: tuple[tuple[str, str, str], ...] = field(default=())
@@ -326,11 +328,11 @@ def _facts(state: SessionState, event: Event) -> dict[str, Any]:
             running = [t[2] for t in still_open if t[2]]
             facts["current_tool"] = running[-1] if running else None
     if kind is Kind.QUESTION:
-        facts["unanswered_question"] = event.detail or "question"
-    pending = state.pending
-    if kind is Kind.TOOL_END and pending is not None and pending.kind == "question":
-        if _matches_pending(pending, event):  # the question's own tool returned: answered
-            facts["unanswered_question"] = None
+        facts["unanswered_question"] = _request_id(state, event)
+    if kind is Kind.TOOL_END and event.tool_use_id == state.unanswered_question:
+        # The question's own tool call returned: answered. By id, not by the pending approval,
+        # which the registry's "busy" may already have cleared.
+        facts["unanswered_question"] = None
     if kind in (Kind.SESSION_END, Kind.PROCESS_GONE):
         facts["ended_reason"] = event.detail or kind.value
     return facts

@@ -795,3 +795,50 @@ def test_a_newer_prompt_revives_a_session_whose_process_was_seen_gone() -> None:
     book.apply(Event(Kind.SESSION_END, "s", "codex", 7.0, "SessionEnd", detail="other"), 7.0)
     after_end = book.apply(Event(Kind.PROMPT, "s", "codex", 8.0, "task_started"), 8.0)
     assert after_end.effect is Effect.NONE
+
+
+def test_a_question_answered_after_the_registry_cleared_it_is_still_answered() -> None:
+    """Seen on the real CLI: the registry turns busy (the answer was given) before the
+    question tool's PostToolUse arrives; the turn must then end in waiting, not question."""
+    book = SessionBook()
+    steps = [
+        Event(Kind.PROMPT, "s", "claude", 1.0, "UserPromptSubmit", detail="ask me"),
+        Event(
+            Kind.TOOL_START,
+            "s",
+            "claude",
+            2.0,
+            "PreToolUse",
+            tool="AskUserQuestion",
+            tool_use_id="toolu_q",
+            tool_key="kq",
+        ),
+        Event(
+            Kind.QUESTION,
+            "s",
+            "claude",
+            3.0,
+            "PermissionRequest",
+            tool="AskUserQuestion",
+            tool_key="kq",
+            detail="Which color?",
+        ),
+        Event(Kind.BUSY, "s", "claude", 4.0, "registry:busy"),
+        Event(
+            Kind.TOOL_END,
+            "s",
+            "claude",
+            4.1,
+            "PostToolUse",
+            tool="AskUserQuestion",
+            tool_use_id="toolu_q",
+            tool_key="kq-with-answers",
+        ),
+        Event(Kind.TURN_END, "s", "claude", 5.0, "Stop"),
+    ]
+    statuses = []
+    for event in steps:
+        result = book.apply(event, event.at)
+        assert result.state is not None
+        statuses.append(result.state.status.value)
+    assert statuses == ["working", "working", "question", "working", "working", "waiting"]
