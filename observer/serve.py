@@ -16,6 +16,7 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
 from observer.errors import ConfigError
+from observer.pidfile import remove_pid, write_pid
 from observer.server import create_app
 from observer.settings import Settings, ensure_data_dir
 
@@ -81,14 +82,14 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     config.errorlog = logging.getLogger("hypercorn.error")
     app = create_app(settings)
     try:
-        asyncio.run(_run(app, config))
+        asyncio.run(_run(app, config, settings))
     except OSError as exc:  # lost a race for the port after check_bindable
         if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
             raise _bind_error(settings, exc) from None
         raise
 
 
-async def _run(app: Any, config: Config) -> None:
+async def _run(app: Any, config: Config, settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -96,4 +97,23 @@ async def _run(app: Any, config: Config) -> None:
             loop.add_signal_handler(sig, stop.set)
         except NotImplementedError:  # pragma: no cover - Windows
             pass
-    await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
+    serving = asyncio.ensure_future(hypercorn_serve(app, config, shutdown_trigger=stop.wait))
+    try:
+        if await _accepting(settings, serving):
+            write_pid(settings.pid_path)
+        await serving
+    finally:
+        remove_pid(settings.pid_path)
+
+
+async def _accepting(settings: Settings, serving: asyncio.Future[None]) -> bool:
+    """Wait until the port answers (Hypercorn binds after the app's startup), or it failed."""
+    while not serving.done():
+        try:
+            _, writer = await asyncio.open_connection(settings.host, settings.port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return True
+    return False

@@ -108,6 +108,10 @@ class Settings:
         return self.data_dir / "hooks"
 
     @property
+    def pid_path(self) -> Path:
+        return self.data_dir / "observer.pid"
+
+    @property
     def log_path(self) -> Path:
         return self.data_dir / "observer.log"
 
@@ -136,14 +140,18 @@ class Settings:
         return base / "sessions"
 
     @property
-    def pi_sessions_dir(self) -> Path:
+    def pi_agent_dir(self) -> Path:
         """pi's own `PI_CODING_AGENT_DIR` names its agent dir (`~/.pi/agent` by default)."""
         if self.pi_dir is not None:
-            return self.pi_dir / "agent" / "sessions"
+            return self.pi_dir / "agent"
         agent_dir = os.environ.get("PI_CODING_AGENT_DIR")
         if agent_dir:
-            return Path(agent_dir).expanduser() / "sessions"
-        return Path.home() / ".pi" / "agent" / "sessions"
+            return Path(agent_dir).expanduser()
+        return Path.home() / ".pi" / "agent"
+
+    @property
+    def pi_sessions_dir(self) -> Path:
+        return self.pi_agent_dir / "sessions"
 
     def local_url(self) -> str:
         """Where a client on this machine reaches the server."""

@@ -302,3 +302,15 @@ def test_status_lists_the_session_waiting_for_approval_first(server: Server) -> 
     body = json.loads(as_json.stdout)
     assert body["source"] == "server"
     assert [s["status"] for s in body["sessions"]] == ["permission", "working"]
+
+
+def test_pid_file_names_the_bound_server_and_stop_ends_it_cleanly(server: Server) -> None:
+    from observer.pidfile import read_pid, stop_server
+
+    pid_path = server.data_dir / "observer.pid"
+    _wait(pid_path.exists, "the pid file")
+    assert read_pid(pid_path) == server.process.pid
+    result = stop_server(pid_path)
+    assert result.was_running and result.pid == server.process.pid
+    assert server.process.wait(timeout=10) == 0  # SIGTERM is a clean exit, not a crash
+    assert not pid_path.exists()
