@@ -1,0 +1,138 @@
+// observer-pi-extension: reports what this pi session does to observer, one spool file per event.
+// Installed by `observer install-hooks --agent pi` into pi's agent dir (extensions/); uninstall
+// removes exactly this file. pi loads it (jiti) in every mode: TUI, -p, --mode json, --mode rpc.
+//
+// The contract is observer-hook's (observer/spool.py): the record is written whole to the hidden
+// `.ev.pi.<event>.<pid>.<nonce>.json` (0600), then the empty marker `ev.pi.<event>.<pid>.<nonce>.ready`
+// commits it. The record is what connectors/pi.py parses: {ts, pid, hook, sessionId, sessionFile,
+// cwd, model, event}, `event` being pi's own payload with its bulky parts (whole transcripts,
+// tool output) left out.
+//
+// It must never slow or break pi: only synchronous writes of a few hundred bytes (no await, no
+// network, nothing that can hang), every error swallowed, nothing printed, and handlers return
+// nothing, so they never block a tool call or change a message.
+
+import { closeSync, futimesSync, mkdirSync, openSync, unlinkSync, writeSync } from "node:fs";
+
+// Baked in by the installer, not read from the environment: pi runs from any shell, where
+// observer's own settings (OBSERVER_DATA_DIR, config.toml) are not in sight, and a spool dir
+// that silently differs from the server's would lose every event. Re-installing updates it.
+const SPOOL_DIR: string = "@OBSERVER_SPOOL_DIR@";
+
+// Only what says who the user waits on (see connectors/pi.py). turn_* and tool_call carry no
+// status today; they are cheap, and tool_call is where an approval gate would hold a tool.
+const HOOKS = [
+	"session_start",
+	"session_shutdown",
+	"session_compact",
+	"model_select",
+	"agent_start",
+	"agent_end",
+	"turn_start",
+	"turn_end",
+	"message_end",
+	"tool_call",
+	"tool_execution_start",
+	"tool_execution_end",
+] as const;
+
+const NONCE = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+let seq = 0;
+let lastMicros = 0;
+
+function modelName(model: any): string | undefined {
+	return model && typeof model === "object" ? `${model.provider}/${model.id}` : undefined;
+}
+
+function texts(content: any): any {
+	// Text only: a prompt's images would be megabytes of base64.
+	if (!Array.isArray(content)) return content;
+	return content.filter((block: any) => block && block.type === "text");
+}
+
+// pi's payload, without what the observer never reads and what can be large.
+function slim(hook: string, event: any): any {
+	switch (hook) {
+		case "agent_end": {
+			// How the run ended is its last assistant message; the rest is the whole transcript.
+			const messages = Array.isArray(event.messages) ? event.messages : [];
+			const last = [...messages].reverse().find((m: any) => m && m.role === "assistant");
+			return { type: event.type, messages: last ? [last] : [] };
+		}
+		case "message_end": {
+			const m = event.message ?? {};
+			return { type: event.type, message: { role: m.role, content: texts(m.content), timestamp: m.timestamp } };
+		}
+		case "turn_end":
+			return { type: event.type, turnIndex: event.turnIndex };
+		case "tool_execution_end":
+			return { type: event.type, toolCallId: event.toolCallId, toolName: event.toolName, isError: event.isError };
+		case "session_compact":
+			return { type: event.type, fromExtension: event.fromExtension };
+		case "model_select":
+			return { type: event.type, source: event.source, model: modelName(event.model), previousModel: modelName(event.previousModel) };
+		default:
+			return event;
+	}
+}
+
+function spool(hook: string, event: any, ctx: any): void {
+	let sessionId: string | undefined;
+	let sessionFile: string | undefined;
+	try {
+		sessionId = ctx.sessionManager.getSessionId();
+		sessionFile = ctx.sessionManager.getSessionFile();
+	} catch {
+		// a stale ctx after the session was replaced: the record still says what it can
+	}
+	const now = Date.now();
+	const body = JSON.stringify({
+		ts: now,
+		pid: process.pid,
+		hook,
+		sessionId,
+		sessionFile,
+		cwd: ctx.cwd,
+		model: modelName(ctx.model),
+		event: slim(hook, event),
+	});
+	// The spool is read in (mtime, name) order, and pi fires several events within one clock
+	// tick: give each file its own mtime, strictly increasing, so they are read in the order
+	// they happened and not by event name.
+	lastMicros = Math.max(now * 1000, lastMicros + 1);
+	const seconds = lastMicros / 1e6;
+	const name = `ev.pi.${hook}.${process.pid}.${NONCE}x${++seq}`;
+	const data = `${SPOOL_DIR}/.${name}.json`;
+	let fd: number;
+	try {
+		fd = openSync(data, "wx", 0o600);
+	} catch (err: any) {
+		if (err?.code !== "ENOENT") return;
+		mkdirSync(SPOOL_DIR, { recursive: true, mode: 0o700 });
+		fd = openSync(data, "wx", 0o600);
+	}
+	try {
+		writeSync(fd, body);
+		futimesSync(fd, seconds, seconds);
+	} catch {
+		closeSync(fd);
+		unlinkSync(data); // never leave half a record for the server to adopt
+		return;
+	}
+	closeSync(fd);
+	closeSync(openSync(`${SPOOL_DIR}/${name}.ready`, "wx", 0o600));
+}
+
+export default function observer(pi: any): void {
+	if (!SPOOL_DIR.startsWith("/")) return; // the uninstalled template: nowhere to write
+	for (const hook of HOOKS) {
+		pi.on(hook, (event: any, ctx: any): undefined => {
+			try {
+				if (hook !== "message_end" || event?.message?.role === "user") spool(hook, event ?? {}, ctx ?? {});
+			} catch {
+				// observing must never break pi
+			}
+			return undefined;
+		});
+	}
+}
