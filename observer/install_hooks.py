@@ -1,6 +1,7 @@
 """Merge observer's hook entries into Claude Code's settings.json, and take them out again.
 
-settings.json belongs to the user: it holds their permissions, model and their own hooks.
+The machinery (marker, merge, load, backup, atomic write) is shared with Codex, whose
+hooks.json has Claude's format (see install_codex.py). settings.json belongs to the user: it holds their permissions, model and their own hooks.
 So we touch only entries we can prove are ours (the `observer-hook` marker), keep everything
 else exactly as it was, refuse to rewrite a file we cannot fully understand, keep a backup,
 and replace the file atomically so a crash never leaves Claude with half a config.
@@ -108,52 +109,70 @@ def merge_claude_hooks(
     settings: dict[str, object], hook_path: str, spool_dir: str
 ) -> dict[str, object]:
     """Return a copy of settings with exactly one observer group, last, on each observed event."""
-    if os.path.basename(hook_path) != HOOK_NAME:
-        # Anything else would not carry our marker, so a later merge could never find it again.
-        raise ValueError(f"hook script must be named {HOOK_NAME}, got {hook_path!r}")
-    return _rewrite(settings, hook_path, spool_dir)
+    return rewrite_hooks(settings, claude_groups(hook_path, spool_dir))
 
 
 def remove_claude_hooks(settings: dict[str, object]) -> dict[str, object]:
     """Return a copy of settings with every observer entry gone and nothing else changed."""
-    return _rewrite(settings, None, None)
+    return rewrite_hooks(settings, {})
+
+
+def claude_groups(hook_path: str, spool_dir: str) -> dict[str, dict[str, object]]:
+    check_hook_name(hook_path)
+    return {e: observer_group(e, hook_path, spool_dir) for e in CLAUDE_OBSERVE_EVENTS}
 
 
 def install_claude_hooks(
     settings_path: Path, hook_path: str, spool_dir: str, *, dry_run: bool = False
 ) -> InstallResult:
-    old_text, old = _load(settings_path)
-    merged = merge_claude_hooks(old, hook_path, spool_dir)
-    found = _our_entries(old)
-    added = tuple(
-        e
-        for e in CLAUDE_OBSERVE_EVENTS
-        if observer_entry(e, hook_path, spool_dir) not in found.get(e, [])
-    )
-    # An identical entry that is merely re-appended was neither removed nor added.
-    stale = sum(len(v) for v in found.values()) - (len(CLAUDE_OBSERVE_EVENTS) - len(added))
-    return _commit(settings_path, old_text, old, merged, added, stale, dry_run)
+    return install_groups(settings_path, claude_groups(hook_path, spool_dir), dry_run=dry_run)
 
 
 def uninstall_claude_hooks(settings_path: Path, *, dry_run: bool = False) -> InstallResult:
-    old_text, old = _load(settings_path)
-    removed = sum(len(v) for v in _our_entries(old).values())
-    return _commit(settings_path, old_text, old, remove_claude_hooks(old), (), removed, dry_run)
+    return uninstall_groups(settings_path, dry_run=dry_run)
 
 
-def _rewrite(
-    settings: dict[str, object], hook_path: str | None, spool_dir: str | None
+# -- shared by every agent whose hooks file is Claude's format (Claude Code, Codex) ----------
+
+
+def check_hook_name(hook_path: str) -> None:
+    if os.path.basename(hook_path) != HOOK_NAME:
+        # Anything else would not carry our marker, so a later merge could never find it again.
+        raise ValueError(f"hook script must be named {HOOK_NAME}, got {hook_path!r}")
+
+
+def install_groups(
+    path: Path, groups: dict[str, dict[str, object]], *, dry_run: bool = False
+) -> InstallResult:
+    """Merge one observer group per event (each holding one entry) into the hooks file."""
+    old_text, old = load_hooks_file(path)
+    merged = rewrite_hooks(old, groups)
+    found = our_entries(old)
+    added = tuple(e for e, g in groups.items() if _entries(g)[0] not in found.get(e, []))
+    # An identical entry that is merely re-appended was neither removed nor added.
+    stale = sum(len(v) for v in found.values()) - (len(groups) - len(added))
+    return commit_hooks_file(path, old_text, old, merged, added, stale, dry_run)
+
+
+def uninstall_groups(path: Path, *, dry_run: bool = False) -> InstallResult:
+    old_text, old = load_hooks_file(path)
+    removed = sum(len(v) for v in our_entries(old).values())
+    return commit_hooks_file(path, old_text, old, rewrite_hooks(old, {}), (), removed, dry_run)
+
+
+def rewrite_hooks(
+    settings: dict[str, object], groups: dict[str, dict[str, object]]
 ) -> dict[str, object]:
-    """Strip our entries, then (when hook_path is given) append our groups."""
+    """Strip our entries, then append `groups` (event -> one group), each last on its event."""
     problem = _shape_problem(settings)
     if problem:
         raise SettingsError(None, problem)
     out = copy.deepcopy(settings)
     old_hooks: dict[str, list[Any]] = out.get("hooks", {})  # type: ignore[assignment]
     new_hooks: dict[str, list[Any]] = {}
-    for event, groups in old_hooks.items():
+    for event, old_groups in old_hooks.items():
         kept: list[Any] = []
-        for group in groups:
+        for group in old_groups:
             entries = group.get("hooks") if isinstance(group, dict) else None
             if not isinstance(entries, list):
                 kept.append(group)  # not a shape we know: not ours to judge
@@ -163,9 +182,8 @@ def _rewrite(
             if foreign or len(foreign) == len(entries):
                 kept.append({**group, "hooks": foreign})
         new_hooks[event] = kept
-    if hook_path is not None and spool_dir is not None:
-        for event in CLAUDE_OBSERVE_EVENTS:
-            new_hooks.setdefault(event, []).append(observer_group(event, hook_path, spool_dir))
+    for event, group in groups.items():
+        new_hooks.setdefault(event, []).append(copy.deepcopy(group))
     # Likewise an event list or the hooks object goes only if our removal emptied it.
     new_hooks = {e: g for e, g in new_hooks.items() if g or not old_hooks.get(e)}
     if new_hooks or ("hooks" in out and not old_hooks):
@@ -175,7 +193,13 @@ def _rewrite(
     return out
 
 
-def _our_entries(settings: dict[str, object]) -> dict[str, list[Any]]:
+def _entries(group: dict[str, object]) -> list[Any]:
+    entries = group["hooks"]
+    assert isinstance(entries, list)
+    return entries
+
+
+def our_entries(settings: dict[str, object]) -> dict[str, list[Any]]:
     hooks: dict[str, list[Any]] = settings.get("hooks", {})  # type: ignore[assignment]
     found: dict[str, list[Any]] = {}
     for event, groups in hooks.items():
@@ -213,7 +237,8 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _load(path: Path) -> tuple[bytes | None, dict[str, object]]:
+def load_hooks_file(path: Path) -> tuple[bytes | None, dict[str, object]]:
+    """The file's bytes (None when missing) and its object; SettingsError if not ours to edit."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -235,7 +260,7 @@ def _load(path: Path) -> tuple[bytes | None, dict[str, object]]:
     return raw, data
 
 
-def _commit(
+def commit_hooks_file(
     path: Path,
     old_raw: bytes | None,
     old: dict[str, object],
