@@ -28,6 +28,16 @@ CAPABILITIES = ["sessions_list", "session_replay", "session_snapshot", "auth_bea
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
+def _start_notifier(settings: Settings, hub: Hub) -> asyncio.Task[None] | None:
+    from observer.notify_send import Notifier, channels_from, policy_from
+
+    channels = channels_from(settings)
+    if not channels:
+        return None
+    log.info("notifying via %s", ", ".join(channel.name for channel in channels))
+    return asyncio.ensure_future(Notifier(hub, policy_from(settings), channels).run())
+
+
 def create_app(settings: Settings) -> Quart:
     app = Quart("observer")
     app.config["OBSERVER_SETTINGS"] = settings
@@ -43,10 +53,13 @@ def create_app(settings: Settings) -> Quart:
         ingestor = Ingestor(settings, hub, store)
         runtime.update(hub=hub, store=store, ingestor=ingestor)
         await ingestor.start()
+        notifying = _start_notifier(settings, hub)
         log.info("observer %s serving; spool %s", __version__, settings.spool_dir)
         try:
             yield
         finally:
+            if notifying is not None:
+                notifying.cancel()
             await ingestor.stop()
             store.close()
 

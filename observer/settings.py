@@ -77,6 +77,37 @@ SETTINGS: tuple[SettingInfo, ...] = (
         "1000",
         "Events kept per session for clients that reconnect with since_revision.",
     ),
+    SettingInfo(
+        "notify_desktop",
+        "OBSERVER_NOTIFY_DESKTOP",
+        "false",
+        "Desktop notifications (notify-send on Linux, osascript on macOS) on approvals, "
+        "questions and finished turns.",
+    ),
+    SettingInfo(
+        "notify_webhook",
+        "OBSERVER_NOTIFY_WEBHOOK",
+        "none",
+        "URL that receives each notification as a JSON POST.",
+    ),
+    SettingInfo(
+        "notify_ntfy",
+        "OBSERVER_NOTIFY_NTFY",
+        "none",
+        "ntfy topic URL (e.g. https://ntfy.sh/my-secret-topic) to push notifications to a phone.",
+    ),
+    SettingInfo(
+        "notify_cooldown",
+        "OBSERVER_NOTIFY_COOLDOWN",
+        "30",
+        "Seconds a session stays quiet after a notification, unless something more urgent happens.",
+    ),
+    SettingInfo(
+        "public_url",
+        "OBSERVER_PUBLIC_URL",
+        "the server's local URL",
+        "Base URL of the web page, for the deep link in each notification.",
+    ),
 )
 
 
@@ -90,6 +121,11 @@ class Settings:
     pi_dir: Path | None = None
     liveness_interval: float = 5.0
     replay_ring: int = 1000
+    notify_desktop: bool = False
+    notify_webhook: str | None = None
+    notify_ntfy: str | None = None
+    notify_cooldown: float = 30.0
+    public_url: str | None = None
 
     @property
     def spool_dir(self) -> Path:
@@ -194,8 +230,15 @@ def load_settings(**overrides: Any) -> Settings:
 
 def _coerce(name: str, value: Any) -> Any:
     try:
-        if name == "liveness_interval":
-            return float(value)
+        if name in ("liveness_interval", "notify_cooldown"):
+            seconds = float(value)
+            if seconds < 0:
+                raise ValueError("must not be negative")
+            return seconds
+        if name == "notify_desktop":
+            return _boolean(value)
+        if name in ("notify_webhook", "notify_ntfy", "public_url"):
+            return _http_url(str(value))
         if name == "replay_ring":
             ring = int(value)
             if ring < 1:
@@ -206,6 +249,23 @@ def _coerce(name: str, value: Any) -> Any:
         return str(value) if value is not None else None
     except ValueError as exc:
         raise ConfigError(f"setting {name}={value!r} is invalid: {exc}") from None
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or len(value) < 10:
+        raise ValueError("expected an http:// or https:// URL")
+    return value
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
