@@ -7,9 +7,11 @@ import errno
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
+from logging.handlers import RotatingFileHandler
 from typing import Any
 
 from hypercorn.asyncio import serve as hypercorn_serve
@@ -36,13 +38,50 @@ class JsonLines(logging.Formatter):
         return json.dumps(entry)
 
 
-def configure_logging(settings: Settings, level: str) -> None:
+LOG_FORMATS = ("pretty", "json")
+LOG_FILE_BYTES = 10 * 1024 * 1024
+LOG_FILE_BACKUPS = 5  # at most ~60 MB of logs, ever
+
+
+class Redact(logging.Filter):
+    """Tokens never reach a log line, whoever logs them (a URL with ?token=, a header)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _TOKEN_QUERY.sub(r"\1[redacted]", message)
+        for secret in self.secrets:
+            redacted = redacted.replace(secret, "[redacted]")
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_TOKEN_QUERY = re.compile(r"((?:[?&]token=|Bearer\s+))[^&\s\"']+")
+
+
+def configure_logging(settings: Settings, level: str, log_format: str = "pretty") -> None:
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"--log-format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}"
+        )
     root = logging.getLogger()
     root.setLevel(level.upper())
-    to_file = logging.FileHandler(settings.log_path, encoding="utf-8")
+    to_file = RotatingFileHandler(
+        settings.log_path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8"
+    )
     to_file.setFormatter(JsonLines())
     to_stderr = logging.StreamHandler(sys.stderr)
-    to_stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        to_stderr.setFormatter(JsonLines())
+    else:
+        to_stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    redact = Redact([settings.token or ""])
+    for handler in (to_file, to_stderr):
+        handler.addFilter(redact)
     root.handlers[:] = [to_file, to_stderr]
 
 
@@ -64,11 +103,11 @@ def _bind_error(settings: Settings, exc: OSError) -> ConfigError:
     return ConfigError(f"cannot listen on {settings.bind}: {exc.strerror}{hint}")
 
 
-def serve(settings: Settings, log_level: str = "info") -> None:
+def serve(settings: Settings, log_level: str = "info", log_format: str = "pretty") -> None:
     check_bindable(settings)
     os.umask(0o077)  # the database and logs hold prompts and commands: owner-only, like the spool
     ensure_data_dir(settings)
-    configure_logging(settings, log_level)
+    configure_logging(settings, log_level, log_format)
     if not settings.is_loopback:
         log.warning(
             "listening on %s without TLS: put a TLS proxy or a private network in front",

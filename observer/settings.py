@@ -149,7 +149,7 @@ class Settings:
 
     @property
     def log_path(self) -> Path:
-        return self.data_dir / "observer.log"
+        return self.data_dir / "logs" / "server.log"
 
     @property
     def host(self) -> str:
@@ -299,7 +299,12 @@ def is_loopback_host(host: str) -> bool:
 
 def ensure_data_dir(settings: Settings) -> None:
     """Create the data dir tree with private permissions (0700), tightening an existing one."""
-    for path in (settings.data_dir, settings.spool_dir, settings.spool_dir / "rejected"):
+    for path in (
+        settings.data_dir,
+        settings.spool_dir,
+        settings.spool_dir / "rejected",
+        settings.log_path.parent,
+    ):
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(path, 0o700)
 
