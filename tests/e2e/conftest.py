@@ -28,6 +28,14 @@ def codex_bin() -> Path:
         pytest.skip(f"E2E LANE NOT RUN: {exc}")
 
 
+@pytest.fixture(scope="session")
+def pi_bin() -> Path:
+    try:
+        return install("pi")
+    except NpmUnavailableError as exc:
+        pytest.skip(f"E2E LANE NOT RUN: {exc}")
+
+
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
     opened = open_lab(tmp_path)

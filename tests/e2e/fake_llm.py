@@ -5,8 +5,10 @@ streams: message_start, ping, content_block_start/delta/stop, message_delta, mes
 the OpenAI Responses API (`POST /v1/responses`, SSE as Codex expects it: response.created,
 output_item.added/done, output_text.delta/done, response.completed). A Responses request is
 read as an Anthropic one (`responses_as_messages`), so both share the scenarios; a Bash call
-becomes Codex's `exec_command` function call. The chat-completions API, for pi, plugs into
-`ROUTES` the same way.
+becomes Codex's `exec_command` function call. The OpenAI chat completions API (`POST
+/v1/chat/completions`, for pi) streams `chat.completion.chunk`s: a role delta, content or
+tool_calls deltas, a finish_reason chunk, a usage chunk, `data: [DONE]`; a scripted tool call
+takes the name the request's tools offer (`Bash` is pi's `bash`).
 
 The scenario is chosen by a marker in the first user message, `[[scenario:NAME]]`:
 text, bash, perm (a command that needs permission), question (AskUserQuestion),
@@ -162,6 +164,36 @@ SCENARIOS: dict[str, Callable[[Request], list[Block] | str]] = {
     ),
     APIERROR: lambda req: APIERROR,
 }
+
+
+def chat_as_messages(req: Request) -> Request:
+    """A chat completions request seen as a Messages one: user texts, tool calls, tool results."""
+    messages: list[dict[str, Any]] = []
+    for message in _messages(req):
+        role = message.get("role")
+        if role == "user":
+            messages.append({"role": "user", "content": _texts(message.get("content"))})
+        elif role == "assistant" and message.get("tool_calls"):
+            messages.append({"role": "assistant", "content": [{"type": "tool_use"}]})
+        elif role == "tool":
+            result = {"type": "tool_result", "content": _texts(message.get("content"))}
+            messages.append({"role": "user", "content": [result]})
+    return {"messages": messages}
+
+
+def offered_tool(block: Block, req: Request) -> tuple[str, dict[str, Any]]:
+    """A scripted tool call under the name the request's tools offer: the scenarios speak
+    Claude's `Bash`, whose only argument pi's `bash` shares is `command`."""
+    tools = req.get("tools")
+    offered = {
+        t["function"].get("name")
+        for t in (tools if isinstance(tools, list) else [])
+        if isinstance(t, dict) and isinstance(t.get("function"), dict)
+    }
+    name, tool_input = block["name"], block["input"]
+    if name == "Bash" and name not in offered and "bash" in offered:
+        return "bash", {"command": tool_input["command"]}
+    return name, tool_input
 
 
 def responses_as_messages(req: Request) -> Request:
@@ -409,6 +441,69 @@ class Handler(BaseHTTPRequestHandler):
     def anthropic_count_tokens(self, req: Request) -> None:
         self._json(200, {"input_tokens": max(1, len(json.dumps(req)) // 4)})
 
+    # -- OpenAI chat completions API (pi) -------------------------------------------------------
+    def openai_chat(self, req: Request) -> None:
+        view = chat_as_messages(req)
+        scenario = scenario_of(view) if req.get("tools") else "side"  # compaction summaries
+        blocks = SCENARIOS[scenario](view) if scenario != "side" else [text("Side answer.")]
+        self._log({"api": "chat", "scenario": scenario, "reply": blocks})
+        if isinstance(blocks, str):
+            error = {"message": "fake llm: scripted error", "type": "invalid_request_error"}
+            self._json(400, {"error": dict(error, param=None, code=None)})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-request-id", f"req_e2e_{uuid.uuid4().hex[:12]}")
+        self.end_headers()
+        delay = 0.1 if scenario == "slowtext" else self.delay
+        include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
+        base = {
+            "id": f"chatcmpl-e2e{uuid.uuid4().hex[:20]}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": req.get("model") or "gpt-e2e",
+            "system_fingerprint": "fp_e2e",
+        }
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            extra = {"usage": None} if include_usage else {}
+            self._data(dict(base, choices=[choice], **extra))
+
+        chunk({"role": "assistant", "content": "", "refusal": None})
+        calls = 0
+        for block in blocks:
+            if block["type"] == "text":
+                for start in range(0, len(block["text"]), 12):
+                    chunk({"content": block["text"][start : start + 12]})
+                    if delay:
+                        time.sleep(delay)
+                continue
+            name, arguments = offered_tool(block, req)
+            call = {"index": calls, "id": f"call_e2e_{uuid.uuid4().hex[:20]}", "type": "function"}
+            chunk({"tool_calls": [dict(call, function={"name": name, "arguments": ""})]})
+            encoded = json.dumps(arguments)
+            for start in range(0, len(encoded), 16):
+                piece = {"index": calls, "function": {"arguments": encoded[start : start + 16]}}
+                chunk({"tool_calls": [piece]})
+            calls += 1
+        chunk({}, "tool_calls" if calls else "stop")
+        if include_usage:
+            usage = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+            self._data(dict(base, choices=[], usage=usage))
+        self._data("[DONE]")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _data(self, data: object) -> None:
+        """One unnamed SSE event, as chat completions streams them."""
+        encoded = data if isinstance(data, str) else json.dumps(data)
+        payload = f"data: {encoded}\n\n".encode()
+        self.wfile.write(b"%x\r\n" % len(payload) + payload + b"\r\n")
+        self.wfile.flush()
+
     # -- OpenAI Responses API (Codex) -----------------------------------------------------------
     def openai_responses(self, req: Request) -> None:
         text_format = (req.get("text") or {}).get("format") or {}
@@ -508,6 +603,7 @@ ROUTES: dict[str, Callable[[Handler, Request], None]] = {
     "/v1/messages": Handler.anthropic_messages,
     "/v1/messages/count_tokens": Handler.anthropic_count_tokens,
     "/v1/responses": Handler.openai_responses,
+    "/v1/chat/completions": Handler.openai_chat,
 }
 
 

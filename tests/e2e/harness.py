@@ -206,12 +206,20 @@ class Lab:
             "IS_SANDBOX": "1",
             "CODEX_HOME": str(self.codex_home),
             "FAKE_OPENAI_API_KEY": "sk-e2e-fake",
+            "PI_CODING_AGENT_DIR": str(self.pi_agent_dir),
+            "PI_OFFLINE": "1",
+            "PI_TELEMETRY": "0",
+            "PI_SKIP_VERSION_CHECK": "1",
             "NO_COLOR": "1",
         }
 
     @property
     def codex_home(self) -> Path:
         return self.home / ".codex"
+
+    @property
+    def pi_agent_dir(self) -> Path:
+        return self.home / ".pi" / "agent"
 
     def install_codex_hooks(self) -> None:
         """What `observer install-hooks --agent codex` will write (it does not exist yet): our
@@ -286,10 +294,33 @@ enabled = false
 """
 
 
+def pi_config(llm_url: str) -> dict[str, dict[str, Any]]:
+    """pi's models.json and settings.json: one model on the fake's chat completions API."""
+    model = {
+        "id": "fake-gpt",
+        "name": "observer e2e fake LLM",
+        "reasoning": False,
+        "input": ["text"],
+        "contextWindow": 128000,
+        "maxTokens": 4096,
+        "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+    }
+    provider = {
+        "baseUrl": f"{llm_url}/v1",
+        "api": "openai-completions",
+        "apiKey": "sk-e2e-fake",
+        "compat": {"supportsDeveloperRole": False, "supportsReasoningEffort": False},
+        "models": [model],
+    }
+    settings = {"defaultProvider": "fake", "defaultModel": "fake-gpt", "quietStartup": True}
+    return {"models.json": {"providers": {"fake": provider}}, "settings.json": settings}
+
+
 def open_lab(root: Path) -> Lab:
     home = root / "home"
     (home / ".claude").mkdir(parents=True)
     (home / ".codex").mkdir()
+    (home / ".pi" / "agent").mkdir(parents=True)
     (root / "claude-tmp").mkdir(mode=0o700)
     data_dir = root / "data"
     processes: list[subprocess.Popen[bytes]] = []
@@ -312,6 +343,7 @@ def open_lab(root: Path) -> Lab:
         HOME=str(home),
         CLAUDE_CONFIG_DIR=str(home / ".claude"),
         CODEX_HOME=str(home / ".codex"),
+        PI_CODING_AGENT_DIR=str(home / ".pi" / "agent"),
         OBSERVER_LIVENESS_INTERVAL="1",
     )
     env.pop("OBSERVER_TOKEN", None)
@@ -356,6 +388,8 @@ def open_lab(root: Path) -> Lab:
     recorder.start()
     llm_url = f"http://127.0.0.1:{port_file.read_text().strip()}"
     (home / ".codex" / "config.toml").write_text(CODEX_CONFIG.format(llm_url=llm_url))
+    for name, config in pi_config(llm_url).items():
+        (home / ".pi" / "agent" / name).write_text(json.dumps(config, indent=2))
     return Lab(root, home, data_dir, url, llm_url, recorder, processes)
 
 

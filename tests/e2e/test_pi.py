@@ -1,0 +1,188 @@
+"""pi, the real binary, against the fake LLM's chat completions API, with observer's pi extension
+installed by the real installer: what a running observer shows through the extension's spool
+records (and pi's session files, which it tails too). Each test asserts the status sequence a
+WebSocket client saw (consecutive repeats collapsed)."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from observer.install_pi import install_pi_extension
+from observer.state import PROCESS_EXITED
+from tests.e2e.conftest import report
+from tests.e2e.harness import Lab, wait_until
+from tests.timeline import collapse
+
+pytestmark = pytest.mark.e2e
+
+
+def install_extension(lab: Lab) -> None:
+    result = install_pi_extension(lab.pi_agent_dir, str(lab.data_dir / "spool"))
+    assert result.changed and result.path.parent == lab.pi_agent_dir / "extensions"
+
+
+def run_pi(pi: Path, lab: Lab, cwd: Path, prompt: str) -> subprocess.CompletedProcess[str]:
+    install_extension(lab)
+    return subprocess.run(
+        [str(pi), "-p", prompt],
+        cwd=cwd,
+        env=lab.env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class PiRpc:
+    """`pi --mode rpc`: JSON commands on stdin, responses and events on stdout (read by a
+    thread, so a silent pi fails the test instead of hanging it)."""
+
+    def __init__(self, pi: Path, lab: Lab, cwd: Path) -> None:
+        install_extension(lab)
+        self.process = subprocess.Popen(
+            [str(pi), "--mode", "rpc"],
+            cwd=cwd,
+            env=lab.env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            try:
+                self.lines.put(json.loads(line))
+            except ValueError:
+                continue
+
+    def send(self, command: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+
+    def response(self, command: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            if message.get("type") == "response" and message.get("command") == command:
+                assert message.get("success"), message
+                return message
+
+    def session_id(self) -> str:
+        self.send({"type": "get_state"})
+        return str(self.response("get_state")["data"]["sessionId"])
+
+    def close(self) -> int:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self.reader.join(timeout=10)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+
+
+def check(scenario: str, expected: list[str], seen: list[str]) -> None:
+    report(f"pi/{scenario}", expected, seen)
+    assert seen == expected
+
+
+def seen_until_ended(lab: Lab, session_id: str) -> list[str]:
+    wait_until(lambda: lab.recorder.ended_count(session_id) >= 1, f"{session_id} to end")
+    return collapse(lab.recorder.statuses(session_id))
+
+
+def test_text(pi_bin: Path, lab: Lab) -> None:
+    done = run_pi(pi_bin, lab, lab.workdir("text"), "[[scenario:text]] Say hello")
+    assert done.returncode == 0 and "The answer is 42." in done.stdout
+    session = lab.recorder.only_session()
+    check("text", ["working", "waiting", "ended"], seen_until_ended(lab, session))
+    final = lab.recorder.last_session(session)
+    assert final["agent"] == "pi" and final["project"] == "text" and final["git_branch"] == "main"
+    assert final["model"] == "fake/fake-gpt" and final["ended_reason"] == "quit"
+
+
+def test_bash(pi_bin: Path, lab: Lab) -> None:
+    cwd = lab.workdir("bash")
+    done = run_pi(pi_bin, lab, cwd, "[[scenario:bash]] Create out.txt")
+    assert done.returncode == 0
+    session = lab.recorder.only_session()
+    check("bash", ["working", "waiting", "ended"], seen_until_ended(lab, session))
+    assert (cwd / "out.txt").read_text() == "hello\n"
+    assert "bash" in [m["changes"].get("current_tool") for m in _deltas(lab, session)]
+
+
+def test_rpc_abort_waits_then_quit_ends(pi_bin: Path, lab: Lab) -> None:
+    """RPC `abort` during a long tool: observer shows waiting, not a stuck working; closing
+    stdin makes pi quit, and the session ends."""
+    rpc = PiRpc(pi_bin, lab, lab.workdir("abort"))
+    try:
+        session = rpc.session_id()
+        rpc.send({"type": "prompt", "message": "[[scenario:slow]] Wait a while"})
+        rpc.response("prompt")
+        wait_until(lambda: _current_tool(lab, session) == "bash", "the slow command to start")
+        rpc.send({"type": "abort"})
+        rpc.response("abort")
+        wait_until(lambda: lab.recorder.statuses(session)[-1:] == ["waiting"], "waiting", 10)
+    finally:
+        status = rpc.close()
+    assert status == 0
+    check("rpc_abort", ["working", "waiting", "ended"], seen_until_ended(lab, session))
+
+
+def test_sigkill_ends_the_session(pi_bin: Path, lab: Lab) -> None:
+    """No session_shutdown from a killed pi: the liveness check sees its pid gone."""
+    rpc = PiRpc(pi_bin, lab, lab.workdir("sigkill"))
+    try:
+        session = rpc.session_id()
+        rpc.send({"type": "prompt", "message": "[[scenario:slowtext]] Tell me a long story"})
+        wait_until(lambda: lab.recorder.statuses(session)[-1:] == ["working"], "working")
+        rpc.process.send_signal(signal.SIGKILL)
+        rpc.process.wait(timeout=10)  # reaped: a zombie would still answer kill(pid, 0)
+        killed = time.monotonic()
+        wait_until(lambda: lab.recorder.ended_count(session) >= 1, "ended", 10)
+        took = time.monotonic() - killed
+    finally:
+        rpc.close()
+    check("sigkill", ["working", "ended"], collapse(lab.recorder.statuses(session)))
+    print(f"pi SIGKILL -> ended in {took:.2f} s")
+    assert took < 5.0
+    assert lab.recorder.last_session(session)["ended_reason"] == PROCESS_EXITED
+
+
+def _deltas(lab: Lab, session_id: str) -> list[dict[str, Any]]:
+    with lab.recorder.lock:
+        return [
+            m
+            for m in lab.recorder.messages
+            if m.get("session_id") == session_id and m["type"] == "session_delta"
+        ]
+
+
+def _current_tool(lab: Lab, session_id: str) -> object:
+    with lab.recorder.lock:
+        messages = [m for m in lab.recorder.messages if m.get("session_id") == session_id]
+    for message in reversed(messages):
+        fields = message.get("changes") or message.get("session") or {}
+        if "current_tool" in fields:
+            return fields["current_tool"]
+    return None
