@@ -131,6 +131,23 @@ def test_bash(pi_bin: Path, lab: Lab) -> None:
     assert "bash" in [m["changes"].get("current_tool") for m in _deltas(lab, session)]
 
 
+def test_an_unwritable_spool_never_hurts_pi(pi_bin: Path, lab: Lab) -> None:
+    blocker = lab.root / "a-file"
+    blocker.write_text("the spool cannot be created under a file\n")
+    install_pi_extension(lab.pi_agent_dir, str(blocker / "spool"))
+    done = subprocess.run(
+        [str(pi_bin), "-p", "[[scenario:bash]] Create out.txt"],
+        cwd=lab.workdir("unwritable"),
+        env=lab.env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "out.txt" in done.stdout
+    assert done.stderr == ""
+
+
 def test_rpc_abort_waits_then_quit_ends(pi_bin: Path, lab: Lab) -> None:
     """RPC `abort` during a long tool: observer shows waiting, not a stuck working; closing
     stdin makes pi quit, and the session ends."""
