@@ -65,6 +65,8 @@ function slim(hook: string, event: any): any {
 		}
 		case "turn_end":
 			return { type: event.type, turnIndex: event.turnIndex };
+		case "tool_call": // its input is tool_execution_start's args, already written
+			return { type: event.type, toolCallId: event.toolCallId, toolName: event.toolName };
 		case "tool_execution_end":
 			return { type: event.type, toolCallId: event.toolCallId, toolName: event.toolName, isError: event.isError };
 		case "session_compact":
