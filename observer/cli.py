@@ -11,13 +11,16 @@ import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from observer import __version__
 from observer.errors import ConfigError, ObserverError
 from observer.settings import Settings, ensure_data_dir, load_settings, write_token
+
+if TYPE_CHECKING:
+    from observer.install_hooks import InstallResult
 
 app = typer.Typer(
     help="observer: one truthful answer to 'which agent session needs me now?'",
@@ -125,16 +128,44 @@ def status(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
 @clean_errors
 def install_hooks(
     data_dir: DataDir = None,
-    agent: Annotated[str, typer.Option(help="Which agent's hooks to install.")] = "claude",
+    agent: Annotated[
+        str, typer.Option(help="Which agent's hooks to install: claude or codex.")
+    ] = "claude",
     settings_path: Annotated[
         Path | None,
         typer.Option(
             "--settings",
-            help="The agent's settings file. Default for claude: "
-            "$CLAUDE_CONFIG_DIR/settings.json, else ~/.claude/settings.json.",
+            help="claude: the settings file. Default: $CLAUDE_CONFIG_DIR/settings.json, "
+            "else ~/.claude/settings.json.",
             show_default=False,
         ),
     ] = None,
+    codex_home: Annotated[
+        Path | None,
+        typer.Option(
+            "--codex-home",
+            help="codex: Codex's home (hooks.json, config.toml). Default: $CODEX_HOME, "
+            "else ~/.codex.",
+            show_default=False,
+        ),
+    ] = None,
+    codex_bin: Annotated[
+        str | None,
+        typer.Option(
+            "--codex-bin",
+            help="codex: the codex executable that records trust in our hooks "
+            "(`codex app-server`). Default: codex on PATH.",
+            show_default=False,
+        ),
+    ] = None,
+    notify: Annotated[
+        bool,
+        typer.Option(
+            "--notify",
+            help="codex: also set config.toml's notify (each completed turn) to spool an "
+            "event, still running any notify program you had.",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the resulting file; write nothing.")
     ] = False,
@@ -146,10 +177,30 @@ def install_hooks(
 
     Only entries whose command runs `observer-hook` are ours; every other hook is kept as is.
     """
+    installers: dict[str, Callable[[], None]] = {
+        "claude": lambda: _install_claude(data_dir, settings_path, dry_run, uninstall),
+        "codex": lambda: _install_codex(
+            data_dir, codex_home, codex_bin, notify, dry_run, uninstall
+        ),
+        # "pi": its extension installer plugs in here.
+    }
+    if agent not in installers:
+        raise ConfigError(
+            f"install-hooks knows --agent {' and '.join(installers)}, not {agent!r}"
+            + (" (pi's extension installer is not wired yet)" if agent == "pi" else "")
+        )
+    if agent != "codex" and (codex_home or codex_bin or notify):
+        raise ConfigError("--codex-home, --codex-bin and --notify are for --agent codex")
+    if agent != "claude" and settings_path:
+        raise ConfigError("--settings is for --agent claude")
+    installers[agent]()
+
+
+def _install_claude(
+    data_dir: Path | None, settings_path: Path | None, dry_run: bool, uninstall: bool
+) -> None:
     from observer import install_hooks as ih
 
-    if agent != "claude":
-        raise ConfigError(f"install-hooks supports --agent claude for now, not {agent!r}")
     settings = _settings(data_dir)
     path = settings_path or ih.default_claude_settings_path()
     if uninstall:
@@ -157,6 +208,76 @@ def install_hooks(
     else:
         hook = settings.hooks_dir / "observer-hook" if dry_run else install_hook_script(settings)
         result = ih.install_claude_hooks(path, str(hook), str(settings.spool_dir), dry_run=dry_run)
+    _render_install(result, uninstall, dry_run)
+    if not dry_run and not uninstall and '"disableAllHooks": true' in result.new_text:
+        typer.echo(
+            f"warning: {path} sets disableAllHooks: Claude Code will run no hook, ours included",
+            err=True,
+        )
+
+
+def _install_codex(
+    data_dir: Path | None,
+    codex_home: Path | None,
+    codex_bin: str | None,
+    notify: bool,
+    dry_run: bool,
+    uninstall: bool,
+) -> None:
+    from observer import codex_config, install_codex
+    from observer.codex_appserver import AppServerError
+
+    settings = _settings(data_dir)
+    home = codex_home or install_codex.default_codex_home()
+    hooks_path, config_path = home / "hooks.json", home / "config.toml"
+    if uninstall:
+        result, forgotten = install_codex.uninstall_codex_hooks(home, dry_run=dry_run)
+        _render_install(result, uninstall, dry_run)
+        restored = codex_config.uninstall_notify(config_path, dry_run=dry_run)
+        verb = "would remove" if dry_run else "removed"
+        if forgotten:
+            typer.echo(f"{verb} {forgotten} trust record(s) of observer's hooks from {config_path}")
+        if restored is not None:
+            typer.echo(f"{verb} observer's notify from {config_path}; yours (if any) is back")
+        return
+    hook = settings.hooks_dir / "observer-hook" if dry_run else install_hook_script(settings)
+    spool = str(settings.spool_dir)
+    result = install_codex.install_codex_hooks(hooks_path, str(hook), spool, dry_run=dry_run)
+    _render_install(result, uninstall, dry_run)
+    if notify:
+        text = codex_config.install_notify(config_path, str(hook), spool, dry_run=dry_run)
+        if dry_run:
+            typer.echo(f"--- {config_path} ---", err=True)
+            typer.echo(text, nl=False)
+        else:
+            typer.echo(f"notify in {config_path} now spools each completed turn")
+    if dry_run:
+        typer.echo(
+            "(dry run: hooks not trusted; install trusts them via codex app-server)", err=True
+        )
+        return
+    binary = codex_bin or shutil.which("codex")
+    try:
+        if binary is None:
+            raise AppServerError("no codex executable on PATH")
+        trust = install_codex.trust_codex_hooks(binary, home)
+    except AppServerError as e:
+        typer.echo(
+            f"warning: observer's Codex hooks are NOT trusted yet, so Codex will skip them: {e}.\n"
+            "  fix: re-run with --codex-bin /path/to/codex, "
+            "or open codex and trust them with /hooks",
+            err=True,
+        )
+        return
+    typer.echo(
+        f"trusted {trust.newly_trusted} of observer's {trust.listed} hooks in {config_path}"
+        if trust.newly_trusted
+        else f"all {trust.listed} of observer's hooks are trusted by Codex"
+    )
+
+
+def _render_install(result: InstallResult, uninstall: bool, dry_run: bool) -> None:
+    path = result.path
     if dry_run:
         typer.echo(result.new_text, nl=False)
         typer.echo(f"(dry run: {path} not written)", err=True)
@@ -168,11 +289,6 @@ def install_hooks(
     typer.echo(f"{what} {path}")
     if result.backup is not None:
         typer.echo(f"backup of the previous file: {result.backup}")
-    if not uninstall and '"disableAllHooks": true' in result.new_text:
-        typer.echo(
-            f"warning: {path} sets disableAllHooks: Claude Code will run no hook, ours included",
-            err=True,
-        )
 
 
 @app.command("generate-token")

@@ -1,10 +1,10 @@
 """Merge observer's hook entries into Claude Code's settings.json, and take them out again.
 
-The machinery (marker, merge, load, backup, atomic write) is shared with Codex, whose
-hooks.json has Claude's format (see install_codex.py). settings.json belongs to the user: it holds their permissions, model and their own hooks.
+settings.json belongs to the user: it holds their permissions, model and their own hooks.
 So we touch only entries we can prove are ours (the `observer-hook` marker), keep everything
 else exactly as it was, refuse to rewrite a file we cannot fully understand, keep a backup,
 and replace the file atomically so a crash never leaves Claude with half a config.
+That machinery is shared with Codex, whose hooks.json has Claude's format (install_codex.py).
 """
 
 from __future__ import annotations
@@ -283,8 +283,8 @@ def commit_hooks_file(
                 target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             else:
                 mode = target.stat().st_mode & 0o7777
-                _atomic_write(backup, old_raw or b"", mode)
-            _atomic_write(target, text.encode("utf-8"), mode)
+                atomic_write(backup, old_raw or b"", mode)
+            atomic_write(target, text.encode("utf-8"), mode)
         except OSError as e:
             raise SettingsError(path, f"cannot be written: {e}") from e
     return InstallResult(path, True, backup, added, removed, text)
@@ -303,7 +303,7 @@ def _dump(path: Path, data: dict[str, object]) -> str:
     return text
 
 
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
+def atomic_write(path: Path, data: bytes, mode: int) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
