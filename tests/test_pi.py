@@ -5,7 +5,9 @@ Contract: bytes in, a list of `Event`s out, or `ParseError` -- never any other e
 Fixtures (`tests/fixtures/pi/<scenario>/`) come from the pi 0.73.1 captures (the real `pi` CLI
 driven by a fake LLM; `print_*` = `pi -p`, `json_*` = `--mode json`, `rpc_*` = `--mode rpc`,
 `ext_autodiscover_*` = print/json runs with the logging extension auto-discovered,
-`interactive_tmux` = the TUI, Escape during a tool):
+`interactive_tmux` = the TUI, Escape during a tool; `observer_ext_*` = pi 0.73.1 with observer's
+own extension, hooks/pi/observer.ts, whose spool records are `ext_events.jsonl` in ingest order,
+uncut):
 * `sessions/*.jsonl`: the real session files, every string longer than 240 characters cut
   (system prompts, summaries); records, keys and order are untouched;
 * `ext_events.jsonl`: the capture's logging extension's records, strings cut the same way and
@@ -181,7 +183,7 @@ def test_every_scenario_has_a_golden() -> None:
         sources = golden(scenario)
         assert ("session" in sources) == bool(session_files(scenario)), scenario
         assert ("extension" in sources) == ext_path(scenario).is_file(), scenario
-    assert len(EXT_SCENARIOS) == 3
+    assert len(EXT_SCENARIOS) == 5
 
 
 @pytest.mark.parametrize("scenario", SESSION_SCENARIOS)
