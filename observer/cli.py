@@ -129,7 +129,7 @@ def status(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
 def install_hooks(
     data_dir: DataDir = None,
     agent: Annotated[
-        str, typer.Option(help="Which agent's hooks to install: claude or codex.")
+        str, typer.Option(help="Which agent's hooks to install: claude, codex or pi.")
     ] = "claude",
     settings_path: Annotated[
         Path | None,
@@ -166,6 +166,16 @@ def install_hooks(
             "event, still running any notify program you had.",
         ),
     ] = False,
+    pi_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--pi-dir",
+            help="pi: pi's home (as the pi_dir setting); the extension goes to its "
+            "agent/extensions/. Default: $PI_CODING_AGENT_DIR/extensions, "
+            "else ~/.pi/agent/extensions.",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the resulting file; write nothing.")
     ] = False,
@@ -174,6 +184,7 @@ def install_hooks(
     ] = False,
 ) -> None:
     """Merge observer's hook entries into the agent's settings (idempotent, backed up).
+    For pi: write observer's extension into pi's extensions dir (only that file).
 
     Only entries whose command runs `observer-hook` are ours; every other hook is kept as is.
     """
@@ -182,13 +193,12 @@ def install_hooks(
         "codex": lambda: _install_codex(
             data_dir, codex_home, codex_bin, notify, dry_run, uninstall
         ),
-        # "pi": its extension installer plugs in here.
+        "pi": lambda: _install_pi(data_dir, pi_dir, dry_run, uninstall),
     }
     if agent not in installers:
-        raise ConfigError(
-            f"install-hooks knows --agent {' and '.join(installers)}, not {agent!r}"
-            + (" (pi's extension installer is not wired yet)" if agent == "pi" else "")
-        )
+        raise ConfigError(f"install-hooks knows --agent {', '.join(installers)}, not {agent!r}")
+    if agent != "pi" and pi_dir:
+        raise ConfigError("--pi-dir is for --agent pi")
     if agent != "codex" and (codex_home or codex_bin or notify):
         raise ConfigError("--codex-home, --codex-bin and --notify are for --agent codex")
     if agent != "claude" and settings_path:
@@ -274,6 +284,20 @@ def _install_codex(
         if trust.newly_trusted
         else f"all {trust.listed} of observer's hooks are trusted by Codex"
     )
+
+
+def _install_pi(data_dir: Path | None, pi_dir: Path | None, dry_run: bool, uninstall: bool) -> None:
+    from observer import install_pi
+
+    settings = _settings(data_dir, pi_dir=str(pi_dir) if pi_dir else None)
+    if uninstall:
+        result = install_pi.uninstall_pi_extension(settings.pi_agent_dir, dry_run=dry_run)
+    else:
+        if not dry_run:
+            ensure_data_dir(settings)  # the spool's parent, 0700, before pi writes into it
+        spool = str(settings.spool_dir)
+        result = install_pi.install_pi_extension(settings.pi_agent_dir, spool, dry_run=dry_run)
+    _render_install(result, uninstall, dry_run)
 
 
 def _render_install(result: InstallResult, uninstall: bool, dry_run: bool) -> None:

@@ -460,8 +460,8 @@ def test_cli_dry_run_for_codex_writes_nothing(home: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
-        (["--agent", "pi"], "not wired yet"),
-        (["--agent", "gemini"], "claude and codex"),
+        (["--agent", "gemini"], "claude, codex, pi"),
+        (["--pi-dir", "x"], "for --agent pi"),
         (["--notify"], "for --agent codex"),
         (["--agent", "codex", "--settings", "x.json"], "for --agent claude"),
     ],

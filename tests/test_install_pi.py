@@ -12,7 +12,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from observer.cli import app
 from observer.install_hooks import SettingsError
 from observer.install_pi import (
     EXTENSION_NAME,
@@ -27,6 +29,7 @@ from observer.settings import load_settings
 
 ROOT = Path(__file__).parent.parent
 SPOOL = '/var/tmp/observer "spool" dir'
+MARKER_LINE = "// observer-pi-extension"
 FOREIGN = {
     "gate.ts": "export default function (pi) { pi.on('tool_call', () => undefined); }\n",
     "tools/index.ts": "export default function (pi) {}\n",
@@ -139,3 +142,38 @@ def test_the_extension_ships_as_package_data() -> None:
     shipped = config["tool"]["setuptools"]["package-data"]["hooks"]
     assert f"pi/{EXTENSION_NAME}" in shipped
     assert (ROOT / "hooks" / "pi" / EXTENSION_NAME).is_file()
+
+
+# -- the command -------------------------------------------------------------------------------
+
+
+def test_cli_installs_into_pis_agent_dir_then_uninstalls(isolated_home: Path) -> None:
+    runner = CliRunner()
+    target = isolated_home / ".pi" / "agent" / "extensions" / EXTENSION_NAME  # $PI_CODING_AGENT_DIR
+    spool = load_settings().spool_dir
+    done = runner.invoke(app, ["install-hooks", "--agent", "pi"])
+    assert done.exit_code == 0, done.output
+    assert f"installed observer's hooks in {target}" in done.output
+    assert target.read_text() == extension_text(str(spool))
+    assert spool.parent.is_dir()
+    again = runner.invoke(app, ["install-hooks", "--agent", "pi"])
+    assert "already up to date" in again.output
+    gone = runner.invoke(app, ["install-hooks", "--agent", "pi", "--uninstall"])
+    assert gone.exit_code == 0 and not target.exists()
+
+
+def test_cli_dry_run_and_pi_dir(tmp_path: Path) -> None:
+    runner = CliRunner()
+    pi_home = tmp_path / "pi home"
+    args = ["install-hooks", "--agent", "pi", "--pi-dir", str(pi_home)]
+    dry = runner.invoke(app, [*args, "--dry-run"])
+    assert dry.exit_code == 0 and MARKER_LINE in dry.output
+    assert not pi_home.exists()
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert (pi_home / "agent" / "extensions" / EXTENSION_NAME).is_file()
+
+
+def test_cli_pi_dir_is_for_pi_only() -> None:
+    done = CliRunner().invoke(app, ["install-hooks", "--pi-dir", "/x"])
+    assert done.exit_code == 1 and "--pi-dir is for --agent pi" in done.output

@@ -9,6 +9,7 @@ import json
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from observer.install_pi import install_pi_extension
+from observer.install_pi import EXTENSION_NAME, install_pi_extension
 from observer.state import PROCESS_EXITED
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, wait_until
@@ -26,8 +27,17 @@ pytestmark = pytest.mark.e2e
 
 
 def install_extension(lab: Lab) -> None:
-    result = install_pi_extension(lab.pi_agent_dir, str(lab.data_dir / "spool"))
-    assert result.changed and result.path.parent == lab.pi_agent_dir / "extensions"
+    """The real installer, as a user runs it (pi's agent dir from $PI_CODING_AGENT_DIR)."""
+    command = [sys.executable, "-m", "observer", "install-hooks", "--agent", "pi"]
+    done = subprocess.run(
+        [*command, "--data-dir", str(lab.data_dir)],
+        env=lab.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (lab.pi_agent_dir / "extensions" / EXTENSION_NAME).is_file()
 
 
 def run_pi(pi: Path, lab: Lab, cwd: Path, prompt: str) -> subprocess.CompletedProcess[str]:
