@@ -24,8 +24,6 @@ from typing import Any
 
 from websockets.sync.client import connect
 
-from observer.install_hooks import HOOK_NAME, hook_command
-
 HERE = Path(__file__).resolve().parent
 AGENTS: dict[str, dict[str, str]] = {
     name: spec
@@ -221,19 +219,24 @@ class Lab:
     def pi_agent_dir(self) -> Path:
         return self.home / ".pi" / "agent"
 
-    def install_codex_hooks(self) -> None:
-        """What `observer install-hooks --agent codex` will write (it does not exist yet): our
-        hook on every event Codex fires, in $CODEX_HOME/hooks.json. Codex runs untrusted hooks
-        only under `codex exec --dangerously-bypass-hook-trust`."""
-        hook = str(self.data_dir / "hooks" / HOOK_NAME)
-        spool = str(self.data_dir / "spool")
-        hooks: dict[str, list[dict[str, Any]]] = {}
-        for event in CODEX_HOOK_EVENTS:
-            group: dict[str, Any] = {"matcher": ".*"} if event in CODEX_TOOL_EVENTS else {}
-            command = hook_command(event, hook, spool, agent="codex")
-            group["hooks"] = [{"type": "command", "command": command, "timeout": 10}]
-            hooks[event] = [group]
-        (self.codex_home / "hooks.json").write_text(json.dumps({"hooks": hooks}, indent=2))
+    def install_codex_hooks(self, codex: Path) -> subprocess.CompletedProcess[str]:
+        """`observer install-hooks --agent codex`, run as a user would: our hook on every
+        event in $CODEX_HOME/hooks.json, trusted through the real `codex app-server`."""
+        return self.observer("install-hooks", "--agent", "codex", "--codex-bin", str(codex))
+
+    def observer(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """One `observer` command in this lab (its HOME, CODEX_HOME and data dir); must pass."""
+        env = dict(os.environ, **self.env())
+        env.pop("OBSERVER_TOKEN", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "observer", *args, "--data-dir", str(self.data_dir)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, f"observer {' '.join(args)}:\n{done.stdout}{done.stderr}"
+        return done
 
     def workdir(self, name: str) -> Path:
         path = self.root / "work" / name
@@ -255,19 +258,6 @@ class Lab:
                 process.kill()
                 process.wait()
 
-
-CODEX_HOOK_EVENTS = (
-    "SessionStart",
-    "UserPromptSubmit",
-    "PreModelRequest",
-    "PreToolUse",
-    "PermissionRequest",
-    "PostToolUse",
-    "Stop",
-    "Interrupt",
-    "SessionEnd",
-)
-CODEX_TOOL_EVENTS = frozenset({"PreToolUse", "PermissionRequest", "PostToolUse"})
 
 # Codex against the fake's Responses API. gpt-5.5 is in Codex's bundled catalogue and gets
 # classic function tools (`exec_command`); the default model would use JavaScript "code mode".

@@ -1,16 +1,22 @@
-"""Codex, the real binary, `codex exec` against the fake LLM's Responses API, observed by a
-running observer through the rollout file Codex writes under $CODEX_HOME/sessions. Rollouts never
-record a session end, so these sessions stop at `waiting`."""
+"""Codex, the real binary, against the fake LLM's Responses API, observed by a running observer:
+`codex exec` through the rollout file alone (rollouts never record a session end, so these
+sessions stop at `waiting`), then with the hooks `observer install-hooks --agent codex` installs
+and trusts, and `codex app-server` sessions (an approval answered, an interrupt) with them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from observer.codex_appserver import AppServer
+from observer.install_codex import CODEX_OBSERVE_EVENTS
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, wait_until
 from tests.timeline import collapse
@@ -79,8 +85,9 @@ def test_bash(codex_bin: Path, lab: Lab) -> None:
 
 
 def test_hooks_end_the_session(codex_bin: Path, lab: Lab) -> None:
-    """With our hooks in $CODEX_HOME/hooks.json, SessionEnd (fired when exec exits) ends it."""
-    lab.install_codex_hooks()
+    """With our hooks installed and trusted by `observer install-hooks --agent codex` (no
+    --dangerously-bypass-hook-trust), SessionEnd (fired when exec exits) ends the session."""
+    lab.install_codex_hooks(codex_bin)
     cwd = lab.workdir("hooks")
     status, session = run_codex(
         codex_bin,
@@ -88,7 +95,6 @@ def test_hooks_end_the_session(codex_bin: Path, lab: Lab) -> None:
         cwd,
         "[[scenario:bash]] Create out.txt",
         "--dangerously-bypass-approvals-and-sandbox",
-        "--dangerously-bypass-hook-trust",
     )
     assert status == 0
     wait_until(lambda: lab.recorder.ended_count(session) >= 1, f"{session} to end")
@@ -108,3 +114,185 @@ def _deltas(lab: Lab, session_id: str) -> list[dict[str, Any]]:
 
 def _current_tools(lab: Lab, session_id: str) -> list[object]:
     return [m["changes"].get("current_tool") for m in _deltas(lab, session_id)]
+
+
+def test_install_hooks_trusts_ours_only(codex_bin: Path, lab: Lab) -> None:
+    """The real app-server reports our hooks `trusted` after install, a user's own hook still
+    untrusted; uninstall leaves hooks.json and config.toml as they were, byte for byte."""
+    foreign = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "true"}]}]}}
+    hooks_json = lab.codex_home / "hooks.json"
+    hooks_json.write_text(json.dumps(foreign, indent=2) + "\n")
+    config = lab.codex_home / "config.toml"
+    before = config.read_bytes(), hooks_json.read_bytes()
+
+    out = lab.install_codex_hooks(codex_bin).stdout
+
+    assert f"trusted 13 of observer's 13 hooks in {config}" in out
+    listed = list_hooks(codex_bin, lab)
+    ours = {h["eventName"]: h for h in listed if "observer-hook" in h["command"]}
+    assert len(ours) == len(CODEX_OBSERVE_EVENTS)
+    assert {h["trustStatus"] for h in ours.values()} == {"trusted"}
+    assert [h["trustStatus"] for h in listed if h["command"] == "true"] == ["untrusted"]
+    assert {h["async"] for h in ours.values()} == {False}
+    assert ours["stop"]["key"].endswith("hooks.json:stop:1:0")  # after the user's group
+    for hook in listed:  # the hash, as learned from 0.169: a canary for a changed scheme
+        assert hook["currentHash"] == trust_hash(hook)
+    assert "all 13 of observer's hooks" in lab.install_codex_hooks(codex_bin).stdout
+
+    out = lab.observer("install-hooks", "--agent", "codex", "--uninstall").stdout
+
+    assert "removed 13 trust record(s)" in out
+    assert (config.read_bytes(), hooks_json.read_bytes()) == before
+
+
+def test_appserver_approval_pending_then_accepted(codex_bin: Path, lab: Lab) -> None:
+    """An app-server thread under approvalPolicy "untrusted" asks before running `touch`:
+    observer shows `permission` with the pending command while the request is open, then
+    `working` once it is accepted, `waiting` at the end of the turn, `ended` on exit."""
+    lab.install_codex_hooks(codex_bin)
+    cwd = lab.workdir("approval")
+    with AppServerClient(codex_bin, lab, cwd) as server:
+        thread = server.start_thread(cwd, approvalPolicy="untrusted", sandbox="workspace-write")
+        server.request("turn/start", turn_input(thread, "[[scenario:perm]] Create a file"))
+        approval = server.wait_for("item/commandExecution/requestApproval")
+        assert "touch perm_test.txt" in approval["params"]["command"]
+        wait_until(lambda: lab.recorder.statuses(thread)[-1:] == ["permission"], "permission")
+        pending = lab.recorder.last_pending(thread)
+        assert pending["kind"] == "permission" and pending["tool"] == "Bash"
+        assert "touch perm_test.txt" in pending["summary"]
+
+        server.answer(approval, {"decision": "accept"})
+
+        server.wait_for("turn/completed")
+        seen = seen_until(lab, thread, "waiting")
+    assert (cwd / "perm_test.txt").exists()
+    wait_until(lambda: lab.recorder.ended_count(thread) >= 1, f"{thread} to end")
+    expected = ["working", "permission", "working", "waiting", "ended"]
+    check("appserver-approval", expected, collapse(lab.recorder.statuses(thread)))
+    assert seen == expected[:-1]
+
+
+def test_appserver_interrupt(codex_bin: Path, lab: Lab) -> None:
+    """turn/interrupt during a long command: the Interrupt hook and the rollout's
+    turn_aborted both say `waiting`, and nothing late turns it back to `working`."""
+    lab.install_codex_hooks(codex_bin)
+    cwd = lab.workdir("interrupt")
+    with AppServerClient(codex_bin, lab, cwd) as server:
+        thread = server.start_thread(cwd, approvalPolicy="never", sandbox="danger-full-access")
+        turn = server.request("turn/start", turn_input(thread, "[[scenario:slow]] Wait"))
+        server.wait_for("item/started", lambda m: m["params"]["item"]["type"] == "commandExecution")
+        wait_until(lambda: "Bash" in _current_tools(lab, thread), "the command to show")
+
+        server.request("turn/interrupt", {"threadId": thread, "turnId": turn["turn"]["id"]})
+
+        completed = server.wait_for("turn/completed")
+        assert completed["params"]["turn"]["status"] == "interrupted"
+        seen_until(lab, thread, "waiting")
+        time.sleep(2)  # late events (the killed command's item, the rollout) must not revive it
+        seen = collapse(lab.recorder.statuses(thread))
+    check("appserver-interrupt", ["working", "waiting"], seen)
+
+
+def list_hooks(codex: Path, lab: Lab) -> list[dict[str, Any]]:
+    with AppServer(str(codex), lab.codex_home, cwd=lab.root, env=lab.env()) as server:
+        result = server.call("hooks/list", {"cwds": [str(lab.root)]})
+    return [hook for entry in result["data"] for hook in entry["hooks"]]
+
+
+def trust_hash(hook: dict[str, Any]) -> str:
+    """Codex 0.169's trust hash of a command handler: SHA-256 of the compact, key-sorted JSON
+    of {event_name, matcher (only when set), hooks: [the normalized handler]}. observer does
+    not rely on it (the app-server computes it); this pins what we learned."""
+    handler = {
+        "async": hook["async"],
+        "command": hook["command"],
+        "timeout": hook["timeoutSec"],
+        "type": hook["handlerType"],
+    }
+    whole: dict[str, Any] = {"event_name": hook["key"].split(":")[-3], "hooks": [handler]}
+    if hook["matcher"] is not None:
+        whole["matcher"] = hook["matcher"]
+    text = json.dumps(whole, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def turn_input(thread: str, text: str) -> dict[str, Any]:
+    return {"threadId": thread, "input": [{"type": "text", "text": text}]}
+
+
+class AppServerClient:
+    """`codex app-server` over stdio, driven like an IDE: requests, and the server's own
+    requests (approvals) answered when the test says so. Every message is kept, in order."""
+
+    def __init__(self, codex: Path, lab: Lab, cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            [str(codex), "app-server"],
+            cwd=cwd,
+            env=lab.env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.messages: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.next_id = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        with self.process.stdout:
+            for line in self.process.stdout:
+                with self.lock:
+                    self.messages.append(json.loads(line))
+
+    def __enter__(self) -> AppServerClient:
+        client = {"name": "observer-e2e", "version": "0"}
+        self.request("initialize", {"clientInfo": client})
+        self.send({"jsonrpc": "2.0", "method": "initialized"})
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+
+    def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        request_id = self.next_id
+        self.next_id += 1
+        self.send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        reply = self.wait_for(None, lambda m: m.get("id") == request_id and "method" not in m)
+        assert "result" in reply, f"{method}: {reply}"
+        result: dict[str, Any] = reply["result"]
+        return result
+
+    def wait_for(self, method: str | None, where: Any = None) -> dict[str, Any]:
+        found: list[dict[str, Any]] = []
+
+        def seen() -> bool:
+            with self.lock:
+                found[:] = [
+                    m
+                    for m in self.messages
+                    if (method is None or m.get("method") == method) and (not where or where(m))
+                ]
+            return bool(found)
+
+        wait_until(seen, f"app-server: {method or 'a reply'}", timeout=60)
+        return found[0]
+
+    def answer(self, request: dict[str, Any], result: dict[str, Any]) -> None:
+        self.send({"jsonrpc": "2.0", "id": request["id"], "result": result})
+
+    def start_thread(self, cwd: Path, **policy: str) -> str:
+        started = self.request("thread/start", {"cwd": str(cwd), "model": "gpt-5.5", **policy})
+        return str(started["thread"]["id"])
