@@ -144,8 +144,8 @@ def install_hooks(
         Path | None,
         typer.Option(
             "--codex-home",
-            help="codex: Codex's home (hooks.json, config.toml). Default: $CODEX_HOME, "
-            "else ~/.codex.",
+            help="codex: Codex's home (hooks.json, config.toml). Default: the codex_dir "
+            "setting, else $CODEX_HOME, else ~/.codex.",
             show_default=False,
         ),
     ] = None,
@@ -238,7 +238,7 @@ def _install_codex(
     from observer.codex_appserver import AppServerError
 
     settings = _settings(data_dir)
-    home = codex_home or install_codex.default_codex_home()
+    home = codex_home or settings.codex_dir or install_codex.default_codex_home()
     hooks_path, config_path = home / "hooks.json", home / "config.toml"
     if uninstall:
         result, forgotten = install_codex.uninstall_codex_hooks(home, dry_run=dry_run)

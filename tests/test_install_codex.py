@@ -470,3 +470,13 @@ def test_cli_refuses_what_does_not_fit(args: list[str], problem: str) -> None:
     done = CliRunner().invoke(app, ["install-hooks", *args])
     assert done.exit_code == 1
     assert problem in done.output
+
+
+def test_cli_uses_the_codex_dir_setting(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OBSERVER_CODEX_DIR", str(tmp_path / "cx"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    done = CliRunner().invoke(app, ["install-hooks", "--agent", "codex"])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "cx" / "hooks.json").is_file() and not home.exists()
