@@ -55,12 +55,23 @@ def _to_json(context: Context) -> dict[str, Any]:
 def _from_json(cls: type[_C], data: dict[str, Any]) -> _C:
     """Unknown keys (a newer version's) are ignored; a value of the wrong type (an older
     version's, or a damaged row) falls back to the field's default rather than failing."""
-    hints = get_type_hints(cls)
+    hints = _hints(cls)
     values: dict[str, Any] = {}
     for f in fields(cls):
         if f.name in data and _fits(data[f.name], hints[f.name]):
             values[f.name] = data[f.name]
     return cls(**values)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The fields' types, worked out once per class: a restart loads a context per file."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = get_type_hints(cls)
+    return hints
 
 
 def _fits(value: Any, hint: Any) -> bool:

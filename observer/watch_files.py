@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 # A file untouched this long when first read is history: its session is not waiting on anyone.
 HISTORY_QUIET_SECONDS = 600.0
 POLL_SECONDS = 5.0  # re-stat known files this often, in case a change was missed
+# Reads from several files commit together, up to this much (a read is at most READ_MAX).
+BATCH_BYTES = rollouts.READ_MAX
+BATCH_FILES = 200
 # Changes only: our own reads raise "opened"/"closed_no_write" events, which must not wake us
 # (reading the registry on every open would read it forever).
 CHANGES = frozenset({"created", "modified", "moved", "deleted", "closed"})
@@ -95,8 +99,7 @@ class TreeWatcher:
                 self._dirty.update(self._scan(self.directory))
             if self._dirty:
                 dirty, self._dirty = self._dirty, set()
-                for path in sorted(dirty):
-                    await self.tail_file(path)
+                await self.tail_files(sorted(dirty))
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS if watching else 1.0)
             except TimeoutError:
@@ -104,54 +107,94 @@ class TreeWatcher:
                     self._dirty.update(self._grown())
             self._wake.clear()
 
-    async def tail_file(self, path: Path) -> None:
-        """Read what is new in one file, in bounded reads, committing offsets with events."""
-        first_read = False
-        while not self._stopping():
-            key = str(path)
-            result = rollouts.tail(path, self.files.get(key), fmt=self.format)
-            if result is None:  # gone: its row stays, harmless (a new file gets a new name)
-                return
-            old = self.files.get(key)
-            state = result.state
-            offsets: list[FileOffset] = []
-            if old is None or (old.inode, old.committed) != (state.inode, state.committed):
-                context = self.format.context_to_json(state.context)
-                offsets.append(FileOffset(key, state.inode, state.committed, context))
-            if result.events or offsets:
-                await self._apply(result.events, offsets)
-            self.files[key] = state  # only once committed: a cancelled apply rereads
-            self.bytes_read += result.read
-            self.parse_errors += result.parse_errors
-            if old is None:
-                first_read = True
-            if result.read < rollouts.READ_MAX:
-                if first_read:
-                    await self._end_if_history(path, state)
-                return
+    async def tail_files(self, paths: Sequence[Path]) -> None:
+        """Read what is new in `paths`, in bounded reads, committing offsets with events.
 
-    async def _end_if_history(self, path: Path, state: rollouts.TailState) -> None:
+        Several files' reads (up to `BATCH_BYTES`) commit in one transaction: a history of
+        thousands of files at start is a few hundred commits, not one (or two) per file."""
+        queue = deque(paths)
+        first_read: set[str] = set()
+        while queue and not self._stopping():
+            batch: list[tuple[Path, rollouts.TailResult]] = []
+            events: list[Event] = []
+            offsets: list[FileOffset] = []
+            size = 0
+            while queue and size < BATCH_BYTES and len(batch) < BATCH_FILES:
+                path = queue.popleft()
+                key = str(path)
+                old = self.files.get(key)
+                result = rollouts.tail(path, old, fmt=self.format)
+                if result is None:  # gone: its row stays, harmless (a new file gets a new name)
+                    continue
+                state = result.state
+                if old is None or (old.inode, old.committed) != (state.inode, state.committed):
+                    context = self.format.context_to_json(state.context)
+                    offsets.append(FileOffset(key, state.inode, state.committed, context))
+                events.extend(result.events)
+                batch.append((path, result))
+                size += result.read
+            if events or offsets:
+                await self._apply(events, offsets)
+            done: list[tuple[Path, rollouts.TailState]] = []
+            for path, result in batch:
+                key = str(path)
+                if key not in self.files:
+                    first_read.add(key)
+                self.files[key] = result.state  # only once committed: a cancelled apply rereads
+                self.bytes_read += result.read
+                self.parse_errors += result.parse_errors
+                if result.read >= rollouts.READ_MAX:
+                    queue.append(path)  # more to read, after the others had their turn
+                else:
+                    done.append((path, result.state))
+            ends = self._history_ends([(p, s) for p, s in done if str(p) in first_read], done)
+            if ends:
+                await self._apply(ends, ())
+
+    def _history_ends(
+        self,
+        first_read: Sequence[tuple[Path, rollouts.TailState]],
+        read: Sequence[tuple[Path, rollouts.TailState]],
+    ) -> list[Event]:
         """A session first seen in a file nobody has touched for a while is history, not one
-        waiting for the user: end it (a later entry in the same file revives it)."""
-        session_id = state.context.session_id
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            return
-        if session_id is None or time.time() - mtime < HISTORY_QUIET_SECONDS:
-            return
-        known = self._hub.book.get(session_id)
-        if known is None or known.status is Status.ENDED:
-            return
-        end = Event(
-            kind=Kind.PROCESS_GONE,
-            session_id=session_id,
-            agent=known.agent,
-            at=mtime,
-            wire="history",
-            detail=INACTIVE_IN_HISTORY,
-        )
-        await self._apply([end], ())
+        waiting for the user: end it (a later entry in the same file revives it). Not if a
+        recently written file read alongside speaks for the same session."""
+        if not first_read:
+            return []
+        now = time.time()
+        mtimes: dict[str, float] = {}
+        live: set[str] = set()
+        for path, state in read:
+            session_id = state.context.session_id
+            try:
+                mtime = path.stat().st_mtime
+            except OSError:
+                continue
+            if session_id is None:
+                continue
+            if now - mtime < HISTORY_QUIET_SECONDS:
+                live.add(session_id)
+            mtimes[str(path)] = mtime
+        ends: dict[str, Event] = {}
+        for path, state in first_read:
+            session_id = state.context.session_id
+            quiet_since = mtimes.get(str(path))
+            if session_id is None or quiet_since is None or session_id in live:
+                continue
+            if session_id in ends or now - quiet_since < HISTORY_QUIET_SECONDS:
+                continue
+            known = self._hub.book.get(session_id)
+            if known is None or known.status is Status.ENDED:
+                continue
+            ends[session_id] = Event(
+                kind=Kind.PROCESS_GONE,
+                session_id=session_id,
+                agent=known.agent,
+                at=quiet_since,
+                wire="history",
+                detail=INACTIVE_IN_HISTORY,
+            )
+        return list(ends.values())
 
     def _grown(self) -> list[Path]:
         """Known files whose size is not what we read: a change notification went missing."""
