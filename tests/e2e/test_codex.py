@@ -145,10 +145,12 @@ def test_install_hooks_trusts_ours_only(codex_bin: Path, lab: Lab) -> None:
     assert (config.read_bytes(), hooks_json.read_bytes()) == before
 
 
-def test_appserver_approval_pending_then_accepted(codex_bin: Path, lab: Lab) -> None:
+@pytest.mark.parametrize("decision", ["accept", "decline"])
+def test_appserver_approval_pending_then_answered(codex_bin: Path, lab: Lab, decision: str) -> None:
     """An app-server thread under approvalPolicy "untrusted" asks before running `touch`:
     observer shows `permission` with the pending command while the request is open, then
-    `working` once it is accepted, `waiting` at the end of the turn, `ended` on exit."""
+    `working` once it is answered, `waiting` at the end of the turn, `ended` on exit. A declined
+    command gets no PostToolUse: PreModelRequest (the next model call) is what ends the wait."""
     lab.install_codex_hooks(codex_bin)
     cwd = lab.workdir("approval")
     with AppServerClient(codex_bin, lab, cwd) as server:
@@ -161,14 +163,14 @@ def test_appserver_approval_pending_then_accepted(codex_bin: Path, lab: Lab) -> 
         assert pending["kind"] == "permission" and pending["tool"] == "Bash"
         assert "touch perm_test.txt" in pending["summary"]
 
-        server.answer(approval, {"decision": "accept"})
+        server.answer(approval, {"decision": decision})
 
-        server.wait_for("turn/completed")
+        assert server.wait_for("turn/completed")["params"]["turn"]["status"] == "completed"
         seen = seen_until(lab, thread, "waiting")
-    assert (cwd / "perm_test.txt").exists()
+    assert (cwd / "perm_test.txt").exists() is (decision == "accept")
     wait_until(lambda: lab.recorder.ended_count(thread) >= 1, f"{thread} to end")
     expected = ["working", "permission", "working", "waiting", "ended"]
-    check("appserver-approval", expected, collapse(lab.recorder.statuses(thread)))
+    check(f"appserver-{decision}", expected, collapse(lab.recorder.statuses(thread)))
     assert seen == expected[:-1]
 
 
