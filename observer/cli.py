@@ -243,7 +243,7 @@ def _install_codex(
     if uninstall:
         result, forgotten = install_codex.uninstall_codex_hooks(home, dry_run=dry_run)
         _render_install(result, uninstall, dry_run)
-        restored = codex_config.uninstall_notify(config_path, dry_run=dry_run)
+        restored = codex_config.uninstall_notify(config_path, dry_run=dry_run, backup=not forgotten)
         verb = "would remove" if dry_run else "removed"
         if forgotten:
             typer.echo(f"{verb} {forgotten} trust record(s) of observer's hooks from {config_path}")

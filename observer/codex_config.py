@@ -109,18 +109,26 @@ def install_notify(
     )
 
 
-def uninstall_notify(config_path: Path, *, dry_run: bool = False) -> str | None:
-    """Give the user back the notify they had before ours (or none); None if ours is not set."""
+def uninstall_notify(
+    config_path: Path, *, dry_run: bool = False, backup: bool = True
+) -> str | None:
+    """Give the user back the notify they had before ours (or none); None if ours is not set.
+    backup=False keeps the backup an earlier edit of this same run made of the original."""
     text, doc = _load(config_path)
     current = _notify_of(config_path, doc)
     if not is_our_notify(current):
         return None
     assert current is not None
-    return _set_notify(config_path, text, doc, current[4:] or None, dry_run)
+    return _set_notify(config_path, text, doc, current[4:] or None, dry_run, backup)
 
 
 def _set_notify(
-    path: Path, text: str | None, doc: dict[str, Any], value: list[str] | None, dry_run: bool
+    path: Path,
+    text: str | None,
+    doc: dict[str, Any],
+    value: list[str] | None,
+    dry_run: bool,
+    backup: bool = True,
 ) -> str:
     expected = copy.deepcopy(doc)
     expected.pop("notify", None)
@@ -140,7 +148,8 @@ def _set_notify(
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     new = "".join(lines)
-    _commit(path, text, new, expected, "has a notify setting observer cannot edit", dry_run)
+    problem = "has a notify setting observer cannot edit"
+    _commit(path, text, new, expected, problem, dry_run, backup)
     return new
 
 
@@ -196,6 +205,7 @@ def _commit(
     expected: dict[str, Any],
     problem: str,
     dry_run: bool,
+    backup: bool = True,
 ) -> None:
     try:
         ok = tomllib.loads(new) == expected
@@ -210,8 +220,9 @@ def _commit(
         mode = 0o600
         if old is not None:
             mode = target.stat().st_mode & 0o7777
-            backup = target.with_name(target.name + ".observer-backup")
-            atomic_write(backup, old.encode("utf-8"), mode)
+            if backup:
+                copy_path = target.with_name(target.name + ".observer-backup")
+                atomic_write(copy_path, old.encode("utf-8"), mode)
         else:
             target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write(target, new.encode("utf-8"), mode)

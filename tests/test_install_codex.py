@@ -255,8 +255,10 @@ def test_notify_installed_chained_and_restored(home: Path) -> None:
     value = tomllib.loads(config.read_text())["notify"]
     assert config.read_text() == first
     assert is_our_notify(value) and value[4:] == ["notify-send", "Codex"]
-    assert uninstall_notify(config) is not None
+    (home / "config.toml.observer-backup").write_text("the original, from an earlier edit")
+    assert uninstall_notify(config, backup=False) is not None
     assert config.read_text() == original
+    assert (home / "config.toml.observer-backup").read_text().startswith("the original")
     assert uninstall_notify(config) is None
 
 
