@@ -63,7 +63,8 @@ SETTINGS: tuple[SettingInfo, ...] = (
         "pi_dir",
         "OBSERVER_PI_DIR",
         "~/.pi (its agent/ dir: $PI_CODING_AGENT_DIR)",
-        "pi's home; its agent/sessions/ session files are tailed (pi writes no hooks).",
+        "pi's home; its agent/sessions/ files are tailed, install-hooks puts our extension "
+        "in agent/extensions/.",
     ),
     SettingInfo(
         "liveness_interval",
