@@ -93,6 +93,12 @@ def start(
         typer.Option(help="host:port to listen on (default 127.0.0.1:4700, or $OBSERVER_BIND)."),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[
+        str,
+        typer.Option(
+            help="How stderr shows the log: pretty or json. The log file is always JSON lines."
+        ),
+    ] = "pretty",
 ) -> None:
     """Run the server: ingest the spool, track sessions, serve HTTP and the WebSocket.
 
@@ -107,8 +113,136 @@ def start(
             "could read and steer your sessions. Run `observer generate-token` first "
             "(or set OBSERVER_TOKEN)."
         )
+    if log_format not in ("pretty", "json"):
+        raise ConfigError(f"--log-format must be pretty or json, not {log_format!r}")
     install_hook_script(settings)
-    serve(settings, log_level)
+    serve(settings, log_level, log_format)
+
+
+@app.command()
+@clean_errors
+def stop(data_dir: DataDir = None) -> None:
+    """Stop the server started for this data dir (SIGTERM: it finishes the batch in flight)."""
+    from observer.pidfile import stop_server
+
+    settings = _settings(data_dir)
+    result = stop_server(settings.pid_path)
+    if result.was_running:
+        typer.echo(f"observer (pid {result.pid}) stopped")
+    elif result.stale_file_removed:
+        typer.echo(f"observer was not running (removed a stale pid file naming {result.pid})")
+    else:
+        typer.echo("observer is not running")
+
+
+@app.command("install-service")
+@clean_errors
+def install_service(
+    data_dir: DataDir = None,
+    bind: Annotated[
+        str | None, typer.Option(help="host:port the service listens on (default: settings).")
+    ] = None,
+    enable: Annotated[
+        bool,
+        typer.Option(
+            "--enable", help="Also start it now and at login (systemctl --user / launchctl)."
+        ),
+    ] = False,
+    uninstall: Annotated[
+        bool, typer.Option("--uninstall", help="Stop and remove the service file.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the unit or plist; write and run nothing.")
+    ] = False,
+    platform: Annotated[
+        str | None,
+        typer.Option(help="linux (systemd user unit) or macos (LaunchAgent). Default: this OS."),
+    ] = None,
+) -> None:
+    """Run observer at login and restart it if it fails: a systemd user unit on Linux, a
+    launchd LaunchAgent on macOS. The unit carries your login shell's PATH, so the service
+    finds claude, codex, pi and node; its output goes to <data dir>/logs/service.log."""
+    from observer import service
+
+    chosen = platform or service.host_platform()
+    if chosen not in service.PLATFORMS:
+        raise ConfigError(f"--platform must be linux or macos, not {chosen!r}")
+    home = Path.home()
+    if uninstall:
+        result = service.uninstall_service(chosen, home, dry_run=dry_run)
+        verb = "would remove" if dry_run else "removed"
+        typer.echo(f"{verb} {result.path}" if result.changed else f"no service at {result.path}")
+        return
+    settings = _settings(data_dir, bind=bind)
+    spec = service.ServiceSpec(
+        executable=service.observer_executable(),
+        data_dir=settings.data_dir,
+        path_env=service.login_shell_path(),
+        bind=bind,
+    )
+    result = service.install_service(chosen, spec, home, enable=enable, dry_run=dry_run)
+    if dry_run:
+        typer.echo(result.text, nl=False)
+        typer.echo(f"(dry run: {result.path} not written)", err=True)
+        return
+    typer.echo(f"{'wrote' if result.changed else 'already up to date:'} {result.path}")
+    if enable:
+        typer.echo("enabled: it runs now and at every login")
+    else:
+        typer.echo("run again with --enable to start it (or load it yourself)")
+
+
+@app.command()
+@clean_errors
+def doctor(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+    """Check everything that can quietly stop observer from seeing your sessions: data dir and
+    token permissions, the server and its port, each agent's hooks (installed, current, and
+    trusted for Codex), the service, the spool backlog, the database, the agents on PATH.
+
+    One line per check (ok / warn / fail) with the fix; exits 1 if any check fails."""
+    from observer.doctor import exit_code, render, run_checks
+
+    checks = run_checks(_settings(data_dir))
+    if as_json:
+        typer.echo(json.dumps([c.to_json() for c in checks], indent=2))
+    else:
+        typer.echo(render(checks))
+    raise typer.Exit(exit_code(checks))
+
+
+notify_app = typer.Typer(help="Notifications on approvals, questions and finished turns.")
+app.add_typer(notify_app, name="notify")
+
+
+@notify_app.command("test")
+@clean_errors
+def notify_test(data_dir: DataDir = None) -> None:
+    """Send one test notification through every configured channel and say how each went."""
+    import asyncio
+
+    from observer.hub import Hub
+    from observer.notify import Notification
+    from observer.notify_send import Notifier, channels_from, policy_from
+
+    settings = _settings(data_dir)
+    channels = channels_from(settings)
+    if not channels:
+        raise ConfigError(
+            "no notification channel is configured: set notify_desktop, notify_webhook or "
+            "notify_ntfy in <data dir>/config.toml (see docs/settings.md)"
+        )
+    note = Notification(
+        session_id="test",
+        priority="urgent",
+        title="observer: test notification",
+        body="If you can read this, notifications reach you.",
+        link=policy_from(settings).link_base,
+    )
+    outcomes = asyncio.run(Notifier(Hub(), policy_from(settings), channels).deliver(note))
+    for name, outcome in outcomes.items():
+        typer.echo(f"{name:<8} {outcome}")
+    if any(outcome != "ok" for outcome in outcomes.values()):
+        raise typer.Exit(1)
 
 
 @app.command()

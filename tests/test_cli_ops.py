@@ -1,0 +1,123 @@
+"""The operations commands at the CLI boundary: stop, install-service, notify test."""
+
+from __future__ import annotations
+
+import json
+import plistlib
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from observer.cli import app
+from observer.pidfile import write_pid
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("command", [["stop"], ["install-service"], ["notify", "test"]])
+def test_help(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_stop_when_not_running(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["stop", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    assert result.output == "observer is not running\n"
+
+
+def test_stop_removes_a_stale_pid_file(tmp_path: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    write_pid(tmp_path / "observer.pid", gone.pid)
+    result = runner.invoke(app, ["stop", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "removed a stale pid file" in result.output
+    assert not (tmp_path / "observer.pid").exists()
+
+
+@pytest.mark.parametrize("platform", ["linux", "macos"])
+def test_install_service_dry_run_prints_the_file(tmp_path: Path, platform: str) -> None:
+    data = tmp_path / "data"
+    result = runner.invoke(
+        app,
+        ["install-service", "--dry-run", "--platform", platform, "--data-dir", str(data)],
+    )
+    assert result.exit_code == 0, result.output
+    if platform == "linux":
+        assert (
+            f'start --data-dir "{data}"' in result.output or f"--data-dir {data}" in result.output
+        )
+    else:
+        plist = plistlib.loads(result.output.split("(dry run")[0].encode())
+        assert plist["ProgramArguments"][1:] == ["start", "--data-dir", str(data)]
+    assert not any(Path(tmp_path / "home").rglob("*.service"))
+
+
+def test_install_service_round_trip_in_a_tmp_home(isolated_home: Path, tmp_path: Path) -> None:
+    args = ["install-service", "--platform", "linux", "--data-dir", str(tmp_path / "d")]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    unit = isolated_home / ".config" / "systemd" / "user" / "observer.service"
+    assert unit.exists() and f"wrote {unit}" in first.output
+    assert "already up to date" in runner.invoke(app, args).output
+    gone = runner.invoke(app, ["install-service", "--uninstall", "--platform", "linux"])
+    assert gone.exit_code == 0 and f"removed {unit}" in gone.output
+    assert [p for p in isolated_home.rglob("*") if p.is_file()] == []
+
+
+def test_install_service_rejects_an_unknown_platform() -> None:
+    result = runner.invoke(app, ["install-service", "--platform", "windows"])
+    assert result.exit_code == 1
+    assert "--platform must be linux or macos" in result.output
+
+
+def test_notify_test_without_channels_says_how_to_configure(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["notify", "test", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no notification channel is configured" in result.output
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    bodies: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_notify_test_reports_each_channel(
+    tmp_path: Path, sink: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, bodies = sink
+    (tmp_path / "config.toml").write_text(
+        f'notify_webhook = "{url}"\nnotify_ntfy = "http://127.0.0.1:9/closed"\n'
+    )
+    result = runner.invoke(app, ["notify", "test", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1  # one channel failed
+    lines = result.output.splitlines()
+    assert lines[0] == "webhook  ok"
+    assert lines[1].startswith("ntfy     URLError")
+    assert bodies[0]["title"] == "observer: test notification"
