@@ -1,0 +1,222 @@
+"""observer doctor: each check reports its broken case (with a fix) and its healthy case."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from observer import doctor
+from observer.cli import app
+from observer.doctor import FAIL, OK, WARN
+from observer.install_codex import install_codex_hooks
+from observer.install_hooks import install_claude_hooks
+from observer.install_pi import install_pi_extension
+from observer.settings import Settings, ensure_data_dir, load_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def bare_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """PATH with only the system and a fake bin dir: the developer's own agents never count."""
+    fakebin = tmp_path / "fakebin"
+    fakebin.mkdir()
+    monkeypatch.setenv("PATH", f"{fakebin}:/usr/bin:/bin")
+    return fakebin
+
+
+def ready(tmp_path: Path, **overrides: Any) -> Settings:
+    settings = load_settings(data_dir=str(tmp_path / "data"), **overrides)
+    ensure_data_dir(settings)
+    (settings.hooks_dir).mkdir(exist_ok=True)
+    (settings.hooks_dir / "observer-hook").write_text("#!/bin/sh\n")
+    return settings
+
+
+def test_data_dir_missing_then_open_then_private(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=str(tmp_path / "data"))
+    assert doctor.data_dir_check(settings).level == FAIL
+    ensure_data_dir(settings)
+    assert doctor.data_dir_check(settings).level == OK
+    os.chmod(settings.data_dir, 0o755)
+    check = doctor.data_dir_check(settings)
+    assert check.level == FAIL and check.fix == f"chmod 700 {settings.data_dir}"
+
+
+def test_token_file_readable_by_others(tmp_path: Path) -> None:
+    settings = ready(tmp_path)
+    settings.token_path.write_text("abc\n")
+    os.chmod(settings.token_path, 0o644)
+    check = doctor.token_check(settings)
+    assert check.level == FAIL and "644" in check.message
+    os.chmod(settings.token_path, 0o600)
+    assert doctor.token_check(settings).level == OK
+
+
+def test_off_loopback_without_a_token(tmp_path: Path) -> None:
+    check = doctor.token_check(ready(tmp_path, bind="0.0.0.0:4799"))
+    assert check.level == FAIL and "generate-token" in check.fix
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_server_not_running_is_a_warning(tmp_path: Path) -> None:
+    check = doctor.server_check(ready(tmp_path, bind=f"127.0.0.1:{free_port()}"))
+    assert check.level == WARN and "observer start" in check.fix
+
+
+def test_port_taken_by_another_program_fails(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        check = doctor.server_check(ready(tmp_path, bind=f"127.0.0.1:{port}"))
+    assert check.level == FAIL and "taken by something else" in check.message
+
+
+@pytest.fixture
+def fake_observer() -> Iterator[int]:
+    class Health(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            body = json.dumps({"status": "ok", "version": "9.9.9"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_server_up(tmp_path: Path, fake_observer: int) -> None:
+    check = doctor.server_check(ready(tmp_path, bind=f"127.0.0.1:{fake_observer}"))
+    assert check.level == OK and "observer 9.9.9 answers" in check.message
+
+
+def test_claude_hooks_missing_then_current_then_script_gone(
+    tmp_path: Path, isolated_home: Path, bare_path: Path
+) -> None:
+    settings = ready(tmp_path)
+    assert doctor.claude_hooks_check(settings).level == OK  # no Claude here: nothing to do
+    (isolated_home / ".claude").mkdir()
+    check = doctor.claude_hooks_check(settings)
+    assert check.level == WARN and check.fix == "run `observer install-hooks --agent claude`"
+    hook = str(settings.hooks_dir / "observer-hook")
+    install_claude_hooks(isolated_home / ".claude" / "settings.json", hook, str(settings.spool_dir))
+    assert doctor.claude_hooks_check(settings).level == OK
+    (settings.hooks_dir / "observer-hook").unlink()
+    check = doctor.claude_hooks_check(settings)
+    assert check.level == FAIL and "missing" in check.message
+
+
+def test_codex_hooks_installed_but_untrusted_fail(
+    tmp_path: Path, isolated_home: Path, bare_path: Path
+) -> None:
+    settings = ready(tmp_path)
+    codex_home = isolated_home / ".codex"
+    codex_home.mkdir()
+    assert doctor.codex_hooks_check(settings).level == WARN
+    hooks_path = codex_home / "hooks.json"
+    install_codex_hooks(
+        hooks_path, str(settings.hooks_dir / "observer-hook"), str(settings.spool_dir)
+    )
+    check = doctor.codex_hooks_check(settings)
+    assert check.level == FAIL and "not trusted" in check.message
+    # Trust, as Codex records it: one hooks.state entry per handler of ours.
+    keys = doctor.untrusted_codex_hooks(codex_home)
+    assert keys and all(k.startswith(f"{hooks_path}:") for k in keys)
+    (codex_home / "config.toml").write_text(
+        'model = "x"\n'
+        + "".join(
+            f'[hooks.state."{k}"]\ntrusted_hash = "sha256:{i:064x}"\n' for i, k in enumerate(keys)
+        )
+    )
+    assert doctor.codex_hooks_check(settings).level == OK
+
+
+def test_pi_extension_missing_then_installed(
+    tmp_path: Path, isolated_home: Path, bare_path: Path
+) -> None:
+    settings = ready(tmp_path)
+    agent_dir = isolated_home / ".pi" / "agent"
+    agent_dir.mkdir(parents=True)
+    assert doctor.pi_extension_check(settings).level == WARN
+    install_pi_extension(agent_dir, str(settings.spool_dir))
+    assert doctor.pi_extension_check(settings).level == OK
+
+
+def test_service_not_installed_then_installed(tmp_path: Path) -> None:
+    from observer import service
+
+    assert doctor.service_check(tmp_path).level == WARN
+    path = service.unit_path(service.host_platform(), tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text("[Unit]\n")
+    assert doctor.service_check(tmp_path).level == OK
+
+
+def test_rejected_spool_files_and_a_backlog(tmp_path: Path) -> None:
+    from observer.spool import write_event
+
+    settings = ready(tmp_path)
+    for n in range(doctor.SPOOL_BACKLOG_WARN + 1):
+        write_event(settings.spool_dir, "claude", "Stop", n + 1, b"{}")
+    assert doctor.spool_check(settings, server_up=False).level == OK  # it waits for the server
+    check = doctor.spool_check(settings, server_up=True)
+    assert check.level == WARN and "falling behind" in check.message
+    (settings.spool_dir / "rejected" / "ev.claude.Stop.1.1.json").write_text("junk")
+    check = doctor.spool_check(settings, server_up=False)
+    assert check.level == WARN and "1 event file(s) could not be used" in check.message
+
+
+def test_a_huge_wal(tmp_path: Path) -> None:
+    settings = ready(tmp_path)
+    assert doctor.wal_check(settings).level == OK
+    with open(settings.db_path.with_name("observer.db-wal"), "wb") as wal:
+        wal.truncate(doctor.WAL_WARN_BYTES + 1)  # sparse: costs no disk
+    assert doctor.wal_check(settings).level == WARN
+
+
+def test_agent_versions(bare_path: Path) -> None:
+    assert doctor.agent_version_check("codex").message == "not on PATH"
+    (bare_path / "codex").write_text("#!/bin/sh\necho 'codex-cli 0.169.0'\n")
+    (bare_path / "codex").chmod(0o755)
+    check = doctor.agent_version_check("codex")
+    assert check.level == OK and check.message.startswith("codex-cli 0.169.0 (")
+    (bare_path / "pi").write_text("#!/bin/sh\nexit 3\n")
+    (bare_path / "pi").chmod(0o755)
+    assert doctor.agent_version_check("pi").level == WARN
+
+
+def test_the_command_exits_1_on_a_failure_and_speaks_json(tmp_path: Path, bare_path: Path) -> None:
+    data = tmp_path / "nowhere"
+    result = runner.invoke(app, ["doctor", "--json", "--data-dir", str(data)])
+    assert result.exit_code == 1
+    checks = {c["name"]: c for c in json.loads(result.output)}
+    assert checks["data dir"]["level"] == FAIL
+    assert checks["data dir"]["fix"] == "run `observer init`"
+    assert {"token", "server", "claude hooks", "codex hooks", "pi extension", "spool"} <= set(
+        checks
+    )
