@@ -169,7 +169,7 @@ def test_rpc_abort_waits_then_quit_ends(pi_bin: Path, lab: Lab) -> None:
         wait_until(lambda: _current_tool(lab, session) == "bash", "the slow command to start")
         rpc.send({"type": "abort"})
         rpc.response("abort")
-        wait_until(lambda: lab.recorder.statuses(session)[-1:] == ["waiting"], "waiting", 10)
+        wait_until(lambda: lab.recorder.statuses(session)[-1:] == ["waiting"], "waiting", 20)
     finally:
         status = rpc.close()
     assert status == 0
@@ -186,13 +186,14 @@ def test_sigkill_ends_the_session(pi_bin: Path, lab: Lab) -> None:
         rpc.process.send_signal(signal.SIGKILL)
         rpc.process.wait(timeout=10)  # reaped: a zombie would still answer kill(pid, 0)
         killed = time.monotonic()
-        wait_until(lambda: lab.recorder.ended_count(session) >= 1, "ended", 10)
+        wait_until(lambda: lab.recorder.ended_count(session) >= 1, "ended", 20)
         took = time.monotonic() - killed
     finally:
         rpc.close()
     check("sigkill", ["working", "ended"], collapse(lab.recorder.statuses(session)))
     print(f"pi SIGKILL -> ended in {took:.2f} s")
-    assert took < 5.0
+    # One liveness interval (1 s in the lab) plus a batch: under a second on an idle machine.
+    assert took < 10.0
     assert lab.recorder.last_session(session)["ended_reason"] == PROCESS_EXITED
 
 
