@@ -65,6 +65,7 @@ class Event:
     git_branch: str | None = None  # when the source knows it (Codex's session_meta, .git/HEAD)
     waiting_for: str | None = None  # BLOCKED: what the agent says it waits for
     subagent: bool = False  # emitted from inside a subagent (Claude's agent_id)
+    control: str | None = None  # "direct" from a driver of a session observer launched
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None and v is not False}

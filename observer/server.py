@@ -17,6 +17,9 @@ from quart import Quart, Response, abort, jsonify, request, websocket
 
 from observer import PROTOCOL_VERSION, __version__
 from observer.auth import TokenCheck, bearer
+from observer.capabilities import ACTIONS
+from observer.direct.base import ActionError
+from observer.direct.manager import DirectSessions
 from observer.hub import Hub, Message, Subscriber, error
 from observer.ingest import Ingestor
 from observer.settings import Settings, ensure_data_dir
@@ -24,7 +27,24 @@ from observer.store import Store
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = ["sessions_list", "session_replay", "session_snapshot", "auth_bearer"]
+CAPABILITIES = [
+    "sessions_list",
+    "session_replay",
+    "session_snapshot",
+    "auth_bearer",
+    "direct_sessions",
+]
+SESSION_ACTIONS = frozenset(ACTIONS)
+_HTTP_STATUS = {
+    "bad_request": 400,
+    "not_found": 404,
+    "unknown_action": 404,
+    "unsupported": 409,
+    "already_resolved": 409,
+    "ended": 409,
+    "launch_failed": 502,
+    "forced": 504,
+}
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
@@ -54,12 +74,15 @@ def create_app(settings: Settings) -> Quart:
         runtime.update(hub=hub, store=store, ingestor=ingestor)
         await ingestor.start()
         notifying = _start_notifier(settings, hub)
+        direct = DirectSessions(ingestor.apply, hub.book, settings.log_path.parent / "sessions")
+        runtime["direct"] = direct
         log.info("observer %s serving; spool %s", __version__, settings.spool_dir)
         try:
             yield
         finally:
             if notifying is not None:
                 notifying.cancel()
+            await direct.stop_all()
             await ingestor.stop()
             store.close()
 
@@ -101,6 +124,20 @@ def create_app(settings: Settings) -> Quart:
         )
         return jsonify(counts)
 
+    @app.post("/api/sessions")
+    async def create_session() -> tuple[Response, int]:
+        params = await request.get_json(force=True, silent=True)
+        reply = await _act(runtime["direct"], "create_session", params)
+        return jsonify(reply), _http_status(reply)
+
+    @app.post("/api/sessions/<session_id>/<action>")
+    async def session_action(session_id: str, action: str) -> tuple[Response, int]:
+        params = await request.get_json(force=True, silent=True)
+        params = dict(params) if isinstance(params, dict) else {}
+        params["session_id"] = session_id
+        reply = await _act(runtime["direct"], action, params)
+        return jsonify(reply), _http_status(reply)
+
     @app.get("/api/sessions/<session_id>")
     async def session(session_id: str) -> Response:
         state = hub().book.get(session_id)
@@ -126,8 +163,17 @@ def create_app(settings: Settings) -> Quart:
                     "capabilities": CAPABILITIES,
                 }
             )
+            acting: set[asyncio.Task[None]] = set()
             while True:
                 raw = await websocket.receive()
+                action = _action_of(raw)
+                if action is not None:
+                    # Actions can take seconds (an interrupt waits for the agent): run each on
+                    # its own, so this client's other messages are not held up behind it.
+                    task = asyncio.create_task(_act_and_reply(runtime["direct"], *action))
+                    acting.add(task)
+                    task.add_done_callback(acting.discard)
+                    continue
                 reply = _handle(the_hub, sub, raw)
                 if reply is not None:
                     await _send(reply)
@@ -151,6 +197,74 @@ async def _send_loop(sub: Subscriber) -> None:
             await websocket.close(1013, "too slow: resubscribe with since_revision")
             return
         await _send(message)
+
+
+def _action_of(raw: str | bytes) -> tuple[str, dict[str, Any]] | None:
+    """(action, message) when the message asks for a session action, else None."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return None
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    kind = message.get("type")
+    if kind == "create_session" or kind in SESSION_ACTIONS:
+        return str(kind), message
+    return None
+
+
+async def _act_and_reply(direct: DirectSessions, action: str, message: dict[str, Any]) -> None:
+    result = await _act(direct, action, message)
+    if "ref" in message:
+        result["ref"] = message["ref"]
+    try:
+        await _send(result)
+    except Exception:  # the client left while its action ran: the action still happened
+        log.debug("could not deliver the %s result: the client is gone", action)
+
+
+async def _act(direct: DirectSessions, action: str, params: object) -> Message:
+    """Run one client action; the reply says which action, and either ok or why not."""
+    if not isinstance(params, dict):
+        return {**error("bad_request", "the body must be a JSON object"), "action": action}
+    try:
+        if action == "create_session":
+            session_id = await direct.create(
+                agent=_param(params, "agent"),
+                cwd=_param(params, "cwd"),
+                model=_optional(params, "model"),
+                prompt=_optional(params, "prompt"),
+            )
+        else:
+            await direct.act(action, params)
+            session_id = params["session_id"]
+    except ActionError as exc:
+        return {**error(exc.code, str(exc)), "action": action}
+    return {"type": "action_result", "action": action, "ok": True, "session_id": session_id}
+
+
+def _param(params: dict[str, Any], key: str) -> str:
+    value = params.get(key)
+    if not isinstance(value, str) or not value:
+        raise ActionError("bad_request", f"{key} must be a non-empty string")
+    return value
+
+
+def _optional(params: dict[str, Any], key: str) -> str | None:
+    value = params.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ActionError("bad_request", f"{key} must be a string")
+    return value or None
+
+
+def _http_status(reply: Message) -> int:
+    if reply.get("type") == "action_result":
+        return 201 if reply["action"] == "create_session" else 200
+    return _HTTP_STATUS.get(str(reply.get("code")), 400)
 
 
 def _handle(the_hub: Hub, sub: Subscriber, raw: str | bytes) -> Message | None:

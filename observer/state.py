@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from observer.capabilities import capabilities
 from observer.events import Event, Kind
 
 
@@ -119,6 +120,8 @@ class SessionState:
     unanswered_question: str | None = None
     # (tool_key, tool_use_id, tool name; "" for a subagent's tool, never the current one)
     open_tools: tuple[tuple[str, str, str], ...] = field(default=())
+    # "direct": observer launched it and can drive it; "observed": it only watches.
+    control: str = "observed"
 
     def public(self) -> dict[str, Any]:
         """The fields clients see, JSON-ready."""
@@ -151,6 +154,8 @@ class SessionState:
             "revision": self.revision,
             "ended_reason": self.ended_reason,
             "error": self.error,
+            "control": self.control,
+            "capabilities": list(capabilities(self.agent, self.control)),
         }
 
 
@@ -163,6 +168,7 @@ class Transition:
 
 
 _OPEN_TOOLS_KEPT = 32
+DIRECT = "direct"
 _PREVIEW = 200
 
 
@@ -186,8 +192,10 @@ def transition(state: SessionState | None, event: Event, now: float) -> Transiti
             named = replace(state, ended_reason=event.detail, revision=state.revision + 1)
             return Transition(named, Effect.UPDATED, ("ended_reason",))
         return Transition(state, Effect.NONE, reason="session already ended")
-    if event.kind is Kind.SESSION_START and (state.held or state.status is Status.ENDED):
-        return _hold(state, event)
+    launched = event.kind is Kind.SESSION_START and event.control == DIRECT
+    if event.kind is Kind.SESSION_START and not launched:
+        if state.held or state.status is Status.ENDED:
+            return _hold(state, event)
 
     status = _guarded_status(state, current, event)
     facts = _facts(state, event)
@@ -243,6 +251,10 @@ def _hold(state: SessionState, event: Event) -> Transition:
 
 def _guarded_status(state: SessionState, current: str, event: Event) -> Status | None:
     kind = event.kind
+    if kind is Kind.SESSION_START and event.control == DIRECT:
+        # Observer launched it: a real session from the first moment (no ghost to fear), and
+        # launching an ended one again (resume) brings it back.
+        return Status.WAITING if state.held or state.status is Status.ENDED else None
     if not state.held and kind not in _ALWAYS_APPLY and event.at < state.status_since:
         # Older than the status we hold: a registry snapshot read late, or a hook that lost a
         # race (async hooks). It may add facts; it must not roll the status back.
@@ -294,6 +306,10 @@ def _facts(state: SessionState, event: Event) -> dict[str, Any]:
         facts["model"] = event.model
     if event.git_branch:
         facts["git_branch"] = event.git_branch
+    if event.control and event.control != state.control:
+        facts["control"] = event.control
+    if event.kind is Kind.SESSION_START and event.control == DIRECT:
+        facts["ended_reason"] = None
     kind = event.kind
     if kind is Kind.PROMPT and event.detail:
         if state.title is None:
@@ -384,6 +400,7 @@ _PUBLIC_FIELDS = (
     "pid",
     "ended_reason",
     "error",
+    "control",
 )
 
 

@@ -740,10 +740,19 @@ def test_random_event_sequences_keep_the_invariants(events: list[Event]) -> None
 
 # -- purity ----------------------------------------------------------------------------------
 
-_ALLOWED_IMPORTS = {"__future__", "dataclasses", "enum", "typing", "observer.events"}
+_ALLOWED_IMPORTS = {
+    "__future__",
+    "dataclasses",
+    "enum",
+    "typing",
+    "observer.events",
+    "observer.capabilities",
+}
 
 
-@pytest.mark.parametrize("module", ["observer/state.py", "observer/events.py"])
+@pytest.mark.parametrize(
+    "module", ["observer/state.py", "observer/events.py", "observer/capabilities.py"]
+)
 def test_state_module_does_no_io(module: str) -> None:
     tree = ast.parse((ROOT / module).read_text(), filename=module)
     imported: set[str] = set()

@@ -1,0 +1,1 @@
+"""Sessions observer launches itself and drives through each agent's programmatic interface."""

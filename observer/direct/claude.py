@@ -1,0 +1,165 @@
+"""Claude Code launched by observer: `claude -p` with stream-json both ways and the control
+protocol (`--permission-prompt-tool stdio`), so permissions and questions come to us.
+
+We pick the session id (`--session-id`), so the session exists in the list the moment it is
+launched, and the user's own hooks (which fire in this process too) land on the same session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from typing import Any
+
+from connectors.claude_code import QUESTION_TOOL
+from connectors.claude_stream import stream_events
+from observer.direct.base import INTERRUPT_GRACE, ActionError, Driver
+from observer.events import Kind
+
+_request_numbers = itertools.count(1)
+
+
+class ClaudeDriver(Driver):
+    agent = "claude"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # tool_use_id (what clients see as the pending request id) -> the can_use_tool request
+        self._permissions: dict[str, dict[str, Any]] = {}
+        self._interrupted: asyncio.Event | None = None
+
+    async def start(self) -> str:
+        spec = self.spec
+        self.session_id = spec.resume or str(uuid.uuid4())
+        argv = [
+            spec.binary,
+            "-p",
+            "--input-format",
+            "stream-json",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--permission-prompt-tool",
+            "stdio",
+        ]
+        argv += ["--resume", spec.resume] if spec.resume else ["--session-id", self.session_id]
+        if spec.model:
+            argv += ["--model", spec.model]
+        await self.spawn(argv)
+        await self.emit(
+            [self.event(Kind.SESSION_START, "direct:launch", cwd=str(spec.cwd), model=spec.model)]
+        )
+        if spec.prompt:
+            await self.send_message(spec.prompt)
+        return self.session_id
+
+    async def send_message(self, text: str) -> None:
+        await self.send_line(
+            {
+                "type": "user",
+                "message": {"role": "user", "content": text},
+                "parent_tool_use_id": None,
+                "session_id": self.session_id,
+            }
+        )
+        await self.emit([self.event(Kind.PROMPT, "direct:prompt", detail=text)])
+
+    async def interrupt(self) -> None:
+        self._interrupted = asyncio.Event()
+        await self._control({"subtype": "interrupt"})
+        try:
+            await asyncio.wait_for(self._interrupted.wait(), INTERRUPT_GRACE)
+        except TimeoutError:
+            self.end_reason = f"interrupt not confirmed within {INTERRUPT_GRACE:.0f} s: killed"
+            self.kill()
+            raise ActionError("forced", self.end_reason) from None
+
+    async def approve(self, request_id: str, allow: bool, scope: str) -> None:
+        request = self._take(request_id, question=False)
+        if allow:
+            response: dict[str, Any] = {"behavior": "allow", "updatedInput": request["input"]}
+            if scope == "session":
+                response["updatedPermissions"] = [
+                    s
+                    for s in request.get("permission_suggestions") or []
+                    if isinstance(s, dict) and s.get("type") == "addRules"
+                ]
+                for suggestion in response["updatedPermissions"]:
+                    suggestion["destination"] = "session"  # never the user's settings files
+        else:
+            response = {"behavior": "deny", "message": "Denied from observer."}
+        await self._respond(request["request_id"], response)
+
+    async def answer(self, request_id: str, answer: str) -> None:
+        request = self._take(request_id, question=True)
+        tool_input = dict(request["input"]) if isinstance(request["input"], dict) else {}
+        questions = tool_input.get("questions") or []
+        answers = {
+            str(q.get("question")): answer
+            for q in questions
+            if isinstance(q, dict) and q.get("question")
+        }
+        await self._respond(
+            request["request_id"],
+            {"behavior": "allow", "updatedInput": {**tool_input, "answers": answers}},
+        )
+
+    async def on_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        request = message.get("request")
+        if kind == "control_request" and isinstance(request, dict):
+            if request.get("subtype") == "can_use_tool":
+                tool_use_id = str(request.get("tool_use_id") or message.get("request_id"))
+                self._permissions[tool_use_id] = {**request, "request_id": message["request_id"]}
+        if kind == "result" and self._interrupted is not None:
+            self._interrupted.set()
+        if kind in ("result", "user"):
+            self._forget_answered(message)
+        events = stream_events(message, self.session_id, time.time(), self.pid)
+        if events:
+            await self.emit(events)
+
+    def pending_requests(self) -> set[str]:
+        return set(self._permissions)
+
+    def _take(self, request_id: str, question: bool) -> dict[str, Any]:
+        request = self._permissions.get(request_id)
+        if request is None:
+            raise ActionError(
+                "already_resolved", f"no open request {request_id!r}: already resolved, or unknown"
+            )
+        if (request.get("tool_name") == QUESTION_TOOL) != question:
+            verb = "answer_question" if not question else "approve_tool"
+            raise ActionError("bad_request", f"{request_id!r} is answered with {verb}")
+        del self._permissions[request_id]
+        return request
+
+    def _forget_answered(self, message: dict[str, Any]) -> None:
+        # A result or a tool_result settles requests some other way (an interrupt, a timeout).
+        if message.get("type") == "result":
+            self._permissions.clear()
+            return
+        body = message.get("message")
+        content = body.get("content") if isinstance(body, dict) else None
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and block.get("type") == "tool_result":
+                self._permissions.pop(str(block.get("tool_use_id")), None)
+
+    async def _control(self, request: dict[str, Any]) -> None:
+        await self.send_line(
+            {
+                "type": "control_request",
+                "request_id": f"observer-{next(_request_numbers)}",
+                "request": request,
+            }
+        )
+
+    async def _respond(self, request_id: str, response: dict[str, Any]) -> None:
+        await self.send_line(
+            {
+                "type": "control_response",
+                "response": {"subtype": "success", "request_id": request_id, "response": response},
+            }
+        )

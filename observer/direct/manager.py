@@ -1,0 +1,166 @@
+"""The sessions observer launched: create them, route each client action to its driver, and
+stop them all when the server stops.
+
+Every action is checked before it reaches a driver: an unknown session, an observed session, an
+action the agent cannot do, or a request already answered each get their own clear error, never
+a silent no-op. Answers are applied exactly once: the first client wins, the next hears
+"already_resolved".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from observer.book import SessionBook
+from observer.capabilities import ACTIONS, capabilities
+from observer.direct.base import ActionError, Driver, Emit, LaunchSpec
+
+log = logging.getLogger(__name__)
+LAUNCH_TIMEOUT = 30.0
+SHUTDOWN_REASON = "observer stopped; resume_session continues it"
+
+
+def driver_class(agent: str) -> type[Driver]:
+    if agent == "claude":
+        from observer.direct.claude import ClaudeDriver
+
+        return ClaudeDriver
+    raise ActionError("unsupported", f"observer cannot launch {agent!r} sessions (yet)")
+
+
+class DirectSessions:
+    def __init__(
+        self,
+        emit: Emit,
+        book: SessionBook,
+        log_dir: Path,
+        binaries: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self.emit = emit
+        self.book = book
+        self.log_dir = log_dir
+        self.binaries = binaries or _which
+        self.drivers: dict[str, Driver] = {}
+
+    async def create(
+        self,
+        agent: str,
+        cwd: str,
+        model: str | None = None,
+        prompt: str | None = None,
+        resume: str | None = None,
+    ) -> str:
+        cls = driver_class(agent)
+        folder = Path(os.path.expanduser(cwd))
+        if not folder.is_absolute() or not folder.is_dir():
+            raise ActionError("bad_request", f"cwd must be an existing absolute directory: {cwd!r}")
+        binary = self.binaries(agent)
+        if binary is None:
+            raise ActionError("launch_failed", f"`{agent}` is not on the server's PATH")
+        spec = LaunchSpec(
+            cwd=folder,
+            binary=binary,
+            model=model,
+            prompt=prompt,
+            resume=resume,
+            log_path=self.log_dir / f"{agent}-{os.getpid()}-{len(self.drivers) + 1}.log",
+        )
+        driver = cls(spec, self.emit)
+        try:
+            session_id = await asyncio.wait_for(driver.start(), LAUNCH_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            driver.kill()
+            raise ActionError("launch_failed", f"could not launch {agent}: {exc}") from None
+        self.drivers[session_id] = driver
+        asyncio.ensure_future(self._forget_when_ended(session_id, driver))
+        return session_id
+
+    async def act(self, action: str, params: dict[str, Any]) -> None:
+        if action not in ACTIONS:
+            raise ActionError("unknown_action", f"unknown action {action!r}")
+        session_id = params.get("session_id")
+        if not isinstance(session_id, str) or not session_id:
+            raise ActionError("bad_request", f"{action} needs a string session_id")
+        if action == "resume_session":
+            await self._resume(session_id)
+            return
+        driver = self._driver(session_id, action)
+        if action == "send_message":
+            await driver.send_message(_text(params, "text"))
+        elif action == "steer_turn":
+            await driver.steer_turn(_text(params, "text"))
+        elif action == "interrupt_session":
+            await driver.interrupt()
+        elif action == "approve_tool":
+            decision = params.get("decision")
+            scope = params.get("scope", "once")
+            if decision not in ("allow", "deny"):
+                raise ActionError("bad_request", 'decision must be "allow" or "deny"')
+            if scope not in ("once", "session"):
+                raise ActionError("bad_request", 'scope must be "once" or "session"')
+            await driver.approve(_text(params, "request_id"), decision == "allow", scope)
+        elif action == "answer_question":
+            await driver.answer(_text(params, "request_id"), _text(params, "answer"))
+        elif action == "end_session":
+            await driver.end()
+        else:
+            raise ActionError("unknown_action", f"unknown action {action!r}")
+
+    async def stop_all(self) -> None:
+        drivers = list(self.drivers.values())
+        for driver in drivers:
+            driver.end_reason = SHUTDOWN_REASON
+        await asyncio.gather(*(d.end() for d in drivers), return_exceptions=True)
+
+    def _driver(self, session_id: str, action: str) -> Driver:
+        driver = self.drivers.get(session_id)
+        state = self.book.get(session_id)
+        if driver is None:
+            if state is None or not state.materialized:
+                raise ActionError("not_found", f"no session {session_id!r}")
+            if state.control == "direct":
+                raise ActionError(
+                    "ended", f"session {session_id!r} is not running: resume_session first"
+                )
+            raise ActionError(
+                "unsupported",
+                f"session {session_id!r} was not launched by observer: it can only be watched",
+            )
+        if action not in capabilities(driver.agent, "direct"):
+            raise ActionError("unsupported", f"{driver.agent} sessions cannot {action}")
+        return driver
+
+    async def _resume(self, session_id: str) -> None:
+        if session_id in self.drivers:
+            raise ActionError("bad_request", f"session {session_id!r} is already running")
+        state = self.book.get(session_id)
+        if state is None or not state.materialized:
+            raise ActionError("not_found", f"no session {session_id!r}")
+        if state.cwd is None:
+            raise ActionError("unsupported", "this session's directory is unknown")
+        if "resume_session" not in capabilities(state.agent, "direct"):
+            raise ActionError("unsupported", f"{state.agent} sessions cannot be resumed here")
+        await self.create(state.agent, state.cwd, model=state.model, resume=session_id)
+
+    async def _forget_when_ended(self, session_id: str, driver: Driver) -> None:
+        await driver.ended.wait()
+        if self.drivers.get(session_id) is driver:
+            del self.drivers[session_id]
+
+
+def _text(params: dict[str, Any], key: str) -> str:
+    value = params.get(key)
+    if not isinstance(value, str) or not value:
+        raise ActionError("bad_request", f"{key} must be a non-empty string")
+    return value
+
+
+def _which(agent: str) -> str | None:
+    override = os.environ.get(f"OBSERVER_{agent.upper()}_BIN")
+    return override or shutil.which(agent)
