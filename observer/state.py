@@ -187,8 +187,12 @@ def transition(state: SessionState | None, event: Event, now: float) -> Transiti
         state = replace(_hold(state, event).state or state, held=True)
         current = HELD
     elif state.status is Status.ENDED and not state.held and event.kind is not Kind.SESSION_START:
-        if event.kind is Kind.SESSION_END and event.detail and state.ended_reason == PROCESS_EXITED:
+        named_by = state.ended_reason == PROCESS_EXITED or event.control == DIRECT
+        renamed = event.detail and event.detail != state.ended_reason
+        if event.kind is Kind.SESSION_END and renamed and named_by:
             # The process was seen gone before its SessionEnd hook arrived: keep its own reason.
+            # Or observer ended a session it launched: it knows why better than the hook's
+            # "other".
             named = replace(state, ended_reason=event.detail, revision=state.revision + 1)
             return Transition(named, Effect.UPDATED, ("ended_reason",))
         return Transition(state, Effect.NONE, reason="session already ended")

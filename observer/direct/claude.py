@@ -48,14 +48,15 @@ class ClaudeDriver(Driver):
         if spec.model:
             argv += ["--model", spec.model]
         await self.spawn(argv)
-        await self.emit(
-            [self.event(Kind.SESSION_START, "direct:launch", cwd=str(spec.cwd), model=spec.model)]
-        )
+        where = {"cwd": str(spec.cwd), "model": spec.model}
         if spec.prompt:
-            await self.send_message(spec.prompt)
+            # Launched with work to do: the session's first status is working, not waiting.
+            await self.send_message(spec.prompt, **where)
+        else:
+            await self.emit([self.event(Kind.SESSION_START, "direct:launch", **where)])
         return self.session_id
 
-    async def send_message(self, text: str) -> None:
+    async def send_message(self, text: str, **facts: Any) -> None:
         await self.send_line(
             {
                 "type": "user",
@@ -64,7 +65,7 @@ class ClaudeDriver(Driver):
                 "session_id": self.session_id,
             }
         )
-        await self.emit([self.event(Kind.PROMPT, "direct:prompt", detail=text)])
+        await self.emit([self.event(Kind.PROMPT, "direct:prompt", detail=text, **facts)])
 
     async def interrupt(self) -> None:
         self._interrupted = asyncio.Event()

@@ -306,7 +306,10 @@ def pi_config(llm_url: str) -> dict[str, dict[str, Any]]:
     return {"models.json": {"providers": {"fake": provider}}, "settings.json": settings}
 
 
-def open_lab(root: Path) -> Lab:
+def open_lab(root: Path, server_env: dict[str, str] | None = None) -> Lab:
+    """The fake LLM first, then observer: the server gets the agents' environment too (the
+    fake LLM's URL and keys), so the sessions it launches itself talk to the fake as well.
+    `server_env` adds to it (e.g. OBSERVER_CLAUDE_BIN for direct sessions)."""
     home = root / "home"
     (home / ".claude").mkdir(parents=True)
     (home / ".codex").mkdir()
@@ -327,15 +330,12 @@ def open_lab(root: Path) -> Lab:
             ],
         )
     )
+    wait_until(port_file.exists, "the fake LLM to start")
+    llm_url = f"http://127.0.0.1:{port_file.read_text().strip()}"
     port = free_port()
-    env = dict(
-        os.environ,
-        HOME=str(home),
-        CLAUDE_CONFIG_DIR=str(home / ".claude"),
-        CODEX_HOME=str(home / ".codex"),
-        PI_CODING_AGENT_DIR=str(home / ".pi" / "agent"),
-        OBSERVER_LIVENESS_INTERVAL="1",
-    )
+    agents = Lab(root, home, data_dir, "", llm_url, Recorder(""), []).env()
+    # The agents' env already names HOME, CLAUDE_CONFIG_DIR, CODEX_HOME and pi's dir.
+    env = {**os.environ, **agents, "OBSERVER_LIVENESS_INTERVAL": "1", **(server_env or {})}
     env.pop("OBSERVER_TOKEN", None)
     with (root / "observer.log").open("wb") as log:
         processes.append(
@@ -376,7 +376,6 @@ def open_lab(root: Path) -> Lab:
     )
     recorder = Recorder(url.replace("http", "ws") + "/ws")
     recorder.start()
-    llm_url = f"http://127.0.0.1:{port_file.read_text().strip()}"
     (home / ".codex" / "config.toml").write_text(CODEX_CONFIG.format(llm_url=llm_url))
     for name, config in pi_config(llm_url).items():
         (home / ".pi" / "agent" / name).write_text(json.dumps(config, indent=2))
