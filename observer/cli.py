@@ -194,6 +194,26 @@ def install_service(
 
 @app.command()
 @clean_errors
+def launch(
+    agent: Annotated[str, typer.Argument(help="claude, codex or pi.")],
+    prompt: Annotated[str | None, typer.Argument(help="The first message (optional).")] = None,
+    cwd: Annotated[
+        Path, typer.Option(help="The directory the agent works in.", show_default="current")
+    ] = Path("."),
+    model: Annotated[str | None, typer.Option(help="The model to ask the agent for.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Start an agent session that observer drives itself: approve, answer, send, interrupt or
+    end it from any client (the web page, a phone, the WebSocket). Needs a running server."""
+    from observer.launch import launch_session
+
+    reply = launch_session(_settings(data_dir), agent, cwd, prompt, model)
+    typer.echo(reply["session_id"])
+    typer.echo("follow it with `observer status`", err=True)
+
+
+@app.command()
+@clean_errors
 def doctor(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     """Check everything that can quietly stop observer from seeing your sessions: data dir and
     token permissions, the server and its port, each agent's hooks (installed, current, and

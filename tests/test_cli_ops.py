@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import plistlib
+import socket
 import subprocess
 import sys
 import threading
@@ -121,3 +122,16 @@ def test_notify_test_reports_each_channel(
     assert lines[0] == "webhook  ok"
     assert lines[1].startswith("ntfy     URLError")
     assert bodies[0]["title"] == "observer: test notification"
+
+
+def test_launch_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = runner.invoke(
+        app,
+        ["launch", "claude", "hi", "--data-dir", str(tmp_path)],
+        env={"OBSERVER_BIND": f"127.0.0.1:{port}"},
+    )
+    assert result.exit_code == 1
+    assert "observer is not running" in result.output and "observer start" in result.output

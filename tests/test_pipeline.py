@@ -41,6 +41,9 @@ SCENARIOS = [
 ]
 
 
+FAKE_CLAUDE = Path(__file__).parent / "fake_claude.py"
+
+
 @dataclass
 class Server:
     url: str
@@ -102,7 +105,11 @@ def server(tmp_path: Path, isolated_home: Path) -> Iterator[Server]:
     (isolated_home / ".claude" / "sessions").mkdir(parents=True)
     port = _free_port()
     stderr_log = tmp_path / "server-stderr.log"
-    env = dict(os.environ, OBSERVER_LIVENESS_INTERVAL="0.5")
+    fake_claude = tmp_path / "bin" / "claude"  # for sessions the server launches itself
+    fake_claude.parent.mkdir()
+    fake_claude.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_CLAUDE}" "$@"\n')
+    fake_claude.chmod(0o755)
+    env = dict(os.environ, OBSERVER_LIVENESS_INTERVAL="0.5", OBSERVER_CLAUDE_BIN=str(fake_claude))
     with stderr_log.open("wb") as stderr_file:
         process = _start_server(data_dir, port, env, stderr_file)
     srv = Server(f"http://127.0.0.1:{port}", data_dir, isolated_home, process)
@@ -314,3 +321,41 @@ def test_pid_file_names_the_bound_server_and_stop_ends_it_cleanly(server: Server
     assert result.was_running and result.pid == server.process.pid
     assert server.process.wait(timeout=10) == 0  # SIGTERM is a clean exit, not a crash
     assert not pid_path.exists()
+
+
+def test_launch_from_the_cli_then_status_shows_it(server: Server, tmp_path: Path) -> None:
+    project = tmp_path / "launched"
+    project.mkdir()
+    env = dict(os.environ)
+    base = [sys.executable, "-m", "observer"]
+    data = ["--data-dir", str(server.data_dir)]
+    port = server.url.rsplit(":", 1)[1]
+    env["OBSERVER_BIND"] = f"127.0.0.1:{port}"
+    done = subprocess.run(
+        [*base, "launch", "claude", "hello from the cli", "--cwd", str(project), *data],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    session_id = done.stdout.strip()
+
+    def answered() -> bool:
+        status = subprocess.run(
+            [*base, "status", "--json", *data], env=env, capture_output=True, text=True
+        )
+        sessions = {s["id"]: s for s in json.loads(status.stdout)["sessions"]}
+        found = sessions.get(session_id, {})
+        return found.get("last_message") == "echo: hello from the cli"
+
+    _wait(answered, "the launched session to answer", timeout=30)
+    missing = subprocess.run(
+        [*base, "launch", "claude", "--cwd", str(tmp_path / "nowhere"), *data],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 1
+    assert "the server refused: cwd must be an existing absolute directory" in missing.stderr
