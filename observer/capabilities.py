@@ -34,6 +34,7 @@ DIRECT: dict[str, tuple[str, ...]] = {
         "interrupt_session",
         "approve_tool",
         "end_session",
+        "resume_session",
     ),
     "pi": (
         "send_message",

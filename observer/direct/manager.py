@@ -31,6 +31,10 @@ def driver_class(agent: str) -> type[Driver]:
         from observer.direct.claude import ClaudeDriver
 
         return ClaudeDriver
+    if agent == "codex":
+        from observer.direct.codex import CodexDriver
+
+        return CodexDriver
     raise ActionError("unsupported", f"observer cannot launch {agent!r} sessions (yet)")
 
 

@@ -1,0 +1,268 @@
+"""Codex launched by observer: `codex app-server`, JSON-RPC 2.0 over stdio, one process per
+session, so approvals come to us as server requests and turns start and stop on our word.
+
+The thread id Codex gives (`thread/start`) is the session id. Codex's hooks and rollout files
+name the same id, so the user's own hooks and the rollout watcher land on this very session.
+
+Approvals: `approvalPolicy: "on-request"` and `sandbox: "workspace-write"` (Codex's own
+interactive defaults), unless the user's config.toml chooses `approval_policy` / `sandbox_mode`:
+then Codex applies theirs, as it would in their terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+import tomllib
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from connectors.codex_appserver import APPROVALS, PATCH_TOOL, appserver_events, item_summary
+from observer import __version__
+from observer.direct.base import INTERRUPT_GRACE, ActionError, Driver
+from observer.events import Event, Kind
+
+DEFAULT_POLICY = {"approvalPolicy": "on-request", "sandbox": "workspace-write"}
+_CONFIG_KEYS = {"approvalPolicy": "approval_policy", "sandbox": "sandbox_mode"}
+_DECISIONS = {("allow", "once"): "accept", ("allow", "session"): "acceptForSession"}
+
+
+class CodexDriver(Driver):
+    agent = "codex"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._numbers = itertools.count()
+        self._calls: dict[int, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+        # item id (what clients see as the pending request id) -> the server's request
+        self._approvals: dict[str, dict[str, Any]] = {}
+        self._summaries: dict[str, str] = {}  # item id -> what a tool item does
+        self._turn: str | None = None  # the running turn's id
+        self._turn_over: asyncio.Event | None = None
+
+    async def start(self) -> str:
+        spec = self.spec
+        await self.spawn([spec.binary, "app-server"])
+        params: dict[str, Any] = {"cwd": str(spec.cwd), **thread_policy(codex_home(spec.env))}
+        if spec.model:
+            params["model"] = spec.model
+        try:
+            client = {"name": "observer", "title": "observer", "version": __version__}
+            await self._request("initialize", {"clientInfo": client})
+            await self.send_line({"jsonrpc": "2.0", "method": "initialized"})
+            if spec.resume:
+                resume = {"threadId": spec.resume, "excludeTurns": True, **params}
+                result = await self._request("thread/resume", resume)
+            else:
+                result = await self._request("thread/start", params)
+        except ActionError as exc:
+            self.kill()
+            raise ActionError("launch_failed", f"codex app-server: {exc}") from None
+        thread = result.get("thread")
+        thread_id = thread.get("id") if isinstance(thread, dict) else None
+        if not isinstance(thread_id, str) or not thread_id:
+            self.kill()
+            raise ActionError("launch_failed", "codex app-server named no thread id")
+        self.session_id = thread_id
+        model = result.get("model") if isinstance(result.get("model"), str) else spec.model
+        await self.emit(
+            [self.event(Kind.SESSION_START, "direct:launch", cwd=str(spec.cwd), model=model)]
+        )
+        if spec.prompt:
+            await self.send_message(spec.prompt)
+        return self.session_id
+
+    async def send_message(self, text: str) -> None:
+        if self._turn is not None:
+            raise ActionError(
+                "bad_request", "a turn is running: steer_turn adds to it, interrupt_session ends it"
+            )
+        # The PROMPT goes first: the whole turn may be over before turn/start's answer is read.
+        await self.emit([self.event(Kind.PROMPT, "direct:prompt", detail=text)])
+        try:
+            await self._request("turn/start", {"threadId": self.session_id, "input": _text(text)})
+        except ActionError as exc:
+            if exc.code != "ended":
+                await self.emit(
+                    [self.event(Kind.TURN_FAILED, "direct:turn/start", detail=str(exc))]
+                )
+            raise
+
+    async def steer_turn(self, text: str) -> None:
+        turn = self._turn
+        if turn is None:
+            raise ActionError("bad_request", "no turn is running: send_message starts one")
+        await self._request(
+            "turn/steer",
+            {"threadId": self.session_id, "expectedTurnId": turn, "input": _text(text)},
+        )
+
+    async def interrupt(self) -> None:
+        turn = self._turn
+        if turn is None:
+            raise ActionError("bad_request", "no turn is running")
+        over = self._turn_over = asyncio.Event()
+
+        async def interrupted() -> None:
+            await self._request("turn/interrupt", {"threadId": self.session_id, "turnId": turn})
+            await over.wait()
+
+        try:
+            await asyncio.wait_for(interrupted(), INTERRUPT_GRACE)
+        except TimeoutError:
+            self.end_reason = f"interrupt not confirmed within {INTERRUPT_GRACE:.0f} s: killed"
+            self.kill()
+            raise ActionError("forced", self.end_reason) from None
+
+    async def approve(self, request_id: str, allow: bool, scope: str) -> None:
+        request = self._take(request_id)
+        decision = _DECISIONS.get(("allow" if allow else "deny", scope), "decline")
+        await self.send_line(
+            {"jsonrpc": "2.0", "id": request["id"], "result": {"decision": decision}}
+        )
+
+    async def on_message(self, message: dict[str, Any]) -> None:
+        method = message.get("method")
+        if not isinstance(method, str):
+            self._settle(message)
+            return
+        params = message.get("params")
+        params = params if isinstance(params, dict) else {}
+        if "id" in message:
+            if method not in APPROVALS:
+                await self._refuse(message, method)
+                return
+            item = str(params.get("itemId") or f"request-{message['id']}")
+            self._approvals[item] = message
+        elif method == "serverRequest/resolved":
+            # Settled: by our answer, or by Codex itself (an interrupt, a cancelled turn).
+            done = params.get("requestId")
+            for item, request in list(self._approvals.items()):
+                if request["id"] == done:
+                    del self._approvals[item]
+        elif method == "turn/started":
+            self._turn = _turn_id(params) or self._turn
+        elif method == "turn/completed":
+            self._turn_ended(_turn_id(params))
+        elif method == "item/started":
+            self._remember(params.get("item"))
+        if self.session_id:
+            events = appserver_events(message, self.session_id, time.time(), self.pid)
+            if events:
+                await self.emit([self._with_summary(e) for e in events])
+
+    # -- JSON-RPC ----------------------------------------------------------------------------
+    async def _request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        number = next(self._numbers)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._calls[number] = (method, future)
+        try:
+            await self.send_line(
+                {"jsonrpc": "2.0", "id": number, "method": method, "params": params}
+            )
+            ended: asyncio.Future[Any] = asyncio.ensure_future(self.ended.wait())
+            try:
+                waiters: set[asyncio.Future[Any]] = {future, ended}
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ended.cancel()
+        finally:
+            self._calls.pop(number, None)
+        if not future.done():
+            raise ActionError("ended", f"codex exited before it answered {method}")
+        reply = future.result()
+        if "error" in reply:
+            error = reply["error"]
+            text = error.get("message") if isinstance(error, dict) else error
+            raise ActionError("bad_request", f"codex refused {method}: {text}")
+        result = reply.get("result")
+        return result if isinstance(result, dict) else {}
+
+    def _settle(self, reply: dict[str, Any]) -> None:
+        number = reply.get("id")
+        call = self._calls.get(number) if isinstance(number, int) else None
+        if call is None:
+            return
+        method, future = call
+        if method == "turn/start" and "result" in reply:
+            # Read in order with the notifications, so a turn over by now has not ended yet.
+            self._turn = _turn_id(reply["result"] if isinstance(reply["result"], dict) else {})
+        if not future.done():
+            future.set_result(reply)
+
+    async def _refuse(self, request: dict[str, Any], method: str) -> None:
+        # A request observer cannot answer (user input, MCP elicitation...): say so at once
+        # rather than leave Codex waiting forever.
+        error = {"code": -32601, "message": f"observer does not answer {method}"}
+        await self.send_line({"jsonrpc": "2.0", "id": request["id"], "error": error})
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _turn_ended(self, turn: str | None) -> None:
+        if turn is None or turn == self._turn:
+            self._turn = None
+            self._approvals.clear()  # an open request dies with its turn
+            self._summaries.clear()
+            if self._turn_over is not None:
+                self._turn_over.set()
+
+    def _remember(self, item: object) -> None:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            summary = item_summary(item)
+            if summary:
+                self._summaries[item["id"]] = summary
+
+    def _with_summary(self, event: Event) -> Event:
+        # A fileChange approval names only its item: say which files, from the item's start.
+        if event.kind is Kind.APPROVAL_REQUEST and event.tool == PATCH_TOOL:
+            summary = self._summaries.get(event.tool_use_id or "")
+            if summary:
+                return replace(event, detail=summary)
+        return event
+
+    def _take(self, request_id: str) -> dict[str, Any]:
+        item = request_id if request_id in self._approvals else None
+        if item is None:  # the id a hook gave first: "<tool>:<tool digest>"
+            item = next(
+                (i for i, r in self._approvals.items() if _alias(r) == request_id),
+                None,
+            )
+        if item is None:
+            raise ActionError(
+                "already_resolved", f"no open request {request_id!r}: already resolved, or unknown"
+            )
+        return self._approvals.pop(item)
+
+
+def thread_policy(home: Path) -> dict[str, str]:
+    """Our approval policy and sandbox, minus what the user's config.toml already chooses."""
+    try:
+        config = tomllib.loads((home / "config.toml").read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        config = {}
+    return {k: v for k, v in DEFAULT_POLICY.items() if _CONFIG_KEYS[k] not in config}
+
+
+def codex_home(env: Mapping[str, str] | None) -> Path:
+    environ = os.environ if env is None else env
+    if environ.get("CODEX_HOME"):
+        return Path(environ["CODEX_HOME"])
+    return Path(environ.get("HOME") or Path.home()) / ".codex"
+
+
+def _alias(request: dict[str, Any]) -> str | None:
+    events = appserver_events(request, "-", 0.0, None)
+    return f"{events[0].tool}:{events[0].tool_key}" if events else None
+
+
+def _turn_id(params: dict[str, Any]) -> str | None:
+    turn = params.get("turn")
+    turn_id = turn.get("id") if isinstance(turn, dict) else None
+    return turn_id if isinstance(turn_id, str) and turn_id else None
+
+
+def _text(text: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": text}]

@@ -1,0 +1,288 @@
+"""Codex sessions observer launches, through the whole server (in process), with a stand-in
+`codex app-server` (tests/fake_codex_appserver.py): launch, approve, deny, two clients racing on
+one approval, a file change, steer, interrupt (confirmed and forced), a failed turn, a child
+that dies, end, and resume after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import Quart
+
+from observer.direct.codex import DEFAULT_POLICY, thread_policy
+from observer.server import create_app
+from observer.settings import load_settings
+from tests.test_direct import Client, session
+
+FAKE = Path(__file__).parent / "fake_codex_appserver.py"
+
+
+@pytest.fixture
+def fake_codex_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    launcher = tmp_path / "bin" / "codex"
+    launcher.parent.mkdir()
+    launcher.write_text(
+        f'#!/bin/sh\n[ "$1" = app-server ] || exit 64\nexec "{sys.executable}" "{FAKE}"\n'
+    )
+    launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("OBSERVER_CODEX_BIN", str(launcher))
+    return launcher
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+async def app(fake_codex_bin: Path) -> AsyncIterator[Quart]:
+    application = create_app(load_settings(liveness_interval=0))
+    async with application.test_app() as test_app:
+        yield test_app.app  # type: ignore[misc]
+
+
+async def launch(client: Client, workdir: Path, prompt: str | None) -> str:
+    created = await client.act(
+        type="create_session", agent="codex", cwd=str(workdir), prompt=prompt
+    )
+    assert created["type"] == "action_result" and created["ok"] is True, created
+    return str(created["session_id"])
+
+
+def calls(workdir: Path, method: str) -> list[dict[str, Any]]:
+    lines = (workdir / "appserver_calls.jsonl").read_text().splitlines()
+    return [json.loads(line)["params"] for line in lines if json.loads(line)["method"] == method]
+
+
+async def test_launch_text_and_end(app: Quart, workdir: Path) -> None:
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await launch(client, workdir, "hello there")
+        await client.until(sid, "working")
+        await client.until(sid, "waiting")
+        state = await session(app, sid)
+        assert state["agent"] == "codex" and state["control"] == "direct"
+        assert state["capabilities"] == [
+            "send_message",
+            "steer_turn",
+            "interrupt_session",
+            "approve_tool",
+            "end_session",
+            "resume_session",
+        ]
+        assert state["last_message"] == "echo: hello there" and state["title"] == "hello there"
+        assert state["model"] == "gpt-fake" and state["project"] == "project"
+        (started,) = calls(workdir, "thread/start")
+        assert started == {"cwd": str(workdir), **DEFAULT_POLICY}
+        assert calls(workdir, "turn/start")[0]["threadId"] == sid
+
+        assert (await client.act(type="send_message", session_id=sid, text="again"))["ok"]
+        await client.until(sid, "working")
+        await client.until(sid, "waiting")
+        assert (await session(app, sid))["last_message"] == "echo: again"
+        assert (await client.act(type="end_session", session_id=sid))["ok"]
+        await client.until(sid, "ended")
+        assert (await session(app, sid))["ended_reason"] == "ended from observer"
+
+
+async def test_approve_allow_runs_the_command(app: Quart, workdir: Path) -> None:
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await launch(client, workdir, "[[perm]] go")
+        await client.until(sid, "permission")
+        pending = (await session(app, sid))["pending"]
+        assert pending["tool"] == "Bash" and pending["summary"] == "touch perm.txt"
+        assert pending["request_id"] == "call_000000000000000000000001"
+        reply = await client.act(
+            type="approve_tool",
+            session_id=sid,
+            request_id=pending["request_id"],
+            decision="allow",
+            scope="session",
+        )
+        assert reply["ok"], reply
+        await client.until(sid, "working")
+        await client.until(sid, "waiting")
+        assert json.loads((workdir / "perm.txt").read_text()) == {"decision": "acceptForSession"}
+        assert (await session(app, sid))["last_message"] == "ran it"
+
+
+async def test_deny_and_a_second_answer_is_already_resolved(app: Quart, workdir: Path) -> None:
+    client_app = app.test_client()
+    async with client_app.websocket("/ws") as ws1, client_app.websocket("/ws") as ws2:
+        first, second = await Client(ws1).open(), await Client(ws2).open()
+        sid = await launch(first, workdir, "[[perm]] go")
+        await first.until(sid, "permission")
+        request_id = (await session(app, sid))["pending"]["request_id"]
+        answer = {"type": "approve_tool", "session_id": sid, "request_id": request_id}
+        replies = await asyncio.gather(
+            first.act(**answer, decision="deny"), second.act(**answer, decision="allow")
+        )
+        assert sorted(str(r.get("ok") or r.get("code")) for r in replies) == [
+            "True",
+            "already_resolved",
+        ]
+        await first.until(sid, "waiting")
+        assert (workdir / "perm.txt").exists() == (replies[1].get("ok") is True)
+        again = await first.act(**answer, decision="allow")
+        assert again["code"] == "already_resolved"
+
+
+async def test_deny_declines(app: Quart, workdir: Path) -> None:
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await launch(client, workdir, "[[perm]] go")
+        await client.until(sid, "permission")
+        request_id = (await session(app, sid))["pending"]["request_id"]
+        reply = await client.act(
+            type="approve_tool", session_id=sid, request_id=request_id, decision="deny"
+        )
+        assert reply["ok"], reply
+        await client.until(sid, "waiting")
+        assert not (workdir / "perm.txt").exists()
+        assert (await session(app, sid))["last_message"] == "it was declined"
+
+
+async def test_a_file_change_approval_names_the_files(app: Quart, workdir: Path) -> None:
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await launch(client, workdir, "[[patch]]")
+        await client.until(sid, "permission")
+        pending = (await session(app, sid))["pending"]
+        assert pending["tool"] == "apply_patch"
+        assert pending["summary"] == str(workdir / "hello.txt")
+        reply = await client.act(
+            type="approve_tool",
+            session_id=sid,
+            request_id=pending["request_id"],
+            decision="allow",
+        )
+        assert reply["ok"], reply
+        await client.until(sid, "waiting")
+        assert json.loads((workdir / "patch.json").read_text()) == {"decision": "accept"}
+
+
+async def test_steer_then_interrupt_a_long_command(app: Quart, workdir: Path) -> None:
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await launch(client, workdir, "[[slow]]")
+        await client.until(sid, "working")
+        for _ in range(100):
+            if (await session(app, sid))["current_tool"] == "Bash":
+                break
+            await asyncio.sleep(0.02)
+        busy = await client.act(type="send_message", session_id=sid, text="another")
+        assert busy["code"] == "bad_request" and "steer_turn" in busy["message"]
+        assert (await client.act(type="steer_turn", session_id=sid, text="hurry"))["ok"]
+        assert (workdir / "steer.txt").read_text() == "hurry"
+        assert (await client.act(type="interrupt_session", session_id=sid))["ok"]
+        await client.until(sid, "waiting")
+        assert (await session(app, sid))["current_tool"] is None
+        idle = await client.act(type="interrupt_session", session_id=sid)
+        assert idle["code"] == "bad_request"
+        assert (await client.act(type="steer_turn", session_id=sid, text="x"))["code"] == (
+            "bad_request"
+        )
+
+
+async def test_an_unconfirmed_interrupt_is_forced(
+    app: Quart, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("observer.direct.codex.INTERRUPT_GRACE", 0.5)
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await launch(client, workdir, "[[hang]]")
+        await client.until(sid, "working")
+        reply = await client.act(type="interrupt_session", session_id=sid)
+        assert reply["code"] == "forced" and "killed" in reply["message"]
+        await client.until(sid, "ended")
+        assert "interrupt not confirmed" in (await session(app, sid))["ended_reason"]
+
+
+async def test_a_failed_turn_shows_its_error(app: Quart, workdir: Path) -> None:
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await launch(client, workdir, "[[fail]]")
+        await client.until(sid, "working")
+        await client.until(sid, "waiting")
+        assert "high demand" in (await session(app, sid))["error"]
+
+
+async def test_a_child_that_dies_mid_turn_ends_within_2_s(app: Quart, workdir: Path) -> None:
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await launch(client, workdir, "[[die]]")
+        await client.until(sid, "working")
+        started = time.monotonic()
+        await client.until(sid, "ended", timeout=2)
+        assert time.monotonic() - started < 2
+        assert (await session(app, sid))["ended_reason"] == "process exited with status 3"
+        gone = await client.act(type="send_message", session_id=sid, text="hi")
+        assert gone["code"] == "ended" and "resume_session" in gone["message"]
+
+
+async def test_launch_without_a_prompt_waits(app: Quart, workdir: Path) -> None:
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await launch(client, workdir, None)
+        await client.until(sid, "waiting")
+        assert calls(workdir, "turn/start") == []
+        assert (await client.act(type="end_session", session_id=sid))["ok"]
+        await client.until(sid, "ended")
+
+
+async def test_a_codex_that_refuses_to_start_is_a_launch_failure(
+    app: Quart, workdir: Path, fake_codex_bin: Path
+) -> None:
+    fake_codex_bin.write_text("#!/bin/sh\nexit 1\n")
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        reply = await client.act(type="create_session", agent="codex", cwd=str(workdir))
+        assert reply["code"] == "launch_failed", reply
+
+
+async def test_shutdown_then_resume_continues_the_thread(
+    fake_codex_bin: Path, workdir: Path
+) -> None:
+    settings = load_settings(liveness_interval=0)
+    async with create_app(settings).test_app() as test_app:
+        created = await test_app.test_client().post(
+            "/api/sessions", json={"agent": "codex", "cwd": str(workdir), "prompt": "one"}
+        )
+        sid = (await created.get_json())["session_id"]
+        await asyncio.sleep(0.5)
+    async with create_app(settings).test_app() as test_app:
+        app = test_app.app  # type: ignore[attr-defined]
+        state = await session(app, sid)
+        assert state["status"] == "ended"
+        resumed = await test_app.test_client().post(f"/api/sessions/{sid}/resume_session", json={})
+        assert resumed.status_code == 200, await resumed.get_json()
+        (resume,) = calls(workdir, "thread/resume")
+        assert resume["threadId"] == sid and resume["excludeTurns"] is True
+        sent = await test_app.test_client().post(
+            f"/api/sessions/{sid}/send_message", json={"text": "two"}
+        )
+        assert sent.status_code == 200
+        for _ in range(100):
+            if (await session(app, sid))["last_message"] == "echo: two":
+                break
+            await asyncio.sleep(0.05)
+        assert (await session(app, sid))["last_message"] == "echo: two"
+
+
+def test_the_users_config_chooses_its_own_policy(tmp_path: Path) -> None:
+    assert thread_policy(tmp_path) == DEFAULT_POLICY
+    (tmp_path / "config.toml").write_text('approval_policy = "untrusted"\n')
+    assert thread_policy(tmp_path) == {"sandbox": "workspace-write"}
+    (tmp_path / "config.toml").write_text("not [ toml")
+    assert thread_policy(tmp_path) == DEFAULT_POLICY
