@@ -22,6 +22,7 @@ from watchdog.observers import Observer
 from connectors import CONNECTORS
 from connectors.claude_code import registry_events
 from observer import rollouts, spool
+from observer.aio import wait_event
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 from observer.hub import Hub, Message
@@ -110,9 +111,7 @@ class Ingestor:
     # -- spool -----------------------------------------------------------------------------
     async def _spool_loop(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), SAFETY_POLL_SECONDS)
-            except TimeoutError:
+            if not await wait_event(self._wake, SAFETY_POLL_SECONDS):
                 spool.adopt_orphans(self.settings.spool_dir)
             self._wake.clear()
             try:
@@ -238,11 +237,8 @@ class Ingestor:
             if self._registry_dirty:
                 dirty, self._registry_dirty = self._registry_dirty, set()
                 await self.apply(self._registry_events(dirty))
-            try:
-                # Until the directory exists (Claude never ran yet), look for it every second.
-                await asyncio.wait_for(self._registry_wake.wait(), 5.0 if watching else 1.0)
-            except TimeoutError:
-                pass
+            # Until the directory exists (Claude never ran yet), look for it every second.
+            await wait_event(self._registry_wake, 5.0 if watching else 1.0)
             self._registry_wake.clear()
 
     def _exited(self, path: Path, pid: int) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from observer import rollouts
+from observer.aio import wait_event
 from observer.events import Event, Kind
 from observer.hub import Hub
 from observer.state import INACTIVE_IN_HISTORY, Status
@@ -100,9 +101,7 @@ class TreeWatcher:
             if self._dirty:
                 dirty, self._dirty = self._dirty, set()
                 await self.tail_files(sorted(dirty))
-            try:
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS if watching else 1.0)
-            except TimeoutError:
+            if not await wait_event(self._wake, POLL_SECONDS if watching else 1.0):
                 if watching:
                     self._dirty.update(self._grown())
             self._wake.clear()

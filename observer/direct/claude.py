@@ -15,6 +15,7 @@ from typing import Any
 
 from connectors.claude_code import QUESTION_TOOL
 from connectors.claude_stream import stream_events
+from observer.aio import wait_event
 from observer.direct.base import INTERRUPT_GRACE, ActionError, Driver
 from observer.events import Kind
 
@@ -70,12 +71,10 @@ class ClaudeDriver(Driver):
     async def interrupt(self) -> None:
         self._interrupted = asyncio.Event()
         await self._control({"subtype": "interrupt"})
-        try:
-            await asyncio.wait_for(self._interrupted.wait(), INTERRUPT_GRACE)
-        except TimeoutError:
+        if not await wait_event(self._interrupted, INTERRUPT_GRACE):
             self.end_reason = f"interrupt not confirmed within {INTERRUPT_GRACE:.0f} s: killed"
             self.kill()
-            raise ActionError("forced", self.end_reason) from None
+            raise ActionError("forced", self.end_reason)
 
     async def approve(self, request_id: str, allow: bool, scope: str) -> None:
         request = self._take(request_id, question=False)
