@@ -93,10 +93,22 @@ def hook_command(event: str, hook_path: str, spool_dir: str, agent: str = "claud
     )
 
 
+# Claude runs async hooks without waiting, so two of them can land in either order. For the
+# events that close something, order is the truth: a turn's Stop must land before the
+# SessionEnd that follows it (else "waiting" is lost: seen under load in the e2e lane), and an
+# async SessionEnd hook may be cut off by Claude exiting. So these few run synchronously: the
+# hook costs ~1 ms, once per turn or session, and during a PermissionRequest Claude waits for
+# a person anyway.
+SYNC_EVENTS = frozenset({"Stop", "StopFailure", "SessionEnd", "PermissionRequest"})
+
+
 def observer_entry(event: str, hook_path: str, spool_dir: str) -> dict[str, object]:
     command = hook_command(event, hook_path, spool_dir)
-    # async: Claude must never wait on us; observing may not slow the agent down.
-    return {"type": "command", "command": command, "timeout": 10, "async": True}
+    entry: dict[str, object] = {"type": "command", "command": command, "timeout": 10}
+    if event not in SYNC_EVENTS:
+        # async: Claude never waits on us for the events of a running turn.
+        entry["async"] = True
+    return entry
 
 
 def observer_group(event: str, hook_path: str, spool_dir: str) -> dict[str, object]:

@@ -23,6 +23,7 @@ from observer.errors import ObserverError
 from observer.install_hooks import (
     CLAUDE_OBSERVE_EVENTS,
     NEVER_REGISTER,
+    SYNC_EVENTS,
     InstallResult,
     SettingsError,
     default_claude_settings_path,
@@ -118,7 +119,9 @@ def test_fresh_install_on_empty_object(settings_path: Path) -> None:
     assert list(json.loads(settings_path.read_text())["hooks"]) == list(CLAUDE_OBSERVE_EVENTS)
 
 
-def test_each_entry_is_async_with_the_right_command(settings_path: Path) -> None:
+def test_each_entry_has_the_right_command_and_only_closing_events_are_sync(
+    settings_path: Path,
+) -> None:
     install_claude_hooks(settings_path, HOOK, SPOOL)
     hooks = json.loads(settings_path.read_text())["hooks"]
 
@@ -126,7 +129,8 @@ def test_each_entry_is_async_with_the_right_command(settings_path: Path) -> None
         [group] = hooks[event]
         assert group.get("matcher") == ("*" if event in TOOL_EVENTS else None)
         [entry] = group["hooks"]
-        assert entry["type"] == "command" and entry["async"] is True and entry["timeout"] == 10
+        assert entry["type"] == "command" and entry["timeout"] == 10
+        assert entry.get("async") is (None if event in SYNC_EVENTS else True)
         assert shlex.split(entry["command"]) == [
             "A=claude",
             f"E={event}",
