@@ -41,7 +41,9 @@ DIRECT: dict[str, tuple[str, ...]] = {
         "steer_turn",
         "interrupt_session",
         "approve_tool",
+        "answer_question",
         "end_session",
+        "resume_session",
     ),
 }
 

@@ -11,6 +11,13 @@
 // It must never slow or break pi: only synchronous writes of a few hundred bytes (no await, no
 // network, nothing that can hang), every error swallowed, nothing printed, and handlers return
 // nothing, so they never block a tool call or change a message.
+//
+// Gate mode, only when observer itself launched this pi (`OBSERVER_PI_GATE=1` in its environment,
+// set by observer/direct/pi.py on `pi --mode rpc`): pi has no permission prompt of its own, so a
+// second `tool_call` handler holds every tool call that can change something and asks
+// `ctx.ui.confirm`, which RPC mode sends to observer as an `extension_ui_request`; a "no" blocks
+// the call. The wait is tied to the run's abort signal, so an abort while it is pending returns at
+// once. Without that variable (the user's own pi, any mode) none of this is registered.
 
 import { closeSync, futimesSync, mkdirSync, openSync, unlinkSync, writeSync } from "node:fs";
 
@@ -125,16 +132,55 @@ function spool(hook: string, event: any, ctx: any): void {
 	closeSync(openSync(`${SPOOL_DIR}/${name}.ready`, "wx", 0o600));
 }
 
-export default function observer(pi: any): void {
-	if (!SPOOL_DIR.startsWith("/")) return; // the uninstalled template: nowhere to write
-	for (const hook of HOOKS) {
-		pi.on(hook, (event: any, ctx: any): undefined => {
-			try {
-				if (hook !== "message_end" || event?.message?.role === "user") spool(hook, event ?? {}, ctx ?? {});
-			} catch {
-				// observing must never break pi
-			}
-			return undefined;
-		});
+// Tools that only read: never held. Everything else (bash, edit, write, other extensions' tools).
+const READ_ONLY = new Set(["read", "grep", "find", "ls"]);
+const GATE_KEY = "observer_gate"; // connectors/pi_rpc.py reads the confirm's message by this key
+
+function summary(toolName: string, input: any): string {
+	if (input && typeof input === "object") {
+		for (const key of ["command", "path", "file_path", "pattern", "url"]) {
+			if (typeof input[key] === "string" && input[key]) return input[key].slice(0, 400);
+		}
 	}
+	try {
+		return JSON.stringify(input ?? {}).slice(0, 400);
+	} catch {
+		return toolName;
+	}
+}
+
+async function gate(event: any, ctx: any): Promise<{ block: true; reason: string } | undefined> {
+	if (READ_ONLY.has(event?.toolName) || !ctx?.hasUI) return undefined;
+	const signal = ctx.signal;
+	try {
+		const message = JSON.stringify({
+			[GATE_KEY]: {
+				toolCallId: event.toolCallId,
+				toolName: event.toolName,
+				summary: summary(event.toolName, event.input),
+			},
+		});
+		if (await ctx.ui.confirm(`Allow ${event.toolName}?`, message, { signal })) return undefined;
+		return { block: true, reason: signal?.aborted ? "Aborted." : "Denied from observer." };
+	} catch {
+		return { block: true, reason: "observer could not ask for approval" };
+	}
+}
+
+export default function observer(pi: any): void {
+	// The uninstalled template has nowhere to write; observer loads it (-e) for the gate alone.
+	if (SPOOL_DIR.startsWith("/")) {
+		for (const hook of HOOKS) {
+			pi.on(hook, (event: any, ctx: any): undefined => {
+				try {
+					if (hook !== "message_end" || event?.message?.role === "user") spool(hook, event ?? {}, ctx ?? {});
+				} catch {
+					// observing must never break pi
+				}
+				return undefined;
+			});
+		}
+	}
+	// After the spool's handler: the tool_call record is written before the wait begins.
+	if (process.env.OBSERVER_PI_GATE === "1") pi.on("tool_call", gate);
 }

@@ -35,6 +35,10 @@ def driver_class(agent: str) -> type[Driver]:
         from observer.direct.codex import CodexDriver
 
         return CodexDriver
+    if agent == "pi":
+        from observer.direct.pi import PiDriver
+
+        return PiDriver
     raise ActionError("unsupported", f"observer cannot launch {agent!r} sessions (yet)")
 
 
