@@ -2,7 +2,8 @@
 lines Codex 0.169 sends (shapes from tests/fixtures/codex_appserver, trimmed to the fields
 observer reads and a few it does not), so the driver's unit tests need no network and no npm.
 
-The turn's text chooses what happens: `[[perm]]` a command that needs approval, `[[patch]]` a
+The turn's text chooses what happens: `[[perm]]` a command that needs approval (`[[late]]`:
+asked half a second after the command's item started), `[[patch]]` a
 file change that needs approval, `[[slow]]` a long command that honours turn/interrupt,
 `[[hang]]` one that ignores it, `[[die]]` an exit mid-turn, `[[fail]]` an API failure; anything
 else is a text reply. Every request's params are appended to `appserver_calls.jsonl` in the cwd.
@@ -107,8 +108,10 @@ def turn(text: str, turn_id: str, number: int) -> None:
     item("started", turn_id, **user)
     item("completed", turn_id, **user)
     call = f"call_{number:024d}"
-    if "[[perm]]" in text:
+    if "[[perm]]" in text or "[[late]]" in text:
         command_item("started", turn_id, call, "touch perm.txt", "inProgress")
+        if "[[late]]" in text:
+            time.sleep(0.5)  # as when the user's PermissionRequest hook runs first
         answer = ask(
             "item/commandExecution/requestApproval",
             {

@@ -68,7 +68,8 @@ async def test_launch_text_and_end(app: Quart, workdir: Path) -> None:
     async with app.test_client().websocket("/ws") as ws:
         client = await Client(ws).open()
         sid = await launch(client, workdir, "hello there")
-        await client.until(sid, "working")
+        first = await client.until(sid, "working")
+        assert first["type"] == "session_created"  # launched with a prompt: working at once
         await client.until(sid, "waiting")
         state = await session(app, sid)
         assert state["agent"] == "codex" and state["control"] == "direct"
@@ -136,6 +137,30 @@ async def test_deny_and_a_second_answer_is_already_resolved(app: Quart, workdir:
         assert (workdir / "perm.txt").exists() == (replies[1].get("ok") is True)
         again = await first.act(**answer, decision="allow")
         assert again["code"] == "already_resolved"
+
+
+async def test_an_answer_before_the_request_waits_for_it(app: Quart, workdir: Path) -> None:
+    """The user's PermissionRequest hook runs before Codex asks us: a client may answer a call
+    of the running turn before the driver has its request; the answer waits for it."""
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await launch(client, workdir, "[[late]] go")
+        for _ in range(100):
+            if (await session(app, sid))["current_tool"] == "Bash":
+                break
+            await asyncio.sleep(0.02)
+        assert (await session(app, sid))["status"] == "working"  # not asked yet
+        started = time.monotonic()
+        reply = await client.act(
+            type="approve_tool",
+            session_id=sid,
+            request_id="call_000000000000000000000001",
+            decision="allow",
+        )
+        assert reply["ok"], reply
+        assert time.monotonic() - started < 5
+        await client.until(sid, "waiting")
+        assert json.loads((workdir / "perm.txt").read_text()) == {"decision": "accept"}
 
 
 async def test_deny_declines(app: Quart, workdir: Path) -> None:

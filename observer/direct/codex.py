@@ -12,6 +12,7 @@ then Codex applies theirs, as it would in their terminal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import time
@@ -26,6 +27,11 @@ from observer import __version__
 from observer.direct.base import INTERRUPT_GRACE, ActionError, Driver
 from observer.events import Event, Kind
 
+# The user's own PermissionRequest hook runs *before* Codex sends us the request, so a client can
+# see the permission (and answer it) before we can: an answer for a call of the running turn
+# waits this long for its request. Codex bounds hooks on the way to a request to a few seconds.
+APPROVAL_WAIT = 10.0
+_SETTLED_KEPT = 256
 DEFAULT_POLICY = {"approvalPolicy": "on-request", "sandbox": "workspace-write"}
 _CONFIG_KEYS = {"approvalPolicy": "approval_policy", "sandbox": "sandbox_mode"}
 _DECISIONS = {("allow", "once"): "accept", ("allow", "session"): "acceptForSession"}
@@ -40,6 +46,8 @@ class CodexDriver(Driver):
         self._calls: dict[int, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         # item id (what clients see as the pending request id) -> the server's request
         self._approvals: dict[str, dict[str, Any]] = {}
+        self._settled: dict[str, None] = {}  # item ids answered or withdrawn, oldest first
+        self._arrived = asyncio.Event()  # set, and replaced, whenever a request comes
         self._summaries: dict[str, str] = {}  # item id -> what a tool item does
         self._turn: str | None = None  # the running turn's id
         self._turn_over: asyncio.Event | None = None
@@ -61,7 +69,8 @@ class CodexDriver(Driver):
                 result = await self._request("thread/start", params)
         except ActionError as exc:
             self.kill()
-            raise ActionError("launch_failed", f"codex app-server: {exc}") from None
+            stderr = f" (its stderr: {spec.log_path})" if spec.log_path else ""
+            raise ActionError("launch_failed", f"codex app-server: {exc}{stderr}") from None
         thread = result.get("thread")
         thread_id = thread.get("id") if isinstance(thread, dict) else None
         if not isinstance(thread_id, str) or not thread_id:
@@ -69,20 +78,21 @@ class CodexDriver(Driver):
             raise ActionError("launch_failed", "codex app-server named no thread id")
         self.session_id = thread_id
         model = result.get("model") if isinstance(result.get("model"), str) else spec.model
-        await self.emit(
-            [self.event(Kind.SESSION_START, "direct:launch", cwd=str(spec.cwd), model=model)]
-        )
+        where = {"cwd": str(spec.cwd), "model": model}
         if spec.prompt:
-            await self.send_message(spec.prompt)
+            # Launched with work to do: the session's first status is working, not waiting.
+            await self.send_message(spec.prompt, **where)
+        else:
+            await self.emit([self.event(Kind.SESSION_START, "direct:launch", **where)])
         return self.session_id
 
-    async def send_message(self, text: str) -> None:
+    async def send_message(self, text: str, **facts: Any) -> None:
         if self._turn is not None:
             raise ActionError(
                 "bad_request", "a turn is running: steer_turn adds to it, interrupt_session ends it"
             )
         # The PROMPT goes first: the whole turn may be over before turn/start's answer is read.
-        await self.emit([self.event(Kind.PROMPT, "direct:prompt", detail=text)])
+        await self.emit([self.event(Kind.PROMPT, "direct:prompt", detail=text, **facts)])
         try:
             await self._request("turn/start", {"threadId": self.session_id, "input": _text(text)})
         except ActionError as exc:
@@ -119,7 +129,7 @@ class CodexDriver(Driver):
             raise ActionError("forced", self.end_reason) from None
 
     async def approve(self, request_id: str, allow: bool, scope: str) -> None:
-        request = self._take(request_id)
+        request = await self._take(request_id)
         decision = _DECISIONS.get(("allow" if allow else "deny", scope), "decline")
         await self.send_line(
             {"jsonrpc": "2.0", "id": request["id"], "result": {"decision": decision}}
@@ -138,12 +148,14 @@ class CodexDriver(Driver):
                 return
             item = str(params.get("itemId") or f"request-{message['id']}")
             self._approvals[item] = message
+            self._arrived.set()
+            self._arrived = asyncio.Event()
         elif method == "serverRequest/resolved":
             # Settled: by our answer, or by Codex itself (an interrupt, a cancelled turn).
             done = params.get("requestId")
             for item, request in list(self._approvals.items()):
                 if request["id"] == done:
-                    del self._approvals[item]
+                    self._settle_item(item)
         elif method == "turn/started":
             self._turn = _turn_id(params) or self._turn
         elif method == "turn/completed":
@@ -204,7 +216,8 @@ class CodexDriver(Driver):
     def _turn_ended(self, turn: str | None) -> None:
         if turn is None or turn == self._turn:
             self._turn = None
-            self._approvals.clear()  # an open request dies with its turn
+            for item in list(self._approvals):  # an open request dies with its turn
+                self._settle_item(item)
             self._summaries.clear()
             if self._turn_over is not None:
                 self._turn_over.set()
@@ -223,18 +236,40 @@ class CodexDriver(Driver):
                 return replace(event, detail=summary)
         return event
 
-    def _take(self, request_id: str) -> dict[str, Any]:
-        item = request_id if request_id in self._approvals else None
-        if item is None:  # the id a hook gave first: "<tool>:<tool digest>"
-            item = next(
-                (i for i, r in self._approvals.items() if _alias(r) == request_id),
-                None,
-            )
-        if item is None:
-            raise ActionError(
-                "already_resolved", f"no open request {request_id!r}: already resolved, or unknown"
-            )
-        return self._approvals.pop(item)
+    async def _take(self, request_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + APPROVAL_WAIT
+        while True:
+            item = self._find(request_id)
+            if item is not None:
+                request = self._approvals[item]
+                self._settle_item(item)
+                return request
+            left = deadline - time.monotonic()
+            if request_id in self._settled or self._turn is None or left <= 0:
+                raise ActionError(
+                    "already_resolved",
+                    f"no open request {request_id!r}: already resolved, or unknown",
+                )
+            # Not here yet: the user's PermissionRequest hook may have told the client first.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), left)
+
+    def _find(self, request_id: str) -> str | None:
+        if request_id in self._approvals:
+            return request_id
+        for item, request in self._approvals.items():  # the id a hook gave: "<tool>:<digest>"
+            if _alias(request) == request_id:
+                return item
+        return None
+
+    def _settle_item(self, item: str) -> None:
+        request = self._approvals.pop(item, None)
+        alias = _alias(request) if request is not None else None
+        for settled in (item, alias):
+            if settled is not None:
+                self._settled[settled] = None
+        while len(self._settled) > _SETTLED_KEPT:
+            del self._settled[next(iter(self._settled))]
 
 
 def thread_policy(home: Path) -> dict[str, str]:
