@@ -11,7 +11,8 @@ tool_calls deltas, a finish_reason chunk, a usage chunk, `data: [DONE]`; a scrip
 takes the name the request's tools offer (`Bash` is pi's `bash`).
 
 The scenario is chosen by a marker in the first user message, `[[scenario:NAME]]`:
-text, bash, perm (a command that needs permission), question (AskUserQuestion),
+text, bash, perm (a command that needs permission), escalate (a Codex command that asks to
+leave the sandbox, so it needs approval under on-request), question (AskUserQuestion),
 slow (a long-running command, to interrupt), slowtext (a slow stream), apierror (HTTP 400).
 Requests without tools (title generation and other side calls) get a short text.
 
@@ -150,6 +151,21 @@ SCENARIOS: dict[str, Callable[[Request], list[Block] | str]] = {
             )
         ]
     ),
+    # Codex only: a command the model asks to run outside the sandbox, which Codex puts to
+    # the user under its default approval policy (on-request).
+    "escalate": _then_summary(
+        [
+            text("I need to create a file, outside the sandbox."),
+            tool(
+                "Bash",
+                {
+                    "command": "touch perm_test.txt && echo created",
+                    "sandbox_permissions": "require_escalated",
+                    "justification": "Create perm_test.txt",
+                },
+            ),
+        ]
+    ),
     "slow": _then_summary(
         [
             text("Running a long command."),
@@ -226,7 +242,13 @@ def responses_item(block: Block) -> dict[str, Any]:
             "status": "completed",
             "content": [{"type": "output_text", "text": block["text"], "annotations": []}],
         }
-    arguments = {"cmd": block["input"]["command"]} if block["name"] == "Bash" else block["input"]
+    arguments = block["input"]
+    if block["name"] == "Bash":
+        escalation = ("sandbox_permissions", "justification")
+        arguments = {
+            "cmd": arguments["command"],
+            **{k: v for k, v in arguments.items() if k in escalation},
+        }
     return {
         "id": f"fc_e2e_{uuid.uuid4().hex[:20]}",
         "type": "function_call",
