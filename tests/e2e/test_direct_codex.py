@@ -1,8 +1,9 @@
 """Codex launched BY observer (a direct session: `codex app-server`), the real 0.169 binary
 against the fake LLM, driven by WebSocket clients: launch, an approval arrives with its command,
 allow it and the command runs, a follow-up turn, end; deny in another session; steer, then
-interrupt, a long command. The user's own hooks are installed and trusted (`observer install-hooks --agent
-codex`) and the rollout is watched, and still each thread is exactly one session.
+interrupt, a long command. The user's own hooks are installed and trusted (`observer
+install-hooks --agent codex`) and the rollout is watched, and still each thread is exactly one
+session.
 
 The driver's policy is Codex's interactive default (on-request, workspace-write sandbox): a
 command runs in the sandbox unasked, and one the model asks to run outside it waits for the
