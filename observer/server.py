@@ -59,7 +59,8 @@ def _start_notifier(settings: Settings, hub: Hub) -> asyncio.Task[None] | None:
 
 
 def create_app(settings: Settings) -> Quart:
-    app = Quart("observer")
+    # The web page (observer/web/, package data) is served from /web/, its index at /.
+    app = Quart("observer", static_folder="web", static_url_path="/web")
     app.config["OBSERVER_SETTINGS"] = settings
     tokens = TokenCheck(settings.token)
     runtime: dict[str, Any] = {}
@@ -92,7 +93,9 @@ def create_app(settings: Settings) -> Quart:
 
     @app.before_request
     async def check_http_token() -> None:
-        if request.path == "/health":
+        # The page and its static files are public like /health: the token protects the
+        # sessions (/api, /ws), not the HTML, and the page must load to ask for the token.
+        if request.path in ("/health", "/") or request.path.startswith("/web/"):
             return
         if not tokens.accepts(bearer(request.headers.get("Authorization"))):
             abort(401)
@@ -105,6 +108,10 @@ def create_app(settings: Settings) -> Quart:
     @app.errorhandler(404)
     async def not_found(_exc: Exception) -> tuple[Response, int]:
         return jsonify({"error": "not_found", "message": "no such route or session"}), 404
+
+    @app.get("/")
+    async def page() -> Response:
+        return await app.send_static_file("index.html")
 
     @app.get("/health")
     async def health() -> Response:

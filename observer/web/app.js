@@ -1,0 +1,440 @@
+// observer's page: the sessions that need you first, live over the WebSocket, with the
+// actions each session accepts. Plain DOM, no framework, no build step. Every text that comes
+// from a session goes in through textContent, never innerHTML.
+"use strict";
+
+const TOKEN_KEY = "observer.token";
+const RANK = { permission: 0, question: 1, waiting: 2, working: 3, ended: 4 };
+const BACKOFF_MAX = 30000;
+
+const sessions = new Map(); // id -> session object, as the protocol describes it
+let socket = null;
+let backoff = 1000;
+let retryTimer = null;
+let loaded = false;
+
+const $ = (id) => document.getElementById(id);
+
+// -- the token: kept in this browser only, sent as Bearer on fetch, ?token= on the WebSocket
+function token() {
+  return localStorage.getItem(TOKEN_KEY) || "";
+}
+
+function headers(extra) {
+  const all = Object.assign({}, extra || {});
+  if (token()) all.Authorization = "Bearer " + token();
+  return all;
+}
+
+function askToken(message) {
+  if (socket) socket.onclose = null;
+  closeSocket();
+  $("main").hidden = true;
+  $("auth").hidden = false;
+  const problem = $("auth-error");
+  problem.textContent = message || "";
+  problem.hidden = !message;
+  setLink("down", "needs a token");
+  $("token").focus();
+}
+
+// -- start: one fetch tells whether we may read (401 = ask for the token), then the socket
+async function start() {
+  clearTimeout(retryTimer);
+  let response;
+  try {
+    response = await fetch("api/sessions", { headers: headers() });
+  } catch (_err) {
+    return retry();
+  }
+  if (response.status === 401) {
+    return askToken(token() ? "That token was refused." : "");
+  }
+  if (!response.ok) return retry();
+  const body = await response.json();
+  $("auth").hidden = true;
+  $("main").hidden = false;
+  $("forget").hidden = !token();
+  replaceAll(body.sessions || []);
+  connect();
+}
+
+function connect() {
+  closeSocket();
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const path = location.pathname.replace(/[^/]*$/, "") + "ws";
+  const query = token() ? "?token=" + encodeURIComponent(token()) : "";
+  const ws = new WebSocket(scheme + "//" + location.host + path + query);
+  let opened = false;
+  socket = ws;
+  setLink("connecting", "connecting…");
+  ws.onopen = () => {
+    opened = true;
+    backoff = 1000;
+    setLink("live", "live");
+    ws.send(JSON.stringify({ type: "subscribe_list" }));
+  };
+  ws.onmessage = (event) => receive(JSON.parse(event.data));
+  ws.onclose = () => {
+    if (socket !== ws) return;
+    socket = null;
+    // A refused handshake (a 401 among others) looks like any failed connection here:
+    // the next attempt starts with the fetch, which tells a wrong token from a server down.
+    retry(opened ? "connection lost" : "cannot connect");
+  };
+}
+
+function closeSocket() {
+  if (socket) {
+    const old = socket;
+    socket = null;
+    old.onclose = null;
+    old.close();
+  }
+}
+
+function retry(why) {
+  clearTimeout(retryTimer);
+  const wait = backoff;
+  backoff = Math.min(backoff * 2, BACKOFF_MAX);
+  setLink("down", (why || "offline") + ", retrying in " + Math.round(wait / 1000) + "s");
+  retryTimer = setTimeout(start, wait);
+}
+
+function setLink(state, text) {
+  const link = $("link");
+  link.dataset.state = state;
+  link.textContent = text;
+}
+
+// -- the protocol: sessions_list, then session_created / session_delta / session_ended
+function receive(message) {
+  switch (message.type) {
+    case "sessions_list":
+      replaceAll(message.sessions);
+      break;
+    case "session_created":
+    case "session_ended":
+      sessions.set(message.session_id, message.session);
+      render();
+      break;
+    case "session_delta": {
+      const known = sessions.get(message.session_id);
+      if (!known) return; // announced before our list: the next list has it
+      Object.assign(known, message.changes, {
+        status: message.status,
+        revision: message.revision,
+      });
+      render();
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+function replaceAll(list) {
+  sessions.clear();
+  for (const session of list) sessions.set(session.id, session);
+  loaded = true;
+  render();
+}
+
+// -- rendering: keyed rows, so a live update never wipes what you are typing
+function ordered() {
+  return [...sessions.values()].sort((a, b) => {
+    const ra = RANK[a.status] ?? 5;
+    const rb = RANK[b.status] ?? 5;
+    if (ra !== rb) return ra - rb;
+    // needing you: the longest waiting first; otherwise the most recently active first
+    if (ra < 3) return (a.status_since || 0) - (b.status_since || 0);
+    return (b.last_activity_at || 0) - (a.last_activity_at || 0);
+  });
+}
+
+function render() {
+  const live = $("sessions");
+  const ended = $("ended-sessions");
+  const all = ordered();
+  const open = all.filter((s) => s.status !== "ended");
+  const gone = all.filter((s) => s.status === "ended");
+  place(live, open);
+  place(ended, gone);
+  $("ended").hidden = gone.length === 0;
+  $("ended-count").textContent = String(gone.length);
+  $("empty").hidden = !loaded || all.length > 0;
+  const attention = open.filter((s) => s.status === "permission" || s.status === "question");
+  const count = $("attention");
+  count.hidden = attention.length === 0;
+  count.textContent = String(attention.length);
+  count.title = attention.length + " waiting for your approval or answer";
+  document.title = (attention.length ? "(" + attention.length + ") " : "") + "observer";
+  followLink();
+}
+
+function place(list, items) {
+  const keep = new Set(items.map((s) => s.id));
+  for (const row of [...list.children]) {
+    if (!keep.has(row.dataset.id)) row.remove();
+  }
+  let previous = null;
+  for (const session of items) {
+    let row = document.getElementById("session-" + session.id);
+    if (!row) row = newRow(session);
+    fill(row, session);
+    const wanted = previous ? previous.nextSibling : list.firstChild;
+    if (row !== wanted) list.insertBefore(row, wanted);
+    previous = row;
+  }
+}
+
+function newRow(session) {
+  const row = document.createElement("li");
+  row.className = "session";
+  row.id = "session-" + session.id;
+  row.dataset.id = session.id;
+  row.innerHTML =
+    '<div class="row1"><span class="status"></span><span class="project"></span>' +
+    '<span class="agent"></span><span class="age"></span></div>' +
+    '<p class="waits"></p><p class="detail"></p><div class="actions"></div>';
+  return row;
+}
+
+function fill(row, s) {
+  row.dataset.status = s.status;
+  const part = (name) => row.querySelector("." + name);
+  part("status").textContent = s.status;
+  part("project").textContent = s.project || basename(s.cwd) || s.id.slice(0, 8);
+  part("project").title = s.cwd || "";
+  part("agent").textContent = s.agent + (s.control === "direct" ? " · launched here" : "");
+  const age = part("age");
+  age.dataset.since = String(s.status_since || s.last_activity_at || 0);
+  age.textContent = ago(Number(age.dataset.since));
+  waitsFor(part("waits"), s);
+  const detail = [s.title, s.git_branch && "⎇ " + s.git_branch, s.model]
+    .filter(Boolean)
+    .join(" · ");
+  part("detail").textContent = detail;
+  part("detail").hidden = !detail;
+  const actions = part("actions");
+  const key = [s.status, s.pending && s.pending.request_id, (s.capabilities || []).join()]
+    .join("|");
+  if (actions.dataset.key !== key) {
+    actions.dataset.key = key;
+    actions.replaceChildren(...buttons(s));
+  }
+}
+
+function waitsFor(el, s) {
+  el.replaceChildren();
+  const pending = s.pending || {};
+  if (s.status === "permission") {
+    el.append(strong("Approve " + (pending.tool || "a tool")));
+    if (pending.summary) el.append(": " + pending.summary);
+  } else if (s.status === "question") {
+    el.append(strong("Question"));
+    el.append(": " + (pending.summary || s.last_message || ""));
+  } else if (s.status === "waiting") {
+    el.append(strong("Your turn"));
+    if (s.last_message) el.append(" — " + clip(s.last_message, 280));
+  } else if (s.status === "working") {
+    el.append(s.current_tool ? "running " + s.current_tool : "working…");
+  } else {
+    el.append(s.error || s.ended_reason || "ended");
+  }
+}
+
+// -- actions: a button only when the session's capabilities include the action
+function buttons(s) {
+  const can = new Set(s.capabilities || []);
+  const out = [];
+  const pending = s.pending;
+  if (s.status === "permission" && pending && can.has("approve_tool")) {
+    const params = { request_id: pending.request_id };
+    out.push(button("Approve", "approve", s, "approve_tool", { ...params, decision: "allow" }));
+    out.push(button("Deny", "deny", s, "approve_tool", { ...params, decision: "deny" }));
+  }
+  if (s.status === "question" && pending && can.has("answer_question")) {
+    out.push(textForm("Answer", "your answer", s, "answer_question", (text) => ({
+      request_id: pending.request_id,
+      answer: text,
+    })));
+  }
+  if (s.status !== "ended" && can.has("send_message")) {
+    out.push(textForm("Send", "message", s, "send_message", (text) => ({ text })));
+  }
+  if (["working", "permission", "question"].includes(s.status) && can.has("interrupt_session")) {
+    out.push(button("Interrupt", "", s, "interrupt_session", {}));
+  }
+  if (s.status !== "ended" && can.has("end_session")) {
+    out.push(button("End", "quiet", s, "end_session", {}));
+  }
+  if (s.status === "ended" && can.has("resume_session")) {
+    out.push(button("Resume", "primary", s, "resume_session", {}));
+  }
+  return out;
+}
+
+function button(label, kind, s, action, params) {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.textContent = label;
+  if (kind) el.className = kind;
+  el.addEventListener("click", async () => {
+    el.disabled = true;
+    await act(s.id, action, params);
+    el.disabled = false;
+  });
+  return el;
+}
+
+function textForm(label, placeholder, s, action, paramsOf) {
+  const form = document.createElement("form");
+  const input = document.createElement("input");
+  input.placeholder = placeholder;
+  input.setAttribute("aria-label", label + " " + (s.project || s.id));
+  const send = document.createElement("button");
+  send.type = "submit";
+  send.className = "primary";
+  send.textContent = label;
+  form.append(input, send);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return input.focus();
+    send.disabled = true;
+    if (await act(s.id, action, paramsOf(text))) input.value = "";
+    send.disabled = false;
+  });
+  return form;
+}
+
+async function act(sessionId, action, params) {
+  const url = "api/sessions/" + encodeURIComponent(sessionId) + "/" + action;
+  return post(url, params, action.replace("_", " ") + ": done");
+}
+
+async function post(url, params, done) {
+  let response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: headers({ "Content-Type": "application/json" }),
+      body: JSON.stringify(params),
+    });
+  } catch (_err) {
+    toast("the server cannot be reached", true);
+    return null;
+  }
+  if (response.status === 401) {
+    askToken("That token was refused.");
+    return null;
+  }
+  const reply = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    toast(reply.message || "failed (HTTP " + response.status + ")", true);
+    return null;
+  }
+  toast(done, false);
+  return reply;
+}
+
+// -- launching a session observer drives itself
+async function launch(event) {
+  event.preventDefault();
+  const form = event.target;
+  const data = new FormData(form);
+  const params = { agent: data.get("agent"), cwd: String(data.get("cwd")).trim() };
+  const prompt = String(data.get("prompt") || "").trim();
+  if (prompt) params.prompt = prompt;
+  const submit = form.querySelector("button");
+  submit.disabled = true;
+  const reply = await post("api/sessions", params, "launched");
+  submit.disabled = false;
+  if (reply && reply.session_id) {
+    form.elements.prompt.value = "";
+    form.closest("details").open = false;
+    localStorage.setItem("observer.cwd", params.cwd);
+    location.hash = "#/session/" + reply.session_id;
+  }
+}
+
+// -- deep links: /#/session/<id> scrolls to that session and highlights it
+let followed = null;
+
+function followLink() {
+  const match = /^#\/session\/(.+)$/.exec(location.hash);
+  if (!match) return;
+  const id = decodeURIComponent(match[1]);
+  if (followed === id) return;
+  const row = document.getElementById("session-" + id);
+  if (!row) return; // not here yet: the next render tries again
+  followed = id;
+  for (const old of document.querySelectorAll(".session.highlight")) {
+    old.classList.remove("highlight");
+  }
+  if (row.closest("details")) row.closest("details").open = true;
+  row.classList.add("highlight");
+  row.scrollIntoView({ block: "center", behavior: "smooth" });
+}
+
+// -- small helpers
+function strong(text) {
+  const el = document.createElement("span");
+  el.className = "tool";
+  el.textContent = text;
+  return el;
+}
+
+function basename(path) {
+  return path ? path.replace(/\/+$/, "").split("/").pop() : "";
+}
+
+function clip(text, length) {
+  return text.length > length ? text.slice(0, length - 1) + "…" : text;
+}
+
+function ago(since) {
+  if (!since) return "";
+  const seconds = Math.max(0, Math.floor(Date.now() / 1000 - since));
+  if (seconds < 60) return seconds + "s";
+  if (seconds < 3600) return Math.floor(seconds / 60) + "m";
+  if (seconds < 86400) return Math.floor(seconds / 3600) + "h";
+  return Math.floor(seconds / 86400) + "d";
+}
+
+let toastTimer = null;
+
+function toast(text, bad) {
+  const el = $("toast");
+  el.textContent = text;
+  el.className = bad ? "bad" : "";
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (el.hidden = true), bad ? 6000 : 2500);
+}
+
+// -- wiring
+$("auth").addEventListener("submit", (event) => {
+  event.preventDefault();
+  localStorage.setItem(TOKEN_KEY, $("token").value.trim());
+  $("token").value = "";
+  backoff = 1000;
+  start();
+});
+$("forget").addEventListener("click", () => {
+  localStorage.removeItem(TOKEN_KEY);
+  start();
+});
+$("launch-form").addEventListener("submit", launch);
+$("launch-form").elements.cwd.value = localStorage.getItem("observer.cwd") || "";
+window.addEventListener("hashchange", () => {
+  followed = null;
+  followLink();
+});
+setInterval(() => {
+  for (const age of document.querySelectorAll(".age[data-since]")) {
+    age.textContent = ago(Number(age.dataset.since));
+  }
+}, 1000);
+start();
