@@ -5,7 +5,8 @@ no network and no npm. Like the real pi with observer's extension in gate mode
 
 The prompt chooses what happens: `[[perm]]` a bash call (`touch perm.txt`) held for approval,
 `[[select]]` an extension's select dialog, `[[slow]]` a long tool call that honours abort,
-`[[hang]]` one that ignores it, `[[die]]` an exit mid-run; anything else is a text reply.
+`[[hang]]` one that ignores it, `[[die]]` an exit mid-run, `[[reject]]` a prompt pi refuses;
+anything else is a text reply.
 A prompt while a run goes on needs `streamingBehavior`, and is delivered at the end of the run.
 """
 
@@ -203,6 +204,10 @@ def main() -> None:
                 queued.append(text)
                 out({"type": "queue_update", "steering": [], "followUp": list(queued)})
                 respond(request, "prompt", success=True)
+                continue
+            if "[[reject]]" in text:  # as when no model is configured: refused before any run
+                error = "No model selected. Use /login or set an API key environment variable."
+                respond(request, "prompt", success=False, error=error)
                 continue
             aborted.clear()
             running.set()

@@ -182,6 +182,23 @@ async def test_a_message_during_a_run_is_a_follow_up(app: Quart, workdir: Path) 
         await client.act(type="end_session", session_id=sid)
 
 
+async def test_a_refused_prompt_leaves_the_session_waiting_with_the_reason(
+    app: Quart, workdir: Path
+) -> None:
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await launch(client, workdir, "[[reject]] go")
+        await client.until(sid, "waiting")
+        assert "No model selected" in (await session(app, sid))["error"]
+        refused = await client.act(type="send_message", session_id=sid, text="[[reject]] again")
+        assert refused["code"] == "bad_request" and "No model selected" in refused["message"]
+        assert (await client.act(type="send_message", session_id=sid, text="fine"))["ok"]
+        await client.until(sid, "working")
+        await client.until(sid, "waiting")
+        assert (await session(app, sid))["error"] is None
+        await client.act(type="end_session", session_id=sid)
+
+
 async def test_steer_while_idle_is_a_prompt(app: Quart, workdir: Path) -> None:
     async with app.test_client().websocket("/ws") as ws:
         client = await Client(ws).open()

@@ -80,7 +80,12 @@ class PiDriver(Driver):
         where = {"cwd": str(spec.cwd), "model": model, "transcript_path": self.session_file}
         if spec.prompt:
             # Launched with work to do: the session's first status is working, not waiting.
-            await self.send_message(spec.prompt, **where)
+            try:
+                await self.send_message(spec.prompt, **where)
+            except ActionError as exc:
+                if exc.code != "bad_request":
+                    raise
+                # pi is up and the session is real; it says why it did not start working.
         else:
             await self.emit([self.event(Kind.SESSION_START, "direct:launch", **where)])
         return self.session_id
@@ -88,17 +93,25 @@ class PiDriver(Driver):
     async def send_message(self, text: str, **facts: Any) -> None:
         # A message while a run goes on is a follow-up: pi delivers it when the agent is done
         # with its tools and steering; "followUp" is ignored when pi is idle.
-        idle = not self._running
-        await self._command({"type": "prompt", "message": text, "streamingBehavior": "followUp"})
-        if idle:
-            await self.emit([self.event(Kind.PROMPT, "direct:prompt", detail=text, **facts)])
+        await self._prompt(text, "followUp", facts)
 
     async def steer_turn(self, text: str) -> None:
         # Delivered after the running tools finish, before the next model call; idle: a prompt.
+        await self._prompt(text, "steer", {})
+
+    async def _prompt(self, text: str, behaviour: str, facts: dict[str, Any]) -> None:
         idle = not self._running
-        await self._command({"type": "prompt", "message": text, "streamingBehavior": "steer"})
         if idle:
-            await self.emit([self.event(Kind.PROMPT, "direct:prompt", detail=text)])
+            # Before pi hears it: a short run can be over before pi's answer to `prompt` is
+            # read, and a PROMPT stamped after its end would show it working again.
+            await self.emit([self.event(Kind.PROMPT, "direct:prompt", detail=text, **facts)])
+        message = {"type": "prompt", "message": text, "streamingBehavior": behaviour}
+        try:
+            await self._command(message)
+        except ActionError as exc:
+            if idle and exc.code == "bad_request":  # e.g. no model: no run, and the reason why
+                await self.emit([self.event(Kind.TURN_FAILED, "direct:rejected", detail=str(exc))])
+            raise
 
     async def interrupt(self) -> None:
         # pi answers `abort` once the run has stopped; its agent_end follows at once (none
@@ -211,7 +224,7 @@ class PiDriver(Driver):
         response = await self._request(command)
         if not response.get("success"):
             error = response.get("error") or "pi refused it"
-            raise ActionError("rejected", f"pi: {command['type']}: {error}")
+            raise ActionError("bad_request", f"pi: {command['type']}: {error}")
         return response
 
     async def _request(self, command: dict[str, Any]) -> dict[str, Any]:
