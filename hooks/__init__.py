@@ -10,11 +10,12 @@ import pathlib
 from importlib.resources import files
 
 SCRIPT_NAME = "observer-hook"
+DECIDE_NAME = "observer-decide"  # the PermissionRequest hook that can decide (remote approval)
 
 
-def hook_script_path() -> pathlib.Path:
-    """Filesystem path of the installed `observer-hook` script."""
-    resource = files(__package__ or __name__) / SCRIPT_NAME
+def hook_script_path(name: str = SCRIPT_NAME) -> pathlib.Path:
+    """Filesystem path of a shipped hook script."""
+    resource = files(__package__ or __name__) / name
     if isinstance(resource, pathlib.Path):
         return resource
-    return pathlib.Path(__file__).resolve().parent / SCRIPT_NAME
+    return pathlib.Path(__file__).resolve().parent / name

@@ -48,7 +48,14 @@ DIRECT: dict[str, tuple[str, ...]] = {
 }
 
 
+# Observed sessions: watched, and their tool calls decided through the PermissionRequest hook
+# while away mode holds them (Claude Code and Codex; pi has no such hook).
+OBSERVED: dict[str, tuple[str, ...]] = {"claude": ("approve_tool",), "codex": ("approve_tool",)}
+# Not about one session: the server's away mode.
+SERVER_ACTIONS: tuple[str, ...] = ("set_away",)
+
+
 def capabilities(agent: str, control: str) -> tuple[str, ...]:
     if control != "direct":
-        return ()
+        return OBSERVED.get(agent, ())
     return DIRECT.get(agent, ())

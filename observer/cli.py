@@ -60,16 +60,17 @@ def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
 
 def install_hook_script(settings: Settings) -> Path:
     """Copy the hook into the data dir, so settings.json never points into a virtualenv."""
-    from hooks import hook_script_path
+    from hooks import DECIDE_NAME, SCRIPT_NAME, hook_script_path
 
     ensure_data_dir(settings)
     settings.hooks_dir.mkdir(mode=0o700, exist_ok=True)
-    target = settings.hooks_dir / "observer-hook"
-    tmp = target.with_name(".observer-hook.tmp")
-    shutil.copyfile(hook_script_path(), tmp)
-    os.chmod(tmp, 0o700)
-    os.replace(tmp, target)
-    return target
+    for name in (DECIDE_NAME, SCRIPT_NAME):
+        target = settings.hooks_dir / name
+        tmp = target.with_name(f".{name}.tmp")
+        shutil.copyfile(hook_script_path(name), tmp)
+        os.chmod(tmp, 0o700)
+        os.replace(tmp, target)
+    return target  # observer-hook: what the agents' settings name
 
 
 @app.command()
@@ -371,7 +372,13 @@ def _install_claude(
         result = ih.uninstall_claude_hooks(path, dry_run=dry_run)
     else:
         hook = settings.hooks_dir / "observer-hook" if dry_run else install_hook_script(settings)
-        result = ih.install_claude_hooks(path, str(hook), str(settings.spool_dir), dry_run=dry_run)
+        result = ih.install_claude_hooks(
+            path,
+            str(hook),
+            str(settings.spool_dir),
+            dry_run=dry_run,
+            decide=ih.decide_hook_for(settings),
+        )
     _render_install(result, uninstall, dry_run)
     if not dry_run and not uninstall and '"disableAllHooks": true' in result.new_text:
         typer.echo(
@@ -406,7 +413,11 @@ def _install_codex(
         return
     hook = settings.hooks_dir / "observer-hook" if dry_run else install_hook_script(settings)
     spool = str(settings.spool_dir)
-    result = install_codex.install_codex_hooks(hooks_path, str(hook), spool, dry_run=dry_run)
+    from observer.install_hooks import decide_hook_for
+
+    result = install_codex.install_codex_hooks(
+        hooks_path, str(hook), spool, dry_run=dry_run, decide=decide_hook_for(settings)
+    )
     _render_install(result, uninstall, dry_run)
     if notify:
         text = codex_config.install_notify(config_path, str(hook), spool, dry_run=dry_run)

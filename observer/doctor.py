@@ -120,13 +120,18 @@ def server_check(settings: Settings) -> Check:
 
 
 def claude_hooks_check(settings: Settings) -> Check:
-    from observer.install_hooks import default_claude_settings_path, install_claude_hooks
+    from observer.install_hooks import (
+        decide_hook_for,
+        default_claude_settings_path,
+        install_claude_hooks,
+    )
 
     path = default_claude_settings_path()
     if not path.parent.exists() and shutil.which("claude") is None:
         return Check("claude hooks", OK, "Claude Code not found: nothing to observe")
     hook = str(settings.hooks_dir / "observer-hook")
-    result = install_claude_hooks(path, hook, str(settings.spool_dir), dry_run=True)
+    decide = decide_hook_for(settings)
+    result = install_claude_hooks(path, hook, str(settings.spool_dir), dry_run=True, decide=decide)
     return _install_state("claude hooks", result.changed, path, "--agent claude", hook)
 
 
@@ -138,7 +143,12 @@ def codex_hooks_check(settings: Settings) -> Check:
         return Check("codex hooks", OK, "Codex not found: nothing to observe")
     hooks_path = codex_home / "hooks.json"
     hook = str(settings.hooks_dir / "observer-hook")
-    result = install_codex_hooks(hooks_path, hook, str(settings.spool_dir), dry_run=True)
+    from observer.install_hooks import decide_hook_for
+
+    decide = decide_hook_for(settings)
+    result = install_codex_hooks(
+        hooks_path, hook, str(settings.spool_dir), dry_run=True, decide=decide
+    )
     state = _install_state("codex hooks", result.changed, hooks_path, "--agent codex", hook)
     if state.level != OK:
         return state

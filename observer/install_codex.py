@@ -27,6 +27,7 @@ from typing import Any
 from observer.codex_appserver import DEFAULT_TIMEOUT, AppServer, AppServerError
 from observer.codex_config import forget_trust
 from observer.install_hooks import (
+    DecideHook,
     InstallResult,
     check_hook_name,
     hook_command,
@@ -72,24 +73,36 @@ def default_codex_home() -> Path:
     return Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
 
 
-def observer_group(event: str, hook_path: str, spool_dir: str) -> dict[str, object]:
+def observer_group(
+    event: str, hook_path: str, spool_dir: str, decide: DecideHook | None = None
+) -> dict[str, object]:
     command = hook_command(event, hook_path, spool_dir, agent="codex")
     entry = {"type": "command", "command": command, "timeout": HOOK_TIMEOUT}
     # Codex's matcher is a regular expression; ".*" is what fired on every tool here.
     group: dict[str, object] = {"matcher": ".*"} if event in CODEX_TOOL_EVENTS else {}
     group["hooks"] = [entry]
+    if decide is not None and event == "PermissionRequest":
+        group["hooks"] = [entry, decide.entry("codex")]
     return group
 
 
-def codex_groups(hook_path: str, spool_dir: str) -> dict[str, dict[str, object]]:
+def codex_groups(
+    hook_path: str, spool_dir: str, decide: DecideHook | None = None
+) -> dict[str, dict[str, object]]:
     check_hook_name(hook_path)
-    return {e: observer_group(e, hook_path, spool_dir) for e in CODEX_OBSERVE_EVENTS}
+    return {e: observer_group(e, hook_path, spool_dir, decide) for e in CODEX_OBSERVE_EVENTS}
 
 
 def install_codex_hooks(
-    hooks_path: Path, hook_path: str, spool_dir: str, *, dry_run: bool = False
+    hooks_path: Path,
+    hook_path: str,
+    spool_dir: str,
+    *,
+    dry_run: bool = False,
+    decide: DecideHook | None = None,
 ) -> InstallResult:
-    return install_groups(hooks_path, codex_groups(hook_path, spool_dir), dry_run=dry_run)
+    groups = codex_groups(hook_path, spool_dir, decide)
+    return install_groups(hooks_path, groups, dry_run=dry_run)
 
 
 def uninstall_codex_hooks(codex_home: Path, *, dry_run: bool = False) -> tuple[InstallResult, int]:

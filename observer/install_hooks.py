@@ -32,6 +32,7 @@ CLAUDE_OBSERVE_EVENTS: tuple[str, ...] = tuple(
 # A WorktreeCreate hook *replaces* Claude's own worktree creation; observing must never do that.
 NEVER_REGISTER: tuple[str, ...] = ("WorktreeCreate", "WorktreeRemove")
 HOOK_NAME = "observer-hook"
+DECIDE_NAME = "observer-decide"
 _TOOL_EVENTS = frozenset(
     {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"}
 )
@@ -75,6 +76,8 @@ def is_observer_entry(entry: object) -> bool:
     except ValueError:
         return False
     for index, word in enumerate(words):
+        if os.path.basename(word) == DECIDE_NAME and index > 0:
+            return True  # `[ -f …/decide.on ] && python …/observer-decide …`
         if os.path.basename(word) != HOOK_NAME:
             continue
         # Run directly (first word) or sourced (`. observer-hook`): our two forms, nothing else.
@@ -111,9 +114,50 @@ def observer_entry(event: str, hook_path: str, spool_dir: str) -> dict[str, obje
     return entry
 
 
-def observer_group(event: str, hook_path: str, spool_dir: str) -> dict[str, object]:
+@dataclass(frozen=True)
+class DecideHook:
+    """The PermissionRequest hook that can decide (remote approval, rules): which Python runs
+    which script, asking which server, allowed to wait how long."""
+
+    python: str
+    script: str
+    flag: str  # <data dir>/decide.on: without it the hook returns at once, untouched
+    url: str
+    wait: float
+
+    def command(self, agent: str) -> str:
+        q = shlex.quote
+        return (
+            f"[ -f {q(self.flag)} ] && {q(self.python)} {q(self.script)} {q(self.url)} "
+            f"{agent} {self.wait:g} 2>/dev/null; exit 0"
+        )
+
+    def entry(self, agent: str) -> dict[str, object]:
+        # Synchronous: the agent must wait for the decision. Its timeout outlives the server's
+        # own wait, so the server, not the agent, ends a wait that finds nobody.
+        return {"type": "command", "command": self.command(agent), "timeout": int(self.wait) + 30}
+
+
+def decide_hook_for(settings: Any) -> DecideHook:
+    import sys
+
+    return DecideHook(
+        python=sys.executable,
+        script=str(settings.hooks_dir / DECIDE_NAME),
+        flag=str(settings.data_dir / "decide.on"),
+        url=settings.local_url(),
+        wait=float(settings.away_timeout),
+    )
+
+
+def observer_group(
+    event: str, hook_path: str, spool_dir: str, decide: DecideHook | None = None
+) -> dict[str, object]:
     group: dict[str, object] = {"matcher": "*"} if event in _TOOL_EVENTS else {}
-    group["hooks"] = [observer_entry(event, hook_path, spool_dir)]
+    entries = [observer_entry(event, hook_path, spool_dir)]
+    if decide is not None and event == "PermissionRequest":
+        entries.append(decide.entry("claude"))
+    group["hooks"] = entries
     return group
 
 
@@ -129,15 +173,23 @@ def remove_claude_hooks(settings: dict[str, object]) -> dict[str, object]:
     return rewrite_hooks(settings, {})
 
 
-def claude_groups(hook_path: str, spool_dir: str) -> dict[str, dict[str, object]]:
+def claude_groups(
+    hook_path: str, spool_dir: str, decide: DecideHook | None = None
+) -> dict[str, dict[str, object]]:
     check_hook_name(hook_path)
-    return {e: observer_group(e, hook_path, spool_dir) for e in CLAUDE_OBSERVE_EVENTS}
+    return {e: observer_group(e, hook_path, spool_dir, decide) for e in CLAUDE_OBSERVE_EVENTS}
 
 
 def install_claude_hooks(
-    settings_path: Path, hook_path: str, spool_dir: str, *, dry_run: bool = False
+    settings_path: Path,
+    hook_path: str,
+    spool_dir: str,
+    *,
+    dry_run: bool = False,
+    decide: DecideHook | None = None,
 ) -> InstallResult:
-    return install_groups(settings_path, claude_groups(hook_path, spool_dir), dry_run=dry_run)
+    groups = claude_groups(hook_path, spool_dir, decide)
+    return install_groups(settings_path, groups, dry_run=dry_run)
 
 
 def uninstall_claude_hooks(settings_path: Path, *, dry_run: bool = False) -> InstallResult:

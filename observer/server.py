@@ -15,9 +15,10 @@ from typing import Any
 
 from quart import Quart, Response, abort, jsonify, request, websocket
 
-from observer import PROTOCOL_VERSION, __version__
+from observer import PROTOCOL_VERSION, __version__, approvals
 from observer.auth import TokenCheck, bearer
-from observer.capabilities import ACTIONS
+from observer.capabilities import ACTIONS, SERVER_ACTIONS
+from observer.decisions import DecisionDesk
 from observer.direct.base import ActionError
 from observer.direct.manager import DirectSessions
 from observer.hub import Hub, Message, Subscriber, error
@@ -34,7 +35,7 @@ CAPABILITIES = [
     "auth_bearer",
     "direct_sessions",
 ]
-SESSION_ACTIONS = frozenset(ACTIONS)
+SESSION_ACTIONS = frozenset(ACTIONS) | frozenset(SERVER_ACTIONS)
 _HTTP_STATUS = {
     "bad_request": 400,
     "not_found": 404,
@@ -77,12 +78,15 @@ def create_app(settings: Settings) -> Quart:
         notifying = _start_notifier(settings, hub)
         direct = DirectSessions(ingestor.apply, hub.book, settings.log_path.parent / "sessions")
         runtime["direct"] = direct
+        direct.desk = runtime["desk"] = DecisionDesk(settings.data_dir, settings.away_timeout)
+        following = asyncio.ensure_future(approvals.follow(hub, direct.desk))
         log.info("observer %s serving; spool %s", __version__, settings.spool_dir)
         try:
             yield
         finally:
             if notifying is not None:
                 notifying.cancel()
+            following.cancel()
             await direct.stop_all()
             await ingestor.stop()
             store.close()
@@ -90,6 +94,8 @@ def create_app(settings: Settings) -> Quart:
     def hub() -> Hub:
         value: Hub = runtime["hub"]
         return value
+
+    approvals.register(app, runtime)
 
     @app.before_request
     async def check_http_token() -> None:
@@ -142,6 +148,7 @@ def create_app(settings: Settings) -> Quart:
         params = await request.get_json(force=True, silent=True)
         params = dict(params) if isinstance(params, dict) else {}
         params["session_id"] = session_id
+        params["_by"] = f"http:{request.remote_addr}"  # for the audit log
         reply = await _act(runtime["direct"], action, params)
         return jsonify(reply), _http_status(reply)
 
@@ -175,6 +182,7 @@ def create_app(settings: Settings) -> Quart:
                 raw = await websocket.receive()
                 action = _action_of(raw)
                 if action is not None:
+                    action[1]["_by"] = f"ws:{websocket.remote_addr}"  # for the audit log
                     # Actions can take seconds (an interrupt waits for the agent): run each on
                     # its own, so this client's other messages are not held up behind it.
                     task = asyncio.create_task(_act_and_reply(runtime["direct"], *action))
@@ -237,6 +245,7 @@ async def _act(direct: DirectSessions, action: str, params: object) -> Message:
     if not isinstance(params, dict):
         return {**error("bad_request", "the body must be a JSON object"), "action": action}
     try:
+        session_id: str | None
         if action == "create_session":
             session_id = await direct.create(
                 agent=_param(params, "agent"),
@@ -246,7 +255,7 @@ async def _act(direct: DirectSessions, action: str, params: object) -> Message:
             )
         else:
             await direct.act(action, params)
-            session_id = params["session_id"]
+            session_id = params.get("session_id")
     except ActionError as exc:
         return {**error(exc.code, str(exc)), "action": action}
     return {"type": "action_result", "action": action, "ok": True, "session_id": session_id}

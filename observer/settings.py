@@ -79,6 +79,13 @@ SETTINGS: tuple[SettingInfo, ...] = (
         "Events kept per session for clients that reconnect with since_revision.",
     ),
     SettingInfo(
+        "away_timeout",
+        "OBSERVER_AWAY_TIMEOUT",
+        "300",
+        "Away mode: seconds a tool call is held for a decision from a client before the "
+        "agent's own prompt takes over.",
+    ),
+    SettingInfo(
         "notify_desktop",
         "OBSERVER_NOTIFY_DESKTOP",
         "false",
@@ -122,6 +129,7 @@ class Settings:
     pi_dir: Path | None = None
     liveness_interval: float = 5.0
     replay_ring: int = 1000
+    away_timeout: float = 300.0
     notify_desktop: bool = False
     notify_webhook: str | None = None
     notify_ntfy: str | None = None
@@ -231,7 +239,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 def _coerce(name: str, value: Any) -> Any:
     try:
-        if name in ("liveness_interval", "notify_cooldown"):
+        if name in ("liveness_interval", "notify_cooldown", "away_timeout"):
             seconds = float(value)
             if seconds < 0:
                 raise ValueError("must not be negative")

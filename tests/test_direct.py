@@ -307,7 +307,8 @@ async def test_an_observed_session_can_only_be_watched(app: Quart, settings: Set
                 break
         sid = message["session_id"]
         state = await session(app, sid)
-        assert state["control"] == "observed" and state["capabilities"] == []
+        # Watched, and its approvals answerable through the hook in away mode; no more.
+        assert state["control"] == "observed" and state["capabilities"] == ["approve_tool"]
         reply = await client.act(type="send_message", session_id=sid, text="x")
         assert reply["code"] == "unsupported" and "only be watched" in reply["message"]
 

@@ -18,7 +18,7 @@ from observer import doctor
 from observer.cli import app
 from observer.doctor import FAIL, OK, WARN
 from observer.install_codex import install_codex_hooks
-from observer.install_hooks import install_claude_hooks
+from observer.install_hooks import decide_hook_for, install_claude_hooks
 from observer.install_pi import install_pi_extension
 from observer.settings import Settings, ensure_data_dir, load_settings
 
@@ -124,7 +124,12 @@ def test_claude_hooks_missing_then_current_then_script_gone(
     check = doctor.claude_hooks_check(settings)
     assert check.level == WARN and check.fix == "run `observer install-hooks --agent claude`"
     hook = str(settings.hooks_dir / "observer-hook")
-    install_claude_hooks(isolated_home / ".claude" / "settings.json", hook, str(settings.spool_dir))
+    install_claude_hooks(
+        isolated_home / ".claude" / "settings.json",
+        hook,
+        str(settings.spool_dir),
+        decide=decide_hook_for(settings),
+    )
     assert doctor.claude_hooks_check(settings).level == OK
     (settings.hooks_dir / "observer-hook").unlink()
     check = doctor.claude_hooks_check(settings)
@@ -140,7 +145,10 @@ def test_codex_hooks_installed_but_untrusted_fail(
     assert doctor.codex_hooks_check(settings).level == WARN
     hooks_path = codex_home / "hooks.json"
     install_codex_hooks(
-        hooks_path, str(settings.hooks_dir / "observer-hook"), str(settings.spool_dir)
+        hooks_path,
+        str(settings.hooks_dir / "observer-hook"),
+        str(settings.spool_dir),
+        decide=decide_hook_for(settings),
     )
     check = doctor.codex_hooks_check(settings)
     assert check.level == FAIL and "not trusted" in check.message

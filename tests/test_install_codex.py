@@ -428,7 +428,8 @@ def test_cli_install_trust_notify_and_uninstall(home: Path, fake_codex: Path) ->
     done = runner.invoke(app, args)
 
     assert done.exit_code == 0, done.output
-    assert "trusted 13 of observer's 13 hooks" in done.output
+    # 13 observing entries and the PermissionRequest entry that can decide (remote approval)
+    assert "trusted 14 of observer's 14 hooks" in done.output
     assert is_our_notify(tomllib.loads((home / "config.toml").read_text())["notify"])
     data = json.loads((home / "hooks.json").read_text())
     hook = shlex.split(ours(data, "Stop")[0]["command"])[5]

@@ -15,11 +15,14 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from observer.book import SessionBook
 from observer.capabilities import ACTIONS, capabilities
 from observer.direct.base import ActionError, Driver, Emit, LaunchSpec
+
+if TYPE_CHECKING:
+    from observer.decisions import DecisionDesk
 
 log = logging.getLogger(__name__)
 LAUNCH_TIMEOUT = 30.0
@@ -55,6 +58,7 @@ class DirectSessions:
         self.log_dir = log_dir
         self.binaries = binaries or _which
         self.drivers: dict[str, Driver] = {}
+        self.desk: DecisionDesk | None = None  # remote approval of observed sessions
 
     async def create(
         self,
@@ -90,6 +94,13 @@ class DirectSessions:
         return session_id
 
     async def act(self, action: str, params: dict[str, Any]) -> None:
+        by = str(params.get("_by") or "a client")
+        if action == "set_away":
+            on = params.get("on")
+            if not isinstance(on, bool) or self.desk is None:
+                raise ActionError("bad_request", "set_away needs on: true or false")
+            self.desk.set_away(on, by=by)
+            return
         if action not in ACTIONS:
             raise ActionError("unknown_action", f"unknown action {action!r}")
         session_id = params.get("session_id")
@@ -97,6 +108,9 @@ class DirectSessions:
             raise ActionError("bad_request", f"{action} needs a string session_id")
         if action == "resume_session":
             await self._resume(session_id)
+            return
+        if action == "approve_tool" and session_id not in self.drivers:
+            self._approve_observed(session_id, params, by)
             return
         driver = self._driver(session_id, action)
         if action == "send_message":
@@ -119,6 +133,26 @@ class DirectSessions:
             await driver.end()
         else:
             raise ActionError("unknown_action", f"unknown action {action!r}")
+
+    def _approve_observed(self, session_id: str, params: dict[str, Any], by: str) -> None:
+        """A session observer only watches, whose PermissionRequest hook holds the call (away
+        mode): the answer goes back through the hook."""
+        state = self.book.get(session_id)
+        if state is None or not state.materialized:
+            raise ActionError("not_found", f"no session {session_id!r}")
+        if state.control == "direct":
+            raise ActionError("ended", f"session {session_id!r} is not running")
+        if self.desk is None or "approve_tool" not in capabilities(state.agent, state.control):
+            raise ActionError("unsupported", f"{state.agent} sessions can only be watched")
+        decision = params.get("decision")
+        if decision not in ("allow", "deny"):
+            raise ActionError("bad_request", 'decision must be "allow" or "deny"')
+        request_id = _text(params, "request_id")
+        pending = state.pending
+        if pending is None or pending.request_id != request_id:
+            raise ActionError("already_resolved", f"{request_id!r} is not pending any more")
+        scope = str(params.get("scope") or "once")
+        self.desk.decide(session_id, pending.tool_key, decision == "allow", scope, by)
 
     async def stop_all(self) -> None:
         drivers = list(self.drivers.values())

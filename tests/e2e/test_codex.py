@@ -127,7 +127,7 @@ def test_install_hooks_trusts_ours_only(codex_bin: Path, lab: Lab) -> None:
 
     out = lab.install_codex_hooks(codex_bin).stdout
 
-    assert f"trusted 13 of observer's 13 hooks in {config}" in out
+    assert f"trusted 14 of observer's 14 hooks in {config}" in out
     listed = list_hooks(codex_bin, lab)
     ours = {h["eventName"]: h for h in listed if "observer-hook" in h["command"]}
     assert len(ours) == len(CODEX_OBSERVE_EVENTS)
@@ -137,11 +137,11 @@ def test_install_hooks_trusts_ours_only(codex_bin: Path, lab: Lab) -> None:
     assert ours["stop"]["key"].endswith("hooks.json:stop:1:0")  # after the user's group
     for hook in listed:  # the hash, as learned from 0.169: a canary for a changed scheme
         assert hook["currentHash"] == trust_hash(hook)
-    assert "all 13 of observer's hooks" in lab.install_codex_hooks(codex_bin).stdout
+    assert "all 14 of observer's hooks" in lab.install_codex_hooks(codex_bin).stdout
 
     out = lab.observer("install-hooks", "--agent", "codex", "--uninstall").stdout
 
-    assert "removed 13 trust record(s)" in out
+    assert "removed 14 trust record(s)" in out
     assert (config.read_bytes(), hooks_json.read_bytes()) == before
 
 

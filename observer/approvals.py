@@ -1,0 +1,134 @@
+"""HTTP side of remote approval: the route the decision hook asks, away mode and rules for
+clients, the audit log, and the task that releases held calls when their session moves on.
+
+The hook's payload goes through the same connector as the spool's copy of it, so the held call
+is keyed exactly like the session's pending approval (session id + tool_key): a client answering
+`pending.request_id` answers the call the hook holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from quart import Quart, Response, jsonify, request
+
+from connectors import CONNECTORS
+from observer.decisions import DecisionDesk
+from observer.direct.base import ActionError
+from observer.errors import ParseError
+from observer.events import Kind, Origin
+from observer.hub import Hub
+from observer.policy import Rule, RuleError, subject_of
+
+log = logging.getLogger(__name__)
+DECIDING_AGENTS = ("claude", "codex")
+
+
+def register(app: Quart, runtime: dict[str, Any]) -> None:
+    def desk() -> DecisionDesk:
+        value: DecisionDesk = runtime["desk"]
+        return value
+
+    @app.post("/api/hook/permission")
+    async def hook_permission() -> Response:
+        agent = request.args.get("agent", "")
+        raw = await request.get_data(as_text=False)
+        body = raw if isinstance(raw, bytes) else raw.encode()
+        answer = await ask(desk(), agent, body)
+        return jsonify(answer or {"decision": None})
+
+    @app.get("/api/away")
+    async def away_state() -> Response:
+        return jsonify({"away": desk().away, "timeout": desk().away_timeout})
+
+    @app.post("/api/away")
+    async def set_away() -> tuple[Response, int]:
+        body = await request.get_json(force=True, silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("on"), bool):
+            return jsonify(
+                {"type": "error", "code": "bad_request", "message": 'send {"on": true|false}'}
+            ), 400
+        desk().set_away(body["on"], by=_who())
+        return jsonify({"away": desk().away}), 200
+
+    @app.get("/api/rules")
+    async def rules() -> Response:
+        return jsonify({"rules": [r.to_json() for r in desk().rules]})
+
+    @app.post("/api/rules")
+    async def add_rule() -> tuple[Response, int]:
+        body = await request.get_json(force=True, silent=True)
+        try:
+            rule = Rule.from_json(body)
+        except (RuleError, TypeError) as exc:
+            return jsonify({"type": "error", "code": "bad_request", "message": str(exc)}), 400
+        desk().add_rule(rule, by=_who())
+        return jsonify({"rules": [r.to_json() for r in desk().rules]}), 201
+
+    @app.delete("/api/rules/<int:index>")
+    async def remove_rule(index: int) -> tuple[Response, int]:
+        try:
+            desk().remove_rule(index, by=_who())
+        except ActionError as exc:
+            return jsonify({"type": "error", "code": exc.code, "message": str(exc)}), 404
+        return jsonify({"rules": [r.to_json() for r in desk().rules]}), 200
+
+    @app.get("/api/audit")
+    async def audit() -> Response:
+        limit = request.args.get("limit", "1000")
+        count = int(limit) if limit.isdigit() else 1000
+        return jsonify({"entries": desk().audit_entries(count)})
+
+
+async def ask(desk: DecisionDesk, agent: str, raw: bytes) -> dict[str, Any] | None:
+    """The hook's question, answered: a decision, or None (the agent asks as usual)."""
+    parser = CONNECTORS.get(agent)
+    if agent not in DECIDING_AGENTS or parser is None:
+        return None
+    try:
+        events = parser(raw, Origin(agent, 0.0))
+        data = json.loads(raw)
+    except (ParseError, ValueError):
+        return None
+    for event in events:
+        if event.kind is Kind.APPROVAL_REQUEST and event.tool_key:
+            subject = subject_of(data.get("tool_input")) if isinstance(data, dict) else ""
+            return await desk.request(
+                agent, event.session_id, event.tool or "tool", event.tool_key, subject
+            )
+    return None  # a question, or not a permission request: no decision from us
+
+
+async def follow(hub: Hub, desk: DecisionDesk) -> None:
+    """Release held calls whose session left `permission` (answered in its terminal, denied by
+    the agent) or ended: the hook stops waiting and gives no decision."""
+    sub = hub.add_subscriber()
+    sub.all_sessions = True
+    statuses: dict[str, str] = {}
+    try:
+        while True:
+            message = await sub.queue.get()
+            if message is None:
+                sub = hub.add_subscriber()
+                sub.all_sessions = True
+                continue
+            session_id, status = message.get("session_id"), message.get("status")
+            if not isinstance(session_id, str) or not isinstance(status, str):
+                continue
+            before = statuses.get(session_id)
+            statuses[session_id] = status
+            if status == "ended":
+                desk.release_session(session_id, "session ended")
+                statuses.pop(session_id, None)
+            elif before == "permission" and status != "permission":
+                desk.release_session(session_id, "answered elsewhere")
+    except asyncio.CancelledError:
+        hub.remove_subscriber(sub)
+        raise
+
+
+def _who() -> str:
+    return f"http:{request.remote_addr or 'unknown'}"

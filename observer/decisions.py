@@ -1,0 +1,241 @@
+"""Remote approval of observed sessions: the rules, away mode, the calls held for a person,
+and the audit log.
+
+A PermissionRequest hook (Claude Code, Codex) asks `request()`. The rules answer at once when
+they can (deny beats allow). Otherwise, in away mode, the call is held until a client decides,
+the session moves on, or the timeout passes; not away, there is no decision and the agent's own
+prompt shows as usual. Every decision is appended to `<data dir>/audit.jsonl`.
+
+`<data dir>/decide.on` exists exactly when asking the server can change anything (away mode
+on, or rules written): the hook checks that file first, so with neither, a PermissionRequest
+costs one `test -f` and never waits on the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from observer.direct.base import ActionError
+from observer.policy import ALLOW, ASK, DENY, Rule, RuleError, evaluate
+
+log = logging.getLogger(__name__)
+DEFAULT_AWAY_TIMEOUT = 300.0
+SCOPES = ("once", "session", "always")
+
+
+@dataclass
+class Held:
+    """One tool call held for a person's decision."""
+
+    session_id: str
+    tool_key: str
+    agent: str
+    tool: str
+    subject: str
+    since: float
+    answer: asyncio.Future[dict[str, Any] | None] = field(repr=False)
+
+
+class DecisionDesk:
+    def __init__(
+        self,
+        data_dir: Path,
+        away_timeout: float = DEFAULT_AWAY_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.data_dir = data_dir
+        self.away_timeout = away_timeout
+        self.clock = clock
+        self.policy_path = data_dir / "policy.json"
+        self.audit_path = data_dir / "audit.jsonl"
+        self.flag_path = data_dir / "decide.on"
+        self.away, self.rules = _load_policy(self.policy_path)
+        self.session_rules: dict[str, list[Rule]] = {}
+        self.held: dict[tuple[str, str], Held] = {}
+        self._sync_flag()
+
+    # -- the hook's question ---------------------------------------------------------------
+    async def request(
+        self, agent: str, session_id: str, tool: str, tool_key: str, subject: str
+    ) -> dict[str, Any] | None:
+        rules = [*self.rules, *self.session_rules.get(session_id, ())]
+        decision, rule = evaluate(rules, agent, tool, subject)
+        base = {"session_id": session_id, "agent": agent, "tool": tool, "subject": subject}
+        if decision != ASK:
+            self._audit({**base, "decision": decision, "by": "rule", "rule": _rule_json(rule)})
+            return _answer(decision, "a rule in observer's policy")
+        if not self.away:
+            return None
+        key = (session_id, tool_key)
+        if key in self.held and not self.held[key].answer.done():
+            self.held[key].answer.set_result(None)  # a retried hook replaces the old one
+        held = Held(
+            session_id,
+            tool_key,
+            agent,
+            tool,
+            subject,
+            self.clock(),
+            asyncio.get_running_loop().create_future(),
+        )
+        self.held[key] = held
+        try:
+            async with asyncio.timeout(self.away_timeout):
+                return await asyncio.shield(held.answer)
+        except TimeoutError:
+            self._audit({**base, "decision": None, "by": "timeout"})
+            return None
+        finally:
+            if self.held.get(key) is held:
+                del self.held[key]
+            if not held.answer.done():
+                held.answer.set_result(None)
+
+    # -- a person's answer -----------------------------------------------------------------
+    def decide(
+        self, session_id: str, tool_key: str | None, allow: bool, scope: str, by: str
+    ) -> Held:
+        if scope not in SCOPES:
+            raise ActionError("bad_request", f"scope must be one of {', '.join(SCOPES)}")
+        held = self.held.get((session_id, tool_key or ""))
+        if held is None or held.answer.done():
+            raise ActionError(
+                "already_resolved",
+                "no tool call of this session is held for a decision: already resolved, or "
+                "the agent is asking in its own terminal (away mode is off)",
+            )
+        decision = ALLOW if allow else DENY
+        held.answer.set_result(_answer(decision, f"decided from observer by {by}"))
+        if allow and scope == "session":
+            rule = Rule(ALLOW, held.agent, held.tool, _literal(held.subject))
+            self.session_rules.setdefault(session_id, []).append(rule)
+        if allow and scope == "always":
+            self.add_rule(Rule(ALLOW, held.agent, held.tool, _literal(held.subject)), by)
+        self._audit(
+            {
+                "session_id": session_id,
+                "agent": held.agent,
+                "tool": held.tool,
+                "subject": held.subject,
+                "decision": decision,
+                "scope": scope,
+                "by": by,
+                "waited": round(self.clock() - held.since, 3),
+            }
+        )
+        return held
+
+    def release_session(self, session_id: str, reason: str) -> int:
+        """The session moved on (answered in its terminal, ended): its held calls get no
+        decision from us. Returns how many were released."""
+        released = 0
+        for key, held in list(self.held.items()):
+            if key[0] == session_id and not held.answer.done():
+                held.answer.set_result(None)
+                released += 1
+                self._audit(
+                    {
+                        "session_id": session_id,
+                        "agent": held.agent,
+                        "tool": held.tool,
+                        "subject": held.subject,
+                        "decision": None,
+                        "by": reason,
+                    }
+                )
+        if reason == "session ended":
+            self.session_rules.pop(session_id, None)
+        return released
+
+    def is_holding(self, session_id: str) -> bool:
+        return any(k[0] == session_id and not h.answer.done() for k, h in self.held.items())
+
+    # -- settings ----------------------------------------------------------------------------
+    def set_away(self, on: bool, by: str) -> None:
+        self.away = on
+        self._save()
+        self._audit({"away": on, "by": by})
+        if not on:
+            for held in list(self.held.values()):
+                if not held.answer.done():
+                    held.answer.set_result(None)  # back at the keyboard: the terminal asks
+
+    def add_rule(self, rule: Rule, by: str) -> None:
+        self.rules.append(rule)
+        self._save()
+        self._audit({"rule_added": rule.to_json(), "by": by})
+
+    def remove_rule(self, index: int, by: str) -> Rule:
+        try:
+            rule = self.rules.pop(index)
+        except IndexError:
+            raise ActionError("not_found", f"no rule number {index}") from None
+        self._save()
+        self._audit({"rule_removed": rule.to_json(), "by": by})
+        return rule
+
+    def audit_entries(self, limit: int = 1000) -> list[dict[str, Any]]:
+        try:
+            lines = self.audit_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines[-limit:] if line.strip()]
+
+    def _save(self) -> None:
+        body = {"away": self.away, "rules": [r.to_json() for r in self.rules]}
+        temp = self.policy_path.with_name(f".{self.policy_path.name}.tmp")
+        temp.write_text(json.dumps(body, indent=2) + "\n")
+        os.replace(temp, self.policy_path)
+        self._sync_flag()
+
+    def _sync_flag(self) -> None:
+        if self.away or self.rules:
+            self.flag_path.touch()
+        else:
+            self.flag_path.unlink(missing_ok=True)
+
+    def _audit(self, entry: dict[str, Any]) -> None:
+        line = json.dumps({"at": round(self.clock(), 3), **entry}, sort_keys=True)
+        with self.audit_path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+def _answer(decision: str, why: str) -> dict[str, Any]:
+    return {
+        "decision": decision,
+        "message": f"{'Allowed' if decision == ALLOW else 'Denied'}: {why}",
+    }
+
+
+def _literal(subject: str) -> str:
+    """A pattern matching exactly this subject (fnmatch's specials escaped)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in subject)
+
+
+def _rule_json(rule: Rule | None) -> dict[str, str] | None:
+    return rule.to_json() if rule is not None else None
+
+
+def _load_policy(path: Path) -> tuple[bool, list[Rule]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False, []
+    except ValueError as exc:
+        log.error("%s is not JSON (%s): away mode off, no rules", path, exc)
+        return False, []
+    rules = []
+    for entry in data.get("rules", []) if isinstance(data, dict) else []:
+        try:
+            rules.append(Rule.from_json(entry))
+        except (RuleError, TypeError) as exc:
+            log.error("%s: skipping a rule: %s", path, exc)
+    return bool(isinstance(data, dict) and data.get("away")), rules

@@ -1,0 +1,235 @@
+"""Remote approval: the rules (pure), the desk that holds calls in away mode, and the whole path
+through the in-process server — the hook's question held until a WebSocket client answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import Quart
+
+from observer.decisions import DecisionDesk
+from observer.direct.base import ActionError
+from observer.policy import ALLOW, ASK, DENY, Rule, RuleError, evaluate, subject_of
+from observer.settings import Settings
+from observer.spool import write_event
+from tests.live import receive
+
+PERM = Path(__file__).parent / "fixtures" / "claude" / "c_perm_stdio_allow" / "hooks.jsonl"
+
+
+# -- rules -------------------------------------------------------------------------------------
+
+
+def test_deny_beats_allow_and_nothing_is_decided_without_a_rule() -> None:
+    rules = [
+        Rule(ALLOW, tool="Bash", pattern="git *"),
+        Rule(DENY, pattern="git push*"),
+        Rule(ALLOW, agent="codex", tool="Bash"),
+    ]
+    assert evaluate(rules, "claude", "Bash", "git status") == (ALLOW, rules[0])
+    assert evaluate(rules, "claude", "Bash", "git push --force") == (DENY, rules[1])
+    assert evaluate(rules, "claude", "Bash", "rm -rf /") == (ASK, None)
+    assert evaluate(rules, "codex", "Bash", "rm -rf build") == (ALLOW, rules[2])
+    assert evaluate([], "claude", "Edit", "x.py") == (ASK, None)
+
+
+def test_bad_rules_are_refused() -> None:
+    with pytest.raises(RuleError):
+        Rule("maybe")
+    with pytest.raises(RuleError):
+        Rule(ALLOW, tool="")
+    with pytest.raises(RuleError):
+        Rule.from_json({"action": "allow", "colour": "red"})
+    assert Rule(ALLOW, pattern="").matches("claude", "Bash", "")  # "" = nothing to match only
+    assert not Rule(ALLOW, pattern="").matches("claude", "Bash", "ls")
+
+
+def test_subject_is_what_the_call_does() -> None:
+    assert subject_of({"command": "ls -la", "description": "list"}) == "ls -la"
+    assert subject_of({"file_path": "/a/b.py", "content": "x"}) == "/a/b.py"
+    assert subject_of({"cmd": ["bash", "-lc", "ls"]}) == "bash -lc ls"
+    assert subject_of(["not", "a", "dict"]) == "" and subject_of({}) == ""
+
+
+# -- the desk ----------------------------------------------------------------------------------
+
+
+async def test_not_away_and_no_rule_means_no_decision(tmp_path: Path) -> None:
+    desk = DecisionDesk(tmp_path)
+    assert await desk.request("claude", "s1", "Bash", "k1", "ls") is None
+    assert not (tmp_path / "decide.on").exists()  # the hook would not even ask
+    assert desk.audit_entries() == []
+
+
+async def test_a_rule_decides_at_once_and_is_audited(tmp_path: Path) -> None:
+    desk = DecisionDesk(tmp_path)
+    desk.add_rule(Rule(DENY, tool="Bash", pattern="rm *"), by="test")
+    assert (tmp_path / "decide.on").exists()
+    answer = await desk.request("claude", "s1", "Bash", "k1", "rm -rf /")
+    assert answer is not None and answer["decision"] == DENY
+    assert await desk.request("claude", "s1", "Bash", "k2", "ls") is None  # not away: ask
+    entries = desk.audit_entries()
+    assert entries[-1]["decision"] == DENY and entries[-1]["by"] == "rule"
+    assert entries[-1]["rule"] == {
+        "action": "deny",
+        "agent": "*",
+        "tool": "Bash",
+        "pattern": "rm *",
+    }
+
+
+async def test_away_holds_until_a_person_answers_once(tmp_path: Path) -> None:
+    desk = DecisionDesk(tmp_path)
+    desk.set_away(True, by="phone")
+    asking = asyncio.create_task(desk.request("claude", "s1", "Bash", "k1", "make deploy"))
+    await asyncio.sleep(0.01)
+    assert desk.is_holding("s1")
+    desk.decide("s1", "k1", allow=True, scope="once", by="ws:phone")
+    with pytest.raises(ActionError) as second:
+        desk.decide("s1", "k1", allow=False, scope="once", by="ws:laptop")
+    assert second.value.code == "already_resolved"
+    answer = await asking
+    assert answer is not None and answer["decision"] == ALLOW
+    decided = [e for e in desk.audit_entries() if e.get("decision")]
+    assert [(e["decision"], e["by"], e["scope"]) for e in decided] == [
+        ("allow", "ws:phone", "once")
+    ]
+    assert decided[0]["subject"] == "make deploy" and decided[0]["waited"] >= 0
+
+
+async def test_session_scope_and_always_apply_to_the_next_call(tmp_path: Path) -> None:
+    desk = DecisionDesk(tmp_path)
+    desk.set_away(True, by="test")
+    first = asyncio.create_task(desk.request("claude", "s1", "Bash", "k1", "npm test"))
+    await asyncio.sleep(0.01)
+    desk.decide("s1", "k1", allow=True, scope="session", by="test")
+    await first
+    again = await desk.request("claude", "s1", "Bash", "k2", "npm test")
+    assert again is not None and again["decision"] == ALLOW  # same session: not asked again
+    other = asyncio.create_task(desk.request("claude", "s2", "Bash", "k3", "npm test"))
+    await asyncio.sleep(0.01)
+    assert desk.is_holding("s2")  # another session is asked
+    desk.decide("s2", "k3", allow=True, scope="always", by="test")
+    await other
+    saved = json.loads((tmp_path / "policy.json").read_text())
+    assert saved["rules"] == [
+        {"action": "allow", "agent": "claude", "tool": "Bash", "pattern": "npm test"}
+    ]
+    fresh = DecisionDesk(tmp_path)  # a restart keeps "always" and away mode
+    assert fresh.away is True
+    answer = await fresh.request("claude", "s3", "Bash", "k4", "npm test")
+    assert answer is not None and answer["decision"] == ALLOW
+    assert await asyncio.wait_for(_held_then_release(fresh, "npm test; rm -rf ~"), 2) is None
+
+
+async def _held_then_release(desk: DecisionDesk, subject: str) -> dict[str, Any] | None:
+    asking = asyncio.create_task(desk.request("claude", "s9", "Bash", "k9", subject))
+    await asyncio.sleep(0.01)
+    assert desk.is_holding("s9")  # the literal pattern did not let a longer command through
+    desk.release_session("s9", "session ended")
+    return await asking
+
+
+async def test_timeout_and_leaving_away_mode_give_no_decision(tmp_path: Path) -> None:
+    desk = DecisionDesk(tmp_path, away_timeout=0.05)
+    desk.set_away(True, by="test")
+    assert await desk.request("codex", "s1", "Bash", "k1", "ls") is None
+    assert desk.audit_entries()[-1]["by"] == "timeout"
+    slow = DecisionDesk(tmp_path, away_timeout=30)
+    asking = asyncio.create_task(slow.request("codex", "s1", "Bash", "k1", "ls"))
+    await asyncio.sleep(0.01)
+    slow.set_away(False, by="test")  # back at the keyboard: the terminal asks
+    assert await asyncio.wait_for(asking, 1) is None
+
+
+# -- through the server ------------------------------------------------------------------------
+
+
+def perm_payload() -> bytes:
+    for line in PERM.read_bytes().splitlines():
+        if json.loads(line)["hook_event_name"] == "PermissionRequest":
+            return line
+    raise AssertionError("no PermissionRequest in the fixture")
+
+
+async def test_a_client_answers_the_call_the_hook_holds(
+    running_app: Quart, settings: Settings
+) -> None:
+    client = running_app.test_client()
+    async with client.websocket("/ws") as ws:
+        await receive(ws)
+        await ws.send(json.dumps({"type": "set_away", "on": True, "ref": "a"}))
+        assert (await receive(ws))["ok"] is True
+        for line in PERM.read_bytes().splitlines()[:5]:  # up to the PermissionRequest
+            name = json.loads(line)["hook_event_name"]
+            write_event(settings.spool_dir, "claude", name, os.getpid(), line)
+        hook = asyncio.create_task(
+            client.post("/api/hook/permission?agent=claude", data=perm_payload())
+        )
+        await ws.send(json.dumps({"type": "subscribe_list"}))
+        while True:
+            message = await receive(ws)
+            if message.get("status") == "permission":
+                break
+        session_id = message["session_id"]
+        state = await (await client.get(f"/api/sessions/{session_id}")).get_json()
+        assert "approve_tool" in state["session"]["capabilities"]
+        request_id = state["session"]["pending"]["request_id"]
+        answer = {"type": "approve_tool", "session_id": session_id, "request_id": request_id}
+        for attempt in range(100):  # until the hook's HTTP question is held by the desk
+            await ws.send(json.dumps({**answer, "decision": "allow", "ref": f"b{attempt}"}))
+            reply = await receive(ws)
+            while reply.get("ref") != f"b{attempt}":
+                reply = await receive(ws)
+            if reply.get("ok"):
+                break
+            assert reply["code"] == "already_resolved"
+            await asyncio.sleep(0.05)
+        assert reply["ok"] is True, reply
+        decided = await asyncio.wait_for(hook, 5)
+        assert (await decided.get_json())["decision"] == "allow"
+        await ws.send(json.dumps({**answer, "decision": "deny", "ref": "c"}))
+        reply = await receive(ws)
+        while reply.get("ref") != "c":
+            reply = await receive(ws)
+        assert reply["code"] == "already_resolved"
+    audit = await (await client.get("/api/audit")).get_json()
+    decided_entries = [e for e in audit["entries"] if e.get("decision")]
+    assert decided_entries[-1]["by"].startswith("ws:")
+    assert decided_entries[-1]["subject"] == "touch perm_test.txt && echo created"
+
+
+async def test_away_off_the_hook_gets_no_decision_at_once(running_app: Quart) -> None:
+    client = running_app.test_client()
+    reply = await client.post("/api/hook/permission?agent=claude", data=perm_payload())
+    assert (await reply.get_json()) == {"decision": None}
+    unknown = await client.post("/api/hook/permission?agent=vim", data=perm_payload())
+    assert (await unknown.get_json()) == {"decision": None}
+    garbage = await client.post("/api/hook/permission?agent=claude", data=b"{not json")
+    assert (await garbage.get_json()) == {"decision": None}
+
+
+async def test_rules_and_away_over_http(running_app: Quart) -> None:
+    client = running_app.test_client()
+    assert (await (await client.get("/api/away")).get_json())["away"] is False
+    assert (await client.post("/api/away", json={"on": "yes"})).status_code == 400
+    assert (await client.post("/api/away", json={"on": True})).status_code == 200
+    added = await client.post(
+        "/api/rules", json={"action": "deny", "tool": "Bash", "pattern": "rm *"}
+    )
+    assert added.status_code == 201
+    bad = await client.post("/api/rules", json={"action": "perhaps"})
+    assert bad.status_code == 400
+    added = await client.post(
+        "/api/rules", json={"action": "deny", "tool": "Bash", "pattern": "touch *"}
+    )
+    assert [r["pattern"] for r in (await added.get_json())["rules"]] == ["rm *", "touch *"]
+    reply = await client.post("/api/hook/permission?agent=claude", data=perm_payload())
+    assert (await reply.get_json())["decision"] == "deny"  # a rule: at once, even when away
+    assert (await client.delete("/api/rules/0")).status_code == 200
+    assert (await client.delete("/api/rules/7")).status_code == 404
