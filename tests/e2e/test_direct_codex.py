@@ -1,9 +1,9 @@
 """Codex launched BY observer (a direct session: `codex app-server`), the real 0.169 binary
 against the fake LLM, driven by WebSocket clients: launch, an approval arrives with its command,
-allow it and the command runs, a follow-up turn, end; deny in another session; steer, then
-interrupt, a long command. The user's own hooks are installed and trusted (`observer
-install-hooks --agent codex`) and the rollout is watched, and still each thread is exactly one
-session.
+allow it and the command runs, a follow-up turn, end; deny in another session, end, resume it
+for one more turn; steer, then interrupt, a long command. The user's own hooks are installed
+and trusted (`observer install-hooks --agent codex`) and the rollout is watched, and still each
+thread is exactly one session.
 
 The driver's policy is Codex's interactive default (on-request, workspace-write sandbox): a
 command runs in the sandbox unasked, and one the model asks to run outside it waits for the
@@ -139,7 +139,7 @@ def test_allow_then_follow_up_then_end(lab: Lab) -> None:
     one_session_each(lab)
 
 
-def test_deny(lab: Lab) -> None:
+def test_deny_then_resume(lab: Lab) -> None:
     sid, cwd = launch(lab, "deny", "[[scenario:escalate]] Create the file")
     asked = pending(lab, sid)
     reply = act(
@@ -155,6 +155,20 @@ def test_deny(lab: Lab) -> None:
     assert not (cwd / "perm_test.txt").exists()
     assert act(lab, type="end_session", session_id=sid)["ok"]
     wait_status(lab, sid, "ended")
+
+    # resume_session: a new app-server process takes the same thread (thread/resume).
+    resumed = act(lab, type="resume_session", session_id=sid)
+    assert resumed.get("ok") is True, resumed
+    wait_status(lab, sid, "waiting")
+    assert act(lab, type="send_message", session_id=sid, text="[[scenario:text]] Again")["ok"]
+    wait_until(lambda: "42" in (snapshot(lab, sid)["last_message"] or ""), "the resumed turn")
+    wait_status(lab, sid, "waiting")
+    assert act(lab, type="end_session", session_id=sid)["ok"]
+    wait_status(lab, sid, "ended")
+    expected = ["working", "permission", "working", "waiting", "ended"]
+    expected += ["waiting", "working", "waiting", "ended"]
+    report("codex-direct/deny+resume", expected, collapse(lab.recorder.statuses(sid)))
+    assert collapse(lab.recorder.statuses(sid)) == expected
     one_session_each(lab)
 
 
