@@ -215,6 +215,88 @@ def launch(
 
 @app.command()
 @clean_errors
+def away(
+    state: Annotated[
+        str | None, typer.Argument(help="on or off; without it, show whether away mode is on.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Away mode: hold each tool call a Claude Code or Codex session asks permission for, until
+    you allow or deny it from a client (the web page, a phone) or the timeout passes (then the
+    terminal prompt takes over). Off: the agents ask in their terminals as usual."""
+    from observer.api_client import request_json
+
+    settings = _settings(data_dir)
+    if state is None:
+        reply = request_json(settings, "GET", "/api/away")
+    elif state in ("on", "off"):
+        reply = request_json(settings, "POST", "/api/away", {"on": state == "on"})
+    else:
+        raise ConfigError(f"away takes on or off, not {state!r}")
+    typer.echo(f"away mode is {'on' if reply['away'] else 'off'}")
+
+
+@app.command()
+@clean_errors
+def rules(
+    add: Annotated[
+        str | None,
+        typer.Option(help="Add a rule: allow, deny or ask (with --agent, --tool, --pattern)."),
+    ] = None,
+    agent: Annotated[str, typer.Option(help="claude, codex, or * for any.")] = "*",
+    tool: Annotated[str, typer.Option(help="Tool name (Bash, Edit...), or * for any.")] = "*",
+    pattern: Annotated[
+        str, typer.Option(help="Shell-style pattern on the command or path; * for any.")
+    ] = "*",
+    remove: Annotated[int | None, typer.Option(help="Remove the rule with this number.")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List or change the approval rules. Deny beats allow; what no rule covers is asked."""
+    from observer.api_client import request_json
+
+    settings = _settings(data_dir)
+    if add is not None:
+        rule = {"action": add, "agent": agent, "tool": tool, "pattern": pattern}
+        reply = request_json(settings, "POST", "/api/rules", rule)
+    elif remove is not None:
+        reply = request_json(settings, "DELETE", f"/api/rules/{remove}")
+    else:
+        reply = request_json(settings, "GET", "/api/rules")
+    if as_json:
+        typer.echo(json.dumps(reply["rules"], indent=2))
+        return
+    if not reply["rules"]:
+        typer.echo("no rules: every permission is asked (in the terminal, or here when away)")
+    for number, rule in enumerate(reply["rules"]):
+        typer.echo(
+            f"{number}  {rule['action']:<5}  agent={rule['agent']}  tool={rule['tool']}  "
+            f"pattern={rule['pattern']}"
+        )
+
+
+@app.command()
+@clean_errors
+def audit(
+    limit: Annotated[int, typer.Option(help="How many of the newest entries.")] = 50,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every approval decision, rule change and away-mode switch: who, from where, when."""
+    from observer.api_client import request_json
+
+    entries = request_json(_settings(data_dir), "GET", f"/api/audit?limit={limit}")["entries"]
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+        return
+    for entry in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["at"]))
+        what = ", ".join(f"{k}={v}" for k, v in entry.items() if k != "at")
+        typer.echo(f"{when}  {what}")
+
+
+@app.command()
+@clean_errors
 def doctor(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     """Check everything that can quietly stop observer from seeing your sessions: data dir and
     token permissions, the server and its port, each agent's hooks (installed, current, and

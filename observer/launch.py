@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from observer.errors import ObserverError
+from observer.api_client import request_json
 from observer.settings import Settings
 
 
@@ -20,26 +17,5 @@ def launch_session(
         body["prompt"] = prompt
     if model:
         body["model"] = model
-    request = urllib.request.Request(
-        f"{settings.local_url()}/api/sessions",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    if settings.token:
-        request.add_header("Authorization", f"Bearer {settings.token}")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            reply: dict[str, Any] = json.loads(response.read())
-            return reply
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read()).get("message") or exc.reason
-        except ValueError:
-            detail = exc.reason
-        raise ObserverError(f"the server refused: {detail}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise ObserverError(
-            f"observer is not running at {settings.local_url()} ({exc}): "
-            "start it with `observer start`"
-        ) from None
+    reply: dict[str, Any] = request_json(settings, "POST", "/api/sessions", body)
+    return reply

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from observer.install_hooks import SYNC_EVENTS
 from tests.timeline import collapse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude"
@@ -148,9 +149,14 @@ def install_hooks(data_dir: Path, home: Path) -> dict[str, str]:
     commands = {}
     for event, groups in settings["hooks"].items():
         (group,) = groups
-        (entry,) = group["hooks"]
-        assert entry["async"] is True
-        commands[event] = entry["command"]
+        observe, *decide = group["hooks"]
+        # Async, except the few whose order matters (see install_hooks.SYNC_EVENTS).
+        assert observe.get("async") is (None if event in SYNC_EVENTS else True)
+        commands[event] = observe["command"]
+        if decide:  # PermissionRequest also has the hook that can decide (away mode)
+            (decider,) = decide
+            assert event == "PermissionRequest" and "observer-decide" in decider["command"]
+            commands["decide"] = decider["command"]
     return commands
 
 

@@ -1,0 +1,258 @@
+"""The decision hook, exactly as Claude Code runs it (`sh -c` with the command install-hooks
+wrote, the payload on stdin), against a real `observer start`: it waits in away mode until a
+client answers, and whatever happens to the server (down, killed mid-wait, stalled, restarted)
+it exits 0 with no decision, so the agent's own prompt takes over. Never exit 2, never an allow
+nobody gave."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.test_pipeline import _free_port, _start_server, _wait
+
+PERM = Path(__file__).parent / "fixtures" / "claude" / "c_perm_stdio_allow" / "hooks.jsonl"
+AWAY_TIMEOUT = "4"
+
+
+@dataclass
+class Lab:
+    data_dir: Path
+    port: int
+    env: dict[str, str]
+    home: Path
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = _start_server(self.data_dir, self.port, self.env, log)
+        _wait(self.healthy, "the server to answer", timeout=20)
+
+    def healthy(self) -> bool:
+        try:
+            urllib.request.urlopen(f"{self.url}/health", timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=15)
+
+    def observer(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "observer", *args, "--data-dir", str(self.data_dir)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def decide_command(self) -> str:
+        settings = json.loads((self.home / ".claude" / "settings.json").read_text())
+        (group,) = settings["hooks"]["PermissionRequest"]
+        commands = [h["command"] for h in group["hooks"] if "observer-decide" in h["command"]]
+        assert len(commands) == 1
+        return commands[0]
+
+    def run_decide(self, payload: bytes) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            ["sh", "-c", self.decide_command()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={"PATH": os.environ["PATH"], "HOME": str(self.home)},
+        )
+
+
+@pytest.fixture
+def lab(tmp_path: Path, isolated_home: Path) -> Iterator[Lab]:
+    port = _free_port()
+    env = dict(
+        os.environ,
+        OBSERVER_BIND=f"127.0.0.1:{port}",
+        OBSERVER_AWAY_TIMEOUT=AWAY_TIMEOUT,
+        OBSERVER_LIVENESS_INTERVAL="0",
+        HOME=str(isolated_home),
+    )
+    opened = Lab(tmp_path / "data", port, env, isolated_home, tmp_path / "server.log")
+    opened.start()
+    opened.observer("install-hooks")
+    try:
+        yield opened
+    finally:
+        opened.stop(signal.SIGKILL)
+
+
+def payload(session_id: str | None = None) -> bytes:
+    for line in PERM.read_bytes().splitlines():
+        data = json.loads(line)
+        if data["hook_event_name"] == "PermissionRequest":
+            if session_id:
+                data["session_id"] = session_id
+            return json.dumps(data).encode()
+    raise AssertionError("no PermissionRequest in the fixture")
+
+
+def finish(
+    process: subprocess.Popen[bytes], stdin: bytes, timeout: float = 30
+) -> tuple[int, bytes]:
+    out, _ = process.communicate(stdin, timeout=timeout)
+    return process.returncode, out
+
+
+def send(process: subprocess.Popen[bytes], stdin: bytes) -> None:
+    assert process.stdin is not None
+    process.stdin.write(stdin)
+    process.stdin.close()
+
+
+def collect(process: subprocess.Popen[bytes], timeout: float = 30) -> tuple[int, bytes]:
+    assert process.stdout is not None
+    out = process.stdout.read()
+    process.stdout.close()
+    return process.wait(timeout=timeout), out
+
+
+def spool_until_permission(lab: Lab) -> str:
+    """Feed the recorded session up to its PermissionRequest through the real hook."""
+    settings = json.loads((lab.home / ".claude" / "settings.json").read_text())
+    for line in PERM.read_bytes().splitlines()[:5]:
+        event = json.loads(line)["hook_event_name"]
+        command = settings["hooks"][event][0]["hooks"][0]["command"]
+        subprocess.run(["sh", "-c", command], input=line, check=True, env=lab.env)
+    return str(json.loads(payload())["session_id"])
+
+
+def answer(lab: Lab, session_id: str, decision: str) -> dict[str, Any]:
+    with connect(lab.url.replace("http", "ws") + "/ws", open_timeout=10) as ws:
+        json.loads(ws.recv(timeout=10))
+        deadline = time.monotonic() + 15
+        while True:
+            state = json.loads(
+                urllib.request.urlopen(f"{lab.url}/api/sessions/{session_id}").read()
+            )["session"]
+            if state["status"] == "permission":
+                request_id = state["pending"]["request_id"]
+                ws.send(
+                    json.dumps(
+                        {
+                            "type": "approve_tool",
+                            "session_id": session_id,
+                            "request_id": request_id,
+                            "decision": decision,
+                            "ref": 1,
+                        }
+                    )
+                )
+                while True:
+                    reply: dict[str, Any] = json.loads(ws.recv(timeout=10))
+                    if reply.get("ref") == 1:
+                        break
+                if reply.get("ok") or time.monotonic() > deadline:
+                    return reply
+            time.sleep(0.05)
+
+
+def test_without_away_mode_or_rules_it_returns_at_once(lab: Lab) -> None:
+    started = time.monotonic()
+    code, out = finish(lab.run_decide(payload()), payload(), timeout=10)
+    assert (code, out) == (0, b"")
+    assert time.monotonic() - started < 2  # no decide.on: it never asked the server
+    assert not (lab.data_dir / "decide.on").exists()
+
+
+def test_away_a_client_allows_then_denies(lab: Lab) -> None:
+    assert lab.observer("away", "on").strip() == "away mode is on"
+    session_id = spool_until_permission(lab)
+    waiting = lab.run_decide(payload())
+    send(waiting, payload())
+    reply = answer(lab, session_id, "allow")
+    assert reply.get("ok") is True, reply
+    code, out = collect(waiting)
+    assert code == 0
+    assert json.loads(out) == {
+        "hookSpecificOutput": {
+            "hookEventName": "PermissionRequest",
+            "decision": {"behavior": "allow"},
+        }
+    }
+
+    again = lab.run_decide(payload())
+    send(again, payload())
+    assert answer(lab, session_id, "deny").get("ok") is True
+    code, out = collect(again)
+    denied = json.loads(out)
+    assert code == 0
+    assert denied["hookSpecificOutput"]["decision"]["behavior"] == "deny"
+    assert "observer" in denied["hookSpecificOutput"]["decision"]["message"]
+    audit = lab.observer("audit", "--json")
+    decisions = [e["decision"] for e in json.loads(audit) if e.get("decision")]
+    assert decisions == ["allow", "deny"]
+
+
+def test_nobody_answers_the_timeout_gives_no_decision(lab: Lab) -> None:
+    lab.observer("away", "on")
+    code, out = finish(lab.run_decide(payload()), payload(), timeout=30)
+    assert (code, out) == (0, b"")
+
+
+def test_server_down_or_killed_mid_wait_means_no_decision(lab: Lab) -> None:
+    lab.observer("away", "on")
+    waiting = lab.run_decide(payload())
+    send(waiting, payload())
+    time.sleep(0.5)
+    lab.stop(signal.SIGKILL)
+    assert collect(waiting, timeout=15) == (0, b"")
+    code, out = finish(lab.run_decide(payload()), payload(), timeout=30)  # and while down
+    assert (code, out) == (0, b"")
+
+
+def test_a_missing_script_still_exits_0_silently(lab: Lab) -> None:
+    lab.observer("away", "on")
+    (lab.data_dir / "hooks" / "observer-decide").unlink()
+    code, out = finish(lab.run_decide(payload()), payload(), timeout=10)
+    assert (code, out) == (0, b"")  # python would exit 2 here: the wrapper makes it 0
+
+
+def test_100_pending_through_kill_stall_restart_no_auto_approval_no_exit_2(lab: Lab) -> None:
+    lab.observer("away", "on")
+    hooks = []
+    for number in range(100):
+        process = lab.run_decide(payload(f"fault-{number:03d}"))
+        send(process, payload(f"fault-{number:03d}"))
+        hooks.append(process)
+        if number == 30:
+            lab.stop(signal.SIGKILL)  # killed with calls held
+            lab.start()
+        if number == 60:
+            assert lab.process is not None
+            lab.process.send_signal(signal.SIGSTOP)  # stalled: the hooks' own timeout ends it
+            time.sleep(1)
+            lab.process.send_signal(signal.SIGCONT)
+        if number == 80:
+            lab.stop(signal.SIGTERM)  # a clean restart
+            lab.start()
+    outcomes = [collect(process, timeout=60) for process in hooks]
+    assert {code for code, _ in outcomes} == {0}  # never 2: no accidental deny
+    assert [out for _, out in outcomes if out] == []  # nobody decided: no decision at all
