@@ -361,6 +361,53 @@ def status(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
         typer.echo(render_status(report, now=time.time()))
 
 
+@app.command()
+@clean_errors
+def menubar(
+    data_dir: DataDir = None,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once", help="Print one menu and exit (xbar, or a plugin with a refresh interval)."
+        ),
+    ] = False,
+    plugin: Annotated[
+        bool,
+        typer.Option("--plugin", help="Print a SwiftBar plugin script that runs this command."),
+    ] = False,
+    throttle: Annotated[
+        float, typer.Option(help="At most one update per this many seconds.")
+    ] = 0.5,
+) -> None:
+    """A SwiftBar streamable plugin's output: the count of sessions needing you in the menu
+    bar, the sessions below (needing you first), each opening its page. A new menu on every
+    change, each ending with a `~~~` line. See docs/menubar.md."""
+    import asyncio
+    import sys
+
+    from observer import menubar as mb
+    from observer.service import observer_executable
+
+    settings = _settings(data_dir)
+    if plugin:
+        command = [str(observer_executable()), "menubar"]
+        if data_dir:
+            command += ["--data-dir", str(data_dir.resolve())]
+        typer.echo(mb.plugin_script(command), nl=False)
+        return
+
+    def write(block: str) -> None:
+        sys.stdout.write(block + "\n" if once else mb.frame(block))
+        sys.stdout.flush()
+
+    url = settings.local_url()
+    page = settings.public_url or url
+    try:
+        asyncio.run(mb.follow(url, settings.token, page, write, throttle=throttle, once=once))
+    except (KeyboardInterrupt, BrokenPipeError):  # SwiftBar stops plugins with a signal
+        pass
+
+
 @app.command("install-hooks")
 @clean_errors
 def install_hooks(
