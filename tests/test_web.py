@@ -174,6 +174,16 @@ def test_phone_launch_approve(tmp_path: Path, phone: Page) -> None:
         row.get_by_role("button", name="Deny", exact=True).click()
         expect(row).to_have_attribute("data-status", "waiting", timeout=15_000)
 
+        # A question: its text, an Answer box; the answer reaches the agent.
+        row.get_by_role("textbox").first.fill("[[question]] pick one")
+        row.get_by_role("button", name="Send", exact=True).click()
+        expect(row).to_have_attribute("data-status", "question", timeout=15_000)
+        expect(row.locator(".waits")).to_contain_text("Question")
+        row.get_by_placeholder("your answer").fill("blue")
+        row.get_by_role("button", name="Answer", exact=True).click()
+        expect(row).to_have_attribute("data-status", "waiting", timeout=15_000)
+        assert "blue" in (project / "answer.json").read_text()
+
         # End: the row moves to the collapsed "Ended" list; a deep link opens it.
         row.get_by_role("button", name="End", exact=True).click()
         expect(phone.locator("#ended")).to_be_visible(timeout=15_000)
