@@ -190,7 +190,9 @@ class Lab:
     processes: list[subprocess.Popen[bytes]]
 
     def env(self) -> dict[str, str]:
+        bind = {"OBSERVER_BIND": self.observer_url.split("//", 1)[1]} if self.observer_url else {}
         return {
+            **bind,  # install-hooks bakes the server's address into the decision hook
             "PATH": os.environ["PATH"],
             "HOME": str(self.home),
             "LANG": "C.UTF-8",
@@ -335,7 +337,13 @@ def open_lab(root: Path, server_env: dict[str, str] | None = None) -> Lab:
     port = free_port()
     agents = Lab(root, home, data_dir, "", llm_url, Recorder(""), []).env()
     # The agents' env already names HOME, CLAUDE_CONFIG_DIR, CODEX_HOME and pi's dir.
-    env = {**os.environ, **agents, "OBSERVER_LIVENESS_INTERVAL": "1", **(server_env or {})}
+    env = {
+        **os.environ,
+        **agents,
+        "OBSERVER_LIVENESS_INTERVAL": "1",
+        "OBSERVER_BIND": f"127.0.0.1:{port}",  # `start` and `install-hooks` agree on it
+        **(server_env or {}),
+    }
     env.pop("OBSERVER_TOKEN", None)
     with (root / "observer.log").open("wb") as log:
         processes.append(

@@ -1,0 +1,131 @@
+"""Remote approval of sessions started in a terminal, with the real agents: in away mode the
+PermissionRequest hook holds the tool call until a WebSocket client answers. Allowed → the tool
+runs; denied → it does not; observer killed while the hook waits → the agent falls back to its
+own default (headless Claude: deny) and nothing is allowed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.e2e.conftest import report
+from tests.e2e.harness import Lab, wait_until
+from tests.e2e.test_codex import AppServerClient, turn_input
+from tests.timeline import collapse
+
+pytestmark = pytest.mark.e2e
+STREAM = ["--output-format", "stream-json", "--verbose"]
+
+
+def start_claude(claude: Path, lab: Lab, cwd: Path, prompt: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(claude), "-p", prompt, *STREAM],
+        cwd=cwd,
+        env=lab.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def session_of(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    for line in process.stdout:
+        message = json.loads(line)
+        if message.get("type") == "system" and message.get("subtype") == "init":
+            return str(message["session_id"])
+    raise AssertionError("claude printed no init message")
+
+
+def approve(lab: Lab, session_id: str, decision: str) -> dict[str, Any]:
+    """What a phone does: wait for the pending request, answer it."""
+    wait_until(lambda: lab.recorder.statuses(session_id)[-1:] == ["permission"], "permission")
+    request_id = lab.recorder.last_pending(session_id)["request_id"]
+    url = lab.observer_url.replace("http", "ws") + "/ws"
+    with connect(url, open_timeout=10) as ws:
+        json.loads(ws.recv(timeout=10))
+        message = {"type": "approve_tool", "session_id": session_id, "request_id": request_id}
+        for attempt in range(100):  # the hook's question may reach observer just after
+            ws.send(json.dumps({**message, "decision": decision, "ref": attempt}))
+            while True:
+                reply: dict[str, Any] = json.loads(ws.recv(timeout=30))
+                if reply.get("ref") == attempt:
+                    break
+            if reply.get("ok") or reply.get("code") != "already_resolved":
+                return reply
+            time.sleep(0.1)
+    return reply
+
+
+def finish(process: subprocess.Popen[str]) -> int:
+    assert process.stdout is not None
+    process.stdout.read()
+    process.stdout.close()
+    return process.wait(timeout=120)
+
+
+@pytest.mark.parametrize("decision", ["allow", "deny"])
+def test_claude_waits_for_the_phone(claude_bin: Path, lab: Lab, decision: str) -> None:
+    lab.observer("away", "on")
+    cwd = lab.workdir(f"away-{decision}")
+    claude = start_claude(claude_bin, lab, cwd, "[[scenario:perm]] Create perm_test.txt")
+    session = session_of(claude)
+    reply = approve(lab, session, decision)
+    assert reply.get("ok") is True, reply
+    assert finish(claude) == 0
+    assert (cwd / "perm_test.txt").exists() is (decision == "allow")
+    wait_until(lambda: lab.recorder.ended_count(session) >= 1, "the session to end")
+    seen = collapse(lab.recorder.statuses(session))
+    expected = ["working", "permission", "working", "waiting", "ended"]
+    report(f"away/claude-{decision}", expected, seen)
+    assert seen == expected
+    entries = json.loads(lab.observer("audit", "--json").stdout)
+    assert [e["decision"] for e in entries if e.get("decision")] == [decision]
+
+
+def test_claude_falls_back_when_observer_dies_mid_wait(claude_bin: Path, lab: Lab) -> None:
+    lab.observer("away", "on")
+    cwd = lab.workdir("away-killed")
+    claude = start_claude(claude_bin, lab, cwd, "[[scenario:perm]] Create perm_test.txt")
+    session = session_of(claude)
+    wait_until(lambda: lab.recorder.statuses(session)[-1:] == ["permission"], "permission")
+    time.sleep(0.5)  # the decision hook is waiting on observer now
+    lab.recorder.stop()
+    time.sleep(0.5)  # the recorder's socket closes before the server goes
+    observer = lab.processes[-1]
+    observer.send_signal(signal.SIGKILL)
+    observer.wait(timeout=10)
+    started = time.monotonic()
+    assert finish(claude) == 0  # headless Claude's own answer when nobody decides: deny
+    assert time.monotonic() - started < 60
+    assert not (cwd / "perm_test.txt").exists()  # nothing allowed that nobody allowed
+    report("away/claude-observer-killed", ["no decision", "not run"], ["no decision", "not run"])
+
+
+def test_codex_waits_for_the_phone(codex_bin: Path, lab: Lab) -> None:
+    lab.install_codex_hooks(codex_bin)
+    lab.observer("away", "on")
+    cwd = lab.workdir("away-codex")
+    with AppServerClient(codex_bin, lab, cwd) as server:
+        thread = server.start_thread(cwd, approvalPolicy="untrusted", sandbox="workspace-write")
+        server.request("turn/start", turn_input(thread, "[[scenario:perm]] Create a file"))
+        reply = approve(lab, thread, "allow")
+        assert reply.get("ok") is True, reply
+        completed = server.wait_for("turn/completed")
+        assert completed["params"]["turn"]["status"] == "completed"
+        # The hook decided: Codex never asked its own client (us, here) at all.
+        assert not [m for m in server.messages if m.get("method", "").endswith("requestApproval")]
+    assert (cwd / "perm_test.txt").exists()
+    wait_until(lambda: lab.recorder.ended_count(thread) >= 1, "the thread to end")
+    seen = collapse(lab.recorder.statuses(thread))
+    expected = ["working", "permission", "working", "waiting", "ended"]
+    report("away/codex-allow", expected, seen)
+    assert seen == expected
