@@ -5,7 +5,7 @@ Claude payload on stdin, interleaved round-robin (the start rotates each round),
 spawn to exit. Prints a markdown table (median, p90, ratio to bare) and the verdicts against the
 targets: observer-hook within 1.5x bare, and under half the sh+curl forwarder.
 
-    .venv/bin/python scripts/bench_hook.py --runs 300 --write
+    .venv/bin/python scripts/bench/hook.py --runs 300 --write
 
 `--write` rewrites the "## Hook cost" section of docs/benchmarks.md (other sections are kept).
 """
@@ -33,11 +33,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOOK = ROOT / "hooks" / "observer-hook"
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Hook cost"
-REPRODUCE = ".venv/bin/python scripts/bench_hook.py --runs 300 --write"
+REPRODUCE = ".venv/bin/python scripts/bench/hook.py --runs 300 --write"
 TARGET_VS_BARE = 1.5
 TARGET_VS_CURL = 0.5
 WARMUP = 10

@@ -10,7 +10,7 @@ and measures, from spawn: `/health` answering, and every file read and every ses
 stops the server, appends one turn to a few files, restarts it on the same database and
 measures the same again: the restart must read exactly the appended bytes.
 
-    .venv/bin/python scripts/bench_history.py --files 2000 --runs 3 --write \
+    .venv/bin/python scripts/bench/history.py --files 2000 --runs 3 --write \
         --variant OBSERVER_REPLAY_RING=1 --baseline <rev>
 
 `--variant` adds a column of this tree with one more environment setting, `--baseline` one of
@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## History at start (Codex rollouts)"
 OBSERVER = ROOT / ".venv" / "bin" / "observer"
@@ -549,7 +549,7 @@ def section(
 ) -> str:
     runs = columns[0][1]
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    command = " ".join([".venv/bin/python", "scripts/bench_history.py", *argv])
+    command = " ".join([".venv/bin/python", "scripts/bench/history.py", *argv])
     parts = [
         HEADING,
         "",
