@@ -29,7 +29,7 @@ from typing import Any
 
 from connectors.wire import digest, load_object, opt_text, str_field, utc_time
 from observer.errors import ParseError
-from observer.events import Event, Kind, Origin
+from observer.events import Event, Kind, Origin, RateLimit, TokenUsage, UsageReport
 
 AGENT = "codex"
 
@@ -152,6 +152,9 @@ class RolloutContext:
     cli_version: str | None = None
     source: str | None = None  # exec / cli (embedded TUI) / vscode (any app-server client)
     side_thread: bool = False  # title generation, ephemeral or sub-agent: no events at all
+    # This Codex writes `token_usage_record` (0.169+): it, not token_count, is the per-call
+    # record; older rollouts have only token_count, whose `last_token_usage` is then counted.
+    usage_records: bool = False
 
 
 def context_for_path(path: str) -> RolloutContext:
@@ -217,7 +220,12 @@ def read_rollout_line(
     if kind == "turn_context":
         context = _remember(context, payload.get("cwd"), payload.get("model"))
         return _metadata("turn_context", payload, at, origin, context), context
+    if kind == "token_usage_record":
+        context = replace(context, usage_records=True)
+        return _usage_record(payload, at, origin, context), context
     if kind == "event_msg":
+        if payload.get("type") == "token_count":
+            return _token_count(payload, at, origin, context), context
         return _event_msg(payload, at, origin, context), context
     if kind == "response_item":
         return _response_item(payload, at, origin, context), context
@@ -297,6 +305,122 @@ def _response_item(
     if name in ("function_call_output", "custom_tool_call_output") and call_id:
         return [_event(Kind.TOOL_END, wire, at, origin, context, tool_use_id=call_id)]
     return []  # messages (their text comes as items), additional_tools, reasoning…
+
+
+def _usage_record(
+    payload: dict[str, Any], at: float, origin: Origin, context: RolloutContext
+) -> list[Event]:
+    """After each model response (Codex 0.169+): that response's usage, named by its id."""
+    usage = payload.get("usage")
+    if not isinstance(usage, dict) or not context.session_id:
+        return []
+    record_id = opt_text(payload, "response_id")
+    if record_id is None:
+        return []  # nothing names the call: counting it could count it twice
+    tokens = token_usage(usage, record_id, context.model, opt_text(payload, "turn_id"))
+    if tokens is None:
+        return []
+    report = UsageReport(tokens=tokens)
+    return [_event(Kind.METADATA, "token_usage_record", at, origin, context, usage=report)]
+
+
+def _token_count(
+    payload: dict[str, Any], at: float, origin: Origin, context: RolloutContext
+) -> list[Event]:
+    """`token_count`: the thread's running totals, the last call's usage, the model's window
+    and the plan's rate limits. Its tokens count only where no `token_usage_record` exists,
+    keyed by the running total (a repeated token_count repeats the same total)."""
+    if not context.session_id:
+        return []  # nothing to say it of (a line read without its file's session_meta)
+    info = payload.get("info")
+    info = info if isinstance(info, dict) else {}
+    last = info.get("last_token_usage")
+    last = last if isinstance(last, dict) else {}
+    total = info.get("total_token_usage")
+    running = _tokens(total, "total_tokens") if isinstance(total, dict) else 0
+    tokens = None
+    if not context.usage_records and last and running and context.session_id:
+        record_id = f"{context.session_id}:total:{running}"
+        tokens = token_usage(last, record_id, context.model, None)
+    in_window = None
+    if last:
+        in_window = max(0, _tokens(last, "total_tokens") - _tokens(last, "reasoning_output_tokens"))
+    window = info.get("model_context_window")
+    window = window if isinstance(window, int) and not isinstance(window, bool) else None
+    limits = rate_limits(payload.get("rate_limits"), at)
+    if tokens is None and in_window is None and window is None and not limits:
+        return []
+    report = UsageReport(
+        tokens=tokens, context_tokens=in_window or None, context_window=window, rate_limits=limits
+    )
+    return [_event(Kind.METADATA, "event_msg:token_count", at, origin, context, usage=report)]
+
+
+def token_usage(
+    usage: dict[str, Any], record_id: str, model: str | None, turn_id: str | None
+) -> TokenUsage | None:
+    """OpenAI usage -> tokens: `input_tokens` includes the cached part (and, Codex 0.169, the
+    part written to the cache), so those are taken out; `output_tokens` includes reasoning."""
+    cached = _tokens(usage, "cached_input_tokens")
+    written = _tokens(usage, "cache_write_input_tokens")
+    fresh = max(0, _tokens(usage, "input_tokens") - cached - written)
+    output = _tokens(usage, "output_tokens")
+    if fresh + cached + written + output == 0:
+        return None
+    return TokenUsage(
+        record_id=record_id,
+        input=fresh,
+        output=output,
+        cache_read=cached,
+        cache_write=written,
+        reasoning=min(output, _tokens(usage, "reasoning_output_tokens")),
+        model=model,
+        turn_id=turn_id,
+    )
+
+
+def rate_limits(data: object, at: float) -> tuple[RateLimit, ...]:
+    """`rate_limits.primary`/`secondary`: `{used_percent, window_minutes, resets_at}` (epoch
+    seconds; older Codex: `resets_in_seconds`, from the record's time). null when the plan
+    has none (an API key)."""
+    if not isinstance(data, dict):
+        return ()
+    limits: list[RateLimit] = []
+    for name in ("primary", "secondary"):
+        window = data.get(name)
+        if not isinstance(window, dict):
+            continue
+        used = window.get("used_percent")
+        if isinstance(used, bool) or not isinstance(used, int | float):
+            continue
+        minutes = window.get("window_minutes")
+        resets_at = _seconds(window.get("resets_at"))
+        if resets_at is None:
+            resets_in = _seconds(window.get("resets_in_seconds"))
+            resets_at = at + resets_in if resets_in is not None else None
+        minutes_ok = isinstance(minutes, int) and not isinstance(minutes, bool)
+        limits.append(
+            RateLimit(
+                name=name,
+                used_percent=float(used),
+                window_minutes=minutes if minutes_ok else None,
+                resets_at=resets_at,
+            )
+        )
+    return tuple(limits)
+
+
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _tokens(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return 0
+    return value
 
 
 def _metadata(

@@ -29,7 +29,7 @@ from typing import Any
 
 from connectors.wire import digest, load_object, opt_text, str_field, utc_time
 from observer.errors import ParseError
-from observer.events import Event, Kind, Origin
+from observer.events import Event, Kind, Origin, TokenUsage, UsageReport
 
 AGENT = "pi"
 
@@ -97,6 +97,7 @@ class PiContext:
     model: str | None = None  # "provider/modelId", as pi's extensions name it
     retries: int = 0  # consecutive retryable errors since the last good message
     overflowed: bool = False  # a context overflow already led to a compaction this run
+    turn_id: str | None = None  # the entry id of the last user message: usage per turn
 
 
 def context_for_path(path: str) -> PiContext:
@@ -151,7 +152,58 @@ def read_session_line(
     message = entry.get("message")
     if not isinstance(message, dict):
         raise ParseError("pi message entry without a message object")
-    return _message(message, at, origin, context)
+    if message.get("role") == "user":
+        context = replace(context, turn_id=opt_text(entry, "id") or context.turn_id)
+    events, context = _message(message, at, origin, context)
+    report = _usage(entry, message, context)
+    if report is not None:
+        if events:
+            events[0] = replace(events[0], usage=report)
+        else:
+            events.append(_event(Kind.METADATA, "message:usage", at, origin, context, usage=report))
+    return events, context
+
+
+def _usage(
+    entry: dict[str, Any], message: dict[str, Any], context: PiContext
+) -> UsageReport | None:
+    """An assistant message's `usage {input, output, cacheRead, cacheWrite, totalTokens,
+    cost {…, total}}`: pi prices each call itself, so its cost is the truth. `input` is
+    already without the cached part. Entry ids are short and per file, so the record id
+    carries the session (a fork's copies are `_inherited` and never get here)."""
+    usage = message.get("usage")
+    entry_id = opt_text(entry, "id")
+    if message.get("role") != "assistant" or not isinstance(usage, dict) or not entry_id:
+        return None
+    counts = {key: _count(usage, key) for key in ("input", "output", "cacheRead", "cacheWrite")}
+    if not any(counts.values()):
+        return None  # an aborted or failed call: nothing billed
+    cost = usage.get("cost")
+    total = cost.get("total") if isinstance(cost, dict) else None
+    agent_cost = (
+        float(total)
+        if isinstance(total, int | float) and not isinstance(total, bool) and math.isfinite(total)
+        else None
+    )
+    tokens = TokenUsage(
+        record_id=f"{context.session_id}:{entry_id}",
+        input=counts["input"],
+        output=counts["output"],
+        cache_read=counts["cacheRead"],
+        cache_write=counts["cacheWrite"],
+        cost_usd=agent_cost,
+        model=context.model,
+        turn_id=context.turn_id,
+    )
+    in_window = counts["input"] + counts["cacheRead"] + counts["cacheWrite"]
+    return UsageReport(tokens=tokens, context_tokens=in_window)
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return 0
+    return int(value)
 
 
 def _header(

@@ -7,6 +7,8 @@ exactly what a live server would have shown.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from typing import Any
 
 from observer.events import Event, Kind
 from observer.state import PROCESS_EXITED, Effect, SessionState, Status, Transition, transition
@@ -23,6 +25,17 @@ class SessionBook:
         else:
             self._states[event.session_id] = result.state
         return result
+
+    def set_usage(self, session_id: str, usage: dict[str, Any]) -> SessionState | None:
+        """A materialized session with its new usage and the next revision; None otherwise.
+        Usage is a fact beside the status: it goes around the state machine, which never reads
+        it."""
+        state = self._states.get(session_id)
+        if state is None or not state.materialized or state.usage == usage:
+            return None
+        state = replace(state, usage=usage, revision=state.revision + 1)
+        self._states[session_id] = state
+        return state
 
     def get(self, session_id: str) -> SessionState | None:
         return self._states.get(session_id)

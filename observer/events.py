@@ -46,6 +46,49 @@ class Origin:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """One model call's tokens, as the agent reported them, normalized across agents.
+
+    `input` excludes cache reads and cache writes (Anthropic counts them apart; OpenAI's
+    `input_tokens` includes its cached part, which the connector subtracts); `output` includes
+    `reasoning` (billed as output everywhere), so `reasoning` is a part, never added again.
+    `record_id` names the call once for all sessions of the agent (the API message or response
+    id, or a session-qualified entry id): a record read twice, or copied into a fork's
+    transcript, is counted once."""
+
+    record_id: str
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    reasoning: int = 0
+    cost_usd: float | None = None  # only when the agent itself reports the cost (pi)
+    model: str | None = None
+    turn_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """One rate-limit window the agent reported (Codex `rate_limits.primary`/`secondary`)."""
+
+    name: str
+    used_percent: float
+    window_minutes: int | None = None
+    resets_at: float | None = None  # seconds since the epoch
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    """What one record says about usage: tokens to add up, and facts that replace the last
+    ones (context in use of the model's window, rate-limit windows)."""
+
+    tokens: TokenUsage | None = None
+    context_tokens: int | None = None
+    context_window: int | None = None
+    rate_limits: tuple[RateLimit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One normalized event for one session. `wire` keeps the agent's own event name."""
 
@@ -66,6 +109,7 @@ class Event:
     waiting_for: str | None = None  # BLOCKED: what the agent says it waits for
     subagent: bool = False  # emitted from inside a subagent (Claude's agent_id)
     control: str | None = None  # "direct" from a driver of a session observer launched
+    usage: UsageReport | None = None  # tokens, context, rate limits: never read by `state`
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None and v is not False}

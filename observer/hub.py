@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from observer.book import SessionBook
-from observer.events import Event
+from observer.events import Event, Kind
 from observer.state import Effect, SessionState, Status
 from observer.store import Write
 
@@ -31,6 +31,7 @@ ATTENTION_ORDER = {
     Status.ENDED: 4,
 }
 Message = dict[str, Any]
+USAGE_WIRE = "usage"  # the `event.wire` of a session_delta that carries only `usage`
 
 
 @dataclass(eq=False)
@@ -76,6 +77,19 @@ class Hub:
         ring = self._rings.setdefault(state.session_id, deque(maxlen=self._ring_size))
         ring.append(message)
         return Write(state, event, result.changed), message
+
+    def apply_usage(
+        self, session_id: str, usage: dict[str, Any], at: float
+    ) -> tuple[Write | None, Message | None]:
+        """A session's new usage as a `session_delta` (the caller throttles how often)."""
+        state = self.book.set_usage(session_id, usage)
+        if state is None:
+            return None, None
+        event = Event(Kind.METADATA, session_id, state.agent, at, USAGE_WIRE)
+        message = _message(Effect.UPDATED, state, event, ("usage",))
+        ring = self._rings.setdefault(session_id, deque(maxlen=self._ring_size))
+        ring.append(message)
+        return Write(state, event, ("usage",)), message
 
     def publish(self, messages: Iterable[Message]) -> None:
         for message in messages:

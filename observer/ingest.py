@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,10 @@ from observer.aio import wait_event
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 from observer.hub import Hub, Message
+from observer.prices import load_prices
 from observer.settings import Settings
-from observer.store import FileOffset, Store, Write
+from observer.store import FileOffset, Store, UsageRow, Write
+from observer.usage_live import UsageTracker
 from observer.watch_files import TreeWatcher, Wake, is_rollout_file, pi_session_owner
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,20 @@ class Ingestor:
         self.pi = TreeWatcher(
             rollouts.PI, pi_dir, pi_session_owner(pi_dir), self.apply, hub, lambda: self._stopping
         )
+        self.usage = UsageTracker(store, load_prices(settings.data_dir / "config.toml"))
+        self._usage_wake = asyncio.Event()
+        # Claude transcripts the hooks named -> their session. Only those files are tailed
+        # (and their subagents' files): ~/.claude/projects also holds every past session.
+        self._transcripts: dict[str, str] = {}
+        self.claude = TreeWatcher(
+            rollouts.claude_transcripts(self._transcript_session),
+            settings.claude_registry_dir.parent / "projects",
+            self._owns_transcript,
+            self._apply_transcript,
+            hub,
+            lambda: self._stopping,
+            history_ends=False,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -82,9 +99,18 @@ class Ingestor:
         self._tasks.append(asyncio.create_task(self._spool_loop(), name="spool"))
         self._tasks.append(asyncio.create_task(self._registry_loop(), name="claude-registry"))
         offsets = self.store.load_offsets()
-        for watcher, name in ((self.codex, "codex-rollouts"), (self.pi, "pi-sessions")):
+        for state in self.hub.book.visible():
+            if state.agent == "claude" and state.transcript_path:
+                self._transcripts.setdefault(state.transcript_path, state.session_id)
+        watchers = (
+            (self.codex, "codex-rollouts"),
+            (self.pi, "pi-sessions"),
+            (self.claude, "claude-transcripts"),
+        )
+        for watcher, name in watchers:
             watcher.load(offsets)
             self._tasks.append(asyncio.create_task(watcher.run(self._observer), name=name))
+        self._tasks.append(asyncio.create_task(self._usage_loop(), name="usage"))
         if self.settings.liveness_interval > 0:
             self._tasks.append(asyncio.create_task(self._liveness_loop(), name="liveness"))
 
@@ -93,6 +119,8 @@ class Ingestor:
         async with self._batch_lock:
             for task in self._tasks:
                 task.cancel()
+            # Usage the throttle held back: the state persisted must say the last word.
+            await self._apply((), flush_usage=True)
         for task in self._tasks:
             try:
                 await task
@@ -179,6 +207,10 @@ class Ingestor:
             "pi_files": len(self.pi.files),
             "pi_bytes_read": self.pi.bytes_read,
             "pi_parse_errors": self.pi.parse_errors,
+            "claude_transcript_files": len(self.claude.files),
+            "claude_transcript_bytes_read": self.claude.bytes_read,
+            "usage_records": self.usage.records,
+            "usage_duplicates": self.usage.duplicates,
         }
 
     # -- applying --------------------------------------------------------------------------
@@ -190,21 +222,97 @@ class Ingestor:
         async with self._batch_lock:
             await self._apply(events, offsets)
 
-    async def _apply(self, events: Sequence[Event], offsets: Sequence[FileOffset] = ()) -> None:
+    async def _apply(
+        self, events: Sequence[Event], offsets: Sequence[FileOffset] = (), flush_usage: bool = False
+    ) -> None:
         now = time.time()
         writes: list[Write] = []
         messages: list[Message] = []
+        rows: list[UsageRow] = []
         for event in events:
             self._apply_one(event, now, writes, messages)
-        if writes or offsets:
-            await asyncio.wrap_future(self.store.submit([*writes, *offsets]))
+            if event.usage is not None:
+                row = self.usage.record(event, self._last_usage)
+                if row is not None:
+                    rows.append(row)
+        for session_id, view in self.usage.due(now, self._publishable, flush_usage):
+            write, message = self.hub.apply_usage(session_id, view, now)
+            if write is not None and message is not None:
+                writes.append(write)
+                messages.append(message)
+        if self.usage.next_due(now, self._publishable) is not None:
+            self._usage_wake.set()
+        if writes or offsets or rows:
+            # One transaction: a file's offset never commits without its usage rows, nor the
+            # reverse, so a restart neither loses nor re-counts a record.
+            await asyncio.wrap_future(self.store.submit([*writes, *rows, *offsets]))
         self.hub.publish(messages)
+
+    # -- usage -----------------------------------------------------------------------------
+    async def _usage_loop(self) -> None:
+        """Publish usage held back by the throttle once its second is up."""
+        while True:
+            await self._usage_wake.wait()
+            self._usage_wake.clear()
+            delay = self.usage.next_due(time.time(), self._publishable)
+            if delay is None:
+                continue
+            await asyncio.sleep(delay)
+            await self.apply(())
+
+    def _publishable(self, session_id: str) -> bool:
+        state = self.hub.book.get(session_id)
+        return state is not None and state.materialized
+
+    def _last_usage(self, session_id: str) -> dict[str, Any] | None:
+        state = self.hub.book.get(session_id)
+        return state.usage if state is not None else None
+
+    # -- Claude transcripts ----------------------------------------------------------------
+    def _transcript_session(self, path: str) -> str | None:
+        main = _main_transcript(path)
+        return self._transcripts.get(main) if main is not None else self._transcripts.get(path)
+
+    def _owns_transcript(self, path: Path) -> bool:
+        main = _main_transcript(str(path))
+        return (main or str(path)) in self._transcripts
+
+    def _follow_transcript(self, event: Event) -> None:
+        """A hook named the session's transcript: read what is new in it and its subagents'."""
+        path = event.transcript_path
+        if event.agent != "claude" or not path or not path.endswith(".jsonl"):
+            return
+        self._transcripts.setdefault(path, event.session_id)
+        paths = [Path(path)]
+        try:
+            paths.extend(Path(path[: -len(".jsonl")], "subagents").glob("*.jsonl"))
+        except OSError:
+            pass
+        self.claude.follow(paths)
+
+    async def _apply_transcript(
+        self, events: Sequence[Event], offsets: Sequence[FileOffset]
+    ) -> None:
+        """Of the replies read at once, only each session's last is its last message (a long
+        transcript read at start must not publish every old reply), and only for a session
+        that exists: on a held one (a resume's start) an old reply must not make it look busy."""
+        last = {e.session_id: i for i, e in enumerate(events) if e.kind is Kind.MESSAGE}
+        kept: list[Event] = []
+        for i, event in enumerate(events):
+            state = self.hub.book.get(event.session_id)
+            if event.kind is Kind.MESSAGE:
+                if last[event.session_id] != i or state is None or state.held:
+                    event = replace(event, kind=Kind.METADATA, detail=None)
+            kept.append(event)
+        await self.apply(kept, offsets)
 
     def _apply_one(
         self, event: Event, now: float, writes: list[Write], messages: list[Message]
     ) -> None:
         before = self.hub.book.get(event.session_id)
         old_cwd = before.cwd if before is not None else None
+        if event.transcript_path and event.agent == "claude":
+            self._follow_transcript(event)
         write, message = self.hub.apply(event, now)
         if write is not None and message is not None:
             writes.append(write)
@@ -299,6 +407,14 @@ class Ingestor:
                 events.extend(self.hub.book.process_gone(pid, time.time()))
             if events:
                 await self.apply(events)
+
+
+def _main_transcript(path: str) -> str | None:
+    """`<session>/subagents/agent-*.jsonl` -> `<session>.jsonl`; None for any other path."""
+    parent = os.path.dirname(path)
+    if os.path.basename(parent) != "subagents":
+        return None
+    return os.path.dirname(parent) + ".jsonl"
 
 
 def _is_pid_file(path: Path) -> bool:

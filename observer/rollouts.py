@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_type_hints
 
-from connectors import codex, pi
+from connectors import claude_transcript, codex, pi
+from connectors.claude_transcript import TranscriptContext
 from connectors.codex import RolloutContext
 from connectors.pi import PiContext
 from observer.errors import ParseError
@@ -31,8 +32,8 @@ log = logging.getLogger(__name__)
 MAX_LINE = 1024 * 1024  # a longer line is dropped: a record that big is no status we need
 READ_MAX = 4 * 1024 * 1024  # bytes read per `tail` call, so one huge file never stalls the loop
 
-Context = RolloutContext | PiContext
-_C = TypeVar("_C", RolloutContext, PiContext)
+Context = RolloutContext | PiContext | TranscriptContext
+_C = TypeVar("_C", RolloutContext, PiContext, TranscriptContext)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,27 @@ CODEX = FileFormat(
 PI = FileFormat(
     "pi session", pi.AGENT, pi.read_session, pi.context_for_path, _to_json, _pi_from_json
 )
+
+
+def _transcript_from_json(data: dict[str, Any]) -> TranscriptContext:
+    return _from_json(TranscriptContext, data)
+
+
+def claude_transcripts(session_for: Callable[[str], str | None]) -> FileFormat:
+    """Claude Code transcripts; `session_for(path)` names the session the hooks reported for a
+    file (a subagent's file belongs to its parent's session)."""
+
+    def context_for_path(path: str) -> TranscriptContext:
+        return claude_transcript.context_for_path(path, session_for(path))
+
+    return FileFormat(
+        "claude transcript",
+        claude_transcript.AGENT,
+        claude_transcript.read_transcript,
+        context_for_path,
+        _to_json,
+        _transcript_from_json,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,9 @@ class SessionState:
     open_tools: tuple[tuple[str, str, str], ...] = field(default=())
     # "direct": observer launched it and can drive it; "observed": it only watches.
     control: str = "observed"
+    # Tokens, cost, context and rate limits, as `observer.usage` last summed them (JSON-ready,
+    # never mutated). Set by the hub, throttled; no transition reads or changes it.
+    usage: dict[str, Any] | None = None
 
     def public(self) -> dict[str, Any]:
         """The fields clients see, JSON-ready."""
@@ -156,6 +159,7 @@ class SessionState:
             "error": self.error,
             "control": self.control,
             "capabilities": list(capabilities(self.agent, self.control)),
+            "usage": self.usage,
         }
 
 

@@ -23,7 +23,7 @@ from typing import Any, TypeAlias
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from observer.events import Event
+from observer.events import Event, TokenUsage
 from observer.state import PendingApproval, SessionState, Status
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,34 @@ def m002_rollout_offsets(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_usage_records(db: Database) -> None:
+    """One row per model call, keyed by what names the call for its agent: inserted with
+    INSERT OR IGNORE in the same transaction as the offset of the file it was read from, so a
+    re-read (restart, truncation, a fork's copied history) never counts it twice. Costs from
+    the price table are not stored (see observer/usage.py); the agent's own are."""
+    usage = db.table("usage_records")
+    usage.create(
+        {
+            "agent": str,
+            "record_id": str,
+            "session_id": str,
+            "turn_id": str,
+            "at": float,
+            "model": str,
+            "input": int,
+            "output": int,
+            "cache_read": int,
+            "cache_write": int,
+            "reasoning": int,
+            "agent_cost": float,
+        },
+        pk=("agent", "record_id"),
+    )
+    usage.create_index(["session_id", "at"])
+    usage.create_index(["at"])
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """One applied event: the session's new state and the event that produced it."""
@@ -94,7 +122,29 @@ class FileOffset:
     context: dict[str, Any]
 
 
-Writes: TypeAlias = Sequence[Write | FileOffset]
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One model call's tokens for a session (ignored when its record id is already there)."""
+
+    agent: str
+    session_id: str
+    at: float
+    tokens: TokenUsage
+
+
+Writes: TypeAlias = Sequence[Write | FileOffset | UsageRow]
+# Sums per (model, priced by the agent), in the order `usage.buckets_from_rows` reads them.
+_SUMS = (
+    "model, agent_cost is not null, sum(input), sum(output), sum(cache_read),"
+    " sum(cache_write), sum(reasoning), count(*), sum(coalesce(agent_cost, 0))"
+)
+USAGE_GROUPS = {
+    "day": "date(u.at, 'unixepoch', 'localtime')",
+    "agent": "u.agent",
+    "model": "coalesce(u.model, '?')",
+    "project": "coalesce(json_extract(s.state, '$.project'), '?')",
+    "session": "u.session_id",
+}
 
 
 def open_database(path: Path) -> Database:
@@ -112,6 +162,7 @@ class Store:
         migrations.apply(self._db)
         self._queue: queue.Queue[tuple[Writes, Future[None]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._reader: Database | None = None
 
     # -- reads (caller's thread) ---------------------------------------------------------
     def load_states(self) -> list[SessionState]:
@@ -154,6 +205,57 @@ class Store:
             for r in rows
         ]
 
+    def _read(self) -> Database:
+        """A read connection of the loop's own, kept open: usage look-ups are point queries."""
+        if self._reader is None:
+            self._reader = open_database(self.path)
+        return self._reader
+
+    def usage_known(self, agent: str, record_id: str) -> bool:
+        row = (
+            self._read()
+            .execute(
+                "select 1 from usage_records where agent = ? and record_id = ?", [agent, record_id]
+            )
+            .fetchone()
+        )
+        return row is not None
+
+    def session_usage(
+        self, session_id: str
+    ) -> tuple[list[tuple[Any, ...]], str | None, list[tuple[Any, ...]]]:
+        """A session's sums per model, its last turn's id, and that turn's sums."""
+        db = self._read()
+        rows = db.execute(
+            f"select {_SUMS} from usage_records where session_id = ?"
+            " group by model, agent_cost is not null",
+            [session_id],
+        ).fetchall()
+        last = db.execute(
+            "select turn_id from usage_records where session_id = ? and turn_id is not null"
+            " order by at desc limit 1",
+            [session_id],
+        ).fetchone()
+        turn_id = last[0] if last else None
+        turn = db.execute(
+            f"select {_SUMS} from usage_records where session_id = ? and turn_id = ?"
+            " group by model, agent_cost is not null",
+            [session_id, turn_id],
+        ).fetchall()
+        return rows, turn_id, turn
+
+    def usage_report(self, by: str, since: float | None = None) -> list[tuple[Any, ...]]:
+        """Rows of (group, model, agent priced, sums…) over every session, since a time."""
+        group = USAGE_GROUPS[by]
+        join = " left join sessions s on s.id = u.session_id" if by == "project" else ""
+        where, args = ("where u.at >= ?", [since]) if since is not None else ("", [])
+        sums = _SUMS.replace("model", "u.model", 1)
+        sql = (
+            f"select {group}, {sums} from usage_records u{join} {where}"
+            f" group by {group}, u.model, u.agent_cost is not null"
+        )
+        return self._read().execute(sql, args).fetchall()
+
     # -- writes (writer thread) ----------------------------------------------------------
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="observer-writer", daemon=True)
@@ -173,6 +275,9 @@ class Store:
             self._thread.join()
             self._thread = None
         self._db.conn.close()
+        if self._reader is not None:
+            self._reader.conn.close()
+            self._reader = None
 
     def _run(self) -> None:
         while True:
@@ -212,7 +317,29 @@ class Store:
             if not future.cancelled():  # a waiter that gave up (shutdown) must not kill us
                 future.set_result(None)
 
-    def _write(self, write: Write | FileOffset) -> None:
+    def _write(self, write: Write | FileOffset | UsageRow) -> None:
+        if isinstance(write, UsageRow):
+            t = write.tokens
+            self._db.execute(
+                "insert or ignore into usage_records (agent, record_id, session_id, turn_id, at,"
+                " model, input, output, cache_read, cache_write, reasoning, agent_cost)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    write.agent,
+                    t.record_id,
+                    write.session_id,
+                    t.turn_id,
+                    write.at,
+                    t.model,
+                    t.input,
+                    t.output,
+                    t.cache_read,
+                    t.cache_write,
+                    t.reasoning,
+                    t.cost_usd,
+                ],
+            )
+            return
         if isinstance(write, FileOffset):
             self._db.execute(
                 "insert into file_offsets (path, inode, offset, context) values (?, ?, ?, ?)"

@@ -63,8 +63,12 @@ class TreeWatcher:
         apply: Apply,
         hub: Hub,
         stopping: Callable[[], bool],
+        history_ends: bool = True,
     ) -> None:
         self.format = fmt
+        # End the session of a file quiet for a while when first read. Not for files another
+        # source already speaks for (Claude's transcripts: hooks and the registry say it all).
+        self.history_ends = history_ends
         self.directory = directory
         self.owns = owns
         self._apply = apply
@@ -158,7 +162,7 @@ class TreeWatcher:
         """A session first seen in a file nobody has touched for a while is history, not one
         waiting for the user: end it (a later entry in the same file revives it). Not if a
         recently written file read alongside speaks for the same session."""
-        if not first_read:
+        if not first_read or not self.history_ends:
             return []
         now = time.time()
         mtimes: dict[str, float] = {}
@@ -206,6 +210,10 @@ class TreeWatcher:
             if stat.st_size != state.offset or stat.st_ino != state.inode:
                 grown.append(Path(key))
         return grown
+
+    def follow(self, paths: Sequence[Path]) -> None:
+        """Read these files now (a source named them), whatever the watch says."""
+        self._mark_dirty(list(paths))
 
     def _mark_dirty(self, paths: list[Path]) -> None:
         self._dirty.update(paths)

@@ -17,6 +17,7 @@ import random
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -290,7 +291,13 @@ async def test_a_rollout_written_live_then_resumed_while_down(codex_home: Path) 
     app = create_app(fresh)
     async with app.test_app() as test_app:
         await stats_when(test_app.test_client(), lambda s: s["rollout_bytes_read"] >= len(full))
-    assert [row[2:] for row in event_rows(fresh.db_path)] == [row[2:] for row in rows]
+    # Usage updates are throttled in time (one a second per session), so where they fall
+    # between the events depends on how the file was read; their sums are checked in
+    # tests/test_usage_pipeline.py.
+    def _events(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return [row[2:] for row in rows if row[3] != "usage"]
+
+    assert _events(event_rows(fresh.db_path)) == _events(rows)
 
 
 async def test_rollouts_present_at_start_are_read_once(codex_home: Path) -> None:

@@ -1,0 +1,157 @@
+"""Claude Code transcripts (`~/.claude/projects/<cwd>/<session>.jsonl`) -> usage and facts.
+
+Pure: bytes in, events out, `ParseError` for a line that is not a JSON object. Wire facts
+(Claude Code 2.1.x, captures/claude REPORT §6): one record a line; an assistant reply is written
+as **one record per content block**, each with the same `message.id` and the same final
+`message.usage` (counted once: the id is the record id); `usage` counts `input_tokens` without
+`cache_read_input_tokens`/`cache_creation_input_tokens`, and `output_tokens` includes thinking
+(`output_tokens_details.thinking_tokens`). API errors are assistant records of model
+`<synthetic>` with zero usage. Every record carries `gitBranch`; user records carry the turn's
+`promptId`. A subagent writes its own file, `<session>/subagents/agent-<id>.jsonl`, whose calls
+the session pays for (Claude's own cost-state counts them). A fork or a resume-into-a-new-id
+copies the parent's records, message ids included: those ids are already counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from connectors.wire import load_object, opt_text, str_field, utc_time
+from observer.errors import ParseError
+from observer.events import Event, Kind, Origin, TokenUsage, UsageReport
+
+AGENT = "claude"
+SYNTHETIC_MODEL = "<synthetic>"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptContext:
+    """What one transcript file has said so far; persisted with its offset."""
+
+    session_id: str | None = None
+    transcript_path: str | None = None
+    subagent: bool = False  # a subagent's own file: its calls count, its text is no reply
+    turn_id: str | None = None  # the promptId of the last user record
+
+
+def context_for_path(path: str, session_id: str | None = None) -> TranscriptContext:
+    """A file read from its start. The session is the one the hooks named for this path, else
+    the file's own name (`<session>.jsonl`, or `<session>/subagents/agent-*.jsonl`)."""
+    parts = path.replace("\\", "/").split("/")
+    subagent = len(parts) >= 3 and parts[-2] == "subagents"
+    if session_id is None:
+        name = parts[-3] if subagent else parts[-1]
+        session_id = name[:-6] if name.endswith(".jsonl") else name
+    return TranscriptContext(session_id=session_id or None, transcript_path=path, subagent=subagent)
+
+
+def read_transcript(
+    data: bytes, origin: Origin, context: TranscriptContext
+) -> tuple[list[Event], TranscriptContext]:
+    """Complete lines of a transcript (the caller keeps a partial last line) -> events."""
+    events: list[Event] = []
+    for line in data.splitlines():
+        if line.strip():
+            found, context = read_transcript_line(line, origin, context)
+            events.extend(found)
+    return events, context
+
+
+def read_transcript_line(
+    line: bytes, origin: Origin, context: TranscriptContext
+) -> tuple[list[Event], TranscriptContext]:
+    record = load_object(line)
+    kind = str_field(record, "type")
+    if kind == "user" and not context.subagent:
+        prompt_id = opt_text(record, "promptId")
+        if prompt_id and prompt_id != context.turn_id:
+            context = replace(context, turn_id=prompt_id)
+        return [], context
+    if kind != "assistant":
+        return [], context  # attachments, system, bookkeeping (cost-state is Claude's own sum)
+    message = record.get("message")
+    if not isinstance(message, dict):
+        raise ParseError("Claude transcript assistant record without a message object")
+    if not context.session_id:
+        raise ParseError("Claude transcript record with no known session id")
+    model = opt_text(message, "model")
+    if model == SYNTHETIC_MODEL:
+        return [], context  # an API error: no call was billed
+    at = utc_time(record.get("timestamp"))
+    main = not context.subagent and not record.get("isSidechain")
+    report = _usage(message, record, model, context, main)
+    text = _text(message.get("content")) if main else None
+    event = Event(
+        kind=Kind.MESSAGE if text else Kind.METADATA,
+        session_id=context.session_id,
+        agent=AGENT,
+        at=origin.at if at is None else at,
+        wire="transcript:assistant",
+        transcript_path=None if context.subagent else context.transcript_path,
+        detail=text,
+        model=model if main else None,
+        git_branch=opt_text(record, "gitBranch") if main else None,
+        subagent=not main,
+        usage=report,
+    )
+    return [event], context
+
+
+def _usage(
+    message: dict[str, Any],
+    record: dict[str, Any],
+    model: str | None,
+    context: TranscriptContext,
+    main: bool,
+) -> UsageReport | None:
+    usage = message.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    input_tokens = _count(usage, "input_tokens")
+    cache_read = _count(usage, "cache_read_input_tokens")
+    cache_write = _count(usage, "cache_creation_input_tokens")
+    output = _count(usage, "output_tokens")
+    details = usage.get("output_tokens_details")
+    thinking = _count(details, "thinking_tokens") if isinstance(details, dict) else 0
+    record_id = opt_text(message, "id") or opt_text(record, "requestId") or opt_text(record, "uuid")
+    tokens = None
+    if record_id and input_tokens + cache_read + cache_write + output > 0:
+        tokens = TokenUsage(
+            record_id=record_id,
+            input=input_tokens,
+            output=output,
+            cache_read=cache_read,
+            cache_write=cache_write,
+            reasoning=min(thinking, output),
+            model=model,
+            turn_id=context.turn_id,
+        )
+    # The prompt the model last saw, the part of the window in use; Claude names no window.
+    context_tokens = input_tokens + cache_read + cache_write if main and tokens else None
+    if tokens is None and context_tokens is None:
+        return None
+    return UsageReport(tokens=tokens, context_tokens=context_tokens)
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return 0
+    return value
+
+
+def _text(content: object) -> str | None:
+    if isinstance(content, str):
+        return content or None
+    if not isinstance(content, list):
+        return None
+    parts = [
+        block["text"]
+        for block in content
+        if isinstance(block, dict)
+        and block.get("type") == "text"
+        and isinstance(block.get("text"), str)
+    ]
+    text = "\n".join(p for p in parts if p)
+    return text or None
