@@ -350,9 +350,24 @@ def notify_test(data_dir: DataDir = None) -> None:
 
 @app.command()
 @clean_errors
-def status(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+def status(
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Stay open and redraw on every change (live).")
+    ] = False,
+) -> None:
     """Is the server up, and which sessions need you: permission and questions first."""
     from observer.status import gather_status, render_status
+
+    if watch:
+        from observer.status_watch import watch_status
+
+        try:
+            watch_status(_settings(data_dir), lambda text: typer.echo(text, nl=False))
+        except KeyboardInterrupt:
+            pass
+        return
 
     report = gather_status(_settings(data_dir))
     if as_json:

@@ -1,0 +1,50 @@
+"""`observer status --watch`: the status table, redrawn on every change, live over the
+WebSocket (observer.client reconnects on its own when the server restarts)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from observer.client import SessionFeed
+from observer.settings import Settings
+from observer.status import render_status
+
+_ORDER = {"permission": 0, "question": 1, "waiting": 2, "working": 3, "ended": 4}
+REDRAW_EVERY = 0.2  # at most five redraws a second, however busy the sessions are
+CLEAR = "\033[H\033[2J"
+
+
+def watch_status(
+    settings: Settings,
+    write: Callable[[str], None],
+    stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    feed = SessionFeed(settings.local_url(), settings.token)
+    drawn_at = -REDRAW_EVERY
+    pending = False
+    write(CLEAR + render(feed, settings, connected=False))
+    for _change in feed.changes(stop=stop):
+        pending = True
+        if clock() - drawn_at >= REDRAW_EVERY:
+            write(CLEAR + render(feed, settings, connected=True))
+            drawn_at, pending = clock(), False
+    if pending:
+        write(CLEAR + render(feed, settings, connected=True))
+
+
+def render(feed: SessionFeed, settings: Settings, connected: bool) -> str:
+    sessions = sorted(feed.sessions.values(), key=_attention)
+    server: dict[str, Any] = {
+        "url": settings.local_url(),
+        "running": connected,
+        "version": feed.server_version,
+    }
+    report = {"server": server, "sessions": sessions}
+    return render_status(report, time.time()) + "\n(live: Ctrl-C to quit)\n"
+
+
+def _attention(session: dict[str, Any]) -> tuple[int, float]:
+    return _ORDER.get(str(session.get("status")), 5), float(session.get("status_since") or 0)
