@@ -61,7 +61,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(tmp_path: Path, token: str | None = None) -> Iterator[str]:
+def _server(tmp_path: Path, token: str | None = None, port: int | None = None) -> Iterator[str]:
     """A real `observer start` whose Claude is the stand-in; yields its URL."""
     launcher = tmp_path / "bin" / "claude"
     launcher.parent.mkdir(exist_ok=True)
@@ -70,7 +70,7 @@ def _server(tmp_path: Path, token: str | None = None) -> Iterator[str]:
     env = dict(os.environ, OBSERVER_CLAUDE_BIN=str(launcher), OBSERVER_LIVENESS_INTERVAL="0.5")
     if token:
         env["OBSERVER_TOKEN"] = token
-    port = _free_port()
+    port = port or _free_port()
     command = [sys.executable, "-m", "observer", "start", "--data-dir", str(tmp_path / "data")]
     command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
     log = tmp_path / "server-stderr.log"
@@ -229,3 +229,19 @@ def test_token_is_asked_then_the_list_loads(tmp_path: Path, phone: Page) -> None
         phone.reload()  # kept in the browser: no question the second time
         expect(phone.locator("#link")).to_have_text("live")
         expect(phone.locator("#auth")).to_be_hidden()
+
+
+def test_reconnects_when_the_server_comes_back(tmp_path: Path, phone: Page) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    port = _free_port()
+    with _server(tmp_path, port=port) as url:
+        phone.goto(url + "/")
+        expect(phone.locator("#link")).to_have_text("live")
+    expect(phone.locator("#link")).to_have_attribute("data-state", "down")
+    expect(phone.locator("#link")).to_contain_text("retrying in")
+    with _server(tmp_path, port=port) as url:
+        launched = _post(f"{url}/api/sessions", {"agent": "claude", "cwd": str(project)})
+        expect(phone.locator("#link")).to_have_text("live", timeout=20_000)
+        row = phone.locator(f".session[data-id='{launched['session_id']}']")
+        expect(row).to_be_visible(timeout=15_000)
