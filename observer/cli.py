@@ -378,6 +378,24 @@ def status(
 
 @app.command()
 @clean_errors
+def usage(
+    data_dir: DataDir = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only usage from this date (2026-11-22, local) or time on."),
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Group by day, project, agent or model.")] = "day",
+    as_json: JsonFlag = False,
+) -> None:
+    """Tokens and cost across sessions (from the database; the server need not run)."""
+    from observer.usage_report import gather_usage, parse_since, render_usage
+
+    report = gather_usage(_settings(data_dir), by, parse_since(since))
+    typer.echo(json.dumps(report, indent=2) if as_json else render_usage(report))
+
+
+@app.command()
+@clean_errors
 def menubar(
     data_dir: DataDir = None,
     once: Annotated[

@@ -9,6 +9,7 @@ from typing import Any
 
 from observer.hub import attention_sorted
 from observer.settings import Settings
+from observer.usage import compact
 
 _WAITS_FOR = {
     "permission": "approve {tool}: {summary}",
@@ -71,12 +72,14 @@ def render_status(report: dict[str, Any], now: float) -> str:
     if not live:
         lines.append("no live sessions")
         return "\n".join(lines)
-    lines.append(f"{'STATUS':<11} {'AGENT':<7} {'PROJECT':<20} {'AGE':>6}  WAITING FOR")
+    lines.append(
+        f"{'STATUS':<11} {'AGENT':<7} {'PROJECT':<20} {'AGE':>6}  {'TOKENS/COST':<15}  WAITING FOR"
+    )
     for s in live:
         age = _age(now - (s.get("status_since") or s.get("last_activity_at") or now))
         lines.append(
             f"{s['status']:<11} {s['agent']:<7} {(s.get('project') or '-')[:20]:<20} "
-            f"{age:>6}  {_waits_for(s)}"
+            f"{age:>6}  {compact(s.get('usage')):<15}  {_waits_for(s)}"
         )
     return "\n".join(lines)
 

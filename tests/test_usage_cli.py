@@ -1,0 +1,139 @@
+"""`observer usage` and the tokens/cost column of `observer status`, over a database written
+the way the server writes it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from observer.cli import app
+from observer.events import Event, Kind, TokenUsage
+from observer.settings import load_settings
+from observer.state import SessionState, Status
+from observer.status import render_status
+from observer.store import Store, UsageRow, Write
+from observer.usage_report import parse_since
+
+runner = CliRunner()
+DAY1 = 1795305600.0 + 12 * 3600  # 2026-11-22 12:00 UTC
+DAY2 = DAY1 + 86400
+
+
+def session(session_id: str, agent: str, project: str) -> Write:
+    state = SessionState(
+        session_id,
+        agent,
+        status=Status.WAITING,
+        held=False,
+        materialized=True,
+        cwd=f"/w/{project}",
+        project=project,
+        revision=1,
+    )
+    return Write(state, Event(Kind.PROMPT, session_id, agent, DAY1, "p", detail="go"), ("status",))
+
+
+def call(
+    agent: str, session_id: str, record: str, at: float, model: str, **tokens: float
+) -> UsageRow:
+    return UsageRow(agent, session_id, at, TokenUsage(record, model=model, **tokens))
+
+
+@pytest.fixture
+def history() -> Path:
+    settings = load_settings()
+    settings.data_dir.mkdir(parents=True)
+    store = Store(settings.db_path)
+    store.submit(
+        [
+            session("c1", "claude", "api"),
+            session("x1", "codex", "api"),
+            session("p1", "pi", "web"),
+            # opus-5-5 at $4 / $20 / $0.4 cache read / $5 cache write per 1M
+            call("claude", "c1", "m1", DAY1, "claude-opus-5-5", input=1000, output=100),
+            call("claude", "c1", "m2", DAY2, "claude-opus-5-5", cache_read=10_000, cache_write=200),
+            call("claude", "c1", "m1", DAY2, "claude-opus-5-5", input=1000, output=100),  # again
+            call("codex", "x1", "r1", DAY1, "gpt-5.5", input=500, output=50, reasoning=20),
+            call(
+                "pi", "p1", "p1:e1", DAY2, "fakeoai/fake-gpt", input=300, output=30, cost_usd=0.01
+            ),
+        ]
+    ).result()
+    store.close()
+    return settings.data_dir
+
+
+def usage_json(*args: str) -> dict[str, Any]:
+    result = runner.invoke(app, ["usage", "--json", *args])
+    assert result.exit_code == 0, result.output
+    body: dict[str, Any] = json.loads(result.stdout)
+    return body
+
+
+def test_usage_by_model_prices_each_model_and_marks_unknown_ones(history: Path) -> None:
+    body = usage_json("--by", "model")
+    groups = {g["model"]: g for g in body["groups"]}
+    opus = groups["claude-opus-5-5"]
+    assert (opus["input"], opus["output"], opus["cache_read"], opus["cache_write"]) == (
+        1000,
+        100,
+        10_000,
+        200,
+    )
+    assert opus["records"] == 2  # m1 once
+    assert opus["cost_usd"] == pytest.approx((1000 * 4 + 100 * 20 + 10_000 * 0.4 + 200 * 5) / 1e6)
+    assert groups["gpt-5.5"]["cost_usd"] is None and groups["gpt-5.5"]["reasoning"] == 20
+    assert groups["fakeoai/fake-gpt"]["cost_usd"] == pytest.approx(0.01)
+    total = body["total"]
+    assert total["records"] == 4 and total["cost_complete"] is False
+    assert total["cost_usd"] == pytest.approx(0.011 + 0.01)
+
+
+def test_usage_by_agent_project_and_day_and_since(history: Path) -> None:
+    agents = {g["agent"]: g["records"] for g in usage_json("--by", "agent")["groups"]}
+    assert agents == {"claude": 2, "codex": 1, "pi": 1}
+    projects = {g["project"]: g["input"] for g in usage_json("--by", "project")["groups"]}
+    assert projects == {"api": 1500, "web": 300}
+    days = usage_json("--by", "day")["groups"]
+    assert [g["records"] for g in days] == [2, 2]
+    later = usage_json("--by", "agent", "--since", "2026-11-23T06:00:00+00:00")
+    assert {g["agent"]: g["records"] for g in later["groups"]} == {"claude": 1, "pi": 1}
+
+
+def test_usage_text_and_errors(history: Path) -> None:
+    text = runner.invoke(app, ["usage", "--by", "model"])
+    assert text.exit_code == 0, text.output
+    assert text.stdout.splitlines()[0].split()[:3] == ["MODEL", "INPUT", "OUTPUT"]
+    assert "gpt-5.5" in text.stdout and "add it under [prices]" in text.stdout
+    bad = runner.invoke(app, ["usage", "--by", "week"])
+    assert bad.exit_code == 1 and "expected one of day, project, agent, model" in bad.stderr
+    assert runner.invoke(app, ["usage", "--since", "yesterday"]).exit_code == 1
+    assert runner.invoke(app, ["usage", "--help"]).exit_code == 0
+
+
+def test_usage_with_no_database_is_empty() -> None:
+    body = usage_json()
+    assert body["groups"] == [] and body["total"]["records"] == 0
+
+
+def test_since_is_local_unless_it_names_a_zone() -> None:
+    assert parse_since("2026-11-22T00:00:00+00:00") == 1795305600.0
+    assert parse_since(None) is None
+
+
+def test_status_shows_tokens_and_cost() -> None:
+    usage = {"records": 2, "total": 5612, "cost_usd": 0.023664, "cost_complete": True}
+    report = {
+        "server": {"url": "http://127.0.0.1:4700", "running": False},
+        "sessions": [
+            {"status": "waiting", "agent": "claude", "project": "b_bash", "usage": usage},
+            {"status": "working", "agent": "codex", "project": "x", "usage": None},
+        ],
+    }
+    lines = render_status(report, now=0.0).splitlines()
+    assert "TOKENS/COST" in lines[1]
+    assert "5.6k $0.02" in lines[2] and lines[3].split()[4] == "-"
