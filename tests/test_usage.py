@@ -30,6 +30,7 @@ from observer.usage import (
     table_cost,
 )
 from observer.usage_live import UsageTracker
+from tests.garbage import any_json, only_events_or_parse_error
 
 FIXTURES = Path(__file__).parent / "fixtures"
 B_BASH = FIXTURES / "claude" / "b_bash" / "transcript.jsonl"
@@ -438,3 +439,39 @@ def replace_tokens(event: Event, record_id: str) -> Event:
     from dataclasses import replace
 
     return replace(event, usage=UsageReport(tokens=TokenUsage(record_id, input=5)))
+
+
+# -- property: the transcript parser gives events or ParseError, nothing else -----------------
+
+_RECORDS = [json.loads(line) for line in B_BASH.read_bytes().splitlines()]
+_ASSISTANT = [r for r in _RECORDS if r.get("type") == "assistant"]
+_USAGE_KEYS = sorted({k for r in _ASSISTANT for k in r["message"]["usage"]})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_ASSISTANT + _RECORDS[:5]),
+    st.sampled_from(["type", "message", "timestamp", "isSidechain", "promptId", "gitBranch"]),
+    st.sampled_from(["id", "model", "usage", "content", *_USAGE_KEYS]),
+    any_json,
+    st.booleans(),
+)
+def test_transcript_garbage_is_events_or_parse_error(
+    record: dict[str, Any], key: str, inner: str, value: Any, deep: bool
+) -> None:
+    record = json.loads(json.dumps(record))
+    message = record.get("message")
+    if deep and isinstance(message, dict):
+        target = message["usage"] if inner in _USAGE_KEYS and "usage" in message else message
+        target[inner] = value
+    else:
+        record[key] = value
+    raw = json.dumps(record).encode()
+    for subagent in (False, True):
+        context = claude_transcript.TranscriptContext("s", "/p/s.jsonl", subagent)
+        only_events_or_parse_error(
+            [lambda c=context: claude_transcript.read_transcript_line(raw, ORIGIN, c)[0]]
+        )
+
+
+ORIGIN = Origin("claude", 1.0)
