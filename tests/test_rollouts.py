@@ -291,6 +291,7 @@ async def test_a_rollout_written_live_then_resumed_while_down(codex_home: Path) 
     app = create_app(fresh)
     async with app.test_app() as test_app:
         await stats_when(test_app.test_client(), lambda s: s["rollout_bytes_read"] >= len(full))
+
     # Usage updates are throttled in time (one a second per session), so where they fall
     # between the events depends on how the file was read; their sums are checked in
     # tests/test_usage_pipeline.py.

@@ -1,0 +1,558 @@
+"""Live latency and fan-out of a real `observer start`: spool write → WebSocket client receipt.
+
+Latency: one client subscribed to the list; events written into the spool exactly as the hook
+commits them (`observer.spool.write_event`), by a separate writer process, at idle (20 events/s)
+and under load (1,000 events/s over 20 sessions). Each event is a real Claude `MessageDisplay`
+payload whose text carries the writer's wall clock (ns) taken just before the write starts;
+the client takes the clock again when the message arrives.
+
+Fan-out: 200 live sessions, 50 clients subscribed to the list, 100 events/s spread over the
+sessions; the server's RSS, and the latency every client sees. The same again with one more
+client that subscribes and then never reads (its receive buffer 4 KB): it must be dropped
+(closed with 1013) while the 50 others keep their latency.
+
+    .venv/bin/python scripts/bench/live.py --runs 3 --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from observer import spool  # noqa: E402
+
+DOC = ROOT / "docs" / "benchmarks.md"
+OBSERVER = ROOT / ".venv" / "bin" / "observer"
+FIXTURE = ROOT / "tests" / "fixtures" / "claude" / "b_bash" / "hooks.jsonl"
+LATENCY_HEADING = "## Spool → WebSocket latency"
+FANOUT_HEADING = "## Fan-out: 200 sessions × 50 clients"
+MARK = "bench "
+
+
+def _templates() -> dict[str, dict[str, Any]]:
+    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines() if line.strip()]
+    out = {row["hook_event_name"]: row for row in rows}
+    for row in out.values():
+        row.pop("transcript_path", None)  # no transcript to follow: not what is measured here
+    return out
+
+
+# -- the writer (its own process, so its work never delays the client's clock) ---------------
+
+
+def write_events(spool_dir: Path, sessions: Sequence[str], rate: float, count: int) -> None:
+    """Create the sessions, then write `count` MessageDisplay events at `rate` per second."""
+    templates = _templates()
+    pid = os.getppid()  # a live process: liveness must not end the sessions
+    for sid in sessions:
+        payload = dict(templates["UserPromptSubmit"], session_id=sid, prompt="bench")
+        raw = json.dumps(payload).encode()
+        spool.write_event(spool_dir, "claude", "UserPromptSubmit", pid, raw)
+    time.sleep(1.0)  # the sessions exist before the clock starts
+    started = time.perf_counter()
+    display = templates["MessageDisplay"]
+    for n in range(count):
+        delay = started + n / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        sid = sessions[n % len(sessions)]
+        text = f"{MARK}{time.time_ns()} {n}"
+        payload = dict(display, session_id=sid, delta=text, message_id=f"m{n}")
+        spool.write_event(spool_dir, "claude", "MessageDisplay", pid, json.dumps(payload).encode())
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    spool: Path
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self, field_name: str = "VmRSS") -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}/api/stats", timeout=5) as response:
+            body: dict[str, Any] = json.loads(response.read())
+            return body
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_server(base: Path) -> Server:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    home = base / "home"
+    home.mkdir(parents=True)
+    env = dict(os.environ, HOME=str(home), CODEX_HOME=str(home / ".codex"))
+    data = base / "data"
+    command = [str(OBSERVER), "start", "--data-dir", str(data), "--bind", f"127.0.0.1:{port}"]
+    log = (base / "server.log").open("wb")
+    process = subprocess.Popen(
+        [*command, "--log-level", "warning"], env=env, stdout=log, stderr=log
+    )
+    server = Server(process, f"http://127.0.0.1:{port}", data / "spool")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server died: {(base / 'server.log').read_text()}")
+        try:
+            urllib.request.urlopen(f"{server.url}/health", timeout=1).close()
+            return server
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server never answered /health")
+
+
+# -- clients ------------------------------------------------------------------------------------
+
+
+async def subscribed(url: str) -> ClientConnection:
+    ws = await connect(url.replace("http", "ws", 1) + "/ws", max_size=None)
+    await ws.recv()  # hello
+    await ws.send(json.dumps({"type": "subscribe_list"}))
+    await ws.recv()  # sessions_list
+    return ws
+
+
+async def collect(ws: ClientConnection, expected: int, timeout: float) -> list[float]:
+    """Latencies (ms) of the marked messages, until `expected` arrived or the time is up."""
+    latencies: list[float] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(latencies) < expected:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), max(0.01, deadline - loop.time()))
+        except TimeoutError:
+            break
+        now = time.time_ns()
+        text = raw if isinstance(raw, str) else raw.decode()
+        at = text.find(MARK)
+        if at < 0:
+            continue
+        start = at + len(MARK)
+        sent = int(text[start : text.index(" ", start)])
+        latencies.append((now - sent) / 1e6)
+    return latencies
+
+
+class SlowClient:
+    """A WebSocket client that subscribes and then never reads (4 KB receive buffer)."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect((host, int(port)))
+        key = "dGhlIHNhbXBsZSBub25jZQ=="
+        self.sock.sendall(
+            (
+                f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        self.sock.sendall(frame(json.dumps({"type": "subscribe_list"}).encode()))
+
+    def close_code(self) -> tuple[int | None, int]:
+        """Read everything now: the close frame's code if the server closed the connection,
+        and how many frames came before it."""
+        self.sock.settimeout(5)
+        data = b""
+        try:
+            while chunk := self.sock.recv(1 << 20):
+                data += chunk
+        except OSError:
+            pass
+        self.sock.close()
+        body = data[data.find(b"\r\n\r\n") + 4 :]
+        code: int | None = None
+        pos = frames = 0
+        while pos + 2 <= len(body):
+            frames += 1
+            opcode, length = body[pos] & 0x0F, body[pos + 1] & 0x7F
+            pos += 2
+            if length == 126:
+                (length,) = struct.unpack("!H", body[pos : pos + 2])
+                pos += 2
+            elif length == 127:
+                (length,) = struct.unpack("!Q", body[pos : pos + 8])
+                pos += 8
+            if opcode == 8 and length >= 2:
+                (code,) = struct.unpack("!H", body[pos : pos + 2])
+            pos += length
+        return code, frames
+
+
+def frame(payload: bytes, opcode: int = 1, mask: bytes = b"\x01\x02\x03\x04") -> bytes:
+    """One masked client frame."""
+    head = bytes([0x80 | opcode])
+    size = len(payload)
+    if size < 126:
+        head += bytes([0x80 | size])
+    elif size < 1 << 16:
+        head += bytes([0x80 | 126]) + struct.pack("!H", size)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", size)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + masked
+
+
+# -- the measurements ---------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    latencies: list[float]
+    expected: int
+    rss_mb: float = 0.0
+    hwm_mb: float = 0.0
+    slow_close: int | None = None
+    slow_frames: int = 0
+    cpu_share: float = 0.0  # the server's CPU seconds per second of the phase
+
+    def q(self, p: float) -> float:
+        values = sorted(self.latencies)
+        if not values:
+            return float("nan")
+        return values[min(len(values) - 1, int(p / 100 * len(values)))]
+
+
+def run_writer(spool_dir: Path, sessions: Sequence[str], rate: float, count: int) -> Any:
+    process = multiprocessing.get_context("fork").Process(
+        target=write_events, args=(spool_dir, list(sessions), rate, count)
+    )
+    process.start()
+    return process
+
+
+async def latency_phase(server: Server, tag: str, sessions: int, rate: float, count: int) -> Phase:
+    ws = await subscribed(server.url)
+    names = [f"{tag}-{i}" for i in range(sessions)]
+    writer = run_writer(server.spool, names, rate, count)
+    latencies = await collect(ws, count, timeout=count / rate + 30)
+    await ws.close()
+    writer.join()
+    return Phase(latencies, count, server.rss_mb(), server.rss_mb("VmHWM"))
+
+
+async def fanout_phase(
+    server: Server, clients: int, sessions: int, rate: float, count: int, slow: bool
+) -> Phase:
+    sockets = [await subscribed(server.url) for _ in range(clients)]
+    slow_client = SlowClient(server.url) if slow else None
+    cpu, started = server.cpu_seconds(), time.perf_counter()
+    writer = run_writer(server.spool, [f"fan-{i}" for i in range(sessions)], rate, count)
+    results = await asyncio.gather(*(collect(ws, count, count / rate + 60) for ws in sockets))
+    writer.join()
+    phase = Phase(
+        [x for r in results for x in r], count * clients, server.rss_mb(), server.rss_mb("VmHWM")
+    )
+    phase.cpu_share = (server.cpu_seconds() - cpu) / (time.perf_counter() - started - 1.0)
+    for ws in sockets:
+        await ws.close()
+    if slow_client is not None:
+        phase.slow_close, phase.slow_frames = slow_client.close_code()
+    return phase
+
+
+@dataclass
+class LatencyRun:
+    idle: Phase
+    load: Phase
+
+
+@dataclass
+class FanoutRun:
+    quiet: Phase  # 200 sessions, 50 clients, 100 events/s
+    fast: Phase  # 20 sessions, 10 clients, 1,000 events/s
+    slow: Phase  # the same + one client that never reads
+
+
+def one_latency_run(base: Path, idle_count: int, load_seconds: float) -> LatencyRun:
+    server = start_server(base)
+    try:
+        idle = asyncio.run(latency_phase(server, "idle", 1, 20.0, idle_count))
+        load = asyncio.run(latency_phase(server, "load", 20, 1000.0, int(1000 * load_seconds)))
+    finally:
+        server.stop()
+    return LatencyRun(idle, load)
+
+
+def one_fanout_run(
+    base: Path, clients: int, sessions: int, rate: float, seconds: float, slow: bool
+) -> Phase:
+    server = start_server(base)
+    try:
+        count = int(rate * seconds)
+        return asyncio.run(fanout_phase(server, clients, sessions, rate, count, slow))
+    finally:
+        server.stop()
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def _med(values: Sequence[float], fmt: str = ".1f") -> str:
+    if len(values) == 1:
+        return format(values[0], fmt)
+    low, high = format(min(values), fmt), format(max(values), fmt)
+    return f"{format(statistics.median(values), fmt)} ({low}–{high})"
+
+
+def latency_table(runs: Sequence[LatencyRun]) -> str:
+    idle_p50 = statistics.median(r.idle.q(50) for r in runs)
+    load_p50 = statistics.median(r.load.q(50) for r in runs)
+    idle_p99 = statistics.median(r.idle.q(99) for r in runs)
+    load_p99 = statistics.median(r.load.q(99) for r in runs)
+    rows = [
+        f"| median of {len(runs)} runs (min–max) | idle, 20 events/s | 1,000 events/s | "
+        "load / idle |",
+        "|---|---:|---:|---:|",
+        f"| p50, ms | {_med([r.idle.q(50) for r in runs])} | "
+        f"{_med([r.load.q(50) for r in runs])} | {load_p50 / idle_p50:.2f}x |",
+        f"| p90, ms | {_med([r.idle.q(90) for r in runs])} | "
+        f"{_med([r.load.q(90) for r in runs])} | |",
+        f"| p99, ms | {_med([r.idle.q(99) for r in runs])} | "
+        f"{_med([r.load.q(99) for r in runs])} | {load_p99 / idle_p99:.2f}x |",
+        f"| max, ms | {_med([r.idle.q(100) for r in runs])} | "
+        f"{_med([r.load.q(100) for r in runs])} | |",
+        f"| events received / written | {_med([len(r.idle.latencies) for r in runs], '.0f')}"
+        f" / {runs[0].idle.expected} | {_med([len(r.load.latencies) for r in runs], '.0f')}"
+        f" / {runs[0].load.expected} | |",
+        f"| server RSS after, MB | {_med([r.idle.rss_mb for r in runs], '.0f')} | "
+        f"{_med([r.load.rss_mb for r in runs], '.0f')} | |",
+    ]
+    return "\n".join(rows)
+
+
+def latency_verdicts(runs: Sequence[LatencyRun]) -> list[str]:
+    out = []
+    phases = (("idle", [r.idle for r in runs]), ("1,000 events/s", [r.load for r in runs]))
+    for name, measured in phases:
+        p50 = statistics.median(p.q(50) for p in measured)
+        p99 = statistics.median(p.q(99) for p in measured)
+        ok50, ok99 = p50 <= 10, p99 <= 50
+        out.append(
+            f"- {name}: p50 ≤ 10 ms **{'PASS' if ok50 else 'FAIL'}** ({p50:.1f} ms"
+            + ("" if ok50 else f", {p50 / 10:.1f}x the goal")
+            + f"); p99 ≤ 50 ms **{'PASS' if ok99 else 'FAIL'}** ({p99:.1f} ms"
+            + ("" if ok99 else f", {p99 / 50:.1f}x the goal")
+            + ")"
+        )
+    return out
+
+
+def fanout_table(runs: Sequence[FanoutRun]) -> str:
+    def cells(label: str, value: Any, fmt: str = ".1f") -> str:
+        return (
+            f"| {label} | {_med([value(r.quiet) for r in runs], fmt)} | "
+            f"{_med([value(r.fast) for r in runs], fmt)} | "
+            f"{_med([value(r.slow) for r in runs], fmt)} |"
+        )
+
+    return "\n".join(
+        [
+            f"| median of {len(runs)} runs (min–max) | 200 sessions, 50 clients, 100 events/s"
+            " | 20 sessions, 10 clients, 1,000 events/s | the same + 1 client that never reads |",
+            "|---|---:|---:|---:|",
+            cells("fan-out p50, ms", lambda p: p.q(50)),
+            cells("fan-out p99, ms", lambda p: p.q(99)),
+            cells("fan-out max, ms", lambda p: p.q(100)),
+            cells("messages received by the reading clients", lambda p: len(p.latencies), ".0f"),
+            cells("messages expected", lambda p: p.expected, ".0f"),
+            cells("server RSS at the end, MB", lambda p: p.rss_mb, ".0f"),
+            cells("server peak RSS (VmHWM), MB", lambda p: p.hwm_mb, ".0f"),
+            cells("server CPU, s per s", lambda p: p.cpu_share, ".2f"),
+            "| the slow client: close code, frames before it | | | "
+            + ", ".join(f"{r.slow.slow_close} after {r.slow.slow_frames}" for r in runs)
+            + " |",
+        ]
+    )
+
+
+def fanout_verdicts(runs: Sequence[FanoutRun]) -> list[str]:
+    hwm = statistics.median(r.quiet.hwm_mb for r in runs)
+    p99 = statistics.median(r.quiet.q(99) for r in runs)
+    dropped = all(r.slow.slow_close == 1013 for r in runs)
+    complete = all(len(r.slow.latencies) == r.slow.expected for r in runs)
+    fast99 = statistics.median(r.fast.q(99) for r in runs)
+    slow99 = statistics.median(r.slow.q(99) for r in runs)
+    return [
+        f"- 200 sessions × 50 clients, peak RSS ≤ 150 MB: **{'PASS' if hwm <= 150 else 'FAIL'}**"
+        f" ({hwm:.0f} MB)",
+        f"- 200 sessions × 50 clients, p99 fan-out ≤ 100 ms: **{'PASS' if p99 <= 100 else 'FAIL'}**"
+        f" ({p99:.1f} ms" + ("" if p99 <= 100 else f", {p99 / 100:.1f}x the goal") + ")",
+        f"- the client that never reads is dropped (1013): **{'PASS' if dropped else 'FAIL'}**",
+        f"- the 10 others get every message meanwhile: **{'PASS' if complete else 'FAIL'}**; "
+        f"their p99 {slow99:.1f} ms against {fast99:.1f} ms without it "
+        f"({slow99 / fast99:.2f}x)",
+    ]
+
+
+def machine_facts() -> list[str]:
+    uname = platform.uname()
+    load = os.getloadavg()
+    rev = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    return [
+        f"- machine: `{uname.system} {uname.release}` ({uname.machine}), nproc {os.cpu_count()}, "
+        f"load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}",
+        f"- Python {platform.python_version()}, websockets (client) "
+        f"{__import__('websockets').__version__}",
+        f"- code: this tree at {rev}; clients, writer and server share the 2 cores",
+    ]
+
+
+def rewrite_doc(heading: str, text: str) -> None:
+    old = DOC.read_text()
+    lines = old.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    if start is None:
+        DOC.write_text(old.rstrip("\n") + "\n\n" + text)
+        return
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    tail = "".join(lines[end:])
+    DOC.write_text("".join(lines[:start]) + text + ("\n" + tail if tail else ""))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0, help="load / fan-out duration")
+    parser.add_argument("--only", choices=["latency", "fanout"])
+    parser.add_argument("--finding", action="append", default=[], metavar="TEXT")
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args(argv)
+    base = Path(tempfile.mkdtemp(prefix="bench-live-"))
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    shown = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("--finding")]
+    command = " ".join([".venv/bin/python", "scripts/bench/live.py", *shown])
+    try:
+        if args.only != "fanout":
+            latency = []
+            for i in range(args.runs):
+                run = one_latency_run(base / f"lat-{i}", 200, args.seconds)
+                latency.append(run)
+                print(
+                    f"latency run {i + 1}: idle p50 {run.idle.q(50):.1f} p99 {run.idle.q(99):.1f}"
+                    f"; load p50 {run.load.q(50):.1f} p99 {run.load.q(99):.1f} ms",
+                    flush=True,
+                )
+            text = latency_table(latency)
+            verdicts = latency_verdicts(latency)
+            print(text, *verdicts, sep="\n")
+            if args.write:
+                rewrite_doc(
+                    LATENCY_HEADING,
+                    "\n".join(
+                        [
+                            LATENCY_HEADING,
+                            "",
+                            " ".join((__doc__ or "").split("\n\n")[1].split()),
+                            "Each run starts a fresh server; percentiles are over all events of "
+                            "a run, the table shows their median over runs.",
+                            "",
+                            text,
+                            "",
+                            *verdicts,
+                            *args.finding,
+                            "",
+                            f"Measured {when}, {args.runs} runs:",
+                            "",
+                            *machine_facts(),
+                            "",
+                            f"Reproduce: `{command} --only latency`",
+                            "",
+                        ]
+                    ),
+                )
+        if args.only != "latency":
+            fanout = []
+            for i in range(args.runs):
+                seconds = args.seconds * 2
+                quiet = one_fanout_run(base / f"fan-{i}", 50, 200, 100.0, seconds, False)
+                fast = one_fanout_run(base / f"fast-{i}", 10, 20, 1000.0, seconds, False)
+                slow = one_fanout_run(base / f"slow-{i}", 10, 20, 1000.0, seconds, True)
+                fanout.append(FanoutRun(quiet, fast, slow))
+                print(
+                    f"fan-out run {i + 1}: p99 {quiet.q(99):.1f} ms, hwm {quiet.hwm_mb:.0f} MB;"
+                    f" 10 clients p99 {fast.q(99):.1f} / with a slow one {slow.q(99):.1f} ms,"
+                    f" slow close {slow.slow_close} after {slow.slow_frames} frames",
+                    flush=True,
+                )
+            text = fanout_table(fanout)
+            verdicts = fanout_verdicts(fanout)
+            print(text, *verdicts, sep="\n")
+            if args.write:
+                rewrite_doc(
+                    FANOUT_HEADING,
+                    "\n".join(
+                        [
+                            FANOUT_HEADING,
+                            "",
+                            " ".join((__doc__ or "").split("\n\n")[2].split()),
+                            f"Each phase lasts {args.seconds * 2:.0f} s of events on a fresh "
+                            "server; the clients run in one Python process (asyncio), which "
+                            "competes with the server for the 2 cores.",
+                            "",
+                            text,
+                            "",
+                            *verdicts,
+                            *args.finding,
+                            "",
+                            f"Measured {when}, {args.runs} runs, each on a fresh server:",
+                            "",
+                            *machine_facts(),
+                            "",
+                            f"Reproduce: `{command} --only fanout`",
+                            "",
+                        ]
+                    ),
+                )
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
