@@ -220,7 +220,7 @@ def _action_of(raw: str | bytes) -> tuple[str, dict[str, Any]] | None:
         return None
     try:
         message = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting deeper than the recursion limit
         return None
     if not isinstance(message, dict):
         return None
@@ -293,7 +293,7 @@ def _handle(the_hub: Hub, sub: Subscriber, raw: str | bytes) -> Message | None:
         return error("too_large", f"messages are at most {MAX_MESSAGE_BYTES} bytes")
     try:
         message = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         return error("bad_json", f"not JSON: {exc}")
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         return error("bad_request", 'a message is a JSON object with a string "type"')

@@ -141,3 +141,178 @@ def test_kill_9_while_draining_a_backlog_then_restart_loses_and_repeats_nothing(
     repeated = {m: c for m, c in messages.items() if c != 1}
     assert repeated == {}, f"duplicated: {len(repeated)}"
     assert set(messages) == {f"m {n}" for n in range(EVENTS)}
+
+
+# -- WebSocket abuse ----------------------------------------------------------------------------
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _handshake(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        assert chunk, head
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def _frame(payload: bytes, first: int = 0x81, masked: bool = True) -> bytes:
+    """One client frame: `first` is FIN/RSV/opcode (0x81 = a final text frame)."""
+    mask = b"\x11\x22\x33\x44"
+    size = len(payload)
+    bit = 0x80 if masked else 0
+    if size < 126:
+        head = bytes([first, bit | size])
+    elif size < 1 << 16:
+        head = bytes([first, bit | 126]) + size.to_bytes(2, "big")
+    else:
+        head = bytes([first, bit | 127]) + size.to_bytes(8, "big")
+    if not masked:
+        return head + payload
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _closed(sock: socket.socket) -> bool:
+    """Read until the server closes the connection (True) or stops sending (False)."""
+    sock.settimeout(10)
+    try:
+        while sock.recv(65536):
+            pass
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.close()
+    return True
+
+
+class _Watcher:
+    """A well-behaved client that must be served throughout."""
+
+    def __init__(self, port: int) -> None:
+        from websockets.sync.client import connect
+
+        self._connection = connect(f"ws://127.0.0.1:{port}/ws", max_size=None)
+        self.ws = self._connection.__enter__()
+        assert json.loads(self.ws.recv(timeout=10))["type"] == "hello"
+
+    def ask(self, message: object) -> dict[str, Any]:
+        self.ws.send(message if isinstance(message, (str, bytes)) else json.dumps(message))
+        reply: dict[str, Any] = json.loads(self.ws.recv(timeout=10))
+        return reply
+
+    def close(self) -> None:
+        self._connection.__exit__(None, None, None)
+
+    def served(self) -> None:
+        assert self.ask({"type": "ping"}) == {"type": "pong"}
+        assert self.ask({"type": "subscribe_list"})["type"] == "sessions_list"
+
+
+def test_websocket_abuse_never_stops_the_server_serving_another_client(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    port = _free_port()
+    process = _start(tmp_path / "data", port, log)
+    try:
+        _healthy(f"http://127.0.0.1:{port}", process, log)
+        watcher = _Watcher(port)
+        watcher.served()
+
+        # Malformed and unknown messages: an error reply each, on the same connection.
+        bad = _Watcher(port)
+        replies = {
+            "not json": bad.ask("{not json"),
+            "not utf-8": bad.ask(b"\xff\xfe\x00"),
+            "a list": bad.ask("[]"),
+            "null": bad.ask("null"),
+            "a number type": bad.ask({"type": 5}),
+            "unknown type": bad.ask({"type": "no_such_thing"}),
+            "no session id": bad.ask({"type": "subscribe_session"}),
+            "a bool revision": bad.ask(
+                {"type": "subscribe_session", "session_id": "s", "since_revision": True}
+            ),
+            "too deep": bad.ask("[" * 60_000),
+            "over 64 KB": bad.ask(json.dumps({"type": "ping", "pad": "x" * 70_000})),
+        }
+        assert {k: v["type"] for k, v in replies.items()} == {k: "error" for k in replies}
+        assert replies["unknown type"]["code"] == "unknown_type"
+        assert replies["over 64 KB"]["code"] == "too_large"
+        bad.served()
+        bad.close()
+        watcher.served()
+
+        # Frames that break the protocol: the server closes that connection, and only that one.
+        violations = {
+            "unmasked": _frame(b'{"type":"ping"}', masked=False),
+            "reserved opcode": _frame(b"x", first=0x83),
+            "reserved bits": _frame(b'{"type":"ping"}', first=0xC1),
+            "invalid UTF-8 text": _frame(b"\xff\xfe"),
+            "a fragmented control frame": _frame(b"", first=0x09),
+        }
+        for name, data in violations.items():
+            sock = _handshake(port)
+            try:
+                sock.sendall(data)
+            except OSError:
+                pass  # closed while we were still sending: what we wanted
+            assert _closed(sock), name
+            watcher.served()
+
+        # Half a frame (it announces 1 TB), then silence: that connection waits for the rest,
+        # the others are served meanwhile, and it is freed when the client goes.
+        hanging = _handshake(port)
+        hanging.sendall(bytes([0x81, 0xFF]) + (1 << 40).to_bytes(8, "big") + b"\x00" * 4)
+        watcher.served()
+        hanging.close()
+
+        # A 17 MB message (over Hypercorn's 16 MB frame limit): refused, by a close (1009) or
+        # by our own `too_large` reply; the server lives on.
+        from websockets.exceptions import ConnectionClosed
+
+        huge = _Watcher(port)
+        try:
+            reply = huge.ask(json.dumps({"type": "ping", "pad": "x" * (17 * 1024 * 1024)}))
+            assert reply["code"] == "too_large", reply
+        except ConnectionClosed as exc:
+            assert exc.rcvd is not None and exc.rcvd.code == 1009, exc
+        huge.close()
+        watcher.served()
+
+        # 1,000 connects and disconnects, half of them without a close frame.
+        for _ in range(50):  # warm up the allocator before the baseline
+            _handshake(port).close()
+        watcher.served()
+        baseline = _rss_kb(process.pid)
+        for n in range(1000):
+            sock = _handshake(port)
+            if n % 2:
+                sock.sendall(_frame(b"\x03\xe8", first=0x88))  # close, 1000
+            sock.close()
+            if n % 100 == 0:
+                watcher.served()
+        watcher.served()
+        growth_mb = (_rss_kb(process.pid) - baseline) / 1024
+        assert growth_mb < 20, f"RSS grew {growth_mb:.1f} MB over 1,000 connections"
+        stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats").read())
+        assert stats["subscribers"] <= 2, stats  # the watcher (and none of the 1,000) remains
+        assert process.poll() is None, log.read_text()
+        watcher.close()
+    finally:
+        process.terminate()
+        process.wait(30)
