@@ -475,3 +475,28 @@ def test_transcript_garbage_is_events_or_parse_error(
 
 
 ORIGIN = Origin("claude", 1.0)
+
+
+def test_the_hub_publishes_usage_as_a_delta_of_its_own_revision() -> None:
+    from observer.events import Kind
+    from observer.hub import Hub
+
+    hub = Hub()
+    hub.apply(Event(Kind.SESSION_START, "s", "claude", 1.0, "SessionStart"), 1.0)
+    assert hub.apply_usage("s", {"input": 1}, 2.0) == (None, None)  # held: no session yet
+    hub.apply(Event(Kind.PROMPT, "s", "claude", 2.0, "UserPromptSubmit", detail="hi"), 2.0)
+    revision = hub.book.get("s").revision  # type: ignore[union-attr]
+    write, message = hub.apply_usage("s", {"input": 1}, 3.0)
+    assert write is not None and write.changed == ("usage",)
+    assert message == {
+        "type": "session_delta",
+        "session_id": "s",
+        "revision": revision + 1,
+        "status": "working",
+        "event": {"kind": "metadata", "wire": "usage", "at": 3.0},
+        "changes": {"usage": {"input": 1}},
+    }
+    assert hub.apply_usage("s", {"input": 1}, 4.0) == (None, None)  # nothing new
+    # A later status change keeps the usage.
+    hub.apply(Event(Kind.TURN_END, "s", "claude", 5.0, "Stop"), 5.0)
+    assert hub.book.get("s").public()["usage"] == {"input": 1}  # type: ignore[union-attr]
