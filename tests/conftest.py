@@ -35,6 +35,25 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     yield home
 
 
+@pytest.fixture(autouse=True)
+def protocol_checked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every message an in-process server sends must match docs/protocol.schema.json: the
+    published protocol is checked against all of the suite's traffic, not a sample."""
+    import observer.server as server
+    from tests.protocol_check import violations
+
+    found: list[str] = []
+    original = server._send
+
+    async def checked(message: dict[str, object]) -> None:
+        found.extend(violations(message))
+        await original(message)
+
+    monkeypatch.setattr(server, "_send", checked)
+    yield found
+    assert not found, "messages outside the published protocol:\n" + "\n".join(found[:20])
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_settings(liveness_interval=0)

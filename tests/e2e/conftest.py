@@ -43,6 +43,8 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         yield opened
     finally:
         opened.close()
+    # Real agents' traffic, checked against the published protocol too.
+    assert not opened.recorder.violations, "\n".join(opened.recorder.violations[:20])
 
 
 def report(scenario: str, expected: list[str], seen: list[str]) -> None:

@@ -24,6 +24,8 @@ from typing import Any
 
 from websockets.sync.client import connect
 
+from tests.protocol_check import violations
+
 HERE = Path(__file__).resolve().parent
 AGENTS: dict[str, dict[str, str]] = {
     name: spec
@@ -101,6 +103,7 @@ class Recorder:
 
     url: str
     messages: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)  # outside docs/protocol.schema.json
     lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -121,8 +124,10 @@ class Recorder:
                     raw = ws.recv(timeout=0.2)
                 except TimeoutError:
                     continue
+                message = json.loads(raw)
                 with self.lock:
-                    self.messages.append(json.loads(raw))
+                    self.messages.append(message)
+                    self.violations.extend(violations(message))
 
     def stop(self) -> None:
         self._stop.set()

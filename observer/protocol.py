@@ -1,0 +1,197 @@
+"""The WebSocket protocol as data: a JSON Schema for every message each way.
+
+`docs/protocol.schema.json` is generated from this module (`scripts/gen_protocol_schema.py`) and
+a test checks the file is current. Every message the server sends during the test suite is
+validated against it (tests/conftest.py wraps the server's send), and the session object's
+fields are checked against `SessionState.public()`, so the schema cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from observer import PROTOCOL_VERSION
+
+Schema = dict[str, Any]
+
+STATUS: Schema = {"enum": ["working", "permission", "question", "waiting", "ended"]}
+TEXT: Schema = {"type": ["string", "null"]}
+TIME: Schema = {"type": "number"}
+SESSION_ID: Schema = {"type": "string", "minLength": 1}
+
+PENDING: Schema = {
+    "type": ["object", "null"],
+    "required": ["request_id", "kind", "tool", "summary", "since"],
+    "properties": {
+        "request_id": {"type": "string"},
+        "kind": {"enum": ["permission", "question"]},
+        "tool": TEXT,
+        "summary": TEXT,
+        "since": TIME,
+    },
+    "additionalProperties": False,
+}
+
+SESSION_FIELDS: dict[str, Schema] = {
+    "id": SESSION_ID,
+    "agent": {"type": "string"},
+    "status": STATUS,
+    "cwd": TEXT,
+    "project": TEXT,
+    "git_branch": TEXT,
+    "model": TEXT,
+    "title": TEXT,
+    "last_message": TEXT,
+    "current_tool": TEXT,
+    "pending": PENDING,
+    "pid": {"type": ["integer", "null"]},
+    "started_at": TIME,
+    "last_activity_at": TIME,
+    "status_since": TIME,
+    "revision": {"type": "integer", "minimum": 0},
+    "ended_reason": TEXT,
+    "error": TEXT,
+    "control": {"enum": ["observed", "direct"]},
+    "capabilities": {"type": "array", "items": {"type": "string"}},
+    "usage": {"type": ["object", "null"]},  # tokens, cost, context, rate limits (docs/usage.md)
+}
+SESSION: Schema = {
+    "type": "object",
+    "required": sorted(SESSION_FIELDS),
+    "properties": SESSION_FIELDS,
+    "additionalProperties": False,
+}
+CHANGES: Schema = {
+    "type": "object",
+    "properties": SESSION_FIELDS,
+    "additionalProperties": False,
+}
+EVENT: Schema = {
+    "type": "object",
+    "required": ["kind", "wire", "at"],
+    "properties": {"kind": {"type": "string"}, "wire": {"type": "string"}, "at": TIME},
+    "additionalProperties": False,
+}
+
+
+def _message(
+    kind: str, required: dict[str, Schema], optional: dict[str, Schema] | None = None
+) -> Schema:
+    properties = {"type": {"const": kind}, **required, **(optional or {})}
+    return {
+        "type": "object",
+        "required": ["type", *required],
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+_SESSION_MESSAGE = {
+    "session_id": SESSION_ID,
+    "revision": {"type": "integer", "minimum": 1},
+    "status": STATUS,
+    "event": EVENT,
+}
+SESSION_CREATED = _message("session_created", {**_SESSION_MESSAGE, "session": SESSION})
+SESSION_DELTA = _message("session_delta", {**_SESSION_MESSAGE, "changes": CHANGES})
+SESSION_ENDED = _message("session_ended", {**_SESSION_MESSAGE, "session": SESSION})
+ACTION_FIELDS = {"action": {"type": "string"}, "ref": {}}
+
+SERVER_MESSAGES: dict[str, Schema] = {
+    "hello": _message(
+        "hello",
+        {
+            "version": {"type": "string"},
+            "protocol_version": {"const": PROTOCOL_VERSION},
+            "capabilities": {"type": "array", "items": {"type": "string"}},
+        },
+    ),
+    "sessions_list": _message("sessions_list", {"sessions": {"type": "array", "items": SESSION}}),
+    "session_created": SESSION_CREATED,
+    "session_delta": SESSION_DELTA,
+    "session_ended": SESSION_ENDED,
+    "session_events": _message(
+        "session_events",
+        {
+            "session_id": SESSION_ID,
+            "events": {
+                "type": "array",
+                "items": {"oneOf": [SESSION_CREATED, SESSION_DELTA, SESSION_ENDED]},
+            },
+        },
+    ),
+    "session_snapshot": _message("session_snapshot", {"session": SESSION}),
+    "unsubscribed": _message("unsubscribed", {"session_id": {}}),
+    "pong": _message("pong", {}),
+    "action_result": _message(
+        "action_result",
+        {
+            "action": {"type": "string"},
+            "ok": {"const": True},
+            "session_id": {"type": ["string", "null"]},
+        },
+        {"ref": {}},
+    ),
+    "error": _message(
+        "error",
+        {"code": {"type": "string"}, "message": {"type": "string"}},
+        ACTION_FIELDS,
+    ),
+}
+
+_ACTION_TARGET = {"session_id": SESSION_ID}
+CLIENT_MESSAGES: dict[str, Schema] = {
+    "subscribe_list": _message("subscribe_list", {}, {"ref": {}}),
+    "subscribe_session": _message(
+        "subscribe_session", {"session_id": SESSION_ID}, {"since_revision": {"type": "integer"}}
+    ),
+    "unsubscribe_session": _message("unsubscribe_session", {"session_id": SESSION_ID}),
+    "ping": _message("ping", {}),
+    "create_session": _message(
+        "create_session",
+        {"agent": {"enum": ["claude", "codex", "pi"]}, "cwd": {"type": "string"}},
+        {"model": {"type": "string"}, "prompt": {"type": "string"}, "ref": {}},
+    ),
+    "send_message": _message(
+        "send_message", {**_ACTION_TARGET, "text": {"type": "string"}}, {"ref": {}}
+    ),
+    "steer_turn": _message(
+        "steer_turn", {**_ACTION_TARGET, "text": {"type": "string"}}, {"ref": {}}
+    ),
+    "interrupt_session": _message("interrupt_session", _ACTION_TARGET, {"ref": {}}),
+    "approve_tool": _message(
+        "approve_tool",
+        {
+            **_ACTION_TARGET,
+            "request_id": {"type": "string"},
+            "decision": {"enum": ["allow", "deny"]},
+        },
+        {"scope": {"enum": ["once", "session", "always"]}, "ref": {}},
+    ),
+    "answer_question": _message(
+        "answer_question",
+        {**_ACTION_TARGET, "request_id": {"type": "string"}, "answer": {"type": "string"}},
+        {"ref": {}},
+    ),
+    "end_session": _message("end_session", _ACTION_TARGET, {"ref": {}}),
+    "resume_session": _message("resume_session", _ACTION_TARGET, {"ref": {}}),
+    "fork_session": _message("fork_session", _ACTION_TARGET, {"ref": {}}),  # no agent yet
+    "set_away": _message("set_away", {"on": {"type": "boolean"}}, {"ref": {}}),
+}
+
+
+def document() -> Schema:
+    """The whole protocol as one JSON Schema document (what docs/protocol.schema.json holds)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://observer.invalid/protocol/v{PROTOCOL_VERSION}.json",
+        "title": f"observer WebSocket protocol, version {PROTOCOL_VERSION}",
+        "$defs": {"session": SESSION},
+        "server_messages": {"oneOf": list(SERVER_MESSAGES.values())},
+        "client_messages": {"oneOf": list(CLIENT_MESSAGES.values())},
+    }
+
+
+def server_schema(message: dict[str, Any]) -> Schema | None:
+    """The schema a server message must match, by its type (None: an unknown type)."""
+    return SERVER_MESSAGES.get(str(message.get("type")))
