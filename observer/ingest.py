@@ -29,7 +29,7 @@ from observer.events import Event, Kind, Origin
 from observer.hub import Hub, Message
 from observer.prices import load_prices
 from observer.settings import Settings
-from observer.store import FileOffset, Store, UsageRow, Write
+from observer.store import FileOffset, ForwardedFile, Store, UsageRow, Write
 from observer.usage_live import UsageTracker
 from observer.watch_files import TreeWatcher, Wake, is_rollout_file, pi_session_owner
 
@@ -53,6 +53,7 @@ class Ingestor:
         # a shutdown never leaves an event committed but its files still in the spool.
         self._batch_lock = asyncio.Lock()
         self._stopping = False
+        self._last_batch: frozenset[str] | None = None  # spool files of the last commit
         self._registry_dirty: set[Path] = set()
         self._registry_pids: dict[int, str] = {}
         self._observer: Any = None
@@ -154,17 +155,28 @@ class Ingestor:
         for path in unusable:
             self._reject(path, "not an event: expected ev.<agent>.<event>.<pid>.<nonce>.ready")
         consumed = 0
+        if self._last_batch is None:  # first drain since start: what did the last run commit?
+            self._last_batch = _batch_names(self.store.load_offsets())
         for start in range(0, len(entries), CHUNK):
             chunk = entries[start : start + CHUNK]
             events: list[Event] = []
             done: list[spool.SpoolEntry] = []
             for entry in chunk:
+                if _spool_key(entry) in self._last_batch:
+                    # Committed before a crash that came before its files were deleted: the
+                    # database has it already; applying it again would duplicate it.
+                    spool.consume(entry)
+                    continue
                 parsed = self._parse_entry(entry)
                 if parsed is not None:
                     events.extend(parsed)
                     done.append(entry)
+            # The batch's file names commit with its events, so a kill between the commit and
+            # the deletions below cannot make the next start ingest them twice.
+            names = frozenset(_spool_key(entry) for entry in done)
             async with self._batch_lock:
-                await self._apply(events)
+                await self._apply(events, [_batch_record(names)])
+                self._last_batch = names
                 for entry in done:
                     spool.consume(entry)
             consumed += len(done)
@@ -214,7 +226,9 @@ class Ingestor:
         }
 
     # -- applying --------------------------------------------------------------------------
-    async def apply(self, events: Sequence[Event], offsets: Sequence[FileOffset] = ()) -> None:
+    async def apply(
+        self, events: Sequence[Event], offsets: Sequence[FileOffset | ForwardedFile] = ()
+    ) -> None:
         """Apply events, commit them, then publish. The one path every source goes through.
 
         `offsets` (how far the files these events came from were read) commit in the same
@@ -223,7 +237,10 @@ class Ingestor:
             await self._apply(events, offsets)
 
     async def _apply(
-        self, events: Sequence[Event], offsets: Sequence[FileOffset] = (), flush_usage: bool = False
+        self,
+        events: Sequence[Event],
+        offsets: Sequence[FileOffset | ForwardedFile] = (),
+        flush_usage: bool = False,
     ) -> None:
         now = time.time()
         writes: list[Write] = []
@@ -311,14 +328,15 @@ class Ingestor:
     ) -> None:
         before = self.hub.book.get(event.session_id)
         old_cwd = before.cwd if before is not None else None
-        if event.transcript_path and event.agent == "claude":
+        # A forwarded event's paths name files on its own machine: nothing to read here.
+        if event.transcript_path and event.agent == "claude" and event.host is None:
             self._follow_transcript(event)
         write, message = self.hub.apply(event, now)
         if write is not None and message is not None:
             writes.append(write)
             messages.append(message)
         after = self.hub.book.get(event.session_id)
-        if after is not None and after.cwd and after.cwd != old_cwd:
+        if after is not None and after.host is None and after.cwd and after.cwd != old_cwd:
             branch = git_branch(Path(after.cwd))
             if branch and branch != after.git_branch:
                 meta = Event(
@@ -452,3 +470,21 @@ def git_branch(cwd: Path) -> str | None:
             return head[len("ref: refs/heads/") :]
         return head[:12] or None
     return None
+
+
+SPOOL_BATCH = "spool:last-batch"  # a file_offsets row: the names the last drain committed
+
+
+def _spool_key(entry: spool.SpoolEntry) -> str:
+    return f"{entry.marker.name}@{entry.mtime_ns}"  # a reused name has another mtime
+
+
+def _batch_record(names: frozenset[str]) -> FileOffset:
+    return FileOffset(SPOOL_BATCH, 0, len(names), {"names": sorted(names)})
+
+
+def _batch_names(offsets: Sequence[FileOffset]) -> frozenset[str]:
+    for offset in offsets:
+        if offset.path == SPOOL_BATCH:
+            return frozenset(str(n) for n in offset.context.get("names", ()))
+    return frozenset()

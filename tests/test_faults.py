@@ -18,8 +18,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from observer.spool import write_event
 
 FIXTURE = Path(__file__).parent / "fixtures" / "claude" / "b_bash" / "hooks.jsonl"
@@ -68,14 +66,6 @@ def _healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise AssertionError("the server never answered /health")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a kill after a batch commits and before its spool files are all deleted"
-    " re-ingests the rest on restart (hundreds of duplicated rows). Fix: commit the names of a"
-    " batch's spool files with it (e.g. a FileOffset row `spool:` whose context lists them) and"
-    " skip those names in the first drain; not done here because observer/ingest.py has other"
-    " work's uncommitted changes. Remove this mark with the fix.",
-)
 def test_kill_9_while_draining_a_backlog_then_restart_loses_and_repeats_nothing(
     tmp_path: Path,
 ) -> None:
