@@ -8,9 +8,10 @@ short thread, some resumed many times up to a few MB), then starts the real serv
 and measures, from spawn: `/health` answering, and every file read and every session known in
 `/api/stats` with the counters standing still. Peak RSS is the server's VmHWM (Linux). Then it
 stops the server, appends one turn to a few files, restarts it on the same database and
-measures the same again: the restart must read exactly the appended bytes.
+measures the same again: the restart must read exactly the appended bytes. `--pi N` adds N pi
+session files (made from tests/fixtures/pi, in a tmp PI_CODING_AGENT_DIR) to the history.
 
-    .venv/bin/python scripts/bench/history.py --files 2000 --runs 3 --write \
+    .venv/bin/python scripts/bench/history.py --files 2000 --pi 2000 --runs 3 --write \
         --variant OBSERVER_REPLAY_RING=1 --baseline <rev>
 
 `--variant` adds a column of this tree with one more environment setting, `--baseline` one of
@@ -51,6 +52,8 @@ HEADING = "## History at start (Codex rollouts)"
 OBSERVER = ROOT / ".venv" / "bin" / "observer"
 CAPTURES = Path("/work/shared/captures/codex/captures")
 FIXTURES = ROOT / "tests" / "fixtures" / "codex"
+PI_FIXTURES = ROOT / "tests" / "fixtures" / "pi"
+PI_ID = re.compile(rb'"type":"session","version":\d+,"id":"([0-9a-f-]{36})"')
 
 # The size mix: most files one short thread, some resumed a few times, a few long-lived.
 MEDIUM_SHARE = 0.12  # 2-12 turns' worth of a capture: ~0.1-1 MB
@@ -91,10 +94,16 @@ class History:
     sizes: list[int] = field(default_factory=list)
     directories: int = 0
     sources: list[str] = field(default_factory=list)
+    pi_dir: Path | None = None  # PI_CODING_AGENT_DIR, when pi sessions are part of it
+    pi_sizes: list[int] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         return sum(self.sizes)
+
+    @property
+    def pi_total(self) -> int:
+        return sum(self.pi_sizes)
 
 
 def _seconds(stamp: bytes) -> float:
@@ -203,6 +212,33 @@ def build_history(home: Path, count: int, seed: int) -> History:
     return history
 
 
+def build_pi_history(history: History, agent_dir: Path, count: int, seed: int) -> None:
+    """`count` pi session files made from the real ones in tests/fixtures/pi (new session ids,
+    record times moved into the past), in pi's per-cwd directories, every one quiet for hours."""
+    templates: list[tuple[bytes, bytes, float]] = []  # (id, data, first timestamp)
+    for path in sorted(PI_FIXTURES.glob("*/sessions/*.jsonl")):
+        data = path.read_bytes()
+        found, stamp = PI_ID.search(data), TIMESTAMP.search(data)
+        if found is not None and stamp is not None:
+            templates.append((found.group(1), data, _seconds(stamp.group(1))))
+    if not templates:
+        raise SystemExit(f"no pi sessions under {PI_FIXTURES}")
+    rng = random.Random(seed + 1)
+    newest = time.time() - 2 * 3600
+    history.pi_dir = agent_dir
+    for i in range(count):
+        old_id, data, first = templates[rng.randrange(len(templates))]
+        start = newest - (count - i) * (HISTORY_DAYS * 86400 / count) + rng.uniform(0, 3600)
+        new_id = thread_id(rng, start)
+        directory = agent_dir / "sessions" / f"--home-dev-project-{i % 40}--"
+        directory.mkdir(parents=True, exist_ok=True)
+        moment = dt.datetime.fromtimestamp(start, dt.UTC)
+        path = directory / f"{moment.strftime('%Y-%m-%dT%H-%M-%S-%f')[:-3]}Z_{new_id}.jsonl"
+        path.write_bytes(shifted(data.replace(old_id, new_id.encode()), start - first))
+        os.utime(path, (start + 60, start + 60))
+        history.pi_sizes.append(path.stat().st_size)
+
+
 def one_more_turn(path: Path, template: Template) -> int:
     """Append the last turn of the file's capture, as a resume today would. Returns bytes."""
     found = THREAD_ID.search(path.name)
@@ -233,6 +269,8 @@ class Phase:
     statuses: dict[str, int] = field(default_factory=dict)
     stop_s: float = 0.0
     parse_errors: int = 0
+    pi_bytes_read: int = 0
+    pi_parse_errors: int = 0
     slowest_stats_s: float = 0.0  # the longest /api/stats answer while ingesting
 
 
@@ -309,6 +347,8 @@ def run_server(
         phase.rss_end_mb = memory.get("VmRSS", 0) / 1024
         phase.bytes_read = int(last["rollout_bytes_read"])
         phase.parse_errors = int(last["rollout_parse_errors"])
+        phase.pi_bytes_read = int(last["pi_bytes_read"])
+        phase.pi_parse_errors = int(last["pi_parse_errors"])
         phase.files = int(last["rollout_files"])
         phase.sessions = int(last["sessions"])
         listing = get_json(url + "/api/sessions")["sessions"]
@@ -350,18 +390,22 @@ def one_run(
         "LANG": "C.UTF-8",
         "HOME": str(base / "home"),
         "CODEX_HOME": str(history.home),
+        "PI_CODING_AGENT_DIR": str(history.pi_dir or base / "no-pi"),
         "OBSERVER_DATA_DIR": str(data),
         "OBSERVER_BIND": f"127.0.0.1:{port}",
         **extra_env,
     }
     log = base / f"server-{name}.log"
     count, total = len(history.files), history.total
+    pi_count, pi_total = len(history.pi_sizes), history.pi_total
 
     def all_read(stats: dict[str, Any]) -> bool:
         return bool(
             stats["rollout_files"] == count
             and stats["rollout_bytes_read"] == total
-            and stats["sessions"] == count
+            and stats["pi_files"] == pi_count
+            and stats["pi_bytes_read"] == pi_total
+            and stats["sessions"] == count + pi_count
         )
 
     first = run_server(observer, env, url, log, all_read)
@@ -374,7 +418,11 @@ def one_run(
     appended = sum(one_more_turn(history.files[i], history.made_from[i]) for i in chosen)
 
     def new_bytes_read(stats: dict[str, Any]) -> bool:
-        return bool(stats["rollout_files"] == count and stats["rollout_bytes_read"] >= appended)
+        return bool(
+            stats["rollout_files"] == count
+            and stats["pi_files"] == pi_count
+            and stats["rollout_bytes_read"] >= appended
+        )
 
     try:
         restart = run_server(observer, env, url, log, new_bytes_read)
@@ -423,7 +471,9 @@ def table(columns: Sequence[Column], history: History) -> str:
         "|---|" + "---:|" * len(columns),
         row("first start: spawn → `/health` answers, s", lambda r: r.first.health_s, ".2f"),
         row(
-            f"first start: spawn → all {len(history.files)} files read, sessions known, s",
+            f"first start: spawn → all {len(history.files)} files read"
+            + (f" (+ {len(history.pi_sizes)} pi sessions)" if history.pi_sizes else "")
+            + ", sessions known, s",
             lambda r: r.first.ingested_s,
             ".1f",
         ),
@@ -435,6 +485,11 @@ def table(columns: Sequence[Column], history: History) -> str:
         row("first start: peak RSS (VmHWM), MB", lambda r: r.first.peak_rss_mb, ".0f"),
         row("first start: RSS once ingested, MB", lambda r: r.first.rss_end_mb, ".0f"),
         row("first start: rollout bytes read, MB", lambda r: r.first.bytes_read / 1e6, ".1f"),
+        *(
+            [row("first start: pi bytes read, MB", lambda r: r.first.pi_bytes_read / 1e6, ".1f")]
+            if history.pi_sizes
+            else []
+        ),
         row("first start: SIGTERM → exit, s", lambda r: r.first.stop_s, ".2f"),
         row("database after the first start, MB", lambda r: r.db_mb, ".0f"),
         row("events stored by the first start", lambda r: r.events, ".0f"),
@@ -461,14 +516,31 @@ def verdicts(runs: Sequence[Run], history: History) -> list[str]:
         + f" (read − appended = {', '.join(str(x) for x in reread)} B per run, out of "
         f"{history.total / 1e6:.1f} MB of history)"
     )
+    sessions = len(history.files) + len(history.pi_sizes)
     complete = all(
-        r.first.bytes_read == history.total and r.first.sessions == len(history.files) for r in runs
+        r.first.bytes_read == history.total
+        and r.first.pi_bytes_read == history.pi_total
+        and r.first.sessions == sessions
+        for r in runs
     )
     out.append(
         "- the first start reads every byte once and knows every session: "
         + ("**PASS**" if complete else "**FAIL**")
         + f" ({runs[0].first.bytes_read} of {history.total} B, {runs[0].first.sessions} of "
-        f"{len(history.files)} sessions, parse errors {runs[0].first.parse_errors})"
+        f"{sessions} sessions, parse errors {runs[0].first.parse_errors}"
+        + (
+            f"; pi {runs[0].first.pi_bytes_read} of {history.pi_total} B, parse errors "
+            f"{runs[0].first.pi_parse_errors}"
+            if history.pi_sizes
+            else ""
+        )
+        + ")"
+    )
+    ready = _median([r.restart.ingested_s for r in runs])
+    out.append(
+        f"- restart ready (appended turns read) ≤ 2 s: **{'PASS' if ready <= 2 else 'FAIL'}**"
+        f" ({ready:.2f} s; restart peak RSS "
+        f"{_median([r.restart.peak_rss_mb for r in runs]):.0f} MB)"
     )
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(runs[0].first.statuses.items()))
     again = ", ".join(f"{k} {v}" for k, v in sorted(runs[0].restart.statuses.items()))
@@ -486,6 +558,13 @@ def history_facts(history: History) -> str:
         f"size median {quantiles[49] / 1e3:.0f} KB, p90 {quantiles[89] / 1e3:.0f} KB, "
         f"p99 {quantiles[98] / 1e6:.1f} MB, largest {sizes[-1] / 1e6:.1f} MB; "
         f"files of 1 MB or more: {over_1mb}"
+        + (
+            f"; and {len(history.pi_sizes)} pi session files in {min(40, len(history.pi_sizes))} "
+            "per-cwd directories, "
+            f"{history.pi_total / 1e6:.1f} MB (from the {PI_FIXTURES.relative_to(ROOT)} captures)"
+            if history.pi_sizes
+            else ""
+        )
     )
 
 
@@ -608,6 +687,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--files", type=int, default=2000, help="rollout files in the history")
     parser.add_argument("--runs", type=int, default=3, help="first start + restart, this often")
+    parser.add_argument("--pi", type=int, default=0, help="pi session files in the history too")
     parser.add_argument("--seed", type=int, default=4, help="the history's random seed")
     parser.add_argument("--write", action="store_true", help=f"rewrite {HEADING!r} in {DOC}")
     parser.add_argument("--keep", action="store_true", help="keep the tmp dir (printed)")
@@ -671,6 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         (base / "home").mkdir()
         built = time.perf_counter()
         history = build_history(base / "codex", args.files, args.seed)
+        if args.pi:
+            build_pi_history(history, base / "pi-agent", args.pi, args.seed)
         print(
             f"built in {time.perf_counter() - built:.1f} s: {history_facts(history)}",
             flush=True,
