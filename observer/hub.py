@@ -17,7 +17,7 @@ from typing import Any
 
 from observer.book import SessionBook
 from observer.events import Event, Kind
-from observer.state import Effect, SessionState, Status
+from observer.state import INACTIVE_IN_HISTORY, Effect, SessionState, Status
 from observer.store import Write
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,14 @@ class Hub:
                 log.debug("event %s for %s: %s", event.wire, event.session_id, result.reason)
             return None, None
         message = _message(result.effect, state, event, result.changed)
-        ring = self._rings.setdefault(state.session_id, deque(maxlen=self._ring_size))
-        ring.append(message)
+        if result.effect is Effect.ENDED and _ends_history(event):
+            # A session read whole from a file quiet for a while (the watchers' start-up read)
+            # keeps no ring: thousands of them would hold up to `ring_size` messages each, and
+            # a client asking for its old revisions gets a snapshot (its events are in SQLite).
+            self._rings.pop(state.session_id, None)
+        else:
+            ring = self._rings.setdefault(state.session_id, deque(maxlen=self._ring_size))
+            ring.append(message)
         return Write(state, event, result.changed), message
 
     def apply_usage(
@@ -143,6 +149,11 @@ class Hub:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+
+def _ends_history(event: Event) -> bool:
+    """The watchers' "this session is history" end (`TreeWatcher._history_ends`)."""
+    return event.kind is Kind.PROCESS_GONE and event.detail == INACTIVE_IN_HISTORY
 
 
 def error(code: str, message: str) -> Message:

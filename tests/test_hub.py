@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from observer.events import Event, Kind
 from observer.hub import SUBSCRIBER_QUEUE, Hub, attention_sorted
-from observer.state import SessionState, Status
+from observer.state import INACTIVE_IN_HISTORY, SessionState, Status
 
 
 def _prompt(session_id: str, at: float, text: str = "go") -> Event:
@@ -52,6 +52,28 @@ def test_session_subscription_replays_from_the_ring_then_falls_back_to_a_snapsho
         "events": [],
     }
     assert hub.subscribe_session(sub, "nope", 0)["code"] == "not_found"
+
+
+def test_a_session_ended_as_history_keeps_no_ring_but_a_live_end_does() -> None:
+    hub = Hub(ring_size=100)
+    for session_id in ("old", "live"):
+        for i in range(5):
+            _apply(hub, _prompt(session_id, float(i), f"p{i}"))
+    history = Event(Kind.PROCESS_GONE, "old", "claude", 9.0, "history", detail=INACTIVE_IN_HISTORY)
+    ended = _apply(hub, history)
+    assert ended["type"] == "session_ended"
+    gone = Event(Kind.PROCESS_GONE, "live", "claude", 9.0, "liveness")
+    assert _apply(hub, gone)["type"] == "session_ended"
+    sub = hub.add_subscriber()
+    snapshot = hub.subscribe_session(sub, "old", 2)
+    assert snapshot["type"] == "session_snapshot"
+    assert snapshot["session"]["status"] == "ended"  # type: ignore[index]
+    replayed = hub.subscribe_session(sub, "live", 2)
+    assert [m["revision"] for m in replayed["events"]] == [3, 4, 5, 6]  # type: ignore[index]
+    # Revived later (the file grew): a ring again, from there on.
+    _apply(hub, Event(Kind.PROMPT, "old", "claude", 10.0, "UserPromptSubmit", detail="back"))
+    again = hub.subscribe_session(sub, "old", 6)
+    assert [m["revision"] for m in again["events"]] == [7]  # type: ignore[index]
 
 
 def test_held_sessions_are_invisible() -> None:
