@@ -48,6 +48,8 @@ class SessionBook:
         """pid -> ids of sessions not ended (held ones included), for the liveness check."""
         pids: dict[int, list[str]] = {}
         for state in self._states.values():
+            if state.host is not None:
+                continue  # its pid names a process on another machine, not one we can see
             if state.pid is not None and (state.held or state.status is not Status.ENDED):
                 pids.setdefault(state.pid, []).append(state.session_id)
         return pids

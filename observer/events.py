@@ -43,6 +43,7 @@ class Origin:
     at: float  # seconds since the epoch, from the spool file's mtime or the replay order
     pid: int | None = None
     source: str = ""  # file name or path:line, for logs
+    host: str | None = None  # the machine it came from (`observer forward`); None: this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,10 @@ class Event:
     subagent: bool = False  # emitted from inside a subagent (Claude's agent_id)
     control: str | None = None  # "direct" from a driver of a session observer launched
     usage: UsageReport | None = None  # tokens, context, rate limits: never read by `state`
+    # The machine the agent runs on, when another machine forwarded the event (`observer
+    # forward`); None for this machine's own. Set once from the Origin by the receiver, so no
+    # connector has to know about hosts.
+    host: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None and v is not False}

@@ -54,6 +54,7 @@ SESSION_FIELDS: dict[str, Schema] = {
     "control": {"enum": ["observed", "direct"]},
     "capabilities": {"type": "array", "items": {"type": "string"}},
     "usage": {"type": ["object", "null"]},  # tokens, cost, context, rate limits (docs/usage.md)
+    "host": TEXT,  # the machine that forwarded it (`observer forward`); null: this one
 }
 SESSION: Schema = {
     "type": "object",

@@ -125,6 +125,9 @@ class SessionState:
     # Tokens, cost, context and rate limits, as `observer.usage` last summed them (JSON-ready,
     # never mutated). Set by the hub, throttled; no transition reads or changes it.
     usage: dict[str, Any] | None = None
+    # The machine the agent runs on when it is not this one (its events came through `observer
+    # forward`); None: this machine. Its pid names a process there, never one here.
+    host: str | None = None
 
     def public(self) -> dict[str, Any]:
         """The fields clients see, JSON-ready."""
@@ -160,6 +163,7 @@ class SessionState:
             "control": self.control,
             "capabilities": list(capabilities(self.agent, self.control)),
             "usage": self.usage,
+            "host": self.host,
         }
 
 
@@ -308,6 +312,8 @@ def _facts(state: SessionState, event: Event) -> dict[str, Any]:
             facts["project"] = _project_name(event.cwd)
     if event.pid is not None:
         facts["pid"] = event.pid
+    if event.host is not None and event.host != state.host:
+        facts["host"] = event.host
     if event.transcript_path:
         facts["transcript_path"] = event.transcript_path
     if event.model:
@@ -409,6 +415,7 @@ _PUBLIC_FIELDS = (
     "ended_reason",
     "error",
     "control",
+    "host",
 )
 
 

@@ -102,6 +102,18 @@ def m003_usage_records(db: Database) -> None:
     usage.create_index(["at"])
 
 
+@migrations()
+def m004_forwarded_files(db: Database) -> None:
+    """Spool files another machine sent (`observer forward`), keyed by (host, file name, mtime):
+    inserted in the same transaction as their events, so a batch sent again after its answer
+    was lost is recognised and applied once. The mtime is in the key because a hook's nonce
+    may repeat after a reboot, never with the same mtime."""
+    db.table("forwarded_files").create(
+        {"host": str, "name": str, "mtime_ns": int},
+        pk=("host", "name", "mtime_ns"),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """One applied event: the session's new state and the event that produced it."""
@@ -132,7 +144,16 @@ class UsageRow:
     tokens: TokenUsage
 
 
-Writes: TypeAlias = Sequence[Write | FileOffset | UsageRow]
+@dataclass(frozen=True, slots=True)
+class ForwardedFile:
+    """A forwarded spool file whose events commit in the same transaction (see m004)."""
+
+    host: str
+    name: str
+    mtime_ns: int
+
+
+Writes: TypeAlias = Sequence[Write | FileOffset | UsageRow | ForwardedFile]
 # Sums per (model, priced by the agent), in the order `usage.buckets_from_rows` reads them.
 _SUMS = (
     "model, agent_cost is not null, sum(input), sum(output), sum(cache_read),"
@@ -220,6 +241,24 @@ class Store:
             .fetchone()
         )
         return row is not None
+
+    def forwarded_known(self, host: str, keys: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Which of (file name, mtime_ns) from `host` are committed already."""
+        known: set[tuple[str, int]] = set()
+        names = sorted({name for name, _ in keys})
+        for start in range(0, len(names), 500):
+            chunk = names[start : start + 500]
+            rows = (
+                self._read()
+                .execute(
+                    "select name, mtime_ns from forwarded_files where host = ? and name in"
+                    f" ({', '.join('?' * len(chunk))})",
+                    [host, *chunk],
+                )
+                .fetchall()
+            )
+            known.update((str(r[0]), int(r[1])) for r in rows)
+        return known & set(keys)
 
     def session_usage(
         self, session_id: str
@@ -317,7 +356,13 @@ class Store:
             if not future.cancelled():  # a waiter that gave up (shutdown) must not kill us
                 future.set_result(None)
 
-    def _write(self, write: Write | FileOffset | UsageRow) -> None:
+    def _write(self, write: Write | FileOffset | UsageRow | ForwardedFile) -> None:
+        if isinstance(write, ForwardedFile):
+            self._db.execute(
+                "insert or ignore into forwarded_files (host, name, mtime_ns) values (?, ?, ?)",
+                [write.host, write.name, write.mtime_ns],
+            )
+            return
         if isinstance(write, UsageRow):
             t = write.tokens
             self._db.execute(

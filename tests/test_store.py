@@ -73,9 +73,14 @@ def test_database_uses_wal_and_migrations(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "observer.db")
     assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
     applied = [r[0] for r in conn.execute("select name from _sqlite_migrations")]
-    assert applied == ["m001_sessions_and_events", "m002_rollout_offsets", "m003_usage_records"]
+    assert applied == [
+        "m001_sessions_and_events",
+        "m002_rollout_offsets",
+        "m003_usage_records",
+        "m004_forwarded_files",
+    ]
     Store(tmp_path / "observer.db").close()  # applying again is a no-op
-    assert conn.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 3
+    assert conn.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 4
 
 
 def test_many_writes_are_batched_into_few_commits(tmp_path: Path) -> None:
