@@ -15,7 +15,7 @@ from typing import Any
 
 from quart import Quart, Response, abort, jsonify, request, websocket
 
-from observer import PROTOCOL_VERSION, __version__, approvals
+from observer import PROTOCOL_VERSION, __version__, approvals, forward_api
 from observer.auth import TokenCheck, bearer
 from observer.capabilities import ACTIONS, SERVER_ACTIONS
 from observer.decisions import DecisionDesk
@@ -96,6 +96,7 @@ def create_app(settings: Settings) -> Quart:
         return value
 
     approvals.register(app, runtime)
+    forward_api.register(app, runtime)  # POST /api/ingest, from `observer forward`
 
     @app.before_request
     async def check_http_token() -> None:
