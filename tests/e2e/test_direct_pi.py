@@ -157,3 +157,31 @@ def test_interrupt_while_an_approval_is_pending(direct_lab: Lab) -> None:
     assert late["code"] == "already_resolved"
     assert not (cwd / "perm_test.txt").exists()
     act(lab, type="end_session", session_id=sid)
+
+
+def test_end_then_resume(direct_lab: Lab) -> None:
+    """resume_session opens the same session file again (`pi --session <id>`)."""
+    lab = direct_lab
+    install_extension(lab)
+    sid, _ = launch(lab, "resume", "[[scenario:text]] Say hello")
+    wait_status(lab, sid, "waiting")
+    assert act(lab, type="end_session", session_id=sid)["ok"]
+    wait_status(lab, sid, "ended")
+    assert act(lab, type="resume_session", session_id=sid)["ok"]
+    wait_status(lab, sid, "waiting")
+    assert act(lab, type="send_message", session_id=sid, text="[[scenario:text]] Again")["ok"]
+    wait_until(
+        lambda: collapse(lab.recorder.statuses(sid))[-2:] == ["working", "waiting"], "the turn"
+    )
+    assert act(lab, type="end_session", session_id=sid)["ok"]
+    wait_status(lab, sid, "ended")
+    seen = collapse(lab.recorder.statuses(sid))
+    expected = ["working", "waiting", "ended", "waiting", "working", "waiting", "ended"]
+    report("pi-direct/end+resume", expected, seen)
+    assert seen == expected
+    # The resumed pi wrote on in the same session file: both prompts are in it.
+    (path,) = (lab.pi_agent_dir / "sessions").glob(f"*/*_{sid}.jsonl")
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    users = [e for e in entries if e.get("message", {}).get("role") == "user"]
+    assert len(users) == 2
+    assert sessions(lab) == {sid}
