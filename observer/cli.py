@@ -136,6 +136,59 @@ def stop(data_dir: DataDir = None) -> None:
         typer.echo("observer is not running")
 
 
+@app.command()
+@clean_errors
+def forward(
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="The remote observer's base URL ($OBSERVER_FORWARD_TO)."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="The remote observer's bearer token ($OBSERVER_FORWARD_TOKEN)."),
+    ] = None,
+    host_name: Annotated[
+        str | None,
+        typer.Option(help="The name this machine's sessions carry there. Default: hostname."),
+    ] = None,
+    data_dir: DataDir = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Send this machine's spool to an observer on another machine, in order, instead of
+    running a server here. Events stay on disk while the remote is unreachable and are never
+    applied twice. SIGTERM finishes the batch in flight. See docs/operations.md."""
+    import logging
+
+    from observer.forward import Forwarder
+    from observer.pidfile import is_observer_process, read_pid
+    from observer.serve import Redact
+
+    settings = _settings(data_dir, forward_to=to, forward_token=token)
+    if not settings.forward_to:
+        raise ConfigError("forward needs --to URL (or forward_to in config.toml)")
+    pid = read_pid(settings.pid_path)
+    if pid is not None and is_observer_process(pid):
+        raise ConfigError(
+            f"an observer server (pid {pid}) drains this data dir's spool: a machine either "
+            "runs a server or forwards. Stop it first (`observer stop`)"
+        )
+    ensure_data_dir(settings)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(Redact([settings.forward_token or ""]))
+    logging.basicConfig(level=log_level.upper(), handlers=[handler])
+    forwarder = Forwarder(
+        settings.spool_dir, settings.forward_to, settings.forward_token, host=host_name
+    )
+    forwarder.install_signal_handlers()
+    typer.echo(f"forwarding {settings.spool_dir} to {settings.forward_to} as {forwarder.host}")
+    stats = forwarder.run()
+    typer.echo(
+        f"forwarded {stats.sent} events ({stats.duplicates} already there), "
+        f"rejected {stats.rejected}, {stats.failures} failed attempts retried"
+    )
+
+
 @app.command("install-service")
 @clean_errors
 def install_service(

@@ -116,6 +116,18 @@ SETTINGS: tuple[SettingInfo, ...] = (
         "the server's local URL",
         "Base URL of the web page, for the deep link in each notification.",
     ),
+    SettingInfo(
+        "forward_to",
+        "OBSERVER_FORWARD_TO",
+        "none",
+        "`observer forward`: base URL of the observer this machine sends its spool to.",
+    ),
+    SettingInfo(
+        "forward_token",
+        "OBSERVER_FORWARD_TOKEN",
+        "none",
+        "`observer forward`: the bearer token of that remote observer.",
+    ),
 )
 
 
@@ -135,6 +147,8 @@ class Settings:
     notify_ntfy: str | None = None
     notify_cooldown: float = 30.0
     public_url: str | None = None
+    forward_to: str | None = None
+    forward_token: str | None = None
 
     @property
     def spool_dir(self) -> Path:
@@ -246,7 +260,7 @@ def _coerce(name: str, value: Any) -> Any:
             return seconds
         if name == "notify_desktop":
             return _boolean(value)
-        if name in ("notify_webhook", "notify_ntfy", "public_url"):
+        if name in ("notify_webhook", "notify_ntfy", "public_url", "forward_to"):
             return _http_url(str(value))
         if name == "replay_ring":
             ring = int(value)
