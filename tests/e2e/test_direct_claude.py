@@ -6,6 +6,8 @@ The user's own hooks are installed too (the lab installs them), and still one se
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -136,3 +138,26 @@ def test_interrupt_a_long_tool_call(direct_lab: Lab) -> None:
     report("claude-direct/interrupt", ["working", "permission", "working", "waiting"], seen)
     assert seen == ["working", "permission", "working", "waiting"]
     act(lab, type="end_session", session_id=sid)
+
+
+def test_killing_the_agent_mid_turn_ends_the_session_within_2_s(direct_lab: Lab) -> None:
+    lab = direct_lab
+    sid, _ = launch(lab, "killed", "[[scenario:perm]] Create the file")
+    asked = pending(lab, sid)
+    assert asked  # mid-turn: Claude is waiting on our approval
+    with urllib.request.urlopen(f"{lab.observer_url}/api/sessions/{sid}") as response:
+        pid = json.loads(response.read())["session"]["pid"]
+    assert isinstance(pid, int) and pid > 0
+    started = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    wait_status(lab, sid, "ended", timeout=10)
+    took = time.monotonic() - started
+    with urllib.request.urlopen(f"{lab.observer_url}/api/sessions/{sid}") as response:
+        reason = json.loads(response.read())["session"]["ended_reason"]
+    report(
+        "claude-direct/killed",
+        ["ended < 2 s", "process killed (SIGKILL)"],
+        [f"ended in {took:.2f} s", reason],
+    )
+    assert took < 2, took
+    assert reason == "process killed (SIGKILL)"
