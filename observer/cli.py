@@ -212,6 +212,14 @@ def install_service(
         str | None,
         typer.Option(help="linux (systemd user unit) or macos (LaunchAgent). Default: this OS."),
     ] = None,
+    forward: Annotated[
+        bool,
+        typer.Option(
+            "--forward",
+            help="Run `observer forward` instead of the server (forward_to and forward_token "
+            "from config.toml, never written into the unit).",
+        ),
+    ] = False,
 ) -> None:
     """Run observer at login and restart it if it fails: a systemd user unit on Linux, a
     launchd LaunchAgent on macOS. The unit carries your login shell's PATH, so the service
@@ -228,11 +236,17 @@ def install_service(
         typer.echo(f"{verb} {result.path}" if result.changed else f"no service at {result.path}")
         return
     settings = _settings(data_dir, bind=bind)
+    if forward and (bind or not settings.forward_to):
+        raise ConfigError(
+            "--forward takes no --bind, and needs forward_to (and forward_token) in "
+            f"{settings.data_dir / 'config.toml'}"
+        )
     spec = service.ServiceSpec(
         executable=service.observer_executable(),
         data_dir=settings.data_dir,
         path_env=service.login_shell_path(),
         bind=bind,
+        forward=forward,
     )
     result = service.install_service(chosen, spec, home, enable=enable, dry_run=dry_run)
     if dry_run:

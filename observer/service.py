@@ -40,9 +40,14 @@ class ServiceSpec:
     data_dir: Path
     path_env: str
     bind: str | None = None
+    # `observer forward` instead of the server (a machine does one or the other). Its URL and
+    # token come from config.toml: a unit file is no place for a secret.
+    forward: bool = False
 
     @property
     def arguments(self) -> list[str]:
+        if self.forward:
+            return [str(self.executable), "forward", "--data-dir", str(self.data_dir)]
         args = [str(self.executable), "start", "--data-dir", str(self.data_dir)]
         if self.bind:
             args += ["--bind", self.bind]

@@ -6,6 +6,7 @@ import base64
 import json
 from typing import Any
 
+import pytest
 from quart import Quart
 
 from observer.book import SessionBook
@@ -130,3 +131,21 @@ def test_a_remote_pid_is_never_checked_for_liveness() -> None:
     assert book.get(SESSION) is not None and book.get(SESSION).host == "laptop"  # type: ignore[union-attr]
     assert book.live_pids() == {}
     assert book.process_gone(4242, 3.0) == []
+
+
+def test_install_service_forward_needs_forward_to_and_keeps_the_token_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from observer.cli import app
+
+    runner = CliRunner()
+    args = ["install-service", "--forward", "--dry-run", "--platform", "linux"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1 and "forward_to" in refused.output
+    monkeypatch.setenv("OBSERVER_FORWARD_TO", "https://observer.example.net")
+    monkeypatch.setenv("OBSERVER_FORWARD_TOKEN", "s3cret-forward")
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert " forward --data-dir " in done.output and "s3cret-forward" not in done.output

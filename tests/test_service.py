@@ -51,6 +51,17 @@ def test_systemd_unit_runs_this_install_with_the_login_path_and_a_throttle(
     assert lines["WantedBy"] == "default.target"
 
 
+def test_a_forwarding_machine_runs_observer_forward_with_no_secret_in_the_unit(
+    tmp_path: Path,
+) -> None:
+    s = spec(tmp_path)
+    forwarding = ServiceSpec(s.executable, s.data_dir, s.path_env, forward=True)
+    lines = unit_lines(service.render_systemd_unit(forwarding))
+    assert lines["ExecStart"] == f'"{s.executable}" forward --data-dir "{tmp_path}/data 100%%"'
+    plist = plistlib.loads(service.render_launchd_plist(forwarding).encode())
+    assert plist["ProgramArguments"][1:3] == ["forward", "--data-dir"]
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
 def test_systemd_analyze_accepts_the_unit_without_a_warning(tmp_path: Path) -> None:
     unit = tmp_path / service.UNIT_NAME
