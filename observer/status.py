@@ -77,8 +77,11 @@ def render_status(report: dict[str, Any], now: float) -> str:
     )
     for s in live:
         age = _age(now - (s.get("status_since") or s.get("last_activity_at") or now))
+        project = s.get("project") or "-"
+        if s.get("host"):  # forwarded from another machine (`observer forward`)
+            project = f"{s['host']}:{project}"
         lines.append(
-            f"{s['status']:<11} {s['agent']:<7} {(s.get('project') or '-')[:20]:<20} "
+            f"{s['status']:<11} {s['agent']:<7} {project[:20]:<20} "
             f"{age:>6}  {compact(s.get('usage')):<15}  {_waits_for(s)}"
         )
     return "\n".join(lines)

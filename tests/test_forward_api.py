@@ -149,3 +149,13 @@ def test_install_service_forward_needs_forward_to_and_keeps_the_token_out(
     done = runner.invoke(app, args)
     assert done.exit_code == 0, done.output
     assert " forward --data-dir " in done.output and "s3cret-forward" not in done.output
+
+
+def test_status_names_the_machine_of_a_forwarded_session() -> None:
+    from observer.status import render_status
+
+    session = {"status": "waiting", "agent": "claude", "project": "api", "host": "laptop"}
+    local = {**session, "host": None, "project": "web"}
+    report = {"server": {"running": True, "url": "u", "version": "v"}, "sessions": [session, local]}
+    text = render_status(report, now=0.0)
+    assert "laptop:api" in text and " web " in text and "None" not in text
