@@ -31,6 +31,7 @@ import os
 import platform
 import random
 import re
+import shlex
 import signal
 import socket
 import statistics
@@ -628,7 +629,7 @@ def section(
 ) -> str:
     runs = columns[0][1]
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    command = " ".join([".venv/bin/python", "scripts/bench/history.py", *argv])
+    command = shlex.join([".venv/bin/python", "scripts/bench/history.py", *argv])
     parts = [
         HEADING,
         "",
@@ -704,6 +705,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also measure this tree with one more environment setting (repeatable)",
     )
     parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="LABEL=EXECUTABLE",
+        help="also measure another build, run as `<EXECUTABLE> start` (repeatable)",
+    )
+    parser.add_argument(
         "--finding",
         action="append",
         default=[],
@@ -761,6 +769,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for variant in args.variant:
             key, value = variant.split("=", 1)
             servers.append((f"this tree, `{key}={value}`", args.observer, {key: value}))
+        for compare in args.compare:
+            label, executable = compare.split("=", 1)
+            servers.append((label, Path(executable), {}))
         if args.baseline:
             runner, heading = baseline_server(args.baseline, base)
             servers.append((heading, runner, {}))

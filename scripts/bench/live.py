@@ -9,7 +9,9 @@ the client takes the clock again when the message arrives.
 Fan-out: 200 live sessions, 50 clients subscribed to the list, 100 events/s spread over the
 sessions; the server's RSS, and the latency every client sees. Then a client that subscribes
 and never reads (its receive buffer 4 KB) among 2 that do, at 1,000 events/s over 20 sessions
-(enough messages to fill its queue of 1,000 and the kernel's buffers): it must be dropped
+for --slow-seconds (enough messages to fill its queue of 1,000 and the kernel's buffers, which
+on loopback hold thousands of messages: the MSS is 64 KB, so the send buffer grows to MBs): it
+must be dropped
 (closed with 1013) while the 2 others get everything, at the latency they have without it.
 (2 reading clients, not 50: one Python client process cannot read 50 × 1,000 messages/s.)
 
@@ -471,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0, help="load / fan-out duration")
+    parser.add_argument("--slow-seconds", type=float, default=25.0, help="the slow-client phase")
     parser.add_argument("--only", choices=["latency", "fanout"])
     parser.add_argument("--finding", action="append", default=[], metavar="TEXT")
     parser.add_argument("--write", action="store_true")
@@ -525,8 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for i in range(args.runs):
                 seconds = args.seconds * 2
                 quiet = one_fanout_run(base / f"fan-{i}", 50, 200, 100.0, seconds, False)
-                fast = one_fanout_run(base / f"fast-{i}", 2, 20, 1000.0, seconds, False)
-                slow = one_fanout_run(base / f"slow-{i}", 2, 20, 1000.0, seconds, True)
+                slow_s = args.slow_seconds
+                fast = one_fanout_run(base / f"fast-{i}", 2, 20, 1000.0, slow_s, False)
+                slow = one_fanout_run(base / f"slow-{i}", 2, 20, 1000.0, slow_s, True)
                 fanout.append(FanoutRun(quiet, fast, slow))
                 print(
                     f"fan-out run {i + 1}: p99 {quiet.q(99):.1f} ms, hwm {quiet.hwm_mb:.0f} MB;"
@@ -545,7 +549,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             FANOUT_HEADING,
                             "",
                             " ".join((__doc__ or "").split("\n\n")[2].split()),
-                            f"Each phase lasts {args.seconds * 2:.0f} s of events on a fresh "
+                            f"The 50-client phase lasts {args.seconds * 2:.0f} s of events, the "
+                            f"slow-client ones {args.slow_seconds:.0f} s, each on a fresh "
                             "server; the clients run in one Python process (asyncio), which "
                             "competes with the server for the 2 cores.",
                             "",
