@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 from observer.book import SessionBook
 from observer.events import Event, Kind
@@ -96,6 +99,74 @@ def test_many_writes_are_batched_into_few_commits(tmp_path: Path) -> None:
         future.result(timeout=5)
     store.close()
     assert len(Store(tmp_path / "observer.db").load_states()) == 200
+
+
+def _write(i: int) -> list[Write]:
+    state = SessionState(
+        f"s{i}", "claude", status=Status.WORKING, held=False, materialized=True, revision=1
+    )
+    return [Write(state, _event(Kind.PROMPT, float(i)), ("status",))]
+
+
+class _Watched(queue.Queue[Any]):
+    """The writer's queue, noting every blocking get (and its timeout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocking: list[float | None] = []
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if block:
+            self.blocking.append(timeout)
+        return super().get(block, timeout)
+
+
+def test_the_writer_never_waits_for_company_once_it_holds_a_write(tmp_path: Path) -> None:
+    """Group commit: a lone write is committed at once; the writer blocks only on an empty
+    queue, with nothing in hand (a batching pause cost every live write 5 ms)."""
+    store = Store(tmp_path / "observer.db")
+    watched = _Watched()
+    store._queue = watched
+    committed: list[int] = []
+    commit = store._commit
+
+    def counted(batch: list[Any]) -> None:
+        committed.append(len(batch))
+        commit(batch)
+
+    store._commit = counted  # type: ignore[method-assign]
+    store.start()
+    for i in range(3):
+        store.submit(_write(i)).result(timeout=5)  # one at a time: each its own commit
+    store.close()
+    assert committed == [1, 1, 1]
+    assert watched.blocking == [None] * 4  # 3 writes and the sentinel, each awaited empty-handed
+
+
+def test_writes_queued_during_a_commit_go_in_the_next_one_together(tmp_path: Path) -> None:
+    store = Store(tmp_path / "observer.db")
+    committed: list[int] = []
+    commit = store._commit
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_first(batch: list[Any]) -> None:
+        if not committed:
+            entered.set()
+            release.wait(5)  # the first commit is still running while the others arrive
+        committed.append(len(batch))
+        commit(batch)
+
+    store._commit = slow_first  # type: ignore[method-assign]
+    store.start()
+    first = store.submit(_write(0))
+    assert entered.wait(5)
+    rest = [store.submit(_write(i)) for i in range(1, 8)]
+    release.set()
+    for future in [first, *rest]:
+        future.result(timeout=5)
+    store.close()
+    assert committed == [1, 7]  # the 7 that queued behind the first commit: one transaction
+    assert len(Store(tmp_path / "observer.db").load_states()) == 8
 
 
 def test_state_json_round_trip() -> None:
