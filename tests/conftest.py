@@ -64,3 +64,11 @@ async def running_app(settings: Settings) -> AsyncIterator[Quart]:
     app = create_app(settings)
     async with app.test_app() as test_app:
         yield test_app.app  # type: ignore[misc]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """An empty project folder for an agent to work in."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    return folder

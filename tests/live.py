@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import sqlite3
 from pathlib import Path
@@ -13,10 +14,44 @@ from typing import Any
 from quart.typing import TestClientProtocol as Client
 from quart.typing import TestWebsocketConnectionProtocol as WsConnection
 
+from observer.settings import Settings
+from observer.spool import write_event
+
+CLAUDE_FIXTURES = Path(__file__).parent / "fixtures" / "claude"
+
 
 async def receive(ws: WsConnection, timeout: float = 5.0) -> dict[str, Any]:
     message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.receive(), timeout))
     return message
+
+
+def spool_scenario(
+    settings: Settings,
+    scenario: str,
+    limit: int | None = None,
+    *,
+    start: int = 0,
+    pid: int | None = None,
+) -> list[str]:
+    """Write a recorded Claude scenario's hook payloads (lines start..limit) into the spool as
+    its hooks would, from process `pid` (this one by default); the event names, in order."""
+    names = []
+    lines = (CLAUDE_FIXTURES / scenario / "hooks.jsonl").read_bytes().splitlines()
+    for line in lines[start:limit]:
+        name = json.loads(line)["hook_event_name"]
+        write_event(settings.spool_dir, "claude", name, os.getpid() if pid is None else pid, line)
+        names.append(name)
+    return names
+
+
+async def subscribed(ws: WsConnection) -> list[dict[str, Any]]:
+    """Take the hello, subscribe to the list: the sessions it starts with."""
+    assert (await receive(ws))["type"] == "hello"
+    await ws.send(json.dumps({"type": "subscribe_list"}))
+    reply = await receive(ws)
+    assert reply["type"] == "sessions_list", reply
+    sessions: list[dict[str, Any]] = reply["sessions"]
+    return sessions
 
 
 async def stats_when(client: Client, done: Any, timeout: float = 10.0) -> Any:

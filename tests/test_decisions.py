@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,7 @@ from observer.decisions import DecisionDesk
 from observer.direct.base import ActionError
 from observer.policy import ALLOW, ASK, DENY, Rule, RuleError, evaluate, subject_of
 from observer.settings import Settings
-from observer.spool import write_event
-from tests.live import receive
+from tests.live import receive, spool_scenario
 
 PERM = Path(__file__).parent / "fixtures" / "claude" / "c_perm_stdio_allow" / "hooks.jsonl"
 
@@ -165,9 +163,7 @@ async def test_a_client_answers_the_call_the_hook_holds(
         await receive(ws)
         await ws.send(json.dumps({"type": "set_away", "on": True, "ref": "a"}))
         assert (await receive(ws))["ok"] is True
-        for line in PERM.read_bytes().splitlines()[:5]:  # up to the PermissionRequest
-            name = json.loads(line)["hook_event_name"]
-            write_event(settings.spool_dir, "claude", name, os.getpid(), line)
+        spool_scenario(settings, "c_perm_stdio_allow", 5)  # up to the PermissionRequest
         hook = asyncio.create_task(
             client.post("/api/hook/permission?agent=claude", data=perm_payload())
         )

@@ -4,107 +4,41 @@ a child that dies, two clients racing on one approval, and every error an action
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import stat
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from quart import Quart
-from quart.typing import TestWebsocketConnectionProtocol as WsConnection
 
-from observer.server import create_app
 from observer.settings import Settings, load_settings
-from tests.live import receive
-
-FAKE = Path(__file__).parent / "fake_claude.py"
+from tests.direct_client import (
+    Client,
+    again_then_end,
+    asked,
+    child_dies_mid_turn,
+    fake_launcher,
+    interrupt_a_long_tool_call,
+    launch_then_stop,
+    running,
+    session,
+    settle,
+    two_answers_race,
+    unconfirmed_interrupt_is_forced,
+)
+from tests.live import spool_scenario
 
 
 @pytest.fixture
 def fake_claude_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    launcher = tmp_path / "bin" / "claude"
-    launcher.parent.mkdir()
-    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
-    launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("OBSERVER_CLAUDE_BIN", str(launcher))
-    return launcher
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    folder = tmp_path / "project"
-    folder.mkdir()
-    return folder
+    return fake_launcher(tmp_path, monkeypatch, "claude")
 
 
 @pytest.fixture
 async def app(fake_claude_bin: Path) -> AsyncIterator[Quart]:
-    settings: Settings = load_settings(liveness_interval=0)
-    application = create_app(settings)
-    async with application.test_app() as test_app:
-        yield test_app.app  # type: ignore[misc]
-
-
-class Client:
-    """One WebSocket client: sends actions, keeps every session message it sees."""
-
-    def __init__(self, ws: WsConnection) -> None:
-        self.ws = ws
-        self.seen: list[dict[str, Any]] = []
-        self.replies: list[dict[str, Any]] = []
-
-    async def open(self) -> Client:
-        assert (await receive(self.ws))["type"] == "hello"
-        await self.ws.send(json.dumps({"type": "subscribe_list"}))
-        assert (await receive(self.ws))["type"] == "sessions_list"
-        return self
-
-    async def act(self, **message: Any) -> dict[str, Any]:
-        ref = f"r{len(self.replies)}-{time.monotonic_ns()}"
-        await self.ws.send(json.dumps({**message, "ref": ref}))
-        while True:
-            reply = await self.next(timeout=15)
-            if reply.get("ref") == ref:
-                self.replies.append(reply)
-                return reply
-
-    async def next(self, timeout: float = 10) -> dict[str, Any]:
-        message = await receive(self.ws, timeout)
-        if "status" in message and "session_id" in message:
-            self.seen.append(message)
-        return message
-
-    async def until(self, session_id: str, status: str, timeout: float = 10) -> dict[str, Any]:
-        for message in self.seen:
-            if message["session_id"] == session_id and message["status"] == status:
-                self.seen = self.seen[self.seen.index(message) + 1 :]
-                return message
-        deadline = time.monotonic() + timeout
-        while True:
-            message = await self.next(timeout=max(0.1, deadline - time.monotonic()))
-            if message.get("session_id") == session_id and message.get("status") == status:
-                self.seen.clear()
-                return message
-
-    def statuses(self, session_id: str) -> list[str]:
-        values: list[str] = []
-        for message in self.seen:
-            if message["session_id"] == session_id and (
-                not values or values[-1] != message["status"]
-            ):
-                values.append(message["status"])
-        return values
-
-
-async def session(app: Quart, session_id: str) -> dict[str, Any]:
-    body = await (await app.test_client().get(f"/api/sessions/{session_id}")).get_json()
-    result: dict[str, Any] = body["session"]
-    return result
+    async with running() as application:
+        yield application
 
 
 async def test_launch_answer_and_end(app: Quart, workdir: Path) -> None:
@@ -115,41 +49,23 @@ async def test_launch_answer_and_end(app: Quart, workdir: Path) -> None:
         )
         assert created["type"] == "action_result" and created["ok"] is True
         sid = created["session_id"]
-        await client.until(sid, "working")
-        await client.until(sid, "waiting")
+        await client.turn(sid)
         state = await session(app, sid)
         assert state["control"] == "direct"
         assert "approve_tool" in state["capabilities"]
         assert state["last_message"] == "echo: hello there"
         assert state["model"] == "fake-model" and state["project"] == "project"
 
-        reply = await client.act(type="send_message", session_id=sid, text="again")
-        assert reply["ok"]
-        await client.until(sid, "working")
-        await client.until(sid, "waiting")
-        assert (await client.act(type="end_session", session_id=sid))["ok"]
-        await client.until(sid, "ended")
-        assert (await session(app, sid))["ended_reason"] == "ended from observer"
+        await again_then_end(client, app, sid)
 
 
 async def test_approve_allow_runs_the_tool(app: Quart, workdir: Path) -> None:
     async with app.test_client().websocket("/ws") as ws:
         client = await Client(ws).open()
-        sid = (
-            await client.act(
-                type="create_session", agent="claude", cwd=str(workdir), prompt="[[perm]] go"
-            )
-        )["session_id"]
-        await client.until(sid, "permission")
-        pending = (await session(app, sid))["pending"]
+        sid = await client.launch("claude", workdir, prompt="[[perm]] go")
+        pending = await asked(client, app, sid)
         assert pending["tool"] == "Bash" and pending["summary"] == "touch perm.txt"
-        reply = await client.act(
-            type="approve_tool",
-            session_id=sid,
-            request_id=pending["request_id"],
-            decision="allow",
-            scope="session",
-        )
+        reply = await client.approve(sid, pending["request_id"], "allow", scope="session")
         assert reply["ok"], reply
         await client.until(sid, "waiting")
         decision = json.loads((workdir / "perm.txt").read_text())
@@ -160,47 +76,16 @@ async def test_approve_allow_runs_the_tool(app: Quart, workdir: Path) -> None:
 
 
 async def test_deny_and_a_second_answer_is_already_resolved(app: Quart, workdir: Path) -> None:
-    client_app = app.test_client()
-    async with client_app.websocket("/ws") as ws1, client_app.websocket("/ws") as ws2:
-        first, second = await Client(ws1).open(), await Client(ws2).open()
-        sid = (
-            await first.act(
-                type="create_session", agent="claude", cwd=str(workdir), prompt="[[perm]] go"
-            )
-        )["session_id"]
-        await first.until(sid, "permission")
-        request_id = (await session(app, sid))["pending"]["request_id"]
-        answer = {"type": "approve_tool", "session_id": sid, "request_id": request_id}
-        replies = await asyncio.gather(
-            first.act(**answer, decision="deny"), second.act(**answer, decision="allow")
-        )
-        assert sorted(str(r.get("ok") or r.get("code")) for r in replies) == [
-            "True",
-            "already_resolved",
-        ]
-        loser = next(r for r in replies if r["type"] == "error")
-        assert "already resolved" in loser["message"]
-        await first.until(sid, "waiting")
-        assert (workdir / "perm.txt").exists() == (replies[1].get("ok") is True)
+    await two_answers_race(app, "claude", workdir)
 
 
 async def test_answer_a_question(app: Quart, workdir: Path) -> None:
     async with app.test_client().websocket("/ws") as ws:
         client = await Client(ws).open()
-        sid = (
-            await client.act(
-                type="create_session", agent="claude", cwd=str(workdir), prompt="[[question]]"
-            )
-        )["session_id"]
-        await client.until(sid, "question")
-        pending = (await session(app, sid))["pending"]
+        sid = await client.launch("claude", workdir, prompt="[[question]]")
+        pending = await asked(client, app, sid, "question")
         assert pending["kind"] == "question" and pending["summary"] == "Which color?"
-        wrong = await client.act(
-            type="approve_tool",
-            session_id=sid,
-            request_id=pending["request_id"],
-            decision="allow",
-        )
+        wrong = await client.approve(sid, pending["request_id"], "allow")
         assert wrong["code"] == "bad_request"
         reply = await client.act(
             type="answer_question", session_id=sid, request_id=pending["request_id"], answer="Blue"
@@ -212,53 +97,17 @@ async def test_answer_a_question(app: Quart, workdir: Path) -> None:
 
 
 async def test_interrupt_a_long_tool_call(app: Quart, workdir: Path) -> None:
-    async with app.test_client().websocket("/ws") as ws:
-        client = await Client(ws).open()
-        sid = (
-            await client.act(
-                type="create_session", agent="claude", cwd=str(workdir), prompt="[[slow]]"
-            )
-        )["session_id"]
-        await client.until(sid, "working")
-        await asyncio.sleep(0.2)
-        assert (await client.act(type="interrupt_session", session_id=sid))["ok"]
-        await client.until(sid, "waiting")
-        assert (await session(app, sid))["current_tool"] is None
+    await interrupt_a_long_tool_call(app, "claude", workdir)
 
 
 async def test_an_unconfirmed_interrupt_is_forced(
     app: Quart, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("observer.direct.claude.INTERRUPT_GRACE", 0.5)
-    async with app.test_client().websocket("/ws") as ws:
-        client = await Client(ws).open()
-        sid = (
-            await client.act(
-                type="create_session", agent="claude", cwd=str(workdir), prompt="[[hang]]"
-            )
-        )["session_id"]
-        await client.until(sid, "working")
-        reply = await client.act(type="interrupt_session", session_id=sid)
-        assert reply["code"] == "forced" and "killed" in reply["message"]
-        await client.until(sid, "ended")
-        assert "interrupt not confirmed" in (await session(app, sid))["ended_reason"]
+    await unconfirmed_interrupt_is_forced(app, "claude", workdir, monkeypatch)
 
 
 async def test_a_child_that_dies_mid_turn_ends_within_2_s(app: Quart, workdir: Path) -> None:
-    async with app.test_client().websocket("/ws") as ws:
-        client = await Client(ws).open()
-        sid = (
-            await client.act(
-                type="create_session", agent="claude", cwd=str(workdir), prompt="[[die]]"
-            )
-        )["session_id"]
-        await client.until(sid, "working")
-        started = time.monotonic()
-        await client.until(sid, "ended", timeout=2)
-        assert time.monotonic() - started < 2
-        assert (await session(app, sid))["ended_reason"] == "process exited with status 3"
-        gone = await client.act(type="send_message", session_id=sid, text="hi")
-        assert gone["code"] == "ended" and "resume_session" in gone["message"]
+    await child_dies_mid_turn(app, "claude", workdir)
 
 
 async def test_errors_are_clear(app: Quart, workdir: Path) -> None:
@@ -277,11 +126,8 @@ async def test_errors_are_clear(app: Quart, workdir: Path) -> None:
         missing = {"type": "create_session", "agent": "claude", "cwd": str(workdir / "missing")}
         assert await code(**missing) == "bad_request"
         assert await code(type="create_session", agent="claude") == "bad_request"
-        sid = (
-            await client.act(type="create_session", agent="claude", cwd=str(workdir), prompt="hi")
-        )["session_id"]
-        await client.until(sid, "working")
-        await client.until(sid, "waiting")
+        sid = await client.launch("claude", workdir, prompt="hi")
+        await client.turn(sid)
         assert await code(type="steer_turn", session_id=sid, text="x") == "unsupported"
         answer = {"type": "approve_tool", "session_id": sid, "request_id": "toolu_x"}
         assert await code(**answer, decision="allow") == "already_resolved"
@@ -292,15 +138,9 @@ async def test_errors_are_clear(app: Quart, workdir: Path) -> None:
 
 
 async def test_an_observed_session_can_only_be_watched(app: Quart, settings: Settings) -> None:
-    from observer.spool import write_event
-
-    fixtures = Path(__file__).parent / "fixtures" / "claude" / "a_text" / "hooks.jsonl"
     async with app.test_client().websocket("/ws") as ws:
         client = await Client(ws).open()
-        for line in fixtures.read_bytes().splitlines()[:3]:
-            write_event(
-                settings.spool_dir, "claude", json.loads(line)["hook_event_name"], os.getpid(), line
-            )
+        spool_scenario(settings, "a_text", 3)
         while True:
             message = await client.next()
             if message.get("status") == "working":
@@ -320,11 +160,7 @@ async def test_rest_create_and_act(app: Quart, workdir: Path) -> None:
     )
     assert created.status_code == 201
     sid = (await created.get_json())["session_id"]
-    for _ in range(100):
-        if (await session(app, sid))["last_message"] == "echo: rest":
-            break
-        await asyncio.sleep(0.05)
-    assert (await session(app, sid))["last_message"] == "echo: rest"
+    assert (await settle(app, sid, "last_message", "echo: rest"))["last_message"] == "echo: rest"
     missing = await client.post("/api/sessions/nope/send_message", json={"text": "x"})
     assert missing.status_code == 404
     unknown = await client.post(f"/api/sessions/{sid}/dance", json={})
@@ -337,27 +173,17 @@ async def test_shutdown_ends_direct_sessions_and_resume_brings_one_back(
     fake_claude_bin: Path, workdir: Path
 ) -> None:
     settings = load_settings(liveness_interval=0)
-    first = create_app(settings)
-    async with first.test_app() as test_app:
-        created = await test_app.test_client().post(
-            "/api/sessions", json={"agent": "claude", "cwd": str(workdir), "prompt": "one"}
-        )
-        sid = (await created.get_json())["session_id"]
-        await asyncio.sleep(0.5)
-    second = create_app(settings)
-    async with second.test_app() as test_app:
-        state = await session(test_app.app, sid)  # type: ignore[arg-type]
+    sid = await launch_then_stop("claude", workdir, settings)
+    async with running(settings) as app:
+        state = await session(app, sid)
         assert state["status"] == "ended"
         assert state["ended_reason"] == "observer stopped; resume_session continues it"
-        client = test_app.test_client()
+        client = app.test_client()
         resumed = await client.post(f"/api/sessions/{sid}/resume_session", json={})
         assert resumed.status_code == 200, await resumed.get_json()
-        state = await session(test_app.app, sid)  # type: ignore[arg-type]
+        state = await session(app, sid)
         assert state["status"] == "waiting" and state["ended_reason"] is None
         sent = await client.post(f"/api/sessions/{sid}/send_message", json={"text": "two"})
         assert sent.status_code == 200
-        for _ in range(100):
-            if (await session(test_app.app, sid))["last_message"] == "echo: two":  # type: ignore[arg-type]
-                break
-            await asyncio.sleep(0.05)
-        assert (await session(test_app.app, sid))["last_message"] == "echo: two"  # type: ignore[arg-type]
+        state = await settle(app, sid, "last_message", "echo: two")
+        assert state["last_message"] == "echo: two"

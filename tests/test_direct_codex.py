@@ -5,10 +5,7 @@ that dies, end, and resume after a restart."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import stat
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,45 +15,35 @@ import pytest
 from quart import Quart
 
 from observer.direct.codex import DEFAULT_POLICY, thread_policy
-from observer.server import create_app
 from observer.settings import load_settings
-from tests.test_direct import Client, session
-
-FAKE = Path(__file__).parent / "fake_codex_appserver.py"
+from tests.direct_client import (
+    Client,
+    again_then_end,
+    asked,
+    child_dies_mid_turn,
+    fake_launcher,
+    launch_then_stop,
+    running,
+    session,
+    settle,
+    two_answers_race,
+    unconfirmed_interrupt_is_forced,
+)
 
 
 @pytest.fixture
 def fake_codex_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    launcher = tmp_path / "bin" / "codex"
-    launcher.parent.mkdir()
-    launcher.write_text(
-        f'#!/bin/sh\n[ "$1" = app-server ] || exit 64\nexec "{sys.executable}" "{FAKE}"\n'
-    )
-    launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("OBSERVER_CODEX_BIN", str(launcher))
-    return launcher
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    folder = tmp_path / "project"
-    folder.mkdir()
-    return folder
+    return fake_launcher(tmp_path, monkeypatch, "codex")
 
 
 @pytest.fixture
 async def app(fake_codex_bin: Path) -> AsyncIterator[Quart]:
-    application = create_app(load_settings(liveness_interval=0))
-    async with application.test_app() as test_app:
-        yield test_app.app  # type: ignore[misc]
+    async with running() as application:
+        yield application
 
 
 async def launch(client: Client, workdir: Path, prompt: str | None) -> str:
-    created = await client.act(
-        type="create_session", agent="codex", cwd=str(workdir), prompt=prompt
-    )
-    assert created["type"] == "action_result" and created["ok"] is True, created
-    return str(created["session_id"])
+    return await client.launch("codex", workdir, prompt=prompt)
 
 
 def calls(workdir: Path, method: str) -> list[dict[str, Any]]:
@@ -87,56 +74,25 @@ async def test_launch_text_and_end(app: Quart, workdir: Path) -> None:
         assert started == {"cwd": str(workdir), **DEFAULT_POLICY}
         assert calls(workdir, "turn/start")[0]["threadId"] == sid
 
-        assert (await client.act(type="send_message", session_id=sid, text="again"))["ok"]
-        await client.until(sid, "working")
-        await client.until(sid, "waiting")
-        assert (await session(app, sid))["last_message"] == "echo: again"
-        assert (await client.act(type="end_session", session_id=sid))["ok"]
-        await client.until(sid, "ended")
-        assert (await session(app, sid))["ended_reason"] == "ended from observer"
+        await again_then_end(client, app, sid)
 
 
 async def test_approve_allow_runs_the_command(app: Quart, workdir: Path) -> None:
     async with app.test_client().websocket("/ws") as ws:
         client = await Client(ws).open()
         sid = await launch(client, workdir, "[[perm]] go")
-        await client.until(sid, "permission")
-        pending = (await session(app, sid))["pending"]
+        pending = await asked(client, app, sid)
         assert pending["tool"] == "Bash" and pending["summary"] == "touch perm.txt"
         assert pending["request_id"] == "call_000000000000000000000001"
-        reply = await client.act(
-            type="approve_tool",
-            session_id=sid,
-            request_id=pending["request_id"],
-            decision="allow",
-            scope="session",
-        )
+        reply = await client.approve(sid, pending["request_id"], "allow", scope="session")
         assert reply["ok"], reply
-        await client.until(sid, "working")
-        await client.until(sid, "waiting")
+        await client.turn(sid)
         assert json.loads((workdir / "perm.txt").read_text()) == {"decision": "acceptForSession"}
         assert (await session(app, sid))["last_message"] == "ran it"
 
 
 async def test_deny_and_a_second_answer_is_already_resolved(app: Quart, workdir: Path) -> None:
-    client_app = app.test_client()
-    async with client_app.websocket("/ws") as ws1, client_app.websocket("/ws") as ws2:
-        first, second = await Client(ws1).open(), await Client(ws2).open()
-        sid = await launch(first, workdir, "[[perm]] go")
-        await first.until(sid, "permission")
-        request_id = (await session(app, sid))["pending"]["request_id"]
-        answer = {"type": "approve_tool", "session_id": sid, "request_id": request_id}
-        replies = await asyncio.gather(
-            first.act(**answer, decision="deny"), second.act(**answer, decision="allow")
-        )
-        assert sorted(str(r.get("ok") or r.get("code")) for r in replies) == [
-            "True",
-            "already_resolved",
-        ]
-        await first.until(sid, "waiting")
-        assert (workdir / "perm.txt").exists() == (replies[1].get("ok") is True)
-        again = await first.act(**answer, decision="allow")
-        assert again["code"] == "already_resolved"
+    await two_answers_race(app, "codex", workdir)
 
 
 async def test_an_answer_before_the_request_waits_for_it(app: Quart, workdir: Path) -> None:
@@ -145,18 +101,10 @@ async def test_an_answer_before_the_request_waits_for_it(app: Quart, workdir: Pa
     async with app.test_client().websocket("/ws") as ws:
         client = await Client(ws).open()
         sid = await launch(client, workdir, "[[late]] go")
-        for _ in range(100):
-            if (await session(app, sid))["current_tool"] == "Bash":
-                break
-            await asyncio.sleep(0.02)
+        await settle(app, sid, "current_tool", "Bash", pause=0.02)
         assert (await session(app, sid))["status"] == "working"  # not asked yet
         started = time.monotonic()
-        reply = await client.act(
-            type="approve_tool",
-            session_id=sid,
-            request_id="call_000000000000000000000001",
-            decision="allow",
-        )
+        reply = await client.approve(sid, "call_000000000000000000000001", "allow")
         assert reply["ok"], reply
         assert time.monotonic() - started < 5
         await client.until(sid, "waiting")
@@ -167,11 +115,8 @@ async def test_deny_declines(app: Quart, workdir: Path) -> None:
     async with app.test_client().websocket("/ws") as ws:
         client = await Client(ws).open()
         sid = await launch(client, workdir, "[[perm]] go")
-        await client.until(sid, "permission")
-        request_id = (await session(app, sid))["pending"]["request_id"]
-        reply = await client.act(
-            type="approve_tool", session_id=sid, request_id=request_id, decision="deny"
-        )
+        request_id = (await asked(client, app, sid))["request_id"]
+        reply = await client.approve(sid, request_id, "deny")
         assert reply["ok"], reply
         await client.until(sid, "waiting")
         assert not (workdir / "perm.txt").exists()
@@ -182,16 +127,10 @@ async def test_a_file_change_approval_names_the_files(app: Quart, workdir: Path)
     async with app.test_client().websocket("/ws") as ws:
         client = await Client(ws).open()
         sid = await launch(client, workdir, "[[patch]]")
-        await client.until(sid, "permission")
-        pending = (await session(app, sid))["pending"]
+        pending = await asked(client, app, sid)
         assert pending["tool"] == "apply_patch"
         assert pending["summary"] == str(workdir / "hello.txt")
-        reply = await client.act(
-            type="approve_tool",
-            session_id=sid,
-            request_id=pending["request_id"],
-            decision="allow",
-        )
+        reply = await client.approve(sid, pending["request_id"], "allow")
         assert reply["ok"], reply
         await client.until(sid, "waiting")
         assert json.loads((workdir / "patch.json").read_text()) == {"decision": "accept"}
@@ -202,10 +141,7 @@ async def test_steer_then_interrupt_a_long_command(app: Quart, workdir: Path) ->
         client = await Client(ws).open()
         sid = await launch(client, workdir, "[[slow]]")
         await client.until(sid, "working")
-        for _ in range(100):
-            if (await session(app, sid))["current_tool"] == "Bash":
-                break
-            await asyncio.sleep(0.02)
+        await settle(app, sid, "current_tool", "Bash", pause=0.02)
         busy = await client.act(type="send_message", session_id=sid, text="another")
         assert busy["code"] == "bad_request" and "steer_turn" in busy["message"]
         assert (await client.act(type="steer_turn", session_id=sid, text="hurry"))["ok"]
@@ -223,37 +159,19 @@ async def test_steer_then_interrupt_a_long_command(app: Quart, workdir: Path) ->
 async def test_an_unconfirmed_interrupt_is_forced(
     app: Quart, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("observer.direct.codex.INTERRUPT_GRACE", 0.5)
-    async with app.test_client().websocket("/ws") as ws:
-        client = await Client(ws).open()
-        sid = await launch(client, workdir, "[[hang]]")
-        await client.until(sid, "working")
-        reply = await client.act(type="interrupt_session", session_id=sid)
-        assert reply["code"] == "forced" and "killed" in reply["message"]
-        await client.until(sid, "ended")
-        assert "interrupt not confirmed" in (await session(app, sid))["ended_reason"]
+    await unconfirmed_interrupt_is_forced(app, "codex", workdir, monkeypatch)
 
 
 async def test_a_failed_turn_shows_its_error(app: Quart, workdir: Path) -> None:
     async with app.test_client().websocket("/ws") as ws:
         client = await Client(ws).open()
         sid = await launch(client, workdir, "[[fail]]")
-        await client.until(sid, "working")
-        await client.until(sid, "waiting")
+        await client.turn(sid)
         assert "high demand" in (await session(app, sid))["error"]
 
 
 async def test_a_child_that_dies_mid_turn_ends_within_2_s(app: Quart, workdir: Path) -> None:
-    async with app.test_client().websocket("/ws") as ws:
-        client = await Client(ws).open()
-        sid = await launch(client, workdir, "[[die]]")
-        await client.until(sid, "working")
-        started = time.monotonic()
-        await client.until(sid, "ended", timeout=2)
-        assert time.monotonic() - started < 2
-        assert (await session(app, sid))["ended_reason"] == "process exited with status 3"
-        gone = await client.act(type="send_message", session_id=sid, text="hi")
-        assert gone["code"] == "ended" and "resume_session" in gone["message"]
+    await child_dies_mid_turn(app, "codex", workdir)
 
 
 async def test_launch_without_a_prompt_waits(app: Quart, workdir: Path) -> None:
@@ -280,29 +198,20 @@ async def test_shutdown_then_resume_continues_the_thread(
     fake_codex_bin: Path, workdir: Path
 ) -> None:
     settings = load_settings(liveness_interval=0)
-    async with create_app(settings).test_app() as test_app:
-        created = await test_app.test_client().post(
-            "/api/sessions", json={"agent": "codex", "cwd": str(workdir), "prompt": "one"}
-        )
-        sid = (await created.get_json())["session_id"]
-        await asyncio.sleep(0.5)
-    async with create_app(settings).test_app() as test_app:
-        app = test_app.app  # type: ignore[attr-defined]
+    sid = await launch_then_stop("codex", workdir, settings)
+    async with running(settings) as app:
         state = await session(app, sid)
         assert state["status"] == "ended"
-        resumed = await test_app.test_client().post(f"/api/sessions/{sid}/resume_session", json={})
+        resumed = await app.test_client().post(f"/api/sessions/{sid}/resume_session", json={})
         assert resumed.status_code == 200, await resumed.get_json()
         (resume,) = calls(workdir, "thread/resume")
         assert resume["threadId"] == sid and resume["excludeTurns"] is True
-        sent = await test_app.test_client().post(
+        sent = await app.test_client().post(
             f"/api/sessions/{sid}/send_message", json={"text": "two"}
         )
         assert sent.status_code == 200
-        for _ in range(100):
-            if (await session(app, sid))["last_message"] == "echo: two":
-                break
-            await asyncio.sleep(0.05)
-        assert (await session(app, sid))["last_message"] == "echo: two"
+        state = await settle(app, sid, "last_message", "echo: two")
+        assert state["last_message"] == "echo: two"
 
 
 def test_the_users_config_chooses_its_own_policy(tmp_path: Path) -> None:

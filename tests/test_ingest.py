@@ -16,28 +16,14 @@ from quart.testing.connections import TestWebsocketConnection as WsConnection
 from observer.server import create_app
 from observer.settings import Settings, load_settings
 from observer.spool import write_event
-from tests.live import receive
+from tests.live import receive, spool_scenario, subscribed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude"
 
 
-async def subscribed(ws: WsConnection) -> list[dict[str, Any]]:
-    await receive(ws)
-    await ws.send(json.dumps({"type": "subscribe_list"}))
-    reply = await receive(ws)
-    sessions: list[dict[str, Any]] = reply["sessions"]
-    return sessions
-
-
-def write_scenario(settings: Settings, scenario: str, pid: int) -> None:
-    for line in (FIXTURES / scenario / "hooks.jsonl").read_bytes().splitlines():
-        name = json.loads(line)["hook_event_name"]
-        write_event(settings.spool_dir, "claude", name, pid, line)
-
-
 async def test_backlog_written_while_down_is_drained_in_order(settings: Settings) -> None:
-    write_scenario(settings, "c_perm_stdio_deny", os.getpid())
-    write_scenario(settings, "j_question", os.getpid())
+    spool_scenario(settings, "c_perm_stdio_deny")
+    spool_scenario(settings, "j_question")
     corrupt = write_event(settings.spool_dir, "claude", "Stop", 1, b'{"truncated": ')
     (settings.spool_dir / "stray.txt").write_bytes(b"?")
     app = create_app(settings)
@@ -56,7 +42,7 @@ async def test_backlog_written_while_down_is_drained_in_order(settings: Settings
 
 async def test_unknown_agent_is_rejected_not_blocking(settings: Settings) -> None:
     write_event(settings.spool_dir, "nosuch", "Stop", 1, b"{}")
-    write_scenario(settings, "a_text", os.getpid())
+    spool_scenario(settings, "a_text")
     app = create_app(settings)
     async with app.test_app() as test_app:
         async with test_app.test_client().websocket("/ws") as ws:
@@ -90,10 +76,8 @@ async def test_claude_registry_shows_esc_and_exit(isolated_home: Path) -> None:
         async with app.test_app() as test_app:
             async with test_app.test_client().websocket("/ws") as ws:
                 await subscribed(ws)
-                lines = (FIXTURES / "f_interrupt" / "hooks.jsonl").read_bytes().splitlines()
-                for line in lines[:4]:  # SessionStart .. PreToolUse: a Bash command running
-                    name = json.loads(line)["hook_event_name"]
-                    write_event(settings.spool_dir, "claude", name, sleeper.pid, line)
+                # SessionStart .. PreToolUse: a Bash command running
+                spool_scenario(settings, "f_interrupt", 4, pid=sleeper.pid)
                 assert await _next_status(ws) == "working"
                 while (await receive(ws)).get("event", {}).get("wire") != "PreToolUse":
                     pass
@@ -127,10 +111,7 @@ async def test_dead_agent_process_ends_its_session(isolated_home: Path) -> None:
     async with app.test_app() as test_app:
         async with test_app.test_client().websocket("/ws") as ws:
             await subscribed(ws)
-            lines = (FIXTURES / "b_bash" / "hooks.jsonl").read_bytes().splitlines()
-            for line in lines[:3]:
-                name = json.loads(line)["hook_event_name"]
-                write_event(settings.spool_dir, "claude", name, sleeper.pid, line)
+            spool_scenario(settings, "b_bash", 3, pid=sleeper.pid)
             assert await _next_status(ws) == "working"
             sleeper.kill()
             sleeper.wait()

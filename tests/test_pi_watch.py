@@ -25,7 +25,7 @@ from observer.rollouts import PI, feed, fresh_state, resumed_state
 from observer.server import create_app
 from observer.settings import load_settings
 from observer.state import INACTIVE_IN_HISTORY
-from tests.live import append_in_chunks, drain_statuses, event_rows, receive, stats_when
+from tests.live import append_in_chunks, drain_statuses, event_rows, stats_when, subscribed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pi"
 ORIGIN = Origin("pi", 1795322000.5, None, "test")
@@ -105,9 +105,7 @@ async def test_pi_sessions_written_live_then_finished_while_down(isolated_home: 
     async with app.test_app() as test_app:
         client = test_app.test_client()
         async with client.websocket("/ws") as ws:
-            await receive(ws)
-            await ws.send(json.dumps({"type": "subscribe_list"}))
-            assert (await receive(ws))["sessions"] == []
+            assert await subscribed(ws) == []
             await asyncio.sleep(0.1)
             directory.mkdir(parents=True)  # pi's tree appears after the server started
             for source in whole_files:

@@ -37,7 +37,7 @@ from observer.rollouts import (
 from observer.server import create_app
 from observer.settings import load_settings
 from observer.state import INACTIVE_IN_HISTORY
-from tests.live import append_in_chunks, drain_statuses, event_rows, receive, stats_when
+from tests.live import append_in_chunks, drain_statuses, event_rows, stats_when, subscribed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "codex"
 ROLLOUTS = sorted(FIXTURES.glob("*/rollouts/rollout-*.jsonl"))
@@ -240,9 +240,7 @@ async def test_a_rollout_written_live_then_resumed_while_down(codex_home: Path) 
     async with app.test_app() as test_app:
         client = test_app.test_client()
         async with client.websocket("/ws") as ws:
-            await receive(ws)
-            await ws.send(json.dumps({"type": "subscribe_list"}))
-            assert (await receive(ws))["sessions"] == []
+            assert await subscribed(ws) == []
             await asyncio.sleep(0.1)
             day.mkdir(parents=True)  # Codex's home appears after the server started
             lines = first.splitlines(keepends=True)

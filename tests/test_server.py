@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +14,7 @@ from quart.testing.connections import WebsocketResponseError
 from observer import PROTOCOL_VERSION
 from observer.server import create_app
 from observer.settings import Settings, load_settings
-from observer.spool import write_event
-from tests.live import receive
-
-FIXTURES = Path(__file__).parent / "fixtures" / "claude"
-
-
-def spool_scenario(settings: Settings, scenario: str, limit: int | None = None) -> list[str]:
-    """Write a recorded scenario's hook payloads into the spool, returning the event names."""
-    names = []
-    lines = (FIXTURES / scenario / "hooks.jsonl").read_bytes().splitlines()
-    for line in lines[:limit]:
-        name = json.loads(line)["hook_event_name"]
-        write_event(settings.spool_dir, "claude", name, os.getpid(), line)
-        names.append(name)
-    return names
+from tests.live import receive, spool_scenario, subscribed
 
 
 async def collect(ws: WsConnection, until: str) -> list[dict[str, Any]]:
@@ -98,9 +83,7 @@ async def test_subscribe_session_replays_missed_events(
 ) -> None:
     client = running_app.test_client()
     async with client.websocket("/ws") as ws:
-        await receive(ws)
-        await ws.send(json.dumps({"type": "subscribe_list"}))
-        await receive(ws)
+        await subscribed(ws)
         spool_scenario(settings, "b_bash")
         messages = await collect(ws, "session_ended")
     session_id = messages[0]["session_id"]
@@ -128,9 +111,7 @@ async def test_gap_larger_than_the_ring_gets_a_snapshot(tmp_path: Path) -> None:
     async with app.test_app() as test_app:
         client = test_app.test_client()
         async with client.websocket("/ws") as ws:
-            await receive(ws)
-            await ws.send(json.dumps({"type": "subscribe_list"}))
-            await receive(ws)
+            await subscribed(ws)
             spool_scenario(settings, "b_bash")
             messages = await collect(ws, "session_ended")
             session_id = messages[0]["session_id"]
@@ -149,9 +130,7 @@ async def test_session_subscriber_gets_only_its_session(
 ) -> None:
     client = running_app.test_client()
     async with client.websocket("/ws") as lister:
-        await receive(lister)
-        await lister.send(json.dumps({"type": "subscribe_list"}))
-        await receive(lister)
+        await subscribed(lister)
         spool_scenario(settings, "a_text", limit=2)  # SessionStart, UserPromptSubmit
         created = await receive(lister)
         a_text = created["session_id"]
@@ -163,10 +142,7 @@ async def test_session_subscriber_gets_only_its_session(
             assert (await receive(watcher))["events"] == []
             spool_scenario(settings, "b_bash")  # another session: the watcher must not see it
             await collect(lister, "session_ended")
-            lines = (FIXTURES / "a_text" / "hooks.jsonl").read_bytes().splitlines()[2:]
-            for line in lines:
-                name = json.loads(line)["hook_event_name"]
-                write_event(settings.spool_dir, "claude", name, os.getpid(), line)
+            spool_scenario(settings, "a_text", start=2)
             seen = await collect(watcher, "session_ended")
     assert {m["session_id"] for m in seen} == {a_text}
 
@@ -176,9 +152,7 @@ async def test_http_sessions_list_is_attention_first(
 ) -> None:
     client = running_app.test_client()
     async with client.websocket("/ws") as ws:
-        await receive(ws)
-        await ws.send(json.dumps({"type": "subscribe_list"}))
-        await receive(ws)
+        await subscribed(ws)
         spool_scenario(settings, "a_text", limit=3)  # working
         # One batch or several: session_created may already say working, or a delta follows.
         while (await receive(ws)).get("status") != "working":

@@ -14,7 +14,7 @@ from typing import Any
 from observer.server import create_app
 from observer.settings import Settings, load_settings
 from observer.spool import write_event
-from tests.live import receive, stats_when
+from tests.live import receive, stats_when, subscribed
 
 FIXTURE = Path(__file__).parent / "fixtures" / "claude" / "b_bash"
 SESSION = "675bf7ca-68df-4c7d-893a-f1fb7734b767"
@@ -115,9 +115,7 @@ async def test_a_burst_of_usage_is_published_at_most_once_a_second(isolated_home
     async with app.test_app() as test_app:
         client = test_app.test_client()
         async with client.websocket("/ws") as ws:
-            await receive(ws)
-            await ws.send(json.dumps({"type": "subscribe_list"}))
-            await receive(ws)
+            await subscribed(ws)
             spool_hooks(settings, path, end=False)  # the session stays, waiting
             start = asyncio.get_running_loop().time()
             lines = data.splitlines(keepends=True)

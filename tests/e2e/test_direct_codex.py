@@ -14,71 +14,39 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.sync.client import connect
 
-from tests.e2e.conftest import report
-from tests.e2e.harness import Lab, open_lab, wait_until
-from tests.timeline import collapse
+from tests.e2e.direct import (
+    ALLOW_FOLLOW_UP_END,
+    act,
+    allow_then_answer_again,
+    check,
+    deny,
+    direct_lab,
+    end,
+    ended_from_observer,
+    follow_up,
+    launch,
+    launched,
+    snapshot,
+    statuses,
+    wait_status,
+)
+from tests.e2e.harness import Lab, wait_until
 
 pytestmark = pytest.mark.e2e
-LAUNCHED: list[str] = []  # the sessions this module's lab launched
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, codex_bin: Path) -> Iterator[Lab]:
-    opened = open_lab(
-        tmp_path_factory.mktemp("direct-codex"), {"OBSERVER_CODEX_BIN": str(codex_bin)}
-    )
-    try:
+    root = tmp_path_factory.mktemp("direct-codex")
+    with direct_lab(root, {"OBSERVER_CODEX_BIN": str(codex_bin)}) as opened:
         opened.install_codex_hooks(codex_bin)
         yield opened
-    finally:
-        opened.close()
-
-
-def act(lab: Lab, **message: Any) -> dict[str, Any]:
-    """Send one action from a fresh client, as a phone would, and return its reply."""
-    url = lab.observer_url.replace("http", "ws") + "/ws"
-    with connect(url, open_timeout=10) as ws:
-        json.loads(ws.recv(timeout=10))  # hello
-        ws.send(json.dumps({**message, "ref": "e2e"}))
-        while True:
-            reply: dict[str, Any] = json.loads(ws.recv(timeout=60))
-            if reply.get("ref") == "e2e":
-                return reply
-
-
-def launch(lab: Lab, name: str, prompt: str) -> tuple[str, Path]:
-    cwd = lab.workdir(name)
-    reply = act(lab, type="create_session", agent="codex", cwd=str(cwd), prompt=prompt)
-    assert reply.get("ok") is True, reply
-    LAUNCHED.append(str(reply["session_id"]))
-    return str(reply["session_id"]), cwd
-
-
-def wait_status(lab: Lab, session_id: str, status: str, timeout: float = 60) -> None:
-    wait_until(
-        lambda: lab.recorder.statuses(session_id)[-1:] == [status],
-        f"{session_id} to be {status}",
-        timeout=timeout,
-    )
-
-
-def pending(lab: Lab, session_id: str) -> dict[str, Any]:
-    wait_status(lab, session_id, "permission")
-    return lab.recorder.last_pending(session_id)
-
-
-def snapshot(lab: Lab, session_id: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{lab.observer_url}/api/sessions/{session_id}") as response:
-        session: dict[str, Any] = json.loads(response.read())["session"]
-        return session
 
 
 def created(lab: Lab) -> list[str]:
@@ -88,46 +56,19 @@ def created(lab: Lab) -> list[str]:
 
 def one_session_each(lab: Lab) -> None:
     """Every session this lab shows is one observer launched, created once."""
-    assert sorted(created(lab)) == sorted(LAUNCHED)
-
-
-def check(scenario: str, expected: list[str], seen: list[str]) -> None:
-    report(f"codex-direct/{scenario}", expected, seen)
-    assert seen == expected
+    assert sorted(created(lab)) == sorted(launched(lab))
 
 
 def test_allow_then_follow_up_then_end(lab: Lab) -> None:
-    sid, cwd = launch(lab, "allow", "[[scenario:escalate]] Create the file")
-    asked = pending(lab, sid)
-    assert asked["tool"] == "Bash"
-    assert asked["summary"] == "touch perm_test.txt && echo created"
-    reply = act(
-        lab, type="approve_tool", session_id=sid, request_id=asked["request_id"], decision="allow"
-    )
-    assert reply.get("ok") is True, reply
-    wait_status(lab, sid, "waiting")
-    assert (cwd / "perm_test.txt").exists()
+    prompt = "[[scenario:escalate]] Create the file"
+    sid, _, _ = allow_then_answer_again(lab, "codex", prompt, "Bash")
     assert "created" in (snapshot(lab, sid)["last_message"] or "")  # the fake quotes the output
-    again = act(
-        lab, type="approve_tool", session_id=sid, request_id=asked["request_id"], decision="deny"
-    )
-    assert again["code"] == "already_resolved"
-
-    assert act(lab, type="send_message", session_id=sid, text="[[scenario:text]] And now?")["ok"]
-    wait_until(
-        lambda: collapse(lab.recorder.statuses(sid)).count("waiting") >= 2, "the follow-up turn"
-    )
+    follow_up(lab, sid)
     assert "42" in (snapshot(lab, sid)["last_message"] or "")
-    assert act(lab, type="end_session", session_id=sid)["ok"]
-    wait_status(lab, sid, "ended")
-    seen = collapse(lab.recorder.statuses(sid))
-    expected = ["working", "permission", "working", "waiting", "working", "waiting", "ended"]
-    check("allow+follow-up+end", expected, seen)
-    # Codex's SessionEnd hook says "other"; observer, which ended it, names the reason.
-    wait_until(
-        lambda: snapshot(lab, sid)["ended_reason"] == "ended from observer",
-        "the reason observer knows",
-    )
+    end(lab, sid)
+    check("codex-direct/allow+follow-up+end", ALLOW_FOLLOW_UP_END, statuses(lab, sid))
+    # Codex's SessionEnd hook says "other".
+    ended_from_observer(lab, sid)
     final = snapshot(lab, sid)
     assert final["control"] == "direct" and final["agent"] == "codex"
     assert final["project"] == "allow"
@@ -140,21 +81,8 @@ def test_allow_then_follow_up_then_end(lab: Lab) -> None:
 
 
 def test_deny_then_resume(lab: Lab) -> None:
-    sid, cwd = launch(lab, "deny", "[[scenario:escalate]] Create the file")
-    asked = pending(lab, sid)
-    reply = act(
-        lab, type="approve_tool", session_id=sid, request_id=asked["request_id"], decision="deny"
-    )
-    assert reply.get("ok") is True, reply
-    wait_status(lab, sid, "waiting")
-    check(
-        "deny",
-        ["working", "permission", "working", "waiting"],
-        collapse(lab.recorder.statuses(sid)),
-    )
-    assert not (cwd / "perm_test.txt").exists()
-    assert act(lab, type="end_session", session_id=sid)["ok"]
-    wait_status(lab, sid, "ended")
+    sid, _ = deny(lab, "codex", "[[scenario:escalate]] Create the file")
+    end(lab, sid)
 
     # resume_session: a new app-server process takes the same thread (thread/resume).
     resumed = act(lab, type="resume_session", session_id=sid)
@@ -163,17 +91,15 @@ def test_deny_then_resume(lab: Lab) -> None:
     assert act(lab, type="send_message", session_id=sid, text="[[scenario:text]] Again")["ok"]
     wait_until(lambda: "42" in (snapshot(lab, sid)["last_message"] or ""), "the resumed turn")
     wait_status(lab, sid, "waiting")
-    assert act(lab, type="end_session", session_id=sid)["ok"]
-    wait_status(lab, sid, "ended")
+    end(lab, sid)
     expected = ["working", "permission", "working", "waiting", "ended"]
     expected += ["waiting", "working", "waiting", "ended"]
-    report("codex-direct/deny+resume", expected, collapse(lab.recorder.statuses(sid)))
-    assert collapse(lab.recorder.statuses(sid)) == expected
+    check("codex-direct/deny+resume", expected, statuses(lab, sid))
     one_session_each(lab)
 
 
 def test_steer_then_interrupt_a_long_command(lab: Lab) -> None:
-    sid, _ = launch(lab, "interrupt", "[[scenario:slow]] Wait a while")
+    sid, _ = launch(lab, "codex", "interrupt", "[[scenario:slow]] Wait a while")
     wait_until(lambda: snapshot(lab, sid)["current_tool"] == "Bash", "the command to run")
     time.sleep(0.5)  # the 30 s command is running now (in the sandbox: nobody was asked)
     steered = act(lab, type="steer_turn", session_id=sid, text="[[scenario:text]] hurry up")
@@ -184,9 +110,8 @@ def test_steer_then_interrupt_a_long_command(lab: Lab) -> None:
     wait_status(lab, sid, "waiting", timeout=15)
     assert time.monotonic() - started < 15
     time.sleep(1.0)  # late events (the killed command's item, hooks, the rollout) keep it waiting
-    check("interrupt", ["working", "waiting"], collapse(lab.recorder.statuses(sid)))
-    assert act(lab, type="end_session", session_id=sid)["ok"]
-    wait_status(lab, sid, "ended")
+    check("codex-direct/interrupt", ["working", "waiting"], statuses(lab, sid))
+    end(lab, sid)
     one_session_each(lab)
 
 
