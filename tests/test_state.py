@@ -851,3 +851,48 @@ def test_a_question_answered_after_the_registry_cleared_it_is_still_answered() -
         assert result.state is not None
         statuses.append(result.state.status.value)
     assert statuses == ["working", "working", "question", "working", "working", "waiting"]
+
+
+# -- sessions observer launched (control: direct) -----------------------------------------------
+
+
+def direct(kind: Kind, at: float, **extra: Any) -> Event:
+    return ev(kind, at, control="direct", **extra)
+
+
+def test_a_launch_without_a_prompt_is_a_waiting_session_at_once() -> None:
+    [result] = run(direct(Kind.SESSION_START, 1.0, cwd="/w/app"))
+    assert result.effect is Effect.CREATED
+    assert result.state is not None and result.state.status is Status.WAITING
+    assert result.state.control == "direct" and result.state.project == "app"
+    assert result.state.public()["capabilities"]  # it can be driven
+
+
+def test_the_registry_does_not_steer_a_direct_session() -> None:
+    """Claude's registry says idle while our message still sits in its stdin: ignored for a
+    session whose driver reports the turn itself; the same registry still rules observed ones."""
+    launched = last(
+        direct(Kind.PROMPT, 1.0, detail="go"),
+        ev(Kind.IDLE, 1.5),  # registry:idle, newer than the prompt
+        ev(Kind.BUSY, 1.6),
+    )
+    assert launched.status is Status.WORKING and launched.status_since == 1.0
+    assert last(direct(Kind.PROMPT, 1.0), direct(Kind.TURN_END, 2.0)).status is Status.WAITING
+    observed = last(ev(Kind.PROMPT, 1.0, detail="go"), ev(Kind.IDLE, 1.5))
+    assert observed.status is Status.WAITING  # Esc in a terminal session: only the registry says
+
+
+def test_relaunching_an_ended_direct_session_revives_it() -> None:
+    ended = last(direct(Kind.PROMPT, 1.0), direct(Kind.SESSION_END, 2.0, detail="ended here"))
+    assert ended.status is Status.ENDED and ended.ended_reason == "ended here"
+    back = last(direct(Kind.SESSION_START, 3.0), state=ended)
+    assert back.status is Status.WAITING and back.ended_reason is None
+
+
+def test_the_driver_names_the_end_after_the_agent_s_own_hook() -> None:
+    hooked = last(direct(Kind.PROMPT, 1.0), ev(Kind.SESSION_END, 2.0, detail="other"))
+    named = run(direct(Kind.SESSION_END, 2.1, detail="ended from observer"), state=hooked)[-1]
+    assert named.state is not None and named.state.ended_reason == "ended from observer"
+    assert named.changed == ("ended_reason",)
+    again = run(direct(Kind.SESSION_END, 2.2, detail="ended from observer"), state=named.state)
+    assert again[-1].effect is Effect.NONE  # the same reason twice is no change
