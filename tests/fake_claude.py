@@ -95,10 +95,16 @@ def turn(text: str, number: int) -> None:
         }
     )
     tool_id = f"toolu_{number}"
-    if "[[perm]]" in text:
+    if "[[perm]]" in text or "[[permslow]]" in text:
         command = {"command": "touch perm.txt", "description": "make a file"}
         assistant({"type": "tool_use", "id": tool_id, "name": "Bash", "input": command})
+        interrupted.clear()  # before asking: an interrupt may follow the answer at once
         answer = ask(number, "Bash", command)
+        if answer.get("behavior") == "allow" and "[[permslow]]" in text:
+            interrupted.wait(60)  # the allowed tool runs until it is interrupted
+            tool_result(tool_id, "interrupted", is_error=True)
+            result("error_during_execution", "")
+            return
         if answer.get("behavior") == "allow":
             Path("perm.txt").write_text(json.dumps(answer))
             tool_result(tool_id, "")

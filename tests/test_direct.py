@@ -187,3 +187,34 @@ async def test_shutdown_ends_direct_sessions_and_resume_brings_one_back(
         assert sent.status_code == 200
         state = await settle(app, sid, "last_message", "echo: two")
         assert state["last_message"] == "echo: two"
+
+
+async def test_an_allowed_tool_shows_working_while_it_runs_and_can_be_interrupted(
+    app: Quart, workdir: Path
+) -> None:
+    """Nothing in Claude's stream speaks between the answer and the tool's end: the driver
+    says working itself, so the session does not sit in `permission` while the tool runs."""
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await client.launch("claude", workdir, prompt="[[permslow]] go")
+        pending = await asked(client, app, sid)
+        assert (await client.approve(sid, pending["request_id"], "allow"))["ok"]
+        await client.until(sid, "working")
+        state = await session(app, sid)
+        assert state["status"] == "working" and state["pending"] is None
+        interrupted = await client.act(type="interrupt_session", session_id=sid)
+        assert interrupted.get("ok") is True, interrupted
+        await client.until(sid, "waiting")
+
+
+async def test_interrupting_an_idle_session_is_refused_not_forced(
+    app: Quart, workdir: Path
+) -> None:
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await client.launch("claude", workdir, prompt="hello")
+        await client.turn(sid)
+        reply = await client.act(type="interrupt_session", session_id=sid)
+        assert reply["code"] == "bad_request" and "nothing to interrupt" in reply["message"]
+        assert (await session(app, sid))["status"] == "waiting"  # not killed
+        await again_then_end(client, app, sid)

@@ -889,10 +889,20 @@ def test_relaunching_an_ended_direct_session_revives_it() -> None:
     assert back.status is Status.WAITING and back.ended_reason is None
 
 
-def test_the_driver_names_the_end_after_the_agent_s_own_hook() -> None:
+def test_the_agent_s_own_hooks_only_add_facts_to_a_direct_session() -> None:
+    """Hooks lag or lead the driver (a PermissionRequest hook landing after we answered): for
+    a session observer drives, only the driver's events move the status."""
+    answered = last(
+        direct(Kind.PROMPT, 1.0),
+        direct(Kind.APPROVAL_REQUEST, 1.1, tool="Bash", tool_key="k", tool_use_id="t"),
+        direct(Kind.BUSY, 1.2),  # the driver answered
+        ev(Kind.APPROVAL_REQUEST, 1.3, tool="Bash", tool_key="k", cwd="/w/x"),  # the late hook
+    )
+    assert answered.status is Status.WORKING and answered.pending is None
+    assert answered.cwd == "/w/x"  # its facts still count
     hooked = last(direct(Kind.PROMPT, 1.0), ev(Kind.SESSION_END, 2.0, detail="other"))
-    named = run(direct(Kind.SESSION_END, 2.1, detail="ended from observer"), state=hooked)[-1]
-    assert named.state is not None and named.state.ended_reason == "ended from observer"
-    assert named.changed == ("ended_reason",)
-    again = run(direct(Kind.SESSION_END, 2.2, detail="ended from observer"), state=named.state)
-    assert again[-1].effect is Effect.NONE  # the same reason twice is no change
+    assert hooked.status is Status.WORKING  # the hook's SessionEnd does not end it...
+    ended = last(direct(Kind.SESSION_END, 2.1, detail="ended from observer"), state=hooked)
+    assert ended.status is Status.ENDED and ended.ended_reason == "ended from observer"
+    gone = last(ev(Kind.PROCESS_GONE, 2.2, detail="process exited"), state=hooked)
+    assert gone.status is Status.ENDED  # ...but a process seen gone always does

@@ -30,6 +30,7 @@ class ClaudeDriver(Driver):
         # tool_use_id (what clients see as the pending request id) -> the can_use_tool request
         self._permissions: dict[str, dict[str, Any]] = {}
         self._interrupted: asyncio.Event | None = None
+        self._running = False  # a turn is under way: from our message or its init to `result`
 
     async def start(self) -> str:
         spec = self.spec
@@ -66,9 +67,14 @@ class ClaudeDriver(Driver):
                 "session_id": self.session_id,
             }
         )
+        self._running = True
         await self.emit([self.event(Kind.PROMPT, "direct:prompt", detail=text, **facts)])
 
     async def interrupt(self) -> None:
+        if not self._running:
+            # Claude answers an interrupt of an idle session with no `result`: waiting for one
+            # would end in a forced kill of a session that was doing nothing.
+            raise ActionError("bad_request", "no turn is running: nothing to interrupt")
         self._interrupted = asyncio.Event()
         await self._control({"subtype": "interrupt"})
         if not await wait_event(self._interrupted, INTERRUPT_GRACE):
@@ -113,8 +119,12 @@ class ClaudeDriver(Driver):
             if request.get("subtype") == "can_use_tool":
                 tool_use_id = str(request.get("tool_use_id") or message.get("request_id"))
                 self._permissions[tool_use_id] = {**request, "request_id": message["request_id"]}
-        if kind == "result" and self._interrupted is not None:
-            self._interrupted.set()
+        if kind == "system" and message.get("subtype") == "init":
+            self._running = True  # Claude starts a turn (also one for a queued message)
+        if kind == "result":
+            self._running = False
+            if self._interrupted is not None:
+                self._interrupted.set()
         if kind in ("result", "user"):
             self._forget_answered(message)
         events = stream_events(message, self.session_id, time.time(), self.pid)
@@ -157,6 +167,10 @@ class ClaudeDriver(Driver):
         )
 
     async def _respond(self, request_id: str, response: dict[str, Any]) -> None:
+        # Answered: Claude works on (the tool runs, or the model hears the denial), and nothing
+        # in its stream says so until the tool ends, maybe minutes away. Said *before* Claude
+        # hears the answer, so it cannot land after the turn's end and revive it.
+        await self.emit([self.event(Kind.BUSY, "direct:answered")])
         await self.send_line(
             {
                 "type": "control_response",

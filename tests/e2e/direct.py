@@ -98,10 +98,22 @@ def statuses(lab: Lab, session_id: str) -> list[str]:
     return collapse(lab.recorder.statuses(session_id))
 
 
-def check(scenario: str, expected: list[str], seen: list[str]) -> None:
-    """One row of `scripts/e2e`'s table, and the statuses must be the ones expected."""
+def check(scenario: str, expected: list[str], lab: Lab, session_id: str) -> None:
+    """One row of `scripts/e2e`'s table, and the statuses must be the ones expected; when they
+    are not, the message says which of the agent's events set each status."""
+    seen = statuses(lab, session_id)
     report(scenario, expected, seen)
-    assert seen == expected
+    assert seen == expected, "\n".join(map(str, wires(lab, session_id)))
+
+
+def wires(lab: Lab, session_id: str) -> list[tuple[str, str]]:
+    """(status, the agent's event that set it), in the order the recorder saw them."""
+    with lab.recorder.lock:
+        return [
+            (m["status"], m["event"]["wire"])
+            for m in lab.recorder.messages
+            if m.get("session_id") == session_id and "event" in m
+        ]
 
 
 # -- steps every agent shares ------------------------------------------------------------------
@@ -152,7 +164,7 @@ def deny(lab: Lab, agent: str, prompt: str) -> tuple[str, Path]:
     reply = approve(lab, sid, asked["request_id"], "deny")
     assert reply.get("ok") is True, reply
     wait_status(lab, sid, "waiting")
-    check(f"{agent}-direct/deny", ASKED_THEN_ANSWERED, statuses(lab, sid))
+    check(f"{agent}-direct/deny", ASKED_THEN_ANSWERED, lab, sid)
     assert not (cwd / "perm_test.txt").exists()
     return sid, cwd
 
@@ -170,5 +182,5 @@ def interrupt_once_allowed(lab: Lab, agent: str) -> tuple[str, float]:
     wait_status(lab, sid, "waiting", timeout=15)
     took = time.monotonic() - started
     assert took < 15
-    check(f"{agent}-direct/interrupt", ASKED_THEN_ANSWERED, statuses(lab, sid))
+    check(f"{agent}-direct/interrupt", ASKED_THEN_ANSWERED, lab, sid)
     return sid, took

@@ -29,7 +29,6 @@ from tests.e2e.direct import (
     pending,
     sessions,
     snapshot,
-    statuses,
     wait_status,
 )
 from tests.e2e.harness import Lab
@@ -47,7 +46,7 @@ def test_allow_then_follow_up_then_end(lab: Lab) -> None:
     sid, _, _ = allow_then_answer_again(lab, "claude", "[[scenario:perm]] Create the file", "Bash")
     follow_up(lab, sid)
     end(lab, sid)
-    check("claude-direct/allow+follow-up+end", ALLOW_FOLLOW_UP_END, statuses(lab, sid))
+    check("claude-direct/allow+follow-up+end", ALLOW_FOLLOW_UP_END, lab, sid)
     # Claude's own SessionEnd hook says "other".
     ended_from_observer(lab, sid)
     assert lab.recorder.last_session(sid)["control"] == "direct"

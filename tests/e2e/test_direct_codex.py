@@ -33,7 +33,6 @@ from tests.e2e.direct import (
     launch,
     launched,
     snapshot,
-    statuses,
     wait_status,
 )
 from tests.e2e.harness import Lab, wait_until
@@ -66,7 +65,7 @@ def test_allow_then_follow_up_then_end(lab: Lab) -> None:
     follow_up(lab, sid)
     assert "42" in (snapshot(lab, sid)["last_message"] or "")
     end(lab, sid)
-    check("codex-direct/allow+follow-up+end", ALLOW_FOLLOW_UP_END, statuses(lab, sid))
+    check("codex-direct/allow+follow-up+end", ALLOW_FOLLOW_UP_END, lab, sid)
     # Codex's SessionEnd hook says "other".
     ended_from_observer(lab, sid)
     final = snapshot(lab, sid)
@@ -94,7 +93,7 @@ def test_deny_then_resume(lab: Lab) -> None:
     end(lab, sid)
     expected = ["working", "permission", "working", "waiting", "ended"]
     expected += ["waiting", "working", "waiting", "ended"]
-    check("codex-direct/deny+resume", expected, statuses(lab, sid))
+    check("codex-direct/deny+resume", expected, lab, sid)
     one_session_each(lab)
 
 
@@ -110,7 +109,7 @@ def test_steer_then_interrupt_a_long_command(lab: Lab) -> None:
     wait_status(lab, sid, "waiting", timeout=15)
     assert time.monotonic() - started < 15
     time.sleep(1.0)  # late events (the killed command's item, hooks, the rollout) keep it waiting
-    check("codex-direct/interrupt", ["working", "waiting"], statuses(lab, sid))
+    check("codex-direct/interrupt", ["working", "waiting"], lab, sid)
     end(lab, sid)
     one_session_each(lab)
 

@@ -59,7 +59,7 @@ def test_allow_then_follow_up_then_end(lab: Lab) -> None:
     assert asked["request_id"].startswith("call_")  # the tool call's own id
     follow_up(lab, sid)
     end(lab, sid)
-    check("pi-direct/allow+follow-up+end", ALLOW_FOLLOW_UP_END, statuses(lab, sid))
+    check("pi-direct/allow+follow-up+end", ALLOW_FOLLOW_UP_END, lab, sid)
     # The extension's session_shutdown says "quit".
     ended_from_observer(lab, sid)
     assert snapshot(lab, sid)["last_message"] == "Hello from the fake model. The answer is 42."
@@ -119,7 +119,7 @@ def test_end_then_resume(lab: Lab) -> None:
     wait_until(lambda: statuses(lab, sid)[-2:] == ["working", "waiting"], "the turn")
     end(lab, sid)
     expected = ["working", "waiting", "ended", "waiting", "working", "waiting", "ended"]
-    check("pi-direct/end+resume", expected, statuses(lab, sid))
+    check("pi-direct/end+resume", expected, lab, sid)
     # The resumed pi wrote on in the same session file: both prompts are in it.
     (path,) = (lab.pi_agent_dir / "sessions").glob(f"*/*_{sid}.jsonl")
     entries = [json.loads(line) for line in path.read_text().splitlines()]
