@@ -1,2 +1,20 @@
 """Benchmarks: each script measures one thing, prints a table and rewrites its own section of
 docs/benchmarks.md with --write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def rewrite_section(doc: Path, heading: str, text: str) -> None:
+    """Replace the section under `heading` (up to the next `## `) with `text`, or append it:
+    each benchmark owns one section of the shared document and touches nothing else."""
+    old = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    lines = old.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    if start is None:
+        doc.write_text(old.rstrip("\n") + "\n\n" + text)
+        return
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    tail = "".join(lines[end:])
+    doc.write_text("".join(lines[:start]) + text + ("\n" + tail if tail else ""))

@@ -48,6 +48,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run as a script: scripts/ is not installed
+    sys.path.insert(0, str(ROOT))
+from scripts.bench import rewrite_section  # noqa: E402
+
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## History at start (Codex rollouts)"
 OBSERVER = ROOT / ".venv" / "bin" / "observer"
@@ -673,15 +677,7 @@ def section(
 
 
 def rewrite_doc(text: str) -> None:
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        DOC.write_text(old.rstrip("\n") + "\n\n" + text)
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    DOC.write_text("".join(lines[:start]) + text + ("\n" + tail if tail else ""))
+    rewrite_section(DOC, HEADING, text)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

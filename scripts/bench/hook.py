@@ -34,6 +34,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run as a script: scripts/ is not installed
+    sys.path.insert(0, str(ROOT))
+from scripts.bench import rewrite_section  # noqa: E402
+
 HOOK = ROOT / "hooks" / "observer-hook"
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Hook cost"
@@ -315,18 +319,7 @@ def notes(candidates: Sequence[Candidate]) -> str:
 
 
 def rewrite_doc(text: str) -> None:
-    if DOC.exists():
-        old = DOC.read_text()
-    else:
-        old = "# Benchmarks\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        DOC.write_text(old.rstrip("\n") + "\n\n" + text)
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    DOC.write_text("".join(lines[:start]) + text + ("\n" + tail if tail else ""))
+    rewrite_section(DOC, HEADING, text)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -47,6 +47,7 @@ from websockets.exceptions import ConnectionClosed
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from observer import spool  # noqa: E402
+from scripts.bench import rewrite_section  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 OBSERVER = ROOT / ".venv" / "bin" / "observer"
@@ -458,15 +459,7 @@ def machine_facts() -> list[str]:
 
 
 def rewrite_doc(heading: str, text: str) -> None:
-    old = DOC.read_text()
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    if start is None:
-        DOC.write_text(old.rstrip("\n") + "\n\n" + text)
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    DOC.write_text("".join(lines[:start]) + text + ("\n" + tail if tail else ""))
+    rewrite_section(DOC, heading, text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,6 +37,7 @@ from observer.settings import load_settings  # noqa: E402
 from observer.state import SessionState, Status  # noqa: E402
 from observer.store import Store, UsageRow, Write  # noqa: E402
 from observer.usage_report import gather_usage  # noqa: E402
+from scripts.bench import rewrite_section  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Usage report"
@@ -184,15 +185,7 @@ def section(
 
 
 def rewrite_doc(text: str) -> None:
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        DOC.write_text(old.rstrip("\n") + "\n\n" + text)
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    DOC.write_text("".join(lines[:start]) + text + ("\n" + tail if tail else ""))
+    rewrite_section(DOC, HEADING, text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
