@@ -110,22 +110,23 @@ def test_claude_falls_back_when_observer_dies_mid_wait(claude_bin: Path, lab: La
     report("away/claude-observer-killed", ["no decision", "not run"], ["no decision", "not run"])
 
 
-def test_codex_waits_for_the_phone(codex_bin: Path, lab: Lab) -> None:
+@pytest.mark.parametrize("decision", ["allow", "deny"])
+def test_codex_waits_for_the_phone(codex_bin: Path, lab: Lab, decision: str) -> None:
     lab.install_codex_hooks(codex_bin)
     lab.observer("away", "on")
     cwd = lab.workdir("away-codex")
     with AppServerClient(codex_bin, lab, cwd) as server:
         thread = server.start_thread(cwd, approvalPolicy="untrusted", sandbox="workspace-write")
         server.request("turn/start", turn_input(thread, "[[scenario:perm]] Create a file"))
-        reply = approve(lab, thread, "allow")
+        reply = approve(lab, thread, decision)
         assert reply.get("ok") is True, reply
         completed = server.wait_for("turn/completed")
         assert completed["params"]["turn"]["status"] == "completed"
-        # The hook decided: Codex never asked its own client (us, here) at all.
+        # The hook decided, either way: Codex never asked its own client (us, here) at all.
         assert not [m for m in server.messages if m.get("method", "").endswith("requestApproval")]
-    assert (cwd / "perm_test.txt").exists()
+    assert (cwd / "perm_test.txt").exists() is (decision == "allow")
     wait_until(lambda: lab.recorder.ended_count(thread) >= 1, "the thread to end")
     seen = collapse(lab.recorder.statuses(thread))
     expected = ["working", "permission", "working", "waiting", "ended"]
-    report("away/codex-allow", expected, seen)
+    report(f"away/codex-{decision}", expected, seen)
     assert seen == expected
