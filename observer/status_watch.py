@@ -43,7 +43,13 @@ def render(feed: SessionFeed, settings: Settings, connected: bool) -> str:
         "version": feed.server_version,
     }
     report = {"server": server, "sessions": sessions}
-    return render_status(report, time.time()) + "\n(live: Ctrl-C to quit)\n"
+    text = render_status(report, time.time())
+    if not connected:
+        # render_status's "last known state from the database" is not what this view shows.
+        _, _, rest = text.partition("\n")
+        seen = "the last state seen" if sessions else "nothing yet"
+        text = f"server: connecting to {settings.local_url()}… (showing {seen})\n{rest}"
+    return text + "\n(live: Ctrl-C to quit)\n"
 
 
 def _attention(session: dict[str, Any]) -> tuple[int, float]:

@@ -92,7 +92,7 @@ def test_status_watch_redraws_live(lab: Lab) -> None:
     watcher.join(timeout=30)
     assert not watcher.is_alive()
     assert all(frame.startswith(CLEAR) for frame in frames)
-    assert "server: not running" in frames[0]  # before the first connect: said, not hidden
+    assert frames[0].startswith(CLEAR + "server: connecting to")  # said, not hidden
     last = frames[-1]
     assert "server: running at" in last and "(live: Ctrl-C to quit)" in last
     assert "waiting     claude  p" in last
