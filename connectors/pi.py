@@ -370,6 +370,9 @@ _EXTENSION_KINDS: dict[str, Kind] = {
     "session_compact": Kind.ACTIVITY,
     "model_select": Kind.METADATA,
     "session_shutdown": Kind.SESSION_END,  # quit / reload / new / resume / fork
+    # Ours, not pi's: observer's extension is about to ask observer about this tool call
+    # (remote approval): the session waits on a decision until the tool ends or is blocked.
+    "permission_request": Kind.APPROVAL_REQUEST,
 }
 
 
@@ -421,6 +424,18 @@ def parse_extension_event(raw: bytes, origin: Origin) -> list[Event]:
         return [replace(base, kind=kind, **facts)]
     if kind is Kind.TURN_END:
         return [_agent_end(base, event)]
+    if kind is Kind.APPROVAL_REQUEST:
+        tool = opt_text(event, "toolName")
+        return [
+            replace(
+                base,
+                kind=kind,
+                tool=tool,
+                tool_use_id=opt_text(event, "toolCallId"),
+                tool_key=tool_key(tool, event.get("input")),
+                detail=opt_text(event, "summary"),
+            )
+        ]
     if kind is Kind.METADATA and base.model is None:
         return []
     return [replace(base, kind=kind)]
@@ -447,6 +462,30 @@ def _agent_end(base: Event, event: dict[str, Any]) -> Event:
             return replace(base, kind=Kind.ACTIVITY, wire=f"{base.wire}:retrying", detail=error)
         return replace(base, kind=Kind.TURN_FAILED, detail=error or "the model call failed")
     return replace(base, kind=Kind.TURN_END, detail=_text(last.get("content")))
+
+
+def parse_permission_request(raw: bytes, origin: Origin) -> list[Event]:
+    """The extension's question to observer (`POST /api/hook/permission?agent=pi`):
+    `{session_id, tool_name, tool_input, tool_call_id, cwd}` -> one APPROVAL_REQUEST, keyed like
+    the extension's `permission_request` and `tool_execution_start` records of the same call."""
+    record = load_object(raw)
+    session_id, tool = str_field(record, "session_id"), str_field(record, "tool_name")
+    if not session_id or not tool:
+        raise ParseError("not a pi permission request: no session_id or tool_name")
+    return [
+        Event(
+            kind=Kind.APPROVAL_REQUEST,
+            session_id=session_id,
+            agent=AGENT,
+            at=origin.at,
+            wire="hook:permission",
+            pid=origin.pid,
+            cwd=opt_text(record, "cwd"),
+            tool=tool,
+            tool_use_id=opt_text(record, "tool_call_id"),
+            tool_key=tool_key(tool, record.get("tool_input")),
+        )
+    ]
 
 
 def tool_key(tool: str | None, tool_input: object) -> str:

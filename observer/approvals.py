@@ -15,7 +15,7 @@ from typing import Any
 
 from quart import Quart, Response, jsonify, request
 
-from connectors import CONNECTORS
+from connectors import CONNECTORS, pi
 from observer.decisions import DecisionDesk
 from observer.direct.base import ActionError
 from observer.errors import ParseError
@@ -24,7 +24,9 @@ from observer.hub import Hub
 from observer.policy import Rule, RuleError, subject_of
 
 log = logging.getLogger(__name__)
-DECIDING_AGENTS = ("claude", "codex")
+DECIDING_AGENTS = ("claude", "codex", "pi")
+# The question's payload when it is not the agent's own hook payload (pi: our extension's).
+QUESTION_PARSERS = {pi.AGENT: pi.parse_permission_request}
 
 
 def register(app: Quart, runtime: dict[str, Any]) -> None:
@@ -85,7 +87,7 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
 
 async def ask(desk: DecisionDesk, agent: str, raw: bytes) -> dict[str, Any] | None:
     """The hook's question, answered: a decision, or None (the agent asks as usual)."""
-    parser = CONNECTORS.get(agent)
+    parser = QUESTION_PARSERS.get(agent) or CONNECTORS.get(agent)
     if agent not in DECIDING_AGENTS or parser is None:
         return None
     try:

@@ -49,8 +49,13 @@ DIRECT: dict[str, tuple[str, ...]] = {
 
 
 # Observed sessions: watched, and their tool calls decided through the PermissionRequest hook
-# while away mode holds them (Claude Code and Codex; pi has no such hook).
-OBSERVED: dict[str, tuple[str, ...]] = {"claude": ("approve_tool",), "codex": ("approve_tool",)}
+# while away mode holds them (Claude Code and Codex; pi through observer's extension, which asks
+# the same route).
+OBSERVED: dict[str, tuple[str, ...]] = {
+    "claude": ("approve_tool",),
+    "codex": ("approve_tool",),
+    "pi": ("approve_tool",),
+}
 # Not about one session: the server's away mode.
 SERVER_ACTIONS: tuple[str, ...] = ("set_away",)
 

@@ -310,7 +310,7 @@ def rules(
         str | None,
         typer.Option(help="Add a rule: allow, deny or ask (with --agent, --tool, --pattern)."),
     ] = None,
-    agent: Annotated[str, typer.Option(help="claude, codex, or * for any.")] = "*",
+    agent: Annotated[str, typer.Option(help="claude, codex, pi, or * for any.")] = "*",
     tool: Annotated[str, typer.Option(help="Tool name (Bash, Edit...), or * for any.")] = "*",
     pattern: Annotated[
         str, typer.Option(help="Shell-style pattern on the command or path; * for any.")
@@ -690,7 +690,12 @@ def _install_pi(data_dir: Path | None, pi_dir: Path | None, dry_run: bool, unins
         if not dry_run:
             ensure_data_dir(settings)  # the spool's parent, 0700, before pi writes into it
         spool = str(settings.spool_dir)
-        result = install_pi.install_pi_extension(settings.pi_agent_dir, spool, dry_run=dry_run)
+        result = install_pi.install_pi_extension(
+            settings.pi_agent_dir,
+            spool,
+            decide=install_pi.pi_decide_for(settings),
+            dry_run=dry_run,
+        )
     _render_install(result, uninstall, dry_run)
 
 

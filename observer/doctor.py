@@ -188,12 +188,13 @@ def untrusted_codex_hooks(codex_home: Path) -> list[str]:
 
 
 def pi_extension_check(settings: Settings) -> Check:
-    from observer.install_pi import install_pi_extension
+    from observer.install_pi import install_pi_extension, pi_decide_for
 
     agent_dir = settings.pi_agent_dir
     if not agent_dir.exists() and shutil.which("pi") is None:
         return Check("pi extension", OK, "pi not found: nothing to observe")
-    result = install_pi_extension(agent_dir, str(settings.spool_dir), dry_run=True)
+    decide = pi_decide_for(settings)
+    result = install_pi_extension(agent_dir, str(settings.spool_dir), decide=decide, dry_run=True)
     return _install_state("pi extension", result.changed, result.path, "--agent pi", "")
 
 

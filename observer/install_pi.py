@@ -2,8 +2,10 @@
 
 pi has no hook config to merge into: it loads every `*.ts` in `<agent dir>/extensions/`. So
 installing is writing one file, `observer.ts`, with the spool dir baked in (see the file's
-header for why), and uninstalling is removing it. The user's other extensions are never read
-or written. A file of that name that is not ours (no marker line) is refused, never replaced.
+header for why), and with it, for remote approval, the data dir (where `decide.on` and the token
+are), the server's URL and the away timeout. Uninstalling is removing it. The user's other
+extensions are never read or written. A file of that name that is not ours (no marker line) is
+refused, never replaced.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from observer.install_hooks import InstallResult, SettingsError
 
 EXTENSION_NAME = "observer.ts"
 MARKER = "observer-pi-extension"  # on the file's first line: the proof a file is ours
 _SPOOL_PLACEHOLDER = '"@OBSERVER_SPOOL_DIR@"'
+_DECIDE_PLACEHOLDERS = ('"@OBSERVER_DATA_DIR@"', '"@OBSERVER_URL@"', '"@OBSERVER_WAIT@"')
 # What the extension reports (its HOOKS), for the install summary.
 PI_OBSERVE_EVENTS: tuple[str, ...] = tuple(
     """
@@ -28,19 +33,40 @@ PI_OBSERVE_EVENTS: tuple[str, ...] = tuple(
 )
 
 
+@dataclass(frozen=True)
+class PiDecide:
+    """What the extension needs to ask observer about a tool call (see the file's header)."""
+
+    data_dir: str
+    url: str
+    wait: float
+
+
+def pi_decide_for(settings: Any) -> PiDecide:
+    return PiDecide(str(settings.data_dir), settings.local_url(), float(settings.away_timeout))
+
+
 def extension_path(agent_dir: Path) -> Path:
     return agent_dir / "extensions" / EXTENSION_NAME
 
 
-def extension_text(spool_dir: str) -> str:
-    """The extension's source with `spool_dir` baked in."""
+def extension_text(spool_dir: str, decide: PiDecide | None = None) -> str:
+    """The extension's source with `spool_dir` baked in, and `decide` (none: observe only)."""
     if not os.path.isabs(spool_dir):
         raise ValueError(f"the spool dir must be absolute, got {spool_dir!r}")
     template = files("hooks").joinpath("pi", EXTENSION_NAME).read_text(encoding="utf-8")
     if template.count(_SPOOL_PLACEHOLDER) != 1:
         raise RuntimeError(f"hooks/pi/{EXTENSION_NAME} has lost its spool placeholder")
     # An ASCII JSON string is a valid JavaScript string literal.
-    return template.replace(_SPOOL_PLACEHOLDER, json.dumps(spool_dir, ensure_ascii=True))
+    text = template.replace(_SPOOL_PLACEHOLDER, json.dumps(spool_dir, ensure_ascii=True))
+    values = ("", "", "0") if decide is None else (decide.data_dir, decide.url, str(decide.wait))
+    if decide is not None and not os.path.isabs(decide.data_dir):
+        raise ValueError(f"the data dir must be absolute, got {decide.data_dir!r}")
+    for placeholder, value in zip(_DECIDE_PLACEHOLDERS, values, strict=True):
+        if text.count(placeholder) != 1:
+            raise RuntimeError(f"hooks/pi/{EXTENSION_NAME} has lost its {placeholder} placeholder")
+        text = text.replace(placeholder, json.dumps(value, ensure_ascii=True))
+    return text
 
 
 def is_observer_extension(text: str) -> bool:
@@ -49,10 +75,10 @@ def is_observer_extension(text: str) -> bool:
 
 
 def install_pi_extension(
-    agent_dir: Path, spool_dir: str, *, dry_run: bool = False
+    agent_dir: Path, spool_dir: str, *, decide: PiDecide | None = None, dry_run: bool = False
 ) -> InstallResult:
     path = extension_path(agent_dir)
-    new_text = extension_text(spool_dir)
+    new_text = extension_text(spool_dir, decide)
     old_text = _read(path)
     if old_text is not None and not is_observer_extension(old_text):
         raise SettingsError(path, "is not observer's pi extension; refusing to replace it")

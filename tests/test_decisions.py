@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from observer.decisions import DecisionDesk
 from observer.direct.base import ActionError
 from observer.policy import ALLOW, ASK, DENY, Rule, RuleError, evaluate, subject_of
 from observer.settings import Settings
+from observer.spool import write_event
 from tests.live import receive, spool_scenario
 
 PERM = Path(__file__).parent / "fixtures" / "claude" / "c_perm_stdio_allow" / "hooks.jsonl"
@@ -229,3 +231,85 @@ async def test_rules_and_away_over_http(running_app: Quart) -> None:
     assert (await reply.get_json())["decision"] == "deny"  # a rule: at once, even when away
     assert (await client.delete("/api/rules/0")).status_code == 200
     assert (await client.delete("/api/rules/7")).status_code == 404
+
+
+def pi_record(hook: str, event: dict[str, Any]) -> bytes:
+    record = {"ts": 1795322000000, "pid": os.getpid(), "hook": hook, "sessionId": "pi-s1"}
+    return json.dumps({**record, "cwd": "/w", "event": {"type": hook, **event}}).encode()
+
+
+async def test_a_client_answers_the_call_the_pi_extension_holds(
+    running_app: Quart, settings: Settings
+) -> None:
+    """pi's extension: its permission_request record shows `permission`, its POST is held, and
+    the client's answer to the session's pending request is the POST's answer."""
+    bash = {"command": "echo hello > out.txt"}
+    call = {"toolCallId": "call_1", "toolName": "bash"}
+    client = running_app.test_client()
+    async with client.websocket("/ws") as ws:
+        await receive(ws)
+        await ws.send(json.dumps({"type": "set_away", "on": True, "ref": "a"}))
+        assert (await receive(ws))["ok"] is True
+        for hook, event in [
+            ("session_start", {"reason": "startup"}),
+            ("agent_start", {}),
+            ("tool_execution_start", {**call, "args": bash}),
+            ("permission_request", {**call, "input": bash, "summary": bash["command"]}),
+        ]:
+            write_event(settings.spool_dir, "pi", hook, os.getpid(), pi_record(hook, event))
+        question = {
+            "session_id": "pi-s1",
+            "tool_name": "bash",
+            "tool_input": bash,
+            "tool_call_id": "call_1",
+            "cwd": "/w",
+        }
+        hook = asyncio.create_task(
+            client.post("/api/hook/permission?agent=pi", data=json.dumps(question).encode())
+        )
+        await ws.send(json.dumps({"type": "subscribe_list"}))
+        while True:
+            message = await receive(ws)
+            if message.get("session_id") == "pi-s1" and message.get("status") == "permission":
+                break
+        state = await (await client.get("/api/sessions/pi-s1")).get_json()
+        assert "approve_tool" in state["session"]["capabilities"]
+        assert state["session"]["pending"]["request_id"] == "call_1"
+        answer = {"type": "approve_tool", "session_id": "pi-s1", "request_id": "call_1"}
+        for attempt in range(100):  # until the extension's question is held by the desk
+            await ws.send(json.dumps({**answer, "decision": "allow", "ref": f"b{attempt}"}))
+            reply = await receive(ws)
+            while reply.get("ref") != f"b{attempt}":
+                reply = await receive(ws)
+            if reply.get("ok"):
+                break
+            assert reply["code"] == "already_resolved"
+            await asyncio.sleep(0.05)
+        assert reply["ok"] is True, reply
+        decided = await asyncio.wait_for(hook, 5)
+        assert (await decided.get_json())["decision"] == "allow"
+        end = {**call, "isError": False}
+        write_event(
+            settings.spool_dir,
+            "pi",
+            "tool_execution_end",
+            os.getpid(),
+            pi_record("tool_execution_end", end),
+        )
+        while True:
+            message = await receive(ws)
+            if message.get("session_id") == "pi-s1" and message.get("status") == "working":
+                break
+    audit = await (await client.get("/api/audit")).get_json()
+    decided_entries = [e for e in audit["entries"] if e.get("decision")]
+    assert decided_entries[-1]["agent"] == "pi"
+    assert decided_entries[-1]["subject"] == "echo hello > out.txt"
+
+
+async def test_a_pi_question_not_away_gets_no_decision(running_app: Quart) -> None:
+    client = running_app.test_client()
+    question = json.dumps({"session_id": "s", "tool_name": "bash", "tool_input": {}}).encode()
+    reply = await client.post("/api/hook/permission?agent=pi", data=question)
+    assert (await reply.get_json()) == {"decision": None}
+    garbage = await client.post("/api/hook/permission?agent=pi", data=b'{"hook": "x"}')
+    assert (await garbage.get_json()) == {"decision": None}

@@ -19,7 +19,7 @@ from observer.cli import app
 from observer.doctor import FAIL, OK, WARN
 from observer.install_codex import install_codex_hooks
 from observer.install_hooks import decide_hook_for, install_claude_hooks
-from observer.install_pi import install_pi_extension
+from observer.install_pi import install_pi_extension, pi_decide_for
 from observer.settings import Settings, ensure_data_dir, load_settings
 
 runner = CliRunner()
@@ -171,7 +171,7 @@ def test_pi_extension_missing_then_installed(
     agent_dir = isolated_home / ".pi" / "agent"
     agent_dir.mkdir(parents=True)
     assert doctor.pi_extension_check(settings).level == WARN
-    install_pi_extension(agent_dir, str(settings.spool_dir))
+    install_pi_extension(agent_dir, str(settings.spool_dir), decide=pi_decide_for(settings))
     assert doctor.pi_extension_check(settings).level == OK
 
 

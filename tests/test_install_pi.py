@@ -19,10 +19,12 @@ from observer.install_hooks import SettingsError
 from observer.install_pi import (
     EXTENSION_NAME,
     PI_OBSERVE_EVENTS,
+    PiDecide,
     extension_path,
     extension_text,
     install_pi_extension,
     is_observer_extension,
+    pi_decide_for,
     uninstall_pi_extension,
 )
 from observer.settings import load_settings
@@ -62,6 +64,18 @@ def test_the_extension_has_the_spool_dir_baked_in() -> None:
     assert is_observer_extension(text)
     for hook in PI_OBSERVE_EVENTS:  # the summary names exactly what the file subscribes to
         assert f'\t"{hook}",\n' in text
+
+
+def test_remote_approval_settings_are_baked_in_or_left_empty() -> None:
+    text = extension_text(SPOOL, PiDecide("/data", "http://127.0.0.1:7777", 300.0))
+    assert 'const DATA_DIR: string = "/data";' in text
+    assert 'const SERVER_URL: string = "http://127.0.0.1:7777";' in text
+    assert 'const WAIT_SECONDS: number = Number("300.0");' in text
+    assert "@OBSERVER_" not in text
+    observe_only = extension_text(SPOOL)  # no data dir: the extension never asks
+    assert 'const DATA_DIR: string = "";' in observe_only and "@OBSERVER_" not in observe_only
+    with pytest.raises(ValueError, match="absolute"):
+        extension_text(SPOOL, PiDecide("data", "http://x", 1.0))
 
 
 def test_a_relative_spool_dir_is_refused() -> None:
@@ -150,11 +164,12 @@ def test_the_extension_ships_as_package_data() -> None:
 def test_cli_installs_into_pis_agent_dir_then_uninstalls(isolated_home: Path) -> None:
     runner = CliRunner()
     target = isolated_home / ".pi" / "agent" / "extensions" / EXTENSION_NAME  # $PI_CODING_AGENT_DIR
-    spool = load_settings().spool_dir
+    settings = load_settings()
+    spool = settings.spool_dir
     done = runner.invoke(app, ["install-hooks", "--agent", "pi"])
     assert done.exit_code == 0, done.output
     assert f"installed observer's hooks in {target}" in done.output
-    assert target.read_text() == extension_text(str(spool))
+    assert target.read_text() == extension_text(str(spool), pi_decide_for(settings))
     assert spool.parent.is_dir()
     again = runner.invoke(app, ["install-hooks", "--agent", "pi"])
     assert "already up to date" in again.output

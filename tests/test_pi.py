@@ -40,6 +40,7 @@ from connectors.pi import (
     is_context_overflow,
     is_retryable_error,
     parse_extension_event,
+    parse_permission_request,
     read_session,
     read_session_line,
     tool_key,
@@ -811,3 +812,48 @@ def test_the_connector_does_no_io() -> None:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             assert node.func.id not in {"open", "print", "input", "__import__", "eval", "exec"}
     assert imported <= _ALLOWED_IMPORTS, sorted(imported - _ALLOWED_IMPORTS)
+
+
+# -- remote approval ---------------------------------------------------------------------------
+
+
+def test_the_question_and_the_spool_record_name_the_same_call() -> None:
+    """The extension's POST and its permission_request record give one key: the session's pending
+    approval is the call the server holds. The key is tool_execution_start's too."""
+    bash = {"command": "echo hello > out.txt", "timeout": 5}
+    question = json.dumps(
+        {
+            "session_id": "s1",
+            "tool_name": "bash",
+            "tool_input": bash,
+            "tool_call_id": "call_1",
+            "cwd": "/w",
+        }
+    ).encode()
+    [asked] = parse_permission_request(question, ORIGIN)
+    assert asked.kind is Kind.APPROVAL_REQUEST and asked.session_id == "s1"
+    assert (asked.tool, asked.tool_use_id, asked.cwd) == ("bash", "call_1", "/w")
+    record = {"ts": 1795322000000, "pid": 7, "hook": "permission_request", "sessionId": "s1"}
+    event = {"toolCallId": "call_1", "toolName": "bash", "input": bash, "summary": "echo hi"}
+    [spooled] = parse_extension_event(json.dumps({**record, "event": event}).encode(), ORIGIN)
+    assert spooled.kind is Kind.APPROVAL_REQUEST and spooled.detail == "echo hi"
+    assert spooled.tool_key == asked.tool_key == tool_key("bash", bash)
+    started = {"toolCallId": "call_1", "toolName": "bash", "args": bash}
+    start_record = {**record, "hook": "tool_execution_start", "event": started}
+    [start] = parse_extension_event(json.dumps(start_record).encode(), ORIGIN)
+    assert start.tool_key == asked.tool_key
+
+
+@pytest.mark.parametrize(
+    "raw", [b"{}", b'{"session_id": "s1"}', b'{"tool_name": "bash"}', b"[1]", b"{no"]
+)
+def test_a_question_without_session_or_tool_is_refused(raw: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse_permission_request(raw, ORIGIN)
+
+
+@given(any_json)
+@settings(max_examples=200)
+def test_the_question_parser_never_crashes(value: object) -> None:
+    raw = json.dumps(value).encode()
+    only_events_or_parse_error([partial(parse_permission_request, raw, ORIGIN)])

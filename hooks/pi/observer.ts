@@ -8,7 +8,8 @@
 // cwd, model, event}, `event` being pi's own payload with its bulky parts (whole transcripts,
 // tool output) left out.
 //
-// It must never slow or break pi: only synchronous writes of a few hundred bytes (no await, no
+// It must never slow or break pi (remote approval, below, is the one wait, and only when asked):
+// only synchronous writes of a few hundred bytes (no await, no
 // network, nothing that can hang), every error swallowed, nothing printed, and handlers return
 // nothing, so they never block a tool call or change a message.
 //
@@ -18,13 +19,28 @@
 // `ctx.ui.confirm`, which RPC mode sends to observer as an `extension_ui_request`; a "no" blocks
 // the call. The wait is tied to the run's abort signal, so an abort while it is pending returns at
 // once. Without that variable (the user's own pi, any mode) none of this is registered.
+//
+// Remote approval, for the user's own pi (no OBSERVER_PI_GATE): while `<data dir>/decide.on`
+// exists (away mode on, or rules written; observer/decisions.py), a third `tool_call` handler
+// asks observer (`POST <url>/api/hook/permission?agent=pi`, the token from <data dir>/token), the
+// wait tied to the run's abort signal and to the away timeout + 10 s; unanswered after QUIET_MS
+// (no rule answered), it writes a `permission_request` record: the session shows `permission`. allow → the tool runs; deny → blocked.
+// Where pi has a UI (the TUI) the person at the terminal is asked too (`ctx.ui.confirm`), and the
+// first answer wins. No decision, a dead server, any error → the tool runs, as if observer were
+// not there: pi has no prompt of its own, so failing open is what "never hurt the agent" means
+// here (README: away mode with a dead server does not stop pi). Without decide.on the handler
+// returns at once, synchronously: one existsSync per tool call, no await, no network.
 
-import { closeSync, futimesSync, mkdirSync, openSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, futimesSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 
 // Baked in by the installer, not read from the environment: pi runs from any shell, where
 // observer's own settings (OBSERVER_DATA_DIR, config.toml) are not in sight, and a spool dir
 // that silently differs from the server's would lose every event. Re-installing updates it.
 const SPOOL_DIR: string = "@OBSERVER_SPOOL_DIR@";
+// Remote approval (observer/install_pi.py PiDecide); an empty DATA_DIR: never ask.
+const DATA_DIR: string = "@OBSERVER_DATA_DIR@";
+const SERVER_URL: string = "@OBSERVER_URL@";
+const WAIT_SECONDS: number = Number("@OBSERVER_WAIT@");
 
 // Only what says who the user waits on (see connectors/pi.py). turn_* and tool_call carry no
 // status today; they are cheap, and tool_call is where an approval gate would hold a tool.
@@ -74,6 +90,14 @@ function slim(hook: string, event: any): any {
 			return { type: event.type, turnIndex: event.turnIndex };
 		case "tool_call": // its input is tool_execution_start's args, already written
 			return { type: event.type, toolCallId: event.toolCallId, toolName: event.toolName };
+		case "permission_request": // ours: the key is pi's tool name + input, as tool_execution_start's
+			return {
+				type: hook,
+				toolCallId: event.toolCallId,
+				toolName: event.toolName,
+				input: event.input,
+				summary: summary(event.toolName, event.input),
+			};
 		case "tool_execution_end":
 			return { type: event.type, toolCallId: event.toolCallId, toolName: event.toolName, isError: event.isError };
 		case "session_compact":
@@ -167,6 +191,120 @@ async function gate(event: any, ctx: any): Promise<{ block: true; reason: string
 	}
 }
 
+type Block = { block: true; reason: string } | undefined;
+
+function anySignal(signals: any[]): AbortSignal {
+	const live = signals.filter((s) => s && typeof s.aborted === "boolean");
+	const any = (AbortSignal as any).any;
+	if (typeof any === "function") return any(live);
+	const controller = new AbortController();
+	for (const s of live) {
+		if (s.aborted) controller.abort();
+		else s.addEventListener("abort", () => controller.abort(), { once: true });
+	}
+	return controller.signal;
+}
+
+// observer's answer: "allow", "deny" with its message, or undefined (no decision, any error).
+async function askObserver(event: any, ctx: any, signal: AbortSignal): Promise<{ decision: string; message?: string } | undefined> {
+	try {
+		const headers: Record<string, string> = { "Content-Type": "application/json" };
+		try {
+			const token = readFileSync(`${DATA_DIR}/token`, "utf8").trim();
+			if (token) headers.Authorization = `Bearer ${token}`;
+		} catch {
+			// no token: a loopback server without one
+		}
+		let sessionId: string | undefined;
+		try {
+			sessionId = ctx.sessionManager.getSessionId();
+		} catch {
+			return undefined;
+		}
+		const response = await fetch(`${SERVER_URL}/api/hook/permission?agent=pi`, {
+			method: "POST",
+			headers,
+			body: JSON.stringify({
+				session_id: sessionId,
+				tool_name: event.toolName,
+				tool_input: event.input ?? {},
+				tool_call_id: event.toolCallId,
+				cwd: ctx.cwd,
+			}),
+			signal,
+		});
+		const answer: any = await response.json();
+		const decision = answer?.decision;
+		if (decision !== "allow" && decision !== "deny") return undefined;
+		return { decision, message: typeof answer.message === "string" ? answer.message : undefined };
+	} catch {
+		return undefined;
+	}
+}
+
+function remoteGate(event: any, ctx: any): Block | Promise<Block> {
+	try {
+		if (!existsSync(`${DATA_DIR}/decide.on`)) return undefined; // today's behaviour: no await
+	} catch {
+		return undefined;
+	}
+	return decideRemotely(event, ctx);
+}
+
+// A rule answers at once: only a call still unanswered after this long shows as `permission`
+// (and asks the terminal), so rules alone never flash a prompt.
+const QUIET_MS = 250;
+
+async function decideRemotely(event: any, ctx: any): Promise<Block> {
+	try {
+		const done = new AbortController(); // the first answer ends the other wait
+		const signal = anySignal([ctx?.signal, done.signal, AbortSignal.timeout((WAIT_SECONDS + 10) * 1000)]);
+		let settled = false;
+		const remote = askObserver(event, ctx, signal).then((answer) => {
+			settled = true;
+			return answer ? { from: "observer", ...answer } : undefined;
+		});
+		await Promise.race([remote, new Promise((resolve) => setTimeout(resolve, QUIET_MS))]);
+		let answer: any;
+		if (settled) {
+			answer = await remote;
+		} else {
+			try {
+				spool("permission_request", event ?? {}, ctx ?? {});
+			} catch {
+				// the question is still worth asking
+			}
+			const waits: Promise<any>[] = [remote];
+			if (ctx?.hasUI) {
+				const local = Promise.resolve(
+					ctx.ui.confirm(`Allow ${event.toolName}?`, summary(event.toolName, event.input), { signal }),
+				).then(
+					(yes: boolean) => (signal.aborted ? undefined : { from: "terminal", decision: yes ? "allow" : "deny" }),
+					() => undefined,
+				);
+				waits.push(local);
+			}
+			// First answer wins; a wait that ends without an answer leaves the others to answer.
+			answer = await new Promise<any>((resolve) => {
+				let left = waits.length;
+				for (const wait of waits) {
+					wait.then((value) => {
+						if (value) resolve(value);
+						else if (--left === 0) resolve(undefined);
+					});
+				}
+			});
+		}
+		done.abort();
+		if (answer?.decision === "deny") {
+			return { block: true, reason: answer.from === "observer" ? (answer.message ?? "Denied from observer.") : "Denied at the terminal." };
+		}
+		return undefined;
+	} catch {
+		return undefined; // observer must never hurt pi: no decision, the tool runs
+	}
+}
+
 export default function observer(pi: any): void {
 	// The uninstalled template has nowhere to write; observer loads it (-e) for the gate alone.
 	if (SPOOL_DIR.startsWith("/")) {
@@ -183,4 +321,5 @@ export default function observer(pi: any): void {
 	}
 	// After the spool's handler: the tool_call record is written before the wait begins.
 	if (process.env.OBSERVER_PI_GATE === "1") pi.on("tool_call", gate);
+	else if (DATA_DIR.startsWith("/") && SPOOL_DIR.startsWith("/")) pi.on("tool_call", remoteGate);
 }

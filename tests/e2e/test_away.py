@@ -1,7 +1,8 @@
 """Remote approval of sessions started in a terminal, with the real agents: in away mode the
 PermissionRequest hook holds the tool call until a WebSocket client answers. Allowed → the tool
 runs; denied → it does not; observer killed while the hook waits → the agent falls back to its
-own default (headless Claude: deny) and nothing is allowed."""
+own default (headless Claude: deny) and nothing is allowed. pi, through observer's extension: the
+same, except that with observer killed the tool runs (pi has no prompt of its own: fail open)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from websockets.sync.client import connect
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, wait_until
 from tests.e2e.test_codex import AppServerClient, turn_input
+from tests.e2e.test_pi import seen_until_ended
 from tests.timeline import collapse
 
 pytestmark = pytest.mark.e2e
@@ -129,4 +131,69 @@ def test_codex_waits_for_the_phone(codex_bin: Path, lab: Lab, decision: str) -> 
     seen = collapse(lab.recorder.statuses(thread))
     expected = ["working", "permission", "working", "waiting", "ended"]
     report(f"away/codex-{decision}", expected, seen)
+    assert seen == expected
+
+
+def start_pi(pi: Path, lab: Lab, cwd: Path) -> subprocess.Popen[str]:
+    lab.observer("install-hooks", "--agent", "pi")
+    return subprocess.Popen(
+        [str(pi), "-p", "[[scenario:bash]] Create out.txt"],
+        cwd=cwd,
+        env=lab.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("decision", ["allow", "deny"])
+def test_pi_waits_for_the_phone(pi_bin: Path, lab: Lab, decision: str) -> None:
+    lab.observer("away", "on")
+    cwd = lab.workdir(f"away-pi-{decision}")
+    pi = start_pi(pi_bin, lab, cwd)
+    session = lab.recorder.only_session()
+    reply = approve(lab, session, decision)
+    assert reply.get("ok") is True, reply
+    assert finish(pi) == 0
+    assert (cwd / "out.txt").exists() is (decision == "allow")
+    wait_until(lambda: lab.recorder.ended_count(session) >= 1, "the session to end")
+    seen = collapse(lab.recorder.statuses(session))
+    expected = ["working", "permission", "working", "waiting", "ended"]
+    report(f"away/pi-{decision}", expected, seen)
+    assert seen == expected
+    entries = json.loads(lab.observer("audit", "--json").stdout)
+    assert [e["decision"] for e in entries if e.get("decision")] == [decision]
+
+
+def test_pi_runs_the_tool_when_observer_dies_mid_wait(pi_bin: Path, lab: Lab) -> None:
+    """pi has no prompt of its own: with no decision the extension fails open, the tool runs."""
+    lab.observer("away", "on")
+    cwd = lab.workdir("away-pi-killed")
+    pi = start_pi(pi_bin, lab, cwd)
+    session = lab.recorder.only_session()
+    wait_until(lambda: lab.recorder.statuses(session)[-1:] == ["permission"], "permission")
+    time.sleep(0.5)  # the extension is waiting on observer now
+    lab.recorder.stop()
+    time.sleep(0.5)
+    observer = lab.processes[-1]
+    observer.send_signal(signal.SIGKILL)
+    observer.wait(timeout=10)
+    started = time.monotonic()
+    assert finish(pi) == 0
+    assert time.monotonic() - started < 30  # at once, not after the away timeout
+    assert (cwd / "out.txt").read_text() == "hello\n"
+    report("away/pi-observer-killed", ["no decision", "ran"], ["no decision", "ran"])
+
+
+def test_a_pi_rule_decides_at_once_without_a_permission_status(pi_bin: Path, lab: Lab) -> None:
+    lab.observer("rules", "--add", "deny", "--agent", "pi", "--tool", "bash", "--pattern", "echo *")
+    cwd = lab.workdir("rule-pi")
+    pi = start_pi(pi_bin, lab, cwd)
+    session = lab.recorder.only_session()
+    assert finish(pi) == 0
+    assert not (cwd / "out.txt").exists()
+    seen = seen_until_ended(lab, session)
+    expected = ["working", "waiting", "ended"]  # a rule answers at once: no `permission`
+    report("away/pi-rule-deny", expected, seen)
     assert seen == expected
