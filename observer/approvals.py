@@ -8,7 +8,6 @@ is keyed exactly like the session's pending approval (session id + tool_key): a 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -107,29 +106,18 @@ async def ask(desk: DecisionDesk, agent: str, raw: bytes) -> dict[str, Any] | No
 async def follow(hub: Hub, desk: DecisionDesk) -> None:
     """Release held calls whose session left `permission` (answered in its terminal, denied by
     the agent) or ended: the hook stops waiting and gives no decision."""
-    sub = hub.add_subscriber()
-    sub.all_sessions = True
     statuses: dict[str, str] = {}
-    try:
-        while True:
-            message = await sub.queue.get()
-            if message is None:
-                sub = hub.add_subscriber()
-                sub.all_sessions = True
-                continue
-            session_id, status = message.get("session_id"), message.get("status")
-            if not isinstance(session_id, str) or not isinstance(status, str):
-                continue
-            before = statuses.get(session_id)
-            statuses[session_id] = status
-            if status == "ended":
-                desk.release_session(session_id, "session ended")
-                statuses.pop(session_id, None)
-            elif before == "permission" and status != "permission":
-                desk.release_session(session_id, "answered elsewhere")
-    except asyncio.CancelledError:
-        hub.remove_subscriber(sub)
-        raise
+    async for message in hub.follow_all():
+        session_id, status = message.get("session_id"), message.get("status")
+        if not isinstance(session_id, str) or not isinstance(status, str):
+            continue
+        before = statuses.get(session_id)
+        statuses[session_id] = status
+        if status == "ended":
+            desk.release_session(session_id, "session ended")
+            statuses.pop(session_id, None)
+        elif before == "permission" and status != "permission":
+            desk.release_session(session_id, "answered elsewhere")
 
 
 def _who() -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +125,22 @@ class Hub:
 
     def remove_subscriber(self, sub: Subscriber) -> None:
         self._subscribers.discard(sub)
+
+    async def follow_all(self) -> AsyncIterator[Message]:
+        """Every session message, for the server's own followers (notifications, held
+        approvals). One that falls behind is dropped like any client, and follows on from now."""
+        sub = self.add_subscriber()
+        sub.all_sessions = True
+        try:
+            while True:
+                message = await sub.queue.get()
+                if message is None:
+                    sub = self.add_subscriber()
+                    sub.all_sessions = True
+                    continue
+                yield message
+        finally:
+            self.remove_subscriber(sub)
 
     def subscribe_list(self, sub: Subscriber) -> Message:
         sub.all_sessions = True

@@ -129,18 +129,8 @@ class Notifier:
         }
 
     async def run(self) -> None:
-        sub = self.hub.add_subscriber()
-        sub.all_sessions = True
-        try:
-            while True:
-                message = await sub.queue.get()
-                if message is None:  # dropped for falling behind: follow again from now
-                    sub = self.hub.add_subscriber()
-                    sub.all_sessions = True
-                    continue
-                await self.handle(message)
-        finally:
-            self.hub.remove_subscriber(sub)
+        async for message in self.hub.follow_all():
+            await self.handle(message)
 
     async def handle(self, message: Message) -> None:
         session_id = message.get("session_id")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from observer.events import Event, Kind
 from observer.hub import SUBSCRIBER_QUEUE, Hub, attention_sorted
 from observer.state import INACTIVE_IN_HISTORY, SessionState, Status
@@ -107,3 +109,20 @@ def test_attention_order_permission_question_waiting_working_ended() -> None:
     ]
     order = [s.session_id for s in attention_sorted(states)]
     assert order == ["p-old", "p-new", "q", "a", "w1", "w2", "e"]
+
+
+async def test_a_server_follower_dropped_for_falling_behind_follows_on() -> None:
+    hub = Hub()
+    follower = hub.follow_all()
+    pending = asyncio.ensure_future(follower.__anext__())
+    await asyncio.sleep(0)  # subscribed now
+    hub.publish([{"type": "x", "session_id": "s", "n": i} for i in range(SUBSCRIBER_QUEUE + 5)])
+    assert hub.subscriber_count == 0  # dropped, like a client that fell behind
+    for _ in range(3):
+        await asyncio.sleep(0)  # it takes the drop and subscribes again
+    assert hub.subscriber_count == 1
+    hub.publish([{"type": "x", "session_id": "s", "n": "after"}])
+    later = await asyncio.wait_for(pending, 1)
+    assert later["n"] == "after"  # it follows on from now
+    await follower.aclose()
+    assert hub.subscriber_count == 0
