@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from observer.install_hooks import InstallResult, SettingsError
+from observer.install_hooks import InstallResult, SettingsError, atomic_write
 
 EXTENSION_NAME = "observer.ts"
 MARKER = "observer-pi-extension"  # on the file's first line: the proof a file is ours
@@ -119,16 +118,6 @@ def _write(path: Path, text: str) -> None:
     """Atomically: pi starting meanwhile sees the old file or the new one, never half."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                os.fchmod(f.fileno(), 0o600)
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, text.encode("utf-8"), 0o600)
     except OSError as e:
         raise SettingsError(path, f"cannot be written: {e}") from e
