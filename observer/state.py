@@ -210,30 +210,39 @@ def transition(state: SessionState | None, event: Event, now: float) -> Transiti
             return _hold(state, event)
 
     status = _guarded_status(state, current, event)
-    facts = _facts(state, event)
-    new = replace(state, **facts)
+    # Every change is gathered here and the new state built once at the end: `replace` builds a
+    # whole state (30 fields), and four of them per event were most of the machine's time.
+    changes = _facts(state, event)
     if status is not None and status is not state.status or (state.held and status is not None):
-        new = replace(new, status=status, status_since=event.at)
-    if new.status not in (Status.PERMISSION, Status.QUESTION):
-        new = replace(new, pending=None)
-    new = _pending(new, state, event)
+        changes["status"] = status
+        changes["status_since"] = event.at
+    new_status: Status = changes.get("status", state.status)
+    pending = _pending(new_status, state, event)
+    if pending is not _UNCHANGED:
+        changes["pending"] = pending
+    elif new_status not in (Status.PERMISSION, Status.QUESTION) and state.pending is not None:
+        changes["pending"] = None
 
     if state.held and status is None:
-        return Transition(new, Effect.HELD)
-    if state.held and new.status is Status.ENDED:
+        return Transition(replace(state, **changes), Effect.HELD)
+    if state.held and new_status is Status.ENDED:
         if state.materialized:
             # A resumed session that ended again before doing anything: back to plain ended.
-            ended = replace(new, held=False, status=state.status, status_since=state.status_since)
-            return Transition(ended, Effect.NONE, reason="resume without work")
+            changes.update(held=False, status=state.status, status_since=state.status_since)
+            return Transition(replace(state, **changes), Effect.NONE, reason="resume without work")
         return Transition(None, Effect.DROPPED, reason="ended before any real event")
 
-    new = replace(new, held=False, materialized=True, last_activity_at=max(event.at, 0.0))
-    changed = _changed(before, new)
+    changes.update(held=False, materialized=True, last_activity_at=max(event.at, 0.0))
+    if state is before:
+        changed = _changed(state, changes)
+    else:  # revived: what changed is measured against the ended state clients last saw
+        changed = _changed_between(before, replace(state, **changes))
     if not changed:
         # Nothing a client sees changed, but internal facts (open tools, an answered question)
         # may have: keep them, without a new revision.
-        return Transition(replace(new, revision=state.revision), Effect.NONE, reason="no change")
-    new = replace(new, revision=state.revision + 1)
+        return Transition(replace(state, **changes), Effect.NONE, reason="no change")
+    changes["revision"] = state.revision + 1
+    new = replace(state, **changes)
     if not state.materialized:
         effect = Effect.CREATED
     elif new.status is Status.ENDED:
@@ -374,18 +383,27 @@ def _facts(state: SessionState, event: Event) -> dict[str, Any]:
     return facts
 
 
-def _pending(new: SessionState, old: SessionState, event: Event) -> SessionState:
+class _Unchanged:
+    """`_pending` leaves the pending approval as the status implies."""
+
+
+_UNCHANGED = _Unchanged()
+
+
+def _pending(
+    status: Status, old: SessionState, event: Event
+) -> PendingApproval | None | _Unchanged:
     if event.kind not in (Kind.APPROVAL_REQUEST, Kind.QUESTION, Kind.BLOCKED):
-        return new
-    if new.status not in (Status.PERMISSION, Status.QUESTION):
-        return new
-    if old.pending is not None and new.status is old.status:
+        return _UNCHANGED
+    if status not in (Status.PERMISSION, Status.QUESTION):
+        return _UNCHANGED
+    if old.pending is not None and status is old.status:
         if old.pending.tool_key is not None or event.tool_key is None:
-            return replace(new, pending=old.pending)
+            return old.pending
         # The registry saw the prompt first; the hook now names the tool: keep the richer one.
     request_id = _request_id(old, event)
-    kind = "question" if new.status is Status.QUESTION else "permission"
-    pending = PendingApproval(
+    kind = "question" if status is Status.QUESTION else "permission"
+    return PendingApproval(
         request_id=request_id,
         kind=kind,
         tool=event.tool,
@@ -393,7 +411,6 @@ def _pending(new: SessionState, old: SessionState, event: Event) -> SessionState
         since=event.at,
         tool_key=event.tool_key,
     )
-    return replace(new, pending=pending)
 
 
 def _request_id(state: SessionState, event: Event) -> str:
@@ -425,7 +442,14 @@ _PUBLIC_FIELDS = (
 )
 
 
-def _changed(before: SessionState, after: SessionState) -> tuple[str, ...]:
+def _changed(before: SessionState, changes: dict[str, Any]) -> tuple[str, ...]:
+    """The public fields `changes` (to a state that is not held) gives new values."""
+    if not before.materialized or before.held:
+        return _PUBLIC_FIELDS
+    return tuple(f for f in _PUBLIC_FIELDS if f in changes and changes[f] != getattr(before, f))
+
+
+def _changed_between(before: SessionState, after: SessionState) -> tuple[str, ...]:
     if not before.materialized or before.held != after.held:
         return _PUBLIC_FIELDS
     return tuple(f for f in _PUBLIC_FIELDS if getattr(before, f) != getattr(after, f))
