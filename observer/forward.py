@@ -73,7 +73,7 @@ class Outgoing:
 
     @property
     def name(self) -> str:
-        return self.entry.marker.name
+        return self.entry.name
 
 
 class Forwarder:

@@ -12,18 +12,19 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
-from watchdog.events import FileSystemEvent
+from watchdog.events import FileCreatedEvent, FileMovedEvent, FileSystemEvent
 from watchdog.observers import Observer
 
 from connectors import CONNECTORS
 from connectors.claude_code import registry_events
 from observer import rollouts, spool
-from observer.aio import wait_event
+from observer.aio import ThreadHandoff, wait_event
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
 from observer.hub import Hub, Message
@@ -34,6 +35,7 @@ from observer.usage_live import UsageTracker
 from observer.watch_files import TreeWatcher, Wake, is_rollout_file, pi_session_owner
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHUNK = 500
 SAFETY_POLL_SECONDS = 2.0  # a missed filesystem notification costs at most this much delay
@@ -54,11 +56,19 @@ class Ingestor:
         self._batch_lock = asyncio.Lock()
         self._stopping = False
         self._last_batch: frozenset[str] | None = None  # spool files of the last commit
+        self._before_start: frozenset[str] = frozenset()  # the last run's, until drained once
+        # Spool files committed whose deletion is under way, and those deletions.
+        self._deleting: frozenset[str] = frozenset()
+        self._deletions: list[asyncio.Future[None]] = []
+        # Reads, deletions and directory scans of the spool: syscalls, off the loop's thread.
+        self._spool_io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="observer-spool")
         self._registry_dirty: set[Path] = set()
         self._registry_pids: dict[int, str] = {}
         self._observer: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._spool_changes: ThreadHandoff[None] | None = None
+        self._registry_changes: ThreadHandoff[Path] | None = None
         self.ingested = 0  # spool files consumed
         self.rejected = 0
         self.registry_reads = 0  # registry files read (or found deleted)
@@ -92,9 +102,18 @@ class Ingestor:
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._spool_changes = ThreadHandoff(self._loop, lambda _: self._wake.set())
+        self._registry_changes = ThreadHandoff(self._loop, self._mark_registry_dirty)
         self._observer = Observer()
         spool_dir = self.settings.spool_dir
-        self._observer.schedule(Wake(self._on_spool_change), str(spool_dir), recursive=False)
+        # Only creations wake the drain (a marker is a commit); the hook's writes and our own
+        # deletions would be seven events per spool event for the watchdog thread to handle.
+        self._observer.schedule(
+            Wake(self._on_spool_change),
+            str(spool_dir),
+            recursive=False,
+            event_filter=[FileCreatedEvent, FileMovedEvent],
+        )
         self._observer.start()
         await self.drain()  # the backlog that built up while we were down
         self._tasks.append(asyncio.create_task(self._spool_loop(), name="spool"))
@@ -122,6 +141,7 @@ class Ingestor:
                 task.cancel()
             # Usage the throttle held back: the state persisted must say the last word.
             await self._apply((), flush_usage=True)
+            await self._deleted()
         for task in self._tasks:
             try:
                 await task
@@ -132,10 +152,11 @@ class Ingestor:
             self._observer.stop()
             self._observer.join()
             self._observer = None
+        self._spool_io.shutdown(wait=True)
 
     def _on_spool_change(self, _event: FileSystemEvent) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        if self._spool_changes is not None:
+            self._spool_changes.put(None)
 
     # -- spool -----------------------------------------------------------------------------
     async def _spool_loop(self) -> None:
@@ -150,50 +171,104 @@ class Ingestor:
                 await asyncio.sleep(0.5)
 
     async def drain(self) -> int:
-        """Ingest every committed spool file, in order. Returns how many files were consumed."""
-        entries, unusable = spool.list_ready(self.settings.spool_dir)
+        """Ingest every committed spool file, in order. Returns how many files were consumed.
+
+        A pipeline over chunks of CHUNK files, so the three threads overlap: the spool thread
+        reads chunk n+1 while the loop parses and applies chunk n; the writer thread commits
+        chunk n while the loop parses chunk n+1; the spool thread deletes chunk n's files
+        while the loop applies chunk n+1. Publishing and deleting still follow each commit."""
+        entries, unusable = await self._in_spool_thread(spool.list_ready, self.settings.spool_dir)
         for path in unusable:
             self._reject(path, "not an event: expected ev.<agent>.<event>.<pid>.<nonce>.ready")
-        consumed = 0
         if self._last_batch is None:  # first drain since start: what did the last run commit?
             self._last_batch = _batch_names(self.store.load_offsets())
-        for start in range(0, len(entries), CHUNK):
-            chunk = entries[start : start + CHUNK]
-            events: list[Event] = []
-            done: list[spool.SpoolEntry] = []
-            for entry in chunk:
-                if _spool_key(entry) in self._last_batch:
-                    # Committed before a crash that came before its files were deleted: the
-                    # database has it already; applying it again would duplicate it.
-                    spool.consume(entry)
-                    continue
-                parsed = self._parse_entry(entry)
-                if parsed is not None:
-                    events.extend(parsed)
-                    done.append(entry)
-            # The batch's file names commit with its events, so a kill between the commit and
-            # the deletions below cannot make the next start ingest them twice.
+            self._before_start = self._last_batch
+        chunks = [entries[i : i + CHUNK] for i in range(0, len(entries), CHUNK)]
+        consumed = 0
+        parsed = await self._read_and_parse(chunks[0]) if chunks else None
+        for n in range(len(chunks)):
+            assert parsed is not None
+            events, done, gone = parsed
+            reading = self._read_soon(chunks[n + 1]) if n + 1 < len(chunks) else None
             names = frozenset(_spool_key(entry) for entry in done)
             async with self._batch_lock:
-                await self._apply(events, [_batch_record(names)])
-                self._last_batch = names
-                for entry in done:
-                    spool.consume(entry)
+                writes, messages, rows = self._stage(events, time.time())
+                # The batch's file names commit with its events, and with the names whose
+                # deletion may still be under way, so a kill between a commit and the deletions
+                # cannot make the next start ingest them twice.
+                committed = names | self._deleting
+                commit = self.store.submit([*writes, *rows, _batch_record(committed)])
+                if reading is not None:
+                    parsed = self._parse_chunk(chunks[n + 1], await reading)
+                await asyncio.wrap_future(commit)
+                self.hub.publish(messages)
+                self._last_batch = committed
+                self._delete_soon([*done, *gone], names)
             consumed += len(done)
+        await self._deleted()  # once drain returns, what it ingested is gone from the spool
+        self._before_start = frozenset()
         self.ingested += consumed
         return consumed
 
-    def _parse_entry(self, entry: spool.SpoolEntry) -> Sequence[Event] | None:
+    async def _in_spool_thread(self, func: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._spool_io, func, *args)
+
+    def _read_soon(self, chunk: list[spool.SpoolEntry]) -> asyncio.Future[list[Any]]:
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._spool_io, spool.read_all, chunk)
+
+    async def _read_and_parse(self, chunk: list[spool.SpoolEntry]) -> _Parsed:
+        return self._parse_chunk(chunk, await self._read_soon(chunk))
+
+    def _parse_chunk(self, chunk: list[spool.SpoolEntry], payloads: list[Any]) -> _Parsed:
+        """(events, the entries they came from, entries committed before a crash)."""
+        events: list[Event] = []
+        done: list[spool.SpoolEntry] = []
+        gone: list[spool.SpoolEntry] = []
+        committed = self._last_batch or frozenset()
+        for entry, raw in zip(chunk, payloads, strict=True):
+            key = _spool_key(entry)
+            if key in committed or key in self._before_start:
+                # Committed before a crash that came before its files were deleted: the
+                # database has it already; applying it again would duplicate it.
+                gone.append(entry)
+                continue
+            parsed = self._parse_entry(entry, raw)
+            if parsed is not None:
+                events.extend(parsed)
+                done.append(entry)
+        return events, done, gone
+
+    def _delete_soon(self, entries: list[spool.SpoolEntry], names: frozenset[str]) -> None:
+        if not entries:
+            return
+        self._deleting = self._deleting | names
+        loop = asyncio.get_running_loop()
+        deletion = loop.run_in_executor(self._spool_io, spool.consume_all, entries)
+        self._deletions.append(deletion)
+
+        def deleted(_: asyncio.Future[None]) -> None:
+            self._deleting = self._deleting - names
+
+        deletion.add_done_callback(deleted)
+
+    async def _deleted(self) -> None:
+        while self._deletions:
+            await self._deletions.pop(0)
+
+    def _parse_entry(self, entry: spool.SpoolEntry, raw: Any) -> Sequence[Event] | None:
         parser = CONNECTORS.get(entry.agent)
         if parser is None:
             self._reject_entry(entry, f"no connector for agent {entry.agent!r}")
             return None
-        try:
-            raw = spool.read_entry(entry)
-            origin = Origin(entry.agent, entry.at, entry.pid, entry.path.name)
-            return parser(raw, origin)
-        except FileNotFoundError:
+        if isinstance(raw, FileNotFoundError):
             return None
+        if isinstance(raw, (OSError, ValueError)):
+            self._reject_entry(entry, f"unreadable: {raw}")
+            return None
+        try:
+            origin = Origin(entry.agent, entry.at, entry.pid, entry.name)
+            return parser(raw, origin)
         except ParseError as exc:
             self._reject_entry(entry, str(exc))
         except (OSError, ValueError) as exc:
@@ -242,7 +317,17 @@ class Ingestor:
         offsets: Sequence[FileOffset | ForwardedFile] = (),
         flush_usage: bool = False,
     ) -> None:
-        now = time.time()
+        writes, messages, rows = self._stage(events, time.time(), flush_usage)
+        if writes or offsets or rows:
+            # One transaction: a file's offset never commits without its usage rows, nor the
+            # reverse, so a restart neither loses nor re-counts a record.
+            await asyncio.wrap_future(self.store.submit([*writes, *rows, *offsets]))
+        self.hub.publish(messages)
+
+    def _stage(
+        self, events: Sequence[Event], now: float, flush_usage: bool = False
+    ) -> tuple[list[Write], list[Message], list[UsageRow]]:
+        """Apply events to the sessions in memory: what to commit, then what to publish."""
         writes: list[Write] = []
         messages: list[Message] = []
         rows: list[UsageRow] = []
@@ -259,11 +344,7 @@ class Ingestor:
                 messages.append(message)
         if self.usage.next_due(now, self._publishable) is not None:
             self._usage_wake.set()
-        if writes or offsets or rows:
-            # One transaction: a file's offset never commits without its usage rows, nor the
-            # reverse, so a restart neither loses nor re-counts a record.
-            await asyncio.wrap_future(self.store.submit([*writes, *rows, *offsets]))
-        self.hub.publish(messages)
+        return writes, messages, rows
 
     # -- usage -----------------------------------------------------------------------------
     async def _usage_loop(self) -> None:
@@ -376,16 +457,16 @@ class Ingestor:
             self._tasks = [t for t in self._tasks if not t.done()]
             self._tasks.append(asyncio.create_task(self.apply(events), name=f"exit-{pid}"))
 
-    def _mark_registry_dirty(self, path: Path) -> None:
-        self._registry_dirty.add(path)
+    def _mark_registry_dirty(self, paths: list[Path]) -> None:
+        self._registry_dirty.update(paths)
         self._registry_wake.set()
 
     def _on_registry_change(self, event: FileSystemEvent) -> None:
         for raw_path in (event.src_path, getattr(event, "dest_path", "")):
             path = Path(os.fsdecode(raw_path)) if raw_path else None
             if path is not None and _is_pid_file(path):
-                if self._loop is not None:
-                    self._loop.call_soon_threadsafe(self._mark_registry_dirty, path)
+                if self._registry_changes is not None:
+                    self._registry_changes.put(path)
 
     def _registry_events(self, paths: set[Path]) -> list[Event]:
         events: list[Event] = []
@@ -472,11 +553,13 @@ def git_branch(cwd: Path) -> str | None:
     return None
 
 
+# A chunk read from the spool: (events, the entries they came from, entries committed before).
+_Parsed: TypeAlias = tuple[list[Event], list[spool.SpoolEntry], list[spool.SpoolEntry]]
 SPOOL_BATCH = "spool:last-batch"  # a file_offsets row: the names the last drain committed
 
 
 def _spool_key(entry: spool.SpoolEntry) -> str:
-    return f"{entry.marker.name}@{entry.mtime_ns}"  # a reused name has another mtime
+    return f"{entry.name}@{entry.mtime_ns}"  # a reused name has another mtime
 
 
 def _batch_record(names: frozenset[str]) -> FileOffset:

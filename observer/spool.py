@@ -32,12 +32,31 @@ MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class SpoolEntry:
-    path: Path  # the payload
-    marker: Path  # its commit marker
+    directory: str
+    name: str  # the commit marker's: ev.<agent>.<event>.<agent pid>.<nonce>.ready
     agent: str
     event: str
     pid: int | None
-    mtime_ns: int
+    mtime_ns: int  # the payload's
+
+    # Plain strings on the hot path (a backlog drains tens of thousands of these; pathlib's
+    # parsing was a tenth of the drain), Paths for everything else.
+    @property
+    def data_file(self) -> str:
+        return os.path.join(self.directory, f".{self.name[: -len(READY)]}.json")
+
+    @property
+    def marker_file(self) -> str:
+        return os.path.join(self.directory, self.name)
+
+    @property
+    def path(self) -> Path:
+        """The payload."""
+        return Path(self.data_file)
+
+    @property
+    def marker(self) -> Path:
+        return Path(self.marker_file)
 
     @property
     def at(self) -> float:
@@ -65,38 +84,60 @@ def list_ready(spool_dir: Path) -> tuple[list[SpoolEntry], list[Path]]:
     """Committed events in ingest order, and files that are neither events nor in progress."""
     entries: list[SpoolEntry] = []
     unusable: list[Path] = []
+    directory = str(spool_dir)
     try:
-        scan = list(os.scandir(spool_dir))
+        scan = list(os.scandir(directory))
     except FileNotFoundError:
         return [], []
+    payloads = {item.name: item for item in scan if item.name.startswith(".ev.")}
     for item in scan:
         if item.name.startswith(".") or not item.is_file(follow_symlinks=False):
             continue
-        marker = Path(item.path)
         parsed = parse_name(item.name)
         if parsed is None:
-            unusable.append(marker)
+            unusable.append(Path(item.path))
             continue
-        data = data_path(marker)
+        data_name = f".{item.name[: -len(READY)]}.json"
+        data = payloads.get(data_name)
         try:
-            mtime_ns = data.stat().st_mtime_ns
+            if data is not None:
+                mtime_ns = data.stat().st_mtime_ns
+            else:  # created while the scan ran (a scan is not a snapshot): look it up
+                mtime_ns = os.stat(os.path.join(directory, data_name)).st_mtime_ns
         except FileNotFoundError:
-            unusable.append(marker)  # a commit marker whose payload is gone
+            unusable.append(Path(item.path))  # a commit marker whose payload is gone
             continue
         agent, event, pid = parsed
-        entries.append(SpoolEntry(data, marker, agent, event, pid, mtime_ns))
-    entries.sort(key=lambda e: (e.mtime_ns, e.marker.name))
+        entries.append(SpoolEntry(directory, item.name, agent, event, pid, mtime_ns))
+    entries.sort(key=lambda e: (e.mtime_ns, e.name))
     return entries, unusable
 
 
 def consume(entry: SpoolEntry) -> None:
     """Forget an event that is committed to the database: payload first, then its marker, so
     a crash in between leaves a marker without payload (rejected), never a payload twice."""
-    for path in (entry.path, entry.marker):
+    for path in (entry.data_file, entry.marker_file):
         try:
-            path.unlink()
+            os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+def consume_all(entries: list[SpoolEntry]) -> None:
+    for entry in entries:
+        consume(entry)
+
+
+def read_all(entries: list[SpoolEntry]) -> list[bytes | OSError | ValueError]:
+    """Each entry's payload, or why it could not be read (for a worker thread: its syscalls
+    run while the loop's thread parses)."""
+    results: list[bytes | OSError | ValueError] = []
+    for entry in entries:
+        try:
+            results.append(read_entry(entry))
+        except (OSError, ValueError) as exc:
+            results.append(exc)
+    return results
 
 
 def adopt_orphans(spool_dir: Path, now: float | None = None) -> int:
@@ -128,7 +169,7 @@ def adopt_orphans(spool_dir: Path, now: float | None = None) -> int:
 
 
 def read_entry(entry: SpoolEntry) -> bytes:
-    with entry.path.open("rb") as handle:
+    with open(entry.data_file, "rb") as handle:
         data = handle.read(MAX_EVENT_BYTES + 1)
     if len(data) > MAX_EVENT_BYTES:
         raise ValueError(f"larger than {MAX_EVENT_BYTES} bytes")
