@@ -8,6 +8,11 @@ goes on, so a shutdown that cancels the task waits forever. `asyncio.timeout` do
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 async def wait_event(event: asyncio.Event, timeout: float) -> bool:
@@ -18,3 +23,37 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+class ThreadHandoff(Generic[T]):
+    """Hands items from other threads (watchdog's) to the loop: one wake-up per burst.
+
+    Each `call_soon_threadsafe` writes a byte to the loop's self-pipe, the pipe asyncio also
+    reads signals from. A burst of file events while the loop was busy (tens of thousands of
+    spool deletions) filled it, and a SIGTERM written to a full pipe is lost: the server
+    never stopped. Here a burst costs one byte, and `deliver` gets all its items at once.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[list[T]], None]):
+        self._loop = loop
+        self._deliver = deliver
+        self._lock = threading.Lock()
+        self._items: list[T] = []
+        self._scheduled = False
+
+    def put(self, item: T) -> None:
+        with self._lock:
+            self._items.append(item)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        try:
+            self._loop.call_soon_threadsafe(self._flush)
+        except RuntimeError:  # the loop is closed: nobody is left to tell
+            pass
+
+    def _flush(self) -> None:
+        with self._lock:
+            items, self._items = self._items, []
+            self._scheduled = False
+        self._deliver(items)

@@ -22,7 +22,7 @@ from typing import Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from observer import rollouts
-from observer.aio import wait_event
+from observer.aio import ThreadHandoff, wait_event
 from observer.events import Event, Kind
 from observer.hub import Hub
 from observer.state import INACTIVE_IN_HISTORY, Status
@@ -76,7 +76,7 @@ class TreeWatcher:
         self._stopping = stopping
         self._wake = asyncio.Event()
         self._dirty: set[Path] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changes: ThreadHandoff[Path] | None = None  # paths from watchdog's thread
         self.files: dict[str, rollouts.TailState] = {}
         self.bytes_read = 0
         self.parse_errors = 0
@@ -94,7 +94,7 @@ class TreeWatcher:
 
     async def run(self, observer: Any) -> None:
         """Wait for the directory (the agent may never have run yet), then follow it."""
-        self._loop = asyncio.get_running_loop()
+        self._changes = ThreadHandoff(asyncio.get_running_loop(), self._mark_dirty)
         watching = False
         while True:
             if not watching and self.directory.is_dir() and observer is not None:
@@ -234,8 +234,9 @@ class TreeWatcher:
                     continue
             elif self.owns(path) and event.event_type != "deleted":
                 paths.append(path)
-        if paths and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._mark_dirty, paths)
+        if paths and self._changes is not None:
+            for path in paths:
+                self._changes.put(path)
 
 
 def is_rollout_file(path: Path) -> bool:
