@@ -8,13 +8,14 @@ Threads (watchdog) only wake the loop; all state changes happen on the loop, in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
@@ -173,10 +174,11 @@ class Ingestor:
     async def drain(self) -> int:
         """Ingest every committed spool file, in order. Returns how many files were consumed.
 
-        A pipeline over chunks of CHUNK files, so the three threads overlap: the spool thread
-        reads chunk n+1 while the loop parses and applies chunk n; the writer thread commits
-        chunk n while the loop parses chunk n+1; the spool thread deletes chunk n's files
-        while the loop applies chunk n+1. Publishing and deleting still follow each commit."""
+        A pipeline over chunks of CHUNK files, so that three threads work at once: while the
+        writer thread commits chunk n, the loop applies chunk n+1 to the sessions and parses
+        chunk n+2, which the spool thread read meanwhile; the spool thread then deletes chunk
+        n's files. Each chunk is published only once committed, in order; the lock is held
+        for the whole drain, so no other source's commit comes between."""
         entries, unusable = await self._in_spool_thread(spool.list_ready, self.settings.spool_dir)
         for path in unusable:
             self._reject(path, "not an event: expected ev.<agent>.<event>.<pid>.<nonce>.ready")
@@ -185,30 +187,49 @@ class Ingestor:
             self._before_start = self._last_batch
         chunks = [entries[i : i + CHUNK] for i in range(0, len(entries), CHUNK)]
         consumed = 0
-        parsed = await self._read_and_parse(chunks[0]) if chunks else None
-        for n in range(len(chunks)):
-            assert parsed is not None
-            events, done, gone = parsed
-            reading = self._read_soon(chunks[n + 1]) if n + 1 < len(chunks) else None
-            names = frozenset(_spool_key(entry) for entry in done)
-            async with self._batch_lock:
+        async with self._batch_lock:
+            parsed = await self._read_and_parse(chunks[0]) if chunks else None
+            in_flight: _InFlight | None = None
+            for n in range(len(chunks)):
+                assert parsed is not None
+                events, done, gone = parsed
+                reading = self._read_soon(chunks[n + 1]) if n + 1 < len(chunks) else None
+                names = frozenset(_spool_key(entry) for entry in done)
                 writes, messages, rows = self._stage(events, time.time())
-                # The batch's file names commit with its events, and with the names whose
-                # deletion may still be under way, so a kill between a commit and the deletions
-                # cannot make the next start ingest them twice.
+                # The chunk's file names commit with its events, with the previous chunk's and
+                # with those whose deletion is under way: a kill before their deletions cannot
+                # make the next start ingest them twice.
                 committed = names | self._deleting
+                if in_flight is not None:
+                    committed |= in_flight.names
                 commit = self.store.submit([*writes, *rows, _batch_record(committed)])
-                if reading is not None:
-                    parsed = self._parse_chunk(chunks[n + 1], await reading)
-                await asyncio.wrap_future(commit)
-                self.hub.publish(messages)
-                self._last_batch = committed
-                self._delete_soon([*done, *gone], names)
-            consumed += len(done)
+                current = _InFlight(commit, messages, names, committed, [*done, *gone])
+                if in_flight is not None:
+                    consumed += await self._settle(in_flight, then=current)
+                in_flight = current
+                if reading is None or self._stopping:
+                    break  # what is not applied stays in the spool for the next start
+                parsed = self._parse_chunk(chunks[n + 1], await reading)
+            if in_flight is not None:
+                consumed += await self._settle(in_flight)
         await self._deleted()  # once drain returns, what it ingested is gone from the spool
         self._before_start = frozenset()
         self.ingested += consumed
         return consumed
+
+    async def _settle(self, chunk: _InFlight, then: _InFlight | None = None) -> int:
+        """Wait for a chunk's commit, publish it and delete its files."""
+        try:
+            await asyncio.wrap_future(chunk.commit)
+        except Exception:
+            if then is not None:  # committed or not, the next chunk must be accounted for
+                with contextlib.suppress(Exception):
+                    await self._settle(then)
+            raise
+        self.hub.publish(chunk.messages)
+        self._last_batch = chunk.committed
+        self._delete_soon(chunk.entries, chunk.names)
+        return len(chunk.names)
 
     async def _in_spool_thread(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._spool_io, func, *args)
@@ -551,6 +572,17 @@ def git_branch(cwd: Path) -> str | None:
             return head[len("ref: refs/heads/") :]
         return head[:12] or None
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A chunk of the spool submitted to the writer: what to do once it is committed."""
+
+    commit: Future[None]
+    messages: list[Message]
+    names: frozenset[str]  # its own spool files
+    committed: frozenset[str]  # the names its batch record holds
+    entries: list[spool.SpoolEntry]  # to delete: its own, and any committed before a crash
 
 
 # A chunk read from the spool: (events, the entries they came from, entries committed before).
