@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from observer import spool
 
 
@@ -91,3 +93,43 @@ def test_reject_moves_the_file_aside_visibly(tmp_path: Path) -> None:
     assert target == tmp_path / "rejected" / "ev.claude.Stop.1.1.json"
     assert target.read_bytes() == b"garbage"
     assert not bad.exists()
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 1_000_000])
+def test_read_entry_returns_the_payload_byte_for_byte(tmp_path: Path, size: int) -> None:
+    payload = bytes(i % 251 for i in range(size))
+    spool.write_event(tmp_path, "claude", "Stop", 1, payload)
+    (entry,) = spool.list_ready(tmp_path)[0]
+    assert spool.read_entry(entry) == payload
+
+
+def test_read_entry_refuses_a_payload_over_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool, "MAX_EVENT_BYTES", 100)
+    spool.write_event(tmp_path, "claude", "Stop", 1, b"x" * 100)
+    spool.write_event(tmp_path, "claude", "Stop", 1, b"x" * 101)
+    fits, too_big = spool.list_ready(tmp_path)[0]
+    assert spool.read_entry(fits) == b"x" * 100
+    with pytest.raises(ValueError, match="larger than 100 bytes"):
+        spool.read_entry(too_big)
+
+
+def test_read_entry_reads_what_was_appended_after_its_size_was_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool.write_event(tmp_path, "claude", "Stop", 1, b"abc")
+    (entry,) = spool.list_ready(tmp_path)[0]
+    real_fstat = os.fstat
+
+    def stale_fstat(fd: int) -> os.stat_result:
+        size = real_fstat(fd)
+        with open(entry.data_file, "ab") as handle:  # grows between the fstat and the read
+            handle.write(b"defg")
+        return size
+
+    monkeypatch.setattr(spool.os, "fstat", stale_fstat)
+    assert spool.read_entry(entry) == b"abcdefg"
+    monkeypatch.setattr(spool, "MAX_EVENT_BYTES", 9)
+    with pytest.raises(ValueError, match="larger than 9 bytes"):
+        spool.read_entry(entry)  # grown past the limit after the check
