@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> Quart:
     app.config["OBSERVER_SETTINGS"] = settings
     tokens = TokenCheck(settings.token)
     runtime: dict[str, Any] = {}
+    published = _EncodedOnce()  # each message encoded once, whatever the number of clients
 
     @app.while_serving
     async def lifespan() -> AsyncGenerator[None, None]:
@@ -168,7 +170,7 @@ def create_app(settings: Settings) -> Quart:
         await websocket.accept()
         the_hub = hub()
         sub = the_hub.add_subscriber()
-        sender = asyncio.create_task(_send_loop(sub))
+        sender = asyncio.create_task(_send_loop(sub, published))
         try:
             await _send(
                 {
@@ -203,16 +205,43 @@ def create_app(settings: Settings) -> Quart:
 
 
 async def _send(message: Message) -> None:
-    await websocket.send(json.dumps(message, separators=(",", ":")))
+    await websocket.send(_encode(message))
 
 
-async def _send_loop(sub: Subscriber) -> None:
+def _encode(message: Message) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+class _EncodedOnce:
+    """The JSON text of each published message, made once for all the clients sending it
+    (with 50 clients, encoding per client was most of the server's fan-out work).
+
+    Keyed by identity, holding the message so its id is not reused while cached; published
+    messages are never changed afterwards. A client further behind than `size` messages
+    encodes its own copy."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self._size = size
+        self._texts: OrderedDict[int, tuple[Message, str]] = OrderedDict()
+
+    def text(self, message: Message) -> str:
+        cached = self._texts.get(id(message))
+        if cached is not None and cached[0] is message:
+            return cached[1]
+        text = _encode(message)
+        self._texts[id(message)] = (message, text)
+        if len(self._texts) > self._size:
+            self._texts.popitem(last=False)
+        return text
+
+
+async def _send_loop(sub: Subscriber, published: _EncodedOnce) -> None:
     while True:
         message = await sub.queue.get()
         if message is None:  # dropped for falling behind: close so the client resubscribes
             await websocket.close(1013, "too slow: resubscribe with since_revision")
             return
-        await _send(message)
+        await websocket.send(published.text(message))
 
 
 def _action_of(raw: str | bytes) -> tuple[str, dict[str, Any]] | None:
