@@ -73,7 +73,9 @@ class Hub:
             if result.reason:
                 log.debug("event %s for %s: %s", event.wire, event.session_id, result.reason)
             return None, None
-        message = _message(result.effect, state, event, result.changed)
+        public = state.public()
+        changes = {k: public[k] for k in result.changed}
+        message = _message(result.effect, state, event, public, changes)
         if result.effect is Effect.ENDED and _ends_history(event):
             # A session read whole from a file quiet for a while (the watchers' start-up read)
             # keeps no ring: thousands of them would hold up to `ring_size` messages each, and
@@ -82,7 +84,7 @@ class Hub:
         else:
             ring = self._rings.setdefault(state.session_id, deque(maxlen=self._ring_size))
             ring.append(message)
-        return Write(state, event, result.changed), message
+        return Write(state, event, result.changed, changes), message
 
     def apply_usage(
         self, session_id: str, usage: dict[str, Any], at: float
@@ -92,10 +94,11 @@ class Hub:
         if state is None:
             return None, None
         event = Event(Kind.METADATA, session_id, state.agent, at, USAGE_WIRE)
-        message = _message(Effect.UPDATED, state, event, ("usage",))
+        changes = {"usage": state.usage}
+        message = _message(Effect.UPDATED, state, event, state.public(), changes)
         ring = self._rings.setdefault(session_id, deque(maxlen=self._ring_size))
         ring.append(message)
-        return Write(state, event, ("usage",)), message
+        return Write(state, event, ("usage",), changes), message
 
     def publish(self, messages: Iterable[Message]) -> None:
         for message in messages:
@@ -177,9 +180,12 @@ def error(code: str, message: str) -> Message:
 
 
 def _message(
-    effect: Effect, state: SessionState, event: Event, changed: tuple[str, ...]
+    effect: Effect,
+    state: SessionState,
+    event: Event,
+    public: dict[str, Any],
+    changes: dict[str, Any],
 ) -> Message:
-    public = state.public()
     cause = {"kind": event.kind.value, "wire": event.wire, "at": event.at}
     if effect is Effect.CREATED:
         kind = "session_created"
@@ -195,7 +201,7 @@ def _message(
         "event": cause,
     }
     if kind == "session_delta":
-        message["changes"] = {k: public[k] for k in changed}
+        message["changes"] = changes
     else:
         message["session"] = public
     return message

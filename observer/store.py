@@ -120,6 +120,9 @@ class Write:
     state: SessionState
     event: Event
     changed: tuple[str, ...]
+    # The changed fields as clients see them, when the caller has them already (the hub
+    # builds them for its message): computing the state's public view twice cost 5%.
+    changes: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +383,10 @@ class _Rows:
             state = write.state
             self.sessions.pop(state.session_id, None)  # keep the order of last change
             self.sessions[state.session_id] = state
-            public = state.public()
+            changes = write.changes
+            if changes is None:
+                public = state.public()
+                changes = {k: public[k] for k in write.changed}
             self.events.append(
                 (
                     state.session_id,
@@ -389,7 +395,7 @@ class _Rows:
                     write.event.kind.value,
                     write.event.wire,
                     state.status.value,
-                    json.dumps({k: public[k] for k in write.changed}),
+                    json.dumps(changes),
                     json.dumps(write.event.to_json()),
                 )
             )
