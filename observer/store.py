@@ -14,6 +14,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, fields
@@ -29,6 +30,7 @@ from observer.state import PendingApproval, SessionState, Status
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 500
+FORWARDED_KEPT_SECONDS = 7 * 24 * 3600
 
 migrations = Migrations("observer")
 
@@ -298,9 +300,18 @@ class Store:
         return self._read().execute(sql, args).fetchall()
 
     # -- writes (writer thread) ----------------------------------------------------------
-    def start(self) -> None:
+    def start(self, now: float | None = None) -> None:
+        self.prune_forwarded(time.time() if now is None else now)
         self._thread = threading.Thread(target=self._run, name="observer-writer", daemon=True)
         self._thread.start()
+
+    def prune_forwarded(self, now: float) -> int:
+        """Forget forwarded files older than FORWARDED_KEPT_SECONDS: a sender resends only
+        what it has not seen acknowledged, within minutes, so older keys only grow the table."""
+        cutoff_ns = int((now - FORWARDED_KEPT_SECONDS) * 1e9)
+        with self._db.conn:
+            cursor = self._db.execute("delete from forwarded_files where mtime_ns < ?", [cutoff_ns])
+        return int(cursor.rowcount)
 
     def submit(self, writes: Writes) -> Future[None]:
         future: Future[None] = Future()

@@ -12,7 +12,14 @@ from typing import Any
 from observer.book import SessionBook
 from observer.events import Event, Kind
 from observer.state import Effect, PendingApproval, SessionState, Status
-from observer.store import Store, Write, state_from_json, state_to_json
+from observer.store import (
+    FORWARDED_KEPT_SECONDS,
+    ForwardedFile,
+    Store,
+    Write,
+    state_from_json,
+    state_to_json,
+)
 
 
 def _event(kind: Kind, at: float, **extra: object) -> Event:
@@ -188,3 +195,18 @@ def test_open_tools_written_without_names_still_load() -> None:
     data = state_to_json(SessionState("s", "claude", held=False, materialized=True))
     data["open_tools"] = [["key", "toolu_1"]]
     assert state_from_json(json.loads(json.dumps(data))).open_tools == (("key", "toolu_1", ""),)
+
+
+def test_forwarded_files_older_than_a_week_are_forgotten_at_start(tmp_path: Path) -> None:
+    now = 2_000_000_000.0
+    store = Store(tmp_path / "db.sqlite")
+    old = int((now - FORWARDED_KEPT_SECONDS - 60) * 1e9)
+    recent = int((now - 3600) * 1e9)
+    store.submit([ForwardedFile("laptop", "ev.a", old), ForwardedFile("laptop", "ev.b", recent)])
+    store.start(now=now)
+    try:
+        assert store.forwarded_known("laptop", [("ev.a", old), ("ev.b", recent)]) == {
+            ("ev.b", recent)
+        }
+    finally:
+        store.close()
