@@ -35,6 +35,7 @@ PATCH_TOOL = "apply_patch"  # the model's tool behind a fileChange
 _TOOL_ITEMS = {"commandExecution": SHELL_TOOL, "fileChange": PATCH_TOOL}
 _SHELLS = frozenset({"bash", "sh", "zsh", "dash"})
 _PREVIEW = 400
+_SHLEX_MAX = 64 * 1024
 
 
 def appserver_events(
@@ -116,6 +117,8 @@ def item_summary(item: dict[str, Any]) -> str | None:
 def shell_script(command: str) -> str:
     """`/bin/bash -lc 'touch a && echo b'` -> `touch a && echo b` (the model's `cmd`, which is
     what the hooks see as `tool_input.command`); anything else as given."""
+    if len(command) > _SHLEX_MAX:
+        return command  # shlex takes minutes on megabytes; no real command is that long
     try:
         argv = shlex.split(command)
     except ValueError:

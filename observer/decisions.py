@@ -66,12 +66,10 @@ class DecisionDesk:
     async def request(
         self, agent: str, session_id: str, tool: str, tool_key: str, subject: str
     ) -> dict[str, Any] | None:
-        rules = [*self.rules, *self.session_rules.get(session_id, ())]
-        decision, rule = evaluate(rules, agent, tool, subject)
-        base = {"session_id": session_id, "agent": agent, "tool": tool, "subject": subject}
-        if decision != ASK:
-            self._audit({**base, "decision": decision, "by": "rule", "rule": _rule_json(rule)})
+        decision = self.ruling(agent, session_id, tool, subject)
+        if decision is not None:
             return _answer(decision, "a rule in observer's policy")
+        base = {"session_id": session_id, "agent": agent, "tool": tool, "subject": subject}
         if not self.away:
             return None
         key = (session_id, tool_key)
@@ -114,24 +112,53 @@ class DecisionDesk:
             )
         decision = ALLOW if allow else DENY
         held.answer.set_result(_answer(decision, f"decided from observer by {by}"))
+        self.record(session_id, held.agent, held.tool, held.subject, allow, scope, by, held.since)
+        return held
+
+    def ruling(self, agent: str, session_id: str, tool: str, subject: str) -> str | None:
+        """What the rules decide for one call (ALLOW or DENY, audited), or None when they leave
+        it to a person."""
+        rules = [*self.rules, *self.session_rules.get(session_id, ())]
+        decision, rule = evaluate(rules, agent, tool, subject)
+        if decision == ASK:
+            return None
+        base = {"session_id": session_id, "agent": agent, "tool": tool, "subject": subject}
+        self._audit({**base, "decision": decision, "by": "rule", "rule": _rule_json(rule)})
+        return decision
+
+    def record(
+        self,
+        session_id: str,
+        agent: str,
+        tool: str,
+        subject: str,
+        allow: bool,
+        scope: str,
+        by: str,
+        since: float,
+        via: str | None = None,
+    ) -> None:
+        """A person's decision, however it reached the agent (a held hook, Codex's daemon):
+        its scope becomes a rule for the session or for always, and it goes to the audit log.
+        `via` names the path when it is not the hook."""
+        if scope not in SCOPES:
+            raise ActionError("bad_request", f"scope must be one of {', '.join(SCOPES)}")
         if allow and scope == "session":
-            rule = Rule(ALLOW, held.agent, held.tool, _literal(held.subject))
+            rule = Rule(ALLOW, agent, tool, _literal(subject))
             self.session_rules.setdefault(session_id, []).append(rule)
         if allow and scope == "always":
-            self.add_rule(Rule(ALLOW, held.agent, held.tool, _literal(held.subject)), by)
-        self._audit(
-            {
-                "session_id": session_id,
-                "agent": held.agent,
-                "tool": held.tool,
-                "subject": held.subject,
-                "decision": decision,
-                "scope": scope,
-                "by": by,
-                "waited": round(self.clock() - held.since, 3),
-            }
-        )
-        return held
+            self.add_rule(Rule(ALLOW, agent, tool, _literal(subject)), by)
+        entry = {
+            "session_id": session_id,
+            "agent": agent,
+            "tool": tool,
+            "subject": subject,
+            "decision": ALLOW if allow else DENY,
+            "scope": scope,
+            "by": by,
+            "waited": round(self.clock() - since, 3),
+        }
+        self._audit({**entry, "via": via} if via else entry)
 
     def release_session(self, session_id: str, reason: str) -> int:
         """The session moved on (answered in its terminal, ended): its held calls get no

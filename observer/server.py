@@ -16,7 +16,7 @@ from typing import Any
 
 from quart import Quart, Response, abort, jsonify, request, websocket
 
-from observer import PROTOCOL_VERSION, __version__, approvals, forward_api
+from observer import PROTOCOL_VERSION, __version__, approvals, codex_daemon, forward_api
 from observer.auth import TokenCheck, bearer
 from observer.capabilities import ACTIONS, SERVER_ACTIONS
 from observer.decisions import DecisionDesk
@@ -82,6 +82,10 @@ def create_app(settings: Settings) -> Quart:
         runtime["direct"] = direct
         direct.desk = runtime["desk"] = DecisionDesk(settings.data_dir, settings.away_timeout)
         following = asyncio.ensure_future(approvals.follow(hub, direct.desk))
+        # Codex TUI sessions: attached through Codex's own daemon whenever it is up.
+        socket = codex_daemon.control_socket(settings)
+        direct.daemon = codex_daemon.DaemonAttacher(socket, ingestor.apply, direct.desk)
+        attaching = asyncio.ensure_future(direct.daemon.run())
         log.info("observer %s serving; spool %s", __version__, settings.spool_dir)
         try:
             yield
@@ -89,6 +93,7 @@ def create_app(settings: Settings) -> Quart:
             if notifying is not None:
                 notifying.cancel()
             following.cancel()
+            attaching.cancel()
             await direct.stop_all()
             await ingestor.stop()
             store.close()

@@ -18,7 +18,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors import CONNECTORS, claude_code, claude_stream, claude_transcript, codex, pi, pi_rpc
+from connectors import (
+    CONNECTORS,
+    claude_code,
+    claude_stream,
+    claude_transcript,
+    codex,
+    codex_daemon,
+    pi,
+    pi_rpc,
+)
 from connectors import codex_appserver as appserver
 from observer.events import Event, Origin
 from tests.garbage import any_json, only_events_or_parse_error
@@ -155,6 +164,7 @@ def _messages(path: Path, direction: str) -> list[dict[str, Any]]:
 APPSERVER = [
     m for p in sorted(FIXTURES.glob("codex_appserver/*.jsonl")) for m in _messages(p, "s2c")
 ]
+DAEMON = _messages(FIXTURES / "codex" / "tui_daemon" / "daemon_probe_approve.jsonl", "s2c")
 RPC = _messages(FIXTURES / "pi_rpc" / "rpc_ext.transcript.jsonl", "<-pi")
 STREAM: list[dict[str, Any]] = [
     {"type": "system", "subtype": "init", "cwd": "/w", "model": "m", "session_id": "s"},
@@ -191,6 +201,7 @@ MessageParser = Callable[[dict[str, Any]], Sequence[Event]]
 MESSAGE_PARSERS: dict[str, tuple[MessageParser, list[dict[str, Any]]]] = {
     "claude stream-json": (lambda m: claude_stream.stream_events(m, "s", 1.0, 7), STREAM),
     "codex app-server": (lambda m: appserver.appserver_events(m, "s", 1.0, 7), APPSERVER),
+    "codex daemon": (lambda m: codex_daemon.daemon_events(m, 1.0), DAEMON),
     "pi rpc": (lambda m: pi_rpc.rpc_events(m, "s", 1.0, 7, "/w", "/w/f.jsonl"), RPC),
     "claude registry": (lambda m: claude_code.registry_events(m, ORIGIN, "older"), REGISTRY),
 }

@@ -22,6 +22,7 @@ from observer.capabilities import ACTIONS, capabilities
 from observer.direct.base import ActionError, Driver, Emit, LaunchSpec
 
 if TYPE_CHECKING:
+    from observer.codex_daemon import DaemonAttacher
     from observer.decisions import DecisionDesk
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class DirectSessions:
         self.binaries = binaries or _which
         self.drivers: dict[str, Driver] = {}
         self.desk: DecisionDesk | None = None  # remote approval of observed sessions
+        self.daemon: DaemonAttacher | None = None  # Codex TUI sessions, through its daemon
 
     async def create(
         self,
@@ -110,7 +112,7 @@ class DirectSessions:
             await self._resume(session_id)
             return
         if action == "approve_tool" and session_id not in self.drivers:
-            self._approve_observed(session_id, params, by)
+            await self._approve_observed(session_id, params, by)
             return
         driver = self._driver(session_id, action)
         if action == "send_message":
@@ -134,9 +136,11 @@ class DirectSessions:
         else:
             raise ActionError("unknown_action", f"unknown action {action!r}")
 
-    def _approve_observed(self, session_id: str, params: dict[str, Any], by: str) -> None:
+    async def _approve_observed(self, session_id: str, params: dict[str, Any], by: str) -> None:
         """A session observer only watches, whose PermissionRequest hook holds the call (away
-        mode): the answer goes back through the hook."""
+        mode): the answer goes back through the hook. A Codex TUI session whose approval
+        request reached us through Codex's daemon (the hook let it through): the answer goes
+        back through the daemon."""
         state = self.book.get(session_id)
         if state is None or not state.materialized:
             raise ActionError("not_found", f"no session {session_id!r}")
@@ -152,6 +156,13 @@ class DirectSessions:
         if pending is None or pending.request_id != request_id:
             raise ActionError("already_resolved", f"{request_id!r} is not pending any more")
         scope = str(params.get("scope") or "once")
+        daemon = self.daemon
+        if not self.desk.is_holding(session_id) and daemon is not None:
+            if daemon.holds(session_id, request_id, pending.tool_key):
+                await daemon.approve(
+                    session_id, request_id, decision == "allow", scope, by, pending.tool_key
+                )
+                return
         self.desk.decide(session_id, pending.tool_key, decision == "allow", scope, by)
 
     async def stop_all(self) -> None:
