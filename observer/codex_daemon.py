@@ -79,7 +79,8 @@ class DaemonAttacher:
         self.emit = emit
         self.desk = desk
         self.poll = poll
-        self.attached: set[str] = set()  # threads subscribed on the current connection
+        self.attached: set[str] = set()  # threads followed on the current connection
+        self.looked_at: set[str] = set()  # and those seen, followed or not (title threads)
         self.connected = asyncio.Event()  # set while a connection is up (tests wait on it)
         self._open: dict[tuple[str, str], Open] = {}  # (thread, item id) -> the request
         self._ws: ClientConnection | None = None
@@ -111,7 +112,11 @@ class DaemonAttacher:
             reader = asyncio.create_task(self._read(ws), name="codex-daemon-read")
             try:
                 client = {"name": "observer", "title": "observer", "version": __version__}
-                await self._call("initialize", {"clientInfo": client, "capabilities": {}})
+                if (
+                    await self._call("initialize", {"clientInfo": client, "capabilities": {}})
+                    is None
+                ):
+                    raise ConnectionError("the codex daemon refused initialize")
                 await ws.send(json.dumps({"jsonrpc": "2.0", "method": "initialized"}))
                 self.connected.set()
                 log.info("attached to the codex daemon at %s", self.socket)
@@ -127,6 +132,7 @@ class DaemonAttacher:
         self._ws = None
         self.connected.clear()
         self.attached.clear()
+        self.looked_at.clear()
         # The daemon went: its requests can no longer be answered through us. A daemon back
         # up replays what still waits when we subscribe again.
         self._open.clear()
@@ -139,19 +145,27 @@ class DaemonAttacher:
         cursor: str | None = None
         for _ in range(100):  # pages; a daemon holds a handful of threads
             params = {"cursor": cursor} if cursor else {}
-            ids, cursor = wire.loaded_threads(await self._call("thread/loaded/list", params))
+            ids, cursor = wire.loaded_threads(await self._call("thread/loaded/list", params) or {})
             for thread in ids:
-                if thread not in self.attached:
+                if thread not in self.looked_at:
                     await self._attach(thread)
             if cursor is None:
                 return
 
     async def _attach(self, thread: str) -> None:
-        self.attached.add(thread)  # also when skipped: it is looked at once a connection
+        self.looked_at.add(thread)  # once a connection, followed or not
         read = await self._call("thread/read", {"threadId": thread})
-        if not wire.watchable(read.get("thread")):
+        if read is None or not wire.watchable(read.get("thread")):
             return
-        await self._call("thread/resume", {"threadId": thread, "excludeTurns": True})
+        # Followed from here: what the daemon says of it before resume's answer counts.
+        self.attached.add(thread)
+        if await self._call("thread/resume", {"threadId": thread, "excludeTurns": True}) is None:
+            # A TUI session is loaded before its first prompt, but resume refuses it until its
+            # rollout exists ("no rollout found"); and the daemon sends an approval request only
+            # to the clients subscribed. Look again at its next status change, or next scan.
+            self.attached.discard(thread)
+            self.looked_at.discard(thread)
+            return
         log.debug("following codex thread %s", thread)
 
     # -- what the daemon says ----------------------------------------------------------------
@@ -188,14 +202,14 @@ class DaemonAttacher:
         if message.get("method") == "thread/started":
             started = message.get("params", {}).get("thread")
             if isinstance(started, dict) and isinstance(started.get("id"), str):
-                thread = started["id"]
-                if thread not in self.attached:
-                    # Not from the reader itself: its answers come through the reader.
-                    task = asyncio.create_task(self._attach_quietly(thread))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                self._look_at(started["id"])
             return
-        if thread is None or thread not in self.attached:
+        if thread is None:
+            return
+        if thread not in self.attached:
+            # The daemon tells every client of every thread's status: a new session, or one
+            # we could not follow yet, is looked at (again); its news are not ours until then.
+            self._look_at(thread)
             return
         if wire.is_approval(message):
             await self._asked(thread, message)
@@ -211,9 +225,19 @@ class DaemonAttacher:
                 del self._open[key]
         if message.get("method") == "thread/closed":
             self.attached.discard(thread)
+            self.looked_at.discard(thread)
         events = wire.daemon_events(message, time.time())
         if events:
             await self.emit(events)
+
+    def _look_at(self, thread: str) -> None:
+        if thread in self.looked_at:
+            return
+        self.looked_at.add(thread)  # one look at a time
+        # Not from the reader itself: the answers to the look's calls come through the reader.
+        task = asyncio.create_task(self._attach_quietly(thread))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _attach_quietly(self, thread: str) -> None:
         with contextlib.suppress(*_CLOSED, ConnectionError):
@@ -292,7 +316,8 @@ class DaemonAttacher:
         await ws.send(json.dumps(reply))
 
     # -- JSON-RPC ----------------------------------------------------------------------------
-    async def _call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def _call(self, method: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The result, or None when the daemon refused."""
         ws = self._ws
         if ws is None:
             raise ConnectionError("not attached")
@@ -308,5 +333,5 @@ class DaemonAttacher:
         result = reply.get("result")
         if "error" in reply or not isinstance(result, dict):
             log.debug("codex daemon refused %s: %s", method, reply.get("error"))
-            return {}
+            return None
         return result

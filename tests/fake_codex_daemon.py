@@ -1,6 +1,8 @@
 """A stand-in for Codex's shared app-server daemon: JSON-RPC in WebSocket text frames on a unix
 socket, replaying the shapes Codex 0.169 sent to an attached client
-(tests/fixtures/codex/tui_daemon/daemon_probe_approve.jsonl).
+(tests/fixtures/codex/tui_daemon/daemon_probe_approve.jsonl), and what the e2e lane saw the
+real one do: status changes go to every client, an approval request only to the clients that
+resumed the thread, and a TUI session's thread cannot be resumed before its first prompt.
 
 It plays both sides the tests need: the daemon (loaded threads, `thread/read`,
 `thread/resume` replaying an open approval, `serverRequest/resolved` to every client once the
@@ -61,6 +63,7 @@ class FakeDaemon:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # from clients
     subscribers: dict[ServerConnection, set[str]] = field(default_factory=dict)
     server: Server | None = None
+    unwritten: set[str] = field(default_factory=set)  # loaded threads with no rollout yet
     next_request: int = 0
 
     async def start(self) -> FakeDaemon:
@@ -77,7 +80,11 @@ class FakeDaemon:
         self.path.unlink(missing_ok=True)
 
     # -- what the test does ------------------------------------------------------------------
-    def add_thread(self, thread_id: str, *, ephemeral: bool = False) -> None:
+    def add_thread(self, thread_id: str, *, ephemeral: bool = False, prompted: bool = True) -> None:
+        """A loaded thread; `prompted=False`: a TUI session before its first prompt, which
+        `thread/resume` refuses (the real daemon: "no rollout found for thread id")."""
+        if not prompted:
+            self.unwritten.add(thread_id)
         thread = copy.deepcopy(THREAD)
         thread.update(id=thread_id, sessionId=thread_id, ephemeral=ephemeral)
         thread["status"] = {"type": "idle"}
@@ -104,11 +111,23 @@ class FakeDaemon:
         params["commandActions"] = [{"type": "unknown", "command": script}]
         self.pending[number] = Pending(thread_id, request)
         self._status(thread_id, "active", "waitingOnApproval")
-        await self._broadcast(thread_id, "thread/status/changed", **self._status_of(thread_id))
+        await self._tell_status(thread_id)
         for ws, threads in list(self.subscribers.items()):
             if thread_id in threads:
                 await ws.send(json.dumps(request))
         return number
+
+    async def chatter(self, thread_id: str) -> None:
+        """The thread turns active, and the daemon tells every client, following it or not
+        (seen with the real one: the title thread's status reached a client that never
+        resumed it)."""
+        self._status(thread_id, "active")
+        await self._tell_status(thread_id)
+
+    async def first_prompt(self, thread_id: str) -> None:
+        """A new TUI session's first turn: its rollout exists from now on (resume works)."""
+        self.unwritten.discard(thread_id)
+        await self.chatter(thread_id)
 
     async def tui_answers(self, number: int, decision: str) -> None:
         """Someone at the keyboard answers the prompt."""
@@ -148,6 +167,11 @@ class FakeDaemon:
             result = {"data": list(self.threads), "nextCursor": None}
         elif method in ("thread/read", "thread/resume"):
             thread = self.threads.get(str(params.get("threadId")))
+            if method == "thread/resume" and params.get("threadId") in self.unwritten:
+                message_text = f"no rollout found for thread id {params['threadId']}"
+                error = {"code": -32600, "message": message_text}
+                await ws.send(json.dumps({"id": message["id"], "error": error}))
+                return
             if thread is None:
                 error = {"code": -32600, "message": "thread not loaded"}
                 await ws.send(json.dumps({"id": message["id"], "error": error}))
@@ -174,7 +198,7 @@ class FakeDaemon:
         thread = pending.thread
         await self._broadcast(thread, "serverRequest/resolved", requestId=number)
         self._status(thread, "active")
-        await self._broadcast(thread, "thread/status/changed", **self._status_of(thread))
+        await self._tell_status(thread)
         params = pending.request["params"]
         item = {
             "type": "commandExecution",
@@ -190,6 +214,12 @@ class FakeDaemon:
         if kind == "active":
             status["activeFlags"] = list(flags)
         self.threads[thread_id]["status"] = status
+
+    async def _tell_status(self, thread_id: str) -> None:
+        params = {"threadId": thread_id, **self._status_of(thread_id)}
+        message = {"method": "thread/status/changed", "params": params}
+        for ws in list(self.subscribers):
+            await ws.send(json.dumps(message))
 
     def _status_of(self, thread_id: str) -> dict[str, Any]:
         return {"status": self.threads[thread_id]["status"]}

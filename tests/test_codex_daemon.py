@@ -156,8 +156,8 @@ async def test_attaches_to_the_tui_thread_but_not_its_title_thread(
     daemon: FakeDaemon, attach: Attach
 ) -> None:
     attacher, emitted = await attach(daemon.path)
-    await until(lambda: {THREAD, TITLE} <= attacher.attached, "both threads looked at")
-    assert daemon.resumed() == [THREAD]
+    await until(lambda: {THREAD, TITLE} <= attacher.looked_at, "both threads looked at")
+    assert daemon.resumed() == [THREAD] and attacher.attached == {THREAD}
     assert [p for m, p in daemon.calls if m == "thread/resume"] == [
         {"threadId": THREAD, "excludeTurns": True}
     ]
@@ -170,6 +170,11 @@ async def test_attaches_to_the_tui_thread_but_not_its_title_thread(
         "thread/resume",
     }
     assert emitted.events == []  # nothing happened in the thread yet
+    # The daemon's news of the title thread is no session; of the TUI's thread, it is.
+    await daemon.chatter(TITLE)
+    await daemon.chatter(THREAD)
+    await until(lambda: bool(emitted.events), "the TUI thread's news")
+    assert [(e.session_id, e.kind) for e in emitted.events] == [(THREAD, Kind.BUSY)]
 
 
 async def test_a_pending_approval_is_replayed_on_attach_and_becomes_permission(
@@ -279,6 +284,22 @@ async def test_a_new_tui_session_is_followed(daemon: FakeDaemon, attach: Attach)
     await until(lambda: "new-thread" in daemon.resumed(), "the new thread followed")
     await daemon.ask("new-thread", "call_2", "ls")
     await until(lambda: attacher.holds("new-thread", "call_2"), "its request")
+
+
+async def test_a_session_is_followed_from_its_first_prompt(
+    daemon: FakeDaemon, attach: Attach
+) -> None:
+    daemon.add_thread("fresh", prompted=False)  # the TUI is open, nothing typed yet
+    attacher, emitted = await attach(daemon.path)
+    await until(
+        lambda: "fresh" in [p["threadId"] for m, p in daemon.calls if m == "thread/read"], ""
+    )
+    await until(lambda: THREAD in attacher.attached, "the other thread followed")
+    assert "fresh" not in attacher.attached  # resume refused it
+    await daemon.first_prompt("fresh")
+    await until(lambda: "fresh" in daemon.resumed(), "followed once it has a rollout")
+    await daemon.ask("fresh", "call_3", "ls")
+    await until(lambda: attacher.holds("fresh", "call_3"), "its request")
 
 
 async def test_reattaches_after_the_daemon_restarts(daemon: FakeDaemon, attach: Attach) -> None:
