@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CHUNK = 500
+SMALL_DRAIN = 32  # spool files a drain reads and deletes on the loop rather than in a thread
 SAFETY_POLL_SECONDS = 2.0  # a missed filesystem notification costs at most this much delay
 # Claude removes its registry file as it exits, while its last async hooks (Stop, SessionEnd)
 # may still be on their way to the spool: give them this long before calling the session ended.
@@ -58,6 +59,7 @@ class Ingestor:
         self._stopping = False
         self._last_batch: frozenset[str] | None = None  # spool files of the last commit
         self._before_start: frozenset[str] = frozenset()  # the last run's, until drained once
+        self._small_drains = False  # the last drain found few files: scan on the loop
         # Spool files committed whose deletion is under way, and those deletions.
         self._deleting: frozenset[str] = frozenset()
         self._deletions: list[asyncio.Future[None]] = []
@@ -178,8 +180,18 @@ class Ingestor:
         writer thread commits chunk n, the loop applies chunk n+1 to the sessions and parses
         chunk n+2, which the spool thread read meanwhile; the spool thread then deletes chunk
         n's files. Each chunk is published only once committed, in order; the lock is held
-        for the whole drain, so no other source's commit comes between."""
-        entries, unusable = await self._in_spool_thread(spool.list_ready, self.settings.spool_dir)
+        for the whole drain, so no other source's commit comes between.
+
+        Live, a drain finds a few files: then the spool work stays on the loop, where it
+        costs less than the hand-offs between threads (a server at 1,000 events/s used 40%
+        more CPU handing each small drain to the spool thread and back)."""
+        if self._small_drains:
+            entries, unusable = spool.list_ready(self.settings.spool_dir)
+        else:
+            entries, unusable = await self._in_spool_thread(
+                spool.list_ready, self.settings.spool_dir
+            )
+        self._small_drains = len(entries) <= SMALL_DRAIN
         for path in unusable:
             self._reject(path, "not an event: expected ev.<agent>.<event>.<pid>.<nonce>.ready")
         if self._last_batch is None:  # first drain since start: what did the last run commit?
@@ -239,6 +251,8 @@ class Ingestor:
         return loop.run_in_executor(self._spool_io, spool.read_all, chunk)
 
     async def _read_and_parse(self, chunk: list[spool.SpoolEntry]) -> _Parsed:
+        if len(chunk) <= SMALL_DRAIN:
+            return self._parse_chunk(chunk, spool.read_all(chunk))
         return self._parse_chunk(chunk, await self._read_soon(chunk))
 
     def _parse_chunk(self, chunk: list[spool.SpoolEntry], payloads: list[Any]) -> _Parsed:
@@ -261,7 +275,8 @@ class Ingestor:
         return events, done, gone
 
     def _delete_soon(self, entries: list[spool.SpoolEntry], names: frozenset[str]) -> None:
-        if not entries:
+        if len(entries) <= SMALL_DRAIN:
+            spool.consume_all(entries)
             return
         self._deleting = self._deleting | names
         loop = asyncio.get_running_loop()
