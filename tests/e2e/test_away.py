@@ -1,7 +1,8 @@
 """Remote approval of sessions started in a terminal, with the real agents: in away mode the
 PermissionRequest hook holds the tool call until a WebSocket client answers. Allowed → the tool
 runs; denied → it does not; observer killed while the hook waits → the agent falls back to its
-own default (headless Claude: deny) and nothing is allowed. pi, through observer's extension: the
+own default (headless Claude: deny; Codex: it asks its own client, the TUI's prompt) and
+nothing is allowed. pi, through observer's extension: the
 same, except that with observer killed the tool runs (pi has no prompt of its own: fail open)."""
 
 from __future__ import annotations
@@ -132,6 +133,39 @@ def test_codex_waits_for_the_phone(codex_bin: Path, lab: Lab, decision: str) -> 
     expected = ["working", "permission", "working", "waiting", "ended"]
     report(f"away/codex-{decision}", expected, seen)
     assert seen == expected
+
+
+def test_codex_falls_back_to_its_own_prompt_when_observer_dies_mid_wait(
+    codex_bin: Path, lab: Lab
+) -> None:
+    lab.install_codex_hooks(codex_bin)
+    lab.observer("away", "on")
+    cwd = lab.workdir("away-codex-killed")
+    with AppServerClient(codex_bin, lab, cwd) as server:
+        thread = server.start_thread(cwd, approvalPolicy="untrusted", sandbox="workspace-write")
+        server.request("turn/start", turn_input(thread, "[[scenario:perm]] Create a file"))
+        wait_until(lambda: lab.recorder.statuses(thread)[-1:] == ["permission"], "permission")
+        time.sleep(0.5)  # the decision hook is waiting on observer now
+        asked_before = [m for m in server.messages if m.get("method", "").endswith("Approval")]
+        lab.recorder.stop()
+        time.sleep(0.5)  # the recorder's socket closes before the server goes
+        observer = lab.processes[-1]
+        observer.send_signal(signal.SIGKILL)
+        observer.wait(timeout=10)
+        # No decision from the hook: Codex asks its own client, as it does without observer
+        # (here the test is that client; in a terminal it is the TUI's prompt).
+        approval = server.wait_for("item/commandExecution/requestApproval")
+        assert not (cwd / "perm_test.txt").exists()  # nothing ran that nobody allowed
+        server.answer(approval, {"decision": "decline"})
+        completed = server.wait_for("turn/completed")
+        assert completed["params"]["turn"]["status"] == "completed"
+    assert asked_before == []  # while observer held the call, Codex asked no one else
+    assert not (cwd / "perm_test.txt").exists()
+    report(
+        "away/codex-observer-killed",
+        ["own prompt", "not run"],
+        ["own prompt" if approval else "no prompt", "not run"],
+    )
 
 
 def start_pi(pi: Path, lab: Lab, cwd: Path) -> subprocess.Popen[str]:
