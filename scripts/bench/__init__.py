@@ -18,3 +18,18 @@ def rewrite_section(doc: Path, heading: str, text: str) -> None:
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
     tail = "".join(lines[end:])
     doc.write_text("".join(lines[:start]) + text + ("\n" + tail if tail else ""))
+
+
+def shown_arguments(argv: list[str], dropped: tuple[str, ...] = ("--finding",)) -> list[str]:
+    """The command line as a Reproduce line shows it: without the options in `dropped` and
+    their values (a --finding is prose for the document, not a way to measure)."""
+    shown: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in dropped:
+            skip = True
+        elif not arg.startswith(tuple(f"{option}=" for option in dropped)):
+            shown.append(arg)
+    return shown

@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from observer import spool  # noqa: E402
+from scripts.bench import shown_arguments  # noqa: E402
 from scripts.bench.live import (  # noqa: E402
     _templates,
     machine_facts,
@@ -120,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    shown = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("--finding")]
+    shown = shown_arguments(list(sys.argv[1:] if argv is None else argv))
     try:
         empty: list[float] = []
         full: list[float] = []

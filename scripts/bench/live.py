@@ -47,7 +47,7 @@ from websockets.exceptions import ConnectionClosed
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from observer import spool  # noqa: E402
-from scripts.bench import rewrite_section  # noqa: E402
+from scripts.bench import rewrite_section, shown_arguments  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 OBSERVER = ROOT / ".venv" / "bin" / "observer"
@@ -475,7 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     SERVER[0] = args.observer
     base = Path(tempfile.mkdtemp(prefix="bench-live-"))
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    shown = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("--finding")]
+    # --only is added back per section, as the command that reproduces that section.
+    shown = shown_arguments(list(sys.argv[1:] if argv is None else argv), ("--finding", "--only"))
     command = " ".join([".venv/bin/python", "scripts/bench/live.py", *shown])
     try:
         if args.only != "fanout":
