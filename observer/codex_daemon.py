@@ -33,6 +33,7 @@ from connectors import codex_daemon as wire
 from connectors.codex import AGENT
 from connectors.codex_appserver import SHELL_TOOL, shell_script
 from observer import __version__
+from observer.decisions import SCOPES
 from observer.direct.base import ActionError, Emit
 from observer.policy import ALLOW, subject_of
 
@@ -43,12 +44,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SOCKET = Path("app-server-control") / "app-server-control.sock"
 POLL = 1.0  # how often to look for the socket, and for threads the daemon did not announce
-BACKOFF_MAX = 30.0
+BACKOFF_MAX = 8.0
 CALL_TIMEOUT = 30.0
 MAX_FRAME = 64 * 1024 * 1024  # thread/read answers carry the thread; never a runaway frame
 _DECISIONS = {("allow", "once"): "accept", ("allow", "always"): "accept"}
 _DECISIONS[("allow", "session")] = "acceptForSession"
 _CLOSED = (OSError, WebSocketException, TimeoutError, EOFError)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which socket file is there (a restarted daemon makes a new one), or None."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
 
 
 def control_socket(settings: Settings) -> Path:
@@ -87,13 +97,16 @@ class DaemonAttacher:
         self._numbers = itertools.count()
         self._calls: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._looking: set[str] = set()  # threads a try to follow runs for
+        self._again: set[str] = set()  # ... and that changed while it ran
 
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
         """Attach whenever the socket is there; forever, until cancelled."""
         backoff = self.poll
         while True:
-            if not self.socket.exists():
+            tried = _identity(self.socket)
+            if tried is None:
                 await asyncio.sleep(self.poll)
                 continue
             try:
@@ -102,7 +115,14 @@ class DaemonAttacher:
             except _CLOSED as exc:
                 log.debug("codex daemon at %s: %s", self.socket, exc)
                 backoff = min(backoff * 2, BACKOFF_MAX)
-            await asyncio.sleep(backoff)
+            except Exception:  # a bug here must not end attaching for good
+                log.exception("codex daemon at %s: detached", self.socket)
+                backoff = BACKOFF_MAX
+            # Wait, but not for a daemon that came back meanwhile (a new socket file).
+            waited = 0.0
+            while waited < backoff and _identity(self.socket) == tried:
+                await asyncio.sleep(self.poll)
+                waited += self.poll
 
     async def _session(self) -> None:
         async with unix_connect(
@@ -148,7 +168,7 @@ class DaemonAttacher:
             ids, cursor = wire.loaded_threads(await self._call("thread/loaded/list", params) or {})
             for thread in ids:
                 if thread not in self.looked_at:
-                    await self._attach(thread)
+                    self._look_at(thread)
             if cursor is None:
                 return
 
@@ -209,7 +229,8 @@ class DaemonAttacher:
         if thread not in self.attached:
             # The daemon tells every client of every thread's status: a new session, or one
             # we could not follow yet, is looked at (again); its news are not ours until then.
-            self._look_at(thread)
+            if thread not in self.looked_at or thread in self._looking:
+                self._look_at(thread)
             return
         if wire.is_approval(message):
             await self._asked(thread, message)
@@ -231,17 +252,28 @@ class DaemonAttacher:
             await self.emit(events)
 
     def _look_at(self, thread: str) -> None:
-        if thread in self.looked_at:
+        """Try to follow a thread, in a task of its own (the answers to its calls come through
+        the reader). Asked again while a try runs (the thread's status changed meanwhile: its
+        rollout may exist now), it tries once more when that one is refused."""
+        if thread in self._looking:
+            self._again.add(thread)
             return
-        self.looked_at.add(thread)  # one look at a time
-        # Not from the reader itself: the answers to the look's calls come through the reader.
-        task = asyncio.create_task(self._attach_quietly(thread))
+        self._looking.add(thread)
+        task = asyncio.create_task(self._keep_looking(thread))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _attach_quietly(self, thread: str) -> None:
-        with contextlib.suppress(*_CLOSED, ConnectionError):
-            await self._attach(thread)
+    async def _keep_looking(self, thread: str) -> None:
+        try:
+            while True:
+                self._again.discard(thread)
+                with contextlib.suppress(*_CLOSED, ConnectionError):
+                    await self._attach(thread)
+                if thread in self.attached or thread not in self._again:
+                    return
+        finally:
+            self._looking.discard(thread)
+            self._again.discard(thread)
 
     async def _asked(self, thread: str, request: dict[str, Any]) -> None:
         events = wire.daemon_events(request, time.time())
@@ -276,22 +308,24 @@ class DaemonAttacher:
         by: str,
         tool_key: str | None = None,
     ) -> None:
-        """Answer an approval the daemon waits on; the first answer wins."""
+        """Answer an approval the daemon waits on; the first answer wins. Audited once sent."""
+        if scope not in SCOPES:
+            raise ActionError("bad_request", f"scope must be one of {', '.join(SCOPES)}")
         key = self._find(session_id, request_id, tool_key)
-        held = self._open.pop(key) if key is not None else None
+        held = self._open.pop(key) if key is not None else None  # no await before: first wins
         if held is None:
             raise ActionError(
                 "already_resolved", f"{request_id!r} is not pending any more: answered, or gone"
             )
         decision = _DECISIONS.get(("allow" if allow else "deny", scope), "decline")
-        if self.desk is not None:  # checks the scope before anything reaches Codex
-            self.desk.record(
-                session_id, AGENT, held.tool, held.subject, allow, scope, by, held.since, "daemon"
-            )
         try:
             await self._answer(held.request, decision)
         except _CLOSED as exc:
             raise ActionError("ended", f"the codex daemon went away: {exc}") from None
+        if self.desk is not None:
+            self.desk.record(
+                session_id, AGENT, held.tool, held.subject, allow, scope, by, held.since, "daemon"
+            )
 
     def _find(
         self, session_id: str, request_id: str, tool_key: str | None

@@ -64,6 +64,7 @@ class FakeDaemon:
     subscribers: dict[ServerConnection, set[str]] = field(default_factory=dict)
     server: Server | None = None
     unwritten: set[str] = field(default_factory=set)  # loaded threads with no rollout yet
+    refused: list[str] = field(default_factory=list)  # resumes refused for that
     next_request: int = 0
 
     async def start(self) -> FakeDaemon:
@@ -168,6 +169,7 @@ class FakeDaemon:
         elif method in ("thread/read", "thread/resume"):
             thread = self.threads.get(str(params.get("threadId")))
             if method == "thread/resume" and params.get("threadId") in self.unwritten:
+                self.refused.append(str(params["threadId"]))
                 message_text = f"no rollout found for thread id {params['threadId']}"
                 error = {"code": -32600, "message": message_text}
                 await ws.send(json.dumps({"id": message["id"], "error": error}))

@@ -157,6 +157,8 @@ async def test_attaches_to_the_tui_thread_but_not_its_title_thread(
 ) -> None:
     attacher, emitted = await attach(daemon.path)
     await until(lambda: {THREAD, TITLE} <= attacher.looked_at, "both threads looked at")
+    await until(lambda: daemon.resumed() == [THREAD], "the TUI's thread followed")
+    await until(lambda: not attacher._looking, "every look over")
     assert daemon.resumed() == [THREAD] and attacher.attached == {THREAD}
     assert [p for m, p in daemon.calls if m == "thread/resume"] == [
         {"threadId": THREAD, "excludeTurns": True}
@@ -252,6 +254,7 @@ async def test_a_bad_scope_reaches_neither_codex_nor_the_log(
         await attacher.approve(THREAD, ITEM, True, "forever", "ws:phone")
     assert bad.value.code == "bad_request"
     assert daemon.answers == [] and desk.audit_entries() == []
+    assert attacher.holds(THREAD, ITEM)  # still open: a good answer still goes through
 
 
 async def test_a_rule_answers_before_anyone_is_asked(
@@ -295,9 +298,10 @@ async def test_a_session_is_followed_from_its_first_prompt(
         lambda: "fresh" in [p["threadId"] for m, p in daemon.calls if m == "thread/read"], ""
     )
     await until(lambda: THREAD in attacher.attached, "the other thread followed")
-    assert "fresh" not in attacher.attached  # resume refused it
+    await until(lambda: "fresh" in daemon.refused, "resume refused it (no rollout yet)")
     await daemon.first_prompt("fresh")
     await until(lambda: "fresh" in daemon.resumed(), "followed once it has a rollout")
+    await until(lambda: "fresh" in attacher.attached, "followed")
     await daemon.ask("fresh", "call_3", "ls")
     await until(lambda: attacher.holds("fresh", "call_3"), "its request")
 

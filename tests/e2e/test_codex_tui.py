@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.sync.client import connect
 
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, open_lab, wait_until
-from tests.e2e.test_away import approve
 from tests.timeline import collapse
 
 pytestmark = pytest.mark.e2e
@@ -198,6 +198,25 @@ def session_in(lab: Lab, cwd: Path) -> str:
 
     wait_until(seen, f"a session in {cwd}", timeout=60)
     return found[0]
+
+
+def approve(lab: Lab, session_id: str, decision: str) -> dict[str, Any]:
+    """What a phone does: answer the pending request, again while observer says it has no such
+    request yet (the daemon's request reaches observer after the hook's report)."""
+    request_id = lab.recorder.last_pending(session_id)["request_id"]
+    message = {"type": "approve_tool", "session_id": session_id, "request_id": request_id}
+    deadline = time.monotonic() + 30
+    with connect(lab.observer_url.replace("http", "ws") + "/ws", open_timeout=10) as ws:
+        json.loads(ws.recv(timeout=10))
+        for attempt in range(10_000):
+            ws.send(json.dumps({**message, "decision": decision, "ref": attempt}))
+            reply: dict[str, Any] = json.loads(ws.recv(timeout=30))
+            while reply.get("ref") != attempt:
+                reply = json.loads(ws.recv(timeout=30))
+            if reply.get("code") != "already_resolved" or time.monotonic() > deadline:
+                return reply
+            time.sleep(0.1)
+    return reply
 
 
 def run_and_answer(codex: Path, lab: Lab, name: str, decision: str) -> tuple[Path, str, Any]:
