@@ -113,14 +113,25 @@ def test_claude_falls_back_when_observer_dies_mid_wait(claude_bin: Path, lab: La
     report("away/claude-observer-killed", ["no decision", "not run"], ["no decision", "not run"])
 
 
+def codex_away(codex: Path, lab: Lab, name: str) -> Path:
+    """Codex with observer's hooks installed and trusted, observer in away mode."""
+    lab.install_codex_hooks(codex)
+    lab.observer("away", "on")
+    return lab.workdir(name)
+
+
+def ask_for_a_file(server: AppServerClient, cwd: Path) -> str:
+    """A turn whose command Codex asks about ("untrusted"): the thread's id."""
+    thread = server.start_thread(cwd, approvalPolicy="untrusted", sandbox="workspace-write")
+    server.request("turn/start", turn_input(thread, "[[scenario:perm]] Create a file"))
+    return thread
+
+
 @pytest.mark.parametrize("decision", ["allow", "deny"])
 def test_codex_waits_for_the_phone(codex_bin: Path, lab: Lab, decision: str) -> None:
-    lab.install_codex_hooks(codex_bin)
-    lab.observer("away", "on")
-    cwd = lab.workdir("away-codex")
+    cwd = codex_away(codex_bin, lab, "away-codex")
     with AppServerClient(codex_bin, lab, cwd) as server:
-        thread = server.start_thread(cwd, approvalPolicy="untrusted", sandbox="workspace-write")
-        server.request("turn/start", turn_input(thread, "[[scenario:perm]] Create a file"))
+        thread = ask_for_a_file(server, cwd)
         reply = approve(lab, thread, decision)
         assert reply.get("ok") is True, reply
         completed = server.wait_for("turn/completed")
@@ -138,12 +149,9 @@ def test_codex_waits_for_the_phone(codex_bin: Path, lab: Lab, decision: str) -> 
 def test_codex_falls_back_to_its_own_prompt_when_observer_dies_mid_wait(
     codex_bin: Path, lab: Lab
 ) -> None:
-    lab.install_codex_hooks(codex_bin)
-    lab.observer("away", "on")
-    cwd = lab.workdir("away-codex-killed")
+    cwd = codex_away(codex_bin, lab, "away-codex-killed")
     with AppServerClient(codex_bin, lab, cwd) as server:
-        thread = server.start_thread(cwd, approvalPolicy="untrusted", sandbox="workspace-write")
-        server.request("turn/start", turn_input(thread, "[[scenario:perm]] Create a file"))
+        thread = ask_for_a_file(server, cwd)
         wait_until(lambda: lab.recorder.statuses(thread)[-1:] == ["permission"], "permission")
         time.sleep(0.5)  # the decision hook is waiting on observer now
         asked_before = [m for m in server.messages if m.get("method", "").endswith("Approval")]
