@@ -206,7 +206,8 @@ class Ingestor:
                 assert parsed is not None
                 events, done, gone = parsed
                 reading = self._read_soon(chunks[n + 1]) if n + 1 < len(chunks) else None
-                names = frozenset(_spool_key(entry) for entry in done)
+                names = frozenset(key for key, _ in done)
+                done_entries = [entry for _, entry in done]
                 writes, messages, rows = self._stage(events, time.time())
                 # The chunk's file names commit with its events, with the previous chunk's and
                 # with those whose deletion is under way: a kill before their deletions cannot
@@ -215,7 +216,7 @@ class Ingestor:
                 if in_flight is not None:
                     committed |= in_flight.names
                 commit = self.store.submit([*writes, *rows, _batch_record(committed)])
-                current = _InFlight(commit, messages, names, committed, [*done, *gone])
+                current = _InFlight(commit, messages, names, committed, [*done_entries, *gone])
                 if in_flight is not None:
                     consumed += await self._settle(in_flight, then=current)
                 in_flight = current
@@ -256,9 +257,10 @@ class Ingestor:
         return self._parse_chunk(chunk, await self._read_soon(chunk))
 
     def _parse_chunk(self, chunk: list[spool.SpoolEntry], payloads: list[Any]) -> _Parsed:
-        """(events, the entries they came from, entries committed before a crash)."""
+        """(events, the entries they came from with their keys, entries committed before a
+        crash)."""
         events: list[Event] = []
-        done: list[spool.SpoolEntry] = []
+        done: list[tuple[str, spool.SpoolEntry]] = []  # (its key, the entry)
         gone: list[spool.SpoolEntry] = []
         committed = self._last_batch or frozenset()
         for entry, raw in zip(chunk, payloads, strict=True):
@@ -271,7 +273,7 @@ class Ingestor:
             parsed = self._parse_entry(entry, raw)
             if parsed is not None:
                 events.extend(parsed)
-                done.append(entry)
+                done.append((key, entry))
         return events, done, gone
 
     def _delete_soon(self, entries: list[spool.SpoolEntry], names: frozenset[str]) -> None:
@@ -601,7 +603,7 @@ class _InFlight:
 
 
 # A chunk read from the spool: (events, the entries they came from, entries committed before).
-_Parsed: TypeAlias = tuple[list[Event], list[spool.SpoolEntry], list[spool.SpoolEntry]]
+_Parsed: TypeAlias = tuple[list[Event], list[tuple[str, spool.SpoolEntry]], list[spool.SpoolEntry]]
 SPOOL_BATCH = "spool:last-batch"  # a file_offsets row: the names the last drain committed
 
 

@@ -906,3 +906,22 @@ def test_the_agent_s_own_hooks_only_add_facts_to_a_direct_session() -> None:
     assert ended.status is Status.ENDED and ended.ended_reason == "ended from observer"
     gone = last(ev(Kind.PROCESS_GONE, 2.2, detail="process exited"), state=hooked)
     assert gone.status is Status.ENDED  # ...but a process seen gone always does
+
+
+def test_evolve_builds_what_dataclasses_replace_builds() -> None:
+    from dataclasses import replace
+
+    from observer.state import PendingApproval, _evolve
+
+    state = SessionState("s1", "claude", cwd="/w", materialized=True, held=False, revision=4)
+    pending = PendingApproval("r1", "permission", "Bash", "ls", 1.0)
+    for changes in (
+        {},
+        {"status": Status.PERMISSION, "pending": pending, "status_since": 2.0},
+        {"revision": 5, "open_tools": (("k", "t", "Bash"),), "usage": {"input": 3}},
+    ):
+        evolved = _evolve(state, dict(changes))
+        assert evolved == replace(state, **changes)
+        assert type(evolved) is SessionState
+    with pytest.raises(TypeError, match="not SessionState fields: \\['statsu'\\]"):
+        _evolve(state, {"statsu": Status.WORKING})
