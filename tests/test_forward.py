@@ -229,7 +229,15 @@ def test_a_5000_event_burst_survives_two_cuts_exactly_once_in_order(
         # Cut 1: the receiver commits, the answers never come back; the sender must resend.
         proxy.mode = "blackhole"
         write(1000)
-        _wait(lambda: proxy.dropped >= 2, "a batch to be sent again without an answer", 60)
+        try:
+            # A deadlock guard, not a measurement: one request unanswered (the sender's
+            # 30 s timeout) on a loaded CI box once made 60 s too short.
+            _wait(lambda: proxy.dropped >= 2, "a batch to be sent again without an answer", 150)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}; answers dropped {proxy.dropped}; rows {rows()};"
+                f" the forwarder said: {log.read_text()[-3000:]}"
+            ) from None
         proxy.mode = "pass"
         write(1000)
         # Cut 2: the port refuses connections while events keep coming.
