@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.wire import load_object, opt_text, str_field, utc_time
+from connectors.wire import load_object, opt_text, read_lines, str_field, utc_time
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin, TokenUsage, UsageReport
 
@@ -50,12 +50,7 @@ def read_transcript(
     data: bytes, origin: Origin, context: TranscriptContext
 ) -> tuple[list[Event], TranscriptContext]:
     """Complete lines of a transcript (the caller keeps a partial last line) -> events."""
-    events: list[Event] = []
-    for line in data.splitlines():
-        if line.strip():
-            found, context = read_transcript_line(line, origin, context)
-            events.extend(found)
-    return events, context
+    return read_lines(data, origin, context, read_transcript_line)
 
 
 def read_transcript_line(

@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.wire import digest, load_object, opt_text, str_field, utc_time
+from connectors.wire import digest, load_object, opt_text, read_lines, str_field, utc_time
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin, RateLimit, TokenUsage, UsageReport
 
@@ -194,12 +194,7 @@ def read_rollout(
     data: bytes, origin: Origin, context: RolloutContext
 ) -> tuple[list[Event], RolloutContext]:
     """Complete lines of one rollout file (the caller keeps a partial last line) -> events."""
-    events: list[Event] = []
-    for line in data.splitlines():
-        if line.strip():
-            found, context = read_rollout_line(line, origin, context)
-            events.extend(found)
-    return events, context
+    return read_lines(data, origin, context, read_rollout_line)
 
 
 def read_rollout_line(

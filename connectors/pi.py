@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.wire import digest, load_object, opt_text, str_field, utc_time
+from connectors.wire import digest, load_object, opt_text, read_lines, str_field, utc_time
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin, TokenUsage, UsageReport
 
@@ -107,12 +107,7 @@ def context_for_path(path: str) -> PiContext:
 
 def read_session(data: bytes, origin: Origin, context: PiContext) -> tuple[list[Event], PiContext]:
     """Complete lines of one session file (the caller keeps a partial last line) -> events."""
-    events: list[Event] = []
-    for line in data.splitlines():
-        if line.strip():
-            found, context = read_session_line(line, origin, context)
-            events.extend(found)
-    return events, context
+    return read_lines(data, origin, context, read_session_line)
 
 
 def read_session_line(

@@ -6,10 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from observer.errors import ParseError
+from observer.events import Event, Origin
+
+C = TypeVar("C")  # a file format's context: what its earlier lines said
 
 
 def load_object(raw: bytes) -> dict[str, Any]:
@@ -61,3 +65,19 @@ def digest(value: object) -> str:
     return hashlib.sha1(blob.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()[
         :16
     ]
+
+
+def read_lines(
+    data: bytes,
+    origin: Origin,
+    context: C,
+    read_line: Callable[[bytes, Origin, C], tuple[list[Event], C]],
+) -> tuple[list[Event], C]:
+    """Complete lines of a JSONL file (the caller keeps a partial last line) -> events, each
+    line read with the context the lines before it left."""
+    events: list[Event] = []
+    for line in data.splitlines():
+        if line.strip():
+            found, context = read_line(line, origin, context)
+            events.extend(found)
+    return events, context
