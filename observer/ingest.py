@@ -1,8 +1,10 @@
 """Everything that brings events in: the spool, Claude's session registry, Codex rollout files
 and pi session files (`watch_files`), process liveness.
 
-Threads (watchdog) only wake the loop; all state changes happen on the loop, in order, through
-`Ingestor.apply`, which commits to SQLite before publishing and before deleting spool files.
+Threads only wake the loop (watchdog) or do syscalls for it (the spool thread reads and deletes
+spool files); all state changes happen on the loop, in order: `Ingestor.apply` for every source,
+and the spool drain's own pipeline (`drain`), which applies the same way. Each commits to SQLite
+before it publishes and before any spool file is deleted.
 """
 
 from __future__ import annotations

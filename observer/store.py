@@ -392,8 +392,7 @@ class _Rows:
     def add(self, write: Write | FileOffset | UsageRow | ForwardedFile) -> None:
         if isinstance(write, Write):
             state = write.state
-            self.sessions.pop(state.session_id, None)  # keep the order of last change
-            self.sessions[state.session_id] = state
+            self.sessions[state.session_id] = state  # the last state of the batch wins
             changes = write.changes
             if changes is None:
                 public = state.public()
