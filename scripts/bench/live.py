@@ -462,6 +462,13 @@ def rewrite_doc(heading: str, text: str) -> None:
     rewrite_section(DOC, heading, text)
 
 
+def write_section(heading: str, intro: str, body: list[str], measured: str, reproduce: str) -> None:
+    """One section of docs/benchmarks.md: what is measured, the results, when and where, and
+    the command that measures it again."""
+    lines = [heading, "", intro, "", *body, "", measured, "", *machine_facts(), ""]
+    rewrite_doc(heading, "\n".join([*lines, f"Reproduce: `{reproduce}`", ""]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=3)
@@ -493,30 +500,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             verdicts = latency_verdicts(latency)
             print(text, *verdicts, sep="\n")
             if args.write:
-                rewrite_doc(
-                    LATENCY_HEADING,
-                    "\n".join(
-                        [
-                            LATENCY_HEADING,
-                            "",
-                            " ".join((__doc__ or "").split("\n\n")[1].split()),
-                            "Each run starts a fresh server; percentiles are over all events of "
-                            "a run, the table shows their median over runs.",
-                            "",
-                            text,
-                            "",
-                            *verdicts,
-                            *args.finding,
-                            "",
-                            f"Measured {when}, {args.runs} runs:",
-                            "",
-                            *machine_facts(),
-                            "",
-                            f"Reproduce: `{command} --only latency`",
-                            "",
-                        ]
-                    ),
+                intro = " ".join((__doc__ or "").split("\n\n")[1].split()) + (
+                    "\nEach run starts a fresh server; percentiles are over all events of a run,"
+                    " the table shows their median over runs."
                 )
+                measured = f"Measured {when}, {args.runs} runs:"
+                section = [text, "", *verdicts, *args.finding]
+                reproduce = f"{command} --only latency"
+                write_section(LATENCY_HEADING, intro, section, measured, reproduce)
         if args.only != "latency":
             fanout = []
             for i in range(args.runs):
@@ -536,32 +527,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             verdicts = fanout_verdicts(fanout)
             print(text, *verdicts, sep="\n")
             if args.write:
-                rewrite_doc(
-                    FANOUT_HEADING,
-                    "\n".join(
-                        [
-                            FANOUT_HEADING,
-                            "",
-                            " ".join((__doc__ or "").split("\n\n")[2].split()),
-                            f"The 50-client phase lasts {args.seconds * 2:.0f} s of events, the "
-                            f"slow-client ones {args.slow_seconds:.0f} s, each on a fresh "
-                            "server; the clients run in one Python process (asyncio), which "
-                            "competes with the server for the 2 cores.",
-                            "",
-                            text,
-                            "",
-                            *verdicts,
-                            *args.finding,
-                            "",
-                            f"Measured {when}, {args.runs} runs, each on a fresh server:",
-                            "",
-                            *machine_facts(),
-                            "",
-                            f"Reproduce: `{command} --only fanout`",
-                            "",
-                        ]
-                    ),
+                intro = " ".join((__doc__ or "").split("\n\n")[2].split()) + (
+                    f"\nThe 50-client phase lasts {args.seconds * 2:.0f} s of events, the"
+                    f" slow-client ones {args.slow_seconds:.0f} s, each on a fresh server; the"
+                    " clients run in one Python process (asyncio), which competes with the"
+                    " server for the 2 cores."
                 )
+                measured = f"Measured {when}, {args.runs} runs, each on a fresh server:"
+                section = [text, "", *verdicts, *args.finding]
+                write_section(FANOUT_HEADING, intro, section, measured, f"{command} --only fanout")
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0
