@@ -75,6 +75,26 @@ def finish(process: subprocess.Popen[str]) -> int:
     return process.wait(timeout=120)
 
 
+def kill_observer(lab: Lab) -> None:
+    """SIGKILL observer (while the agent's hook or pi's extension waits on it)."""
+    lab.recorder.stop()
+    time.sleep(0.5)  # the recorder's socket closes before the server goes
+    observer = lab.processes[-1]
+    observer.send_signal(signal.SIGKILL)
+    observer.wait(timeout=10)
+
+
+def check_answered(lab: Lab, session: str, decision: str, agent: str) -> None:
+    """After a client's answer: the session's statuses to its end, and the audited decision."""
+    wait_until(lambda: lab.recorder.ended_count(session) >= 1, "the session to end")
+    seen = collapse(lab.recorder.statuses(session))
+    expected = ["working", "permission", "working", "waiting", "ended"]
+    report(f"away/{agent}-{decision}", expected, seen)
+    assert seen == expected
+    entries = json.loads(lab.observer("audit", "--json").stdout)
+    assert [e["decision"] for e in entries if e.get("decision")] == [decision]
+
+
 @pytest.mark.parametrize("decision", ["allow", "deny"])
 def test_claude_waits_for_the_phone(claude_bin: Path, lab: Lab, decision: str) -> None:
     lab.observer("away", "on")
@@ -85,13 +105,7 @@ def test_claude_waits_for_the_phone(claude_bin: Path, lab: Lab, decision: str) -
     assert reply.get("ok") is True, reply
     assert finish(claude) == 0
     assert (cwd / "perm_test.txt").exists() is (decision == "allow")
-    wait_until(lambda: lab.recorder.ended_count(session) >= 1, "the session to end")
-    seen = collapse(lab.recorder.statuses(session))
-    expected = ["working", "permission", "working", "waiting", "ended"]
-    report(f"away/claude-{decision}", expected, seen)
-    assert seen == expected
-    entries = json.loads(lab.observer("audit", "--json").stdout)
-    assert [e["decision"] for e in entries if e.get("decision")] == [decision]
+    check_answered(lab, session, decision, "claude")
 
 
 def test_claude_falls_back_when_observer_dies_mid_wait(claude_bin: Path, lab: Lab) -> None:
@@ -101,11 +115,7 @@ def test_claude_falls_back_when_observer_dies_mid_wait(claude_bin: Path, lab: La
     session = session_of(claude)
     wait_until(lambda: lab.recorder.statuses(session)[-1:] == ["permission"], "permission")
     time.sleep(0.5)  # the decision hook is waiting on observer now
-    lab.recorder.stop()
-    time.sleep(0.5)  # the recorder's socket closes before the server goes
-    observer = lab.processes[-1]
-    observer.send_signal(signal.SIGKILL)
-    observer.wait(timeout=10)
+    kill_observer(lab)
     started = time.monotonic()
     assert finish(claude) == 0  # headless Claude's own answer when nobody decides: deny
     assert time.monotonic() - started < 60
@@ -155,11 +165,7 @@ def test_codex_falls_back_to_its_own_prompt_when_observer_dies_mid_wait(
         wait_until(lambda: lab.recorder.statuses(thread)[-1:] == ["permission"], "permission")
         time.sleep(0.5)  # the decision hook is waiting on observer now
         asked_before = [m for m in server.messages if m.get("method", "").endswith("Approval")]
-        lab.recorder.stop()
-        time.sleep(0.5)  # the recorder's socket closes before the server goes
-        observer = lab.processes[-1]
-        observer.send_signal(signal.SIGKILL)
-        observer.wait(timeout=10)
+        kill_observer(lab)
         # No decision from the hook: Codex asks its own client, as it does without observer
         # (here the test is that client; in a terminal it is the TUI's prompt).
         approval = server.wait_for("item/commandExecution/requestApproval")
@@ -199,13 +205,7 @@ def test_pi_waits_for_the_phone(pi_bin: Path, lab: Lab, decision: str) -> None:
     assert reply.get("ok") is True, reply
     assert finish(pi) == 0
     assert (cwd / "out.txt").exists() is (decision == "allow")
-    wait_until(lambda: lab.recorder.ended_count(session) >= 1, "the session to end")
-    seen = collapse(lab.recorder.statuses(session))
-    expected = ["working", "permission", "working", "waiting", "ended"]
-    report(f"away/pi-{decision}", expected, seen)
-    assert seen == expected
-    entries = json.loads(lab.observer("audit", "--json").stdout)
-    assert [e["decision"] for e in entries if e.get("decision")] == [decision]
+    check_answered(lab, session, decision, "pi")
 
 
 def test_pi_runs_the_tool_when_observer_dies_mid_wait(pi_bin: Path, lab: Lab) -> None:
@@ -216,11 +216,7 @@ def test_pi_runs_the_tool_when_observer_dies_mid_wait(pi_bin: Path, lab: Lab) ->
     session = lab.recorder.only_session()
     wait_until(lambda: lab.recorder.statuses(session)[-1:] == ["permission"], "permission")
     time.sleep(0.5)  # the extension is waiting on observer now
-    lab.recorder.stop()
-    time.sleep(0.5)
-    observer = lab.processes[-1]
-    observer.send_signal(signal.SIGKILL)
-    observer.wait(timeout=10)
+    kill_observer(lab)
     started = time.monotonic()
     assert finish(pi) == 0
     assert time.monotonic() - started < 30  # at once, not after the away timeout
