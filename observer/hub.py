@@ -95,7 +95,7 @@ class Hub:
             return None, None
         event = Event(Kind.METADATA, session_id, state.agent, at, USAGE_WIRE)
         changes = {"usage": state.usage}
-        message = _message(Effect.UPDATED, state, event, state.public(), changes)
+        message = _message(Effect.UPDATED, state, event, None, changes)
         ring = self._rings.setdefault(session_id, deque(maxlen=self._ring_size))
         ring.append(message)
         return Write(state, event, ("usage",), changes), message
@@ -183,7 +183,7 @@ def _message(
     effect: Effect,
     state: SessionState,
     event: Event,
-    public: dict[str, Any],
+    public: dict[str, Any] | None,  # the state's public view, if the caller has it
     changes: dict[str, Any],
 ) -> Message:
     cause = {"kind": event.kind.value, "wire": event.wire, "at": event.at}
@@ -203,5 +203,5 @@ def _message(
     if kind == "session_delta":
         message["changes"] = changes
     else:
-        message["session"] = public
+        message["session"] = public if public is not None else state.public()
     return message
