@@ -138,9 +138,9 @@ class DecisionDesk:
         since: float,
         via: str | None = None,
     ) -> None:
-        """A person's decision, however it reached the agent (a held hook, Codex's daemon):
-        its scope becomes a rule for the session or for always, and it goes to the audit log.
-        `via` names the path when it is not the hook."""
+        """A person's decision on a call we held (the hook) or Codex's daemon holds: its scope
+        becomes a rule for the session or for always, and it goes to the audit log. `via`
+        names the path when it is not the hook."""
         if scope not in SCOPES:
             raise ActionError("bad_request", f"scope must be one of {', '.join(SCOPES)}")
         if allow and scope == "session":
@@ -148,13 +148,29 @@ class DecisionDesk:
             self.session_rules.setdefault(session_id, []).append(rule)
         if allow and scope == "always":
             self.add_rule(Rule(ALLOW, agent, tool, _literal(subject)), by)
+        decision = ALLOW if allow else DENY
+        self.note(session_id, agent, tool, subject, by, since, via, decision=decision, scope=scope)
+
+    def note(
+        self,
+        session_id: str,
+        agent: str,
+        tool: str,
+        subject: str,
+        by: str,
+        since: float,
+        via: str | None,
+        **outcome: Any,
+    ) -> None:
+        """An answer to the audit log, and nothing more: for a session observer launched
+        (`via="direct"`) the agent itself keeps what a "session" scope allows. `outcome`: the
+        decision and its scope, or `answered=True` for a question (never the answer's text)."""
         entry = {
             "session_id": session_id,
             "agent": agent,
             "tool": tool,
             "subject": subject,
-            "decision": ALLOW if allow else DENY,
-            "scope": scope,
+            **outcome,
             "by": by,
             "waited": round(self.clock() - since, 3),
         }

@@ -127,6 +127,42 @@ async def test_session_scope_and_always_apply_to_the_next_call(tmp_path: Path) -
     assert await asyncio.wait_for(_held_then_release(fresh, "npm test; rm -rf ~"), 2) is None
 
 
+def test_a_note_is_audited_and_makes_no_rule(tmp_path: Path) -> None:
+    now = [102.5]
+    desk = DecisionDesk(tmp_path, clock=lambda: now[0])
+    desk.note(
+        "s1", "pi", "bash", "make", "ws:phone", 100.0, "direct", decision=ALLOW, scope="session"
+    )
+    now[0] = 103.0
+    desk.note("s1", "pi", "select", "Which color?", "http:laptop", 103.0, "direct", answered=True)
+    assert desk.session_rules == {} and desk.rules == []  # the agent keeps its own scope
+    assert desk.audit_entries() == [
+        {
+            "at": 102.5,
+            "session_id": "s1",
+            "agent": "pi",
+            "tool": "bash",
+            "subject": "make",
+            "decision": "allow",
+            "scope": "session",
+            "by": "ws:phone",
+            "waited": 2.5,
+            "via": "direct",
+        },
+        {
+            "at": 103.0,
+            "session_id": "s1",
+            "agent": "pi",
+            "tool": "select",
+            "subject": "Which color?",
+            "answered": True,
+            "by": "http:laptop",
+            "waited": 0.0,
+            "via": "direct",
+        },
+    ]
+
+
 async def _held_then_release(desk: DecisionDesk, subject: str) -> dict[str, Any] | None:
     asking = asyncio.create_task(desk.request("claude", "s9", "Bash", "k9", subject))
     await asyncio.sleep(0.01)
