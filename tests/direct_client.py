@@ -1,7 +1,8 @@
 """Helpers for the in-process tests of sessions observer launches itself (tests/test_direct*.py):
 a stand-in CLI on PATH's place (OBSERVER_<AGENT>_BIN), a running app, a WebSocket client that
 keeps every status it sees, the session's REST state, and the scenarios every agent shares
-(two clients racing on one approval, an unconfirmed interrupt, a child that dies)."""
+(two clients racing on one approval, an allow and a deny in the audit log, an unconfirmed
+interrupt, a child that dies)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestWebsocketConnectionProtocol as WsConnection
 
+from observer.direct.manager import DirectSessions
 from observer.server import create_app
 from observer.settings import Settings, load_settings
 from tests.live import receive, subscribed
@@ -133,6 +135,26 @@ async def session(app: Quart, session_id: str) -> dict[str, Any]:
     return result
 
 
+def audited(session_id: str) -> list[dict[str, Any]]:
+    """The session's entries in the audit log (`<data dir>/audit.jsonl`), oldest first."""
+    path = load_settings().data_dir / "audit.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [e for e in map(json.loads, lines) if e.get("session_id") == session_id]
+
+
+def carried_by(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The `_by` of each action a client sends, as the server hands it on (whatever it says)."""
+    seen: list[str] = []
+    act = DirectSessions.act
+
+    async def spying(self: DirectSessions, action: str, params: dict[str, Any]) -> None:
+        seen.append(str(params.get("_by")))
+        await act(self, action, params)
+
+    monkeypatch.setattr(DirectSessions, "act", spying)
+    return seen
+
+
 async def asked(client: Client, app: Quart, session_id: str, status: str = "permission") -> Any:
     """Wait for the session to ask (an approval, or a question) and return what it asks."""
     await client.until(session_id, status)
@@ -186,6 +208,37 @@ async def two_answers_race(app: Quart, agent: str, workdir: Path) -> None:
         again = await first.approve(sid, request_id, "allow")
         assert again["code"] == "already_resolved"
         await first.act(type="end_session", session_id=sid)
+    # Only the winner's answer was a decision.
+    winner = "deny" if replies[0].get("ok") is True else "allow"
+    assert [e["decision"] for e in audited(sid)] == [winner]
+
+
+async def allow_and_deny_are_audited(
+    app: Quart, agent: str, tool: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An allow, then a deny in the next turn: each in the audit log, `"via": "direct"`, with
+    what it asked, and the `_by` the client's action carried."""
+    by = carried_by(monkeypatch)
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await client.launch(agent, workdir, prompt="[[perm]] go")
+        first = await asked(client, app, sid)
+        assert (await client.approve(sid, first["request_id"], "allow"))["ok"]
+        await client.until(sid, "waiting")
+        assert (await client.act(type="send_message", session_id=sid, text="[[perm]] again"))["ok"]
+        second = await asked(client, app, sid)
+        assert (await client.approve(sid, second["request_id"], "deny", scope="once"))["ok"]
+        await client.until(sid, "waiting")
+        await client.act(type="end_session", session_id=sid)
+    entries = audited(sid)
+    assert [(e["decision"], e["scope"], e["via"]) for e in entries] == [
+        ("allow", "once", "direct"),
+        ("deny", "once", "direct"),
+    ]
+    assert all(e["agent"] == agent and e["tool"] == tool for e in entries)
+    assert all(e["subject"] == "touch perm.txt" and e["waited"] >= 0 for e in entries)
+    approvals = [by[0], by[2]]  # the actions: approve, send_message, approve, end_session
+    assert [e["by"] for e in entries] == approvals and "ws:" in approvals[0]
 
 
 async def interrupt_a_long_tool_call(app: Quart, agent: str, workdir: Path) -> None:

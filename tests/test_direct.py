@@ -16,7 +16,9 @@ from observer.settings import Settings, load_settings
 from tests.direct_client import (
     Client,
     again_then_end,
+    allow_and_deny_are_audited,
     asked,
+    audited,
     child_dies_mid_turn,
     fake_launcher,
     interrupt_a_long_tool_call,
@@ -79,6 +81,12 @@ async def test_deny_and_a_second_answer_is_already_resolved(app: Quart, workdir:
     await two_answers_race(app, "claude", workdir)
 
 
+async def test_an_allow_and_a_deny_are_audited(
+    app: Quart, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await allow_and_deny_are_audited(app, "claude", "Bash", workdir, monkeypatch)
+
+
 async def test_answer_a_question(app: Quart, workdir: Path) -> None:
     async with app.test_client().websocket("/ws") as ws:
         client = await Client(ws).open()
@@ -94,6 +102,11 @@ async def test_answer_a_question(app: Quart, workdir: Path) -> None:
         await client.until(sid, "waiting")
         answer = json.loads((workdir / "answer.json").read_text())
         assert answer["updatedInput"]["answers"] == {"Which color?": "Blue"}
+    # Audited: that it was answered, what asked, and by whom; never the answer itself.
+    (entry,) = audited(sid)
+    assert entry["answered"] is True and entry["via"] == "direct" and "ws:" in entry["by"]
+    assert (entry["tool"], entry["subject"]) == ("AskUserQuestion", "Which color?")
+    assert "Blue" not in json.dumps(entry) and "decision" not in entry
 
 
 async def test_interrupt_a_long_tool_call(app: Quart, workdir: Path) -> None:

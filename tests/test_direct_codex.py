@@ -19,6 +19,7 @@ from observer.settings import load_settings
 from tests.direct_client import (
     Client,
     again_then_end,
+    allow_and_deny_are_audited,
     asked,
     child_dies_mid_turn,
     fake_launcher,
@@ -93,6 +94,12 @@ async def test_approve_allow_runs_the_command(app: Quart, workdir: Path) -> None
 
 async def test_deny_and_a_second_answer_is_already_resolved(app: Quart, workdir: Path) -> None:
     await two_answers_race(app, "codex", workdir)
+
+
+async def test_an_allow_and_a_deny_are_audited(
+    app: Quart, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await allow_and_deny_are_audited(app, "codex", "Bash", workdir, monkeypatch)
 
 
 async def test_an_answer_before_the_request_waits_for_it(app: Quart, workdir: Path) -> None:

@@ -17,7 +17,10 @@ from observer.install_pi import install_pi_extension
 from tests.direct_client import (
     Client,
     again_then_end,
+    allow_and_deny_are_audited,
     asked,
+    audited,
+    carried_by,
     child_dies_mid_turn,
     fake_launcher,
     interrupt_a_long_tool_call,
@@ -87,7 +90,16 @@ async def test_deny_and_a_second_answer_is_already_resolved(app: Quart, workdir:
     await two_answers_race(app, "pi", workdir)
 
 
-async def test_allow_for_the_session_answers_the_next_one_itself(app: Quart, workdir: Path) -> None:
+async def test_an_allow_and_a_deny_are_audited(
+    app: Quart, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await allow_and_deny_are_audited(app, "pi", "bash", workdir, monkeypatch)
+
+
+async def test_allow_for_the_session_answers_the_next_one_itself(
+    app: Quart, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by = carried_by(monkeypatch)
     async with app.test_client().websocket("/ws") as ws:
         client = await Client(ws).open()
         sid = await launch(client, workdir, "[[perm]] go")
@@ -100,6 +112,11 @@ async def test_allow_for_the_session_answers_the_next_one_itself(app: Quart, wor
         assert "permission" not in client.statuses(sid)
         assert (workdir / "perm.txt").exists()
         await client.act(type="end_session", session_id=sid)
+    # The second call was allowed by the driver itself, on the person's word: audited too.
+    assert [(e["decision"], e["scope"], e["by"]) for e in audited(sid)] == [
+        ("allow", "session", by[0]),
+        ("allow", "session", "allowed for the session"),
+    ]
 
 
 async def test_answer_an_extension_question(app: Quart, workdir: Path) -> None:
@@ -116,6 +133,10 @@ async def test_answer_an_extension_question(app: Quart, workdir: Path) -> None:
         await client.until(sid, "waiting")
         assert json.loads((workdir / "answer.json").read_text())["value"] == "Blue"
         await client.act(type="end_session", session_id=sid)
+    (entry,) = audited(sid)
+    assert entry["answered"] is True and entry["via"] == "direct" and "ws:" in entry["by"]
+    assert (entry["tool"], entry["subject"]) == ("select", "Which color?")
+    assert "Blue" not in json.dumps(entry) and "decision" not in entry
 
 
 async def test_a_message_during_a_run_is_a_follow_up(app: Quart, workdir: Path) -> None:

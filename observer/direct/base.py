@@ -40,6 +40,17 @@ class ActionError(ObserverError):
 
 
 @dataclass(frozen=True)
+class Asked:
+    """What an answered request asked, for the audit log: the tool (or the question's kind),
+    what it would touch (the command, the path, the question; "" when unknown), and when the
+    agent asked."""
+
+    tool: str
+    subject: str
+    since: float
+
+
+@dataclass(frozen=True)
 class LaunchSpec:
     cwd: Path
     binary: str
@@ -65,6 +76,8 @@ class Driver(ABC):
         self._reader: asyncio.Task[None] | None = None
         self._stderr: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
+        # Told of each approval the driver answers by itself (pi: a tool allowed for the session)
+        self.allowed_itself: Callable[[Asked], None] | None = None
 
     # -- the contract ------------------------------------------------------------------------
     @abstractmethod
@@ -84,10 +97,12 @@ class Driver(ABC):
     async def interrupt(self) -> None:
         raise ActionError("unsupported", f"{self.agent} sessions cannot be interrupted")
 
-    async def approve(self, request_id: str, allow: bool, scope: str) -> None:
+    async def approve(self, request_id: str, allow: bool, scope: str) -> Asked:
+        """Answer one approval; what it asked. ActionError when it is not open (not answered)."""
         raise ActionError("unsupported", f"{self.agent} sessions have no approvals")
 
-    async def answer(self, request_id: str, answer: str) -> None:
+    async def answer(self, request_id: str, answer: str) -> Asked:
+        """Answer one question; what it asked. ActionError when it is not open."""
         raise ActionError("unsupported", f"{self.agent} sessions ask no questions")
 
     async def end(self) -> None:
@@ -208,6 +223,19 @@ class Driver(ABC):
             control="direct",
             **fields,
         )
+
+
+def subject_text(tool_input: object) -> str:
+    """What a call would touch, for the audit log: its command, path or URL as the agent gave
+    it, or "" (the rules read calls with observer.policy; the log only names them)."""
+    if isinstance(tool_input, dict):
+        for key in ("command", "cmd", "file_path", "path", "url", "pattern"):
+            value = tool_input.get(key)
+            if isinstance(value, str):
+                return value
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return " ".join(value)
+    return ""
 
 
 def _exit_reason(code: int) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from connectors.claude_code import QUESTION_TOOL
 from connectors.claude_stream import stream_events
 from observer.aio import wait_event
-from observer.direct.base import INTERRUPT_GRACE, ActionError, Driver
+from observer.direct.base import INTERRUPT_GRACE, ActionError, Asked, Driver, subject_text
 from observer.events import Kind
 
 _request_numbers = itertools.count(1)
@@ -82,7 +82,7 @@ class ClaudeDriver(Driver):
             self.kill()
             raise ActionError("forced", self.end_reason)
 
-    async def approve(self, request_id: str, allow: bool, scope: str) -> None:
+    async def approve(self, request_id: str, allow: bool, scope: str) -> Asked:
         request = self._take(request_id, question=False)
         if allow:
             response: dict[str, Any] = {"behavior": "allow", "updatedInput": request["input"]}
@@ -97,8 +97,10 @@ class ClaudeDriver(Driver):
         else:
             response = {"behavior": "deny", "message": "Denied from observer."}
         await self._respond(request["request_id"], response)
+        tool = str(request.get("tool_name") or "tool")
+        return Asked(tool, subject_text(request.get("input")), request["since"])
 
-    async def answer(self, request_id: str, answer: str) -> None:
+    async def answer(self, request_id: str, answer: str) -> Asked:
         request = self._take(request_id, question=True)
         tool_input = dict(request["input"]) if isinstance(request["input"], dict) else {}
         questions = tool_input.get("questions") or []
@@ -111,6 +113,7 @@ class ClaudeDriver(Driver):
             request["request_id"],
             {"behavior": "allow", "updatedInput": {**tool_input, "answers": answers}},
         )
+        return Asked(QUESTION_TOOL, " / ".join(answers), request["since"])
 
     async def on_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -118,7 +121,11 @@ class ClaudeDriver(Driver):
         if kind == "control_request" and isinstance(request, dict):
             if request.get("subtype") == "can_use_tool":
                 tool_use_id = str(request.get("tool_use_id") or message.get("request_id"))
-                self._permissions[tool_use_id] = {**request, "request_id": message["request_id"]}
+                self._permissions[tool_use_id] = {
+                    **request,
+                    "request_id": message["request_id"],
+                    "since": time.time(),
+                }
         if kind == "system" and message.get("subtype") == "init":
             self._running = True  # Claude starts a turn (also one for a queued message)
         if kind == "result":

@@ -22,9 +22,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from connectors.codex_appserver import APPROVALS, PATCH_TOOL, appserver_events, item_summary
+from connectors.codex_appserver import (
+    APPROVALS,
+    COMMAND_APPROVAL,
+    PATCH_TOOL,
+    SHELL_TOOL,
+    appserver_events,
+    item_summary,
+    shell_script,
+)
 from observer import __version__
-from observer.direct.base import INTERRUPT_GRACE, ActionError, Driver
+from observer.direct.base import INTERRUPT_GRACE, ActionError, Asked, Driver
 from observer.events import Event, Kind
 
 # The user's own PermissionRequest hook runs *before* Codex sends us the request, so a client can
@@ -46,6 +54,7 @@ class CodexDriver(Driver):
         self._calls: dict[int, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         # item id (what clients see as the pending request id) -> the server's request
         self._approvals: dict[str, dict[str, Any]] = {}
+        self._since: dict[str, float] = {}  # item id -> when its request came
         self._settled: dict[str, None] = {}  # item ids answered or withdrawn, oldest first
         self._arrived = asyncio.Event()  # set, and replaced, whenever a request comes
         self._summaries: dict[str, str] = {}  # item id -> what a tool item does
@@ -128,12 +137,20 @@ class CodexDriver(Driver):
             self.kill()
             raise ActionError("forced", self.end_reason) from None
 
-    async def approve(self, request_id: str, allow: bool, scope: str) -> None:
-        request = await self._take(request_id)
+    async def approve(self, request_id: str, allow: bool, scope: str) -> Asked:
+        request, since = await self._take(request_id)
         decision = _DECISIONS.get(("allow" if allow else "deny", scope), "decline")
         await self.send_line(
             {"jsonrpc": "2.0", "id": request["id"], "result": {"decision": decision}}
         )
+        params = request.get("params")
+        params = params if isinstance(params, dict) else {}
+        if request.get("method") == COMMAND_APPROVAL:
+            command = params.get("command")
+            return Asked(
+                SHELL_TOOL, shell_script(command if isinstance(command, str) else ""), since
+            )
+        return Asked(PATCH_TOOL, self._summaries.get(str(params.get("itemId")), ""), since)
 
     async def on_message(self, message: dict[str, Any]) -> None:
         method = message.get("method")
@@ -148,6 +165,7 @@ class CodexDriver(Driver):
                 return
             item = str(params.get("itemId") or f"request-{message['id']}")
             self._approvals[item] = message
+            self._since[item] = time.time()
             self._arrived.set()
             self._arrived = asyncio.Event()
         elif method == "serverRequest/resolved":
@@ -236,14 +254,16 @@ class CodexDriver(Driver):
                 return replace(event, detail=summary)
         return event
 
-    async def _take(self, request_id: str) -> dict[str, Any]:
+    async def _take(self, request_id: str) -> tuple[dict[str, Any], float]:
+        """The open request a client answers, and when it came; taken, so a second answer
+        hears it is already resolved."""
         deadline = time.monotonic() + APPROVAL_WAIT
         while True:
             item = self._find(request_id)
             if item is not None:
-                request = self._approvals[item]
+                request, since = self._approvals[item], self._since[item]
                 self._settle_item(item)
-                return request
+                return request, since
             left = deadline - time.monotonic()
             if request_id in self._settled or self._turn is None or left <= 0:
                 raise ActionError(
@@ -264,6 +284,7 @@ class CodexDriver(Driver):
 
     def _settle_item(self, item: str) -> None:
         request = self._approvals.pop(item, None)
+        self._since.pop(item, None)
         alias = _alias(request) if request is not None else None
         for settled in (item, alias):
             if settled is not None:

@@ -4,7 +4,9 @@ stop them all when the server stops.
 Every action is checked before it reaches a driver: an unknown session, an observed session, an
 action the agent cannot do, or a request already answered each get their own clear error, never
 a silent no-op. Answers are applied exactly once: the first client wins, the next hears
-"already_resolved".
+"already_resolved". Each answer the agent got (an approval, or that a question was answered) goes
+to the desk's audit log with `"via": "direct"`, and so does each approval pi's driver answers by
+itself (a tool allowed for the session); a refused answer is not audited.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from observer.book import SessionBook
 from observer.capabilities import ACTIONS, capabilities
-from observer.direct.base import ActionError, Driver, Emit, LaunchSpec
+from observer.direct.base import ActionError, Asked, Driver, Emit, LaunchSpec
 
 if TYPE_CHECKING:
     from observer.codex_daemon import DaemonAttacher
@@ -86,6 +88,9 @@ class DirectSessions:
             log_path=self.log_dir / f"{agent}-{os.getpid()}-{len(self.drivers) + 1}.log",
         )
         driver = cls(spec, self.emit)
+        driver.allowed_itself = lambda asked: self._audit(
+            driver, asked, "allowed for the session", decision="allow", scope="session"
+        )
         try:
             session_id = await asyncio.wait_for(driver.start(), LAUNCH_TIMEOUT)
         except (OSError, TimeoutError) as exc:
@@ -128,9 +133,11 @@ class DirectSessions:
                 raise ActionError("bad_request", 'decision must be "allow" or "deny"')
             if scope not in ("once", "session"):
                 raise ActionError("bad_request", 'scope must be "once" or "session"')
-            await driver.approve(_text(params, "request_id"), decision == "allow", scope)
+            asked = await driver.approve(_text(params, "request_id"), decision == "allow", scope)
+            self._audit(driver, asked, by, decision=decision, scope=scope)
         elif action == "answer_question":
-            await driver.answer(_text(params, "request_id"), _text(params, "answer"))
+            asked = await driver.answer(_text(params, "request_id"), _text(params, "answer"))
+            self._audit(driver, asked, by, answered=True)
         elif action == "end_session":
             await driver.end()
         else:
@@ -164,6 +171,19 @@ class DirectSessions:
                 )
                 return
         self.desk.decide(session_id, pending.tool_key, decision == "allow", scope, by)
+
+    def _audit(self, driver: Driver, asked: Asked, by: str, **outcome: Any) -> None:
+        if self.desk is not None:
+            self.desk.note(
+                driver.session_id,
+                driver.agent,
+                asked.tool,
+                asked.subject,
+                by,
+                asked.since,
+                "direct",
+                **outcome,
+            )
 
     async def stop_all(self) -> None:
         drivers = list(self.drivers.values())

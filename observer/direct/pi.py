@@ -26,7 +26,7 @@ from typing import Any
 
 from connectors.pi import tool_key
 from connectors.pi_rpc import QUESTION_METHODS, gate_request, rpc_events
-from observer.direct.base import INTERRUPT_GRACE, ActionError, Driver
+from observer.direct.base import INTERRUPT_GRACE, ActionError, Asked, Driver, subject_text
 from observer.errors import ParseError
 from observer.events import Kind
 from observer.install_pi import EXTENSION_NAME, extension_path, is_observer_extension
@@ -127,15 +127,17 @@ class PiDriver(Driver):
             self.kill()
             raise ActionError("forced", self.end_reason) from None
 
-    async def approve(self, request_id: str, allow: bool, scope: str) -> None:
+    async def approve(self, request_id: str, allow: bool, scope: str) -> Asked:
         dialog = self._take(request_id, question=False)
         if allow and scope == "session" and dialog.get("tool"):
             self._allowed_tools.add(str(dialog["tool"]))
         await self._answer_dialog(dialog, {"confirmed": allow})
+        return _asked(dialog)
 
-    async def answer(self, request_id: str, answer: str) -> None:
+    async def answer(self, request_id: str, answer: str) -> Asked:
         dialog = self._take(request_id, question=True)
         await self._answer_dialog(dialog, {"value": answer})
+        return _asked(dialog)
 
     def pending_requests(self) -> set[str]:
         return set(self._dialogs)
@@ -179,8 +181,13 @@ class PiDriver(Driver):
             return
         for i, event in enumerate(events):
             if event.kind in (Kind.APPROVAL_REQUEST, Kind.QUESTION) and event.tool_use_id:
-                self._dialogs[event.tool_use_id] = {**message, "tool": event.tool}
                 args = self._tool_args.get(event.tool_use_id)
+                self._dialogs[event.tool_use_id] = {
+                    **message,
+                    "tool": event.tool,
+                    "subject": (subject_text(args[1]) if args else "") or event.detail or "",
+                    "since": time.time(),
+                }
                 if args is not None:
                     events[i] = replace(event, tool_key=tool_key(args[0], args[1]))
         if events:
@@ -194,6 +201,10 @@ class PiDriver(Driver):
         if gate is None or gate.get("toolName") not in self._allowed_tools:
             return False
         await self._answer_dialog(message, {"confirmed": True})
+        if self.allowed_itself is not None:
+            args = self._tool_args.get(str(gate.get("toolCallId")))
+            subject = (subject_text(args[1]) if args else "") or str(gate.get("summary") or "")
+            self.allowed_itself(Asked(str(gate["toolName"]), subject, time.time()))
         return True
 
     def _take(self, request_id: str, question: bool) -> dict[str, Any]:
@@ -269,6 +280,11 @@ def gate_extension_args(env: dict[str, str] | None) -> list[str]:
         return []
     template = files("hooks").joinpath("pi", EXTENSION_NAME)
     return ["-e", str(template)]
+
+
+def _asked(dialog: dict[str, Any]) -> Asked:
+    tool = dialog.get("tool") or dialog.get("method") or "dialog"  # a question: its method
+    return Asked(str(tool), str(dialog.get("subject") or ""), float(dialog["since"]))
 
 
 def _model_name(model: object) -> str | None:
