@@ -15,12 +15,12 @@ from typing import Any
 from quart import Quart, Response, jsonify, request
 
 from connectors import CONNECTORS, pi
-from observer.decisions import DecisionDesk
+from observer.decisions import DecisionDesk, real_path
 from observer.direct.base import ActionError
 from observer.errors import ParseError
 from observer.events import Kind, Origin
 from observer.hub import Hub
-from observer.policy import Rule, RuleError, subject_of
+from observer.policy import UNSCOPED_ALLOW, Rule, RuleError, subject_of, unscoped_allow
 
 log = logging.getLogger(__name__)
 DECIDING_AGENTS = ("claude", "codex", "pi")
@@ -63,16 +63,18 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
     async def add_rule() -> tuple[Response, int]:
         body = await request.get_json(force=True, silent=True)
         try:
+            if unscoped_allow(body):
+                raise RuleError(UNSCOPED_ALLOW)
             rule = Rule.from_json(body)
         except (RuleError, TypeError) as exc:
             return jsonify({"type": "error", "code": "bad_request", "message": str(exc)}), 400
-        desk().add_rule(rule, by=_who())
-        return jsonify({"rules": [r.to_json() for r in desk().rules]}), 201
+        added = desk().add_rule(rule, by=_who())
+        return jsonify({"rule": added.to_json(), "rules": [r.to_json() for r in desk().rules]}), 201
 
-    @app.delete("/api/rules/<int:index>")
-    async def remove_rule(index: int) -> tuple[Response, int]:
+    @app.delete("/api/rules/<int:rule_id>")
+    async def remove_rule(rule_id: int) -> tuple[Response, int]:
         try:
-            desk().remove_rule(index, by=_who())
+            desk().remove_rule(rule_id, by=_who())
         except ActionError as exc:
             return jsonify({"type": "error", "code": exc.code, "message": str(exc)}), 404
         return jsonify({"rules": [r.to_json() for r in desk().rules]}), 200
@@ -96,7 +98,9 @@ async def ask(desk: DecisionDesk, agent: str, raw: bytes) -> dict[str, Any] | No
         return None
     for event in events:
         if event.kind is Kind.APPROVAL_REQUEST and event.tool_key:
-            subject = subject_of(data.get("tool_input")) if isinstance(data, dict) else ""
+            cwd = data.get("cwd") if isinstance(data, dict) else None
+            tool_input = data.get("tool_input") if isinstance(data, dict) else None
+            subject = subject_of(tool_input, cwd if isinstance(cwd, str) else None, real_path)
             return await desk.request(
                 agent, event.session_id, event.tool or "tool", event.tool_key, subject
             )

@@ -35,7 +35,7 @@ from connectors.codex_appserver import SHELL_TOOL, shell_script
 from observer import __version__
 from observer.decisions import SCOPES
 from observer.direct.base import ActionError, Emit
-from observer.policy import ALLOW, subject_of
+from observer.policy import ALLOW, OTHER, Subject, subject_of
 
 if TYPE_CHECKING:
     from observer.decisions import DecisionDesk
@@ -282,8 +282,9 @@ class DaemonAttacher:
         event = events[0]
         params = request.get("params", {})
         script = shell_script(str(params.get("command") or ""))
-        subject = subject_of({"command": script}) if event.tool == SHELL_TOOL else ""
-        held = Open(request, event.tool or "tool", event.tool_key, subject, time.time())
+        shell = event.tool == SHELL_TOOL
+        subject = subject_of({"command": script}) if shell else Subject("", OTHER)
+        held = Open(request, event.tool or "tool", event.tool_key, subject.text, time.time())
         decision = None
         if self.desk is not None:
             decision = self.desk.ruling(AGENT, thread, held.tool, subject)

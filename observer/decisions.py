@@ -19,12 +19,12 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from observer.direct.base import ActionError
-from observer.policy import ALLOW, ASK, DENY, Rule, RuleError, evaluate
+from observer.policy import ALLOW, ASK, DENY, Rule, RuleError, Subject, as_subject, evaluate
 
 log = logging.getLogger(__name__)
 DEFAULT_AWAY_TIMEOUT = 300.0
@@ -57,19 +57,24 @@ class DecisionDesk:
         self.policy_path = data_dir / "policy.json"
         self.audit_path = data_dir / "audit.jsonl"
         self.flag_path = data_dir / "decide.on"
-        self.away, self.rules = _load_policy(self.policy_path)
+        self.away, self.rules, self.next_id, renumbered = _load_policy(self.policy_path)
+        if renumbered:
+            self._save()  # rules from an older policy.json keep the ids they got now
         self.session_rules: dict[str, list[Rule]] = {}
         self.held: dict[tuple[str, str], Held] = {}
         self._sync_flag()
 
     # -- the hook's question ---------------------------------------------------------------
     async def request(
-        self, agent: str, session_id: str, tool: str, tool_key: str, subject: str
+        self, agent: str, session_id: str, tool: str, tool_key: str, subject: Subject | str
     ) -> dict[str, Any] | None:
+        """The hook's question. `subject` is policy.subject_of the call (a bare string: a
+        shell command)."""
         decision = self.ruling(agent, session_id, tool, subject)
         if decision is not None:
             return _answer(decision, "a rule in observer's policy")
-        base = {"session_id": session_id, "agent": agent, "tool": tool, "subject": subject}
+        text = as_subject(subject).text
+        base = {"session_id": session_id, "agent": agent, "tool": tool, "subject": text}
         if not self.away:
             return None
         key = (session_id, tool_key)
@@ -80,7 +85,7 @@ class DecisionDesk:
             tool_key,
             agent,
             tool,
-            subject,
+            text,
             self.clock(),
             asyncio.get_running_loop().create_future(),
         )
@@ -115,14 +120,15 @@ class DecisionDesk:
         self.record(session_id, held.agent, held.tool, held.subject, allow, scope, by, held.since)
         return held
 
-    def ruling(self, agent: str, session_id: str, tool: str, subject: str) -> str | None:
+    def ruling(self, agent: str, session_id: str, tool: str, subject: Subject | str) -> str | None:
         """What the rules decide for one call (ALLOW or DENY, audited), or None when they leave
         it to a person."""
         rules = [*self.rules, *self.session_rules.get(session_id, ())]
         decision, rule = evaluate(rules, agent, tool, subject)
         if decision == ASK:
             return None
-        base = {"session_id": session_id, "agent": agent, "tool": tool, "subject": subject}
+        text = as_subject(subject).text
+        base = {"session_id": session_id, "agent": agent, "tool": tool, "subject": text}
         self._audit({**base, "decision": decision, "by": "rule", "rule": _rule_json(rule)})
         return decision
 
@@ -211,16 +217,23 @@ class DecisionDesk:
                 if not held.answer.done():
                     held.answer.set_result(None)  # back at the keyboard: the terminal asks
 
-    def add_rule(self, rule: Rule, by: str) -> None:
+    def add_rule(self, rule: Rule, by: str) -> Rule:
+        """Add a rule under a fresh id (any id it came with is ignored); returns it."""
+        rule = replace(rule, id=self.next_id)
+        self.next_id += 1
         self.rules.append(rule)
         self._save()
         self._audit({"rule_added": rule.to_json(), "by": by})
+        return rule
 
-    def remove_rule(self, index: int, by: str) -> Rule:
-        try:
-            rule = self.rules.pop(index)
-        except IndexError:
-            raise ActionError("not_found", f"no rule number {index}") from None
+    def remove_rule(self, rule_id: int, by: str) -> Rule:
+        """Remove the rule with this id; the others keep theirs."""
+        for index, rule in enumerate(self.rules):
+            if rule.id == rule_id:
+                del self.rules[index]
+                break
+        else:
+            raise ActionError("not_found", f"no rule with id {rule_id}")
         self._save()
         self._audit({"rule_removed": rule.to_json(), "by": by})
         return rule
@@ -233,7 +246,8 @@ class DecisionDesk:
         return [json.loads(line) for line in lines[-limit:] if line.strip()]
 
     def _save(self) -> None:
-        body = {"away": self.away, "rules": [r.to_json() for r in self.rules]}
+        rules = [r.to_json() for r in self.rules]
+        body = {"away": self.away, "next_id": self.next_id, "rules": rules}
         temp = self.policy_path.with_name(f".{self.policy_path.name}.tmp")
         temp.write_text(json.dumps(body, indent=2) + "\n")
         os.replace(temp, self.policy_path)
@@ -263,22 +277,43 @@ def _literal(subject: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in subject)
 
 
-def _rule_json(rule: Rule | None) -> dict[str, str] | None:
+def real_path(path: str) -> str:
+    """A call's path as the file system will take it (`~` expanded, symlinks and `..`
+    resolved): the resolver policy.subject_of is given, policy itself doing no IO."""
+    return os.path.realpath(os.path.expanduser(path))
+
+
+def _rule_json(rule: Rule | None) -> dict[str, Any] | None:
     return rule.to_json() if rule is not None else None
 
 
-def _load_policy(path: Path) -> tuple[bool, list[Rule]]:
+def _load_policy(path: Path) -> tuple[bool, list[Rule], int, bool]:
+    """Away mode, the rules, the next rule id, and whether some rule had to be given an id (a
+    policy.json from before ids, or a duplicate)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return False, []
+        return False, [], 1, False
     except ValueError as exc:
         log.error("%s is not JSON (%s): away mode off, no rules", path, exc)
-        return False, []
+        return False, [], 1, False
+    if not isinstance(data, dict):
+        data = {}
     rules = []
-    for entry in data.get("rules", []) if isinstance(data, dict) else []:
+    for entry in data.get("rules", []):
         try:
             rules.append(Rule.from_json(entry))
         except (RuleError, TypeError) as exc:
             log.error("%s: skipping a rule: %s", path, exc)
-    return bool(isinstance(data, dict) and data.get("away")), rules
+    saved_next = data.get("next_id")
+    next_id = saved_next if isinstance(saved_next, int) and saved_next > 0 else 1
+    next_id = max([next_id, *(r.id + 1 for r in rules if r.id is not None)])
+    seen: set[int] = set()
+    renumbered = False
+    for index, rule in enumerate(rules):
+        rule_id = rule.id
+        if rule_id is None or rule_id in seen:
+            rule_id, next_id, renumbered = next_id, next_id + 1, True
+            rules[index] = replace(rule, id=rule_id)
+        seen.add(rule_id)
+    return bool(data.get("away")), rules, next_id, renumbered

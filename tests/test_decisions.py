@@ -14,7 +14,20 @@ from quart import Quart
 
 from observer.decisions import DecisionDesk
 from observer.direct.base import ActionError
-from observer.policy import ALLOW, ASK, DENY, Rule, RuleError, evaluate, subject_of
+from observer.policy import (
+    ALLOW,
+    ASK,
+    COMMAND,
+    DENY,
+    OTHER,
+    PATH,
+    UNSCOPED_ALLOW,
+    Rule,
+    RuleError,
+    Subject,
+    evaluate,
+    subject_of,
+)
 from observer.settings import Settings
 from observer.spool import write_event
 from tests.live import receive, spool_scenario
@@ -50,10 +63,12 @@ def test_bad_rules_are_refused() -> None:
 
 
 def test_subject_is_what_the_call_does() -> None:
-    assert subject_of({"command": "ls -la", "description": "list"}) == "ls -la"
-    assert subject_of({"file_path": "/a/b.py", "content": "x"}) == "/a/b.py"
-    assert subject_of({"cmd": ["bash", "-lc", "ls"]}) == "bash -lc ls"
-    assert subject_of(["not", "a", "dict"]) == "" and subject_of({}) == ""
+    assert subject_of({"command": "ls -la", "description": "list"}) == Subject("ls -la", COMMAND)
+    assert subject_of({"file_path": "/a/b.py", "content": "x"}) == Subject("/a/b.py", PATH)
+    assert subject_of({"cmd": ["bash", "-lc", "ls && pwd"]}) == Subject("ls && pwd", COMMAND)
+    assert subject_of({"cmd": ["git", "log", "a b"]}) == Subject("git log 'a b'", COMMAND)
+    assert subject_of({"url": "https://x.org/?a=1&b=2"}) == Subject("https://x.org/?a=1&b=2", OTHER)
+    assert subject_of(["not", "a", "dict"]) == Subject("", OTHER) == subject_of({})
 
 
 # -- the desk ----------------------------------------------------------------------------------
@@ -76,6 +91,7 @@ async def test_a_rule_decides_at_once_and_is_audited(tmp_path: Path) -> None:
     entries = desk.audit_entries()
     assert entries[-1]["decision"] == DENY and entries[-1]["by"] == "rule"
     assert entries[-1]["rule"] == {
+        "id": 1,
         "action": "deny",
         "agent": "*",
         "tool": "Bash",
@@ -118,8 +134,9 @@ async def test_session_scope_and_always_apply_to_the_next_call(tmp_path: Path) -
     await other
     saved = json.loads((tmp_path / "policy.json").read_text())
     assert saved["rules"] == [
-        {"action": "allow", "agent": "claude", "tool": "Bash", "pattern": "npm test"}
+        {"id": 1, "action": "allow", "agent": "claude", "tool": "Bash", "pattern": "npm test"}
     ]
+    assert saved["next_id"] == 2
     fresh = DecisionDesk(tmp_path)  # a restart keeps "always" and away mode
     assert fresh.away is True
     answer = await fresh.request("claude", "s3", "Bash", "k4", "npm test")
@@ -262,11 +279,20 @@ async def test_rules_and_away_over_http(running_app: Quart) -> None:
     added = await client.post(
         "/api/rules", json={"action": "deny", "tool": "Bash", "pattern": "touch *"}
     )
-    assert [r["pattern"] for r in (await added.get_json())["rules"]] == ["rm *", "touch *"]
+    body = await added.get_json()
+    assert body["rule"]["id"] == 2
+    assert [(r["id"], r["pattern"]) for r in body["rules"]] == [(1, "rm *"), (2, "touch *")]
+    everything = await client.post("/api/rules", json={"action": "allow", "agent": "claude"})
+    assert everything.status_code == 400
+    assert (await everything.get_json())["message"] == UNSCOPED_ALLOW
     reply = await client.post("/api/hook/permission?agent=claude", data=perm_payload())
     assert (await reply.get_json())["decision"] == "deny"  # a rule: at once, even when away
-    assert (await client.delete("/api/rules/0")).status_code == 200
-    assert (await client.delete("/api/rules/7")).status_code == 404
+    assert (await client.delete("/api/rules/1")).status_code == 200
+    assert (await client.delete("/api/rules/1")).status_code == 404  # ids are never reused
+    listed = await (await client.get("/api/rules")).get_json()
+    assert [(r["id"], r["pattern"]) for r in listed["rules"]] == [(2, "touch *")]
+    on_purpose = await client.post("/api/rules", json={"action": "allow", "tool": "*"})
+    assert (await on_purpose.get_json())["rule"]["id"] == 3
 
 
 def pi_record(hook: str, event: dict[str, Any]) -> bytes:
