@@ -143,10 +143,16 @@ def forward(
         str | None,
         typer.Option("--to", help="The remote observer's base URL ($OBSERVER_FORWARD_TO)."),
     ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(help="The remote observer's bearer token ($OBSERVER_FORWARD_TOKEN)."),
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            help="A file holding the remote observer's bearer token, readable by you alone "
+            "(chmod 600) ($OBSERVER_FORWARD_TOKEN_FILE). Or set $OBSERVER_FORWARD_TOKEN, or "
+            "forward_token in config.toml.",
+        ),
     ] = None,
+    token: Annotated[str | None, typer.Option("--token", hidden=True)] = None,
     host_name: Annotated[
         str | None,
         typer.Option(help="The name this machine's sessions carry there. Default: hostname."),
@@ -159,13 +165,20 @@ def forward(
     applied twice. SIGTERM finishes the batch in flight. See docs/operations.md."""
     import logging
 
-    from observer.forward import Forwarder
+    from observer.forward import Forwarder, read_forward_token
     from observer.pidfile import is_observer_process, read_pid
     from observer.serve import Redact
 
-    settings = _settings(data_dir, forward_to=to, forward_token=token)
+    if token is not None:
+        raise ConfigError(
+            "--token is refused: a token on the command line is shown by `ps` to every local "
+            "user. Use --token-file PATH (chmod 600), $OBSERVER_FORWARD_TOKEN, or forward_token "
+            "in config.toml"
+        )
+    settings = _settings(data_dir, forward_to=to, forward_token_file=token_file)
     if not settings.forward_to:
         raise ConfigError("forward needs --to URL (or forward_to in config.toml)")
+    forward_token = read_forward_token(settings)
     pid = read_pid(settings.pid_path)
     if pid is not None and is_observer_process(pid):
         raise ConfigError(
@@ -175,11 +188,9 @@ def forward(
     ensure_data_dir(settings)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(Redact([settings.forward_token or ""]))
+    handler.addFilter(Redact([forward_token or ""]))
     logging.basicConfig(level=log_level.upper(), handlers=[handler])
-    forwarder = Forwarder(
-        settings.spool_dir, settings.forward_to, settings.forward_token, host=host_name
-    )
+    forwarder = Forwarder(settings.spool_dir, settings.forward_to, forward_token, host=host_name)
     forwarder.install_signal_handlers()
     typer.echo(f"forwarding {settings.spool_dir} to {settings.forward_to} as {forwarder.host}")
     stats = forwarder.run()
@@ -216,8 +227,8 @@ def install_service(
         bool,
         typer.Option(
             "--forward",
-            help="Run `observer forward` instead of the server (forward_to and forward_token "
-            "from config.toml, never written into the unit).",
+            help="Run `observer forward` instead of the server (forward_to, and forward_token "
+            "or forward_token_file, from config.toml: never written into the unit).",
         ),
     ] = False,
 ) -> None:
@@ -238,9 +249,13 @@ def install_service(
     settings = _settings(data_dir, bind=bind)
     if forward and (bind or not settings.forward_to):
         raise ConfigError(
-            "--forward takes no --bind, and needs forward_to (and forward_token) in "
-            f"{settings.data_dir / 'config.toml'}"
+            "--forward takes no --bind, and needs forward_to (and forward_token or "
+            f"forward_token_file) in {settings.data_dir / 'config.toml'}"
         )
+    if forward:
+        from observer.forward import read_forward_token
+
+        read_forward_token(settings)  # a token file others can read fails now, not at login
     spec = service.ServiceSpec(
         executable=service.observer_executable(),
         data_dir=settings.data_dir,

@@ -22,6 +22,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
+import shlex
 import signal
 import socket
 import threading
@@ -32,14 +34,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchdog.events import FileSystemEvent
 from watchdog.observers import Observer
 
 from observer import __version__, spool
-from observer.errors import ObserverError
+from observer.errors import ConfigError, ObserverError
 from observer.watch_files import Wake
+
+if TYPE_CHECKING:
+    from observer.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,33 @@ BACKOFF_START = 0.25
 BACKOFF_CAP = 10.0
 SAFETY_POLL_SECONDS = 2.0  # a missed filesystem notification costs at most this much delay
 _SLICE = 0.1  # waits are cut into slices this long, so a signal is seen promptly
+
+
+def read_forward_token(settings: Settings) -> str | None:
+    """The remote observer's bearer token: from `forward_token_file` when set, else
+    `forward_token` (environment or config.toml; never a flag, which `ps` would show). A token
+    file others can open is refused, as ssh refuses such a key."""
+    path = settings.forward_token_file
+    if path is None:
+        return settings.forward_token
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the forward token file {path}: {exc.strerror}") from None
+    with open(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode & 0o777
+        if mode & 0o077:
+            raise ConfigError(
+                f"the forward token file {path} is open to others (mode {mode:04o}): "
+                f"chmod 600 {shlex.quote(str(path))}"
+            )
+        try:
+            token = handle.read().decode().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the forward token file {path}: {exc}") from None
+    if not token:
+        raise ConfigError(f"the forward token file {path} is empty: put the remote's token in it")
+    return token
 
 
 class ForwardError(ObserverError):

@@ -41,7 +41,8 @@ class ServiceSpec:
     path_env: str
     bind: str | None = None
     # `observer forward` instead of the server (a machine does one or the other). Its URL and
-    # token come from config.toml: a unit file is no place for a secret.
+    # token (forward_token, or forward_token_file) come from config.toml: a unit file is no
+    # place for a secret, and neither is a command line, which `ps` shows to every user.
     forward: bool = False
 
     @property

@@ -126,7 +126,15 @@ SETTINGS: tuple[SettingInfo, ...] = (
         "forward_token",
         "OBSERVER_FORWARD_TOKEN",
         "none",
-        "`observer forward`: the bearer token of that remote observer.",
+        "`observer forward`: the bearer token of that remote observer (never on the command "
+        "line: `ps` shows it to every local user).",
+    ),
+    SettingInfo(
+        "forward_token_file",
+        "OBSERVER_FORWARD_TOKEN_FILE",
+        "none",
+        "`observer forward`: a file holding that token, readable by you alone (chmod 600); "
+        "when set, the token is read from it, not from forward_token.",
     ),
 )
 
@@ -149,6 +157,7 @@ class Settings:
     public_url: str | None = None
     forward_to: str | None = None
     forward_token: str | None = None
+    forward_token_file: Path | None = None
 
     @property
     def spool_dir(self) -> Path:
@@ -267,7 +276,7 @@ def _coerce(name: str, value: Any) -> Any:
             if ring < 1:
                 raise ValueError("must be at least 1")
             return ring
-        if name in ("claude_dir", "codex_dir", "pi_dir"):
+        if name in ("claude_dir", "codex_dir", "pi_dir", "forward_token_file"):
             return Path(str(value)).expanduser()
         return str(value) if value is not None else None
     except ValueError as exc:

@@ -135,3 +135,106 @@ def test_launch_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "observer is not running" in result.output and "observer start" in result.output
+
+
+# -- forward: the remote's token never on the command line ------------------------------------
+
+
+class FakeForwarder:
+    """Stands in for observer.forward.Forwarder: keeps the token it was given, sends nothing."""
+
+    tokens: list[str | None] = []
+
+    def __init__(self, spool_dir: Path, to: str, token: str | None, host: str | None) -> None:
+        FakeForwarder.tokens.append(token)
+        self.host = host or "here"
+
+    def install_signal_handlers(self) -> None:
+        pass
+
+    def run(self) -> Any:
+        from observer.forward import ForwardStats
+
+        return ForwardStats()
+
+
+@pytest.fixture
+def forwarded(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    monkeypatch.setattr("observer.forward.Forwarder", FakeForwarder)
+    FakeForwarder.tokens = []
+    return FakeForwarder.tokens
+
+
+def forward_args(data: Path, *more: str) -> list[str]:
+    return ["forward", "--to", "https://remote.example", "--data-dir", str(data), *more]
+
+
+def test_forward_refuses_a_token_on_the_command_line(
+    tmp_path: Path, forwarded: list[str | None]
+) -> None:
+    result = runner.invoke(app, forward_args(tmp_path / "d", "--token", "s3cret-token"))
+    assert result.exit_code == 1 and forwarded == []
+    assert "`ps`" in result.output and "--token-file" in result.output
+    assert "OBSERVER_FORWARD_TOKEN" in result.output and "forward_token" in result.output
+    assert "s3cret-token" not in result.output
+    assert "--token " not in runner.invoke(app, ["forward", "--help"]).output  # hidden
+
+
+def test_forward_reads_its_token_from_a_file_only_you_can_read(
+    tmp_path: Path, forwarded: list[str | None]
+) -> None:
+    secret = tmp_path / "remote token"
+    secret.write_text("s3cret-token\n")
+    secret.chmod(0o640)
+    refused = runner.invoke(app, forward_args(tmp_path / "d", "--token-file", str(secret)))
+    assert refused.exit_code == 1 and forwarded == []
+    assert f"chmod 600 '{secret}'" in refused.output and "0640" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    secret.chmod(0o604)
+    assert runner.invoke(app, forward_args(tmp_path / "d", "--token-file", str(secret))).exit_code
+    secret.chmod(0o600)
+    result = runner.invoke(app, forward_args(tmp_path / "d", "--token-file", str(secret)))
+    assert result.exit_code == 0, result.output
+    assert forwarded == ["s3cret-token"]
+    missing = runner.invoke(app, forward_args(tmp_path / "d", "--token-file", str(tmp_path / "x")))
+    assert missing.exit_code == 1 and "cannot read the forward token file" in missing.output
+    secret.write_text("\n")
+    empty = runner.invoke(app, forward_args(tmp_path / "d", "--token-file", str(secret)))
+    assert empty.exit_code == 1 and "is empty" in empty.output
+
+
+def test_forward_takes_its_token_from_the_environment_or_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forwarded: list[str | None]
+) -> None:
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "config.toml").write_text('forward_token = "from-config"\n')
+    assert runner.invoke(app, forward_args(data)).exit_code == 0
+    monkeypatch.setenv("OBSERVER_FORWARD_TOKEN", "from-env")
+    assert runner.invoke(app, forward_args(data)).exit_code == 0
+    secret = tmp_path / "token"
+    secret.write_text("from-file")
+    secret.chmod(0o600)
+    (data / "config.toml").write_text(f"forward_token_file = {json.dumps(str(secret))}\n")
+    assert runner.invoke(app, forward_args(data)).exit_code == 0  # a token file wins
+    assert forwarded == ["from-config", "from-env", "from-file"]
+
+
+def test_a_forwarding_service_carries_no_token(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    data.mkdir()
+    secret = tmp_path / "token"
+    secret.write_text("s3cret-token")
+    secret.chmod(0o644)
+    config = f'forward_to = "https://remote.example"\nforward_token_file = "{secret}"\n'
+    (data / "config.toml").write_text(config)
+    args = ["install-service", "--forward", "--dry-run", "--platform", "linux"]
+    refused = runner.invoke(app, [*args, "--data-dir", str(data)])
+    assert refused.exit_code == 1 and "chmod 600" in refused.output  # at install, not at login
+    secret.chmod(0o600)
+    (data / "config.toml").write_text(config + 'forward_token = "other-s3cret"\n')
+    result = runner.invoke(app, [*args, "--data-dir", str(data)])
+    assert result.exit_code == 0, result.output
+    (exec_start,) = [line for line in result.output.splitlines() if line.startswith("ExecStart")]
+    assert exec_start.endswith(f"forward --data-dir {data}")
+    assert "s3cret" not in result.output

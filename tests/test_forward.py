@@ -156,6 +156,9 @@ def receiver(tmp_path: Path, isolated_home: Path) -> Iterator[tuple[str, Path]]:
 
 
 def forward_command(data_dir: Path, url: str) -> list[str]:
+    token_file = data_dir.parent / f"{data_dir.name}.forward-token"
+    token_file.write_text(TOKEN)
+    token_file.chmod(0o600)
     return [
         sys.executable,
         "-m",
@@ -163,8 +166,8 @@ def forward_command(data_dir: Path, url: str) -> list[str]:
         "forward",
         "--to",
         url,
-        "--token",
-        TOKEN,
+        "--token-file",
+        str(token_file),
         "--host-name",
         HOST,
         "--data-dir",
