@@ -18,7 +18,8 @@ def request_json(
     request = urllib.request.Request(
         f"{settings.local_url()}{path}",
         data=data,
-        headers={"Content-Type": "application/json"} if data is not None else {},
+        # Always JSON: the server refuses a state-changing request of any other type (CSRF).
+        headers={"Content-Type": "application/json"},
         method=method,
     )
     if settings.token:
@@ -32,7 +33,7 @@ def request_json(
         except (ValueError, AttributeError):
             detail = exc.reason
         if exc.code == 401:
-            detail = "wrong or missing token (see `observer generate-token`)"
+            detail = f"wrong or missing token (observer reads {settings.token_path})"
         raise ObserverError(f"the server refused: {detail}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise ObserverError(

@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from quart import Quart, Response, jsonify, request
+from quart import Quart, Response, g, jsonify, request
 
 from connectors import CONNECTORS, pi
 from observer.decisions import DecisionDesk, real_path
@@ -125,4 +125,5 @@ async def follow(hub: Hub, desk: DecisionDesk) -> None:
 
 
 def _who() -> str:
-    return f"http:{request.remote_addr or 'unknown'}"
+    """Who asked, for the audit log: the credential and where from (set by the server)."""
+    return str(g.get("who") or f"http:{request.remote_addr or 'unknown'}")

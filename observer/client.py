@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection, connect
@@ -54,7 +53,12 @@ class SessionFeed:
         backoff = BACKOFF_START
         while not stop():
             try:
-                with connect(self._ws_url(), open_timeout=10, max_size=2**24) as ws:
+                with connect(
+                    self._ws_url(),
+                    additional_headers=self._headers(),
+                    open_timeout=10,
+                    max_size=2**24,
+                ) as ws:
                     backoff = BACKOFF_START
                     yield from self._session(ws, stop)
             except (OSError, TimeoutError, WebSocketException):
@@ -124,4 +128,8 @@ class SessionFeed:
 
     def _ws_url(self) -> str:
         base = self.url.rstrip("/").replace("https://", "wss://").replace("http://", "ws://")
-        return f"{base}/ws" + (f"?token={quote(self.token)}" if self.token else "")
+        return f"{base}/ws"
+
+    def _headers(self) -> dict[str, str]:
+        # In a header, never in the URL: URLs end up in logs and in `ps`.
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}

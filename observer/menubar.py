@@ -221,7 +221,7 @@ async def follow(
         except InvalidStatus as exc:
             code = exc.response.status_code
             problem = (
-                "observer refused the token (see observer generate-token)"
+                "observer refused the token (its token file changed? restart the plugin)"
                 if code == 401
                 else f"observer answered HTTP {code}"
             )

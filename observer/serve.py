@@ -20,7 +20,7 @@ from hypercorn.config import Config
 from observer.errors import ConfigError
 from observer.pidfile import remove_pid, write_pid
 from observer.server import create_app
-from observer.settings import Settings, ensure_data_dir
+from observer.settings import Settings, ensure_data_dir, ensure_token
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Redact(logging.Filter):
         return True
 
 
-_TOKEN_QUERY = re.compile(r"((?:[?&]token=|Bearer\s+))[^&\s\"']+")
+_TOKEN_QUERY = re.compile(r"((?:[?&](?:token|code)=|Bearer\s+))[^&\s\"']+")
 
 
 def configure_logging(settings: Settings, level: str, log_format: str = "pretty") -> None:
@@ -107,6 +107,7 @@ def serve(settings: Settings, log_level: str = "info", log_format: str = "pretty
     check_bindable(settings)
     os.umask(0o077)  # the database and logs hold prompts and commands: owner-only, like the spool
     ensure_data_dir(settings)
+    settings = ensure_token(settings)  # before logging starts, so it is redacted from the start
     configure_logging(settings, log_level, log_format)
     if not settings.is_loopback:
         log.warning(
@@ -140,9 +141,23 @@ async def _run(app: Any, config: Config, settings: Settings) -> None:
     try:
         if await _accepting(settings, serving):
             write_pid(settings.pid_path)
+            _print_login_link(app, settings)
         await serving
     finally:
         remove_pid(settings.pid_path)
+
+
+def _print_login_link(app: Any, settings: Settings) -> None:
+    """The line a person opens: a one-time link that logs this browser in. On stderr, not in
+    the log file: a link in a file outlives its use."""
+    code = app.config["OBSERVER_ACCESS"].logins.mint_code()
+    url = settings.local_url()
+    sys.stderr.write(
+        f"observer is serving at {url}\n"
+        f"open the page (this link works once, for 10 minutes; `observer open` makes another):"
+        f"\n  {url}/login?code={code}\n"
+    )
+    sys.stderr.flush()
 
 
 async def _accepting(settings: Settings, serving: asyncio.Future[None]) -> bool:

@@ -11,20 +11,23 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from quart import Quart, Response, abort, jsonify, request, websocket
+from quart import Quart, Response, abort, g, jsonify, request, websocket
+from werkzeug.datastructures import Headers
 
 from observer import PROTOCOL_VERSION, __version__, approvals, codex_daemon, forward_api
-from observer.auth import TokenCheck, bearer
+from observer.auth import COOKIE_NAME, LOGIN_TTL, LoginBook, TokenCheck, bearer
 from observer.capabilities import ACTIONS, SERVER_ACTIONS
 from observer.decisions import DecisionDesk
 from observer.direct.base import ActionError
 from observer.direct.manager import DirectSessions
+from observer.guard import Guard, Refusal
 from observer.hub import Hub, Message, Subscriber, error
 from observer.ingest import Ingestor
-from observer.settings import Settings, ensure_data_dir
+from observer.settings import Settings, ensure_data_dir, ensure_token
 from observer.store import Store
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ CAPABILITIES = [
     "session_replay",
     "session_snapshot",
     "auth_bearer",
+    "auth_cookie",
     "direct_sessions",
 ]
 SESSION_ACTIONS = frozenset(ACTIONS) | frozenset(SERVER_ACTIONS)
@@ -48,6 +52,20 @@ _HTTP_STATUS = {
     "forced": 504,
 }
 MAX_MESSAGE_BYTES = 64 * 1024
+PUBLIC_PATHS = frozenset({"/health", "/", "/login", "/logout"})
+SECURITY_HEADERS = {
+    # The page loads only its own files and can be framed by no one (clickjacking).
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+LINK_REFUSED = (
+    "<!doctype html><title>observer: link refused</title><p>This login link was already used "
+    "or has expired. Run <code>observer open</code> on observer's machine for a new one.</p>"
+)
 
 
 def _start_notifier(settings: Settings, hub: Hub) -> asyncio.Task[None] | None:
@@ -64,13 +82,15 @@ def create_app(settings: Settings) -> Quart:
     # The web page (observer/web/, package data) is served from /web/, its index at /.
     app = Quart("observer", static_folder="web", static_url_path="/web")
     app.config["OBSERVER_SETTINGS"] = settings
-    tokens = TokenCheck(settings.token)
+    access = Access(settings)
+    app.config["OBSERVER_ACCESS"] = access
     runtime: dict[str, Any] = {}
     published = _EncodedOnce()  # each message encoded once, whatever the number of clients
 
     @app.while_serving
     async def lifespan() -> AsyncGenerator[None, None]:
         ensure_data_dir(settings)
+        access.start(ensure_token(settings))  # no server runs without credentials
         store = Store(settings.db_path)
         hub = Hub(store.load_states(), ring_size=settings.replay_ring)
         store.start()
@@ -106,18 +126,57 @@ def create_app(settings: Settings) -> Quart:
     forward_api.register(app, runtime)  # POST /api/ingest, from `observer forward`
 
     @app.before_request
-    async def check_http_token() -> None:
-        # The page and its static files are public like /health: the token protects the
-        # sessions (/api, /ws), not the HTML, and the page must load to ask for the token.
-        if request.path in ("/health", "/") or request.path.startswith("/web/"):
-            return
-        if not tokens.accepts(bearer(request.headers.get("Authorization"))):
-            abort(401)
+    async def check_http() -> Response | None:
+        refusal = access.guard.check(request.method, request.path, request.headers)
+        if refusal is not None:
+            return _refused(refusal, request.method, request.path, request.headers)
+        # The page, its static files and the login are public like /health: the credentials
+        # protect the sessions (/api, /ws), and the page must load to log in.
+        if request.path in PUBLIC_PATHS or request.path.startswith("/web/"):
+            return None
+        who = access.identify(request.headers, request.cookies)
+        if who is None:
+            return _unauthorized()
+        g.who = f"{who}@http:{request.remote_addr or 'unknown'}"
+        return None
 
-    @app.errorhandler(401)
-    async def unauthorized(_exc: Exception) -> tuple[Response, int, dict[str, str]]:
-        body = jsonify({"error": "unauthorized", "message": "missing or wrong bearer token"})
-        return body, 401, {"WWW-Authenticate": 'Bearer realm="observer"'}
+    @app.after_request
+    async def security_headers(response: Response) -> Response:
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.get("/login")
+    async def login_link() -> Response | tuple[Response, int]:
+        opened = access.logins.redeem(request.args.get("code", ""))
+        if opened is None:
+            log.warning("refused a login link: unknown, used or expired code")
+            return Response(LINK_REFUSED, 403, content_type="text/html; charset=utf-8")
+        log.info("a browser logged in with a one-time link (login %s)", opened[0].id)
+        return _logged_in(Response("", 303, headers={"Location": "/"}), opened[1])
+
+    @app.post("/login")
+    async def login_with_token() -> Response | tuple[Response, int]:
+        body = await request.get_json(silent=True)
+        presented = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(presented, str) or not access.tokens.accepts(presented):
+            log.warning("refused a login: wrong token, from %s", request.remote_addr)
+            return _unauthorized()
+        login, secret = access.logins.open_login()
+        log.info("a browser logged in with the token (login %s)", login.id)
+        return _logged_in(jsonify({"ok": True, "login": login.id}), secret)
+
+    @app.post("/logout")
+    async def logout() -> Response:
+        access.logins.close(request.cookies.get(COOKIE_NAME))
+        response = jsonify({"ok": True})
+        response.delete_cookie(COOKIE_NAME, path="/")
+        return response
+
+    @app.post("/api/login-links")
+    async def login_link_for() -> tuple[Response, int]:
+        # For `observer open`: a local tool holding the token asks for a browser's way in.
+        base = (settings.public_url or request.host_url).rstrip("/")
+        return jsonify({"url": f"{base}/login?code={access.logins.mint_code()}"}), 201
 
     @app.errorhandler(404)
     async def not_found(_exc: Exception) -> tuple[Response, int]:
@@ -156,7 +215,7 @@ def create_app(settings: Settings) -> Quart:
         params = await request.get_json(force=True, silent=True)
         params = dict(params) if isinstance(params, dict) else {}
         params["session_id"] = session_id
-        params["_by"] = f"http:{request.remote_addr}"  # for the audit log
+        params["_by"] = g.who  # for the audit log
         reply = await _act(runtime["direct"], action, params)
         return jsonify(reply), _http_status(reply)
 
@@ -168,10 +227,15 @@ def create_app(settings: Settings) -> Quart:
         return jsonify({"session": state.public()})
 
     @app.websocket("/ws")
-    async def ws() -> None:
-        presented = bearer(websocket.headers.get("Authorization")) or websocket.args.get("token")
-        if not tokens.accepts(presented):
-            abort(401)  # before accept(): the handshake is refused with HTTP 401
+    async def ws() -> Response | None:
+        # Checked before accept(): a refused handshake gets its HTTP answer, never a socket.
+        refusal = access.guard.check("GET", "/ws", websocket.headers, websocket=True)
+        if refusal is not None:
+            return _refused(refusal, "WEBSOCKET", "/ws", websocket.headers)
+        who = access.identify(websocket.headers, websocket.cookies)
+        if who is None:
+            return _unauthorized()
+        by = f"{who}@ws:{websocket.remote_addr}"
         await websocket.accept()
         the_hub = hub()
         sub = the_hub.add_subscriber()
@@ -190,7 +254,7 @@ def create_app(settings: Settings) -> Quart:
                 raw = await websocket.receive()
                 action = _action_of(raw)
                 if action is not None:
-                    action[1]["_by"] = f"ws:{websocket.remote_addr}"  # for the audit log
+                    action[1]["_by"] = by  # for the audit log
                     # Actions can take seconds (an interrupt waits for the agent): run each on
                     # its own, so this client's other messages are not held up behind it.
                     task = asyncio.create_task(_act_and_reply(runtime["direct"], *action))
@@ -205,8 +269,76 @@ def create_app(settings: Settings) -> Quart:
         finally:
             the_hub.remove_subscriber(sub)
             sender.cancel()
+        return None
 
     return app
+
+
+def _refused(refusal: Refusal, method: str, path: str, headers: Headers) -> Response:
+    log.warning(
+        "refused %s %s: %s (Host %r, Origin %r, Sec-Fetch-Site %r)",
+        method,
+        path,
+        refusal.code,
+        headers.get("Host"),
+        headers.get("Origin"),
+        headers.get("Sec-Fetch-Site"),
+    )
+    body = {"type": "error", "code": refusal.code, "message": refusal.message}
+    return Response(json.dumps(body), refusal.status, content_type="application/json")
+
+
+def _unauthorized() -> Response:
+    body = {
+        "type": "error",
+        "code": "unauthorized",
+        "message": "missing or wrong credentials: local tools read <data dir>/token, a browser "
+        "logs in with the link `observer open` prints",
+    }
+    return Response(
+        json.dumps(body),
+        401,
+        content_type="application/json",
+        headers={"WWW-Authenticate": 'Bearer realm="observer"'},
+    )
+
+
+def _logged_in(response: Response, secret: str) -> Response:
+    response.set_cookie(
+        COOKIE_NAME,
+        secret,
+        max_age=int(LOGIN_TTL),
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.scheme == "https",
+    )
+    return response
+
+
+class Access:
+    """What the server checks on every request: the guard, then the token or a login."""
+
+    def __init__(self, settings: Settings) -> None:
+        hosts, origins = settings.allowed_hosts, settings.allowed_origins
+        if settings.public_url:  # the page behind a TLS proxy, whatever Host the proxy sends
+            public = urlsplit(settings.public_url)
+            hosts = (*hosts, public.hostname or "")
+            origins = (*origins, f"{public.scheme}://{public.netloc}")
+        self.guard = Guard.create(settings.host, hosts, origins)
+        self.tokens = TokenCheck(None)
+        self.logins = LoginBook(settings.data_dir / "logins.json")
+
+    def start(self, settings: Settings) -> None:
+        self.tokens = TokenCheck(settings.token)
+
+    def identify(self, headers: Headers, cookies: Mapping[str, str]) -> str | None:
+        """Who is asking (for the audit log: `token` or `login:<id>`), or None."""
+        presented = bearer(headers.get("Authorization"))
+        if presented is not None:
+            return "token" if self.tokens.accepts(presented) else None
+        login = self.logins.check(cookies.get(COOKIE_NAME))
+        return f"login:{login.id}" if login is not None else None
 
 
 async def _send(message: Message) -> None:

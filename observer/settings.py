@@ -39,13 +39,27 @@ SETTINGS: tuple[SettingInfo, ...] = (
         "bind",
         "OBSERVER_BIND",
         DEFAULT_BIND,
-        "host:port the server listens on. Off loopback a token is required.",
+        "host:port the server listens on. Off loopback, put TLS in front (see the README's Security section).",
     ),
     SettingInfo(
         "token",
         "OBSERVER_TOKEN",
-        "contents of <data dir>/token, if any",
-        "Bearer token clients must send. Required when bound off loopback.",
+        "contents of <data dir>/token, written (0600) by `observer init` or the first start",
+        "Bearer token every client sends (local tools read it from the token file themselves).",
+    ),
+    SettingInfo(
+        "allowed_hosts",
+        "OBSERVER_ALLOWED_HOSTS",
+        "none (loopback names, the bound address and public_url's host are always allowed)",
+        "Comma-separated host names the server answers to besides those, e.g. a tailnet name. "
+        "Any other Host header is refused (DNS rebinding).",
+    ),
+    SettingInfo(
+        "allowed_origins",
+        "OBSERVER_ALLOWED_ORIGINS",
+        "none (the server's own origin only)",
+        "Comma-separated origins (scheme://host[:port]) whose pages may use the API and the "
+        "WebSocket besides the server's own page.",
     ),
     SettingInfo(
         "claude_dir",
@@ -144,6 +158,8 @@ class Settings:
     data_dir: Path
     bind: str = DEFAULT_BIND
     token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
     claude_dir: Path | None = None
     codex_dir: Path | None = None
     pi_dir: Path | None = None
@@ -276,11 +292,19 @@ def _coerce(name: str, value: Any) -> Any:
             if ring < 1:
                 raise ValueError("must be at least 1")
             return ring
+        if name in ("allowed_hosts", "allowed_origins"):
+            return _names(value)
         if name in ("claude_dir", "codex_dir", "pi_dir", "forward_token_file"):
             return Path(str(value)).expanduser()
         return str(value) if value is not None else None
     except ValueError as exc:
         raise ConfigError(f"setting {name}={value!r} is invalid: {exc}") from None
+
+
+def _names(value: object) -> tuple[str, ...]:
+    """A list setting: a TOML array, or one comma-separated string (environment, flag)."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
 
 
 def _boolean(value: object) -> bool:
@@ -349,6 +373,15 @@ def read_token(path: Path) -> str | None:
     except OSError as exc:
         raise ConfigError(f"cannot read token file {path}: {exc.strerror}") from None
     return token or None
+
+
+def ensure_token(settings: Settings) -> Settings:
+    """The settings with a token: the configured one, else the token file's, else a new token
+    written to the token file (0600). The server never runs without one."""
+    if settings.token:
+        return settings
+    token = read_token(settings.token_path) or write_token(settings.token_path)
+    return replace(settings, token=token)
 
 
 def write_token(path: Path) -> str:

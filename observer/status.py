@@ -38,7 +38,9 @@ def gather_status(settings: Settings) -> dict[str, Any]:
     except urllib.error.HTTPError as exc:
         report["server"]["running"] = True
         report["server"]["error"] = f"HTTP {exc.code}" + (
-            ": wrong or missing token (see `observer generate-token`)" if exc.code == 401 else ""
+            f": wrong or missing token (observer reads {settings.token_path})"
+            if exc.code == 401
+            else ""
         )
     except (urllib.error.URLError, OSError, ValueError):
         pass

@@ -36,6 +36,15 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 
 
 @pytest.fixture(autouse=True)
+def clients_send_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process test clients carry the server's token, as every local tool does; a test of
+    what an anonymous client gets sets `client.anonymous = True`."""
+    from tests.credentials import TokenClient
+
+    monkeypatch.setattr(Quart, "test_client_class", TokenClient)
+
+
+@pytest.fixture(autouse=True)
 def protocol_checked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every message an in-process server sends must match docs/protocol.schema.json: the
     published protocol is checked against all of the suite's traffic, not a sample."""

@@ -22,7 +22,7 @@
 //
 // Remote approval, for the user's own pi (no OBSERVER_PI_GATE): while `<data dir>/decide.on`
 // exists (away mode on, or rules written; observer/decisions.py), a third `tool_call` handler
-// asks observer (`POST <url>/api/hook/permission?agent=pi`, the token from <data dir>/token), the
+// asks observer (`POST <url>/api/hook/permission?agent=pi`, the token found as the server finds it: findToken), the
 // wait tied to the run's abort signal and to the away timeout + 10 s; unanswered after QUIET_MS
 // (no rule answered), it writes a `permission_request` record: the session shows `permission`. allow → the tool runs; deny → blocked.
 // Where pi has a UI (the TUI) the person at the terminal is asked too (`ctx.ui.confirm`), and the
@@ -205,16 +205,30 @@ function anySignal(signals: any[]): AbortSignal {
 	return controller.signal;
 }
 
+// The server's token, found as the server finds it: OBSERVER_TOKEN, else `token = "…"` in
+// <data dir>/config.toml, else <data dir>/token. Never baked into this file.
+function findToken(): string {
+	const fromEnv = (process.env.OBSERVER_TOKEN ?? "").trim();
+	if (fromEnv) return fromEnv;
+	try {
+		const match = /^\s*token\s*=\s*["']([^"'\n]+)["']/m.exec(readFileSync(`${DATA_DIR}/config.toml`, "utf8"));
+		if (match && match[1].trim()) return match[1].trim();
+	} catch {
+		// no config file: the token file decides
+	}
+	try {
+		return readFileSync(`${DATA_DIR}/token`, "utf8").trim();
+	} catch {
+		return "";
+	}
+}
+
 // observer's answer: "allow", "deny" with its message, or undefined (no decision, any error).
 async function askObserver(event: any, ctx: any, signal: AbortSignal): Promise<{ decision: string; message?: string } | undefined> {
 	try {
 		const headers: Record<string, string> = { "Content-Type": "application/json" };
-		try {
-			const token = readFileSync(`${DATA_DIR}/token`, "utf8").trim();
-			if (token) headers.Authorization = `Bearer ${token}`;
-		} catch {
-			// no token: a loopback server without one
-		}
+		const token = findToken();
+		if (token) headers.Authorization = `Bearer ${token}`;
 		let sessionId: string | undefined;
 		try {
 			sessionId = ctx.sessionManager.getSessionId();

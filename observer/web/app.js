@@ -3,7 +3,7 @@
 // from a session goes in through textContent, never innerHTML.
 "use strict";
 
-const TOKEN_KEY = "observer.token";
+const OLD_TOKEN_KEY = "observer.token"; // earlier pages kept the token here: removed on load
 const RANK = { permission: 0, question: 1, waiting: 2, working: 3, ended: 4 };
 const BACKOFF_MAX = 30000;
 
@@ -15,15 +15,32 @@ let loaded = false;
 
 const $ = (id) => document.getElementById(id);
 
-// -- the token: kept in this browser only, sent as Bearer on fetch, ?token= on the WebSocket
-function token() {
-  return localStorage.getItem(TOKEN_KEY) || "";
+// -- logging in: the server's login cookie (HttpOnly: this page never sees a secret) rides on
+// every fetch and on the WebSocket's handshake; a 401 shows how to log in.
+function headers(extra) {
+  return Object.assign({}, extra || {});
 }
 
-function headers(extra) {
-  const all = Object.assign({}, extra || {});
-  if (token()) all.Authorization = "Bearer " + token();
-  return all;
+async function logIn(token) {
+  let response;
+  try {
+    response = await fetch("login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token: token }),
+    });
+  } catch (_err) {
+    return askToken("The server cannot be reached.");
+  }
+  if (!response.ok) return askToken("That token was refused.");
+  backoff = 1000;
+  start();
+}
+
+async function logOut() {
+  await fetch("logout", { method: "POST", headers: { "Content-Type": "application/json" } })
+    .catch(() => null);
+  start();
 }
 
 function askToken(message) {
@@ -34,7 +51,7 @@ function askToken(message) {
   const problem = $("auth-error");
   problem.textContent = message || "";
   problem.hidden = !message;
-  setLink("down", "needs a token");
+  setLink("down", "log in");
   $("token").focus();
 }
 
@@ -47,14 +64,11 @@ async function start() {
   } catch (_err) {
     return retry();
   }
-  if (response.status === 401) {
-    return askToken(token() ? "That token was refused." : "");
-  }
+  if (response.status === 401) return askToken("");
   if (!response.ok) return retry();
   const body = await response.json();
   $("auth").hidden = true;
   $("main").hidden = false;
-  $("forget").hidden = !token();
   replaceAll(body.sessions || []);
   connect();
 }
@@ -63,8 +77,7 @@ function connect() {
   closeSocket();
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const path = location.pathname.replace(/[^/]*$/, "") + "ws";
-  const query = token() ? "?token=" + encodeURIComponent(token()) : "";
-  const ws = new WebSocket(scheme + "//" + location.host + path + query);
+  const ws = new WebSocket(scheme + "//" + location.host + path);
   let opened = false;
   socket = ws;
   setLink("connecting", "connecting…");
@@ -327,7 +340,7 @@ async function post(url, params, done) {
     return null;
   }
   if (response.status === 401) {
-    askToken("That token was refused.");
+    askToken("This browser's login has ended.");
     return null;
   }
   const reply = await response.json().catch(() => ({}));
@@ -417,15 +430,12 @@ function toast(text, bad) {
 // -- wiring
 $("auth").addEventListener("submit", (event) => {
   event.preventDefault();
-  localStorage.setItem(TOKEN_KEY, $("token").value.trim());
+  const token = $("token").value.trim();
   $("token").value = "";
-  backoff = 1000;
-  start();
+  logIn(token);
 });
-$("forget").addEventListener("click", () => {
-  localStorage.removeItem(TOKEN_KEY);
-  start();
-});
+$("forget").addEventListener("click", logOut);
+localStorage.removeItem(OLD_TOKEN_KEY);
 $("launch-form").addEventListener("submit", launch);
 $("launch-form").elements.cwd.value = localStorage.getItem("observer.cwd") || "";
 window.addEventListener("hashchange", () => {
