@@ -326,20 +326,34 @@ def rules(
         typer.Option(help="Add a rule: allow, deny or ask (with --agent, --tool, --pattern)."),
     ] = None,
     agent: Annotated[str, typer.Option(help="claude, codex, pi, or * for any.")] = "*",
-    tool: Annotated[str, typer.Option(help="Tool name (Bash, Edit...), or * for any.")] = "*",
+    tool: Annotated[
+        str | None, typer.Option(help="Tool name (Bash, Edit...; any case), or * for any.")
+    ] = None,
     pattern: Annotated[
-        str, typer.Option(help="Shell-style pattern on the command or path; * for any.")
-    ] = "*",
-    remove: Annotated[int | None, typer.Option(help="Remove the rule with this number.")] = None,
+        str | None,
+        typer.Option(
+            help="Shell-style pattern on the command (each part of a compound one) or the "
+            "path; * for any."
+        ),
+    ] = None,
+    remove: Annotated[
+        int | None, typer.Option(help="Remove the rule with this id (see `observer rules`).")
+    ] = None,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List or change the approval rules. Deny beats allow; what no rule covers is asked."""
+    """List or change the approval rules. Deny beats ask beats allow; what no rule covers is
+    asked. An allow covers a compound command only when it covers every part of it."""
     from observer.api_client import request_json
 
     settings = _settings(data_dir)
     if add is not None:
-        rule = {"action": add, "agent": agent, "tool": tool, "pattern": pattern}
+        if add == "allow" and tool is None and pattern is None:
+            from observer.policy import UNSCOPED_ALLOW
+
+            raise ConfigError(UNSCOPED_ALLOW)
+        named = {"tool": tool, "pattern": pattern}  # what is not named: * on the server
+        rule = {"action": add, "agent": agent, **{k: v for k, v in named.items() if v is not None}}
         reply = request_json(settings, "POST", "/api/rules", rule)
     elif remove is not None:
         reply = request_json(settings, "DELETE", f"/api/rules/{remove}")
@@ -350,10 +364,10 @@ def rules(
         return
     if not reply["rules"]:
         typer.echo("no rules: every permission is asked (in the terminal, or here when away)")
-    for number, rule in enumerate(reply["rules"]):
+    for rule in reply["rules"]:
         typer.echo(
-            f"{number}  {rule['action']:<5}  agent={rule['agent']}  tool={rule['tool']}  "
-            f"pattern={rule['pattern']}"
+            f"{rule.get('id', '?'):>3}  {rule['action']:<5}  agent={rule['agent']}  "
+            f"tool={rule['tool']}  pattern={rule['pattern']}"
         )
 
 

@@ -4,14 +4,15 @@ A rule applies to a call when its agent and tool are the call's (case-insensitiv
 pattern (shell-style, `fnmatch`) is matched against what the call does — its subject:
 
 - a shell command is split with a shell parser (bashlex) into its simple commands (on `;`, `&&`,
-  `||`, `|`, `&`, newlines). An ALLOW rule is a boundary: it allows a command only when its
-  pattern matches every part from the part's first character, and nothing in the command is a
-  substitution (`$(…)`, backticks, `<(…)`, arithmetic, `${…}` beyond a plain name), a subshell, a
-  group or a compound (if, for, while, case, a function), a heredoc, or a redirection the pattern
-  does not name (a redirected part matches only a pattern containing `>` or `<`; `2>&1`, which
-  touches no file, is not counted). What the parser cannot read is never allowed, nor a command
-  over `MAX_COMMAND`. The pattern `*` alone means any command, and a pattern without wildcards
-  allows exactly the command it spells (what a person approved "always").
+  `||`, `|`, `&`, newlines). ALLOW rules are a boundary: they allow a command only when every
+  part is allowed by one of them (its pattern matching the part from the part's first character),
+  and nothing in the command is a substitution (`$(…)`, backticks, `<(…)`, arithmetic, `${…}`
+  beyond a plain name), a subshell, a group or a compound (if, for, while, case, a function), a
+  heredoc, or a redirection the pattern does not name (a redirected part matches only a pattern
+  containing `>` or `<`; `2>&1`, which touches no file, is not counted). What the parser cannot
+  read is never allowed, nor a command over `MAX_COMMAND`. The pattern `*` alone means any
+  command, and a pattern without wildcards allows exactly the command it spells (what a person
+  approved "always").
 - a path is matched as the file system will take it: joined to the call's cwd, normalized, its
   symlinks resolved (by a resolver the caller passes: this module never touches the disk).
 - anything else (a URL, a search pattern) is matched whole.
@@ -94,13 +95,13 @@ class Rule:
         return _same(self.agent, agent) and _same(self.tool, tool)
 
     def matches(self, agent: str, tool: str, subject: Subject | str) -> bool:
-        """This rule takes its action on this call (an allow reads it strictly, a deny or an
-        ask broadly: see the module's docstring)."""
-        return self.applies_to(agent, tool) and self._covers(_View(as_subject(subject)))
-
-    def _covers(self, view: _View) -> bool:
+        """This rule, alone, takes its action on this call (an allow reads it strictly, a deny
+        or an ask broadly: see the module's docstring)."""
+        if not self.applies_to(agent, tool):
+            return False
+        view = _View(as_subject(subject))
         if self.action == ALLOW:
-            return _allows(self.pattern, view)
+            return _allowed_by([self], view) is not None
         return _catches(self.pattern, view)
 
     def to_json(self) -> dict[str, Any]:
@@ -137,22 +138,19 @@ def evaluate(
     rules: Iterable[Rule], agent: str, tool: str, subject: Subject | str
 ) -> tuple[str, Rule | None]:
     """The decision the rules take for one call, and the rule that took it: deny beats ask
-    beats allow; no rule is ASK, None."""
+    beats allow; no rule is ASK, None. A compound command is allowed when each of its parts is
+    allowed by some rule (the rule named is then the first of them)."""
     view = _View(as_subject(subject))
-    allowed: Rule | None = None
+    applying = [rule for rule in rules if rule.applies_to(agent, tool)]
     asked: Rule | None = None
-    for rule in rules:
-        if not rule.applies_to(agent, tool):
-            continue
-        if rule.action == ALLOW:
-            if allowed is None and rule._covers(view):
-                allowed = rule
-        elif rule._covers(view):
+    for rule in applying:
+        if rule.action != ALLOW and _catches(rule.pattern, view):
             if rule.action == DENY:
                 return DENY, rule
             asked = asked or rule
     if asked is not None:
         return ASK, asked
+    allowed = _allowed_by([rule for rule in applying if rule.action == ALLOW], view)
     if allowed is not None:
         return ALLOW, allowed
     return ASK, None
@@ -243,22 +241,32 @@ class _View:
         return self._reading
 
 
-def _allows(pattern: str, view: _View) -> bool:
+def _allowed_by(allows: list[Rule], view: _View) -> Rule | None:
+    """The first of these allow rules that the call needs, or None when they do not allow it
+    (for a compound command: when some part is allowed by none of them)."""
     text = view.subject.text
     if view.subject.kind != COMMAND:
-        return fnmatchcase(text, pattern)
+        return next((rule for rule in allows if fnmatchcase(text, rule.pattern)), None)
     if len(text) > MAX_COMMAND:
-        return False
-    if pattern == "*" or (_is_literal(pattern) and fnmatchcase(text, pattern)):
-        return True
+        return None
+    for rule in allows:  # the rules that take the command whole
+        if rule.pattern == "*" or (_is_literal(rule.pattern) and fnmatchcase(text, rule.pattern)):
+            return rule
     parts = view.reading.parts
     if not parts:
-        return False
-    names_redirect = ">" in pattern or "<" in pattern
-    return all(
-        fnmatchcase(part.text, pattern) and (names_redirect or not part.redirected)
-        for part in parts
-    )
+        return None
+    needed: set[int] = set()
+    for part in parts:
+        index = next((i for i, rule in enumerate(allows) if _part_allowed(rule, part)), None)
+        if index is None:
+            return None
+        needed.add(index)
+    return allows[min(needed)]
+
+
+def _part_allowed(rule: Rule, part: _Part) -> bool:
+    names_redirect = ">" in rule.pattern or "<" in rule.pattern
+    return fnmatchcase(part.text, rule.pattern) and (names_redirect or not part.redirected)
 
 
 def _catches(pattern: str, view: _View) -> bool:
