@@ -411,4 +411,4 @@ async def answered_through_the_server(app: Quart, fake: FakeDaemon) -> None:
         assert fake.answers == [("client", "accept")] and fake.late == []
         audit = await (await client.get("/api/audit")).get_json()
         (entry,) = [e for e in audit["entries"] if e.get("decision")]
-        assert entry["by"].startswith("ws:") and entry["via"] == "daemon"
+        assert entry["by"].startswith("token@ws:") and entry["via"] == "daemon"

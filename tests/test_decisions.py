@@ -32,6 +32,8 @@ from observer.settings import Settings
 from observer.spool import write_event
 from tests.live import receive, spool_scenario
 
+JSON = {"Content-Type": "application/json"}  # as the hooks send it
+
 PERM = Path(__file__).parent / "fixtures" / "claude" / "c_perm_stdio_allow" / "hooks.jsonl"
 
 
@@ -220,7 +222,7 @@ async def test_a_client_answers_the_call_the_hook_holds(
         assert (await receive(ws))["ok"] is True
         spool_scenario(settings, "c_perm_stdio_allow", 5)  # up to the PermissionRequest
         hook = asyncio.create_task(
-            client.post("/api/hook/permission?agent=claude", data=perm_payload())
+            client.post("/api/hook/permission?agent=claude", data=perm_payload(), headers=JSON)
         )
         await ws.send(json.dumps({"type": "subscribe_list"}))
         while True:
@@ -251,17 +253,21 @@ async def test_a_client_answers_the_call_the_hook_holds(
         assert reply["code"] == "already_resolved"
     audit = await (await client.get("/api/audit")).get_json()
     decided_entries = [e for e in audit["entries"] if e.get("decision")]
-    assert decided_entries[-1]["by"].startswith("ws:")
+    assert decided_entries[-1]["by"].startswith("token@ws:")  # the credential, then where
     assert decided_entries[-1]["subject"] == "touch perm_test.txt && echo created"
 
 
 async def test_away_off_the_hook_gets_no_decision_at_once(running_app: Quart) -> None:
     client = running_app.test_client()
-    reply = await client.post("/api/hook/permission?agent=claude", data=perm_payload())
+    reply = await client.post(
+        "/api/hook/permission?agent=claude", data=perm_payload(), headers=JSON
+    )
     assert (await reply.get_json()) == {"decision": None}
-    unknown = await client.post("/api/hook/permission?agent=vim", data=perm_payload())
+    unknown = await client.post("/api/hook/permission?agent=vim", data=perm_payload(), headers=JSON)
     assert (await unknown.get_json()) == {"decision": None}
-    garbage = await client.post("/api/hook/permission?agent=claude", data=b"{not json")
+    garbage = await client.post(
+        "/api/hook/permission?agent=claude", data=b"{not json", headers=JSON
+    )
     assert (await garbage.get_json()) == {"decision": None}
 
 
@@ -285,10 +291,14 @@ async def test_rules_and_away_over_http(running_app: Quart) -> None:
     everything = await client.post("/api/rules", json={"action": "allow", "agent": "claude"})
     assert everything.status_code == 400
     assert (await everything.get_json())["message"] == UNSCOPED_ALLOW
-    reply = await client.post("/api/hook/permission?agent=claude", data=perm_payload())
+    reply = await client.post(
+        "/api/hook/permission?agent=claude", data=perm_payload(), headers=JSON
+    )
     assert (await reply.get_json())["decision"] == "deny"  # a rule: at once, even when away
-    assert (await client.delete("/api/rules/1")).status_code == 200
-    assert (await client.delete("/api/rules/1")).status_code == 404  # ids are never reused
+    assert (await client.delete("/api/rules/1", headers=JSON)).status_code == 200
+    assert (
+        await client.delete("/api/rules/1", headers=JSON)
+    ).status_code == 404  # ids are never reused
     listed = await (await client.get("/api/rules")).get_json()
     assert [(r["id"], r["pattern"]) for r in listed["rules"]] == [(2, "touch *")]
     on_purpose = await client.post("/api/rules", json={"action": "allow", "tool": "*"})
@@ -327,7 +337,9 @@ async def test_a_client_answers_the_call_the_pi_extension_holds(
             "cwd": "/w",
         }
         hook = asyncio.create_task(
-            client.post("/api/hook/permission?agent=pi", data=json.dumps(question).encode())
+            client.post(
+                "/api/hook/permission?agent=pi", data=json.dumps(question).encode(), headers=JSON
+            )
         )
         await ws.send(json.dumps({"type": "subscribe_list"}))
         while True:
@@ -371,7 +383,9 @@ async def test_a_client_answers_the_call_the_pi_extension_holds(
 async def test_a_pi_question_not_away_gets_no_decision(running_app: Quart) -> None:
     client = running_app.test_client()
     question = json.dumps({"session_id": "s", "tool_name": "bash", "tool_input": {}}).encode()
-    reply = await client.post("/api/hook/permission?agent=pi", data=question)
+    reply = await client.post("/api/hook/permission?agent=pi", data=question, headers=JSON)
     assert (await reply.get_json()) == {"decision": None}
-    garbage = await client.post("/api/hook/permission?agent=pi", data=b'{"hook": "x"}')
+    garbage = await client.post(
+        "/api/hook/permission?agent=pi", data=b'{"hook": "x"}', headers=JSON
+    )
     assert (await garbage.get_json()) == {"decision": None}
