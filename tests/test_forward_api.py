@@ -117,8 +117,11 @@ async def test_ingest_needs_the_token(settings: Settings) -> None:
     app = create_app(load_settings(token="s3cret", liveness_interval=0))
     async with app.test_app() as test_app:
         client = test_app.test_client()
+        client.anonymous = True  # type: ignore[attr-defined]
         body = {"host": "h", "entries": batch(0, 1)}
         assert (await client.post("/api/ingest", json=body)).status_code == 401
+        wrong = {"Authorization": "Bearer s3cre"}
+        assert (await client.post("/api/ingest", json=body, headers=wrong)).status_code == 401
         ok = await client.post("/api/ingest", json=body, headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
 
