@@ -14,6 +14,7 @@ import pytest
 
 from observer.client import Change, SessionFeed
 from observer.spool import write_event
+from tests.credentials import token_of
 from tests.test_decide_hook import Lab
 from tests.test_pipeline import _free_port, _wait
 
@@ -42,7 +43,9 @@ def turn(lab: Lab, number: int) -> None:
 
 
 def test_a_restart_loses_and_repeats_nothing(lab: Lab) -> None:
-    feed = SessionFeed(lab.url, sleep=lambda s: threading.Event().wait(min(s, 0.2)))
+    feed = SessionFeed(
+        lab.url, token=token_of(lab.data_dir), sleep=lambda s: threading.Event().wait(min(s, 0.2))
+    )
     seen: list[Change] = []
     done = threading.Event()
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
+from tests.credentials import bearer_headers, get_json
 from tests.test_pipeline import _free_port, _start_server, _wait
 
 PERM = Path(__file__).parent / "fixtures" / "claude" / "c_perm_stdio_allow" / "hooks.jsonl"
@@ -145,13 +146,12 @@ def spool_until_permission(lab: Lab) -> str:
 
 
 def answer(lab: Lab, session_id: str, decision: str) -> dict[str, Any]:
-    with connect(lab.url.replace("http", "ws") + "/ws", open_timeout=10) as ws:
+    ws_url = lab.url.replace("http", "ws") + "/ws"
+    with connect(ws_url, additional_headers=bearer_headers(lab.data_dir), open_timeout=10) as ws:
         json.loads(ws.recv(timeout=10))
         deadline = time.monotonic() + 15
         while True:
-            state = json.loads(
-                urllib.request.urlopen(f"{lab.url}/api/sessions/{session_id}").read()
-            )["session"]
+            state = get_json(f"{lab.url}/api/sessions/{session_id}", lab.data_dir)["session"]
             if state["status"] == "permission":
                 request_id = state["pending"]["request_id"]
                 ws.send(

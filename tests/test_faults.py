@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from observer.spool import write_event
+from tests.credentials import get_json, token_of
 
 FIXTURE = Path(__file__).parent / "fixtures" / "claude" / "b_bash" / "hooks.jsonl"
 SESSIONS = 20
@@ -143,13 +144,13 @@ def _rss_kb(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def _handshake(port: int) -> socket.socket:
+def _handshake(port: int, token: str) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.sendall(
         (
             f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
+            f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
         ).encode()
     )
     head = b""
@@ -195,10 +196,14 @@ def _closed(sock: socket.socket) -> bool:
 class _Watcher:
     """A well-behaved client that must be served throughout."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, token: str) -> None:
         from websockets.sync.client import connect
 
-        self._connection = connect(f"ws://127.0.0.1:{port}/ws", max_size=None)
+        self._connection = connect(
+            f"ws://127.0.0.1:{port}/ws",
+            additional_headers={"Authorization": f"Bearer {token}"},
+            max_size=None,
+        )
         self.ws = self._connection.__enter__()
         assert json.loads(self.ws.recv(timeout=10))["type"] == "hello"
 
@@ -218,14 +223,16 @@ class _Watcher:
 def test_websocket_abuse_never_stops_the_server_serving_another_client(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
     port = _free_port()
-    process = _start(tmp_path / "data", port, log)
+    data_dir = tmp_path / "data"
+    process = _start(data_dir, port, log)
     try:
         _healthy(f"http://127.0.0.1:{port}", process, log)
-        watcher = _Watcher(port)
+        token = token_of(data_dir)
+        watcher = _Watcher(port, token)
         watcher.served()
 
         # Malformed and unknown messages: an error reply each, on the same connection.
-        bad = _Watcher(port)
+        bad = _Watcher(port, token)
         replies = {
             "not json": bad.ask("{not json"),
             "not utf-8": bad.ask(b"\xff\xfe\x00"),
@@ -256,7 +263,7 @@ def test_websocket_abuse_never_stops_the_server_serving_another_client(tmp_path:
             "a fragmented control frame": _frame(b"", first=0x09),
         }
         for name, data in violations.items():
-            sock = _handshake(port)
+            sock = _handshake(port, token)
             try:
                 sock.sendall(data)
             except OSError:
@@ -266,7 +273,7 @@ def test_websocket_abuse_never_stops_the_server_serving_another_client(tmp_path:
 
         # Half a frame (it announces 1 TB), then silence: that connection waits for the rest,
         # the others are served meanwhile, and it is freed when the client goes.
-        hanging = _handshake(port)
+        hanging = _handshake(port, token)
         hanging.sendall(bytes([0x81, 0xFF]) + (1 << 40).to_bytes(8, "big") + b"\x00" * 4)
         watcher.served()
         hanging.close()
@@ -275,7 +282,7 @@ def test_websocket_abuse_never_stops_the_server_serving_another_client(tmp_path:
         # by our own `too_large` reply; the server lives on.
         from websockets.exceptions import ConnectionClosed
 
-        huge = _Watcher(port)
+        huge = _Watcher(port, token)
         try:
             reply = huge.ask(json.dumps({"type": "ping", "pad": "x" * (17 * 1024 * 1024)}))
             assert reply["code"] == "too_large", reply
@@ -286,11 +293,11 @@ def test_websocket_abuse_never_stops_the_server_serving_another_client(tmp_path:
 
         # 1,000 connects and disconnects, half of them without a close frame.
         for _ in range(50):  # warm up the allocator before the baseline
-            _handshake(port).close()
+            _handshake(port, token).close()
         watcher.served()
         baseline = _rss_kb(process.pid)
         for n in range(1000):
-            sock = _handshake(port)
+            sock = _handshake(port, token)
             if n % 2:
                 sock.sendall(_frame(b"\x03\xe8", first=0x88))  # close, 1000
             sock.close()
@@ -299,7 +306,7 @@ def test_websocket_abuse_never_stops_the_server_serving_another_client(tmp_path:
         watcher.served()
         growth_mb = (_rss_kb(process.pid) - baseline) / 1024
         assert growth_mb < 20, f"RSS grew {growth_mb:.1f} MB over 1,000 connections"
-        stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats").read())
+        stats = get_json(f"http://127.0.0.1:{port}/api/stats", data_dir)
         assert stats["subscribers"] <= 2, stats  # the watcher (and none of the 1,000) remains
         assert process.poll() is None, log.read_text()
         watcher.close()

@@ -25,6 +25,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from observer.install_hooks import SYNC_EVENTS
+from tests.credentials import bearer_headers, get_json
 from tests.timeline import collapse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude"
@@ -63,9 +64,8 @@ class Server:
         return self.home / ".claude" / "sessions"
 
     def stats(self) -> dict[str, int]:
-        with urllib.request.urlopen(f"{self.url}/api/stats", timeout=5) as response:
-            body: dict[str, int] = json.loads(response.read())
-            return body
+        body: dict[str, int] = get_json(f"{self.url}/api/stats", self.data_dir, timeout=5)
+        return body
 
     def live_pid_for(self, recorded_pid: int) -> int:
         """A real process standing in for a recorded agent process (so liveness holds)."""
@@ -223,7 +223,8 @@ def test_recorded_session_through_hook_spool_server_websocket(
     server: Server, scenario: str
 ) -> None:
     expected: dict[str, list[str]] = json.loads((FIXTURES / scenario / "expected.json").read_text())
-    with connect(server.url.replace("http", "ws") + "/ws") as ws:
+    ws_url = server.url.replace("http", "ws") + "/ws"
+    with connect(ws_url, additional_headers=bearer_headers(server.data_dir)) as ws:
         assert json.loads(ws.recv(timeout=5))["type"] == "hello"
         ws.send(json.dumps({"type": "subscribe_list"}))
         assert json.loads(ws.recv(timeout=5)) == {"type": "sessions_list", "sessions": []}
@@ -260,14 +261,12 @@ def test_hooks_fire_while_the_server_is_down_and_nothing_is_lost(
 
     def answers() -> bool:
         try:
-            with urllib.request.urlopen(f"{server.url}/api/sessions", timeout=1) as response:
-                return bool(json.loads(response.read())["sessions"])
+            return bool(get_json(f"{server.url}/api/sessions", server.data_dir, 1)["sessions"])
         except OSError:
             return False
 
     _wait(answers, "the restarted server to list the drained session", timeout=20)
-    with urllib.request.urlopen(f"{server.url}/api/sessions", timeout=5) as response:
-        (session,) = json.loads(response.read())["sessions"]
+    (session,) = get_json(f"{server.url}/api/sessions", server.data_dir, 5)["sessions"]
     assert session["status"] == "ended"
     assert session["title"] == payloads[1]["prompt"]
     assert list(server.spool.glob("*ev.*")) == []
