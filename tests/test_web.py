@@ -1,7 +1,8 @@
 """The web page, in a real headless Chromium (Debian's, driven by Playwright) against a real
 `observer start` that launches the stand-in Claude (tests/fake_claude.py): at a phone's
 viewport, launch a session from the page's form, watch its row go from working to permission,
-approve it, see it wait; and on a server with a token, the page asks for it, then loads.
+approve it, see it wait; logging in with the pasted token or a one-time link (the browser keeps
+an HttpOnly cookie, never the token), logging out, and reconnecting after a restart.
 
 `OBSERVER_SCREENSHOT=docs/web-phone.png` (scripts/web-screenshot) also saves the phone view
 with a session in `permission`.
@@ -26,10 +27,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.credentials import authorized, token_of
+
 FAKE_CLAUDE = Path(__file__).parent / "fake_claude.py"
 CHROMIUM = os.environ.get("OBSERVER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
-TOKEN = "s3cret-token-for-tests"
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +63,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(tmp_path: Path, token: str | None = None, port: int | None = None) -> Iterator[str]:
-    """A real `observer start` whose Claude is the stand-in; yields its URL."""
+def _server(tmp_path: Path, port: int | None = None) -> Iterator[str]:
+    """A real `observer start` whose Claude is the stand-in, its data dir `tmp_path / "data"`
+    (where it writes its token at its first start); yields its URL."""
     launcher = tmp_path / "bin" / "claude"
     launcher.parent.mkdir(exist_ok=True)
     launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_CLAUDE}" "$@"\n')
     launcher.chmod(0o755)
     env = dict(os.environ, OBSERVER_CLAUDE_BIN=str(launcher), OBSERVER_LIVENESS_INTERVAL="0.5")
-    if token:
-        env["OBSERVER_TOKEN"] = token
     port = port or _free_port()
     command = [sys.executable, "-m", "observer", "start", "--data-dir", str(tmp_path / "data")]
     command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
@@ -95,15 +96,24 @@ def _server(tmp_path: Path, token: str | None = None, port: int | None = None) -
         process.wait(timeout=15)
 
 
-def _post(url: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=30) as response:
+def _post(url: str, data_dir: Path, body: dict[str, Any]) -> dict[str, Any]:
+    """POST as a local tool does: with the token from the data dir."""
+    with urllib.request.urlopen(authorized(url, data_dir, body), timeout=30) as response:
         reply: dict[str, Any] = json.loads(response.read())
         return reply
+
+
+def _login_link(url: str, data_dir: Path) -> str:
+    """A one-time login link, as `observer open` asks for one."""
+    link = _post(f"{url}/api/login-links", data_dir, {})["url"]
+    assert isinstance(link, str) and link.startswith(f"{url}/login?code="), link
+    return link
+
+
+def _log_in(page: Page, url: str, data_dir: Path) -> None:
+    page.goto(_login_link(url, data_dir))
+    assert page.url == f"{url}/"
+    expect(page.locator("#link")).to_have_text("live")
 
 
 # Every status a row shows, in order, recorded by the page itself: a status that lasts only a
@@ -128,8 +138,7 @@ def test_phone_launch_approve(tmp_path: Path, phone: Page) -> None:
     project = tmp_path / "project"
     project.mkdir()
     with _server(tmp_path) as url:
-        phone.goto(url + "/")
-        expect(phone.locator("#link")).to_have_text("live")
+        _log_in(phone, url, tmp_path / "data")
         expect(phone.locator("#empty")).to_be_visible()
         phone.evaluate(RECORD_STATUSES)
 
@@ -196,52 +205,111 @@ def test_phone_launch_approve(tmp_path: Path, phone: Page) -> None:
         expect(ended).to_have_class("session highlight")
 
 
-def test_token_is_asked_then_the_list_loads(tmp_path: Path, phone: Page) -> None:
+def test_login_with_the_token_then_log_out(tmp_path: Path, phone: Page) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    with _server(tmp_path, token=TOKEN) as url:
+    data_dir = tmp_path / "data"
+    with _server(tmp_path) as url:
+        token = token_of(data_dir)
         launched = _post(
-            f"{url}/api/sessions", {"agent": "claude", "cwd": str(project), "prompt": "hi"}, TOKEN
+            f"{url}/api/sessions",
+            data_dir,
+            {"agent": "claude", "cwd": str(project), "prompt": "hi"},
         )
-        # The token protects the sessions, not the page: it must load to ask for the token.
+        # The token protects the sessions, not the page: it must load to log in.
         for public in ("/", "/web/app.js", "/web/style.css"):
             urllib.request.urlopen(url + public, timeout=5).close()
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{url}/api/sessions", timeout=5)
         assert refused.value.code == 401
 
+        # An earlier page kept the token in localStorage: this one removes it on load.
         phone.goto(url + "/")
+        phone.evaluate("localStorage.setItem('observer.token', 'left by an earlier page')")
+        phone.reload()
+        assert phone.evaluate("localStorage.getItem('observer.token')") is None
         expect(phone.locator("#auth")).to_be_visible()
         expect(phone.locator("#main")).to_be_hidden()
+        expect(phone.locator("#link")).to_have_text("log in")
 
         phone.locator("#token").fill("wrong")
-        phone.get_by_role("button", name="Use token", exact=True).click()
+        phone.get_by_role("button", name="Log in", exact=True).click()
         expect(phone.locator("#auth-error")).to_have_text("That token was refused.")
+        expect(phone.locator("#main")).to_be_hidden()
 
-        phone.locator("#token").fill(TOKEN)
-        phone.get_by_role("button", name="Use token", exact=True).click()
+        phone.locator("#token").fill(token)
+        phone.get_by_role("button", name="Log in", exact=True).click()
         expect(phone.locator("#auth")).to_be_hidden()
-        expect(phone.locator("#link")).to_have_text("live")  # the WebSocket took ?token=
+        expect(phone.locator("#link")).to_have_text("live")  # the WebSocket took the cookie
         row = phone.locator(f".session[data-id='{launched['session_id']}']")
         expect(row).to_have_attribute("data-status", "waiting", timeout=15_000)
-        assert phone.evaluate("localStorage.getItem('observer.token')") == TOKEN
 
-        phone.reload()  # kept in the browser: no question the second time
+        # The browser holds a login, not the token: an HttpOnly cookie the page cannot read.
+        (cookie,) = phone.context.cookies()
+        assert cookie["name"] == "observer_login" and cookie["value"] != token
+        assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+        assert phone.evaluate("document.cookie") == ""
+        assert phone.locator("#token").input_value() == ""
+        stored = phone.evaluate(
+            "JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
+        )
+        assert token not in stored
+
+        phone.reload()  # the cookie stays: no question the second time
         expect(phone.locator("#link")).to_have_text("live")
         expect(phone.locator("#auth")).to_be_hidden()
+
+        phone.get_by_role("button", name="Log out", exact=True).click()
+        expect(phone.locator("#auth")).to_be_visible()
+        expect(phone.locator("#main")).to_be_hidden()
+        assert phone.context.cookies() == []
+        # Closed at the server too: the old cookie, sent again, lets no one in.
+        request = urllib.request.Request(
+            f"{url}/api/sessions", headers={"Cookie": f"observer_login={cookie['value']}"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as ended:
+            urllib.request.urlopen(request, timeout=5)
+        assert ended.value.code == 401
+        phone.reload()
+        expect(phone.locator("#auth")).to_be_visible()
+
+
+def test_a_login_link_works_once(tmp_path: Path, phone: Page, browser: Browser) -> None:
+    data_dir = tmp_path / "data"
+    with _server(tmp_path) as url:
+        link = _login_link(url, data_dir)
+        phone.goto(link)
+        assert phone.url == f"{url}/"  # the code is gone from the address bar (and history)
+        expect(phone.locator("#link")).to_have_text("live")
+        expect(phone.locator("#auth")).to_be_hidden()
+        expect(phone.locator("#empty")).to_be_visible()
+
+        # The same link again, in a browser with no login of its own: refused.
+        other = browser.new_context(viewport=PHONE)
+        try:
+            page = other.new_page()
+            answer = page.goto(link)
+            assert answer is not None and answer.status == 403
+            expect(page.locator("body")).to_contain_text("already used or has expired")
+            assert other.cookies() == []
+            page.goto(url + "/")
+            expect(page.locator("#auth")).to_be_visible()
+            expect(page.locator("#main")).to_be_hidden()
+        finally:
+            other.close()
 
 
 def test_reconnects_when_the_server_comes_back(tmp_path: Path, phone: Page) -> None:
     project = tmp_path / "project"
     project.mkdir()
     port = _free_port()
+    data_dir = tmp_path / "data"
     with _server(tmp_path, port=port) as url:
-        phone.goto(url + "/")
-        expect(phone.locator("#link")).to_have_text("live")
+        _log_in(phone, url, data_dir)
     expect(phone.locator("#link")).to_have_attribute("data-state", "down")
     expect(phone.locator("#link")).to_contain_text("retrying in")
-    with _server(tmp_path, port=port) as url:
-        launched = _post(f"{url}/api/sessions", {"agent": "claude", "cwd": str(project)})
+    with _server(tmp_path, port=port) as url:  # the same data dir: the login holds
+        launched = _post(f"{url}/api/sessions", data_dir, {"agent": "claude", "cwd": str(project)})
         expect(phone.locator("#link")).to_have_text("live", timeout=20_000)
         row = phone.locator(f".session[data-id='{launched['session_id']}']")
         expect(row).to_be_visible(timeout=15_000)
