@@ -3,6 +3,7 @@ docs/benchmarks.md with --write."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -33,3 +34,17 @@ def shown_arguments(argv: list[str], dropped: tuple[str, ...] = ("--finding",)) 
         elif not arg.startswith(tuple(f"{option}=" for option in dropped)):
             shown.append(arg)
     return shown
+
+
+def bearer_headers(data_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """The `Authorization` header for the server a benchmark started on `data_dir` with `env`:
+    its OBSERVER_TOKEN, else the token it wrote to `<data dir>/token` at its first start (call
+    this once it answers /health: the file is written before it serves). None at all only from
+    a build older than tokens (`--observer`), which asks for none."""
+    token = env.get("OBSERVER_TOKEN", "").strip()
+    if not token:
+        try:
+            token = (data_dir / "token").read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return {}
+    return {"Authorization": f"Bearer {token}"} if token else {}

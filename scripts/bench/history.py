@@ -50,7 +50,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script: scripts/ is not installed
     sys.path.insert(0, str(ROOT))
-from scripts.bench import rewrite_section  # noqa: E402
+from scripts.bench import bearer_headers, rewrite_section  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## History at start (Codex rollouts)"
@@ -285,8 +285,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def get_json(url: str, headers: dict[str, str] | None = None) -> Any:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
@@ -311,7 +312,8 @@ def run_server(
     log: Path,
     done: Callable[[dict[str, Any]], bool],
 ) -> Phase:
-    """Start the server, time /health and `done(stats)` held for STILL seconds, then stop it."""
+    """Start the server (on env's OBSERVER_DATA_DIR), time /health and `done(stats)` held for
+    STILL seconds, then stop it."""
     phase = Phase()
     started = time.perf_counter()
     with log.open("ab") as out:
@@ -332,11 +334,12 @@ def run_server(
             if time.perf_counter() > deadline:
                 raise RuntimeError("no /health answer in time")
             time.sleep(0.01)
+        headers = bearer_headers(Path(env["OBSERVER_DATA_DIR"]), env)
         last: dict[str, Any] | None = None
         since = 0.0
         while True:
             asked = time.perf_counter()
-            stats: dict[str, Any] = get_json(url + "/api/stats")
+            stats: dict[str, Any] = get_json(url + "/api/stats", headers)
             now = time.perf_counter()
             phase.slowest_stats_s = max(phase.slowest_stats_s, now - asked)
             if last is None or stats != last or not done(stats):
@@ -356,7 +359,7 @@ def run_server(
         phase.pi_parse_errors = int(last["pi_parse_errors"])
         phase.files = int(last["rollout_files"])
         phase.sessions = int(last["sessions"])
-        listing = get_json(url + "/api/sessions")["sessions"]
+        listing = get_json(url + "/api/sessions", headers)["sessions"]
         phase.statuses = dict(Counter(str(s["status"]) for s in listing))
     finally:
         stopping = time.perf_counter()

@@ -47,7 +47,7 @@ from websockets.exceptions import ConnectionClosed
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from observer import spool  # noqa: E402
-from scripts.bench import rewrite_section, shown_arguments  # noqa: E402
+from scripts.bench import bearer_headers, rewrite_section, shown_arguments  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 OBSERVER = ROOT / ".venv" / "bin" / "observer"
@@ -98,6 +98,7 @@ class Server:
     process: subprocess.Popen[bytes]
     url: str
     spool: Path
+    headers: dict[str, str]  # Authorization, with the token the server wrote at its start
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -110,7 +111,8 @@ class Server:
         return 0.0
 
     def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/api/stats", timeout=5) as response:
+        request = urllib.request.Request(f"{self.url}/api/stats", headers=self.headers)
+        with urllib.request.urlopen(request, timeout=5) as response:
             body: dict[str, Any] = json.loads(response.read())
             return body
 
@@ -136,13 +138,14 @@ def start_server(base: Path) -> Server:
     process = subprocess.Popen(
         [*command, "--log-level", "warning"], env=env, stdout=log, stderr=log
     )
-    server = Server(process, f"http://127.0.0.1:{port}", data / "spool")
+    server = Server(process, f"http://127.0.0.1:{port}", data / "spool", {})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server died: {(base / 'server.log').read_text()}")
         try:
             urllib.request.urlopen(f"{server.url}/health", timeout=1).close()
+            server.headers = bearer_headers(data, env)
             return server
         except OSError:
             time.sleep(0.05)
@@ -152,8 +155,9 @@ def start_server(base: Path) -> Server:
 # -- clients ------------------------------------------------------------------------------------
 
 
-async def subscribed(url: str) -> ClientConnection:
-    ws = await connect(url.replace("http", "ws", 1) + "/ws", max_size=None)
+async def subscribed(server: Server) -> ClientConnection:
+    url = server.url.replace("http", "ws", 1) + "/ws"
+    ws = await connect(url, additional_headers=server.headers, max_size=None)
     await ws.recv()  # hello
     await ws.send(json.dumps({"type": "subscribe_list"}))
     await ws.recv()  # sessions_list
@@ -185,8 +189,9 @@ async def collect(ws: ClientConnection, expected: int, timeout: float) -> list[f
 class SlowClient:
     """A WebSocket client that subscribes and then never reads (4 KB receive buffer)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
         host, port = url.removeprefix("http://").split(":")
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.sock.connect((host, int(port)))
@@ -195,7 +200,7 @@ class SlowClient:
             (
                 f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
+                f"Sec-WebSocket-Version: 13\r\n{extra}\r\n"
             ).encode()
         )
         head = b""
@@ -278,7 +283,7 @@ def run_writer(spool_dir: Path, sessions: Sequence[str], rate: float, count: int
 
 
 async def latency_phase(server: Server, tag: str, sessions: int, rate: float, count: int) -> Phase:
-    ws = await subscribed(server.url)
+    ws = await subscribed(server)
     names = [f"{tag}-{i}" for i in range(sessions)]
     writer = run_writer(server.spool, names, rate, count)
     latencies = await collect(ws, count, timeout=count / rate + 30)
@@ -290,8 +295,8 @@ async def latency_phase(server: Server, tag: str, sessions: int, rate: float, co
 async def fanout_phase(
     server: Server, clients: int, sessions: int, rate: float, count: int, slow: bool
 ) -> Phase:
-    sockets = [await subscribed(server.url) for _ in range(clients)]
-    slow_client = SlowClient(server.url) if slow else None
+    sockets = [await subscribed(server) for _ in range(clients)]
+    slow_client = SlowClient(server.url, server.headers) if slow else None
     cpu, started = server.cpu_seconds(), time.perf_counter()
     writer = run_writer(server.spool, [f"fan-{i}" for i in range(sessions)], rate, count)
     results = await asyncio.gather(*(collect(ws, count, count / rate + 60) for ws in sockets))
