@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from websockets.sync.client import connect
 
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, open_lab, wait_until
@@ -38,8 +35,7 @@ def direct_lab(root: Path, server_env: dict[str, str]) -> Iterator[Lab]:
 
 def act(lab: Lab, **message: Any) -> dict[str, Any]:
     """Send one action from a fresh client, as a phone would, and return its reply."""
-    url = lab.observer_url.replace("http", "ws") + "/ws"
-    with connect(url, open_timeout=10) as ws:
+    with lab.websocket() as ws:
         json.loads(ws.recv(timeout=10))  # hello
         ws.send(json.dumps({**message, "ref": "e2e"}))
         while True:
@@ -88,9 +84,8 @@ def sessions(lab: Lab) -> set[str]:
 
 def snapshot(lab: Lab, session_id: str) -> dict[str, Any]:
     """The session as GET /api/sessions/<id> has it now."""
-    with urllib.request.urlopen(f"{lab.observer_url}/api/sessions/{session_id}") as response:
-        session: dict[str, Any] = json.loads(response.read())["session"]
-        return session
+    session: dict[str, Any] = lab.get_json(f"/api/sessions/{session_id}")["session"]
+    return session
 
 
 def statuses(lab: Lab, session_id: str) -> list[str]:

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
+from tests.credentials import bearer_headers, get_json
 from tests.protocol_check import violations
 
 HERE = Path(__file__).resolve().parent
@@ -102,6 +103,7 @@ class Recorder:
     """A WebSocket client of observer that records every session message, in order."""
 
     url: str
+    headers: dict[str, str] = field(default_factory=dict)  # its Authorization
     messages: list[dict[str, Any]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)  # outside docs/protocol.schema.json
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -114,7 +116,7 @@ class Recorder:
             raise AssertionError("the WebSocket client could not subscribe")
 
     def _run(self) -> None:
-        with connect(self.url) as ws:
+        with connect(self.url, additional_headers=self.headers) as ws:
             assert json.loads(ws.recv(timeout=10))["type"] == "hello"
             ws.send(json.dumps({"type": "subscribe_list"}))
             assert json.loads(ws.recv(timeout=10))["type"] == "sessions_list"
@@ -244,6 +246,16 @@ class Lab:
         )
         assert done.returncode == 0, f"observer {' '.join(args)}:\n{done.stdout}{done.stderr}"
         return done
+
+    def websocket(self, open_timeout: float = 10) -> ClientConnection:
+        """A WebSocket client of this lab's observer, with its token (as a phone has a login)."""
+        url = self.observer_url.replace("http", "ws") + "/ws"
+        headers = bearer_headers(self.data_dir)
+        return connect(url, additional_headers=headers, open_timeout=open_timeout)
+
+    def get_json(self, path: str) -> Any:
+        """GET `path` (/api/...) from this lab's observer, with its token."""
+        return get_json(self.observer_url + path, self.data_dir)
 
     def workdir(self, name: str) -> Path:
         path = self.root / "work" / name
@@ -387,7 +399,7 @@ def open_lab(root: Path, server_env: dict[str, str] | None = None) -> Lab:
         capture_output=True,
         timeout=60,
     )
-    recorder = Recorder(url.replace("http", "ws") + "/ws")
+    recorder = Recorder(url.replace("http", "ws") + "/ws", bearer_headers(data_dir))
     recorder.start()
     (home / ".codex" / "config.toml").write_text(CODEX_CONFIG.format(llm_url=llm_url))
     for name, config in pi_config(llm_url).items():

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.sync.client import connect
 
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, wait_until
@@ -52,8 +51,7 @@ def approve(lab: Lab, session_id: str, decision: str) -> dict[str, Any]:
     """What a phone does: wait for the pending request, answer it."""
     wait_until(lambda: lab.recorder.statuses(session_id)[-1:] == ["permission"], "permission")
     request_id = lab.recorder.last_pending(session_id)["request_id"]
-    url = lab.observer_url.replace("http", "ws") + "/ws"
-    with connect(url, open_timeout=10) as ws:
+    with lab.websocket() as ws:
         json.loads(ws.recv(timeout=10))
         message = {"type": "approve_tool", "session_id": session_id, "request_id": request_id}
         for attempt in range(100):  # the hook's question may reach observer just after

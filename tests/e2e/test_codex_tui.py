@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.sync.client import connect
 
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, open_lab, wait_until
@@ -206,7 +205,7 @@ def approve(lab: Lab, session_id: str, decision: str) -> dict[str, Any]:
     request_id = lab.recorder.last_pending(session_id)["request_id"]
     message = {"type": "approve_tool", "session_id": session_id, "request_id": request_id}
     deadline = time.monotonic() + 30
-    with connect(lab.observer_url.replace("http", "ws") + "/ws", open_timeout=10) as ws:
+    with lab.websocket() as ws:
         json.loads(ws.recv(timeout=10))
         for attempt in range(10_000):
             ws.send(json.dumps({**message, "decision": decision, "ref": attempt}))
