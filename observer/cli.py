@@ -17,7 +17,13 @@ import typer
 
 from observer import __version__
 from observer.errors import ConfigError, ObserverError
-from observer.settings import Settings, ensure_data_dir, load_settings, write_token
+from observer.settings import (
+    Settings,
+    ensure_data_dir,
+    ensure_token,
+    load_settings,
+    write_token,
+)
 
 if TYPE_CHECKING:
     from observer.install_hooks import InstallResult
@@ -76,12 +82,15 @@ def install_hook_script(settings: Settings) -> Path:
 @app.command()
 @clean_errors
 def init(data_dir: DataDir = None) -> None:
-    """Create the data directory (0700), its spool, and install the hook script into it."""
+    """Create the data directory (0700), its spool and its token (0600), and install the hook
+    script into it."""
     settings = _settings(data_dir)
     hook = install_hook_script(settings)
+    ensure_token(settings)
     typer.echo(f"data dir:    {settings.data_dir}")
     typer.echo(f"spool:       {settings.spool_dir}")
     typer.echo(f"hook script: {hook}")
+    typer.echo(f"token:       {settings.token_path} (0600; local tools read it themselves)")
     typer.echo("next: observer install-hooks   then   observer start")
 
 
@@ -103,17 +112,13 @@ def start(
 ) -> None:
     """Run the server: ingest the spool, track sessions, serve HTTP and the WebSocket.
 
-    Bound off loopback it refuses to start without a token (see `observer generate-token`).
+    Every request but /health needs credentials: local tools read <data dir>/token (created
+    on the first start), and a browser logs in with the one-time link printed here (or by
+    `observer open`).
     """
     from observer.serve import serve
 
     settings = _settings(data_dir, bind=bind)
-    if not settings.is_loopback and not settings.token:
-        raise ConfigError(
-            f"refusing to listen on {settings.bind} without a token: anyone on the network "
-            "could read and steer your sessions. Run `observer generate-token` first "
-            "(or set OBSERVER_TOKEN)."
-        )
     if log_format not in ("pretty", "json"):
         raise ConfigError(f"--log-format must be pretty or json, not {log_format!r}")
     install_hook_script(settings)
@@ -746,15 +751,59 @@ def _render_install(result: InstallResult, uninstall: bool, dry_run: bool) -> No
 @app.command("generate-token")
 @clean_errors
 def generate_token(data_dir: DataDir = None) -> None:
-    """Write a new bearer token to <data dir>/token (0600) and print it once.
+    """Replace the bearer token in <data dir>/token (0600) and print it once.
 
-    Clients send it as `Authorization: Bearer <token>` (or `?token=` on the WebSocket).
+    Every local tool reads that file itself, so there is nothing to copy: use this when the
+    token may have leaked. Other clients send it as `Authorization: Bearer <token>`. Every
+    browser is logged out too. Restart the server to take the new token.
     """
     settings = _settings(data_dir)
     ensure_data_dir(settings)
     token = write_token(settings.token_path)
+    (settings.data_dir / "logins.json").unlink(missing_ok=True)
     typer.echo(token)
-    typer.echo(f"written to {settings.token_path} (mode 0600); restart the server", err=True)
+    typer.echo(
+        f"written to {settings.token_path} (mode 0600); browsers logged out; restart the server",
+        err=True,
+    )
+
+
+@app.command("open")
+@clean_errors
+def open_page(
+    data_dir: DataDir = None,
+    browser: Annotated[
+        bool,
+        typer.Option(
+            "--browser/--no-browser",
+            help="Open the link in this machine's browser (else only print it).",
+        ),
+    ] = True,
+) -> None:
+    """Print a one-time login link for the web page, and open it in the browser.
+
+    The link works once, for 10 minutes: the server answers it with a login cookie (HttpOnly,
+    SameSite=Strict, 30 days) and sends the browser on to the page, so no secret stays in the
+    address bar or the history. Open it on a phone by copying it there.
+    """
+    import webbrowser
+
+    from observer.api_client import request_json
+
+    settings = _settings(data_dir)
+    url = request_json(settings, "POST", "/api/login-links", {})["url"]
+    typer.echo(url)
+    if browser and _has_a_desktop():
+        webbrowser.open(url)
+
+
+def _has_a_desktop() -> bool:
+    # Over ssh, webbrowser would start a text browser inside this terminal: print only.
+    import sys
+
+    if sys.platform == "darwin":
+        return not os.environ.get("SSH_CONNECTION")
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 @app.command()

@@ -39,7 +39,7 @@ SETTINGS: tuple[SettingInfo, ...] = (
         "bind",
         "OBSERVER_BIND",
         DEFAULT_BIND,
-        "host:port the server listens on. Off loopback, put TLS in front (see the README's Security section).",
+        "host:port the server listens on. Off loopback, put TLS in front (README: Security).",
     ),
     SettingInfo(
         "token",

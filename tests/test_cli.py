@@ -44,11 +44,24 @@ def test_generate_token_writes_0600(tmp_path: Path) -> None:
     assert token in result.stdout
 
 
-def test_public_bind_without_token_refuses_to_start() -> None:
-    result = runner.invoke(app, ["start", "--bind", "0.0.0.0:4799"])
-    assert result.exit_code == 1
-    assert "refusing to listen on 0.0.0.0:4799 without a token" in result.stderr
-    assert "observer generate-token" in result.stderr
+def test_init_makes_the_token_every_local_tool_reads() -> None:
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    token_path = Path(os.environ["OBSERVER_DATA_DIR"]) / "token"
+    assert stat.S_IMODE(token_path.stat().st_mode) == 0o600
+    token = token_path.read_text().strip()
+    assert len(token) >= 40 and token not in result.output  # never printed by init
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    assert token_path.read_text().strip() == token  # kept, not replaced
+
+
+def test_generate_token_logs_every_browser_out() -> None:
+    logins = Path(os.environ["OBSERVER_DATA_DIR"]) / "logins.json"
+    logins.parent.mkdir(parents=True)
+    logins.write_text("[]")
+    result = runner.invoke(app, ["generate-token"])
+    assert result.exit_code == 0 and "browsers logged out" in result.stderr
+    assert not logins.exists()
 
 
 def test_bad_bind_is_one_clear_line() -> None:

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -214,6 +215,32 @@ def test_a_hostile_page_cannot_drive_a_logged_in_observer(tmp_path: Path, browse
         page.reload()
         expect(page.locator("#link")).to_have_text("live")
         context.close()
+
+
+def test_observer_open_prints_a_link_that_works_once(tmp_path: Path) -> None:
+    with _observer(tmp_path) as (url, data_dir, _log):
+        command = [sys.executable, "-m", "observer", "open", "--no-browser"]
+        command += ["--data-dir", str(data_dir)]
+        env = dict(os.environ, OBSERVER_BIND=url.removeprefix("http://"))
+        printed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+        assert printed.returncode == 0, printed.stderr
+        link = printed.stdout.strip()
+        assert re.fullmatch(re.escape(url) + r"/login\?code=[\w-]{32}", link), link
+        opener = urllib.request.build_opener(_NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as first:
+            opener.open(link, timeout=10)
+        assert first.value.code == 303 and first.value.headers["Location"] == "/"
+        assert "HttpOnly" in first.value.headers["Set-Cookie"]
+        first.value.close()
+        with pytest.raises(urllib.error.HTTPError) as second:
+            opener.open(link, timeout=10)
+        assert second.value.code == 403  # once only
+        second.value.close()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any) -> None:
+        return None
 
 
 def _refusals(log: Path) -> list[str]:
