@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
+import http.client
 from typing import Any
 
+from observer import local_http
 from observer.errors import ObserverError
 from observer.settings import Settings
 
@@ -14,29 +13,22 @@ from observer.settings import Settings
 def request_json(
     settings: Settings, method: str, path: str, body: object = None, timeout: float = 60
 ) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"{settings.local_url()}{path}",
-        data=data,
-        # Always JSON: the server refuses a state-changing request of any other type (CSRF).
-        headers={"Content-Type": "application/json"},
-        method=method,
-    )
-    if settings.token:
-        request.add_header("Authorization", f"Bearer {settings.token}")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read()).get("message") or exc.reason
-        except (ValueError, AttributeError):
-            detail = exc.reason
-        if exc.code == 401:
-            detail = f"wrong or missing token (observer reads {settings.token_path})"
-        raise ObserverError(f"the server refused: {detail}") from None
-    except (urllib.error.URLError, OSError) as exc:
+        reply = local_http.request(settings, method, path, body, timeout=timeout)
+    except (OSError, http.client.HTTPException) as exc:
         raise ObserverError(
-            f"observer is not running at {settings.local_url()} ({exc}): "
+            f"observer is not running at {local_http.where(settings)} ({exc}): "
             "start it with `observer start`"
         ) from None
+    try:
+        answer = reply.json()
+    except ValueError:
+        answer = None
+    if reply.status >= 400:
+        detail = answer.get("message") if isinstance(answer, dict) else None
+        if reply.status == 401:
+            detail = f"wrong or missing token (observer reads {settings.token_path})"
+        raise ObserverError(f"the server refused: {detail or f'HTTP {reply.status}'}")
+    if answer is None:
+        raise ObserverError(f"the server answered HTTP {reply.status} with no JSON")
+    return answer

@@ -7,15 +7,15 @@ installing change the file?"), which is exactly "installed and current".
 
 from __future__ import annotations
 
-import json
+import http.client
 import shutil
 import stat
 import subprocess
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from observer import local_http
 from observer.errors import ObserverError
 from observer.settings import Settings
 
@@ -97,7 +97,16 @@ def token_check(settings: Settings) -> Check:
 def server_check(settings: Settings) -> Check:
     version = _server_version(settings)
     if version is not None:
-        return Check("server", OK, f"observer {version} answers at {settings.local_url()}")
+        return Check("server", OK, f"observer {version} answers at {local_http.where(settings)}")
+    over_tcp = _server_version(settings, tcp=True)
+    if over_tcp is not None:
+        return Check(
+            "server",
+            WARN,
+            f"observer {over_tcp} answers at {settings.local_url()} but not at its socket "
+            f"{settings.socket_path}, where the CLI and the hooks ask it",
+            "restart it: `observer stop`, then `observer start` (an older observer?)",
+        )
     from observer.serve import check_bindable
 
     try:
@@ -286,11 +295,13 @@ def agent_version_check(binary: str) -> Check:
     return Check(binary, OK, f"{version[0]} ({path})")
 
 
-def _server_version(settings: Settings) -> str | None:
+def _server_version(settings: Settings, tcp: bool = False) -> str | None:
+    if tcp and settings.socket_path is None:
+        return None  # the tools use TCP already: asked once is enough
     try:
-        with urllib.request.urlopen(f"{settings.local_url()}/health", timeout=2) as response:
-            body = json.loads(response.read())
-    except (OSError, ValueError):
+        reply = local_http.request(settings, "GET", "/health", timeout=2, token=False, tcp=tcp)
+        body = reply.json()
+    except (OSError, ValueError, http.client.HTTPException):
         return None
     return str(body.get("version")) if isinstance(body, dict) else None
 

@@ -145,7 +145,7 @@ def decide_hook_for(settings: Any) -> DecideHook:
         python=sys.executable,
         script=str(settings.hooks_dir / DECIDE_NAME),
         flag=str(settings.data_dir / "decide.on"),
-        url=settings.local_url(),
+        url=settings.hook_url(),
         wait=float(settings.away_timeout),
     )
 

@@ -42,7 +42,7 @@ class PiDecide:
 
 
 def pi_decide_for(settings: Any) -> PiDecide:
-    return PiDecide(str(settings.data_dir), settings.local_url(), float(settings.away_timeout))
+    return PiDecide(str(settings.data_dir), settings.hook_url(), float(settings.away_timeout))
 
 
 def extension_path(agent_dir: Path) -> Path:

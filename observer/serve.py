@@ -118,6 +118,10 @@ def serve(settings: Settings, log_level: str = "info", log_format: str = "pretty
     config.bind = [
         settings.bind if ":" not in settings.host else f"[{settings.host}]:{settings.port}"
     ]
+    if settings.socket_path is not None:
+        # Local tools (CLI, hooks) talk here: inside the 0700 data dir no other account can
+        # reach it, nor squat it while observer is down, as it could a TCP port.
+        config.bind.append(f"unix:{settings.socket_path}")
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     app = create_app(settings)
@@ -145,6 +149,8 @@ async def _run(app: Any, config: Config, settings: Settings) -> None:
         await serving
     finally:
         remove_pid(settings.pid_path)
+        if settings.socket_path is not None:
+            settings.socket_path.unlink(missing_ok=True)
 
 
 def _print_login_link(app: Any, settings: Settings) -> None:

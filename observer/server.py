@@ -137,7 +137,7 @@ def create_app(settings: Settings) -> Quart:
         who = access.identify(request.headers, request.cookies)
         if who is None:
             return _unauthorized()
-        g.who = f"{who}@http:{request.remote_addr or 'unknown'}"
+        g.who = f"{who}@http:{request.remote_addr or 'unix socket'}"
         return None
 
     @app.after_request
@@ -175,7 +175,7 @@ def create_app(settings: Settings) -> Quart:
     @app.post("/api/login-links")
     async def login_link_for() -> tuple[Response, int]:
         # For `observer open`: a local tool holding the token asks for a browser's way in.
-        base = (settings.public_url or request.host_url).rstrip("/")
+        base = (settings.public_url or settings.local_url()).rstrip("/")
         return jsonify({"url": f"{base}/login?code={access.logins.mint_code()}"}), 201
 
     @app.errorhandler(404)
@@ -235,7 +235,7 @@ def create_app(settings: Settings) -> Quart:
         who = access.identify(websocket.headers, websocket.cookies)
         if who is None:
             return _unauthorized()
-        by = f"{who}@ws:{websocket.remote_addr}"
+        by = f"{who}@ws:{websocket.remote_addr or 'unix socket'}"
         await websocket.accept()
         the_hub = hub()
         sub = the_hub.add_subscriber()

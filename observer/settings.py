@@ -18,6 +18,7 @@ from platformdirs import user_data_dir
 from observer.errors import ConfigError
 
 DEFAULT_BIND = "127.0.0.1:4700"
+MAX_SOCKET_PATH = 103
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,13 @@ class Settings:
         return self.data_dir / "hooks"
 
     @property
+    def socket_path(self) -> Path | None:
+        """The server's unix socket for local tools, or None when the data dir's path is too
+        long for one (AF_UNIX paths are at most 103 bytes on macOS, 107 on Linux)."""
+        path = self.data_dir / "observer.sock"
+        return path if len(os.fsencode(path)) <= MAX_SOCKET_PATH else None
+
+    @property
     def pid_path(self) -> Path:
         return self.data_dir / "observer.pid"
 
@@ -236,6 +244,13 @@ class Settings:
     @property
     def pi_sessions_dir(self) -> Path:
         return self.pi_agent_dir / "sessions"
+
+    def hook_url(self) -> str:
+        """Where the installed hooks ask the server: its unix socket when the data dir allows
+        one (`unix:<path>`: no other account can squat it and be sent the token), else TCP."""
+        if self.socket_path is not None:
+            return f"unix:{self.socket_path}"
+        return self.local_url()
 
     def local_url(self) -> str:
         """Where a client on this machine reaches the server."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
+import http.client
 from typing import Any
 
+from observer import local_http
 from observer.hub import attention_sorted
 from observer.settings import Settings
 from observer.usage import compact
@@ -18,31 +17,24 @@ _WAITS_FOR = {
 }
 
 
-def fetch_json(url: str, token: str | None, timeout: float = 2.0) -> Any:
-    request = urllib.request.Request(url)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # a local URL
-        return json.loads(response.read())
-
-
 def gather_status(settings: Settings) -> dict[str, Any]:
     url = settings.local_url()
     report: dict[str, Any] = {"server": {"url": url, "running": False}, "sessions": []}
     try:
-        health = fetch_json(f"{url}/health", None)
-        report["server"].update(running=True, version=health.get("version"))
-        report["sessions"] = fetch_json(f"{url}/api/sessions", settings.token)["sessions"]
-        report["source"] = "server"
-        return report
-    except urllib.error.HTTPError as exc:
-        report["server"]["running"] = True
-        report["server"]["error"] = f"HTTP {exc.code}" + (
-            f": wrong or missing token (observer reads {settings.token_path})"
-            if exc.code == 401
-            else ""
-        )
-    except (urllib.error.URLError, OSError, ValueError):
+        health = local_http.request(settings, "GET", "/health", timeout=2.0, token=False)
+        if health.status == 200:
+            report["server"].update(running=True, version=health.json().get("version"))
+            listed = local_http.request(settings, "GET", "/api/sessions", timeout=2.0)
+            if listed.status == 200:
+                report["sessions"] = listed.json()["sessions"]
+                report["source"] = "server"
+                return report
+            report["server"]["error"] = f"HTTP {listed.status}" + (
+                f": wrong or missing token (observer reads {settings.token_path})"
+                if listed.status == 401
+                else ""
+            )
+    except (OSError, http.client.HTTPException, ValueError, KeyError, AttributeError):
         pass
     report["sessions"] = _from_database(settings)
     report["source"] = "database"

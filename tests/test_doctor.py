@@ -110,9 +110,12 @@ def fake_observer() -> Iterator[int]:
         server.server_close()
 
 
-def test_server_up(tmp_path: Path, fake_observer: int) -> None:
-    check = doctor.server_check(ready(tmp_path, bind=f"127.0.0.1:{fake_observer}"))
-    assert check.level == OK and "observer 9.9.9 answers" in check.message
+def test_server_up_on_tcp_but_not_on_its_socket(tmp_path: Path, fake_observer: int) -> None:
+    settings = ready(tmp_path, bind=f"127.0.0.1:{fake_observer}")
+    assert settings.socket_path is not None
+    check = doctor.server_check(settings)
+    assert check.level == WARN and "observer 9.9.9 answers" in check.message
+    assert str(settings.socket_path) in check.message and "restart" in check.fix
 
 
 def test_claude_hooks_missing_then_current_then_script_gone(

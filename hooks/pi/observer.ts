@@ -31,6 +31,7 @@
 // here (README: away mode with a dead server does not stop pi). Without decide.on the handler
 // returns at once, synchronously: one existsSync per tool call, no await, no network.
 
+import { request as httpRequest } from "node:http";
 import { closeSync, existsSync, futimesSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 
 // Baked in by the installer, not read from the environment: pi runs from any shell, where
@@ -223,6 +224,34 @@ function findToken(): string {
 	}
 }
 
+// POST to observer: over its unix socket in the 0700 data dir when SERVER_URL is
+// `unix:<path>` (no other account can listen there, so neither the token nor the answer can
+// be taken over), else over TCP.
+function postJson(path: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<any> {
+	if (!SERVER_URL.startsWith("unix:")) {
+		return fetch(`${SERVER_URL}${path}`, { method: "POST", headers, body, signal }).then((r) => r.json());
+	}
+	return new Promise((resolve, reject) => {
+		const req = httpRequest(
+			{ socketPath: SERVER_URL.slice(5), path, method: "POST", headers: { ...headers, Host: "localhost" }, signal },
+			(res: any) => {
+				const chunks: Buffer[] = [];
+				res.on("data", (chunk: Buffer) => chunks.push(chunk));
+				res.on("end", () => {
+					try {
+						resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+					} catch (err) {
+						reject(err);
+					}
+				});
+				res.on("error", reject);
+			},
+		);
+		req.on("error", reject);
+		req.end(body);
+	});
+}
+
 // observer's answer: "allow", "deny" with its message, or undefined (no decision, any error).
 async function askObserver(event: any, ctx: any, signal: AbortSignal): Promise<{ decision: string; message?: string } | undefined> {
 	try {
@@ -235,19 +264,14 @@ async function askObserver(event: any, ctx: any, signal: AbortSignal): Promise<{
 		} catch {
 			return undefined;
 		}
-		const response = await fetch(`${SERVER_URL}/api/hook/permission?agent=pi`, {
-			method: "POST",
-			headers,
-			body: JSON.stringify({
-				session_id: sessionId,
-				tool_name: event.toolName,
-				tool_input: event.input ?? {},
-				tool_call_id: event.toolCallId,
-				cwd: ctx.cwd,
-			}),
-			signal,
+		const body = JSON.stringify({
+			session_id: sessionId,
+			tool_name: event.toolName,
+			tool_input: event.input ?? {},
+			tool_call_id: event.toolCallId,
+			cwd: ctx.cwd,
 		});
-		const answer: any = await response.json();
+		const answer: any = await postJson("/api/hook/permission?agent=pi", headers, body, signal);
 		const decision = answer?.decision;
 		if (decision !== "allow" && decision !== "deny") return undefined;
 		return { decision, message: typeof answer.message === "string" ? answer.message : undefined };

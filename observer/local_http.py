@@ -1,0 +1,78 @@
+"""One HTTP request to this machine's observer, the way every local tool makes it: over the
+server's unix socket in the 0700 data dir when its path allows one (no other account can reach
+it or squat it while observer is down, as it could the TCP port, and the token never leaves
+this user), else over TCP to the bound address. Always with the token and as JSON."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from observer.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a unix socket (the Host header says localhost)."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(str(self.socket_path))
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def connection(settings: Settings, timeout: float, tcp: bool = False) -> http.client.HTTPConnection:
+    if settings.socket_path is not None and not tcp:
+        return UnixHTTPConnection(settings.socket_path, timeout)
+    host, port = settings.local_url().removeprefix("http://").rsplit(":", 1)
+    return http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout)
+
+
+def where(settings: Settings) -> str:
+    """Where the tools reach the server, for messages."""
+    return str(settings.socket_path) if settings.socket_path is not None else settings.local_url()
+
+
+def request(
+    settings: Settings,
+    method: str,
+    path: str,
+    body: object = None,
+    timeout: float = 60,
+    token: bool = True,
+    tcp: bool = False,
+) -> Reply:
+    """Raises OSError or http.client.HTTPException when the server cannot be reached. `tcp`
+    asks over TCP even where the socket is the way (doctor: is it there at all?)."""
+    headers = {"Content-Type": "application/json", "Host": "localhost"}
+    if token and settings.token:
+        headers["Authorization"] = f"Bearer {settings.token}"
+    data = json.dumps(body).encode() if body is not None else None
+    conn = connection(settings, timeout, tcp)
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        response = conn.getresponse()
+        return Reply(response.status, response.read())
+    finally:
+        conn.close()
