@@ -245,3 +245,49 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def _refusals(log: Path) -> list[str]:
     return [line for line in log.read_text().splitlines() if re.search(r"\brefused \S+ /", line)]
+
+
+RAW_ROUTES = [
+    ("GET", "/health"),
+    ("GET", "/"),
+    ("GET", "/api/sessions"),
+    ("GET", "/api/rules"),
+    ("POST", "/api/rules"),
+    ("POST", "/api/away"),
+    ("POST", "/api/sessions"),
+    ("POST", "/api/sessions/s1/approve_tool"),
+    ("POST", "/api/hook/permission?agent=claude"),
+    ("POST", "/api/ingest"),
+    ("POST", "/api/login-links"),
+    ("DELETE", "/api/rules/1"),
+    ("GET", "/login?code=x"),
+]
+
+
+def test_a_raw_client_with_a_foreign_host_is_refused(tmp_path: Path) -> None:
+    """DNS rebinding as the server sees it: the right address, the attacker's name, and even
+    the right token (the Host check does not depend on it)."""
+    with _observer(tmp_path) as (url, data_dir, log):
+        token = token_of(data_dir)
+        port = int(url.rsplit(":", 1)[1])
+        for method, path in RAW_ROUTES:
+            head = (
+                f"{method} {path} HTTP/1.1\r\nHost: evil.example:{port}\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+            )
+            assert _raw_status(port, head) == 403, (method, path)
+        upgrade = (
+            f"GET /ws HTTP/1.1\r\nHost: evil.example:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        assert _raw_status(port, upgrade) == 403
+        refused = [line for line in _refusals(log) if "bad_host" in line]
+        assert len(refused) == len(RAW_ROUTES) + 1
+
+
+def _raw_status(port: int, request: str) -> int:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        return int(sock.recv(4096).split()[1])

@@ -78,13 +78,15 @@ class Lab:
         assert len(commands) == 1
         return commands[0]
 
-    def run_decide(self, payload: bytes) -> subprocess.Popen[bytes]:
+    def run_decide(
+        self, payload: bytes, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             ["sh", "-c", self.decide_command()],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            env={"PATH": os.environ["PATH"], "HOME": str(self.home)},
+            env={"PATH": os.environ["PATH"], "HOME": str(self.home), **(env or {})},
         )
 
 
@@ -298,3 +300,45 @@ def test_a_squatter_on_the_port_gets_nothing(lab: Lab) -> None:
         )
         assert b'"allow"' in over_tcp.stdout and len(squatter.received) == 1
         squatter.shutdown()
+
+
+@pytest.mark.parametrize("where", ["environment", "config.toml"])
+def test_the_hook_finds_the_token_where_the_server_does(
+    tmp_path: Path, isolated_home: Path, where: str
+) -> None:
+    token = "configured-" + "k" * 40
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o700)
+    env = dict(
+        os.environ,
+        OBSERVER_BIND=f"127.0.0.1:{_free_port()}",
+        OBSERVER_LIVENESS_INTERVAL="0",
+        HOME=str(isolated_home),
+    )
+    hook_env: dict[str, str] = {}
+    if where == "environment":
+        env["OBSERVER_TOKEN"] = hook_env["OBSERVER_TOKEN"] = token
+    else:
+        (data_dir / "config.toml").write_text(f'token = "{token}"\n')
+    lab = Lab(
+        data_dir,
+        int(env["OBSERVER_BIND"].rsplit(":", 1)[1]),
+        env,
+        isolated_home,
+        tmp_path / "server.log",
+    )
+    lab.start()
+    try:
+        lab.observer("install-hooks")
+        lab.observer("rules", "--add", "allow", "--tool", "Bash", "--pattern", "*")
+        assert not (data_dir / "token").exists()  # the configured token is the only one
+        code, out = finish(lab.run_decide(payload(), hook_env), payload(), timeout=30)
+        assert code == 0
+        assert json.loads(out)["hookSpecificOutput"]["decision"] == {"behavior": "allow"}
+        wrong = {"OBSERVER_TOKEN": "wrong"} if where == "environment" else {}
+        if where == "config.toml":
+            (data_dir / "config.toml").write_text('token = "wrong"\n')
+        code, out = finish(lab.run_decide(payload(), wrong), payload(), timeout=30)
+        assert (code, out) == (0, b"")  # refused (401): no decision, never an allow
+    finally:
+        lab.stop(signal.SIGKILL)
