@@ -256,7 +256,7 @@ def test_a_client_answers_the_tui(codex_bin: Path, tui_lab: Lab, decision: str) 
     audit = json.loads(tui_lab.observer("audit", "--json").stdout)
     mine = [e for e in audit if e.get("session_id") == session and e.get("decision")]
     assert [(e["decision"], e.get("via")) for e in mine] == [(decision, "daemon")]
-    assert mine[0]["by"].startswith("ws:")
+    assert mine[0]["by"] == "token@ws:127.0.0.1"  # the credential, then where from
 
 
 def test_the_tui_still_asks_when_observer_stops(codex_bin: Path, tui_lab: Lab) -> None:
