@@ -537,7 +537,11 @@ def menubar(
     url = settings.local_url()
     page = settings.public_url or url
     try:
-        asyncio.run(mb.follow(url, settings.token, page, write, throttle=throttle, once=once))
+        socket = str(settings.socket_path) if settings.socket_path is not None else None
+        following = mb.follow(
+            url, settings.token, page, write, throttle=throttle, once=once, socket_path=socket
+        )
+        asyncio.run(following)
     except (KeyboardInterrupt, BrokenPipeError):  # SwiftBar stops plugins with a signal
         pass
 

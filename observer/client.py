@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.exceptions import WebSocketException
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection, connect, unix_connect
 
 BACKOFF_START = 0.25
 BACKOFF_MAX = 10.0
@@ -41,6 +41,7 @@ class Change:
 class SessionFeed:
     url: str  # http://host:port of the server
     token: str | None = None
+    socket_path: str | None = None  # the server's unix socket: asked instead of url when set
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     revisions: dict[str, int] = field(default_factory=dict)
     reconnects: int = 0
@@ -53,12 +54,7 @@ class SessionFeed:
         backoff = BACKOFF_START
         while not stop():
             try:
-                with connect(
-                    self._ws_url(),
-                    additional_headers=self._headers(),
-                    open_timeout=10,
-                    max_size=2**24,
-                ) as ws:
+                with self._connect() as ws:
                     backoff = BACKOFF_START
                     yield from self._session(ws, stop)
             except (OSError, TimeoutError, WebSocketException):
@@ -129,6 +125,15 @@ class SessionFeed:
     def _ws_url(self) -> str:
         base = self.url.rstrip("/").replace("https://", "wss://").replace("http://", "ws://")
         return f"{base}/ws"
+
+    def _connect(self) -> ClientConnection:
+        headers, size = self._headers(), 2**24
+        if self.socket_path is not None:
+            uri = "ws://localhost/ws"
+            return unix_connect(
+                self.socket_path, uri, additional_headers=headers, open_timeout=10, max_size=size
+            )
+        return connect(self._ws_url(), additional_headers=headers, open_timeout=10, max_size=size)
 
     def _headers(self) -> dict[str, str]:
         # In a header, never in the URL: URLs end up in logs and in `ps`.

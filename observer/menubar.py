@@ -170,11 +170,12 @@ async def follow(
     refresh: float = 30.0,
     once: bool = False,
     backoff_max: float = 30.0,
+    socket_path: str | None = None,
 ) -> None:
     """Hand `write` a block now and on every change (at most one per `throttle` s; every `refresh` s
     the ages move on). Server down or token refused: a problem block, then retry with backoff.
     With `once`, write the first block (or the problem) and return."""
-    from websockets.asyncio.client import connect
+    from websockets.asyncio.client import connect, unix_connect
     from websockets.exceptions import InvalidStatus, WebSocketException
 
     ws_url = re.sub(r"^http", "ws", server_url.rstrip("/")) + "/ws"
@@ -190,9 +191,18 @@ async def follow(
 
     while True:
         try:
-            async with connect(
-                ws_url, additional_headers=headers, open_timeout=5, max_size=None
-            ) as ws:
+            opening = (
+                unix_connect(
+                    socket_path,
+                    "ws://localhost/ws",
+                    additional_headers=headers,
+                    open_timeout=5,
+                    max_size=None,
+                )
+                if socket_path is not None
+                else connect(ws_url, additional_headers=headers, open_timeout=5, max_size=None)
+            )
+            async with opening as ws:
                 await ws.send(json.dumps({"type": "subscribe_list"}))
                 sessions: dict[str, Session] = {}
                 loaded = dirty = False

@@ -22,7 +22,8 @@ def watch_status(
     stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    feed = SessionFeed(settings.local_url(), settings.token)
+    socket = str(settings.socket_path) if settings.socket_path is not None else None
+    feed = SessionFeed(settings.local_url(), settings.token, socket_path=socket)
     drawn_at = -REDRAW_EVERY
     pending = False
     write(CLEAR + render(feed, settings, connected=False))

@@ -4,6 +4,7 @@ token nor the socket, and over TCP it can neither list, launch nor approve."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -135,3 +136,28 @@ def test_the_cli_talks_over_the_socket(tmp_path: Path) -> None:
         entries = get_json(f"{url}/api/audit", data_dir)["entries"]
         assert entries[-1]["away"] is True and entries[-1]["by"].startswith("token@")
     assert not socket_path.exists()  # removed when the server stops
+
+
+def test_the_live_clients_follow_over_the_socket(tmp_path: Path) -> None:
+    from observer import menubar
+    from observer.client import SessionFeed
+
+    with _observer(tmp_path) as (_url, data_dir, _log):
+        nowhere = "http://127.0.0.1:9"  # only the socket can answer
+        socket_path = str(data_dir / "observer.sock")
+        feed = SessionFeed(nowhere, token_of(data_dir), socket_path=socket_path)
+        for _change in feed.changes(stop=lambda: feed.lists_received > 0):
+            pass
+        assert feed.lists_received == 1 and feed.reconnects == 0
+        assert feed.server_version is not None
+        blocks: list[str] = []
+        following = menubar.follow(
+            nowhere,
+            token_of(data_dir),
+            nowhere,
+            blocks.append,
+            once=True,
+            socket_path=socket_path,
+        )
+        asyncio.run(following)
+        assert blocks and blocks[0].startswith("✓ 0"), blocks

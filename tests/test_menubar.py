@@ -247,7 +247,11 @@ async def test_follow_reconnects_after_the_server_goes() -> None:
     assert any(k.startswith("observer is not running") for k in kinds)
 
 
-def test_cli_once_prints_one_plain_menu(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_once_prints_one_plain_menu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # This fake observer listens on TCP only: a data dir too long for a unix socket is where
+    # the CLI asks over TCP (elsewhere it asks the socket in the data dir).
+    monkeypatch.setenv("OBSERVER_DATA_DIR", str(tmp_path / ("d" * 110)))
+
     async def run() -> tuple[str, str]:
         async with _serve(_lister()) as url:
             monkeypatch.setenv("OBSERVER_BIND", url.removeprefix("http://"))
