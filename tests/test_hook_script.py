@@ -303,6 +303,10 @@ def test_an_existing_event_file_is_never_overwritten(tmp_path: Path) -> None:
     assert clash.read_bytes() == b"original"
     event = spool_dir / f"ev.claude.PreToolUse.4242.{pid}.b.ready"
     assert payload_of(event) == PAYLOAD
+    # The clash is an old event whose commit never came: once older than spool_order's hold,
+    # it no longer holds back its process's newer events.
+    old = time.time() - 10
+    os.utime(clash, (old, old))
     entries, _ = spool.list_ready(spool_dir)
     assert [e.marker for e in entries] == [event]
 
@@ -314,6 +318,21 @@ def test_without_cat_nothing_is_committed_and_all_is_quiet(tmp_path: Path) -> No
     env = hook_env(tmp_path, PATH=str(tmp_path / "empty-bin"))
     assert_quiet_success(run_hook(tmp_path, [], env=env, script=installed(spool_dir)))
     assert spool.list_ready(spool_dir) == ([], [])
+
+
+def test_without_cat_the_empty_payload_file_is_removed(tmp_path: Path) -> None:
+    """cat missing but rm there: the file the hook opened for the payload goes too (an empty
+    payload left behind would be adopted as an event a minute later)."""
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    only_rm = tmp_path / "only-rm"
+    only_rm.mkdir()
+    rm = shutil.which("rm")
+    assert rm is not None
+    (only_rm / "rm").symlink_to(rm)
+    env = hook_env(tmp_path, PATH=str(only_rm))
+    assert_quiet_success(run_hook(tmp_path, [], env=env, script=installed(spool_dir)))
+    assert list(spool_dir.iterdir()) == []
 
 
 def test_no_commands_at_all_is_still_a_silent_success(tmp_path: Path) -> None:
@@ -378,3 +397,43 @@ def test_works_with_every_posix_shell(tmp_path: Path, shell: list[str]) -> None:
     blocker.write_bytes(b"")
     run_with(shell, tmp_path, [str(blocker), "claude", "Stop"])
     assert len(list(spool_dir.iterdir())) == 6
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("blocks", [0, 8], ids=["nothing-written", "cut-midway"])
+def test_a_failed_payload_write_commits_nothing_and_leaves_no_file(
+    tmp_path: Path, shell: list[str], blocks: int
+) -> None:
+    """Disk full, EIO: cat fails. `ulimit -f` makes the kernel refuse the write (SIGXFSZ or
+    EFBIG) in every shell. The hook used to retry under a second name, which read the rest of
+    stdin, and commit that: an empty or truncated payload. Now the file goes, nothing is
+    committed, and the agent still sees a silent success."""
+    if shutil.which(shell[0]) is None:
+        pytest.fail(f"{shell[0]} must be installed on Linux to test the hook with it")
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    payload = b'{"k": "' + b"x" * 1_000_000 + b'"}'  # past the limit in any shell's block unit
+    as_program = " ".join(shlex.quote(a) for a in [str(HOOK), str(spool_dir), "claude", "Stop"])
+    for command in (installed(spool_dir), as_program):
+        proc = subprocess.run(
+            [*shell, "-c", f"ulimit -f {blocks}; {command}"],
+            input=payload,
+            capture_output=True,
+            env=hook_env(tmp_path),
+            cwd=tmp_path,
+            timeout=30,
+            check=False,
+        )
+        assert_quiet_success(proc)
+        assert list(spool_dir.iterdir()) == [], command
+    # The same shells, the limit lifted: the hook writes as usual.
+    proc = subprocess.run(
+        [*shell, "-c", installed(spool_dir)],
+        input=payload,
+        capture_output=True,
+        env=hook_env(tmp_path),
+        timeout=30,
+        check=False,
+    )
+    assert_quiet_success(proc)
+    assert payload_of(only_event(spool_dir)) == payload
