@@ -6,8 +6,10 @@ then commits it by creating the empty marker `ev.<agent>.<event>.<agent pid>.<no
 Only committed events are read, so a half-written payload is never seen; the marker is a
 shell builtin where a rename would cost a `mv` process (see docs/benchmarks.md). The event's
 time is the data file's mtime (ns, set by the kernel as the hook wrote it). The server ingests
-in (mtime, name) order and deletes data then marker only after the event is committed. Files it
-cannot use go to `rejected/` with a log line; they never block the queue.
+in (mtime, pid, sequence) order (spool_order: a scan is not a snapshot, so an event waits
+for an older one of its process that the scan missed) and deletes data then marker only after
+the event is committed. Files it cannot use go to `rejected/` with a log line; they never block
+the queue.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from observer import spool_order
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +113,34 @@ def list_ready(spool_dir: Path) -> tuple[list[SpoolEntry], list[Path]]:
             continue
         agent, event, pid = parsed
         entries.append(SpoolEntry(directory, item.name, agent, event, pid, mtime_ns))
-    entries.sort(key=lambda e: (e.mtime_ns, e.name))
-    return entries, unusable
+    entries.sort(key=spool_order.order_key)
+    listed = {entry.name for entry in entries}
+    waiting_for = spool_order.oldest_unlisted(_unlisted(directory, listed), time.time_ns())
+    return spool_order.ready_now(entries, waiting_for), unusable
+
+
+def _unlisted(directory: str, listed: set[str]) -> list[tuple[int | None, int]]:
+    """(agent pid, payload mtime) of each event in the spool now that `listed` does not hold:
+    committed during the first listing, or not committed yet (spool_order says why)."""
+    found = []
+    try:
+        scan = os.scandir(directory)
+    except FileNotFoundError:
+        return []
+    with scan:
+        for item in scan:
+            name = item.name
+            if not (name.startswith(".ev.") and name.endswith(".json")):
+                continue
+            marker = f"{name[1 : -len('.json')]}{READY}"
+            parsed = parse_name(marker)
+            if marker in listed or parsed is None:
+                continue
+            try:
+                found.append((parsed[2], item.stat(follow_symlinks=False).st_mtime_ns))
+            except FileNotFoundError:
+                continue
+    return found
 
 
 def consume(entry: SpoolEntry) -> None:

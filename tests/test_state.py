@@ -419,6 +419,25 @@ def test_registry_reports_older_than_the_status_are_ignored(
     assert fresh.status is not before.status  # the same report, newer, is believed
 
 
+def test_an_older_event_changes_facts_never_the_status() -> None:
+    """Rule 5 on its own, for any source: a prompt applied after the Stop that followed it
+    (a late spool file) must not make the session look busy again."""
+    ended_turn = waiting()
+    late = run(
+        ev(Kind.PROMPT, ended_turn.status_since - 1.0, detail="late prompt"), state=ended_turn
+    )
+    state = late[-1].state
+    assert state is not None
+    assert state.status is Status.WAITING and state.status_since == ended_turn.status_since
+    late_tool = last(tool_start(ended_turn.status_since - 0.5), state=ended_turn)
+    assert late_tool.status is Status.WAITING
+    fresh = last(ev(Kind.PROMPT, ended_turn.status_since + 1.0, detail="now"), state=ended_turn)
+    assert fresh.status is Status.WORKING  # the same event, newer, moves it
+    # Ends always apply, however late they are read.
+    gone = last(ev(Kind.SESSION_END, ended_turn.status_since - 1.0), state=working())
+    assert gone.status is Status.ENDED
+
+
 def test_registry_permission_prompt_then_the_hook_enriches_the_pending() -> None:
     started = last(tool_start(3.0), state=working())
     blocked = run(ev(Kind.BLOCKED, 3.5, waiting_for="permission prompt"), state=started)[-1]
