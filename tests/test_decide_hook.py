@@ -342,3 +342,63 @@ def test_the_hook_finds_the_token_where_the_server_does(
         assert (code, out) == (0, b"")  # refused (401): no decision, never an allow
     finally:
         lab.stop(signal.SIGKILL)
+
+
+class _Dripper(socketserver.ThreadingTCPServer):
+    """A server that accepts, then answers one byte every DRIP seconds, forever: each read
+    returns within any socket timeout, so only an absolute deadline ends the wait."""
+
+    allow_reuse_address = True
+    daemon_threads = True
+    DRIP = 0.5
+
+    def __init__(self, head_at_once: bool) -> None:
+        self.head_at_once = head_at_once
+        self.closing = threading.Event()
+        super().__init__(("127.0.0.1", 0), _DripHandler)
+
+
+class _DripHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        server: _Dripper = self.server  # type: ignore[assignment]
+        self.request.recv(65536)
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n"
+        body = b'{"decision": "allow"' + b" " * 999980
+        if server.head_at_once:
+            self.wfile.write(head)
+            head = b""
+        for byte in head + body:
+            if server.closing.wait(server.DRIP):
+                return
+            try:
+                self.wfile.write(bytes([byte]))
+            except OSError:
+                return  # the hook gave up: what it must do
+
+
+@pytest.mark.parametrize("head_at_once", [False, True], ids=["drip-head", "drip-body"])
+def test_a_dripping_server_cannot_hold_the_hook_past_its_deadline(
+    tmp_path: Path, head_at_once: bool
+) -> None:
+    hooks = tmp_path / "data" / "hooks"
+    hooks.mkdir(parents=True)
+    script = hooks / "observer-decide"
+    script.write_bytes((Path(__file__).parents[1] / "hooks" / "observer-decide").read_bytes())
+    wait = 0.5
+    deadline = wait + 10  # the hook's own: WAIT + 10 s for the whole exchange
+    with _Dripper(head_at_once) as dripper:
+        threading.Thread(target=dripper.serve_forever, daemon=True).start()
+        port = dripper.server_address[1]
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, str(script), f"http://127.0.0.1:{port}", "claude", str(wait)],
+            input=payload(),
+            capture_output=True,
+            env={"PATH": os.environ["PATH"], "OBSERVER_TOKEN": "t" * 40},
+            timeout=deadline + 30,
+        )
+        took = time.monotonic() - started
+        dripper.closing.set()
+        dripper.shutdown()
+    assert (done.returncode, done.stdout) == (0, b"")
+    assert took < deadline + 2, took
