@@ -21,6 +21,7 @@ from observer.errors import ParseError
 from observer.events import Kind, Origin
 from observer.hub import Hub
 from observer.policy import UNSCOPED_ALLOW, Rule, RuleError, subject_of, unscoped_allow
+from observer.supervisor import tick
 
 log = logging.getLogger(__name__)
 DECIDING_AGENTS = ("claude", "codex", "pi")
@@ -112,6 +113,7 @@ async def follow(hub: Hub, desk: DecisionDesk) -> None:
     the agent) or ended: the hook stops waiting and gives no decision."""
     statuses: dict[str, str] = {}
     async for message in hub.follow_all():
+        tick()  # for /health: the previous message was handled
         session_id, status = message.get("session_id"), message.get("status")
         if not isinstance(session_id, str) or not isinstance(status, str):
             continue

@@ -36,6 +36,7 @@ from observer import __version__
 from observer.decisions import SCOPES
 from observer.direct.base import ActionError, Emit
 from observer.policy import ALLOW, OTHER, Subject, subject_of
+from observer.supervisor import tick
 
 if TYPE_CHECKING:
     from observer.decisions import DecisionDesk
@@ -102,9 +103,11 @@ class DaemonAttacher:
 
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
-        """Attach whenever the socket is there; forever, until cancelled."""
+        """Attach whenever the socket is there; forever, until cancelled. A bug here raises:
+        the supervisor logs it and starts this over."""
         backoff = self.poll
         while True:
+            tick()  # for /health: a round done (an attach tried, or no daemon to attach to)
             tried = _identity(self.socket)
             if tried is None:
                 await asyncio.sleep(self.poll)
@@ -115,9 +118,6 @@ class DaemonAttacher:
             except _CLOSED as exc:
                 log.debug("codex daemon at %s: %s", self.socket, exc)
                 backoff = min(backoff * 2, BACKOFF_MAX)
-            except Exception:  # a bug here must not end attaching for good
-                log.exception("codex daemon at %s: detached", self.socket)
-                backoff = BACKOFF_MAX
             # Wait, but not for a daemon that came back meanwhile (a new socket file).
             waited = 0.0
             while waited < backoff and _identity(self.socket) == tried:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
@@ -34,6 +35,7 @@ from observer.hub import Hub, Message
 from observer.prices import load_prices
 from observer.settings import Settings
 from observer.store import FileOffset, ForwardedFile, Store, UsageRow, Write
+from observer.supervisor import Supervisor, tick
 from observer.usage_live import UsageTracker
 from observer.watch_files import TreeWatcher, Wake, is_rollout_file, pi_session_owner
 
@@ -49,8 +51,12 @@ EXIT_GRACE_SECONDS = 1.0
 
 
 class Ingestor:
-    def __init__(self, settings: Settings, hub: Hub, store: Store) -> None:
+    def __init__(
+        self, settings: Settings, hub: Hub, store: Store, supervisor: Supervisor | None = None
+    ) -> None:
         self.settings = settings
+        # Runs the long-running loops: a loop that raises is logged, backed off and restarted.
+        self.supervisor = supervisor or Supervisor()
         self.hub = hub
         self.store = store
         self._wake = asyncio.Event()
@@ -121,8 +127,9 @@ class Ingestor:
         )
         self._observer.start()
         await self.drain()  # the backlog that built up while we were down
-        self._tasks.append(asyncio.create_task(self._spool_loop(), name="spool"))
-        self._tasks.append(asyncio.create_task(self._registry_loop(), name="claude-registry"))
+        run = self.supervisor.start
+        self._tasks.append(run("spool", self._spool_loop))
+        self._tasks.append(run("claude-registry", self._registry_loop))
         offsets = self.store.load_offsets()
         for state in self.hub.book.visible():
             if state.agent == "claude" and state.transcript_path:
@@ -134,10 +141,10 @@ class Ingestor:
         )
         for watcher, name in watchers:
             watcher.load(offsets)
-            self._tasks.append(asyncio.create_task(watcher.run(self._observer), name=name))
-        self._tasks.append(asyncio.create_task(self._usage_loop(), name="usage"))
+            self._tasks.append(run(name, partial(watcher.run, self._observer)))
+        self._tasks.append(run("usage", self._usage_loop))
         if self.settings.liveness_interval > 0:
-            self._tasks.append(asyncio.create_task(self._liveness_loop(), name="liveness"))
+            self._tasks.append(run("liveness", self._liveness_loop))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -147,11 +154,8 @@ class Ingestor:
             # Usage the throttle held back: the state persisted must say the last word.
             await self._apply((), flush_usage=True)
             await self._deleted()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        # Whatever a task raised, stopping goes on (the store must still be closed after).
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         if self._observer is not None:
             self._observer.stop()
@@ -165,15 +169,14 @@ class Ingestor:
 
     # -- spool -----------------------------------------------------------------------------
     async def _spool_loop(self) -> None:
+        # A failure (the files stay, to be retried) restarts this loop: it drains at once.
+        self._wake.set()
         while True:
             if not await wait_event(self._wake, SAFETY_POLL_SECONDS):
                 spool.adopt_orphans(self.settings.spool_dir)
             self._wake.clear()
-            try:
-                await self.drain()
-            except Exception:  # keep ingesting; the files stay and are retried
-                log.exception("spool drain failed")
-                await asyncio.sleep(0.5)
+            await self.drain()
+            tick()
 
     async def drain(self) -> int:
         """Ingest every committed spool file, in order. Returns how many files were consumed.
@@ -393,10 +396,10 @@ class Ingestor:
             await self._usage_wake.wait()
             self._usage_wake.clear()
             delay = self.usage.next_due(time.time(), self._publishable)
-            if delay is None:
-                continue
-            await asyncio.sleep(delay)
-            await self.apply(())
+            if delay is not None:
+                await asyncio.sleep(delay)
+                await self.apply(())
+            tick()
 
     def _publishable(self, session_id: str) -> bool:
         state = self.hub.book.get(session_id)
@@ -484,6 +487,7 @@ class Ingestor:
             if self._registry_dirty:
                 dirty, self._registry_dirty = self._registry_dirty, set()
                 await self.apply(self._registry_events(dirty))
+            tick()
             # Until the directory exists (Claude never ran yet), look for it every second.
             await wait_event(self._registry_wake, 5.0 if watching else 1.0)
             self._registry_wake.clear()
@@ -546,6 +550,7 @@ class Ingestor:
                 events.extend(self.hub.book.process_gone(pid, time.time()))
             if events:
                 await self.apply(events)
+            tick()
 
 
 def _main_transcript(path: str) -> str | None:

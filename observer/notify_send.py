@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from observer.hub import Hub, Message
 from observer.notify import Change, Notification, NotifyPolicy
 from observer.settings import Settings
+from observer.supervisor import tick
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT = 10.0
@@ -131,6 +132,7 @@ class Notifier:
     async def run(self) -> None:
         async for message in self.hub.follow_all():
             await self.handle(message)
+            tick()
 
     async def handle(self, message: Message) -> None:
         session_id = message.get("session_id")

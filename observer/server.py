@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping
+from functools import partial
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +32,7 @@ from observer.hub import Hub, Message, Subscriber, error
 from observer.ingest import Ingestor
 from observer.settings import Settings, ensure_data_dir, ensure_token
 from observer.store import Store
+from observer.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -68,23 +72,27 @@ LINK_REFUSED = (
 )
 
 
-def _start_notifier(settings: Settings, hub: Hub) -> asyncio.Task[None] | None:
+def _start_notifier(settings: Settings, hub: Hub, supervisor: Supervisor) -> None:
     from observer.notify_send import Notifier, channels_from, policy_from
 
     channels = channels_from(settings)
     if not channels:
-        return None
+        return
     log.info("notifying via %s", ", ".join(channel.name for channel in channels))
-    return asyncio.ensure_future(Notifier(hub, policy_from(settings), channels).run())
+    supervisor.start("notifier", Notifier(hub, policy_from(settings), channels).run)
 
 
-def create_app(settings: Settings) -> Quart:
+def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quart:
+    """The app; `supervisor` runs its long-running tasks (tests pass one with short backoffs)."""
     # The web page (observer/web/, package data) is served from /web/, its index at /.
     app = Quart("observer", static_folder="web", static_url_path="/web")
     app.config["OBSERVER_SETTINGS"] = settings
     access = Access(settings)
     app.config["OBSERVER_ACCESS"] = access
     runtime: dict[str, Any] = {}
+    supervisor = supervisor or Supervisor()
+    app.config["OBSERVER_SUPERVISOR"] = supervisor
+    clients = [0]  # WebSocket connections open, capped at settings.max_clients
     published = _EncodedOnce()  # each message encoded once, whatever the number of clients
 
     @app.while_serving
@@ -94,29 +102,28 @@ def create_app(settings: Settings) -> Quart:
         store = Store(settings.db_path)
         hub = Hub(store.load_states(), ring_size=settings.replay_ring)
         store.start()
-        ingestor = Ingestor(settings, hub, store)
+        ingestor = Ingestor(settings, hub, store, supervisor)
         runtime.update(hub=hub, store=store, ingestor=ingestor)
         await ingestor.start()
-        notifying = _start_notifier(settings, hub)
+        _start_notifier(settings, hub, supervisor)
         direct = DirectSessions(ingestor.apply, hub.book, settings.log_path.parent / "sessions")
         runtime["direct"] = direct
         direct.desk = runtime["desk"] = DecisionDesk(settings.data_dir, settings.away_timeout)
-        following = asyncio.ensure_future(approvals.follow(hub, direct.desk))
+        supervisor.start("approvals", partial(approvals.follow, hub, direct.desk))
         # Codex TUI sessions: attached through Codex's own daemon whenever it is up.
         socket = codex_daemon.control_socket(settings)
         direct.daemon = codex_daemon.DaemonAttacher(socket, ingestor.apply, direct.desk)
-        attaching = asyncio.ensure_future(direct.daemon.run())
+        supervisor.start("codex-daemon", direct.daemon.run)
         log.info("observer %s serving; spool %s", __version__, settings.spool_dir)
         try:
             yield
         finally:
-            if notifying is not None:
-                notifying.cancel()
-            following.cancel()
-            attaching.cancel()
-            await direct.stop_all()
-            await ingestor.stop()
-            store.close()
+            try:
+                await supervisor.stop()  # the notifier, approvals, the codex daemon's attacher
+                await direct.stop_all()
+                await ingestor.stop()
+            finally:
+                store.close()  # whatever failed before: the database is closed cleanly
 
     def hub() -> Hub:
         value: Hub = runtime["hub"]
@@ -188,7 +195,19 @@ def create_app(settings: Settings) -> Quart:
 
     @app.get("/health")
     async def health() -> Response:
-        return jsonify({"status": "ok", "version": __version__})
+        # Public: error texts are class names only, unless the caller has credentials (an
+        # exception's message may name a path). The backlog: committed spool files waiting.
+        detailed = access.identify(request.headers, request.cookies) is not None
+        report = supervisor.report(detailed)
+        backlog = await asyncio.to_thread(_spool_backlog, settings.spool_dir)
+        return jsonify(
+            {
+                "status": report["status"],
+                "version": __version__,
+                "sources": report["sources"],
+                "spool_backlog": backlog,
+            }
+        )
 
     @app.get("/api/sessions")
     async def sessions() -> Response:
@@ -236,6 +255,17 @@ def create_app(settings: Settings) -> Quart:
         if who is None:
             return _unauthorized()
         by = f"{who}@ws:{websocket.remote_addr or 'unix socket'}"
+        if clients[0] >= settings.max_clients:  # refused before the upgrade: HTTP 503
+            log.warning("refused a WebSocket: %d clients connected (max_clients)", clients[0])
+            return _too_many_clients(settings.max_clients)
+        clients[0] += 1
+        try:
+            await _serve_ws(by)
+        finally:
+            clients[0] -= 1
+        return None
+
+    async def _serve_ws(by: str) -> None:
         await websocket.accept()
         the_hub = hub()
         sub = the_hub.add_subscriber()
@@ -286,6 +316,26 @@ def _refused(refusal: Refusal, method: str, path: str, headers: Headers) -> Resp
     )
     body = {"type": "error", "code": refusal.code, "message": refusal.message}
     return Response(json.dumps(body), refusal.status, content_type="application/json")
+
+
+def _too_many_clients(limit: int) -> Response:
+    body = {
+        "type": "error",
+        "code": "too_many_clients",
+        "message": f"the server has {limit} WebSocket clients (max_clients): try again later",
+    }
+    return Response(
+        json.dumps(body), 503, content_type="application/json", headers={"Retry-After": "5"}
+    )
+
+
+def _spool_backlog(spool_dir: Path) -> int | None:
+    """Committed spool files waiting (names only: no file is read); None if unreadable."""
+    try:
+        with os.scandir(spool_dir) as entries:
+            return sum(1 for e in entries if e.name.startswith("ev.") and e.name.endswith(".ready"))
+    except OSError:
+        return None
 
 
 def _unauthorized() -> Response:

@@ -94,6 +94,13 @@ SETTINGS: tuple[SettingInfo, ...] = (
         "Events kept per session for clients that reconnect with since_revision.",
     ),
     SettingInfo(
+        "max_clients",
+        "OBSERVER_MAX_CLIENTS",
+        "500",
+        "WebSocket connections served at once; one more is refused (HTTP 503, "
+        "too_many_clients) before its upgrade.",
+    ),
+    SettingInfo(
         "away_timeout",
         "OBSERVER_AWAY_TIMEOUT",
         "300",
@@ -166,6 +173,7 @@ class Settings:
     pi_dir: Path | None = None
     liveness_interval: float = 5.0
     replay_ring: int = 1000
+    max_clients: int = 500
     away_timeout: float = 300.0
     notify_desktop: bool = False
     notify_webhook: str | None = None
@@ -302,11 +310,11 @@ def _coerce(name: str, value: Any) -> Any:
             return _boolean(value)
         if name in ("notify_webhook", "notify_ntfy", "public_url", "forward_to"):
             return _http_url(str(value))
-        if name == "replay_ring":
-            ring = int(value)
-            if ring < 1:
+        if name in ("replay_ring", "max_clients"):
+            count = int(value)
+            if count < 1:
                 raise ValueError("must be at least 1")
-            return ring
+            return count
         if name in ("allowed_hosts", "allowed_origins"):
             return _names(value)
         if name in ("claude_dir", "codex_dir", "pi_dir", "forward_token_file"):

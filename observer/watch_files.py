@@ -27,6 +27,7 @@ from observer.events import Event, Kind
 from observer.hub import Hub
 from observer.state import INACTIVE_IN_HISTORY, Status
 from observer.store import FileOffset
+from observer.supervisor import tick
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class TreeWatcher:
             if self._dirty:
                 dirty, self._dirty = self._dirty, set()
                 await self.tail_files(sorted(dirty))
+            tick()  # a round done, for /health
             if not await wait_event(self._wake, POLL_SECONDS if watching else 1.0):
                 if watching:
                     self._dirty.update(self._grown())
