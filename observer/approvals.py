@@ -113,17 +113,21 @@ async def follow(hub: Hub, desk: DecisionDesk) -> None:
     the agent) or ended: the hook stops waiting and gives no decision."""
     statuses: dict[str, str] = {}
     async for message in hub.follow_all():
-        tick()  # for /health: the previous message was handled
-        session_id, status = message.get("session_id"), message.get("status")
-        if not isinstance(session_id, str) or not isinstance(status, str):
-            continue
-        before = statuses.get(session_id)
-        statuses[session_id] = status
-        if status == "ended":
-            desk.release_session(session_id, "session ended")
-            statuses.pop(session_id, None)
-        elif before == "permission" and status != "permission":
-            desk.release_session(session_id, "answered elsewhere")
+        _release(message, statuses, desk)
+        tick()  # for /health: a message handled
+
+
+def _release(message: dict[str, Any], statuses: dict[str, str], desk: DecisionDesk) -> None:
+    session_id, status = message.get("session_id"), message.get("status")
+    if not isinstance(session_id, str) or not isinstance(status, str):
+        return
+    before = statuses.get(session_id)
+    statuses[session_id] = status
+    if status == "ended":
+        desk.release_session(session_id, "session ended")
+        statuses.pop(session_id, None)
+    elif before == "permission" and status != "permission":
+        desk.release_session(session_id, "answered elsewhere")
 
 
 def _who() -> str:

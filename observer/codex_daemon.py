@@ -107,9 +107,9 @@ class DaemonAttacher:
         the supervisor logs it and starts this over."""
         backoff = self.poll
         while True:
-            tick()  # for /health: a round done (an attach tried, or no daemon to attach to)
             tried = _identity(self.socket)
             if tried is None:
+                tick()  # for /health: a round done (no daemon to attach to)
                 await asyncio.sleep(self.poll)
                 continue
             try:
@@ -118,6 +118,7 @@ class DaemonAttacher:
             except _CLOSED as exc:
                 log.debug("codex daemon at %s: %s", self.socket, exc)
                 backoff = min(backoff * 2, BACKOFF_MAX)
+            tick()  # an attach ended as attaches do (not by a bug, which raises)
             # Wait, but not for a daemon that came back meanwhile (a new socket file).
             waited = 0.0
             while waited < backoff and _identity(self.socket) == tried:
