@@ -8,9 +8,13 @@ import json
 import logging
 import os
 import re
+import resource
 import signal
 import socket
 import sys
+import threading
+import time
+from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from typing import Any
 
@@ -41,6 +45,7 @@ class JsonLines(logging.Formatter):
 LOG_FORMATS = ("pretty", "json")
 LOG_FILE_BYTES = 10 * 1024 * 1024
 LOG_FILE_BACKUPS = 5  # at most ~60 MB of logs, ever
+LOG_REPEAT_SECONDS = 10.0  # one line per logger and message template this often
 
 
 class Redact(logging.Filter):
@@ -57,6 +62,45 @@ class Redact(logging.Filter):
             redacted = redacted.replace(secret, "[redacted]")
         if redacted != message:
             record.msg, record.args = redacted, None
+        return True
+
+
+class RateLimit(logging.Filter):
+    """One line per distinct (logger, message template) per `interval` seconds: a fault that
+    repeats (a refused accept for each of a thousand connections) is one line, and the next
+    one let through says how many were held back: "(and N more like it)".
+
+    The same instance filters every root handler: each record is decided once, when the first
+    handler asks, and the others get the same answer."""
+
+    MAX_KEYS = 2048
+
+    def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.interval = interval
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # -> (let through at, held)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        decided = getattr(record, "_observer_rate", None)
+        if decided is not None:
+            return bool(decided)
+        key = (record.name, str(record.msg))
+        now = self.clock()
+        with self._lock:
+            last = self._seen.get(key)
+            if last is not None and now - last[0] < self.interval:
+                self._seen[key] = (last[0], last[1] + 1)
+                record._observer_rate = False
+                return False
+            held = last[1] if last is not None else 0
+            if len(self._seen) >= self.MAX_KEYS:  # templates made per message: forget old ones
+                self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.interval}
+            self._seen[key] = (now, 0)
+        if held:
+            record.msg, record.args = f"{record.getMessage()} (and {held} more like it)", None
+        record._observer_rate = True
         return True
 
 
@@ -80,7 +124,9 @@ def configure_logging(settings: Settings, level: str, log_format: str = "pretty"
     else:
         to_stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     redact = Redact([settings.token or ""])
+    rate = RateLimit(LOG_REPEAT_SECONDS)  # before Redact, which may rewrite the template
     for handler in (to_file, to_stderr):
+        handler.addFilter(rate)
         handler.addFilter(redact)
     root.handlers[:] = [to_file, to_stderr]
 
@@ -133,7 +179,23 @@ def serve(settings: Settings, log_level: str = "info", log_format: str = "pretty
         raise
 
 
+def raise_fd_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: each client is a file descriptor, and the
+    usual soft 1,024 ran out at a thousand idle WebSockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft == resource.RLIM_INFINITY or target <= soft:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (OSError, ValueError) as exc:  # macOS refuses more than OPEN_MAX
+        log.debug("open files limit stays %d (hard %d): %s", soft, hard, exc)
+        return
+    log.debug("open files limit raised from %d to %d", soft, target)
+
+
 async def _run(app: Any, config: Config, settings: Settings) -> None:
+    raise_fd_limit()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

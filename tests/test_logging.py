@@ -51,6 +51,7 @@ def test_the_log_rotates_by_size(
 ) -> None:
     monkeypatch.setattr(serve, "LOG_FILE_BYTES", 2000)
     monkeypatch.setattr(serve, "LOG_FILE_BACKUPS", 2)
+    monkeypatch.setattr(serve, "LOG_REPEAT_SECONDS", 0.0)  # every line, though all alike
     settings = load_settings(data_dir=str(tmp_path))
     ensure_data_dir(settings)
     serve.configure_logging(settings, "info")
@@ -67,3 +68,28 @@ def test_an_unknown_log_format_is_a_clear_error(tmp_path: Path) -> None:
     settings = load_settings(data_dir=str(tmp_path))
     with pytest.raises(ConfigError, match="--log-format must be one of pretty, json"):
         serve.configure_logging(settings, "info", "xml")
+
+
+def test_a_repeated_line_is_logged_once_per_interval_then_counted(
+    tmp_path: Path, restore_root_logger: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(data_dir=str(tmp_path))
+    ensure_data_dir(settings)
+    serve.configure_logging(settings, "info", "json")
+    now = [1000.0]
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, serve.RateLimit):
+                monkeypatch.setattr(found, "clock", lambda: now[0])
+    log = logging.getLogger("observer.test")
+    for n in range(10_000):
+        log.error("accept failed for client %d", n)
+    log.warning("something else")  # another template: its own line
+    now[0] += 11
+    log.error("accept failed for client %d", 10_000)
+    lines = [json.loads(line)["message"] for line in settings.log_path.read_text().splitlines()]
+    assert lines == [
+        "accept failed for client 0",
+        "something else",
+        "accept failed for client 10000 (and 9999 more like it)",
+    ]
