@@ -121,8 +121,7 @@ def start(
     settings = _settings(data_dir, bind=bind)
     if log_format not in ("pretty", "json"):
         raise ConfigError(f"--log-format must be pretty or json, not {log_format!r}")
-    install_hook_script(settings)
-    serve(settings, log_level, log_format)
+    serve(settings, log_level, log_format, prepare=install_hook_script)
 
 
 @app.command()
@@ -171,7 +170,7 @@ def forward(
     import logging
 
     from observer.forward import Forwarder, read_forward_token
-    from observer.pidfile import is_observer_process, read_pid
+    from observer.pidfile import AlreadyRunningError, acquire_lock
     from observer.serve import Redact
 
     if token is not None:
@@ -184,12 +183,14 @@ def forward(
     if not settings.forward_to:
         raise ConfigError("forward needs --to URL (or forward_to in config.toml)")
     forward_token = read_forward_token(settings)
-    pid = read_pid(settings.pid_path)
-    if pid is not None and is_observer_process(pid):
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:  # the server's lock, held while we forward: one drainer per spool, either way round
+        lock = acquire_lock(settings.data_dir, f"forwarding to {settings.forward_to}")
+    except AlreadyRunningError as exc:
         raise ConfigError(
-            f"an observer server (pid {pid}) drains this data dir's spool: a machine either "
-            "runs a server or forwards. Stop it first (`observer stop`)"
-        )
+            f"{exc}: it drains this data dir's spool, and a machine either runs a server or "
+            "forwards. Stop it first (`observer stop`)"
+        ) from None
     ensure_data_dir(settings)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -198,7 +199,10 @@ def forward(
     forwarder = Forwarder(settings.spool_dir, settings.forward_to, forward_token, host=host_name)
     forwarder.install_signal_handlers()
     typer.echo(f"forwarding {settings.spool_dir} to {settings.forward_to} as {forwarder.host}")
-    stats = forwarder.run()
+    try:
+        stats = forwarder.run()
+    finally:
+        lock.release()
     typer.echo(
         f"forwarded {stats.sent} events ({stats.duplicates} already there), "
         f"rejected {stats.rejected}, {stats.failures} failed attempts retried"

@@ -22,7 +22,7 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
 from observer.errors import ConfigError
-from observer.pidfile import remove_pid, write_pid
+from observer.pidfile import acquire_lock, remove_pid, write_pid
 from observer.server import create_app
 from observer.settings import Settings, ensure_data_dir, ensure_token
 
@@ -149,9 +149,28 @@ def _bind_error(settings: Settings, exc: OSError) -> ConfigError:
     return ConfigError(f"cannot listen on {settings.bind}: {exc.strerror}{hint}")
 
 
-def serve(settings: Settings, log_level: str = "info", log_format: str = "pretty") -> None:
-    check_bindable(settings)
-    os.umask(0o077)  # the database and logs hold prompts and commands: owner-only, like the spool
+def serve(
+    settings: Settings,
+    log_level: str = "info",
+    log_format: str = "pretty",
+    prepare: Callable[[Settings], object] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM. One server per data dir: its lock is taken before anything
+    else touches the data dir (`prepare`, the port check included), so a second start fails on
+    it at once, whatever it binds. The lock is held until we return (or die)."""
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = acquire_lock(settings.data_dir, settings.local_url())
+    try:
+        check_bindable(settings)
+        os.umask(0o077)  # the database and logs hold prompts and commands: owner-only
+        if prepare is not None:
+            prepare(settings)
+        _serve_locked(settings, log_level, log_format)
+    finally:
+        lock.release()
+
+
+def _serve_locked(settings: Settings, log_level: str, log_format: str) -> None:
     ensure_data_dir(settings)
     settings = ensure_token(settings)  # before logging starts, so it is redacted from the start
     configure_logging(settings, log_level, log_format)
@@ -206,11 +225,11 @@ async def _run(app: Any, config: Config, settings: Settings) -> None:
     serving = asyncio.ensure_future(hypercorn_serve(app, config, shutdown_trigger=stop.wait))
     try:
         if await _accepting(settings, serving):
-            write_pid(settings.pid_path)
+            write_pid(settings.pid_path, url=settings.local_url())
             _print_login_link(app, settings)
         await serving
     finally:
-        remove_pid(settings.pid_path)
+        remove_pid(settings.pid_path)  # only if it names us
         if settings.socket_path is not None:
             settings.socket_path.unlink(missing_ok=True)
 
