@@ -280,7 +280,7 @@ class Forwarder:
 
     def _reject_entry(self, entry: spool.SpoolEntry, reason: str) -> None:
         self._reject(entry.path, reason)
-        entry.marker.unlink(missing_ok=True)
+        spool.drop_marker(entry, reason)  # one that is a directory, FIFO or link: moved aside
 
     def _reject(self, path: Path, reason: str) -> None:
         self.stats.rejected += 1

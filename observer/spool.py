@@ -10,13 +10,22 @@ in (mtime, pid, sequence) order (spool_order: a scan is not a snapshot, so an ev
 for an older one of its process that the scan missed) and deletes data then marker only after
 the event is committed. Files it cannot use go to `rejected/` with a log line; they never block
 the queue.
+
+Spool files are untrusted input: whatever can write the spool dir can plant anything there. A
+payload is opened `O_NOFOLLOW | O_NONBLOCK` and read only when it is a regular file with one
+link, readable by its owner, at most MAX_EVENT_BYTES; a marker is never opened at all. Anything
+else (a FIFO, which would block the reader in open(); a symlink, whose target's content would
+become an event; a directory, socket, device, a file too big) is not read but renamed into
+`rejected/` (a rename follows nothing and opens nothing), and the events after it go on.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +40,13 @@ _NAME = re.compile(
 )
 READY = ".ready"
 ORPHAN_AFTER_SECONDS = 60.0
-MAX_EVENT_BYTES = 16 * 1024 * 1024
+MAX_EVENT_BYTES = 16 * 1024 * 1024  # read at each call: tests monkeypatch it
+# O_NONBLOCK: opening a FIFO would otherwise wait for a writer (the loop's thread, frozen).
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class UnusableError(ValueError):
+    """A spool file that is not read: not a regular file, too big, not the hook's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +57,7 @@ class SpoolEntry:
     event: str
     pid: int | None
     mtime_ns: int  # the payload's
+    problem: str = ""  # why it is not to be read (the payload is then never opened)
 
     # Plain strings on the hot path (a backlog drains tens of thousands of these; pathlib's
     # parsing was a tenth of the drain), Paths for everything else.
@@ -85,7 +101,10 @@ def marker_path(data: Path) -> Path:
 
 
 def list_ready(spool_dir: Path) -> tuple[list[SpoolEntry], list[Path]]:
-    """Committed events in ingest order, and files that are neither events nor in progress."""
+    """Committed events in ingest order, and files that are neither events nor in progress.
+
+    An entry whose payload or marker is not what the hook writes carries its `problem`:
+    read_entry refuses it without opening anything, so it is rejected in its turn."""
     entries: list[SpoolEntry] = []
     unusable: list[Path] = []
     directory = str(spool_dir)
@@ -95,9 +114,18 @@ def list_ready(spool_dir: Path) -> tuple[list[SpoolEntry], list[Path]]:
         return [], []
     payloads = {item.name: item for item in scan if item.name.startswith(".ev.")}
     for item in scan:
-        if item.name.startswith(".") or not item.is_file(follow_symlinks=False):
+        if item.name.startswith("."):
             continue
         parsed = parse_name(item.name)
+        problem = ""
+        if not item.is_file(follow_symlinks=False):  # the dirent's type: no syscall
+            if parsed is None:  # rejected/, and other dirs, are left alone
+                continue
+            try:
+                kind = _kind(item.stat(follow_symlinks=False).st_mode)
+            except FileNotFoundError:
+                continue
+            problem = f"its commit marker is {kind}, not a regular file: not opened"
         if parsed is None:
             unusable.append(Path(item.path))
             continue
@@ -105,14 +133,17 @@ def list_ready(spool_dir: Path) -> tuple[list[SpoolEntry], list[Path]]:
         data = payloads.get(data_name)
         try:
             if data is not None:
-                mtime_ns = data.stat().st_mtime_ns
+                info = data.stat(follow_symlinks=False)
             else:  # created while the scan ran (a scan is not a snapshot): look it up
-                mtime_ns = os.stat(os.path.join(directory, data_name)).st_mtime_ns
+                info = os.lstat(os.path.join(directory, data_name))
         except FileNotFoundError:
             unusable.append(Path(item.path))  # a commit marker whose payload is gone
             continue
         agent, event, pid = parsed
-        entries.append(SpoolEntry(directory, item.name, agent, event, pid, mtime_ns))
+        problem = problem or _refusal(info)
+        entries.append(
+            SpoolEntry(directory, item.name, agent, event, pid, info.st_mtime_ns, problem)
+        )
     entries.sort(key=spool_order.order_key)
     listed = {entry.name for entry in entries}
     waiting_for = spool_order.oldest_unlisted(_unlisted(directory, listed), time.time_ns())
@@ -187,8 +218,12 @@ def adopt_orphans(spool_dir: Path, now: float | None = None) -> int:
             continue
         data = Path(item.path)
         marker = marker_path(data)
+        # Nothing followed or opened: a payload that is not a regular file is committed like
+        # any other, and the drain that finds it rejects it unread.
         try:
-            if marker.exists() or now - item.stat().st_mtime < ORPHAN_AFTER_SECONDS:
+            if os.path.lexists(marker):
+                continue
+            if now - item.stat(follow_symlinks=False).st_mtime < ORPHAN_AFTER_SECONDS:
                 continue
             marker.touch(mode=0o600, exist_ok=False)
         except OSError:
@@ -198,14 +233,55 @@ def adopt_orphans(spool_dir: Path, now: float | None = None) -> int:
     return adopted
 
 
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a regular file" if stat.S_ISREG(mode) else f"of type {stat.S_IFMT(mode):o}"
+
+
+def _refusal(info: os.stat_result) -> str:
+    """Why a payload with this (l)stat is not to be read; "" when it is one the hook wrote."""
+    mode = info.st_mode
+    if not stat.S_ISREG(mode):
+        return f"{_kind(mode)}, not a regular file: not opened"
+    if info.st_size > MAX_EVENT_BYTES:
+        return f"larger than {MAX_EVENT_BYTES} bytes"
+    if not mode & stat.S_IRUSR:  # holds for root too, who could read it anyway
+        return f"no read permission (mode {stat.S_IMODE(mode):03o})"
+    if info.st_nlink > 1:  # the hook writes a new file: another name is another file's
+        return f"a hard link ({info.st_nlink} names), not a file the hook wrote"
+    return ""
+
+
 def read_entry(entry: SpoolEntry) -> bytes:
+    """The payload; UnusableError (a ValueError) for one that is not read, OSError if it cannot be.
+
+    Never blocks and never follows a link: list_ready's lstat decided already, and the fd's own
+    fstat decides again (the name may have been swapped since)."""
+    if entry.problem:
+        raise UnusableError(entry.problem)
+    try:
+        fd = os.open(entry.data_file, _READ_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW's answer for a symlink
+            raise UnusableError("a symlink, not a regular file: not followed") from None
+        raise
     # os.read sized by fstat: `file.read(MAX_EVENT_BYTES + 1)` allocates that whole buffer
     # (16 MiB) for every event, which made reading a payload four times slower.
-    fd = os.open(entry.data_file, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        size = os.fstat(fd).st_size
-        if size > MAX_EVENT_BYTES:
-            raise ValueError(f"larger than {MAX_EVENT_BYTES} bytes")
+        info = os.fstat(fd)
+        refusal = _refusal(info)
+        if refusal:
+            raise UnusableError(refusal)
+        size = info.st_size
         parts = [os.read(fd, size + 1)]
         total = len(parts[0])
         # One read when the size was right; more if it was short or the file grew since.
@@ -215,22 +291,44 @@ def read_entry(entry: SpoolEntry) -> bytes:
     finally:
         os.close(fd)
     if total > MAX_EVENT_BYTES:
-        raise ValueError(f"larger than {MAX_EVENT_BYTES} bytes")
+        raise UnusableError(f"larger than {MAX_EVENT_BYTES} bytes")
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def reject(path: Path, reason: str) -> Path | None:
-    """Move an unusable file aside (never delete: a human may want it) and say why in the log."""
+    """Move an unusable file aside (never delete: a human may want it) and say why in the log.
+
+    A rename of the name itself: a FIFO, a symlink or a directory is moved, never opened or
+    followed. A name taken in rejected/ already gets a suffix rather than being replaced."""
     rejected_dir = path.parent / "rejected"
     try:
         rejected_dir.mkdir(mode=0o700, exist_ok=True)
         target = rejected_dir / path.name.lstrip(".")  # visible there: it awaits a human
-        os.replace(path, target)
+        if os.path.lexists(target):
+            target = target.with_name(f"{target.name}.{time.time_ns()}")
+        os.rename(path, target)
     except OSError as exc:
-        log.error("cannot move rejected spool file %s aside: %s", path.name, exc)
+        log.error("cannot move rejected spool file %s aside: %s", _one_line(path.name), exc)
         return None
-    log.warning("rejected spool file %s: %s", path.name, reason)
+    log.warning("rejected spool file %s: %s", _one_line(path.name), _one_line(reason))
     return target
+
+
+def drop_marker(entry: SpoolEntry, reason: str) -> None:
+    """The marker of a rejected event: deleted when it is the hook's (a regular file), moved
+    aside like its payload when it is anything else (a directory cannot be unlinked)."""
+    try:
+        if stat.S_ISREG(os.lstat(entry.marker_file).st_mode):
+            os.unlink(entry.marker_file)
+        else:
+            reject(entry.marker, reason)
+    except FileNotFoundError:
+        pass
+
+
+def _one_line(text: str) -> str:
+    """A name or reason fit for one log line: a newline in either cannot forge another."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def write_event(spool_dir: Path, agent: str, event: str, pid: int, payload: bytes) -> Path:
