@@ -43,6 +43,7 @@ def run_checks(settings: Settings, home: Path | None = None) -> list[Check]:
         ("data dir", lambda: data_dir_check(settings)),
         ("token", lambda: token_check(settings)),
         ("server", lambda: server_check(settings)),
+        ("health", lambda: health_check(settings, server_up)),
         ("claude hooks", lambda: claude_hooks_check(settings)),
         ("codex hooks", lambda: codex_hooks_check(settings)),
         ("pi extension", lambda: pi_extension_check(settings)),
@@ -123,6 +124,42 @@ def server_check(settings: Settings) -> Check:
         WARN,
         f"not running ({settings.bind} is free); hooks keep spooling events meanwhile",
         "run `observer start`, or `observer install-service --enable`",
+    )
+
+
+def health_check(settings: Settings, server_up: bool) -> Check:
+    """The running server's own word on its loops (/health, asked with the token so the
+    errors come with their messages)."""
+    if not server_up:
+        return Check("health", OK, "not asked: the server is not running")
+    try:
+        body = local_http.request(settings, "GET", "/health", timeout=5).json()
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        return Check("health", WARN, f"/health did not answer: {exc}", "see the server log")
+    return judge_health(body)
+
+
+def judge_health(body: object) -> Check:
+    if not isinstance(body, dict) or body.get("status") not in ("ok", "degraded"):
+        return Check("health", WARN, "/health gave no status: an older observer?")
+    sources = body.get("sources")
+    if not isinstance(sources, dict):
+        sources = {}
+    backlog = body.get("spool_backlog")
+    waiting = f", {backlog} spool event(s) waiting" if backlog else ""
+    if body["status"] == "ok":
+        return Check("health", OK, f"{len(sources)} task(s) running{waiting}")
+    failed = [
+        f"{name} ({info.get('last_error')}, {info.get('restarts', 0)} restart(s))"
+        for name, info in sorted(sources.items())
+        if isinstance(info, dict) and info.get("last_error")
+    ]
+    return Check(
+        "health",
+        WARN,
+        f"degraded: failing: {', '.join(failed) or 'unknown'}{waiting}",
+        "see the tracebacks in <data dir>/logs/server.log; `observer stop` and `observer "
+        "start` restarts everything",
     )
 
 

@@ -231,3 +231,26 @@ def test_the_command_exits_1_on_a_failure_and_speaks_json(tmp_path: Path, bare_p
     assert {"token", "server", "claude hooks", "codex hooks", "pi extension", "spool"} <= set(
         checks
     )
+
+
+def test_health_ok_and_degraded_with_the_failing_sources() -> None:
+    ok = doctor.judge_health(
+        {"status": "ok", "version": "1", "sources": {"spool": {}}, "spool_backlog": 0}
+    )
+    assert ok.level == OK and "1 task(s) running" in ok.message
+    degraded = doctor.judge_health(
+        {
+            "status": "degraded",
+            "version": "1",
+            "sources": {
+                "spool": {"last_ok": None, "restarts": 4, "last_error": "OSError: boom"},
+                "usage": {"last_ok": 1.0, "restarts": 0, "last_error": None},
+            },
+            "spool_backlog": 12,
+        }
+    )
+    assert degraded.level == WARN
+    assert "spool (OSError: boom, 4 restart(s))" in degraded.message
+    assert "usage" not in degraded.message and "12 spool event(s) waiting" in degraded.message
+    assert doctor.judge_health({"status": "ok", "version": "0.1"}).level == OK  # no sources
+    assert doctor.judge_health({"version": "0.1"}).level == WARN
