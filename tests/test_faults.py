@@ -313,3 +313,20 @@ def test_websocket_abuse_never_stops_the_server_serving_another_client(tmp_path:
     finally:
         process.terminate()
         process.wait(30)
+
+
+# -- kill -9 while hooks keep writing --------------------------------------------------------
+
+
+def test_kill_9_every_moment_while_hooks_write_loses_nothing_and_keeps_order(
+    tmp_path: Path,
+) -> None:
+    """The soak of scripts/bench/kill_soak.py, small: prompt/stop pairs through the real hook
+    while the server is SIGKILLed and restarted; every event once, in order, and every
+    session `waiting` at the end."""
+    from scripts.bench.kill_soak import soak
+
+    result = soak(tmp_path, sessions=4, pairs=40, kill_every=0.7, min_kills=3, pause=0.01)
+    assert result.kills >= 3
+    assert (result.lost, result.duplicated, result.rejected) == (0, 0, 0), result
+    assert result.out_of_order == [] and result.wrong_final == {}, result
