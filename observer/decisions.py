@@ -27,6 +27,15 @@ from observer.direct.base import ActionError
 from observer.policy import ALLOW, ASK, DENY, Rule, RuleError, Subject, as_subject, evaluate
 
 log = logging.getLogger(__name__)
+
+
+class StorageError(ActionError):
+    """The policy could not be saved: nothing was changed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("storage", message)
+
+
 DEFAULT_AWAY_TIMEOUT = 300.0
 SCOPES = ("once", "session", "always")
 
@@ -58,8 +67,11 @@ class DecisionDesk:
         self.audit_path = data_dir / "audit.jsonl"
         self.flag_path = data_dir / "decide.on"
         self.away, self.rules, self.next_id, renumbered = _load_policy(self.policy_path)
-        if renumbered:
-            self._save()  # rules from an older policy.json keep the ids they got now
+        if renumbered:  # rules from an older policy.json keep the ids they got now
+            try:
+                self._save()
+            except StorageError as exc:
+                log.error("%s: the ids given now are not kept yet", exc)
         self.session_rules: dict[str, list[Rule]] = {}
         self.held: dict[tuple[str, str], Held] = {}
         self._sync_flag()
@@ -209,8 +221,9 @@ class DecisionDesk:
 
     # -- settings ----------------------------------------------------------------------------
     def set_away(self, on: bool, by: str) -> None:
+        self._save(away=on)  # persisted first: a switch that cannot be saved is not made
         self.away = on
-        self._save()
+        self._sync_flag()
         self._audit({"away": on, "by": by})
         if not on:
             for held in list(self.held.values()):
@@ -220,21 +233,24 @@ class DecisionDesk:
     def add_rule(self, rule: Rule, by: str) -> Rule:
         """Add a rule under a fresh id (any id it came with is ignored); returns it."""
         rule = replace(rule, id=self.next_id)
+        self._save(rules=[*self.rules, rule], next_id=self.next_id + 1)
         self.next_id += 1
         self.rules.append(rule)
-        self._save()
+        self._sync_flag()
         self._audit({"rule_added": rule.to_json(), "by": by})
         return rule
 
     def remove_rule(self, rule_id: int, by: str) -> Rule:
         """Remove the rule with this id; the others keep theirs."""
-        for index, rule in enumerate(self.rules):
+        for rule in self.rules:
             if rule.id == rule_id:
-                del self.rules[index]
                 break
         else:
             raise ActionError("not_found", f"no rule with id {rule_id}")
-        self._save()
+        kept = [r for r in self.rules if r.id != rule_id]
+        self._save(rules=kept)
+        self.rules = kept
+        self._sync_flag()
         self._audit({"rule_removed": rule.to_json(), "by": by})
         return rule
 
@@ -245,13 +261,23 @@ class DecisionDesk:
             return []
         return [json.loads(line) for line in lines[-limit:] if line.strip()]
 
-    def _save(self) -> None:
-        rules = [r.to_json() for r in self.rules]
-        body = {"away": self.away, "next_id": self.next_id, "rules": rules}
+    def _save(
+        self, away: bool | None = None, rules: list[Rule] | None = None, next_id: int | None = None
+    ) -> None:
+        """Write the policy as it is about to be, before memory changes: a disk that refuses
+        (full, read-only) leaves both as they were, and the caller is told (StorageError)."""
+        body = {
+            "away": self.away if away is None else away,
+            "next_id": self.next_id if next_id is None else next_id,
+            "rules": [r.to_json() for r in (self.rules if rules is None else rules)],
+        }
         temp = self.policy_path.with_name(f".{self.policy_path.name}.tmp")
-        temp.write_text(json.dumps(body, indent=2) + "\n")
-        os.replace(temp, self.policy_path)
-        self._sync_flag()
+        try:
+            temp.write_text(json.dumps(body, indent=2) + "\n")
+            os.replace(temp, self.policy_path)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise StorageError(f"cannot save {self.policy_path.name}: {exc.strerror}") from None
 
     def _sync_flag(self) -> None:
         if self.away or self.rules:

@@ -389,3 +389,36 @@ async def test_a_pi_question_not_away_gets_no_decision(running_app: Quart) -> No
         "/api/hook/permission?agent=pi", data=b'{"hook": "x"}', headers=JSON
     )
     assert (await garbage.get_json()) == {"decision": None}
+
+
+async def test_a_switch_that_cannot_be_saved_is_not_made(
+    running_app: Quart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Disk full: away mode, a new rule and a removal each answer 507 and change nothing, in
+    memory or on disk; once the disk takes writes again, they work."""
+    client = running_app.test_client()
+    kept = await client.post("/api/rules", json={"action": "deny", "tool": "Bash"})
+    assert kept.status_code == 201
+    rule_id = (await kept.get_json())["rule"]["id"]
+    import observer.decisions as decisions
+
+    real_replace = decisions.os.replace
+
+    def disk_full(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(decisions.os, "replace", disk_full)
+    refused = [
+        await client.post("/api/away", json={"on": True}),
+        await client.post("/api/rules", json={"action": "allow", "tool": "Read"}),
+        await client.delete(f"/api/rules/{rule_id}", headers=JSON),
+    ]
+    for answer in refused:
+        assert answer.status_code == 507
+        assert "nothing changed" in (await answer.get_json())["message"]
+    assert (await (await client.get("/api/away")).get_json())["away"] is False
+    rules = (await (await client.get("/api/rules")).get_json())["rules"]
+    assert [r["id"] for r in rules] == [rule_id]
+    monkeypatch.setattr(decisions.os, "replace", real_replace)
+    assert (await client.post("/api/away", json={"on": True})).status_code == 200
+    assert (await (await client.get("/api/away")).get_json())["away"] is True
