@@ -310,8 +310,20 @@ def reject(path: Path, reason: str) -> Path | None:
     except OSError as exc:
         log.error("cannot move rejected spool file %s aside: %s", _one_line(path.name), exc)
         return None
-    log.warning("rejected spool file %s: %s", _one_line(path.name), _one_line(reason))
+    kind, detail = _reason_parts(_one_line(reason))
+    # The kind of reason is in the template: the server's log lets one line per template
+    # through every few seconds, so a flood of one kind is one line, and each kind is seen.
+    log.warning(f"rejected spool file %s: {kind}%s", _one_line(path.name), detail)
     return target
+
+
+def _reason_parts(reason: str) -> tuple[str, str]:
+    """(its kind, the rest): "unreadable: a FIFO, …: not opened" -> ("unreadable: a FIFO, …",
+    ": not opened"), "not JSON: Expecting value…" -> ("not JSON", ": Expecting value…")."""
+    parts = reason.split(": ", 2)
+    keep = 2 if parts[0] == "unreadable" and len(parts) > 1 else 1
+    kind = ": ".join(parts[:keep])
+    return kind.replace("%", "%%"), reason[len(kind) :]
 
 
 def drop_marker(entry: SpoolEntry, reason: str) -> None:

@@ -360,3 +360,28 @@ def test_a_newline_in_a_name_cannot_forge_a_log_line(
         spool.reject(bad, "not an event\nsecond line")
     (line,) = [r.getMessage() for r in caplog.records]
     assert "\n" not in line and "\\n" in line
+
+
+def test_each_kind_of_rejection_has_its_own_log_template(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server's log lets one line per template through every few seconds: a flood of one
+    kind is one line, yet every kind planted at once shows with its reason."""
+    reasons = [
+        "unreadable: a FIFO, not a regular file: not opened",
+        "unreadable: a FIFO, not a regular file: not opened",
+        "unreadable: a symlink, not a regular file: not followed",
+        "not JSON: Expecting value: line 1 column 1 (char 0)",
+        "not JSON: Extra data: line 1 column 3 (char 2)",
+        "larger than 100% of the cap",
+    ]
+    with caplog.at_level(logging.WARNING, logger="observer.spool"):
+        for n, reason in enumerate(reasons):
+            bad = tmp_path / f"junk{n}"
+            bad.write_bytes(b"")
+            spool.reject(bad, reason)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [f"rejected spool file junk{n}: {r}" for n, r in enumerate(reasons)]
+    templates = [str(r.msg) for r in caplog.records]
+    assert templates[0] == templates[1] and templates[3] == templates[4]
+    assert len(set(templates)) == 4
