@@ -19,6 +19,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+_sleep = asyncio.sleep  # the backoff's (tests record it)
 _current: ContextVar[Source | None] = ContextVar("observer_supervised_source", default=None)
 
 
@@ -113,7 +114,7 @@ class Supervisor:
                         delay,
                     )
                 previous = same
-                await asyncio.sleep(delay)
+                await _sleep(delay)
                 delay = min(delay * 2, self.backoff_max)
                 source.restarts += 1
                 continue
