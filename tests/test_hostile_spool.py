@@ -23,8 +23,11 @@ from typing import Any
 
 import pytest
 
+from observer.forward import Forwarder
 from observer.spool import write_event
 from tests.credentials import get_json, token_of
+from tests.test_forward_sender import Remote
+from tests.test_spool import _in_a_thread
 
 SECRET = "SECRET-never-to-be-read-4d1c"
 PID = os.getpid()  # alive: liveness must not end the sessions
@@ -204,3 +207,28 @@ def test_hostile_spool_files_are_rejected_unread_and_the_next_event_arrives_in_a
         conn.close()
     assert SECRET not in dumped
     assert (outside / "secret.json").read_bytes() == _prompt("from-the-secret", SECRET)
+
+
+def test_the_forwarder_sends_none_of_them_and_the_event_after_them(tmp_path: Path) -> None:
+    """observer forward reads the spool too: the same files go aside unread, the next event
+    goes to the remote, and a FIFO does not hold up the sender."""
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    planted = _plant(spool_dir, outside)
+    time.sleep(0.01)
+    after = write_event(spool_dir, "claude", "UserPromptSubmit", PID, _prompt("after", "world"))
+    remote = Remote()
+    try:
+        forwarder = Forwarder(spool_dir, remote.url, "tok", host="laptop")
+        sent = _in_a_thread(forwarder.drain)  # a blocked open() fails here, not hangs
+    finally:
+        remote.server.shutdown()
+        remote.server.server_close()
+    assert sent == 1
+    names = [e["name"] for r in remote.requests for e in r["entries"]]
+    assert names == [after.name]
+    assert SECRET not in json.dumps(remote.requests)
+    assert forwarder.stats.rejected == len(planted)
+    assert sorted(p.name for p in spool_dir.iterdir()) == ["rejected"]
