@@ -201,3 +201,39 @@ async def test_right_token_is_accepted_by_header_never_in_the_url() -> None:
             async with client.websocket("/ws?token=s3cret") as ws:
                 await ws.receive()
         assert refused.value.response.status_code == 401
+
+
+async def test_websockets_over_max_clients_are_refused_with_503_before_the_upgrade() -> None:
+    app = create_app(load_settings(liveness_interval=0, max_clients=2))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        async with client.websocket("/ws") as first, client.websocket("/ws") as second:
+            assert (await receive(first))["type"] == "hello"
+            assert (await receive(second))["type"] == "hello"
+            with pytest.raises(WebsocketResponseError) as refused:
+                async with client.websocket("/ws") as third:
+                    await third.receive()
+            response = refused.value.response
+            assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+            assert (await response.get_json())["code"] == "too_many_clients"
+            # HTTP is served meanwhile
+            assert (await client.get("/api/sessions")).status_code == 200
+        async with client.websocket("/ws") as again:  # the two left: room again
+            assert (await receive(again))["type"] == "hello"
+
+
+async def test_health_is_public_and_reports_every_task_and_the_backlog(tmp_path: Path) -> None:
+    from observer.server import _spool_backlog
+
+    app = create_app(load_settings(liveness_interval=0))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        client.anonymous = True  # type: ignore[attr-defined]
+        body = await (await client.get("/health")).get_json()
+    assert body["status"] == "ok" and body["spool_backlog"] == 0
+    assert {"spool", "claude-registry", "codex-daemon", "approvals"} <= set(body["sources"])
+    assert all(s["restarts"] == 0 and s["last_error"] is None for s in body["sources"].values())
+    for name in ("ev.claude.Stop.1.a.ready", "ev.pi.x.2.b.ready", ".ev.claude.Stop.1.c.json"):
+        (tmp_path / name).touch()
+    assert _spool_backlog(tmp_path) == 2
+    assert _spool_backlog(tmp_path / "missing") is None
