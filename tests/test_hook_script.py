@@ -437,3 +437,49 @@ def test_a_failed_payload_write_commits_nothing_and_leaves_no_file(
     )
     assert_quiet_success(proc)
     assert payload_of(only_event(spool_dir)) == payload
+
+
+# -- the pi extension's writer (hooks/pi/observer.ts), the same promise ------------------------
+
+PI_EXTENSION = HOOK.parent / "pi" / "observer.ts"
+NODE = shutil.which("node") or "node"  # a missing one skips the test
+
+
+def _pi_spool_function() -> str:
+    """The extension's `spool()` as plain JS (its few type annotations stripped), with the
+    stand-ins it needs: run by node, it writes one record into argv[2], padded to argv[3]."""
+    source = PI_EXTENSION.read_text()
+    start = source.index("function spool(hook: string")
+    body = source[start : source.index("\n}\n", start) + 3]
+    body = body.replace("hook: string, event: any, ctx: any): void", "hook, event, ctx)")
+    body = re.sub(r"let (\w+): [\w |]+;", r"let \1;", body)
+    body = body.replace("catch (err: any)", "catch (err)")
+    return (
+        "const { closeSync, futimesSync, mkdirSync, openSync, unlinkSync, writeSync } =\n"
+        '  require("node:fs");\n'
+        "const SPOOL_DIR = process.argv[2];\n"
+        'const NONCE = "t";\nlet seq = 0;\nlet lastMicros = 0;\n'
+        "const modelName = (m) => m;\nconst slim = (hook, event) => event;\n"
+        f"{body}\n"
+        'spool("agent_start", { type: "agent_start", pad: "x".repeat(Number(process.argv[3])) }, '
+        '{ cwd: "/tmp" });\n'
+    )
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.parametrize("limit", ["0", "1"], ids=["nothing-written", "short-write"])
+def test_the_pi_extension_commits_nothing_when_its_write_fails(tmp_path: Path, limit: str) -> None:
+    """`ulimit -f` (SIGXFSZ ignored, as node would otherwise die): a write refused outright
+    (EFBIG) or cut short (a short count, as on a full disk) leaves neither record nor marker.
+    The extension used to commit the first 512 bytes of the record."""
+    script = tmp_path / "spool.js"
+    script.write_text(_pi_spool_function())
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    run = f"trap '' XFSZ; ulimit -f {limit}; exec {NODE} {script} {spool_dir} 100000"
+    proc = subprocess.run([SH, "-c", run], capture_output=True, timeout=60, check=False)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    assert list(spool_dir.iterdir()) == []
+    proc = subprocess.run([NODE, str(script), str(spool_dir), "100000"], timeout=60, check=True)
+    (entry,) = spool.list_ready(spool_dir)[0]
+    assert entry.agent == "pi" and len(entry.path.read_bytes()) > 100000

@@ -145,15 +145,29 @@ function spool(hook: string, event: any, ctx: any): void {
 		mkdirSync(SPOOL_DIR, { recursive: true, mode: 0o700 });
 		fd = openSync(data, "wx", 0o600);
 	}
+	let open = true;
 	try {
-		writeSync(fd, body);
+		// One write: a short count (disk full) is a failure too, never a truncated record.
+		const bytes = Buffer.from(body);
+		if (writeSync(fd, bytes) !== bytes.length) throw new Error("short write");
 		futimesSync(fd, seconds, seconds);
+		open = false; // a close that fails has released the fd all the same: never twice
+		closeSync(fd); // where a deferred write error shows (NFS)
 	} catch {
-		closeSync(fd);
-		unlinkSync(data); // never leave half a record for the server to adopt
-		return;
+		if (open) {
+			try {
+				closeSync(fd);
+			} catch {
+				// the file goes all the same
+			}
+		}
+		try {
+			unlinkSync(data); // never leave half a record for the server to adopt
+		} catch {
+			// gone already
+		}
+		return; // and no marker: nothing is committed
 	}
-	closeSync(fd);
 	closeSync(openSync(`${SPOOL_DIR}/${name}.ready`, "wx", 0o600));
 }
 
