@@ -13,12 +13,37 @@ from typing import Any
 from observer.events import Event, Kind
 from observer.state import PROCESS_EXITED, Effect, SessionState, Status, Transition, transition
 
+Journal = dict[str, SessionState | None]  # session id -> its state before the batch (None: none)
+
 
 class SessionBook:
     def __init__(self, states: Iterable[SessionState] = ()) -> None:
         self._states: dict[str, SessionState] = {s.session_id: s for s in states}
+        self._journal: Journal | None = None
+
+    # -- a batch that may not commit ------------------------------------------------------------
+    def begin(self) -> None:
+        """Note what the next changes replace, so that `undo` can put it back: memory must
+        not stay ahead of a database that refused the batch (a full disk)."""
+        self._journal = {}
+
+    def end(self) -> Journal:
+        journal, self._journal = self._journal or {}, None
+        return journal
+
+    def undo(self, journal: Journal) -> None:
+        for session_id, state in journal.items():
+            if state is None:
+                self._states.pop(session_id, None)
+            else:
+                self._states[session_id] = state
+
+    def _note(self, session_id: str) -> None:
+        if self._journal is not None and session_id not in self._journal:
+            self._journal[session_id] = self._states.get(session_id)
 
     def apply(self, event: Event, now: float) -> Transition:
+        self._note(event.session_id)
         result = transition(self._states.get(event.session_id), event, now)
         if result.effect is Effect.DROPPED or result.state is None:
             self._states.pop(event.session_id, None)
@@ -33,6 +58,7 @@ class SessionBook:
         state = self._states.get(session_id)
         if state is None or not state.materialized or state.usage == usage:
             return None
+        self._note(session_id)
         state = replace(state, usage=usage, revision=state.revision + 1)
         self._states[session_id] = state
         return state

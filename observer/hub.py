@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from observer.book import SessionBook
+from observer.book import Journal, SessionBook
 from observer.events import Event, Kind
 from observer.state import INACTIVE_IN_HISTORY, Effect, SessionState, Status
 from observer.store import Write
@@ -47,6 +47,14 @@ class Subscriber:
         return self.all_sessions or session_id in self.sessions
 
 
+@dataclass(frozen=True)
+class Undo:
+    """What one staged batch changed in memory, to take back if it does not commit."""
+
+    journal: Journal
+    messages: list[Message]
+
+
 def attention_sorted(states: Iterable[SessionState]) -> list[SessionState]:
     """Sessions that need the user first; within a status, the longest-waiting first."""
 
@@ -64,6 +72,23 @@ class Hub:
         self._rings: dict[str, deque[Message]] = {}
         self._ring_size = ring_size
         self._subscribers: set[Subscriber] = set()
+
+    # -- a batch that may not commit ----------------------------------------------------------
+    def begin(self) -> None:
+        """Changes from here on can be taken back (`end`, then `undo` if the commit fails)."""
+        self.book.begin()
+
+    def end(self, messages: list[Message]) -> Undo:
+        return Undo(self.book.end(), messages)
+
+    def undo(self, undo: Undo) -> None:
+        """Put the sessions and their replay rings back as they were before the batch; its
+        messages were never published (publishing waits for the commit)."""
+        self.book.undo(undo.journal)
+        for message in reversed(undo.messages):
+            ring = self._rings.get(message["session_id"])
+            if ring and ring[-1] is message:
+                ring.pop()
 
     # -- applying events --------------------------------------------------------------------
     def apply(self, event: Event, now: float) -> tuple[Write | None, Message | None]:

@@ -31,7 +31,7 @@ from observer import rollouts, spool
 from observer.aio import ThreadHandoff, wait_event
 from observer.errors import ParseError
 from observer.events import Event, Kind, Origin
-from observer.hub import Hub, Message
+from observer.hub import Hub, Message, Undo
 from observer.prices import load_prices
 from observer.settings import Settings
 from observer.store import FileOffset, ForwardedFile, Store, UsageRow, Write
@@ -213,7 +213,7 @@ class Ingestor:
                 reading = self._read_soon(chunks[n + 1]) if n + 1 < len(chunks) else None
                 names = frozenset(key for key, _ in done)
                 done_entries = [entry for _, entry in done]
-                writes, messages, rows = self._stage(events, time.time())
+                writes, messages, rows, undo = self._stage_undoable(events, time.time())
                 # The chunk's file names commit with its events, with the previous chunk's and
                 # with those whose deletion is under way: a kill before their deletions cannot
                 # make the next start ingest them twice.
@@ -221,7 +221,9 @@ class Ingestor:
                 if in_flight is not None:
                     committed |= in_flight.names
                 commit = self.store.submit([*writes, *rows, _batch_record(committed)])
-                current = _InFlight(commit, messages, names, committed, [*done_entries, *gone])
+                current = _InFlight(
+                    commit, messages, names, committed, [*done_entries, *gone], undo
+                )
                 if in_flight is not None:
                     consumed += await self._settle(in_flight, then=current)
                 in_flight = current
@@ -240,9 +242,16 @@ class Ingestor:
         try:
             await asyncio.wrap_future(chunk.commit)
         except Exception:
-            if then is not None:  # committed or not, the next chunk must be accounted for
+            # Commit, then memory: the sessions go back to what the database holds, and the
+            # spool still holds the files, so the next drain applies them again. The chunk
+            # staged on top of this one was refused by the store (it refuses everything after
+            # a failure until resume()): wait for that, and take it back first.
+            if then is not None:
                 with contextlib.suppress(Exception):
-                    await self._settle(then)
+                    await asyncio.wrap_future(then.commit)
+                self._undo(then.undo)
+            self._undo(chunk.undo)
+            self.store.resume()
             raise
         self.hub.publish(chunk.messages)
         self._last_batch = chunk.committed
@@ -360,12 +369,33 @@ class Ingestor:
         offsets: Sequence[FileOffset | ForwardedFile] = (),
         flush_usage: bool = False,
     ) -> None:
-        writes, messages, rows = self._stage(events, time.time(), flush_usage)
+        writes, messages, rows, undo = self._stage_undoable(events, time.time(), flush_usage)
         if writes or offsets or rows:
             # One transaction: a file's offset never commits without its usage rows, nor the
             # reverse, so a restart neither loses nor re-counts a record.
-            await asyncio.wrap_future(self.store.submit([*writes, *rows, *offsets]))
+            try:
+                await asyncio.wrap_future(self.store.submit([*writes, *rows, *offsets]))
+            except Exception:
+                self._undo(undo)  # memory never ahead of the database
+                self.store.resume()
+                raise
         self.hub.publish(messages)
+
+    def _stage_undoable(
+        self, events: Sequence[Event], now: float, flush_usage: bool = False
+    ) -> tuple[list[Write], list[Message], list[UsageRow], _Undo]:
+        """`_stage`, noting what it changes in memory so a failed commit can take it back."""
+        self.hub.begin()
+        try:
+            writes, messages, rows = self._stage(events, now, flush_usage)
+        except Exception:
+            self.hub.undo(self.hub.end([]))
+            raise
+        return writes, messages, rows, _Undo(self.hub.end(messages), rows)
+
+    def _undo(self, undo: _Undo) -> None:
+        self.hub.undo(undo.hub)
+        self.usage.forget(undo.usage_rows)
 
     def _stage(
         self, events: Sequence[Event], now: float, flush_usage: bool = False
@@ -607,6 +637,13 @@ class _InFlight:
     names: frozenset[str]  # its own spool files
     committed: frozenset[str]  # the names its batch record holds
     entries: list[spool.SpoolEntry]  # to delete: its own, and any committed before a crash
+    undo: _Undo  # what staging it changed in memory, taken back if the commit fails
+
+
+@dataclass(frozen=True, slots=True)
+class _Undo:
+    hub: Undo
+    usage_rows: list[UsageRow]
 
 
 # A chunk read from the spool: (events, the entries they came from, entries committed before).

@@ -29,6 +29,11 @@ from observer.state import PendingApproval, SessionState, Status
 
 log = logging.getLogger(__name__)
 
+
+class CommitRefusedError(Exception):
+    """Not committed: a commit before it failed, and the ingest has not resumed yet."""
+
+
 BATCH_MAX = 500
 FORWARDED_KEPT_SECONDS = 7 * 24 * 3600
 
@@ -188,6 +193,7 @@ class Store:
         self._queue: queue.Queue[tuple[Writes, Future[None]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._reader: Database | None = None
+        self._refusing = False  # after a failed commit, until resume()
 
     # -- reads (caller's thread) ---------------------------------------------------------
     def load_states(self) -> list[SessionState]:
@@ -357,7 +363,19 @@ class Store:
             if stop:
                 return
 
+    def resume(self) -> None:
+        """Commit again after a failed commit (see `_commit`): the caller has put its memory
+        back as the database has it, and will submit the failed batches again."""
+        self._refusing = False
+
     def _commit(self, batch: list[tuple[Writes, Future[None]]]) -> None:
+        if self._refusing:
+            # After a failed commit, nothing queued behind it may commit: it was staged on top
+            # of the failed batch, and would put the database ahead of it. Until resume().
+            for _, future in batch:
+                if not future.cancelled():
+                    future.set_exception(CommitRefusedError("an earlier commit failed"))
+            return
         try:
             rows = _Rows()
             for writes, _ in batch:
@@ -367,6 +385,7 @@ class Store:
                 self._db.execute("begin")
                 rows.execute(self._db.conn)
         except Exception as exc:  # handed to every waiter: their spool files stay for a retry
+            self._refusing = True
             log.exception("database commit failed")
             for _, future in batch:
                 if not future.cancelled():

@@ -55,6 +55,17 @@ class UsageTracker:
             self._dirty.add(event.session_id)
         return row
 
+    def forget(self, rows: list[UsageRow]) -> None:
+        """Rows whose commit failed: not seen after all. Their sessions' ledgers are read
+        again from the store (which has only what committed) when next touched."""
+        for row in rows:
+            key = (row.agent, row.tokens.record_id)
+            if key in self._recent:
+                del self._recent[key]
+                self.records -= 1
+            self._ledgers.pop(row.session_id, None)
+            self._dirty.discard(row.session_id)
+
     def due(
         self, now: float, publishable: Callable[[str], bool], everything: bool = False
     ) -> list[tuple[str, dict[str, Any]]]:
