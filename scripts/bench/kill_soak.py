@@ -196,6 +196,9 @@ def main() -> None:
     parser.add_argument("--min-kills", type=int, default=6)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
+    parser.add_argument(
+        "--finding", action="append", default=[], metavar="TEXT", help="a line for the doc"
+    )
     args = parser.parse_args()
     rows = []
     for run in range(args.repeat):
@@ -220,7 +223,11 @@ def main() -> None:
         "| run | events | kills | took | lost | duplicated | sessions out of order | "
         "wrong final status | payloads rejected |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         + "\n".join(rows)
-        + "\n\nReproduce: `python -m scripts.bench.kill_soak "
+        + "\n\n"
+        + "".join(f"- {line}\n" for line in args.finding)
+        + f"- measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on the 2-core "
+        "development machine\n"
+        + "\nReproduce: `python -m scripts.bench.kill_soak "
         + " ".join(shown_arguments(sys.argv[1:]))
         + "`\n"
     )
