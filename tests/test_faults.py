@@ -330,3 +330,121 @@ def test_kill_9_every_moment_while_hooks_write_loses_nothing_and_keeps_order(
     assert result.kills >= 3
     assert (result.lost, result.duplicated, result.rejected) == (0, 0, 0), result
     assert result.out_of_order == [] and result.wrong_final == {}, result
+
+
+CAP_FILES = (1024, 1100)  # the usual soft limit; a hard one just above it
+IDLE_CLIENTS = 1500
+
+
+def _limited_files() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, CAP_FILES)
+
+
+async def _open_idle(port: int, token: str, count: int) -> tuple[list[Any], list[int]]:
+    """Open `count` WebSockets, at most 64 handshakes at once: (the open ones, each refusal's
+    HTTP status)."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    gate = asyncio.Semaphore(64)
+    held: list[Any] = []
+    refused: list[int] = []
+
+    async def one() -> None:
+        async with gate:
+            try:
+                ws = await connect(
+                    f"ws://127.0.0.1:{port}/ws",
+                    additional_headers={"Authorization": f"Bearer {token}"},
+                    open_timeout=30,
+                    ping_interval=None,
+                )
+            except InvalidStatus as exc:
+                refused.append(exc.response.status_code)
+                return
+            assert json.loads(await ws.recv())["type"] == "hello"
+            held.append(ws)
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    return held, refused
+
+
+def test_idle_websockets_beyond_the_fd_limit_starve_nothing(tmp_path: Path) -> None:
+    """1,500 idle WebSockets against a server started with 1,024 open files (hard 1,100): it
+    serves max_clients (500) of them and refuses the rest with 503; meanwhile /health, the API
+    and the spool drain are served, and the log stays small."""
+    import asyncio
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < IDLE_CLIENTS + 200:
+        import pytest
+
+        pytest.skip(f"this test needs {IDLE_CLIENTS + 200} open files, the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # our own side of 1,500 sockets
+    log = tmp_path / "server.log"
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    command = [sys.executable, "-m", "observer", "start", "--data-dir", str(data_dir)]
+    command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+    with log.open("ab") as err:
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=_limited_files
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    async def scenario() -> None:
+        token = token_of(data_dir)
+        held, refused = await _open_idle(port, token, IDLE_CLIENTS)
+        try:
+            assert len(held) == 500, (len(held), Counter(refused))
+            assert Counter(refused) == {503: IDLE_CLIENTS - 500}
+            # Others are served: /health, the API, and a fresh WebSocket gets the refusal.
+            health = await asyncio.to_thread(get_json, f"{url}/health", data_dir)
+            assert health["status"] == "ok", health
+            await asyncio.to_thread(get_json, f"{url}/api/sessions", data_dir)
+            more, fresh = await _open_idle(port, token, 1)
+            assert (more, fresh) == ([], [503])
+            # Ingest keeps draining.
+            row = _templates()["SessionStart"]
+            row["session_id"] = "fd-limit-session"
+            write_event(data_dir / "spool", "claude", "SessionStart", 1, json.dumps(row).encode())
+            row = _templates()["UserPromptSubmit"]
+            row["session_id"] = "fd-limit-session"
+            write_event(
+                data_dir / "spool", "claude", "UserPromptSubmit", 1, json.dumps(row).encode()
+            )
+            deadline = time.monotonic() + 30  # a deadlock guard, not a measurement
+            while True:
+                sessions = await asyncio.to_thread(get_json, f"{url}/api/sessions", data_dir)
+                if any(s["id"] == "fd-limit-session" for s in sessions["sessions"]):
+                    break
+                assert time.monotonic() < deadline, "the spool event was never ingested"
+                await asyncio.sleep(0.05)
+        finally:
+            await asyncio.gather(*(ws.close() for ws in held), return_exceptions=True)
+        # Room again once they left.
+        again, none = await _open_idle(port, token, 1)
+        assert len(again) == 1 and none == []
+        await again[0].close()
+
+    try:
+        _healthy(url, process, log)
+        asyncio.run(scenario())
+        assert process.poll() is None, log.read_text()[-5000:]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert process.returncode == 0, log.read_text()[-5000:]
+    server_log = data_dir / "logs" / "server.log"
+    written = log.stat().st_size + server_log.stat().st_size
+    assert written < 1024 * 1024, (written, log.read_text()[-3000:])
