@@ -253,3 +253,39 @@ async def test_stop_cancels_everything_even_a_task_in_its_backoff() -> None:
     assert sup.status == "degraded"
     await asyncio.wait_for(sup.stop(), 10)
     assert failing.cancelled() and waiting.cancelled()
+
+
+async def test_an_oserror_adopting_orphans_no_longer_ends_the_spool_loop(
+    app_with: Make, ingestors: list[ingest.Ingestor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fault seen: one OSError in `spool.adopt_orphans` ended the spool loop for good."""
+    from observer import spool
+
+    monkeypatch.setattr(ingest, "SAFETY_POLL_SECONDS", 0.05)
+    real_adopt = spool.adopt_orphans
+    raised: list[bool] = []
+
+    def adopt_once(directory: Path) -> Any:
+        if not raised:
+            raised.append(True)
+            raise OSError(24, "Too many open files", str(directory))
+        return real_adopt(directory)
+
+    monkeypatch.setattr(spool, "adopt_orphans", adopt_once)
+    sup = Supervisor(backoff=0.01, backoff_max=0.05, failures=3, window=1.0)
+    app = app_with(sup)
+    async with app.test_app() as test_app:
+        running = test_app.app  # type: ignore[attr-defined]
+        await until(lambda: sup.sources["spool"].restarts == 1)
+        poke(running, ingestors[0], [0])
+
+        async def ingested() -> bool:
+            response = await running.test_client().get("/api/sessions")
+            return any(s["id"] == "poke-1" for s in (await response.get_json())["sessions"])
+
+        await until(ingested)
+        body = await health(running)
+        assert body["sources"]["spool"]["last_error"].startswith("OSError: [Errno 24]")
+        assert (await health(running, anonymous=True))["sources"]["spool"]["last_error"] == (
+            "OSError"
+        )
