@@ -309,7 +309,21 @@ def wal_check(settings: Settings) -> Check:
             f"the write-ahead log is {size // (1024 * 1024)} MB: a reader holds it open",
             "restart the server; close any sqlite3 shell on observer.db",
         )
-    return Check("database", OK, f"{settings.db_path} (WAL {size // 1024} KB)")
+    main = settings.db_path.stat().st_size if settings.db_path.exists() else 0
+    kept = (
+        f"events kept {settings.event_retention_days:g} days"
+        if settings.event_retention_days > 0
+        else "events kept forever (event_retention_days = 0)"
+    )
+    return Check(
+        "database",
+        OK,
+        f"{settings.db_path}: {_megabytes(main + size)} ({kept}; WAL {size // 1024} KB)",
+    )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
 
 
 def agent_version_check(binary: str) -> Check:

@@ -53,6 +53,7 @@ _HTTP_STATUS = {
     "already_resolved": 409,
     "ended": 409,
     "launch_failed": 502,
+    "too_many_sessions": 429,
     "forced": 504,
 }
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -99,14 +100,19 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     async def lifespan() -> AsyncGenerator[None, None]:
         ensure_data_dir(settings)
         access.start(ensure_token(settings))  # no server runs without credentials
-        store = Store(settings.db_path)
+        store = Store(settings.db_path, settings.event_retention_days, settings.max_stored_text)
         hub = Hub(store.load_states(), ring_size=settings.replay_ring)
         store.start()
         ingestor = Ingestor(settings, hub, store, supervisor)
         runtime.update(hub=hub, store=store, ingestor=ingestor)
         await ingestor.start()
         _start_notifier(settings, hub, supervisor)
-        direct = DirectSessions(ingestor.apply, hub.book, settings.log_path.parent / "sessions")
+        direct = DirectSessions(
+            ingestor.apply,
+            hub.book,
+            settings.log_path.parent / "sessions",
+            max_live=settings.max_launched,
+        )
         runtime["direct"] = direct
         direct.desk = runtime["desk"] = DecisionDesk(settings.data_dir, settings.away_timeout)
         supervisor.start("approvals", partial(approvals.follow, hub, direct.desk))

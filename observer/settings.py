@@ -101,6 +101,27 @@ SETTINGS: tuple[SettingInfo, ...] = (
         "too_many_clients) before its upgrade.",
     ),
     SettingInfo(
+        "max_launched",
+        "OBSERVER_MAX_LAUNCHED",
+        "8",
+        "Sessions observer launches itself that may run at once; one more is refused "
+        "(too_many_sessions).",
+    ),
+    SettingInfo(
+        "event_retention_days",
+        "OBSERVER_EVENT_RETENTION_DAYS",
+        "30",
+        "Days each session's event history (every change, with the event behind it) is kept "
+        "in the database; sessions and usage are kept. 0 keeps it all.",
+    ),
+    SettingInfo(
+        "max_stored_text",
+        "OBSERVER_MAX_STORED_TEXT",
+        "65536",
+        "Characters of any one text of an event (a prompt, a command, a message) stored in "
+        "the database; a longer one keeps its first and last halves and says its length.",
+    ),
+    SettingInfo(
         "away_timeout",
         "OBSERVER_AWAY_TIMEOUT",
         "300",
@@ -174,6 +195,9 @@ class Settings:
     liveness_interval: float = 5.0
     replay_ring: int = 1000
     max_clients: int = 500
+    max_launched: int = 8
+    event_retention_days: float = 30.0
+    max_stored_text: int = 65536
     away_timeout: float = 300.0
     notify_desktop: bool = False
     notify_webhook: str | None = None
@@ -301,7 +325,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 def _coerce(name: str, value: Any) -> Any:
     try:
-        if name in ("liveness_interval", "notify_cooldown", "away_timeout"):
+        if name in ("liveness_interval", "notify_cooldown", "away_timeout", "event_retention_days"):
             seconds = float(value)
             if seconds < 0:
                 raise ValueError("must not be negative")
@@ -310,7 +334,7 @@ def _coerce(name: str, value: Any) -> Any:
             return _boolean(value)
         if name in ("notify_webhook", "notify_ntfy", "public_url", "forward_to"):
             return _http_url(str(value))
-        if name in ("replay_ring", "max_clients"):
+        if name in ("replay_ring", "max_clients", "max_launched", "max_stored_text"):
             count = int(value)
             if count < 1:
                 raise ValueError("must be at least 1")

@@ -36,6 +36,9 @@ class CommitRefusedError(Exception):
 
 BATCH_MAX = 500
 FORWARDED_KEPT_SECONDS = 7 * 24 * 3600
+DEFAULT_RETENTION_DAYS = 30.0
+DEFAULT_MAX_STORED_TEXT = 64 * 1024
+PRUNE_EVERY_SECONDS = 3600.0
 
 migrations = Migrations("observer")
 
@@ -186,8 +189,16 @@ def open_database(path: Path) -> Database:
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+        max_stored_text: int = DEFAULT_MAX_STORED_TEXT,
+    ) -> None:
         self.path = path
+        self.retention_days = retention_days
+        self.max_stored_text = max_stored_text
+        self._next_prune = 0.0  # monotonic time of the writer's next pruning
         self._db = open_database(path)
         migrations.apply(self._db)
         self._queue: queue.Queue[tuple[Writes, Future[None]] | None] = queue.Queue()
@@ -308,6 +319,8 @@ class Store:
     # -- writes (writer thread) ----------------------------------------------------------
     def start(self, now: float | None = None) -> None:
         self.prune_forwarded(time.time() if now is None else now)
+        self.prune_events(time.time() if now is None else now)
+        self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
         self._thread = threading.Thread(target=self._run, name="observer-writer", daemon=True)
         self._thread.start()
 
@@ -318,6 +331,28 @@ class Store:
         with self._db.conn:
             cursor = self._db.execute("delete from forwarded_files where mtime_ns < ?", [cutoff_ns])
         return int(cursor.rowcount)
+
+    def prune_events(self, now: float) -> int:
+        """Forget events older than the retention: the sessions (their last state) and the
+        usage records stay; only the history of each change goes."""
+        if self.retention_days <= 0:
+            return 0
+        cutoff = now - self.retention_days * 24 * 3600
+        with self._db.conn:
+            cursor = self._db.execute("delete from events where at < ?", [cutoff])
+        if cursor.rowcount:
+            log.info("forgot %d events older than %g days", cursor.rowcount, self.retention_days)
+        return int(cursor.rowcount)
+
+    def size_bytes(self) -> int:
+        """The database's size on disk, its write-ahead log included."""
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                total += Path(f"{self.path}{suffix}").stat().st_size
+            except FileNotFoundError:
+                pass
+        return total
 
     def submit(self, writes: Writes) -> Future[None]:
         future: Future[None] = Future()
@@ -360,6 +395,12 @@ class Store:
                 batch.append(nxt)
                 size += len(nxt[0])
             self._commit(batch)
+            if time.monotonic() >= self._next_prune:  # here: the writer owns the connection
+                self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                try:
+                    self.prune_events(time.time())
+                except sqlite3.Error:
+                    log.exception("pruning old events failed; tried again later")
             if stop:
                 return
 
@@ -377,7 +418,7 @@ class Store:
                     future.set_exception(CommitRefusedError("an earlier commit failed"))
             return
         try:
-            rows = _Rows()
+            rows = _Rows(self.max_stored_text)
             for writes, _ in batch:
                 for write in writes:
                     rows.add(write)
@@ -396,12 +437,26 @@ class Store:
                 future.set_result(None)
 
 
+def _capped(event: dict[str, Any], max_text: int) -> dict[str, Any]:
+    """The event with each text longer than `max_text` cut to its first and last halves and
+    its length: a 15 MB prompt is stored as 64 KB that still show how it began and ended."""
+    for key, value in event.items():
+        if isinstance(value, str) and len(value) > max_text:
+            half = max_text // 2
+            cut = len(value) - 2 * half
+            event[key] = (
+                f"{value[:half]}\n… [{cut:,} of {len(value):,} characters cut] …\n{value[-half:]}"
+            )
+    return event
+
+
 class _Rows:
     """One commit's rows, by table: each table written with one `executemany`, and a session
     that changed several times in the batch upserted once, with its last state (a backlog's
     batch of 500 events over a few sessions wrote the same row hundreds of times)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_text: int = DEFAULT_MAX_STORED_TEXT) -> None:
+        self.max_text = max_text
         self.sessions: dict[str, SessionState] = {}
         self.events: list[tuple[Any, ...]] = []
         self.offsets: dict[str, tuple[Any, ...]] = {}
@@ -425,7 +480,7 @@ class _Rows:
                     write.event.wire,
                     state.status.value,
                     json.dumps(changes),
-                    json.dumps(write.event.to_json()),
+                    json.dumps(_capped(write.event.to_json(), self.max_text)),
                 )
             )
         elif isinstance(write, FileOffset):

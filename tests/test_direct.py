@@ -231,3 +231,24 @@ async def test_interrupting_an_idle_session_is_refused_not_forced(
         assert reply["code"] == "bad_request" and "nothing to interrupt" in reply["message"]
         assert (await session(app, sid))["status"] == "waiting"  # not killed
         await again_then_end(client, app, sid)
+
+
+async def test_launches_beyond_max_launched_are_refused(
+    fake_claude_bin: Path, workdir: Path
+) -> None:
+    async with running(load_settings(liveness_interval=0, max_launched=1)) as application:
+        client = application.test_client()
+        first = await client.post("/api/sessions", json={"agent": "claude", "cwd": str(workdir)})
+        assert first.status_code == 201
+        second = await client.post("/api/sessions", json={"agent": "claude", "cwd": str(workdir)})
+        assert second.status_code == 429
+        refused = await second.get_json()
+        assert refused["code"] == "too_many_sessions" and "max_launched" in refused["message"]
+        sid = (await first.get_json())["session_id"]
+        ended = await client.post(f"/api/sessions/{sid}/end_session", json={})
+        assert ended.status_code == 200
+        third = await client.post("/api/sessions", json={"agent": "claude", "cwd": str(workdir)})
+        assert third.status_code == 201  # one ended: room for another
+        await client.post(
+            f"/api/sessions/{(await third.get_json())['session_id']}/end_session", json={}
+        )

@@ -210,3 +210,35 @@ def test_forwarded_files_older_than_a_week_are_forgotten_at_start(tmp_path: Path
         }
     finally:
         store.close()
+
+
+def test_events_past_the_retention_go_and_the_session_stays(tmp_path: Path) -> None:
+    store = Store(tmp_path / "observer.db", retention_days=1)
+    book = SessionBook()
+    day = 24 * 3600.0
+    _apply_all(
+        store, book, [_event(Kind.PROMPT, 1000.0, detail="old"), _event(Kind.TURN_END, 1001.0)]
+    )
+    _apply_all(store, book, [_event(Kind.PROMPT, 3 * day, detail="new")])
+    assert store.prune_events(now=3 * day + 10) == 2
+    rows = sqlite3.connect(tmp_path / "observer.db").execute("select at from events").fetchall()
+    assert rows == [(3 * day,)]
+    (state,) = store.load_states()
+    assert state.session_id == "s1" and state.status is Status.WORKING
+    keep_all = Store(tmp_path / "observer.db", retention_days=0)
+    assert keep_all.prune_events(now=1e12) == 0
+    store.close()
+    keep_all.close()
+
+
+def test_a_huge_text_is_stored_as_its_two_ends_and_its_length(tmp_path: Path) -> None:
+    store = Store(tmp_path / "observer.db", max_stored_text=1000)
+    prompt = "A" * 600 + "B" * 150_000 + "Z" * 600
+    _apply_all(store, SessionBook(), [_event(Kind.PROMPT, 10.0, detail=prompt)])
+    (raw,) = (
+        sqlite3.connect(tmp_path / "observer.db").execute("select event from events").fetchone()
+    )
+    stored = json.loads(raw)["detail"]
+    assert stored.startswith("A" * 500) and stored.endswith("Z" * 500)
+    assert "[150,200 of 151,200 characters cut]" in stored and len(stored) < 1100
+    store.close()

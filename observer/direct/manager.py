@@ -55,8 +55,10 @@ class DirectSessions:
         book: SessionBook,
         log_dir: Path,
         binaries: Callable[[str], str | None] | None = None,
+        max_live: int = 8,
     ) -> None:
         self.emit = emit
+        self.max_live = max_live
         self.book = book
         self.log_dir = log_dir
         self.binaries = binaries or _which
@@ -73,6 +75,12 @@ class DirectSessions:
         resume: str | None = None,
     ) -> str:
         cls = driver_class(agent)
+        if len(self.drivers) >= self.max_live:
+            raise ActionError(
+                "too_many_sessions",
+                f"{len(self.drivers)} launched sessions are running, the most max_launched "
+                "allows: end one first, or raise max_launched",
+            )
         folder = Path(os.path.expanduser(cwd))
         if not folder.is_absolute() or not folder.is_dir():
             raise ActionError("bad_request", f"cwd must be an existing absolute directory: {cwd!r}")
