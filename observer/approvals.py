@@ -15,7 +15,7 @@ from typing import Any
 from quart import Quart, Response, g, jsonify, request
 
 from connectors import CONNECTORS, pi
-from observer.decisions import DecisionDesk, real_path
+from observer.decisions import DecisionDesk, StorageError, real_path
 from observer.direct.base import ActionError
 from observer.errors import ParseError
 from observer.events import Kind, Origin
@@ -79,10 +79,20 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
         except ActionError as exc:
             return jsonify({"type": "error", "code": exc.code, "message": str(exc)}), 404
         return jsonify({"rules": [r.to_json() for r in desk().rules]}), 200
+        except StorageError:
+            raise
 
     @app.get("/api/audit")
     async def audit() -> Response:
         limit = request.args.get("limit", "1000")
+    @app.errorhandler(StorageError)
+    async def not_saved(exc: StorageError) -> tuple[Response, int]:
+        # Nothing changed (decisions.py saves before it switches): say so, and why.
+        log.error("%s", exc)
+        return jsonify(
+            {"type": "error", "code": exc.code, "message": f"{exc}; nothing changed"}
+        ), 507
+
         count = int(limit) if limit.isdigit() else 1000
         return jsonify({"entries": desk().audit_entries(count)})
 
