@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 from pathlib import Path
 
@@ -105,7 +106,11 @@ def test_replay_missing_file_and_unknown_agent() -> None:
     assert "unknown agent 'nope'" in unknown.stderr
 
 
-def test_status_when_the_server_is_down(tmp_path: Path) -> None:
+def test_status_when_the_server_is_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not 4700: the README's own server may be running there while the suite runs.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("OBSERVER_BIND", f"127.0.0.1:{probe.getsockname()[1]}")
     result = runner.invoke(app, ["status", "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
