@@ -293,9 +293,11 @@ def notes(candidates: Sequence[Candidate]) -> str:
         f"How the hook is shaped by these numbers: the agent's `sh -c` {forks} each command, so "
         "every external process is paid in full. The installed command *sources* the hook "
         "(`A=claude E=<event> S=<spool> command . observer-hook`), so the agent's own shell runs "
-        "it and no second shell starts; its one external process is `cat`, which writes the "
-        "payload to a hidden file; a builtin redirection then creates the empty `.ready` marker "
-        "that commits it. The event time is the payload's mtime (no `date`)."
+        "it and no second shell starts. A builtin redirection (`command exec 3>`) opens the "
+        "hidden payload file; its one external process is `cat`, which writes the payload "
+        "there; a builtin redirection then creates the empty `.ready` marker that commits it. "
+        "If cat fails (disk full, EIO), `rm` removes the file and nothing is committed: a "
+        "process on that path only. The event time is the payload's mtime (no `date`)."
     ]
     rows = [
         (AS_PROGRAM, "running the same script as a program adds a second shell"),
