@@ -56,8 +56,8 @@ def oldest_unlisted(
     the listing, or not committed yet), ignoring those older than the hold (a dead hook)."""
     oldest: dict[int | None, int] = {}
     for pid, mtime_ns in payloads:
-        if now_ns - mtime_ns >= hold_seconds * 1e9:
-            continue
+        if abs(now_ns - mtime_ns) >= hold_seconds * 1e9:
+            continue  # a dead hook's, or a time far in the future (a clock step, a touch)
         if pid not in oldest or mtime_ns < oldest[pid]:
             oldest[pid] = mtime_ns
     return oldest

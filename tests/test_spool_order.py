@@ -48,7 +48,12 @@ def test_one_tick_is_ordered_by_process_then_sequence_never_by_event_name(
 
 
 def test_oldest_unlisted_skips_dead_hooks() -> None:
-    payloads = [(7, NOW - 500_000_000), (7, NOW - 100_000_000), (8, NOW - 5_000_000_000)]
+    payloads = [
+        (7, NOW - 500_000_000),
+        (7, NOW - 100_000_000),
+        (8, NOW - 5_000_000_000),
+        (9, NOW + 3_600_000_000_000),  # an hour ahead: it would hold its process for an hour
+    ]
     assert spool_order.oldest_unlisted(payloads, NOW, hold_seconds=2.0) == {7: NOW - 500_000_000}
 
 
