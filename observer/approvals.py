@@ -76,15 +76,12 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
     async def remove_rule(rule_id: int) -> tuple[Response, int]:
         try:
             desk().remove_rule(rule_id, by=_who())
+        except StorageError:
+            raise
         except ActionError as exc:
             return jsonify({"type": "error", "code": exc.code, "message": str(exc)}), 404
         return jsonify({"rules": [r.to_json() for r in desk().rules]}), 200
-        except StorageError:
-            raise
 
-    @app.get("/api/audit")
-    async def audit() -> Response:
-        limit = request.args.get("limit", "1000")
     @app.errorhandler(StorageError)
     async def not_saved(exc: StorageError) -> tuple[Response, int]:
         # Nothing changed (decisions.py saves before it switches): say so, and why.
@@ -93,6 +90,9 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
             {"type": "error", "code": exc.code, "message": f"{exc}; nothing changed"}
         ), 507
 
+    @app.get("/api/audit")
+    async def audit() -> Response:
+        limit = request.args.get("limit", "1000")
         count = int(limit) if limit.isdigit() else 1000
         return jsonify({"entries": desk().audit_entries(count)})
 
