@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from quart import Quart, Response, g, jsonify, request
@@ -21,10 +22,12 @@ from observer.errors import ParseError
 from observer.events import Kind, Origin
 from observer.hub import Hub
 from observer.policy import UNSCOPED_ALLOW, Rule, RuleError, subject_of, unscoped_allow
+from observer.request_body import json_body
 from observer.supervisor import tick
 
 log = logging.getLogger(__name__)
 DECIDING_AGENTS = ("claude", "codex", "pi")
+_LIMIT = re.compile(r"[0-9]{1,9}")
 # The question's payload when it is not the agent's own hook payload (pi: our extension's).
 QUESTION_PARSERS = {pi.AGENT: pi.parse_permission_request}
 
@@ -48,7 +51,7 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
 
     @app.post("/api/away")
     async def set_away() -> tuple[Response, int]:
-        body = await request.get_json(force=True, silent=True)
+        body = await json_body()
         if not isinstance(body, dict) or not isinstance(body.get("on"), bool):
             return jsonify(
                 {"type": "error", "code": "bad_request", "message": 'send {"on": true|false}'}
@@ -62,7 +65,7 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
 
     @app.post("/api/rules")
     async def add_rule() -> tuple[Response, int]:
-        body = await request.get_json(force=True, silent=True)
+        body = await json_body()
         try:
             if unscoped_allow(body):
                 raise RuleError(UNSCOPED_ALLOW)
@@ -93,7 +96,8 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
     @app.get("/api/audit")
     async def audit() -> Response:
         limit = request.args.get("limit", "1000")
-        count = int(limit) if limit.isdigit() else 1000
+        # ASCII digits only: str.isdigit() takes '²', which int() refuses.
+        count = int(limit) if _LIMIT.fullmatch(limit) else 1000
         return jsonify({"entries": desk().audit_entries(count)})
 
 
@@ -105,7 +109,7 @@ async def ask(desk: DecisionDesk, agent: str, raw: bytes) -> dict[str, Any] | No
     try:
         events = parser(raw, Origin(agent, 0.0))
         data = json.loads(raw)
-    except (ParseError, ValueError):
+    except (ParseError, ValueError, RecursionError):  # RecursionError: nested too deep
         return None
     for event in events:
         if event.kind is Kind.APPROVAL_REQUEST and event.tool_key:

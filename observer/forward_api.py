@@ -27,19 +27,22 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from quart import Quart, Response, jsonify, request
+from quart import Quart, Response, jsonify
 
 from connectors import CONNECTORS
 from observer import spool
 from observer.errors import ParseError
 from observer.events import Event, Origin
 from observer.ingest import Ingestor
+from observer.request_body import json_body
 from observer.store import ForwardedFile
 
 log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 2000  # per request; the sender sends at most 500
 MAX_HOST = 255
+MAX_INTEGER = 2**63 - 1  # SQLite's
+MAX_PID = 2**31 - 1
 
 
 class BadBatchError(ValueError):
@@ -126,10 +129,14 @@ def _decode(item: object) -> tuple[str, int, bytes] | str:
     if not isinstance(item, dict):
         return "an entry must be a JSON object"
     name, mtime_ns, payload = item.get("name"), item.get("mtime_ns"), item.get("payload")
-    if not isinstance(name, str) or spool.parse_name(name) is None:
+    if not isinstance(name, str) or _parse_name(name) is None:
         return "name is not a spool marker name (ev.<agent>.<event>.<pid>.<nonce>.ready)"
-    if not isinstance(mtime_ns, int) or isinstance(mtime_ns, bool) or mtime_ns < 0:
-        return "mtime_ns must be a non-negative integer"
+    if (
+        not isinstance(mtime_ns, int)
+        or isinstance(mtime_ns, bool)
+        or not 0 <= mtime_ns <= MAX_INTEGER
+    ):
+        return "mtime_ns must be a non-negative 64-bit integer"
     if not isinstance(payload, str):
         return "payload must be a base64 string"
     try:
@@ -139,8 +146,21 @@ def _decode(item: object) -> tuple[str, int, bytes] | str:
     return name, mtime_ns, raw
 
 
+def _parse_name(name: str) -> tuple[str, str, int | None] | None:
+    """The spool's own reading of a marker name, but None for a pid no process has (past 32
+    bits, or too many digits for int() at all): a pid is stored, and SQLite's integers stop at
+    64 bits."""
+    try:
+        parsed = spool.parse_name(name)
+    except ValueError:  # more digits than int() converts
+        return None
+    if parsed is None or (parsed[2] is not None and parsed[2] > MAX_PID):
+        return None
+    return parsed
+
+
 def _parse(host: str, name: str, mtime_ns: int, raw: bytes) -> list[Event] | str:
-    parsed_name = spool.parse_name(name)
+    parsed_name = _parse_name(name)
     assert parsed_name is not None  # checked by _decode
     agent, _event, pid = parsed_name
     parser = CONNECTORS.get(agent)
@@ -170,7 +190,7 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
 
     @app.post("/api/ingest")
     async def ingest() -> tuple[Response, int]:
-        body = await request.get_json(force=True, silent=True)
+        body = await json_body()
         try:
             batch = parse_batch(body)
         except BadBatchError as exc:

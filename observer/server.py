@@ -30,6 +30,7 @@ from observer.direct.manager import DirectSessions
 from observer.guard import Guard, Refusal
 from observer.hub import Hub, Message, Subscriber, error
 from observer.ingest import Ingestor
+from observer.request_body import json_body
 from observer.settings import Settings, ensure_data_dir, ensure_token
 from observer.store import Store
 from observer.supervisor import Supervisor
@@ -169,7 +170,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
 
     @app.post("/login")
     async def login_with_token() -> Response | tuple[Response, int]:
-        body = await request.get_json(silent=True)
+        body = await json_body(force=False)
         presented = body.get("token") if isinstance(body, dict) else None
         if not isinstance(presented, str) or not access.tokens.accepts(presented):
             log.warning("refused a login: wrong token, from %s", request.remote_addr)
@@ -195,9 +196,26 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     async def not_found(_exc: Exception) -> tuple[Response, int]:
         return jsonify({"error": "not_found", "message": "no such route or session"}), 404
 
+    @app.errorhandler(500)
+    async def internal_error(_exc: Exception) -> tuple[Response, int]:
+        # A bug, never an answer by design: Quart has logged it (once, with the traceback);
+        # the client gets JSON like every other error, and no detail.
+        body = {"type": "error", "code": "internal", "message": "the server failed: see its log"}
+        return jsonify(body), 500
+
     @app.get("/")
     async def page() -> Response:
         return await app.send_static_file("index.html")
+
+    async def static_file(filename: str) -> Response:
+        # Quart's own view, but a name the filesystem refuses (ENAMETOOLONG, say) is no such
+        # file, not a 500.
+        try:
+            return await app.send_static_file(filename)
+        except OSError:
+            abort(404)
+
+    app.view_functions["static"] = static_file
 
     @app.get("/health")
     async def health() -> Response:
@@ -231,13 +249,13 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
 
     @app.post("/api/sessions")
     async def create_session() -> tuple[Response, int]:
-        params = await request.get_json(force=True, silent=True)
+        params = await json_body()
         reply = await _act(runtime["direct"], "create_session", params)
         return jsonify(reply), _http_status(reply)
 
     @app.post("/api/sessions/<session_id>/<action>")
     async def session_action(session_id: str, action: str) -> tuple[Response, int]:
-        params = await request.get_json(force=True, silent=True)
+        params = await json_body()
         params = dict(params) if isinstance(params, dict) else {}
         params["session_id"] = session_id
         params["_by"] = g.who  # for the audit log
@@ -437,9 +455,9 @@ async def _send_loop(sub: Subscriber, published: _EncodedOnce) -> None:
         await websocket.send(published.text(message))
 
 
-def _action_of(raw: str | bytes) -> tuple[str, dict[str, Any]] | None:
+def _action_of(raw: str | bytes | None) -> tuple[str, dict[str, Any]] | None:
     """(action, message) when the message asks for a session action, else None."""
-    if len(raw) > MAX_MESSAGE_BYTES:
+    if raw is None or len(raw) > MAX_MESSAGE_BYTES:
         return None
     try:
         message = json.loads(raw)
@@ -448,9 +466,9 @@ def _action_of(raw: str | bytes) -> tuple[str, dict[str, Any]] | None:
     if not isinstance(message, dict):
         return None
     kind = message.get("type")
-    if kind == "create_session" or kind in SESSION_ACTIONS:
-        return str(kind), message
-    return None
+    if isinstance(kind, str) and (kind == "create_session" or kind in SESSION_ACTIONS):
+        return kind, message
+    return None  # anything else (a "type" that is no string included): `_handle` answers it
 
 
 async def _act_and_reply(direct: DirectSessions, action: str, message: dict[str, Any]) -> None:
@@ -506,7 +524,9 @@ def _http_status(reply: Message) -> int:
     return _HTTP_STATUS.get(str(reply.get("code")), 400)
 
 
-def _handle(the_hub: Hub, sub: Subscriber, raw: str | bytes) -> Message | None:
+def _handle(the_hub: Hub, sub: Subscriber, raw: str | bytes | None) -> Message | None:
+    if raw is None:  # an empty binary frame: Quart hands it over as None
+        raw = b""
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
