@@ -97,13 +97,32 @@ def _object(fields: dict[str, Any]) -> str:
     return json.dumps(fields)
 
 
+PERM = Path(__file__).parent / "fixtures" / "claude" / "c_perm_stdio_allow" / "hooks.jsonl"
+PERMISSION = next(
+    json.loads(line)
+    for line in PERM.read_bytes().splitlines()
+    if json.loads(line)["hook_event_name"] == "PermissionRequest"
+)
+# A session the fixture makes (forwarded, up to its PermissionRequest): the fields naming a
+# session or a request name it often, so actions get past "no such session".
+SEEDED: dict[str, str] = {}
+
+
+def _seeded(key: str) -> st.SearchStrategy[Any]:
+    return st.just(key).map(lambda name: SEEDED.get(name, name))
+
+
+FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {name: any_json for name in FIELDS} | {
+    "session_id": _seeded("session_id") | any_json,
+    "request_id": _seeded("request_id") | any_json,
+    "decision": st.sampled_from(["allow", "deny"]) | any_json,
+    "agent": st.sampled_from(sorted(DIRECT)) | any_json,
+}
+
 known_message = st.fixed_dictionaries(
-    {"type": st.sampled_from(WS_TYPES)},
-    optional={name: any_json for name in FIELDS},
+    {"type": st.sampled_from(WS_TYPES)}, optional=FIELD_VALUES
 ).map(_object)
-any_type = st.fixed_dictionaries(
-    {"type": any_json}, optional={name: any_json for name in FIELDS}
-).map(_object)
+any_type = st.fixed_dictionaries({"type": any_json}, optional=FIELD_VALUES).map(_object)
 ws_frames: st.SearchStrategy[str | bytes] = st.one_of(
     known_message,
     known_message,  # the messages the server acts on get the most cases
@@ -115,12 +134,6 @@ ws_frames: st.SearchStrategy[str | bytes] = st.one_of(
     st.sampled_from(WS_TYPES).map(lambda kind: json.dumps({"type": kind, "x": 1})[:-1]),
 )
 
-PERM = Path(__file__).parent / "fixtures" / "claude" / "c_perm_stdio_allow" / "hooks.jsonl"
-PERMISSION = next(
-    json.loads(line)
-    for line in PERM.read_bytes().splitlines()
-    if json.loads(line)["hook_event_name"] == "PermissionRequest"
-)
 # The hook's question, real but for one field of any JSON type (or one more).
 permission_bodies = st.tuples(
     st.sampled_from([*PERMISSION, "extra"]), any_json | st.integers(1, DEEP).map(_deep)
@@ -154,9 +167,7 @@ ingest_bodies = st.fixed_dictionaries(
 json_bodies: st.SearchStrategy[bytes] = st.one_of(
     permission_bodies.map(lambda body: json.dumps(body).encode()),
     ingest_bodies.map(lambda body: json.dumps(body).encode()),
-    st.fixed_dictionaries({}, optional={name: any_json for name in FIELDS}).map(
-        lambda body: json.dumps(body).encode()
-    ),
+    st.fixed_dictionaries({}, optional=FIELD_VALUES).map(lambda body: json.dumps(body).encode()),
     any_json.map(lambda body: json.dumps(body).encode()),
     st.binary(max_size=200),
     st.integers(1, DEEP).map(lambda depth: _deep(depth).encode()),
@@ -210,11 +221,33 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     watcher = loop.run_until_complete(watching.__aenter__())
     loop.run_until_complete(watcher.receive())  # hello
     try:
-        yield Served(loop, app, app.test_client(), watcher)
+        served = Served(loop, app, app.test_client(), watcher)
+        served.run(_seed(served))
+        yield served
     finally:
         loop.run_until_complete(watching.__aexit__(None, None, None))
         loop.run_until_complete(testing.__aexit__(None, None, None))
         loop.close()
+
+
+async def _seed(served: Served) -> None:
+    """A forwarded Claude session waiting on a permission: what actions can act on."""
+    entries = []
+    for number, line in enumerate(PERM.read_bytes().splitlines()[:5]):
+        event = json.loads(line)["hook_event_name"]
+        name = f"ev.claude.{event}.{os.getpid()}.seed{number}.ready"
+        payload = base64.b64encode(line).decode()
+        entries.append({"name": name, "mtime_ns": number + 1, "payload": payload})
+    response = await served.client.post(
+        "/api/ingest", json={"host": "fuzz-host", "entries": entries}
+    )
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    assert len((await response.get_json())["committed"]) == 5
+    session_id = str(PERMISSION["session_id"])
+    found = await served.client.get(f"/api/sessions/{session_id}")
+    assert found.status_code == 200, await found.get_data(as_text=True)
+    state = (await found.get_json())["session"]
+    SEEDED.update(session_id=session_id, request_id=state["pending"]["request_id"])
 
 
 def _launches_nothing(frame: str | bytes) -> str | bytes:
