@@ -239,6 +239,9 @@ def test_websocket_abuse_never_stops_the_server_serving_another_client(tmp_path:
             "a list": bad.ask("[]"),
             "null": bad.ask("null"),
             "a number type": bad.ask({"type": 5}),
+            "a list type": bad.ask({"type": []}),  # unhashable: once a TypeError and a close
+            "an object type": bad.ask({"type": {"type": "ping"}}),
+            "an empty binary frame": bad.ask(b""),  # Quart hands it over as None
             "unknown type": bad.ask({"type": "no_such_thing"}),
             "no session id": bad.ask({"type": "subscribe_session"}),
             "a bool revision": bad.ask(
