@@ -153,3 +153,29 @@ def test_one_server_per_data_dir(tmp_path: Path) -> None:
                 process.kill()
                 process.wait(timeout=15)
         log.close()
+
+
+def test_a_server_and_a_forwarder_never_share_a_data_dir(tmp_path: Path) -> None:
+    from tests.test_forward import forward_command
+
+    data_dir = tmp_path / "data"
+    to = f"http://127.0.0.1:{_free_port()}"  # nobody there: it retries, holding the lock
+    forwarder = subprocess.Popen(
+        forward_command(data_dir, to), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert forwarder.stdout is not None
+        assert forwarder.stdout.readline().startswith(b"forwarding ")  # it has the lock
+        refused = _observer(data_dir, "start", "--bind", f"127.0.0.1:{_free_port()}")
+        assert refused.returncode != 0
+        assert (
+            f"observer is already running for {data_dir} (pid {forwarder.pid}, forwarding to {to})"
+        ) in refused.stderr, refused.stderr
+        assert forwarder.poll() is None
+        second = subprocess.run(
+            forward_command(data_dir, to), capture_output=True, text=True, timeout=60
+        )
+        assert second.returncode == 1 and "runs a server or forwards" in second.stderr
+    finally:
+        forwarder.terminate()
+        forwarder.communicate(timeout=30)
