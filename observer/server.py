@@ -472,7 +472,11 @@ def _action_of(raw: str | bytes | None) -> tuple[str, dict[str, Any]] | None:
 
 
 async def _act_and_reply(direct: DirectSessions, action: str, message: dict[str, Any]) -> None:
-    result = await _act(direct, action, message)
+    try:
+        result = await _act(direct, action, message)
+    except Exception:  # a bug: the client still gets its answer (as a 500 does over HTTP)
+        log.exception("the %s action failed", action)
+        result = {**error("internal", "the server failed: see its log"), "action": action}
     if "ref" in message:
         result["ref"] = message["ref"]
     try:

@@ -443,3 +443,29 @@ async def test_a_bug_in_a_route_is_logged_once_and_answered_as_json(
     }
     logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is RuntimeError]
     assert len(logged) == 1
+
+
+async def test_a_bug_in_an_action_still_answers_the_websocket(
+    running_app: Quart, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from observer.direct.manager import DirectSessions
+
+    async def broken(self: DirectSessions, action: str, params: dict[str, Any]) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(DirectSessions, "act", broken)
+    async with running_app.test_client().websocket("/ws") as ws:
+        await ws.receive()  # hello
+        await ws.send(json.dumps({"type": "send_message", "session_id": "s", "ref": 7}))
+        reply = json.loads(await asyncio.wait_for(ws.receive(), REPLY_TIMEOUT))
+        assert reply == {
+            "type": "error",
+            "code": "internal",
+            "message": "the server failed: see its log",
+            "action": "send_message",
+            "ref": 7,
+        }
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(ws.receive(), REPLY_TIMEOUT)) == {"type": "pong"}
+    logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is RuntimeError]
+    assert len(logged) == 1
