@@ -469,3 +469,73 @@ async def test_a_bug_in_an_action_still_answers_the_websocket(
         assert json.loads(await asyncio.wait_for(ws.receive(), REPLY_TIMEOUT)) == {"type": "pong"}
     logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is RuntimeError]
     assert len(logged) == 1
+
+
+LIVE_ACTIONS = (
+    "send_message",
+    "steer_turn",
+    "interrupt_session",
+    "approve_tool",
+    "answer_question",
+)
+# Fields that pass the first checks often, so the messages reach the stand-in agent.
+LIVE_VALUES = {name: FIELD_VALUES[name] for name in FIELDS if name != "session_id"} | {
+    "text": st.text(min_size=1, max_size=30) | any_json,
+    "scope": st.sampled_from(["once", "session"]) | any_json,
+    "answers": st.dictionaries(st.text(max_size=10), st.text(max_size=10)) | any_json,
+}
+live_messages = st.fixed_dictionaries({"type": st.sampled_from(LIVE_ACTIONS)}, optional=LIVE_VALUES)
+
+
+@pytest.fixture
+def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Served, str]]:
+    """A session launched for real, of the stand-in Claude (tests/fake_claude.py)."""
+    from tests.direct_client import fake_launcher
+
+    fake_launcher(tmp_path, monkeypatch, "claude")
+    workdir = tmp_path / "project"
+    workdir.mkdir()
+    app = create_app(load_settings(liveness_interval=0))
+    loop = asyncio.new_event_loop()
+    stack = AsyncExitStack()
+    try:
+        testing: Any = app.test_app()
+        loop.run_until_complete(stack.enter_async_context(testing))
+        watching: Any = app.test_client().websocket("/ws")
+        watcher: quart_typing.TestWebsocketConnectionProtocol = loop.run_until_complete(
+            stack.enter_async_context(watching)
+        )
+        loop.run_until_complete(watcher.receive())  # hello
+        served = Served(loop, app, cast(QuartClient, app.test_client()), watcher)
+        created = served.run(
+            served.client.post(
+                "/api/sessions", json={"agent": "claude", "cwd": str(workdir), "prompt": "hi"}
+            )
+        )
+        assert created.status_code == 201
+        yield served, served.run(created.get_json())["session_id"]
+    finally:
+        loop.run_until_complete(stack.aclose())
+        loop.close()
+
+
+@settings(FUZZ, max_examples=min(EXAMPLES, 150))
+@given(message=live_messages)
+def test_any_action_on_a_live_direct_session_gets_its_answer(
+    live: tuple[Served, str], message: dict[str, Any]
+) -> None:
+    served, session_id = live
+    served.run(_one_action(served, {**message, "session_id": session_id, "ref": "fuzz"}))
+
+
+async def _one_action(served: Served, message: dict[str, Any]) -> None:
+    async with served.client.websocket("/ws") as ws:
+        await asyncio.wait_for(ws.receive(), REPLY_TIMEOUT)  # hello
+        await ws.send(json.dumps(message))
+        while True:
+            reply = json.loads(await asyncio.wait_for(ws.receive(), 30))
+            if reply.get("ref") == "fuzz":
+                break
+        assert reply["type"] in ("action_result", "error"), reply
+        assert reply.get("code") != "internal", reply
+    await served.still_serving()
