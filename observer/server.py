@@ -53,11 +53,12 @@ _HTTP_STATUS = {
     "unsupported": 409,
     "already_resolved": 409,
     "ended": 409,
-    "launch_failed": 502,
     "too_many_sessions": 429,
+    "launch_failed": 502,
     "forced": 504,
 }
 MAX_MESSAGE_BYTES = 64 * 1024
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "WEBSOCKET"})
 PUBLIC_PATHS = frozenset({"/health", "/", "/login", "/logout"})
 SECURITY_HEADERS = {
     # The page loads only its own files and can be framed by no one (clickjacking).
@@ -143,7 +144,8 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     async def check_http() -> Response | None:
         refusal = access.guard.check(request.method, request.path, request.headers)
         if refusal is not None:
-            return _refused(refusal, request.method, request.path, request.headers)
+            rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+            return _refused(refusal, request.method, rule, request.path, request.headers)
         # The page, its static files and the login are public like /health: the credentials
         # protect the sessions (/api, /ws), and the page must load to log in.
         if request.path in PUBLIC_PATHS or request.path.startswith("/web/"):
@@ -274,7 +276,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
         # Checked before accept(): a refused handshake gets its HTTP answer, never a socket.
         refusal = access.guard.check("GET", "/ws", websocket.headers, websocket=True)
         if refusal is not None:
-            return _refused(refusal, "WEBSOCKET", "/ws", websocket.headers)
+            return _refused(refusal, "WEBSOCKET", "/ws", "/ws", websocket.headers)
         who = access.identify(websocket.headers, websocket.cookies)
         if who is None:
             return _unauthorized()
@@ -328,12 +330,15 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     return app
 
 
-def _refused(refusal: Refusal, method: str, path: str, headers: Headers) -> Response:
+def _refused(refusal: Refusal, method: str, rule: str, path: str, headers: Headers) -> Response:
+    # One line per refusal; the same refusal repeated (same method, route and reason) is
+    # folded by the log's rate limit into "(and N more like it)". The route, the method and
+    # the reason make the template: a bounded set, whatever the requests carry.
+    shown = method if method in KNOWN_METHODS else "OTHER"
+    template = f"refused {shown} {rule}: {refusal.code}".replace("%", "%%")
     log.warning(
-        "refused %s %s: %s (Host %r, Origin %r, Sec-Fetch-Site %r)",
-        method,
+        template + " (path %r, Host %r, Origin %r, Sec-Fetch-Site %r)",
         path,
-        refusal.code,
         headers.get("Host"),
         headers.get("Origin"),
         headers.get("Sec-Fetch-Site"),
