@@ -1,7 +1,7 @@
 """Connectors: one module per agent, each a pure parser from real wire payloads to events.
 
 The server picks a connector from `CONNECTORS` by the agent named in a spool file's name,
-never through an if-chain. A parser raises only `observer.errors.ParseError`. `FILE_PARSERS`
+never through an if-chain. A parser raises only `observer.core.errors.ParseError`. `FILE_PARSERS`
 gives, for one recorded file, a parser that may remember what earlier lines said (a Codex
 rollout names its thread only on its first line).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from connectors import claude_code, codex, pi
-from observer.events import Event, Origin
+from observer.core.events import Event, Origin
 
 Parser = Callable[[bytes, Origin], Sequence[Event]]
 

@@ -17,8 +17,8 @@ from dataclasses import replace
 from typing import Any
 
 from connectors.wire import digest, load_object, opt_text, str_field
-from observer.errors import ParseError
-from observer.events import Event, Kind, Origin
+from observer.core.errors import ParseError
+from observer.core.events import Event, Kind, Origin
 
 AGENT = "claude"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.claude_code import AGENT, QUESTION_TOOL, tool_key
-from observer.events import Event, Kind
+from observer.core.events import Event, Kind
 
 DIRECT = "direct"
 _PREVIEW = 400

@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.wire import load_object, opt_text, read_lines, str_field, utc_time
-from observer.errors import ParseError
-from observer.events import Event, Kind, Origin, TokenUsage, UsageReport
+from observer.core.errors import ParseError
+from observer.core.events import Event, Kind, Origin, TokenUsage, UsageReport
 
 AGENT = "claude"
 SYNTHETIC_MODEL = "<synthetic>"

@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.wire import digest, load_object, opt_text, read_lines, str_field, utc_time
-from observer.errors import ParseError
-from observer.events import Event, Kind, Origin, RateLimit, TokenUsage, UsageReport
+from observer.core.errors import ParseError
+from observer.core.events import Event, Kind, Origin, RateLimit, TokenUsage, UsageReport
 
 AGENT = "codex"
 

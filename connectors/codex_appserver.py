@@ -24,7 +24,7 @@ from typing import Any
 
 from connectors.codex import AGENT, tool_key
 from connectors.wire import opt_text, str_field
-from observer.events import Event, Kind
+from observer.core.events import Event, Kind
 
 DIRECT = "direct"
 COMMAND_APPROVAL = "item/commandExecution/requestApproval"

@@ -1,7 +1,8 @@
 """Codex's shared app-server daemon (the interactive TUI's backend) -> normalized events.
 
 Pure: one decoded JSON-RPC message from the daemon's control socket in, events out. The IO
-side (observer/codex_daemon.py) owns the connection and answers the approvals. The wire is the
+side (observer/approvals/codex_daemon.py) owns the connection and answers the approvals.
+The wire is the
 one `codex app-server` speaks on stdio (connectors/codex_appserver.py), carried in WebSocket
 text frames over `$CODEX_HOME/app-server-control/app-server-control.sock` (Codex 0.169;
 ../shared/captures/codex REPORT §5.1, tests/fixtures/codex/tui_daemon):
@@ -25,7 +26,7 @@ from typing import Any
 
 from connectors.codex_appserver import APPROVALS, appserver_events
 from connectors.wire import opt_text, str_field
-from observer.events import Event, Kind
+from observer.core.events import Event, Kind
 
 WAITING_ON_APPROVAL = "waitingOnApproval"
 # What the daemon says that observer passes on (the rest: deltas, tokens, the prompt and the

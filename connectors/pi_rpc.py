@@ -24,8 +24,8 @@ from typing import Any
 
 from connectors.pi import AGENT, parse_extension_event
 from connectors.wire import opt_text, str_field
-from observer.errors import ParseError
-from observer.events import Event, Kind, Origin
+from observer.core.errors import ParseError
+from observer.core.events import Event, Kind, Origin
 
 DIRECT = "direct"
 GATE_KEY = "observer_gate"  # the key of the JSON object observer's extension puts in `message`

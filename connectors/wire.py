@@ -10,8 +10,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from observer.errors import ParseError
-from observer.events import Event, Origin
+from observer.core.errors import ParseError
+from observer.core.events import Event, Origin
 
 C = TypeVar("C")  # a file format's context: what its earlier lines said
 

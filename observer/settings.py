@@ -15,7 +15,7 @@ from typing import Any
 
 from platformdirs import user_data_dir
 
-from observer.errors import ConfigError
+from observer.core.errors import ConfigError
 
 DEFAULT_BIND = "127.0.0.1:4700"
 MAX_SOCKET_PATH = 103

@@ -24,8 +24,8 @@ from typing import Any, TypeAlias
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from observer.events import Event, TokenUsage
-from observer.state import PendingApproval, SessionState, Status
+from observer.core.events import Event, TokenUsage
+from observer.core.state import PendingApproval, SessionState, Status
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def m003_usage_records(db: Database) -> None:
     """One row per model call, keyed by what names the call for its agent: inserted with
     INSERT OR IGNORE in the same transaction as the offset of the file it was read from, so a
     re-read (restart, truncation, a fork's copied history) never counts it twice. Costs from
-    the price table are not stored (see observer/usage.py); the agent's own are."""
+    the price table are not stored (see observer/core/usage.py); the agent's own are."""
     usage = db.table("usage_records")
     usage.create(
         {

@@ -1,4 +1,4 @@
-"""Write docs/protocol.schema.json from `observer.protocol` (the code's own message schemas).
+"""Write docs/protocol.schema.json from `observer.server.protocol` (the code's own message schemas).
 
     .venv/bin/python -m scripts.gen_protocol_schema          # rewrite the file
     .venv/bin/python -m scripts.gen_protocol_schema --check  # exit 1 if it is out of date
@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from observer.protocol import document
+from observer.server.protocol import document
 
 TARGET = Path(__file__).resolve().parent.parent / "docs" / "protocol.schema.json"
 

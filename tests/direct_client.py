@@ -21,7 +21,7 @@ from quart import Quart
 from quart.typing import TestWebsocketConnectionProtocol as WsConnection
 
 from observer.direct.manager import DirectSessions
-from observer.server import create_app
+from observer.server.app import create_app
 from observer.settings import Settings, load_settings
 from tests.live import receive, subscribed
 

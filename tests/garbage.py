@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 
 from hypothesis import strategies as st
 
-from observer.errors import ParseError
-from observer.events import Event, Kind
+from observer.core.errors import ParseError
+from observer.core.events import Event, Kind
 
 scalars = (
     st.none()

@@ -14,8 +14,8 @@ from typing import Any
 from quart.typing import TestClientProtocol as Client
 from quart.typing import TestWebsocketConnectionProtocol as WsConnection
 
+from observer.ingest.spool import write_event
 from observer.settings import Settings
-from observer.spool import write_event
 
 CLAUDE_FIXTURES = Path(__file__).parent / "fixtures" / "claude"
 

@@ -1,4 +1,4 @@
-"""Validate server messages against observer.protocol's schemas (used by conftest for every
+"""Validate server messages against observer.server.protocol's schemas (used by conftest for every
 in-process server, and by the e2e lane's recorder)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from observer.protocol import SERVER_MESSAGES
+from observer.server.protocol import SERVER_MESSAGES
 
 _VALIDATORS = {kind: Draft202012Validator(schema) for kind, schema in SERVER_MESSAGES.items()}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from observer.aio import ThreadHandoff, wait_event
+from observer.runtime.aio import ThreadHandoff, wait_event
 
 
 async def test_timeout_and_set() -> None:

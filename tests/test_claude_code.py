@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.claude_code import parse_hook_payload, parse_registry_record, tool_key
-from observer.errors import ParseError
-from observer.events import Event, Kind, Origin
+from observer.core.errors import ParseError
+from observer.core.events import Event, Kind, Origin
 from tests.garbage import any_json, only_events_or_parse_error
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude"

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from observer.cli import app
-from observer.pidfile import write_pid
+from observer.server.pidfile import write_pid
 
 runner = CliRunner()
 
@@ -141,7 +141,7 @@ def test_launch_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:
 
 
 class FakeForwarder:
-    """Stands in for observer.forward.Forwarder: keeps the token it was given, sends nothing."""
+    """Stands in for observer.ops.forward.Forwarder: keeps the token it was given, sends nothing."""
 
     tokens: list[str | None] = []
 
@@ -153,14 +153,14 @@ class FakeForwarder:
         pass
 
     def run(self) -> Any:
-        from observer.forward import ForwardStats
+        from observer.ops.forward import ForwardStats
 
         return ForwardStats()
 
 
 @pytest.fixture
 def forwarded(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
-    monkeypatch.setattr("observer.forward.Forwarder", FakeForwarder)
+    monkeypatch.setattr("observer.ops.forward.Forwarder", FakeForwarder)
     FakeForwarder.tokens = []
     return FakeForwarder.tokens
 

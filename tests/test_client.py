@@ -1,4 +1,4 @@
-"""observer.client against a real server that is killed and restarted while events keep
+"""observer.clients.client against a real server that is killed and restarted while events keep
 coming: every revision of a followed session arrives once, in order, none missed."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from observer.client import Change, SessionFeed
-from observer.spool import write_event
+from observer.clients.client import Change, SessionFeed
+from observer.ingest.spool import write_event
 from tests.credentials import token_of
 from tests.test_decide_hook import Lab
 from tests.test_pipeline import _free_port, _wait
@@ -79,8 +79,8 @@ def test_a_restart_loses_and_repeats_nothing(lab: Lab) -> None:
 
 
 def test_status_watch_redraws_live(lab: Lab) -> None:
+    from observer.clients.status_watch import CLEAR, watch_status
     from observer.settings import load_settings
-    from observer.status_watch import CLEAR, watch_status
 
     frames: list[str] = []
     settings = load_settings(data_dir=str(lab.data_dir), bind=f"127.0.0.1:{lab.port}")

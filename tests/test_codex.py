@@ -43,10 +43,10 @@ from connectors.codex import (
     session_id_from_path,
     tool_key,
 )
-from observer.book import SessionBook
-from observer.errors import ParseError
-from observer.events import Event, Kind, Origin
-from observer.state import PROCESS_EXITED, Effect, Status
+from observer.core.book import SessionBook
+from observer.core.errors import ParseError
+from observer.core.events import Event, Kind, Origin
+from observer.core.state import PROCESS_EXITED, Effect, Status
 from tests.garbage import any_json, only_events_or_parse_error
 from tests.timeline import collapse
 
@@ -799,9 +799,9 @@ _ALLOWED_IMPORTS = {
     "json",
     "math",
     "typing",
-    "observer.errors",
+    "observer.core.errors",
     "connectors.wire",  # pure JSON field access shared by the connectors
-    "observer.events",
+    "observer.core.events",
 }
 
 

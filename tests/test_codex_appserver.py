@@ -14,9 +14,9 @@ from hypothesis import given
 
 from connectors.codex import parse_hook_payload
 from connectors.codex_appserver import appserver_events, command_key, shell_script
-from observer.book import SessionBook
-from observer.events import Event, Kind, Origin
-from observer.state import Effect
+from observer.core.book import SessionBook
+from observer.core.events import Event, Kind, Origin
+from observer.core.state import Effect
 from tests.garbage import any_json
 from tests.timeline import collapse
 

@@ -1,6 +1,6 @@
 """Codex TUI sessions through Codex's shared app-server daemon: the pure reading of its messages
 (connectors/codex_daemon.py), the attacher against a fake daemon on a unix socket
-(observer/codex_daemon.py), and the whole path through the in-process server."""
+(observer/approvals/codex_daemon.py), and the whole path through the in-process server."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from quart import Quart
 
 from connectors import codex_daemon as wire
 from connectors.codex_appserver import command_key
-from observer.codex_daemon import DaemonAttacher, control_socket
-from observer.decisions import DecisionDesk
+from observer.approvals.codex_daemon import DaemonAttacher, control_socket
+from observer.core.events import Event, Kind
+from observer.core.policy import ALLOW, DENY, Rule
 from observer.direct.base import ActionError
-from observer.events import Event, Kind
-from observer.policy import ALLOW, DENY, Rule
-from observer.server import create_app
+from observer.runtime.decisions import DecisionDesk
+from observer.server.app import create_app
 from observer.settings import Settings, load_settings
 from tests.fake_codex_daemon import FIXTURE, TUI, FakeDaemon
 from tests.live import receive, subscribed

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from observer import store as store_module
-from observer.hub import Hub
-from observer.ingest import Ingestor
+from observer.ingest.drain import Ingestor
+from observer.ingest.spool import write_event
+from observer.runtime.hub import Hub
 from observer.settings import Settings, ensure_data_dir
-from observer.spool import write_event
 from observer.store import Store
 
 FIXTURE = Path(__file__).parent / "fixtures" / "claude" / "b_bash" / "hooks.jsonl"
@@ -103,7 +103,7 @@ async def test_a_refused_commit_in_apply_takes_its_changes_back(
     assert before is not None
     from dataclasses import replace
 
-    from observer.events import Event, Kind
+    from observer.core.events import Event, Kind
 
     stop = Event(Kind.TURN_END, "s-ok", "claude", before.last_activity_at + 1, "Stop")
     DiskFull(monkeypatch, times=1)

@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from observer.decisions import DecisionDesk
-from observer.direct.base import ActionError
-from observer.policy import (
+from observer.core.policy import (
     ALLOW,
     ASK,
     COMMAND,
@@ -28,8 +26,10 @@ from observer.policy import (
     evaluate,
     subject_of,
 )
+from observer.direct.base import ActionError
+from observer.ingest.spool import write_event
+from observer.runtime.decisions import DecisionDesk
 from observer.settings import Settings
-from observer.spool import write_event
 from tests.live import receive, spool_scenario
 
 JSON = {"Content-Type": "application/json"}  # as the hooks send it
@@ -400,7 +400,7 @@ async def test_a_switch_that_cannot_be_saved_is_not_made(
     kept = await client.post("/api/rules", json={"action": "deny", "tool": "Bash"})
     assert kept.status_code == 201
     rule_id = (await kept.get_json())["rule"]["id"]
-    import observer.decisions as decisions
+    import observer.runtime.decisions as decisions
 
     real_replace = decisions.os.replace
 

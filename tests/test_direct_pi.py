@@ -13,7 +13,7 @@ import pytest
 from quart import Quart
 
 from observer.direct.pi import gate_extension_args
-from observer.install_pi import install_pi_extension
+from observer.install.pi import install_pi_extension
 from tests.direct_client import (
     Client,
     again_then_end,

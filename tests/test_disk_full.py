@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from hooks import SCRIPT_NAME, hook_script_path
-from observer.install_hooks import hook_command
+from observer.install.hooks import hook_command
 from scripts.bench.kill_soak import _free_port, _payload, _start
 from tests.credentials import get_json
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from observer.events import Kind
-from observer.state import Status, render_table_markdown
+from observer.core.events import Kind
+from observer.core.state import Status, render_table_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "state-machine.md"

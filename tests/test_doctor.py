@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from observer import doctor
 from observer.cli import app
-from observer.doctor import FAIL, OK, WARN
-from observer.install_codex import install_codex_hooks
-from observer.install_hooks import decide_hook_for, install_claude_hooks
-from observer.install_pi import install_pi_extension, pi_decide_for
+from observer.install.codex import install_codex_hooks
+from observer.install.hooks import decide_hook_for, install_claude_hooks
+from observer.install.pi import install_pi_extension, pi_decide_for
+from observer.ops import doctor
+from observer.ops.doctor import FAIL, OK, WARN
 from observer.settings import Settings, ensure_data_dir, load_settings
 
 runner = CliRunner()
@@ -179,7 +179,7 @@ def test_pi_extension_missing_then_installed(
 
 
 def test_service_not_installed_then_installed(tmp_path: Path) -> None:
-    from observer import service
+    from observer.ops import service
 
     assert doctor.service_check(tmp_path).level == WARN
     path = service.unit_path(service.host_platform(), tmp_path)
@@ -189,7 +189,7 @@ def test_service_not_installed_then_installed(tmp_path: Path) -> None:
 
 
 def test_rejected_spool_files_and_a_backlog(tmp_path: Path) -> None:
-    from observer.spool import write_event
+    from observer.ingest.spool import write_event
 
     settings = ready(tmp_path)
     for n in range(doctor.SPOOL_BACKLOG_WARN + 1):

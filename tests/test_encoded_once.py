@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from observer import server
+from observer.server import app as server
 
 
 def test_each_message_is_encoded_once_for_every_client(monkeypatch: pytest.MonkeyPatch) -> None:

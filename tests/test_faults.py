@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from observer.spool import write_event
+from observer.ingest.spool import write_event
 from tests.credentials import get_json, token_of
 
 FIXTURE = Path(__file__).parent / "fixtures" / "claude" / "b_bash" / "hooks.jsonl"

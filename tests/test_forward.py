@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from observer import spool
+from observer.ingest import spool
 from tests.test_pipeline import _free_port, _start_server, _wait
 
 SESSIONS = 20

@@ -1,4 +1,5 @@
-"""`POST /api/ingest` (observer/forward_api.py), in process: exactly once, bad entries alone."""
+"""`POST /api/ingest` (observer/server/forward_api.py), in process: exactly once, bad entries
+alone."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from observer.book import SessionBook
-from observer.events import Event, Kind
-from observer.server import create_app
+from observer.core.book import SessionBook
+from observer.core.events import Event, Kind
+from observer.server.app import create_app
 from observer.settings import Settings, load_settings
 from observer.store import Store
 
@@ -155,7 +156,7 @@ def test_install_service_forward_needs_forward_to_and_keeps_the_token_out(
 
 
 def test_status_names_the_machine_of_a_forwarded_session() -> None:
-    from observer.status import render_status
+    from observer.clients.status import render_status
 
     session = {"status": "waiting", "agent": "claude", "project": "api", "host": "laptop"}
     local = {**session, "host": None, "project": "web"}

@@ -1,4 +1,4 @@
-"""The sender's loop (observer/forward.py) against a stand-in remote: what it deletes, keeps,
+"""The sender's loop (observer/ops/forward.py) against a stand-in remote: what it deletes, keeps,
 moves aside, and that a stop finishes the batch in flight and sends no other."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from observer import spool
-from observer.forward import BATCH_FILES, Forwarder
+from observer.ingest import spool
+from observer.ops.forward import BATCH_FILES, Forwarder
 
 Answer = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
 

@@ -29,7 +29,7 @@ from connectors import (
     pi_rpc,
 )
 from connectors import codex_appserver as appserver
-from observer.events import Event, Origin
+from observer.core.events import Event, Origin
 from tests.garbage import any_json, only_events_or_parse_error
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -31,8 +31,8 @@ from quart import Quart
 from quart import typing as quart_typing
 from quart.testing import QuartClient
 
-from observer.capabilities import ACTIONS, DIRECT, SERVER_ACTIONS
-from observer.server import create_app
+from observer.core.capabilities import ACTIONS, DIRECT, SERVER_ACTIONS
+from observer.server.app import create_app
 from observer.settings import load_settings
 from tests.garbage import any_json
 

@@ -1,10 +1,10 @@
-"""observer.guard on its own: which Host, Origin, Sec-Fetch-Site and Content-Type pass."""
+"""observer.core.guard on its own: which Host, Origin, Sec-Fetch-Site and Content-Type pass."""
 
 from __future__ import annotations
 
 import pytest
 
-from observer.guard import Guard
+from observer.core.guard import Guard
 
 LOCAL = Guard.create("127.0.0.1", (), ())
 WILD = Guard.create("0.0.0.0", ("box.tail1234.ts.net",), ("https://dash.example",))

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from hooks import hook_script_path
-from observer import spool
-from observer.install_hooks import hook_command
+from observer.ingest import spool
+from observer.install.hooks import hook_command
 
 HOOK = hook_script_path()
 PAYLOAD = (

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from observer.forward import Forwarder
-from observer.spool import write_event
+from observer.ingest.spool import write_event
+from observer.ops.forward import Forwarder
 from tests.credentials import get_json, token_of
 from tests.test_forward_sender import Remote
 from tests.test_spool import _in_a_thread

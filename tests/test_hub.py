@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from observer.events import Event, Kind
-from observer.hub import SUBSCRIBER_QUEUE, Hub, attention_sorted
-from observer.state import INACTIVE_IN_HISTORY, SessionState, Status
+from observer.core.events import Event, Kind
+from observer.core.state import INACTIVE_IN_HISTORY, SessionState, Status
+from observer.runtime.hub import SUBSCRIBER_QUEUE, Hub, attention_sorted
 
 
 def _prompt(session_id: str, at: float, text: str = "go") -> Event:

@@ -13,9 +13,9 @@ from typing import Any
 
 from quart.testing.connections import TestWebsocketConnection as WsConnection
 
-from observer.server import create_app
+from observer.ingest.spool import write_event
+from observer.server.app import create_app
 from observer.settings import Settings, load_settings
-from observer.spool import write_event
 from tests.live import receive, spool_scenario, subscribed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude"

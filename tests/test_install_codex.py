@@ -20,15 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from observer.cli import app
-from observer.codex_appserver import AppServerError
-from observer.codex_config import (
-    forget_trust,
-    install_notify,
-    is_our_notify,
-    notify_command,
-    uninstall_notify,
-)
-from observer.install_codex import (
+from observer.install.codex import (
     CODEX_OBSERVE_EVENTS,
     default_codex_home,
     event_snake,
@@ -37,7 +29,15 @@ from observer.install_codex import (
     trust_codex_hooks,
     uninstall_codex_hooks,
 )
-from observer.install_hooks import SettingsError, is_observer_entry
+from observer.install.codex_config import (
+    forget_trust,
+    install_notify,
+    is_our_notify,
+    notify_command,
+    uninstall_notify,
+)
+from observer.install.codex_trust import AppServerError
+from observer.install.hooks import SettingsError, is_observer_entry
 
 HOOK = "/opt/agent observer/bin/observer-hook"
 SPOOL = "/var/tmp/observer spool"

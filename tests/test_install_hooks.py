@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from observer.errors import ObserverError
-from observer.install_hooks import (
+from observer.core.errors import ObserverError
+from observer.install.hooks import (
     CLAUDE_OBSERVE_EVENTS,
     NEVER_REGISTER,
     SYNC_EVENTS,

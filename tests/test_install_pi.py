@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from observer.cli import app
-from observer.install_hooks import SettingsError
-from observer.install_pi import (
+from observer.install.hooks import SettingsError
+from observer.install.pi import (
     EXTENSION_NAME,
     PI_OBSERVE_EVENTS,
     PiDecide,

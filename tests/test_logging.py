@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from observer import serve
-from observer.errors import ConfigError
+from observer.core.errors import ConfigError
+from observer.server import run as serve
 from observer.settings import ensure_data_dir, load_settings
 
 

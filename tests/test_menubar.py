@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from observer import menubar
 from observer.cli import app
+from observer.clients import menubar
 
 URL = "http://127.0.0.1:4700"
 NOW = 10_000.0

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from observer.notify import Change, NotifyPolicy
-from observer.notify_send import NtfyChannel, WebhookChannel, _attempt
-from observer.server import create_app
+from observer.core.notify import Change, NotifyPolicy
+from observer.ingest.spool import write_event
+from observer.runtime.notify_send import NtfyChannel, WebhookChannel, _attempt
+from observer.server.app import create_app
 from observer.settings import load_settings
-from observer.spool import write_event
 from tests.live import stats_when
 
 OLD = -1000.0  # an event this far in the past is history, replayed at start

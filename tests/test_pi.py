@@ -45,10 +45,10 @@ from connectors.pi import (
     read_session_line,
     tool_key,
 )
-from observer.book import SessionBook
-from observer.errors import ParseError
-from observer.events import Event, Kind, Origin
-from observer.state import PROCESS_EXITED, Effect, Status
+from observer.core.book import SessionBook
+from observer.core.errors import ParseError
+from observer.core.events import Event, Kind, Origin
+from observer.core.state import PROCESS_EXITED, Effect, Status
 from tests.garbage import any_json, only_events_or_parse_error
 from tests.timeline import collapse
 
@@ -794,9 +794,9 @@ _ALLOWED_IMPORTS = {
     "json",
     "math",
     "typing",
-    "observer.errors",
+    "observer.core.errors",
     "connectors.wire",
-    "observer.events",
+    "observer.core.events",
 }
 
 

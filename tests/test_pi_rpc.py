@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.pi_rpc import GATE_KEY, rpc_events
-from observer.book import SessionBook
-from observer.events import Event, Kind
+from observer.core.book import SessionBook
+from observer.core.events import Event, Kind
 from tests.garbage import any_json, only_events_or_parse_error
 from tests.timeline import collapse
 

@@ -20,11 +20,11 @@ from typing import Any
 from quart.typing import TestClientProtocol as Client
 
 from connectors.pi import PiContext, context_for_path, read_session
-from observer.events import Origin
-from observer.rollouts import PI, feed, fresh_state, resumed_state
-from observer.server import create_app
+from observer.core.events import Origin
+from observer.core.state import INACTIVE_IN_HISTORY
+from observer.ingest.rollouts import PI, feed, fresh_state, resumed_state
+from observer.server.app import create_app
 from observer.settings import load_settings
-from observer.state import INACTIVE_IN_HISTORY
 from tests.live import append_in_chunks, drain_statuses, event_rows, stats_when, subscribed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pi"

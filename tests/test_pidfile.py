@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from observer import pidfile
+from observer.server import pidfile
 from tests.test_pipeline import _free_port, _start_server, _wait
 
 

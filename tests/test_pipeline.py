@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from observer.install_hooks import SYNC_EVENTS
+from observer.install.hooks import SYNC_EVENTS
 from tests.credentials import bearer_headers, get_json
 from tests.timeline import collapse
 
@@ -317,7 +317,7 @@ def test_status_lists_the_session_waiting_for_approval_first(server: Server) -> 
 
 
 def test_pid_file_names_the_bound_server_and_stop_ends_it_cleanly(server: Server) -> None:
-    from observer.pidfile import read_pid, stop_server
+    from observer.server.pidfile import read_pid, stop_server
 
     pid_path = server.data_dir / "observer.pid"
     _wait(pid_path.exists, "the pid file")

@@ -12,9 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from observer.cli import app
-from observer.decisions import DecisionDesk, real_path
-from observer.direct.base import ActionError
-from observer.policy import (
+from observer.core.policy import (
     ALLOW,
     ASK,
     DENY,
@@ -25,6 +23,8 @@ from observer.policy import (
     evaluate,
     subject_of,
 )
+from observer.direct.base import ActionError
+from observer.runtime.decisions import DecisionDesk, real_path
 
 PROJECT = "{p}"  # stands for the (real) project directory in the table below
 
@@ -283,7 +283,7 @@ def rules_server(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
         sent.append((method, path, body))
         return {"rules": listed}
 
-    monkeypatch.setattr("observer.api_client.request_json", request_json)
+    monkeypatch.setattr("observer.clients.api_client.request_json", request_json)
     return sent
 
 

@@ -1,12 +1,13 @@
 """The published protocol (docs/protocol.schema.json) matches the code: generated from
-observer.protocol, with the session object's fields exactly those of SessionState.public()."""
+observer.server.protocol, with the session object's fields exactly those of
+SessionState.public()."""
 
 from __future__ import annotations
 
 import pytest
 
-from observer.protocol import CLIENT_MESSAGES, SERVER_MESSAGES, SESSION_FIELDS
-from observer.state import SessionState
+from observer.core.state import SessionState
+from observer.server.protocol import CLIENT_MESSAGES, SERVER_MESSAGES, SESSION_FIELDS
 from scripts.gen_protocol_schema import main as generate
 from tests.protocol_check import violations
 
@@ -20,7 +21,7 @@ def test_session_fields_are_the_code_s() -> None:
 
 
 def test_every_client_action_and_server_type_is_described() -> None:
-    from observer.capabilities import ACTIONS, SERVER_ACTIONS
+    from observer.core.capabilities import ACTIONS, SERVER_ACTIONS
 
     assert set(ACTIONS) | set(SERVER_ACTIONS) <= set(CLIENT_MESSAGES)
     assert {"hello", "sessions_list", "session_delta", "error", "action_result"} <= set(

@@ -24,8 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.codex import RolloutContext, context_for_path, read_rollout
-from observer.events import Event, Origin
-from observer.rollouts import (
+from observer.core.events import Event, Origin
+from observer.core.state import INACTIVE_IN_HISTORY
+from observer.ingest.rollouts import (
     TailState,
     context_from_json,
     context_to_json,
@@ -34,9 +35,8 @@ from observer.rollouts import (
     resumed_state,
     tail,
 )
-from observer.server import create_app
+from observer.server.app import create_app
 from observer.settings import load_settings
-from observer.state import INACTIVE_IN_HISTORY
 from tests.live import append_in_chunks, drain_statuses, event_rows, stats_when, subscribed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "codex"
@@ -177,7 +177,7 @@ def test_an_overlong_line_is_dropped_and_reading_resumes(caplog: pytest.LogCaptu
     lines = path.read_bytes().splitlines(keepends=True)
     long = b'{"type": "event_msg", "payload": {"x": "' + b"y" * 5000 + b'"}}\n'
     data = lines[0] + long + b"".join(lines[1:])
-    caplog.set_level(logging.WARNING, "observer.rollouts")
+    caplog.set_level(logging.WARNING, "observer.ingest.rollouts")
     events, state = feed_chunks(fresh_state(str(path), 1), data, [64], max_line=4096)
     assert events == whole(path, lines[0] + b"".join(lines[1:]))[0]
     assert [r.getMessage() for r in caplog.records] == [
@@ -196,7 +196,7 @@ def test_a_bad_line_is_logged_with_its_offset(caplog: pytest.LogCaptureFixture) 
     path = fixture("exec_text")
     lines = path.read_bytes().splitlines(keepends=True)
     data = lines[0] + b"{not json\n" + b"".join(lines[1:])
-    caplog.set_level(logging.WARNING, "observer.rollouts")
+    caplog.set_level(logging.WARNING, "observer.ingest.rollouts")
     events, state, errors = feed(fresh_state(str(path), 1), data, ORIGIN)
     assert errors == 1 and events == whole(path, lines[0] + b"".join(lines[1:]))[0]
     assert f"{path}:{len(lines[0])}: unreadable rollout line" in caplog.text

@@ -12,7 +12,7 @@ from quart.testing.connections import TestWebsocketConnection as WsConnection
 from quart.testing.connections import WebsocketResponseError
 
 from observer import PROTOCOL_VERSION
-from observer.server import create_app
+from observer.server.app import create_app
 from observer.settings import Settings, load_settings
 from tests.live import receive, spool_scenario, subscribed
 
@@ -223,7 +223,7 @@ async def test_websockets_over_max_clients_are_refused_with_503_before_the_upgra
 
 
 async def test_health_is_public_and_reports_every_task_and_the_backlog(tmp_path: Path) -> None:
-    from observer.server import _spool_backlog
+    from observer.server.app import _spool_backlog
 
     app = create_app(load_settings(liveness_interval=0))
     async with app.test_app() as test_app:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from observer import service
-from observer.errors import ConfigError
-from observer.service import LINUX, MACOS, ServiceSpec
+from observer.core.errors import ConfigError
+from observer.ops import service
+from observer.ops.service import LINUX, MACOS, ServiceSpec
 
 
 def spec(tmp_path: Path, bind: str | None = None, name: str = "observer") -> ServiceSpec:

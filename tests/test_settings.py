@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from observer.errors import ConfigError
+from observer.core.errors import ConfigError
 from observer.settings import SETTINGS, Settings, load_settings, split_bind
 
 DOCS = Path(__file__).parent.parent / "docs" / "settings.md"

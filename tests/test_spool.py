@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import pytest
 
-from observer import spool
+from observer.ingest import spool
 
 T = TypeVar("T")
 
@@ -239,7 +239,7 @@ def test_a_hostile_payload_is_never_read_and_goes_to_rejected_with_its_reason(
     assert all(SECRET not in r for r in results if isinstance(r, bytes))
     # What the drain does with it (ingest and forward alike): renamed, never opened.
     before = os.lstat(bad.data_file)
-    with caplog.at_level(logging.WARNING, logger="observer.spool"):
+    with caplog.at_level(logging.WARNING, logger="observer.ingest.spool"):
         target = spool.reject(bad.path, f"unreadable: {bad.problem}")
         spool.drop_marker(bad, bad.problem)
     assert target == spool_dir / "rejected" / "ev.claude.Stop.1.1.json"
@@ -309,7 +309,7 @@ def test_a_hostile_marker_is_never_opened_and_its_event_is_rejected(
     assert f"its commit marker is a {kind.replace('fifo', 'FIFO')}" in entry.problem
     with pytest.raises(spool.UnusableError):
         _in_a_thread(lambda: spool.read_entry(entry))
-    with caplog.at_level(logging.WARNING, logger="observer.spool"):
+    with caplog.at_level(logging.WARNING, logger="observer.ingest.spool"):
         spool.reject(entry.path, entry.problem)
         spool.drop_marker(entry, entry.problem)  # a directory cannot be unlinked: moved
     assert sorted(p.name for p in spool_dir.iterdir()) == ["rejected"]
@@ -356,7 +356,7 @@ def test_a_newline_in_a_name_cannot_forge_a_log_line(
 ) -> None:
     bad = tmp_path / "junk\nrejected spool file forged: fake"
     bad.write_bytes(b"")
-    with caplog.at_level(logging.WARNING, logger="observer.spool"):
+    with caplog.at_level(logging.WARNING, logger="observer.ingest.spool"):
         spool.reject(bad, "not an event\nsecond line")
     (line,) = [r.getMessage() for r in caplog.records]
     assert "\n" not in line and "\\n" in line
@@ -375,7 +375,7 @@ def test_each_kind_of_rejection_has_its_own_log_template(
         "not JSON: Extra data: line 1 column 3 (char 2)",
         "larger than 100% of the cap",
     ]
-    with caplog.at_level(logging.WARNING, logger="observer.spool"):
+    with caplog.at_level(logging.WARNING, logger="observer.ingest.spool"):
         for n, reason in enumerate(reasons):
             bad = tmp_path / f"junk{n}"
             bad.write_bytes(b"")

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from observer import spool, spool_order
+from observer.core import spool_order
+from observer.ingest import spool
 from tests.test_spool import _event
 
 NOW = 1_000 * 1_000_000_000

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from observer.book import SessionBook
-from observer.events import Event, Kind
-from observer.state import (
+from observer.core.book import SessionBook
+from observer.core.events import Event, Kind
+from observer.core.state import (
     HELD,
     PROCESS_EXITED,
     TABLE,
@@ -764,13 +764,13 @@ _ALLOWED_IMPORTS = {
     "dataclasses",
     "enum",
     "typing",
-    "observer.events",
-    "observer.capabilities",
+    "observer.core.events",
+    "observer.core.capabilities",
 }
 
 
 @pytest.mark.parametrize(
-    "module", ["observer/state.py", "observer/events.py", "observer/capabilities.py"]
+    "module", ["observer/core/state.py", "observer/core/events.py", "observer/core/capabilities.py"]
 )
 def test_state_module_does_no_io(module: str) -> None:
     tree = ast.parse((ROOT / module).read_text(), filename=module)
@@ -930,7 +930,7 @@ def test_the_agent_s_own_hooks_only_add_facts_to_a_direct_session() -> None:
 def test_evolve_builds_what_dataclasses_replace_builds() -> None:
     from dataclasses import replace
 
-    from observer.state import PendingApproval, _evolve
+    from observer.core.state import PendingApproval, _evolve
 
     state = SessionState("s1", "claude", cwd="/w", materialized=True, held=False, revision=4)
     pending = PendingApproval("r1", "permission", "Bash", "ls", 1.0)

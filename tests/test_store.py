@@ -9,9 +9,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from observer.book import SessionBook
-from observer.events import Event, Kind
-from observer.state import Effect, PendingApproval, SessionState, Status
+from observer.core.book import SessionBook
+from observer.core.events import Event, Kind
+from observer.core.state import Effect, PendingApproval, SessionState, Status
 from observer.store import (
     FORWARDED_KEPT_SECONDS,
     ForwardedFile,

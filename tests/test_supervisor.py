@@ -19,12 +19,16 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from observer import approvals, codex_daemon, ingest, notify_send, supervisor, watch_files
-from observer.server import create_app
+from observer.approvals import codex_daemon
+from observer.approvals import hook_api as approvals
+from observer.ingest import drain as ingest
+from observer.ingest import watch_files
+from observer.ingest.spool import write_event
+from observer.runtime import notify_send, supervisor
+from observer.runtime.supervisor import Supervisor
+from observer.server.app import create_app
 from observer.settings import load_settings
-from observer.spool import write_event
 from observer.store import Store
-from observer.supervisor import Supervisor
 
 SOURCES = (
     "spool",
@@ -169,7 +173,7 @@ async def test_a_task_killed_by_an_exception_restarts_and_health_recovers(
         r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], InjectedFaultError)
     ]
     assert len(tracebacks) == 1, [r.getMessage() for r in tracebacks]
-    assert tracebacks[0].name == f"observer.supervisor.{name}"
+    assert tracebacks[0].name == f"observer.runtime.supervisor.{name}"
 
 
 async def test_a_task_failing_for_good_stays_degraded_and_shutdown_still_closes_the_store(
@@ -259,7 +263,7 @@ async def test_an_oserror_adopting_orphans_no_longer_ends_the_spool_loop(
     app_with: Make, ingestors: list[ingest.Ingestor], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The fault seen: one OSError in `spool.adopt_orphans` ended the spool loop for good."""
-    from observer import spool
+    from observer.ingest import spool
 
     monkeypatch.setattr(ingest, "SAFETY_POLL_SECONDS", 0.05)
     real_adopt = spool.adopt_orphans

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from observer.book import SessionBook
-from observer.events import Event, Kind
-from observer.state import Effect, Status, Transition
+from observer.core.book import SessionBook
+from observer.core.events import Event, Kind
+from observer.core.state import Effect, Status, Transition
 from tests.timeline import FIXTURES, collapse, load_rows, row_events, statuses
 
 CLAUDE = FIXTURES / "claude"

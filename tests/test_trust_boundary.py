@@ -110,7 +110,7 @@ async def test_each_refusal_is_logged_once(
     running_app: Quart, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = running_app.test_client()
-    with caplog.at_level(logging.WARNING, logger="observer.server"):
+    with caplog.at_level(logging.WARNING, logger="observer.server.app"):
         await client.post("/api/rules", data="{}", headers={"Content-Type": "text/plain"})
     refusals = [r for r in caplog.records if r.getMessage().startswith("refused")]
     assert len(refusals) == 1
@@ -168,7 +168,7 @@ async def test_a_token_is_made_at_first_start(running_app: Quart, settings: Sett
 
 
 async def test_logins_survive_a_restart_and_hold_no_secret(settings: Settings) -> None:
-    from observer.server import create_app
+    from observer.server.app import create_app
 
     app = create_app(settings)
     async with app.test_app() as running:

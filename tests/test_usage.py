@@ -1,4 +1,5 @@
-"""observer/usage.py, observer/prices.py, observer/usage_live.py, and each connector's usage
+"""observer/core/usage.py, observer/ingest/prices.py, observer/ingest/usage_live.py, and each
+connector's usage
 extraction, on the real captures: the sums are worked out by hand from the fixtures' records
 (and, for Claude, equal Claude Code's own cost-state in the same transcript)."""
 
@@ -14,12 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors import claude_transcript, codex, pi
-from observer import rollouts
-from observer.errors import ConfigError
-from observer.events import Event, Origin, RateLimit, TokenUsage, UsageReport
-from observer.prices import load_prices
-from observer.store import Store
-from observer.usage import (
+from observer.core.errors import ConfigError
+from observer.core.events import Event, Origin, RateLimit, TokenUsage, UsageReport
+from observer.core.usage import (
     Bucket,
     Ledger,
     ModelPrice,
@@ -29,7 +27,10 @@ from observer.usage import (
     summarize,
     table_cost,
 )
-from observer.usage_live import UsageTracker
+from observer.ingest import rollouts
+from observer.ingest.prices import load_prices
+from observer.ingest.usage_live import UsageTracker
+from observer.store import Store
 from tests.garbage import any_json, only_events_or_parse_error
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -478,8 +479,8 @@ ORIGIN = Origin("claude", 1.0)
 
 
 def test_the_hub_publishes_usage_as_a_delta_of_its_own_revision() -> None:
-    from observer.events import Kind
-    from observer.hub import Hub
+    from observer.core.events import Kind
+    from observer.runtime.hub import Hub
 
     hub = Hub()
     hub.apply(Event(Kind.SESSION_START, "s", "claude", 1.0, "SessionStart"), 1.0)

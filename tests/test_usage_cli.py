@@ -11,12 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from observer.cli import app
-from observer.events import Event, Kind, TokenUsage
+from observer.clients.status import render_status
+from observer.clients.usage_report import parse_since
+from observer.core.events import Event, Kind, TokenUsage
+from observer.core.state import SessionState, Status
 from observer.settings import load_settings
-from observer.state import SessionState, Status
-from observer.status import render_status
 from observer.store import Store, UsageRow, Write
-from observer.usage_report import parse_since
 
 runner = CliRunner()
 DAY1 = 1795305600.0 + 12 * 3600  # 2026-11-22 12:00 UTC

@@ -11,9 +11,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from observer.server import create_app
+from observer.ingest.spool import write_event
+from observer.server.app import create_app
 from observer.settings import Settings, load_settings
-from observer.spool import write_event
 from tests.live import receive, stats_when, subscribed
 
 FIXTURE = Path(__file__).parent / "fixtures" / "claude" / "b_bash"

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from connectors.codex import context_for_path, read_rollout
-from observer import rollouts
-from observer.events import Event, Origin
-from observer.hub import Hub
-from observer.state import INACTIVE_IN_HISTORY, Status
+from observer.core.events import Event, Origin
+from observer.core.state import INACTIVE_IN_HISTORY, Status
+from observer.ingest import rollouts
+from observer.ingest.watch_files import HISTORY_QUIET_SECONDS, TreeWatcher, is_rollout_file
+from observer.runtime.hub import Hub
 from observer.store import FileOffset
-from observer.watch_files import HISTORY_QUIET_SECONDS, TreeWatcher, is_rollout_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "codex"
 SOURCE = next(iter(sorted(FIXTURES.glob("exec_shell/rollouts/rollout-*.jsonl"))))

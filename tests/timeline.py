@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 from connectors.claude_code import parse_hook_payload, registry_events
-from observer.book import SessionBook
-from observer.events import Event, Origin
-from observer.state import Effect
+from observer.core.book import SessionBook
+from observer.core.events import Event, Origin
+from observer.core.state import Effect
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from observer.errors import ObserverError
-from observer.events import Event, Kind
+from observer.core.errors import ObserverError
+from observer.core.events import Event, Kind
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ class Driver(ABC):
 
 def subject_text(tool_input: object) -> str:
     """What a call would touch, for the audit log: its command, path or URL as the agent gave
-    it, or "" (the rules read calls with observer.policy; the log only names them)."""
+    it, or "" (the rules read calls with observer.core.policy; the log only names them)."""
     if isinstance(tool_input, dict):
         for key in ("command", "cmd", "file_path", "path", "url", "pattern"):
             value = tool_input.get(key)

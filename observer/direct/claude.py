@@ -15,9 +15,9 @@ from typing import Any
 
 from connectors.claude_code import QUESTION_TOOL
 from connectors.claude_stream import stream_events
-from observer.aio import wait_event
+from observer.core.events import Kind
 from observer.direct.base import INTERRUPT_GRACE, ActionError, Asked, Driver, subject_text
-from observer.events import Kind
+from observer.runtime.aio import wait_event
 
 _request_numbers = itertools.count(1)
 

@@ -32,8 +32,8 @@ from connectors.codex_appserver import (
     shell_script,
 )
 from observer import __version__
+from observer.core.events import Event, Kind
 from observer.direct.base import INTERRUPT_GRACE, ActionError, Asked, Driver
-from observer.events import Event, Kind
 
 # The user's own PermissionRequest hook runs *before* Codex sends us the request, so a client can
 # see the permission (and answer it) before we can: an answer for a call of the running turn

@@ -19,13 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from observer.book import SessionBook
-from observer.capabilities import ACTIONS, capabilities
+from observer.core.book import SessionBook
+from observer.core.capabilities import ACTIONS, capabilities
 from observer.direct.base import ActionError, Asked, Driver, Emit, LaunchSpec
 
 if TYPE_CHECKING:
-    from observer.codex_daemon import DaemonAttacher
-    from observer.decisions import DecisionDesk
+    from observer.approvals.codex_daemon import DaemonAttacher
+    from observer.runtime.decisions import DecisionDesk
 
 log = logging.getLogger(__name__)
 LAUNCH_TIMEOUT = 30.0

@@ -26,10 +26,10 @@ from typing import Any
 
 from connectors.pi import tool_key
 from connectors.pi_rpc import QUESTION_METHODS, gate_request, rpc_events
+from observer.core.errors import ParseError
+from observer.core.events import Kind
 from observer.direct.base import INTERRUPT_GRACE, ActionError, Asked, Driver, subject_text
-from observer.errors import ParseError
-from observer.events import Kind
-from observer.install_pi import EXTENSION_NAME, extension_path, is_observer_extension
+from observer.install.pi import EXTENSION_NAME, extension_path, is_observer_extension
 
 log = logging.getLogger(__name__)
 GATE_ENV = "OBSERVER_PI_GATE"

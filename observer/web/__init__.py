@@ -1,1 +1,1 @@
-"""The web page (index.html, app.js, style.css), served by observer.server at / and /web/."""
+"""The web page (index.html, app.js, style.css), served by observer.server.app at / and /web/."""

@@ -137,7 +137,7 @@ def closed_port() -> int:
 def installed_command(spool_dir: Path) -> str:
     """Exactly the command `observer install-hooks` writes for an event."""
     sys.path.insert(0, str(ROOT))
-    from observer.install_hooks import hook_command
+    from observer.install.hooks import hook_command
 
     return hook_command("PostToolUse", str(HOOK), str(spool_dir))
 

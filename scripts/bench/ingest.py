@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from observer import spool  # noqa: E402
+from observer.ingest import spool  # noqa: E402
 from scripts.bench import shown_arguments  # noqa: E402
 from scripts.bench.live import (  # noqa: E402
     _templates,
@@ -81,8 +81,8 @@ def profile_drain(base: Path, count: int) -> tuple[float, str]:
     """The same drain in process (Ingestor.drain, the real store and hub), under cProfile."""
     os.environ.update(HOME=str(base / "home"), OBSERVER_DATA_DIR=str(base / "data"))
     (base / "home").mkdir(parents=True, exist_ok=True)
-    from observer.hub import Hub
-    from observer.ingest import Ingestor
+    from observer.ingest.drain import Ingestor
+    from observer.runtime.hub import Hub
     from observer.settings import ensure_data_dir, load_settings
     from observer.store import Store
 

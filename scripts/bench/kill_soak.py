@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hooks import SCRIPT_NAME, hook_script_path
-from observer.install_hooks import hook_command
+from observer.install.hooks import hook_command
 from scripts.bench import bearer_headers, rewrite_section, shown_arguments
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"

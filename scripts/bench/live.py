@@ -1,7 +1,8 @@
 """Live latency and fan-out of a real `observer start`: spool write → WebSocket client receipt.
 
 Latency: one client subscribed to the list; events written into the spool exactly as the hook
-commits them (`observer.spool.write_event`), by a separate writer process, at idle (20 events/s)
+commits them (`observer.ingest.spool.write_event`), by a separate writer process, at idle
+(20 events/s)
 and under load (1,000 events/s over 20 sessions). Each event is a real Claude `MessageDisplay`
 payload whose text carries the writer's wall clock (ns) taken just before the write starts;
 the client takes the clock again when the message arrives.
@@ -46,7 +47,7 @@ from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from observer import spool  # noqa: E402
+from observer.ingest import spool  # noqa: E402
 from scripts.bench import bearer_headers, rewrite_section, shown_arguments  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"

@@ -32,11 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from observer.events import Event, Kind, TokenUsage  # noqa: E402
+from observer.clients.usage_report import gather_usage  # noqa: E402
+from observer.core.events import Event, Kind, TokenUsage  # noqa: E402
+from observer.core.state import SessionState, Status  # noqa: E402
 from observer.settings import load_settings  # noqa: E402
-from observer.state import SessionState, Status  # noqa: E402
 from observer.store import Store, UsageRow, Write  # noqa: E402
-from observer.usage_report import gather_usage  # noqa: E402
 from scripts.bench import rewrite_section  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from observer.codex_appserver import AppServer
-from observer.install_codex import CODEX_OBSERVE_EVENTS
+from observer.install.codex import CODEX_OBSERVE_EVENTS
+from observer.install.codex_trust import AppServer
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, wait_until
 from tests.timeline import collapse

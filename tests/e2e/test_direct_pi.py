@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from observer.install_pi import extension_path
+from observer.install.pi import extension_path
 from tests.e2e.conftest import report
 from tests.e2e.direct import (
     ALLOW_FOLLOW_UP_END,

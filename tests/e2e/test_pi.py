@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from observer.install_pi import EXTENSION_NAME, install_pi_extension
-from observer.state import PROCESS_EXITED
+from observer.core.state import PROCESS_EXITED
+from observer.install.pi import EXTENSION_NAME, install_pi_extension
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, wait_until
 from tests.timeline import collapse

@@ -1,0 +1,149 @@
+"""HTTP side of remote approval: the route the decision hook asks, away mode and rules for
+clients, the audit log, and the task that releases held calls when their session moves on.
+
+The hook's payload goes through the same connector as the spool's copy of it, so the held call
+is keyed exactly like the session's pending approval (session id + tool_key): a client answering
+`pending.request_id` answers the call the hook holds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from quart import Quart, Response, g, jsonify, request
+
+from connectors import CONNECTORS, pi
+from observer.core.errors import ParseError
+from observer.core.events import Kind, Origin
+from observer.core.policy import UNSCOPED_ALLOW, Rule, RuleError, subject_of, unscoped_allow
+from observer.direct.base import ActionError
+from observer.runtime.decisions import DecisionDesk, StorageError, real_path
+from observer.runtime.hub import Hub
+from observer.runtime.request_body import json_body
+from observer.runtime.supervisor import tick
+
+log = logging.getLogger(__name__)
+DECIDING_AGENTS = ("claude", "codex", "pi")
+_LIMIT = re.compile(r"[0-9]{1,9}")
+# The question's payload when it is not the agent's own hook payload (pi: our extension's).
+QUESTION_PARSERS = {pi.AGENT: pi.parse_permission_request}
+
+
+def register(app: Quart, runtime: dict[str, Any]) -> None:
+    def desk() -> DecisionDesk:
+        value: DecisionDesk = runtime["desk"]
+        return value
+
+    @app.post("/api/hook/permission")
+    async def hook_permission() -> Response:
+        agent = request.args.get("agent", "")
+        raw = await request.get_data(as_text=False)
+        body = raw if isinstance(raw, bytes) else raw.encode()
+        answer = await ask(desk(), agent, body)
+        return jsonify(answer or {"decision": None})
+
+    @app.get("/api/away")
+    async def away_state() -> Response:
+        return jsonify({"away": desk().away, "timeout": desk().away_timeout})
+
+    @app.post("/api/away")
+    async def set_away() -> tuple[Response, int]:
+        body = await json_body()
+        if not isinstance(body, dict) or not isinstance(body.get("on"), bool):
+            return jsonify(
+                {"type": "error", "code": "bad_request", "message": 'send {"on": true|false}'}
+            ), 400
+        desk().set_away(body["on"], by=_who())
+        return jsonify({"away": desk().away}), 200
+
+    @app.get("/api/rules")
+    async def rules() -> Response:
+        return jsonify({"rules": [r.to_json() for r in desk().rules]})
+
+    @app.post("/api/rules")
+    async def add_rule() -> tuple[Response, int]:
+        body = await json_body()
+        try:
+            if unscoped_allow(body):
+                raise RuleError(UNSCOPED_ALLOW)
+            rule = Rule.from_json(body)
+        except (RuleError, TypeError) as exc:
+            return jsonify({"type": "error", "code": "bad_request", "message": str(exc)}), 400
+        added = desk().add_rule(rule, by=_who())
+        return jsonify({"rule": added.to_json(), "rules": [r.to_json() for r in desk().rules]}), 201
+
+    @app.delete("/api/rules/<int:rule_id>")
+    async def remove_rule(rule_id: int) -> tuple[Response, int]:
+        try:
+            desk().remove_rule(rule_id, by=_who())
+        except StorageError:
+            raise
+        except ActionError as exc:
+            return jsonify({"type": "error", "code": exc.code, "message": str(exc)}), 404
+        return jsonify({"rules": [r.to_json() for r in desk().rules]}), 200
+
+    @app.errorhandler(StorageError)
+    async def not_saved(exc: StorageError) -> tuple[Response, int]:
+        # Nothing changed (decisions.py saves before it switches): say so, and why.
+        log.error("%s", exc)
+        return jsonify(
+            {"type": "error", "code": exc.code, "message": f"{exc}; nothing changed"}
+        ), 507
+
+    @app.get("/api/audit")
+    async def audit() -> Response:
+        limit = request.args.get("limit", "1000")
+        # ASCII digits only: str.isdigit() takes '²', which int() refuses.
+        count = int(limit) if _LIMIT.fullmatch(limit) else 1000
+        return jsonify({"entries": desk().audit_entries(count)})
+
+
+async def ask(desk: DecisionDesk, agent: str, raw: bytes) -> dict[str, Any] | None:
+    """The hook's question, answered: a decision, or None (the agent asks as usual)."""
+    parser = QUESTION_PARSERS.get(agent) or CONNECTORS.get(agent)
+    if agent not in DECIDING_AGENTS or parser is None:
+        return None
+    try:
+        events = parser(raw, Origin(agent, 0.0))
+        data = json.loads(raw)
+    except (ParseError, ValueError, RecursionError):  # RecursionError: nested too deep
+        return None
+    for event in events:
+        if event.kind is Kind.APPROVAL_REQUEST and event.tool_key:
+            cwd = data.get("cwd") if isinstance(data, dict) else None
+            tool_input = data.get("tool_input") if isinstance(data, dict) else None
+            subject = subject_of(tool_input, cwd if isinstance(cwd, str) else None, real_path)
+            return await desk.request(
+                agent, event.session_id, event.tool or "tool", event.tool_key, subject
+            )
+    return None  # a question, or not a permission request: no decision from us
+
+
+async def follow(hub: Hub, desk: DecisionDesk) -> None:
+    """Release held calls whose session left `permission` (answered in its terminal, denied by
+    the agent) or ended: the hook stops waiting and gives no decision."""
+    statuses: dict[str, str] = {}
+    async for message in hub.follow_all():
+        _release(message, statuses, desk)
+        tick()  # for /health: a message handled
+
+
+def _release(message: dict[str, Any], statuses: dict[str, str], desk: DecisionDesk) -> None:
+    session_id, status = message.get("session_id"), message.get("status")
+    if not isinstance(session_id, str) or not isinstance(status, str):
+        return
+    before = statuses.get(session_id)
+    statuses[session_id] = status
+    if status == "ended":
+        desk.release_session(session_id, "session ended")
+        statuses.pop(session_id, None)
+    elif before == "permission" and status != "permission":
+        desk.release_session(session_id, "answered elsewhere")
+
+
+def _who() -> str:
+    """Who asked, for the audit log: the credential and where from (set by the server)."""
+    return str(g.get("who") or f"http:{request.remote_addr or 'unknown'}")

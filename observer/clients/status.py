@@ -1,0 +1,103 @@
+"""`observer status`: ask the running server, or fall back to the database when it is down."""
+
+from __future__ import annotations
+
+import http.client
+from typing import Any
+
+from observer.clients import local_http
+from observer.core.usage import compact
+from observer.runtime.hub import attention_sorted
+from observer.settings import Settings
+
+_WAITS_FOR = {
+    "permission": "approve {tool}: {summary}",
+    "question": "answer: {summary}",
+    "waiting": "your next prompt",
+}
+
+
+def gather_status(settings: Settings) -> dict[str, Any]:
+    url = settings.local_url()
+    report: dict[str, Any] = {"server": {"url": url, "running": False}, "sessions": []}
+    try:
+        health = local_http.request(settings, "GET", "/health", timeout=2.0, token=False)
+        if health.status == 200:
+            report["server"].update(running=True, version=health.json().get("version"))
+            listed = local_http.request(settings, "GET", "/api/sessions", timeout=2.0)
+            if listed.status == 200:
+                report["sessions"] = listed.json()["sessions"]
+                report["source"] = "server"
+                return report
+            report["server"]["error"] = f"HTTP {listed.status}" + (
+                f": wrong or missing token (observer reads {settings.token_path})"
+                if listed.status == 401
+                else ""
+            )
+    except (OSError, http.client.HTTPException, ValueError, KeyError, AttributeError):
+        pass
+    report["sessions"] = _from_database(settings)
+    report["source"] = "database"
+    return report
+
+
+def _from_database(settings: Settings) -> list[dict[str, Any]]:
+    if not settings.db_path.exists():
+        return []
+    from observer.store import Store
+
+    store = Store(settings.db_path)
+    try:
+        return [s.public() for s in attention_sorted(store.load_states())]
+    finally:
+        store.close()
+
+
+def render_status(report: dict[str, Any], now: float) -> str:
+    server = report["server"]
+    if server["running"] and "error" not in server:
+        lines = [f"server: running at {server['url']} (observer {server.get('version')})"]
+    elif server["running"]:
+        lines = [f"server: running at {server['url']} but {server['error']}"]
+    else:
+        lines = [f"server: not running at {server['url']} (last known state from the database)"]
+    sessions = report["sessions"]
+    live = [s for s in sessions if s["status"] != "ended"]
+    if not live:
+        lines.append("no live sessions")
+        return "\n".join(lines)
+    lines.append(
+        f"{'STATUS':<11} {'AGENT':<7} {'PROJECT':<20} {'AGE':>6}  {'TOKENS/COST':<15}  WAITING FOR"
+    )
+    for s in live:
+        age = _age(now - (s.get("status_since") or s.get("last_activity_at") or now))
+        project = s.get("project") or "-"
+        if s.get("host"):  # forwarded from another machine (`observer forward`)
+            project = f"{s['host']}:{project}"
+        lines.append(
+            f"{s['status']:<11} {s['agent']:<7} {project[:20]:<20} "
+            f"{age:>6}  {compact(s.get('usage')):<15}  {_waits_for(s)}"
+        )
+    return "\n".join(lines)
+
+
+def _waits_for(session: dict[str, Any]) -> str:
+    template = _WAITS_FOR.get(session["status"])
+    if template is None:
+        tool = session.get("current_tool")
+        return f"(working: {tool})" if tool else "(working)"
+    pending = session.get("pending") or {}
+    summary = pending.get("summary") or session.get("last_message") or ""
+    text = template.format(tool=pending.get("tool") or "tool", summary=summary)
+    return text[:80]
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"

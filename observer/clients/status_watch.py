@@ -1,0 +1,57 @@
+"""`observer status --watch`: the status table, redrawn on every change, live over the
+WebSocket (observer.clients.client reconnects on its own when the server restarts)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from observer.clients.client import SessionFeed
+from observer.clients.status import render_status
+from observer.settings import Settings
+
+_ORDER = {"permission": 0, "question": 1, "waiting": 2, "working": 3, "ended": 4}
+REDRAW_EVERY = 0.2  # at most five redraws a second, however busy the sessions are
+CLEAR = "\033[H\033[2J"
+
+
+def watch_status(
+    settings: Settings,
+    write: Callable[[str], None],
+    stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    socket = str(settings.socket_path) if settings.socket_path is not None else None
+    feed = SessionFeed(settings.local_url(), settings.token, socket_path=socket)
+    drawn_at = -REDRAW_EVERY
+    pending = False
+    write(CLEAR + render(feed, settings, connected=False))
+    for _change in feed.changes(stop=stop):
+        pending = True
+        if clock() - drawn_at >= REDRAW_EVERY:
+            write(CLEAR + render(feed, settings, connected=True))
+            drawn_at, pending = clock(), False
+    if pending:
+        write(CLEAR + render(feed, settings, connected=True))
+
+
+def render(feed: SessionFeed, settings: Settings, connected: bool) -> str:
+    sessions = sorted(feed.sessions.values(), key=_attention)
+    server: dict[str, Any] = {
+        "url": settings.local_url(),
+        "running": connected,
+        "version": feed.server_version,
+    }
+    report = {"server": server, "sessions": sessions}
+    text = render_status(report, time.time())
+    if not connected:
+        # render_status's "last known state from the database" is not what this view shows.
+        _, _, rest = text.partition("\n")
+        seen = "the last state seen" if sessions else "nothing yet"
+        text = f"server: connecting to {settings.local_url()}… (showing {seen})\n{rest}"
+    return text + "\n(live: Ctrl-C to quit)\n"
+
+
+def _attention(session: dict[str, Any]) -> tuple[int, float]:
+    return _ORDER.get(str(session.get("status")), 5), float(session.get("status_since") or 0)

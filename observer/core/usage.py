@@ -1,0 +1,260 @@
+"""Token and cost accounting: pure (no IO), shared by the live server and `observer usage`.
+
+Rules:
+1. Tokens are added up per record, and a record is known by `(agent, record_id)`: whoever
+   sees it a second time (a re-read, a Claude message split over several content-block lines,
+   a fork's copy of its parent's history) drops it. The store enforces the same key.
+2. Costs are never stored from the price table: rows keep tokens and the model, and the cost
+   is worked out when shown, from sums per model. A price added to the config later prices the
+   whole history; cost is linear in tokens, so pricing a sum equals summing the prices.
+3. A cost the agent reports itself (pi) wins over the table. A model missing from the table,
+   or a token kind its entry has no price for, leaves that part's cost unknown: the total
+   says so (`cost_complete: false`) rather than guess.
+4. Context and rate limits are facts, not sums: the last report replaces the one before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from observer.core.events import RateLimit, TokenUsage, UsageReport
+
+TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
+_PER = 1_000_000.0  # prices are USD per million tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """USD per million tokens. A cache price left out is unknown, not free."""
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
+
+
+Prices = Mapping[str, ModelPrice]
+
+
+def price_for(prices: Prices, model: str | None) -> ModelPrice | None:
+    """The entry for `model`: its exact name, else without the provider pi puts in front
+    (`anthropic/claude-…`), else without a trailing `-YYYYMMDD` snapshot date. Nothing looser:
+    a near name is another model with another price."""
+    if not model:
+        return None
+    names = [model]
+    if "/" in model:
+        names.append(model.rsplit("/", 1)[1])
+    for name in list(names):
+        head, _, tail = name.rpartition("-")
+        if head and len(tail) == 8 and tail.isdigit():
+            names.append(head)
+    for name in names:
+        if name in prices:
+            return prices[name]
+    return None
+
+
+@dataclass(slots=True)
+class Bucket:
+    """Token sums of the records sharing one model and one cost source."""
+
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    reasoning: int = 0
+    records: int = 0
+    agent_cost: float = 0.0  # the agent's own costs, summed (only in agent-priced buckets)
+
+    def add(self, tokens: TokenUsage) -> None:
+        self.input += tokens.input
+        self.output += tokens.output
+        self.cache_read += tokens.cache_read
+        self.cache_write += tokens.cache_write
+        self.reasoning += tokens.reasoning
+        self.records += 1
+        self.agent_cost += tokens.cost_usd or 0.0
+
+    def merge(self, other: Bucket) -> None:
+        for name in (*TOKEN_KINDS, "records", "agent_cost"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+# (model, priced by the agent) -> sums
+BucketKey = tuple[str | None, bool]
+Buckets = dict[BucketKey, Bucket]
+
+
+def bucket_key(tokens: TokenUsage) -> BucketKey:
+    return tokens.model, tokens.cost_usd is not None
+
+
+def table_cost(bucket: Bucket, price: ModelPrice | None) -> float | None:
+    """The cost of `bucket` from the table, or None when any of its tokens has no price."""
+    if price is None:
+        return None if bucket.records else 0.0
+    cost = bucket.input * price.input + bucket.output * price.output
+    for count, unit in (
+        (bucket.cache_read, price.cache_read),
+        (bucket.cache_write, price.cache_write),
+    ):
+        if count:
+            if unit is None:
+                return None
+            cost += count * unit
+    return cost / _PER
+
+
+def summarize(buckets: Mapping[BucketKey, Bucket], prices: Prices) -> dict[str, Any]:
+    """Totals over buckets: tokens, records, and the cost (None when no part of it is known;
+    `cost_complete` false when some part is unknown and `cost_usd` is only the known part)."""
+    total = Bucket()
+    cost = 0.0
+    complete = True
+    any_known = False
+    for (model, agent_priced), bucket in buckets.items():
+        total.merge(bucket)
+        part = bucket.agent_cost if agent_priced else table_cost(bucket, price_for(prices, model))
+        if part is None:
+            complete = False
+        else:
+            cost += part
+            any_known = any_known or bucket.records > 0
+    known = any_known or total.records == 0
+    return {
+        **{name: getattr(total, name) for name in TOKEN_KINDS},
+        "total": total.input + total.output + total.cache_read + total.cache_write,
+        "records": total.records,
+        "cost_usd": cost if known else None,
+        "cost_complete": complete,
+    }
+
+
+@dataclass(slots=True)
+class Ledger:
+    """One session's usage as the live server keeps it."""
+
+    buckets: Buckets = field(default_factory=dict)
+    turn_id: str | None = None
+    turn: Buckets = field(default_factory=dict)
+    context_tokens: int | None = None
+    context_window: int | None = None
+    rate_limits: tuple[RateLimit, ...] = ()
+
+    def add(self, tokens: TokenUsage) -> None:
+        """Add one record (the caller has made sure it is new)."""
+        key = bucket_key(tokens)
+        self.buckets.setdefault(key, Bucket()).add(tokens)
+        if tokens.turn_id is not None and tokens.turn_id != self.turn_id:
+            self.turn_id, self.turn = tokens.turn_id, {}
+        self.turn.setdefault(key, Bucket()).add(tokens)
+
+    def note(self, report: UsageReport) -> bool:
+        """Take the facts of a report; whether anything changed."""
+        before = (self.context_tokens, self.context_window, self.rate_limits)
+        if report.context_tokens is not None:
+            self.context_tokens = report.context_tokens
+        if report.context_window is not None:
+            self.context_window = report.context_window
+        if report.rate_limits:
+            self.rate_limits = report.rate_limits
+        return before != (self.context_tokens, self.context_window, self.rate_limits)
+
+    def view(self, prices: Prices) -> dict[str, Any]:
+        """The JSON clients see as a session's `usage`."""
+        return {
+            **summarize(self.buckets, prices),
+            "turn": {"id": self.turn_id, **summarize(self.turn, prices)},
+            "context": context_view(self.context_tokens, self.context_window),
+            "rate_limits": [rate_limit_json(r) for r in self.rate_limits],
+        }
+
+    def restore_facts(self, view: Mapping[str, Any] | None) -> None:
+        """Context and rate limits from the view last published (persisted with the session)."""
+        if not view:
+            return
+        context = view.get("context") or {}
+        self.context_tokens = _int(context.get("used"))
+        self.context_window = _int(context.get("window"))
+        limits: list[RateLimit] = []
+        for item in view.get("rate_limits") or ():
+            if isinstance(item, dict) and isinstance(item.get("used_percent"), int | float):
+                limits.append(
+                    RateLimit(
+                        str(item.get("name") or ""),
+                        float(item["used_percent"]),
+                        _int(item.get("window_minutes")),
+                        _float(item.get("resets_at")),
+                    )
+                )
+        self.rate_limits = tuple(limits)
+
+
+def context_view(used: int | None, window: int | None) -> dict[str, Any] | None:
+    if used is None and window is None:
+        return None
+    percent = round(100.0 * used / window, 1) if used is not None and window else None
+    return {"used": used, "window": window, "percent": percent}
+
+
+def rate_limit_json(limit: RateLimit) -> dict[str, Any]:
+    return {
+        "name": limit.name,
+        "used_percent": limit.used_percent,
+        "window_minutes": limit.window_minutes,
+        "resets_at": limit.resets_at,
+    }
+
+
+def buckets_from_rows(rows: Iterable[tuple[Any, ...]]) -> Buckets:
+    """Rows of (model, agent_priced, input, output, cache_read, cache_write, reasoning, records,
+    agent_cost), as the store's aggregates give them."""
+    buckets: Buckets = {}
+    for model, agent_priced, *sums in rows:
+        counts = [int(v or 0) for v in sums[:6]]
+        bucket = buckets.setdefault((model, bool(agent_priced)), Bucket())
+        bucket.merge(
+            Bucket(
+                input=counts[0],
+                output=counts[1],
+                cache_read=counts[2],
+                cache_write=counts[3],
+                reasoning=counts[4],
+                records=counts[5],
+                agent_cost=float(sums[6] or 0.0),
+            )
+        )
+    return buckets
+
+
+def compact(view: Mapping[str, Any] | None) -> str:
+    """`12.3k $0.07` for a status line: total tokens and cost (`?` unknown, `+?` partly)."""
+    if not view or not view.get("records"):
+        return "-"
+    tokens = _human(int(view.get("total") or 0))
+    cost = view.get("cost_usd")
+    if cost is None:
+        return f"{tokens} $?"
+    suffix = "" if view.get("cost_complete", True) else "+?"
+    return f"{tokens} ${cost:.2f}{suffix}"
+
+
+def _human(count: int) -> str:
+    if count < 1000:
+        return str(count)
+    if count < 1_000_000:
+        return f"{count / 1000:.1f}k"
+    return f"{count / 1_000_000:.1f}M"
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

@@ -1,0 +1,7 @@
+"""Everything that brings events in: the spool the hooks write (spool.py), the Ingestor that
+drains and applies it (drain.py), the file tailers (rollouts.py, watch_files.py), the live usage
+tracker (usage_live.py) and the price table (prices.py, prices.toml).
+
+May import observer.core, observer.settings, observer.store, observer.runtime and connectors.
+Never approvals, server, clients, ops or cli.
+"""

@@ -1,0 +1,666 @@
+"""Everything that brings events in: the spool, Claude's session registry, Codex rollout files
+and pi session files (`watch_files`), process liveness.
+
+Threads only wake the loop (watchdog) or do syscalls for it (the spool thread reads and deletes
+spool files); all state changes happen on the loop, in order: `Ingestor.apply` for every source,
+and the spool drain's own pipeline (`drain`), which applies the same way. Each commits to SQLite
+before it publishes and before any spool file is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeAlias, TypeVar
+
+from watchdog.events import FileCreatedEvent, FileMovedEvent, FileSystemEvent
+from watchdog.observers import Observer
+
+from connectors import CONNECTORS
+from connectors.claude_code import registry_events
+from observer.core.errors import ParseError
+from observer.core.events import Event, Kind, Origin
+from observer.ingest import rollouts, spool
+from observer.ingest.prices import load_prices
+from observer.ingest.usage_live import UsageTracker
+from observer.ingest.watch_files import TreeWatcher, Wake, is_rollout_file, pi_session_owner
+from observer.runtime.aio import ThreadHandoff, wait_event
+from observer.runtime.hub import Hub, Message, Undo
+from observer.runtime.supervisor import Supervisor, tick
+from observer.settings import Settings
+from observer.store import FileOffset, ForwardedFile, Store, UsageRow, Write
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CHUNK = 500
+SMALL_DRAIN = 32  # spool files a drain reads and deletes on the loop rather than in a thread
+SAFETY_POLL_SECONDS = 2.0  # a missed filesystem notification costs at most this much delay
+# Claude removes its registry file as it exits, while its last async hooks (Stop, SessionEnd)
+# may still be on their way to the spool: give them this long before calling the session ended.
+EXIT_GRACE_SECONDS = 1.0
+
+
+class Ingestor:
+    def __init__(
+        self, settings: Settings, hub: Hub, store: Store, supervisor: Supervisor | None = None
+    ) -> None:
+        self.settings = settings
+        # Runs the long-running loops: a loop that raises is logged, backed off and restarted.
+        self.supervisor = supervisor or Supervisor()
+        self.hub = hub
+        self.store = store
+        self._wake = asyncio.Event()
+        self._registry_wake = asyncio.Event()
+        # Held from applying a batch until its spool files are gone: stop() waits for it, so
+        # a shutdown never leaves an event committed but its files still in the spool.
+        self._batch_lock = asyncio.Lock()
+        self._stopping = False
+        self._last_batch: frozenset[str] | None = None  # spool files of the last commit
+        self._before_start: frozenset[str] = frozenset()  # the last run's, until drained once
+        self._small_drains = False  # the last drain found few files: scan on the loop
+        # Spool files committed whose deletion is under way, and those deletions.
+        self._deleting: frozenset[str] = frozenset()
+        self._deletions: list[asyncio.Future[None]] = []
+        # Reads, deletions and directory scans of the spool: syscalls, off the loop's thread.
+        self._spool_io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="observer-spool")
+        self._registry_dirty: set[Path] = set()
+        self._registry_pids: dict[int, str] = {}
+        self._observer: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._spool_changes: ThreadHandoff[None] | None = None
+        self._registry_changes: ThreadHandoff[Path] | None = None
+        self.ingested = 0  # spool files consumed
+        self.rejected = 0
+        self.registry_reads = 0  # registry files read (or found deleted)
+        pi_dir = settings.pi_sessions_dir
+        self.codex = TreeWatcher(
+            rollouts.CODEX,
+            settings.codex_sessions_dir,
+            is_rollout_file,
+            self.apply,
+            hub,
+            lambda: self._stopping,
+        )
+        self.pi = TreeWatcher(
+            rollouts.PI, pi_dir, pi_session_owner(pi_dir), self.apply, hub, lambda: self._stopping
+        )
+        self.usage = UsageTracker(store, load_prices(settings.data_dir / "config.toml"))
+        self._usage_wake = asyncio.Event()
+        # Claude transcripts the hooks named -> their session. Only those files are tailed
+        # (and their subagents' files): ~/.claude/projects also holds every past session.
+        self._transcripts: dict[str, str] = {}
+        self.claude = TreeWatcher(
+            rollouts.claude_transcripts(self._transcript_session),
+            settings.claude_registry_dir.parent / "projects",
+            self._owns_transcript,
+            self._apply_transcript,
+            hub,
+            lambda: self._stopping,
+            history_ends=False,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._spool_changes = ThreadHandoff(self._loop, lambda _: self._wake.set())
+        self._registry_changes = ThreadHandoff(self._loop, self._mark_registry_dirty)
+        self._observer = Observer()
+        spool_dir = self.settings.spool_dir
+        # Only creations wake the drain (a marker is a commit); the hook's writes and our own
+        # deletions would be seven events per spool event for the watchdog thread to handle.
+        self._observer.schedule(
+            Wake(self._on_spool_change),
+            str(spool_dir),
+            recursive=False,
+            event_filter=[FileCreatedEvent, FileMovedEvent],
+        )
+        self._observer.start()
+        await self.drain()  # the backlog that built up while we were down
+        run = self.supervisor.start
+        self._tasks.append(run("spool", self._spool_loop))
+        self._tasks.append(run("claude-registry", self._registry_loop))
+        offsets = self.store.load_offsets()
+        for state in self.hub.book.visible():
+            if state.agent == "claude" and state.transcript_path:
+                self._transcripts.setdefault(state.transcript_path, state.session_id)
+        watchers = (
+            (self.codex, "codex-rollouts"),
+            (self.pi, "pi-sessions"),
+            (self.claude, "claude-transcripts"),
+        )
+        for watcher, name in watchers:
+            watcher.load(offsets)
+            self._tasks.append(run(name, partial(watcher.run, self._observer)))
+        self._tasks.append(run("usage", self._usage_loop))
+        if self.settings.liveness_interval > 0:
+            self._tasks.append(run("liveness", self._liveness_loop))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        async with self._batch_lock:
+            for task in self._tasks:
+                task.cancel()
+            # Usage the throttle held back: the state persisted must say the last word.
+            await self._apply((), flush_usage=True)
+            await self._deleted()
+        # Whatever a task raised, stopping goes on (the store must still be closed after).
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join()
+            self._observer = None
+        self._spool_io.shutdown(wait=True)
+
+    def _on_spool_change(self, _event: FileSystemEvent) -> None:
+        if self._spool_changes is not None:
+            self._spool_changes.put(None)
+
+    # -- spool -----------------------------------------------------------------------------
+    async def _spool_loop(self) -> None:
+        # A failure (the files stay, to be retried) restarts this loop: it drains at once.
+        self._wake.set()
+        while True:
+            if not await wait_event(self._wake, SAFETY_POLL_SECONDS):
+                spool.adopt_orphans(self.settings.spool_dir)
+            self._wake.clear()
+            await self.drain()
+            tick()
+
+    async def drain(self) -> int:
+        """Ingest every committed spool file, in order. Returns how many files were consumed.
+
+        A pipeline over chunks of CHUNK files, so that three threads work at once: while the
+        writer thread commits chunk n, the loop applies chunk n+1 to the sessions and parses
+        chunk n+2, which the spool thread read meanwhile; the spool thread then deletes chunk
+        n's files. Each chunk is published only once committed, in order; the lock is held
+        for the whole drain, so no other source's commit comes between.
+
+        Live, a drain finds a few files: then the spool work stays on the loop, where it
+        costs less than the hand-offs between threads (a server at 1,000 events/s used 40%
+        more CPU handing each small drain to the spool thread and back)."""
+        if self._small_drains:
+            entries, unusable = spool.list_ready(self.settings.spool_dir)
+        else:
+            entries, unusable = await self._in_spool_thread(
+                spool.list_ready, self.settings.spool_dir
+            )
+        self._small_drains = len(entries) <= SMALL_DRAIN
+        for path in unusable:
+            self._reject(path, "not an event: expected ev.<agent>.<event>.<pid>.<nonce>.ready")
+        if self._last_batch is None:  # first drain since start: what did the last run commit?
+            self._last_batch = _batch_names(self.store.load_offsets())
+            self._before_start = self._last_batch
+        chunks = [entries[i : i + CHUNK] for i in range(0, len(entries), CHUNK)]
+        consumed = 0
+        async with self._batch_lock:
+            parsed = await self._read_and_parse(chunks[0]) if chunks else None
+            in_flight: _InFlight | None = None
+            for n in range(len(chunks)):
+                assert parsed is not None
+                events, done, gone = parsed
+                reading = self._read_soon(chunks[n + 1]) if n + 1 < len(chunks) else None
+                names = frozenset(key for key, _ in done)
+                done_entries = [entry for _, entry in done]
+                writes, messages, rows, undo = self._stage_undoable(events, time.time())
+                # The chunk's file names commit with its events, with the previous chunk's and
+                # with those whose deletion is under way: a kill before their deletions cannot
+                # make the next start ingest them twice.
+                committed = names | self._deleting
+                if in_flight is not None:
+                    committed |= in_flight.names
+                commit = self.store.submit([*writes, *rows, _batch_record(committed)])
+                current = _InFlight(
+                    commit, messages, names, committed, [*done_entries, *gone], undo
+                )
+                if in_flight is not None:
+                    consumed += await self._settle(in_flight, then=current)
+                in_flight = current
+                if reading is None or self._stopping:
+                    break  # what is not applied stays in the spool for the next start
+                parsed = self._parse_chunk(chunks[n + 1], await reading)
+            if in_flight is not None:
+                consumed += await self._settle(in_flight)
+        await self._deleted()  # once drain returns, what it ingested is gone from the spool
+        self._before_start = frozenset()
+        self.ingested += consumed
+        return consumed
+
+    async def _settle(self, chunk: _InFlight, then: _InFlight | None = None) -> int:
+        """Wait for a chunk's commit, publish it and delete its files."""
+        try:
+            await asyncio.wrap_future(chunk.commit)
+        except Exception:
+            # Commit, then memory: the sessions go back to what the database holds, and the
+            # spool still holds the files, so the next drain applies them again. The chunk
+            # staged on top of this one was refused by the store (it refuses everything after
+            # a failure until resume()): wait for that, and take it back first.
+            if then is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wrap_future(then.commit)
+                self._undo(then.undo)
+            self._undo(chunk.undo)
+            self.store.resume()
+            raise
+        self.hub.publish(chunk.messages)
+        self._last_batch = chunk.committed
+        self._delete_soon(chunk.entries, chunk.names)
+        return len(chunk.names)
+
+    async def _in_spool_thread(self, func: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._spool_io, func, *args)
+
+    def _read_soon(self, chunk: list[spool.SpoolEntry]) -> asyncio.Future[list[Any]]:
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._spool_io, spool.read_all, chunk)
+
+    async def _read_and_parse(self, chunk: list[spool.SpoolEntry]) -> _Parsed:
+        if len(chunk) <= SMALL_DRAIN:
+            return self._parse_chunk(chunk, spool.read_all(chunk))
+        return self._parse_chunk(chunk, await self._read_soon(chunk))
+
+    def _parse_chunk(self, chunk: list[spool.SpoolEntry], payloads: list[Any]) -> _Parsed:
+        """(events, the entries they came from with their keys, entries committed before a
+        crash)."""
+        events: list[Event] = []
+        done: list[tuple[str, spool.SpoolEntry]] = []  # (its key, the entry)
+        gone: list[spool.SpoolEntry] = []
+        committed = self._last_batch or frozenset()
+        for entry, raw in zip(chunk, payloads, strict=True):
+            key = _spool_key(entry)
+            if key in committed or key in self._before_start:
+                # Committed before a crash that came before its files were deleted: the
+                # database has it already; applying it again would duplicate it.
+                gone.append(entry)
+                continue
+            parsed = self._parse_entry(entry, raw)
+            if parsed is not None:
+                events.extend(parsed)
+                done.append((key, entry))
+        return events, done, gone
+
+    def _delete_soon(self, entries: list[spool.SpoolEntry], names: frozenset[str]) -> None:
+        if len(entries) <= SMALL_DRAIN:
+            spool.consume_all(entries)
+            return
+        self._deleting = self._deleting | names
+        loop = asyncio.get_running_loop()
+        deletion = loop.run_in_executor(self._spool_io, spool.consume_all, entries)
+        self._deletions.append(deletion)
+
+        def deleted(_: asyncio.Future[None]) -> None:
+            self._deleting = self._deleting - names
+
+        deletion.add_done_callback(deleted)
+
+    async def _deleted(self) -> None:
+        while self._deletions:
+            await self._deletions.pop(0)
+
+    def _parse_entry(self, entry: spool.SpoolEntry, raw: Any) -> Sequence[Event] | None:
+        parser = CONNECTORS.get(entry.agent)
+        if parser is None:
+            self._reject_entry(entry, f"no connector for agent {entry.agent!r}")
+            return None
+        if isinstance(raw, FileNotFoundError):
+            return None
+        if isinstance(raw, (OSError, ValueError)):
+            self._reject_entry(entry, f"unreadable: {raw}")
+            return None
+        try:
+            origin = Origin(entry.agent, entry.at, entry.pid, entry.name)
+            return parser(raw, origin)
+        except ParseError as exc:
+            self._reject_entry(entry, str(exc))
+        except (OSError, ValueError) as exc:
+            self._reject_entry(entry, f"unreadable: {exc}")
+        return None
+
+    def _reject_entry(self, entry: spool.SpoolEntry, reason: str) -> None:
+        self._reject(entry.path, reason)
+        spool.drop_marker(entry, reason)  # one that is a directory, FIFO or link: moved aside
+
+    def _reject(self, path: Path, reason: str) -> None:
+        self.rejected += 1
+        spool.reject(path, reason)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "spool_ingested": self.ingested,
+            "spool_rejected": self.rejected,
+            "registry_reads": self.registry_reads,
+            "rollout_files": len(self.codex.files),
+            "rollout_bytes_read": self.codex.bytes_read,
+            "rollout_parse_errors": self.codex.parse_errors,
+            "pi_files": len(self.pi.files),
+            "pi_bytes_read": self.pi.bytes_read,
+            "pi_parse_errors": self.pi.parse_errors,
+            "claude_transcript_files": len(self.claude.files),
+            "claude_transcript_bytes_read": self.claude.bytes_read,
+            "usage_records": self.usage.records,
+            "usage_duplicates": self.usage.duplicates,
+        }
+
+    # -- applying --------------------------------------------------------------------------
+    async def apply(
+        self, events: Sequence[Event], offsets: Sequence[FileOffset | ForwardedFile] = ()
+    ) -> None:
+        """Apply events, commit them, then publish. The one path every source goes through.
+
+        `offsets` (how far the files these events came from were read) commit in the same
+        transaction, so a restart neither loses nor repeats them."""
+        async with self._batch_lock:
+            await self._apply(events, offsets)
+
+    async def _apply(
+        self,
+        events: Sequence[Event],
+        offsets: Sequence[FileOffset | ForwardedFile] = (),
+        flush_usage: bool = False,
+    ) -> None:
+        writes, messages, rows, undo = self._stage_undoable(events, time.time(), flush_usage)
+        if writes or offsets or rows:
+            # One transaction: a file's offset never commits without its usage rows, nor the
+            # reverse, so a restart neither loses nor re-counts a record.
+            try:
+                await asyncio.wrap_future(self.store.submit([*writes, *rows, *offsets]))
+            except Exception:
+                self._undo(undo)  # memory never ahead of the database
+                self.store.resume()
+                raise
+        self.hub.publish(messages)
+
+    def _stage_undoable(
+        self, events: Sequence[Event], now: float, flush_usage: bool = False
+    ) -> tuple[list[Write], list[Message], list[UsageRow], _Undo]:
+        """`_stage`, noting what it changes in memory so a failed commit can take it back."""
+        self.hub.begin()
+        try:
+            writes, messages, rows = self._stage(events, now, flush_usage)
+        except Exception:
+            self.hub.undo(self.hub.end([]))
+            raise
+        return writes, messages, rows, _Undo(self.hub.end(messages), rows)
+
+    def _undo(self, undo: _Undo) -> None:
+        self.hub.undo(undo.hub)
+        self.usage.forget(undo.usage_rows)
+
+    def _stage(
+        self, events: Sequence[Event], now: float, flush_usage: bool = False
+    ) -> tuple[list[Write], list[Message], list[UsageRow]]:
+        """Apply events to the sessions in memory: what to commit, then what to publish."""
+        writes: list[Write] = []
+        messages: list[Message] = []
+        rows: list[UsageRow] = []
+        for event in events:
+            self._apply_one(event, now, writes, messages)
+            if event.usage is not None:
+                row = self.usage.record(event, self._last_usage)
+                if row is not None:
+                    rows.append(row)
+        for session_id, view in self.usage.due(now, self._publishable, flush_usage):
+            write, message = self.hub.apply_usage(session_id, view, now)
+            if write is not None and message is not None:
+                writes.append(write)
+                messages.append(message)
+        if self.usage.next_due(now, self._publishable) is not None:
+            self._usage_wake.set()
+        return writes, messages, rows
+
+    # -- usage -----------------------------------------------------------------------------
+    async def _usage_loop(self) -> None:
+        """Publish usage held back by the throttle once its second is up."""
+        while True:
+            await self._usage_wake.wait()
+            self._usage_wake.clear()
+            delay = self.usage.next_due(time.time(), self._publishable)
+            if delay is not None:
+                await asyncio.sleep(delay)
+                await self.apply(())
+            tick()
+
+    def _publishable(self, session_id: str) -> bool:
+        state = self.hub.book.get(session_id)
+        return state is not None and state.materialized
+
+    def _last_usage(self, session_id: str) -> dict[str, Any] | None:
+        state = self.hub.book.get(session_id)
+        return state.usage if state is not None else None
+
+    # -- Claude transcripts ----------------------------------------------------------------
+    def _transcript_session(self, path: str) -> str | None:
+        main = _main_transcript(path)
+        return self._transcripts.get(main) if main is not None else self._transcripts.get(path)
+
+    def _owns_transcript(self, path: Path) -> bool:
+        main = _main_transcript(str(path))
+        return (main or str(path)) in self._transcripts
+
+    def _follow_transcript(self, event: Event) -> None:
+        """A hook named the session's transcript: read what is new in it and its subagents'."""
+        path = event.transcript_path
+        if event.agent != "claude" or not path or not path.endswith(".jsonl"):
+            return
+        self._transcripts.setdefault(path, event.session_id)
+        paths = [Path(path)]
+        try:
+            paths.extend(Path(path[: -len(".jsonl")], "subagents").glob("*.jsonl"))
+        except OSError:
+            pass
+        self.claude.follow(paths)
+
+    async def _apply_transcript(
+        self, events: Sequence[Event], offsets: Sequence[FileOffset]
+    ) -> None:
+        """Of the replies read at once, only each session's last is its last message (a long
+        transcript read at start must not publish every old reply), and only for a session
+        that exists: on a held one (a resume's start) an old reply must not make it look busy."""
+        last = {e.session_id: i for i, e in enumerate(events) if e.kind is Kind.MESSAGE}
+        kept: list[Event] = []
+        for i, event in enumerate(events):
+            state = self.hub.book.get(event.session_id)
+            if event.kind is Kind.MESSAGE:
+                if last[event.session_id] != i or state is None or state.held:
+                    event = replace(event, kind=Kind.METADATA, detail=None)
+            kept.append(event)
+        await self.apply(kept, offsets)
+
+    def _apply_one(
+        self, event: Event, now: float, writes: list[Write], messages: list[Message]
+    ) -> None:
+        before = self.hub.book.get(event.session_id)
+        old_cwd = before.cwd if before is not None else None
+        # A forwarded event's paths name files on its own machine: nothing to read here.
+        if event.transcript_path and event.agent == "claude" and event.host is None:
+            self._follow_transcript(event)
+        write, message = self.hub.apply(event, now)
+        if write is not None and message is not None:
+            writes.append(write)
+            messages.append(message)
+        after = self.hub.book.get(event.session_id)
+        if after is not None and after.host is None and after.cwd and after.cwd != old_cwd:
+            branch = git_branch(Path(after.cwd))
+            if branch and branch != after.git_branch:
+                meta = Event(
+                    kind=Kind.METADATA,
+                    session_id=event.session_id,
+                    agent=event.agent,
+                    at=event.at,
+                    wire="git_branch",
+                    git_branch=branch,
+                )
+                self._apply_one(meta, now, writes, messages)
+
+    # -- Claude's live session registry ----------------------------------------------------
+    async def _registry_loop(self) -> None:
+        """Watch ~/.claude/sessions/<pid>.json: the only signal after Esc, and exits."""
+        directory = self.settings.claude_registry_dir
+        watching = False
+        while True:
+            if not watching and directory.is_dir() and self._observer is not None:
+                handler = Wake(self._on_registry_change)
+                self._observer.schedule(handler, str(directory), recursive=False)
+                watching = True
+                self._registry_dirty.update(p for p in directory.glob("*.json") if _is_pid_file(p))
+            if self._registry_dirty:
+                dirty, self._registry_dirty = self._registry_dirty, set()
+                await self.apply(self._registry_events(dirty))
+            tick()
+            # Until the directory exists (Claude never ran yet), look for it every second.
+            await wait_event(self._registry_wake, 5.0 if watching else 1.0)
+            self._registry_wake.clear()
+
+    def _exited(self, path: Path, pid: int) -> None:
+        """The registry file went away a moment ago: the process exited, unless it is back."""
+        if self._stopping or path.exists():
+            return
+        events = self.hub.book.process_gone(pid, time.time())
+        if events:
+            self._tasks = [t for t in self._tasks if not t.done()]
+            self._tasks.append(asyncio.create_task(self.apply(events), name=f"exit-{pid}"))
+
+    def _mark_registry_dirty(self, paths: list[Path]) -> None:
+        self._registry_dirty.update(paths)
+        self._registry_wake.set()
+
+    def _on_registry_change(self, event: FileSystemEvent) -> None:
+        for raw_path in (event.src_path, getattr(event, "dest_path", "")):
+            path = Path(os.fsdecode(raw_path)) if raw_path else None
+            if path is not None and _is_pid_file(path):
+                if self._registry_changes is not None:
+                    self._registry_changes.put(path)
+
+    def _registry_events(self, paths: set[Path]) -> list[Event]:
+        events: list[Event] = []
+        now = time.time()
+        for path in sorted(paths):
+            self.registry_reads += 1
+            pid = int(path.stem)
+            try:
+                record = json.loads(path.read_bytes())
+            except FileNotFoundError:
+                self._registry_pids.pop(pid, None)
+                if self._loop is not None:
+                    self._loop.call_later(EXIT_GRACE_SECONDS, self._exited, path, pid)
+                continue
+            except (OSError, ValueError):
+                continue  # caught mid-write; the next change notification brings it whole
+            if not isinstance(record, dict):
+                continue
+            origin = Origin("claude", now, pid, path.name)
+            try:
+                parsed = registry_events(record, origin, self._registry_pids.get(pid))
+            except ParseError as exc:
+                log.debug("ignoring registry file %s: %s", path.name, exc)
+                continue
+            for event in parsed:
+                self._registry_pids[pid] = event.session_id
+            events.extend(parsed)
+        return events
+
+    # -- liveness --------------------------------------------------------------------------
+    async def _liveness_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.liveness_interval)
+            dead = [pid for pid in self.hub.book.live_pids() if not pid_alive(pid)]
+            events: list[Event] = []
+            for pid in dead:
+                events.extend(self.hub.book.process_gone(pid, time.time()))
+            if events:
+                await self.apply(events)
+            tick()
+
+
+def _main_transcript(path: str) -> str | None:
+    """`<session>/subagents/agent-*.jsonl` -> `<session>.jsonl`; None for any other path."""
+    parent = os.path.dirname(path)
+    if os.path.basename(parent) != "subagents":
+        return None
+    return os.path.dirname(parent) + ".jsonl"
+
+
+def _is_pid_file(path: Path) -> bool:
+    """Claude's registry holds `<pid>.json` (and `<pid>.<hash>.key`, which we never read)."""
+    return path.suffix == ".json" and path.stem.isdigit()
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # unknown: never declare a session dead on a guess
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return True
+    return True
+
+
+def git_branch(cwd: Path) -> str | None:
+    """The branch checked out at cwd, read from .git/HEAD (no git process)."""
+    for directory in (cwd, *cwd.parents):
+        dot_git = directory / ".git"
+        try:
+            if dot_git.is_file():  # a worktree: "gitdir: <path>"
+                text = dot_git.read_text(encoding="utf-8").strip()
+                if text.startswith("gitdir:"):
+                    dot_git = (directory / text[7:].strip()).resolve()
+            head = (dot_git / "HEAD").read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if head.startswith("ref: refs/heads/"):
+            return head[len("ref: refs/heads/") :]
+        return head[:12] or None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A chunk of the spool submitted to the writer: what to do once it is committed."""
+
+    commit: Future[None]
+    messages: list[Message]
+    names: frozenset[str]  # its own spool files
+    committed: frozenset[str]  # the names its batch record holds
+    entries: list[spool.SpoolEntry]  # to delete: its own, and any committed before a crash
+    undo: _Undo  # what staging it changed in memory, taken back if the commit fails
+
+
+@dataclass(frozen=True, slots=True)
+class _Undo:
+    hub: Undo
+    usage_rows: list[UsageRow]
+
+
+# A chunk read from the spool: (events, the entries they came from, entries committed before).
+_Parsed: TypeAlias = tuple[list[Event], list[tuple[str, spool.SpoolEntry]], list[spool.SpoolEntry]]
+SPOOL_BATCH = "spool:last-batch"  # a file_offsets row: the names the last drain committed
+
+
+def _spool_key(entry: spool.SpoolEntry) -> str:
+    return f"{entry.name}@{entry.mtime_ns}"  # a reused name has another mtime
+
+
+def _batch_record(names: frozenset[str]) -> FileOffset:
+    return FileOffset(SPOOL_BATCH, 0, len(names), {"names": sorted(names)})
+
+
+def _batch_names(offsets: Sequence[FileOffset]) -> frozenset[str]:
+    for offset in offsets:
+        if offset.path == SPOOL_BATCH:
+            return frozenset(str(n) for n in offset.context.get("names", ()))
+    return frozenset()

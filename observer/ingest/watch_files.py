@@ -1,0 +1,254 @@
+"""Following a tree of append-only transcript files (Codex rollouts, pi sessions).
+
+Both agents write JSON lines to files of their own under one directory and never tell anyone:
+the files are the only record of history, and for pi the only record at all. One
+`TreeWatcher` per tree tails each file from where it stopped (`rollouts.tail`), commits the
+offset in the same transaction as the events (`apply`), and ends the session of a file that was
+already quiet when first read. Watchdog's thread only hands paths to the loop; a slow re-stat of
+known files covers a notification that never came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+
+from observer.core.events import Event, Kind
+from observer.core.state import INACTIVE_IN_HISTORY, Status
+from observer.ingest import rollouts
+from observer.runtime.aio import ThreadHandoff, wait_event
+from observer.runtime.hub import Hub
+from observer.runtime.supervisor import tick
+from observer.store import FileOffset
+
+log = logging.getLogger(__name__)
+
+# A file untouched this long when first read is history: its session is not waiting on anyone.
+HISTORY_QUIET_SECONDS = 600.0
+POLL_SECONDS = 5.0  # re-stat known files this often, in case a change was missed
+# Reads from several files commit together, up to this much (a read is at most READ_MAX).
+BATCH_BYTES = rollouts.READ_MAX
+BATCH_FILES = 200
+# Changes only: our own reads raise "opened"/"closed_no_write" events, which must not wake us
+# (reading the registry on every open would read it forever).
+CHANGES = frozenset({"created", "modified", "moved", "deleted", "closed"})
+
+Apply = Callable[[Sequence[Event], Sequence[FileOffset]], Awaitable[None]]
+
+
+class Wake(FileSystemEventHandler):
+    def __init__(self, callback: Callable[[FileSystemEvent], None]) -> None:
+        self._callback = callback
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in CHANGES:
+            self._callback(event)
+
+
+class TreeWatcher:
+    """Tails every file under `directory` that `owns` accepts, in the given format."""
+
+    def __init__(
+        self,
+        fmt: rollouts.FileFormat,
+        directory: Path,
+        owns: Callable[[Path], bool],
+        apply: Apply,
+        hub: Hub,
+        stopping: Callable[[], bool],
+        history_ends: bool = True,
+    ) -> None:
+        self.format = fmt
+        # End the session of a file quiet for a while when first read. Not for files another
+        # source already speaks for (Claude's transcripts: hooks and the registry say it all).
+        self.history_ends = history_ends
+        self.directory = directory
+        self.owns = owns
+        self._apply = apply
+        self._hub = hub
+        self._stopping = stopping
+        self._wake = asyncio.Event()
+        self._dirty: set[Path] = set()
+        self._changes: ThreadHandoff[Path] | None = None  # paths from watchdog's thread
+        self.files: dict[str, rollouts.TailState] = {}
+        self.bytes_read = 0
+        self.parse_errors = 0
+
+    def load(self, rows: Sequence[FileOffset]) -> None:
+        """Resume the files this tree owns from their persisted offsets (the table is shared)."""
+        for row in rows:
+            if self.owns(Path(row.path)):
+                self.files[row.path] = rollouts.resumed_state(
+                    row.path, row.inode, row.offset, row.context, self.format
+                )
+
+    def _scan(self, directory: Path) -> list[Path]:
+        return [path for path in directory.rglob("*.jsonl") if self.owns(path)]
+
+    async def run(self, observer: Any) -> None:
+        """Wait for the directory (the agent may never have run yet), then follow it."""
+        self._changes = ThreadHandoff(asyncio.get_running_loop(), self._mark_dirty)
+        watching = False
+        while True:
+            if not watching and self.directory.is_dir() and observer is not None:
+                observer.schedule(Wake(self._on_change), str(self.directory), recursive=True)
+                watching = True
+                # Scanned after the watch is set, so a file written in between is not missed.
+                self._dirty.update(self._scan(self.directory))
+            if self._dirty:
+                dirty, self._dirty = self._dirty, set()
+                await self.tail_files(sorted(dirty))
+            tick()  # a round done, for /health
+            if not await wait_event(self._wake, POLL_SECONDS if watching else 1.0):
+                if watching:
+                    self._dirty.update(self._grown())
+            self._wake.clear()
+
+    async def tail_files(self, paths: Sequence[Path]) -> None:
+        """Read what is new in `paths`, in bounded reads, committing offsets with events.
+
+        Several files' reads (up to `BATCH_BYTES`) commit in one transaction: a history of
+        thousands of files at start is a few hundred commits, not one (or two) per file."""
+        queue = deque(paths)
+        first_read: set[str] = set()
+        while queue and not self._stopping():
+            batch: list[tuple[Path, rollouts.TailResult]] = []
+            events: list[Event] = []
+            offsets: list[FileOffset] = []
+            size = 0
+            while queue and size < BATCH_BYTES and len(batch) < BATCH_FILES:
+                path = queue.popleft()
+                key = str(path)
+                old = self.files.get(key)
+                result = rollouts.tail(path, old, fmt=self.format)
+                if result is None:  # gone: its row stays, harmless (a new file gets a new name)
+                    continue
+                state = result.state
+                if old is None or (old.inode, old.committed) != (state.inode, state.committed):
+                    context = self.format.context_to_json(state.context)
+                    offsets.append(FileOffset(key, state.inode, state.committed, context))
+                events.extend(result.events)
+                batch.append((path, result))
+                size += result.read
+            if events or offsets:
+                await self._apply(events, offsets)
+            done: list[tuple[Path, rollouts.TailState]] = []
+            for path, result in batch:
+                key = str(path)
+                if key not in self.files:
+                    first_read.add(key)
+                self.files[key] = result.state  # only once committed: a cancelled apply rereads
+                self.bytes_read += result.read
+                self.parse_errors += result.parse_errors
+                if result.read >= rollouts.READ_MAX:
+                    queue.append(path)  # more to read, after the others had their turn
+                else:
+                    done.append((path, result.state))
+            ends = self._history_ends([(p, s) for p, s in done if str(p) in first_read], done)
+            if ends:
+                await self._apply(ends, ())
+
+    def _history_ends(
+        self,
+        first_read: Sequence[tuple[Path, rollouts.TailState]],
+        read: Sequence[tuple[Path, rollouts.TailState]],
+    ) -> list[Event]:
+        """A session first seen in a file nobody has touched for a while is history, not one
+        waiting for the user: end it (a later entry in the same file revives it). Not if a
+        recently written file read alongside speaks for the same session."""
+        if not first_read or not self.history_ends:
+            return []
+        now = time.time()
+        mtimes: dict[str, float] = {}
+        live: set[str] = set()
+        for path, state in read:
+            session_id = state.context.session_id
+            try:
+                mtime = path.stat().st_mtime
+            except OSError:
+                continue
+            if session_id is None:
+                continue
+            if now - mtime < HISTORY_QUIET_SECONDS:
+                live.add(session_id)
+            mtimes[str(path)] = mtime
+        ends: dict[str, Event] = {}
+        for path, state in first_read:
+            session_id = state.context.session_id
+            quiet_since = mtimes.get(str(path))
+            if session_id is None or quiet_since is None or session_id in live:
+                continue
+            if session_id in ends or now - quiet_since < HISTORY_QUIET_SECONDS:
+                continue
+            known = self._hub.book.get(session_id)
+            if known is None or known.status is Status.ENDED:
+                continue
+            ends[session_id] = Event(
+                kind=Kind.PROCESS_GONE,
+                session_id=session_id,
+                agent=known.agent,
+                at=quiet_since,
+                wire="history",
+                detail=INACTIVE_IN_HISTORY,
+            )
+        return list(ends.values())
+
+    def _grown(self) -> list[Path]:
+        """Known files whose size is not what we read: a change notification went missing."""
+        grown: list[Path] = []
+        for key, state in self.files.items():
+            try:
+                stat = os.stat(key)
+            except OSError:
+                continue
+            if stat.st_size != state.offset or stat.st_ino != state.inode:
+                grown.append(Path(key))
+        return grown
+
+    def follow(self, paths: Sequence[Path]) -> None:
+        """Read these files now (a source named them), whatever the watch says."""
+        self._mark_dirty(list(paths))
+
+    def _mark_dirty(self, paths: list[Path]) -> None:
+        self._dirty.update(paths)
+        self._wake.set()
+
+    def _on_change(self, event: FileSystemEvent) -> None:
+        """Runs on watchdog's thread: only hands paths to the loop."""
+        paths: list[Path] = []
+        for raw_path in (event.src_path, getattr(event, "dest_path", "")):
+            if not raw_path:
+                continue
+            path = Path(os.fsdecode(raw_path))
+            if event.is_directory and event.event_type in ("created", "moved"):
+                # Files written before the new directory's watch was set raise no event.
+                try:
+                    paths.extend(self._scan(path))
+                except OSError:
+                    continue
+            elif self.owns(path) and event.event_type != "deleted":
+                paths.append(path)
+        if paths and self._changes is not None:
+            for path in paths:
+                self._changes.put(path)
+
+
+def is_rollout_file(path: Path) -> bool:
+    return path.name.startswith("rollout-") and path.suffix == ".jsonl"
+
+
+def pi_session_owner(sessions_dir: Path) -> Callable[[Path], bool]:
+    """pi keeps one level of per-cwd directories: `<sessions>/--<cwd>--/<time>_<uuid>.jsonl`."""
+
+    def owns(path: Path) -> bool:
+        return path.suffix == ".jsonl" and path.parent.parent == sessions_dir
+
+    return owns

@@ -1,0 +1,6 @@
+"""Editing the agents' own configuration: the hook installer for Claude Code and its shared file
+helpers (hooks.py), Codex (codex.py, codex_config.py, and codex_trust.py, the small app-server
+client that records hook trust), and the pi extension (pi.py).
+
+May import observer.core and observer.settings only.
+"""

@@ -1,0 +1,370 @@
+"""`observer doctor`: each thing that can quietly stop observer from seeing your sessions, checked,
+with the fix when it fails.
+
+A check never changes anything: the hook checks run each installer in dry-run mode ("would
+installing change the file?"), which is exactly "installed and current".
+"""
+
+from __future__ import annotations
+
+import http.client
+import shutil
+import stat
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from observer.clients import local_http
+from observer.core.errors import ObserverError
+from observer.settings import Settings
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+SPOOL_BACKLOG_WARN = 1000
+WAL_WARN_BYTES = 64 * 1024 * 1024
+AGENT_BINARIES = ("claude", "codex", "pi")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    level: str
+    message: str
+    fix: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def run_checks(settings: Settings, home: Path | None = None) -> list[Check]:
+    home = home or Path.home()
+    server_up = _server_version(settings) is not None
+    checks: list[tuple[str, Callable[[], Check]]] = [
+        ("data dir", lambda: data_dir_check(settings)),
+        ("token", lambda: token_check(settings)),
+        ("server", lambda: server_check(settings)),
+        ("health", lambda: health_check(settings, server_up)),
+        ("claude hooks", lambda: claude_hooks_check(settings)),
+        ("codex hooks", lambda: codex_hooks_check(settings)),
+        ("pi extension", lambda: pi_extension_check(settings)),
+        ("service", lambda: service_check(home)),
+        ("spool", lambda: spool_check(settings, server_up)),
+        ("database", lambda: wal_check(settings)),
+    ]
+    results = [_safely(name, check) for name, check in checks]
+    results += [agent_version_check(name) for name in AGENT_BINARIES]
+    return results
+
+
+def _safely(name: str, check: Callable[[], Check]) -> Check:
+    try:
+        return check()
+    except (OSError, ObserverError, ValueError) as exc:  # a check that crashes is a finding
+        return Check(name, FAIL, f"could not check: {exc}")
+
+
+def data_dir_check(settings: Settings) -> Check:
+    path = settings.data_dir
+    if not path.is_dir():
+        return Check("data dir", FAIL, f"{path} does not exist", "run `observer init`")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        return Check(
+            "data dir",
+            FAIL,
+            f"{path} is readable by others (mode {mode:o}): it holds prompts and commands",
+            f"chmod 700 {path}",
+        )
+    return Check("data dir", OK, f"{path} (mode 700)")
+
+
+def token_check(settings: Settings) -> Check:
+    path = settings.token_path
+    if path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            return Check("token", FAIL, f"{path} has mode {mode:o}", f"chmod 600 {path}")
+        return Check("token", OK, f"{path} (mode 600)")
+    if settings.token:
+        return Check("token", OK, "set from the environment or config file")
+    return Check(
+        "token",
+        WARN,
+        "none yet: the server makes one (0600) at its first start",
+        "run `observer init` or `observer start`",
+    )
+
+
+def server_check(settings: Settings) -> Check:
+    version = _server_version(settings)
+    if version is not None:
+        return Check("server", OK, f"observer {version} answers at {local_http.where(settings)}")
+    over_tcp = _server_version(settings, tcp=True)
+    if over_tcp is not None:
+        return Check(
+            "server",
+            WARN,
+            f"observer {over_tcp} answers at {settings.local_url()} but not at its socket "
+            f"{settings.socket_path}, where the CLI and the hooks ask it",
+            "restart it: `observer stop`, then `observer start` (an older observer?)",
+        )
+    from observer.server.run import check_bindable
+
+    try:
+        check_bindable(settings)
+    except ObserverError as exc:
+        return Check(
+            "server",
+            FAIL,
+            f"not answering, and {settings.bind} is taken by something else: {exc}",
+            "stop that program, or choose another --bind",
+        )
+    return Check(
+        "server",
+        WARN,
+        f"not running ({settings.bind} is free); hooks keep spooling events meanwhile",
+        "run `observer start`, or `observer install-service --enable`",
+    )
+
+
+def health_check(settings: Settings, server_up: bool) -> Check:
+    """The running server's own word on its loops (/health, asked with the token so the
+    errors come with their messages)."""
+    if not server_up:
+        return Check("health", OK, "not asked: the server is not running")
+    try:
+        body = local_http.request(settings, "GET", "/health", timeout=5).json()
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        return Check("health", WARN, f"/health did not answer: {exc}", "see the server log")
+    return judge_health(body)
+
+
+def judge_health(body: object) -> Check:
+    if not isinstance(body, dict) or body.get("status") not in ("ok", "degraded"):
+        return Check("health", WARN, "/health gave no status: an older observer?")
+    sources = body.get("sources")
+    if not isinstance(sources, dict):
+        sources = {}
+    backlog = body.get("spool_backlog")
+    waiting = f", {backlog} spool event(s) waiting" if backlog else ""
+    if body["status"] == "ok":
+        return Check("health", OK, f"{len(sources)} task(s) running{waiting}")
+    failed = [
+        f"{name} ({info.get('last_error')}, {info.get('restarts', 0)} restart(s))"
+        for name, info in sorted(sources.items())
+        if isinstance(info, dict) and info.get("last_error")
+    ]
+    return Check(
+        "health",
+        WARN,
+        f"degraded: failing: {', '.join(failed) or 'unknown'}{waiting}",
+        "see the tracebacks in <data dir>/logs/server.log; `observer stop` and `observer "
+        "start` restarts everything",
+    )
+
+
+def claude_hooks_check(settings: Settings) -> Check:
+    from observer.install.hooks import (
+        decide_hook_for,
+        default_claude_settings_path,
+        install_claude_hooks,
+    )
+
+    path = default_claude_settings_path()
+    if not path.parent.exists() and shutil.which("claude") is None:
+        return Check("claude hooks", OK, "Claude Code not found: nothing to observe")
+    hook = str(settings.hooks_dir / "observer-hook")
+    decide = decide_hook_for(settings)
+    result = install_claude_hooks(path, hook, str(settings.spool_dir), dry_run=True, decide=decide)
+    return _install_state("claude hooks", result.changed, path, "--agent claude", hook)
+
+
+def codex_hooks_check(settings: Settings) -> Check:
+    from observer.install.codex import default_codex_home, install_codex_hooks
+
+    codex_home = settings.codex_dir or default_codex_home()
+    if not codex_home.exists() and shutil.which("codex") is None:
+        return Check("codex hooks", OK, "Codex not found: nothing to observe")
+    hooks_path = codex_home / "hooks.json"
+    hook = str(settings.hooks_dir / "observer-hook")
+    from observer.install.hooks import decide_hook_for
+
+    decide = decide_hook_for(settings)
+    result = install_codex_hooks(
+        hooks_path, hook, str(settings.spool_dir), dry_run=True, decide=decide
+    )
+    state = _install_state("codex hooks", result.changed, hooks_path, "--agent codex", hook)
+    if state.level != OK:
+        return state
+    untrusted = untrusted_codex_hooks(codex_home)
+    if untrusted:
+        return Check(
+            "codex hooks",
+            FAIL,
+            f"{len(untrusted)} of observer's hooks are not trusted: Codex silently skips them",
+            "run `observer install-hooks --agent codex` (it trusts them through codex app-server)",
+        )
+    return Check("codex hooks", OK, f"installed, current and trusted in {hooks_path}")
+
+
+def untrusted_codex_hooks(codex_home: Path) -> list[str]:
+    """Trust keys of our hooks with no trusted_hash in config.toml. (Codex also compares the
+    hash with the handler; install-hooks re-trusts whenever it rewrites an entry.)"""
+    import tomllib
+
+    from observer.install.codex import our_positions
+    from observer.install.hooks import load_hooks_file
+
+    hooks_path = codex_home / "hooks.json"
+    _, hooks_file = load_hooks_file(hooks_path)
+    try:
+        config = tomllib.loads((codex_home / "config.toml").read_text())
+    except FileNotFoundError:
+        config = {}
+    trusted = config.get("hooks", {}).get("state", {})
+    missing = []
+    for snake, group, handler in sorted(our_positions(hooks_file)):
+        key = f"{hooks_path}:{snake}:{group}:{handler}"
+        entry = trusted.get(key)
+        if not (isinstance(entry, dict) and entry.get("trusted_hash")):
+            missing.append(key)
+    return missing
+
+
+def pi_extension_check(settings: Settings) -> Check:
+    from observer.install.pi import install_pi_extension, pi_decide_for
+
+    agent_dir = settings.pi_agent_dir
+    if not agent_dir.exists() and shutil.which("pi") is None:
+        return Check("pi extension", OK, "pi not found: nothing to observe")
+    decide = pi_decide_for(settings)
+    result = install_pi_extension(agent_dir, str(settings.spool_dir), decide=decide, dry_run=True)
+    return _install_state("pi extension", result.changed, result.path, "--agent pi", "")
+
+
+def _install_state(name: str, would_change: bool, path: Path, agent: str, hook: str) -> Check:
+    if would_change:
+        return Check(
+            name,
+            WARN,
+            f"not installed, or out of date, in {path}",
+            f"run `observer install-hooks {agent}`",
+        )
+    if hook and not Path(hook).exists():
+        return Check(name, FAIL, f"{path} runs {hook}, which is missing", "run `observer init`")
+    return Check(name, OK, f"installed and current in {path}")
+
+
+def service_check(home: Path) -> Check:
+    from observer.ops import service
+
+    try:
+        platform = service.host_platform()
+    except ObserverError as exc:
+        return Check("service", OK, str(exc))
+    path = service.unit_path(platform, home)
+    if path.exists():
+        return Check("service", OK, f"installed: {path}")
+    return Check(
+        "service",
+        WARN,
+        "not installed: observer runs only while `observer start` does",
+        "run `observer install-service --enable`",
+    )
+
+
+def spool_check(settings: Settings, server_up: bool) -> Check:
+    from observer.ingest.spool import list_ready
+
+    if not settings.spool_dir.is_dir():
+        return Check("spool", FAIL, f"{settings.spool_dir} is missing", "run `observer init`")
+    ready, _ = list_ready(settings.spool_dir)
+    rejected_dir = settings.spool_dir / "rejected"
+    rejected = [p for p in rejected_dir.iterdir() if p.is_file()] if rejected_dir.is_dir() else []
+    if rejected:
+        return Check(
+            "spool",
+            WARN,
+            f"{len(rejected)} event file(s) could not be used, kept in {rejected_dir}",
+            "look at them (and report a bug with one), then delete them",
+        )
+    if server_up and len(ready) > SPOOL_BACKLOG_WARN:
+        return Check(
+            "spool",
+            WARN,
+            f"{len(ready)} events waiting although the server runs: it is falling behind",
+            "see the server log in <data dir>/logs/server.log",
+        )
+    waiting = f", {len(ready)} waiting for the server" if ready else ""
+    return Check("spool", OK, f"{settings.spool_dir}{waiting}")
+
+
+def wal_check(settings: Settings) -> Check:
+    wal = settings.db_path.with_name(settings.db_path.name + "-wal")
+    size = wal.stat().st_size if wal.exists() else 0
+    if size > WAL_WARN_BYTES:
+        return Check(
+            "database",
+            WARN,
+            f"the write-ahead log is {size // (1024 * 1024)} MB: a reader holds it open",
+            "restart the server; close any sqlite3 shell on observer.db",
+        )
+    main = settings.db_path.stat().st_size if settings.db_path.exists() else 0
+    kept = (
+        f"events kept {settings.event_retention_days:g} days"
+        if settings.event_retention_days > 0
+        else "events kept forever (event_retention_days = 0)"
+    )
+    return Check(
+        "database",
+        OK,
+        f"{settings.db_path}: {_megabytes(main + size)} ({kept}; WAL {size // 1024} KB)",
+    )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def agent_version_check(binary: str) -> Check:
+    path = shutil.which(binary)
+    if path is None:
+        return Check(binary, OK, "not on PATH")
+    try:
+        done = subprocess.run(
+            [path, "--version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Check(binary, WARN, f"{path} does not run: {exc}")
+    version = (done.stdout or done.stderr).strip().splitlines()
+    if done.returncode != 0 or not version:
+        return Check(binary, WARN, f"{path} --version failed ({done.returncode})")
+    return Check(binary, OK, f"{version[0]} ({path})")
+
+
+def _server_version(settings: Settings, tcp: bool = False) -> str | None:
+    if tcp and settings.socket_path is None:
+        return None  # the tools use TCP already: asked once is enough
+    try:
+        reply = local_http.request(settings, "GET", "/health", timeout=2, token=False, tcp=tcp)
+        body = reply.json()
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    return str(body.get("version")) if isinstance(body, dict) else None
+
+
+def render(checks: list[Check]) -> str:
+    lines = []
+    for check in checks:
+        lines.append(f"{check.level:<4}  {check.name:<13} {check.message}")
+        if check.fix and check.level != OK:
+            lines.append(f"{'':<4}  {'':<13} fix: {check.fix}")
+    return "\n".join(lines)
+
+
+def exit_code(checks: list[Check]) -> int:
+    return 1 if any(c.level == FAIL for c in checks) else 0

@@ -1,0 +1,232 @@
+"""The hub: session book + per-session replay rings + subscriber fan-out. Runs on the loop.
+
+Everything here is synchronous and runs on the event loop thread, so "register a subscriber and
+take its snapshot" is one step with nothing in between. Each subscriber has one bounded queue;
+a client too slow to keep up is dropped (its queue gets a `None`), never allowed to grow memory
+or hold up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from observer.core.book import Journal, SessionBook
+from observer.core.events import Event, Kind
+from observer.core.state import INACTIVE_IN_HISTORY, Effect, SessionState, Status
+from observer.store import Write
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBER_QUEUE = 1000
+ATTENTION_ORDER = {
+    Status.PERMISSION: 0,
+    Status.QUESTION: 1,
+    Status.WAITING: 2,
+    Status.WORKING: 3,
+    Status.ENDED: 4,
+}
+Message = dict[str, Any]
+USAGE_WIRE = "usage"  # the `event.wire` of a session_delta that carries only `usage`
+
+
+@dataclass(eq=False)
+class Subscriber:
+    queue: asyncio.Queue[Message | None] = field(
+        default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE)
+    )
+    all_sessions: bool = False
+    sessions: set[str] = field(default_factory=set)
+    dropped: bool = False
+
+    def wants(self, session_id: str) -> bool:
+        return self.all_sessions or session_id in self.sessions
+
+
+@dataclass(frozen=True)
+class Undo:
+    """What one staged batch changed in memory, to take back if it does not commit."""
+
+    journal: Journal
+    messages: list[Message]
+
+
+def attention_sorted(states: Iterable[SessionState]) -> list[SessionState]:
+    """Sessions that need the user first; within a status, the longest-waiting first."""
+
+    def key(s: SessionState) -> tuple[int, float]:
+        rank = ATTENTION_ORDER[s.status]
+        since = s.status_since if rank < 3 else -s.last_activity_at
+        return rank, since
+
+    return sorted(states, key=key)
+
+
+class Hub:
+    def __init__(self, states: Iterable[SessionState] = (), ring_size: int = 1000) -> None:
+        self.book = SessionBook(states)
+        self._rings: dict[str, deque[Message]] = {}
+        self._ring_size = ring_size
+        self._subscribers: set[Subscriber] = set()
+
+    # -- a batch that may not commit ----------------------------------------------------------
+    def begin(self) -> None:
+        """Changes from here on can be taken back (`end`, then `undo` if the commit fails)."""
+        self.book.begin()
+
+    def end(self, messages: list[Message]) -> Undo:
+        return Undo(self.book.end(), messages)
+
+    def undo(self, undo: Undo) -> None:
+        """Put the sessions and their replay rings back as they were before the batch; its
+        messages were never published (publishing waits for the commit)."""
+        self.book.undo(undo.journal)
+        for message in reversed(undo.messages):
+            ring = self._rings.get(message["session_id"])
+            if ring and ring[-1] is message:
+                ring.pop()
+
+    # -- applying events --------------------------------------------------------------------
+    def apply(self, event: Event, now: float) -> tuple[Write | None, Message | None]:
+        result = self.book.apply(event, now)
+        state = result.state
+        if state is None or result.effect not in (Effect.CREATED, Effect.UPDATED, Effect.ENDED):
+            if result.reason:
+                log.debug("event %s for %s: %s", event.wire, event.session_id, result.reason)
+            return None, None
+        public = state.public()
+        changes = {k: public[k] for k in result.changed}
+        message = _message(result.effect, state, event, public, changes)
+        if result.effect is Effect.ENDED and _ends_history(event):
+            # A session read whole from a file quiet for a while (the watchers' start-up read)
+            # keeps no ring: thousands of them would hold up to `ring_size` messages each, and
+            # a client asking for its old revisions gets a snapshot (its events are in SQLite).
+            self._rings.pop(state.session_id, None)
+        else:
+            ring = self._rings.setdefault(state.session_id, deque(maxlen=self._ring_size))
+            ring.append(message)
+        return Write(state, event, result.changed, changes), message
+
+    def apply_usage(
+        self, session_id: str, usage: dict[str, Any], at: float
+    ) -> tuple[Write | None, Message | None]:
+        """A session's new usage as a `session_delta` (the caller throttles how often)."""
+        state = self.book.set_usage(session_id, usage)
+        if state is None:
+            return None, None
+        event = Event(Kind.METADATA, session_id, state.agent, at, USAGE_WIRE)
+        changes = {"usage": state.usage}
+        message = _message(Effect.UPDATED, state, event, None, changes)
+        ring = self._rings.setdefault(session_id, deque(maxlen=self._ring_size))
+        ring.append(message)
+        return Write(state, event, ("usage",), changes), message
+
+    def publish(self, messages: Iterable[Message]) -> None:
+        for message in messages:
+            session_id = message["session_id"]
+            for sub in list(self._subscribers):
+                if sub.wants(session_id):
+                    self._offer(sub, message)
+
+    def _offer(self, sub: Subscriber, message: Message) -> None:
+        if sub.dropped:
+            return
+        try:
+            sub.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            log.warning("dropping a subscriber that fell %d messages behind", SUBSCRIBER_QUEUE)
+            sub.dropped = True
+            self._subscribers.discard(sub)
+            while not sub.queue.empty():
+                sub.queue.get_nowait()
+            sub.queue.put_nowait(None)
+
+    # -- subscriptions -----------------------------------------------------------------------
+    def add_subscriber(self) -> Subscriber:
+        sub = Subscriber()
+        self._subscribers.add(sub)
+        return sub
+
+    def remove_subscriber(self, sub: Subscriber) -> None:
+        self._subscribers.discard(sub)
+
+    async def follow_all(self) -> AsyncIterator[Message]:
+        """Every session message, for the server's own followers (notifications, held
+        approvals). One that falls behind is dropped like any client, and follows on from now."""
+        sub = self.add_subscriber()
+        sub.all_sessions = True
+        try:
+            while True:
+                message = await sub.queue.get()
+                if message is None:
+                    sub = self.add_subscriber()
+                    sub.all_sessions = True
+                    continue
+                yield message
+        finally:
+            self.remove_subscriber(sub)
+
+    def subscribe_list(self, sub: Subscriber) -> Message:
+        sub.all_sessions = True
+        return {"type": "sessions_list", "sessions": self.sessions_json()}
+
+    def subscribe_session(self, sub: Subscriber, session_id: str, since: int | None) -> Message:
+        state = self.book.get(session_id)
+        if state is None or not state.materialized:
+            return error("not_found", f"no session {session_id!r}")
+        sub.sessions.add(session_id)
+        if since is not None and since >= state.revision:
+            return {"type": "session_events", "session_id": session_id, "events": []}
+        ring = self._rings.get(session_id, deque())
+        if since is not None and ring and ring[0]["revision"] <= since + 1:
+            missed = [m for m in ring if m["revision"] > since]
+            return {"type": "session_events", "session_id": session_id, "events": missed}
+        return {"type": "session_snapshot", "session": state.public()}
+
+    def sessions_json(self) -> list[dict[str, Any]]:
+        return [s.public() for s in attention_sorted(self.book.visible())]
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+
+def _ends_history(event: Event) -> bool:
+    """The watchers' "this session is history" end (`TreeWatcher._history_ends`)."""
+    return event.kind is Kind.PROCESS_GONE and event.detail == INACTIVE_IN_HISTORY
+
+
+def error(code: str, message: str) -> Message:
+    return {"type": "error", "code": code, "message": message}
+
+
+def _message(
+    effect: Effect,
+    state: SessionState,
+    event: Event,
+    public: dict[str, Any] | None,  # the state's public view, if the caller has it
+    changes: dict[str, Any],
+) -> Message:
+    cause = {"kind": event.kind.value, "wire": event.wire, "at": event.at}
+    if effect is Effect.CREATED:
+        kind = "session_created"
+    elif effect is Effect.ENDED:
+        kind = "session_ended"
+    else:
+        kind = "session_delta"
+    message: Message = {
+        "type": kind,
+        "session_id": state.session_id,
+        "revision": state.revision,
+        "status": state.status.value,
+        "event": cause,
+    }
+    if kind == "session_delta":
+        message["changes"] = changes
+    else:
+        message["session"] = public if public is not None else state.public()
+    return message
