@@ -2,9 +2,9 @@
 
 Pure: one decoded JSON-RPC message from the daemon's control socket in, events out. The IO
 side (observer/approvals/codex_daemon.py) owns the connection and answers the approvals.
-The wire is the
-one `codex app-server` speaks on stdio (connectors/codex_appserver.py), carried in WebSocket
-text frames over `$CODEX_HOME/app-server-control/app-server-control.sock` (Codex 0.169;
+The wire is the one `codex app-server` speaks on stdio (connectors/codex_appserver.py),
+carried in WebSocket text frames over
+`$CODEX_HOME/app-server-control/app-server-control.sock` (Codex 0.169;
 ../shared/captures/codex REPORT §5.1, tests/fixtures/codex/tui_daemon):
 - `thread/loaded/list` names the threads the daemon holds (the TUI's, and its ephemeral title
   thread); `thread/read` tells one's `status` (`active` + `activeFlags: ["waitingOnApproval"]`

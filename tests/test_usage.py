@@ -1,7 +1,6 @@
 """observer/core/usage.py, observer/ingest/prices.py, observer/ingest/usage_live.py, and each
-connector's usage
-extraction, on the real captures: the sums are worked out by hand from the fixtures' records
-(and, for Claude, equal Claude Code's own cost-state in the same transcript)."""
+connector's usage extraction, on the real captures: the sums are worked out by hand from the
+fixtures' records (and, for Claude, equal Claude Code's own cost-state in the same transcript)."""
 
 from __future__ import annotations
 

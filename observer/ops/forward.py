@@ -2,9 +2,8 @@
 
 A machine either runs a server (which drains its spool) or forwards (this loop drains it into
 a remote server's `POST /api/ingest`, observer/server/forward_api.py), never both: the CLI
-refuses to
-forward while a server runs on the same data dir. Were both to run anyway, each event would
-still reach exactly one of them, since both only delete files that were committed.
+refuses to forward while a server runs on the same data dir. Were both to run anyway, each
+event would still reach exactly one of them, since both only delete files that were committed.
 
 The loop: committed spool files in spool order, cut into batches (at most `BATCH_FILES` files or
 about `BATCH_BYTES` of payload), one POST per batch. A file is deleted only after a 200 that

@@ -2,10 +2,9 @@
 
 Latency: one client subscribed to the list; events written into the spool exactly as the hook
 commits them (`observer.ingest.spool.write_event`), by a separate writer process, at idle
-(20 events/s)
-and under load (1,000 events/s over 20 sessions). Each event is a real Claude `MessageDisplay`
-payload whose text carries the writer's wall clock (ns) taken just before the write starts;
-the client takes the clock again when the message arrives.
+(20 events/s) and under load (1,000 events/s over 20 sessions). Each event is a real Claude
+`MessageDisplay` payload whose text carries the writer's wall clock (ns) taken just before the
+write starts; the client takes the clock again when the message arrives.
 
 Fan-out: 200 live sessions, 50 clients subscribed to the list, 100 events/s spread over the
 sessions; the server's RSS, and the latency every client sees. Then a client that subscribes
