@@ -121,6 +121,7 @@ def test_a_full_disk_loses_nothing_committed_and_shows_nothing_uncommitted(
             for event in ("UserPromptSubmit", "Stop"):
                 assert _hook(hook, spool, "A", event, k).returncode == 0
         _wait(lambda: _sessions(url, data_dir).get("A", {}).get("title") == "p0", "A")
+        _wait(lambda: not list(spool.glob("*ev.*")), "A's events to be ingested")
 
         # 1. The database's disk is full: the hooks still commit, the server shows none of B.
         _fill(data_dir)
