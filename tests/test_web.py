@@ -222,6 +222,7 @@ def test_login_with_the_token_then_log_out(tmp_path: Path, phone: Page) -> None:
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{url}/api/sessions", timeout=5)
         assert refused.value.code == 401
+        refused.value.close()  # else its socket is left to the GC: a ResourceWarning, now or later
 
         # An earlier page kept the token in localStorage: this one removes it on load.
         phone.goto(url + "/")
@@ -270,6 +271,7 @@ def test_login_with_the_token_then_log_out(tmp_path: Path, phone: Page) -> None:
         with pytest.raises(urllib.error.HTTPError) as ended:
             urllib.request.urlopen(request, timeout=5)
         assert ended.value.code == 401
+        ended.value.close()
         phone.reload()
         expect(phone.locator("#auth")).to_be_visible()
 
