@@ -35,7 +35,18 @@ from playwright.sync_api import Browser, expect, sync_playwright
 from tests.credentials import token_of
 
 CHROMIUM = os.environ.get("OBSERVER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ROUTES = ["/api/rules", "/api/away", "/api/sessions", "/api/ingest", "/api/login-links"]
+# Every route that changes something, as the page POSTs it -> the route its refusal names.
+ROUTES = {
+    "/api/rules": "/api/rules",
+    "/api/away": "/api/away",
+    "/api/sessions": "/api/sessions",
+    "/api/sessions/s1/approve_tool": "/api/sessions/<session_id>/<action>",
+    "/api/hook/permission?agent=claude": "/api/hook/permission",
+    "/api/ingest": "/api/ingest",
+    "/api/login-links": "/api/login-links",
+    "/login": "/login",
+    "/logout": "/logout",
+}
 ALLOW_ALL = '{"action":"allow","agent":"*","tool":"*","pattern":"*"}'
 
 ATTACK = """
@@ -190,7 +201,7 @@ def test_a_hostile_page_cannot_drive_a_logged_in_observer(tmp_path: Path, browse
         with _evil_site(attack) as evil_port:
             evil = context.new_page()
             evil.goto(f"http://evil.example:{evil_port}/")
-            results = evil.evaluate("([b, r]) => window.attack(b, r)", [bases, ROUTES])
+            results = evil.evaluate("([b, r]) => window.attack(b, r)", [bases, list(ROUTES)])
         outcomes = dict(results)
         assert not [what for what, outcome in results if outcome == "OPEN"], results
         for what, outcome in results:
@@ -205,7 +216,7 @@ def test_a_hostile_page_cannot_drive_a_logged_in_observer(tmp_path: Path, browse
         # same refusal again — no-cors after cors, the form after the fetch — is folded by the
         # log's rate limit into a count on its next line, 10 s on).
         expected = {("WEBSOCKET", "/ws", "cross_origin"), ("WEBSOCKET", "/ws", "bad_host")}
-        expected |= {("POST", route, reason) for route in ROUTES for reason in _REASONS}
+        expected |= {("POST", rule, reason) for rule in ROUTES.values() for reason in _REASONS}
         deadline = time.monotonic() + 5
         while len(_refusals(log)) - refusals_before < len(expected):
             if time.monotonic() > deadline:
