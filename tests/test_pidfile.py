@@ -179,3 +179,21 @@ def test_a_server_and_a_forwarder_never_share_a_data_dir(tmp_path: Path) -> None
     finally:
         forwarder.terminate()
         forwarder.communicate(timeout=30)
+
+
+def test_a_pid_file_that_cannot_be_written_does_not_stop_the_server(tmp_path: Path) -> None:
+    """A full disk when the server starts accepting (seen in the disk-full test under load):
+    the pid file is lost, the server keeps serving and says so."""
+    data_dir = tmp_path / "data"
+    (data_dir / "observer.pid" / "in-the-way").mkdir(parents=True)  # os.replace onto it fails
+    port = _free_port()
+    log_path = tmp_path / "server.log"
+    with log_path.open("ab") as log:
+        server = _start_server(data_dir, port, dict(os.environ), log)
+    try:
+        _wait(lambda: _healthy(port), "the server", 30)
+        _wait(lambda: "cannot write" in log_path.read_text(), "the log line", 30)
+        assert server.poll() is None and _healthy(port)  # still serving
+    finally:
+        server.terminate()
+        server.wait(30)

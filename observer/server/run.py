@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
@@ -225,8 +226,17 @@ async def _run(app: Any, config: Config, settings: Settings) -> None:
     serving = asyncio.ensure_future(hypercorn_serve(app, config, shutdown_trigger=stop.wait))
     try:
         if await _accepting(settings, serving):
-            write_pid(settings.pid_path, url=settings.local_url())
-            _print_login_link(app, settings)
+            try:
+                write_pid(settings.pid_path, url=settings.local_url())
+            except OSError as exc:  # a full disk must not stop a server that already serves
+                log.error(
+                    "cannot write %s (%s): `observer stop` will not find this server, "
+                    "stop it with its signal",
+                    settings.pid_path,
+                    exc.strerror,
+                )
+            with contextlib.suppress(OSError):  # no stderr to write to (a closed pipe)
+                _print_login_link(app, settings)
         await serving
     finally:
         remove_pid(settings.pid_path)  # only if it names us
