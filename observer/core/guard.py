@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost", "ip6-loopback"})
+LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 NAVIGABLE_PATHS = frozenset({"/", "/login"})
@@ -123,7 +123,7 @@ def _hostname(host_header: str) -> str:
     name, _, port = value.partition(":")
     if port and not port.isdigit():
         return ""
-    return name.rstrip(".") if name not in LOOPBACK_NAMES else name
+    return name.rstrip(".")  # "localhost." is "localhost"
 
 
 def _origin_key(origin: str) -> str:

@@ -164,8 +164,10 @@ def _unlisted(directory: str, listed: set[str]) -> list[tuple[int | None, int]]:
             if not (name.startswith(".ev.") and name.endswith(".json")):
                 continue
             marker = f"{name[1 : -len('.json')]}{READY}"
+            if marker in listed:  # most of a backlog: no need to parse its name again
+                continue
             parsed = parse_name(marker)
-            if marker in listed or parsed is None:
+            if parsed is None:
                 continue
             try:
                 found.append((parsed[2], item.stat(follow_symlinks=False).st_mtime_ns))

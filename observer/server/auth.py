@@ -10,13 +10,14 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from observer.install.hooks import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +131,7 @@ class LoginBook:
 
     def _save(self) -> None:
         body = json.dumps([login.to_json() for login in self._logins.values()], indent=1)
-        temp = self.path.with_name(f".{self.path.name}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(body + "\n")
-        os.replace(temp, self.path)
+        atomic_write(self.path, (body + "\n").encode(), 0o600)
 
 
 def _read_logins(path: Path) -> list[Login]:
