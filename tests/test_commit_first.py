@@ -3,7 +3,6 @@ see, and the spool, which still holds it, brings it in once the disk takes write
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -113,4 +112,3 @@ async def test_a_refused_commit_in_apply_takes_its_changes_back(
     await ingestor.apply([replace(stop, at=stop.at + 1)])  # and the store commits again
     after = hub.book.get("s-ok")
     assert after is not None and after.status == "waiting" and after.revision == before.revision + 1
-    await asyncio.sleep(0)

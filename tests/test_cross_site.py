@@ -86,8 +86,10 @@ window.attack = async (bases, routes) => {
       await fetchTry(base, route, "no-cors");
     }
   }
+  // The form's answer lands in the iframe: wait for that (a deadlock guard besides).
+  const sunk = new Promise((r) => document.querySelector("iframe").addEventListener("load", r));
   document.getElementById("form").submit();
-  await new Promise((r) => setTimeout(r, 1000));
+  await Promise.race([sunk, new Promise((r) => setTimeout(r, 10000))]);
   return window.results;
 };
 </script>
@@ -207,11 +209,6 @@ def test_a_hostile_page_cannot_drive_a_logged_in_observer(tmp_path: Path, browse
         for what, outcome in results:
             if what.startswith("cors"):
                 assert outcome == "blocked", (what, outcome)  # no CORS: nothing readable
-        # Nothing changed: no rule, no away switch, no session, no login link minted.
-        assert _get(f"{url}/api/rules", token)["rules"] == []
-        assert _get(f"{url}/api/away", token)["away"] is False
-        assert _get(f"{url}/api/sessions", token)["sessions"] == []
-        assert not (data_dir / "decide.on").exists()
         # One log line per refusal: the two WebSockets, and each route at each address (the
         # same refusal again — no-cors after cors, the form after the fetch — is folded by the
         # log's rate limit into a count on its next line, 10 s on).
@@ -222,6 +219,12 @@ def test_a_hostile_page_cannot_drive_a_logged_in_observer(tmp_path: Path, browse
             if time.monotonic() > deadline:
                 break
             time.sleep(0.05)
+        # Every attempt has arrived (above), and nothing changed: no rule, no away switch, no
+        # session, no login link minted.
+        assert _get(f"{url}/api/rules", token)["rules"] == []
+        assert _get(f"{url}/api/away", token)["away"] is False
+        assert _get(f"{url}/api/sessions", token)["sessions"] == []
+        assert not (data_dir / "decide.on").exists()
         refused = _refusals(log)[refusals_before:]
         kinds = [_kind(line) for line in refused]
         assert sorted(kinds) == sorted(expected), "\n".join(refused)

@@ -131,7 +131,7 @@ def test_a_full_disk_loses_nothing_committed_and_shows_nothing_uncommitted(
                 assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
         committed_b = sorted(p.name for p in spool.glob("ev.*.ready"))
         assert len(committed_b) == 20
-        time.sleep(1.5)  # drains tried and refused meanwhile
+        _wait(lambda: "database commit failed" in log.read_text(), "a drain the disk refused")
         assert "B" not in _sessions(url, data_dir)
 
         # 2. The spool's disk is full too: the hook commits nothing, and nothing broken.
