@@ -422,3 +422,20 @@ async def test_a_switch_that_cannot_be_saved_is_not_made(
     monkeypatch.setattr(decisions.os, "replace", real_replace)
     assert (await client.post("/api/away", json={"on": True})).status_code == 200
     assert (await (await client.get("/api/away")).get_json())["away"] is True
+
+
+def test_an_always_the_disk_refuses_still_answers_once_and_is_audited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import observer.runtime.decisions as decisions
+
+    desk = DecisionDesk(tmp_path)
+
+    def disk_full(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(decisions.os, "replace", disk_full)
+    desk.record("s1", "claude", "Bash", "make", True, "always", "token@ws:x", desk.clock())
+    assert desk.rules == []  # not kept
+    (entry,) = desk.audit_entries()
+    assert (entry["decision"], entry["scope"], entry["by"]) == ("allow", "once", "token@ws:x")

@@ -165,7 +165,13 @@ class DecisionDesk:
             rule = Rule(ALLOW, agent, tool, _literal(subject))
             self.session_rules.setdefault(session_id, []).append(rule)
         if allow and scope == "always":
-            self.add_rule(Rule(ALLOW, agent, tool, _literal(subject)), by)
+            try:
+                self.add_rule(Rule(ALLOW, agent, tool, _literal(subject)), by)
+            except StorageError as exc:
+                # The call is answered already (the agent runs it): that stands, and is
+                # audited below; only "always" is lost, as if the scope had been "once".
+                log.error("%s: the 'always' rule for %s is not kept", exc, tool)
+                scope = "once"
         decision = ALLOW if allow else DENY
         self.note(session_id, agent, tool, subject, by, since, via, decision=decision, scope=scope)
 
