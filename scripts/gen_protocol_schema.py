@@ -3,7 +3,7 @@
     .venv/bin/python -m scripts.gen_protocol_schema          # rewrite the file
     .venv/bin/python -m scripts.gen_protocol_schema --check  # exit 1 if it is out of date
 
-tests/test_protocol.py fails when the file and the code drift apart.
+tests/server/test_protocol.py fails when the file and the code drift apart.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
     .venv/bin/python -m scripts.gen_state_doc --check  # exit 1 if it is out of date
 
 Only the text between `<!-- table:start -->` and `<!-- table:end -->` is touched; the rest of
-the document is written by hand. tests/test_docs_state.py fails when the two drift apart.
+the document is written by hand. tests/core/test_docs_state.py fails when the two drift apart.
 """
 
 from __future__ import annotations

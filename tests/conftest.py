@@ -39,7 +39,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 def clients_send_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process test clients carry the server's token, as every local tool does; a test of
     what an anonymous client gets sets `client.anonymous = True`."""
-    from tests.credentials import TokenClient
+    from tests.support.credentials import TokenClient
 
     monkeypatch.setattr(Quart, "test_client_class", TokenClient)
 
@@ -49,7 +49,7 @@ def protocol_checked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every message an in-process server sends must match docs/protocol.schema.json: the
     published protocol is checked against all of the suite's traffic, not a sample."""
     import observer.server.app as server
-    from tests.protocol_check import violations
+    from tests.support.protocol_check import violations
 
     found: list[str] = []
     original = server._send

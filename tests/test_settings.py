@@ -8,8 +8,9 @@ import pytest
 
 from observer.core.errors import ConfigError
 from observer.settings import SETTINGS, Settings, load_settings, split_bind
+from tests.support.paths import REPO_ROOT
 
-DOCS = Path(__file__).parent.parent / "docs" / "settings.md"
+DOCS = REPO_ROOT / "docs" / "settings.md"
 
 
 @pytest.mark.parametrize("info", SETTINGS, ids=lambda i: i.name)

@@ -14,7 +14,7 @@ from typing import Any
 
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, open_lab, wait_until
-from tests.timeline import collapse
+from tests.support.timeline import collapse
 
 ALLOW_FOLLOW_UP_END = ["working", "permission", "working", "waiting", "working", "waiting", "ended"]
 ASKED_THEN_ANSWERED = ["working", "permission", "working", "waiting"]

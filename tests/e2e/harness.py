@@ -24,8 +24,8 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from tests.credentials import bearer_headers, get_json
-from tests.protocol_check import violations
+from tests.support.credentials import bearer_headers, get_json
+from tests.support.protocol_check import violations
 
 HERE = Path(__file__).resolve().parent
 AGENTS: dict[str, dict[str, str]] = {

@@ -20,7 +20,7 @@ from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, wait_until
 from tests.e2e.test_codex import AppServerClient, turn_input
 from tests.e2e.test_pi import seen_until_ended
-from tests.timeline import collapse
+from tests.support.timeline import collapse
 
 pytestmark = pytest.mark.e2e
 STREAM = ["--output-format", "stream-json", "--verbose"]

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, StreamSession, wait_until
-from tests.timeline import collapse
+from tests.support.timeline import collapse
 
 pytestmark = pytest.mark.e2e
 STREAM = ["--output-format", "stream-json", "--verbose"]

@@ -19,7 +19,7 @@ from observer.install.codex import CODEX_OBSERVE_EVENTS
 from observer.install.codex_trust import AppServer
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, wait_until
-from tests.timeline import collapse
+from tests.support.timeline import collapse
 
 pytestmark = pytest.mark.e2e
 

@@ -29,7 +29,7 @@ import pytest
 
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, open_lab, wait_until
-from tests.timeline import collapse
+from tests.support.timeline import collapse
 
 pytestmark = pytest.mark.e2e
 SOCKET = Path("app-server-control") / "app-server-control.sock"

@@ -21,7 +21,7 @@ from observer.core.state import PROCESS_EXITED
 from observer.install.pi import EXTENSION_NAME, install_pi_extension
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, wait_until
-from tests.timeline import collapse
+from tests.support.timeline import collapse
 
 pytestmark = pytest.mark.e2e
 

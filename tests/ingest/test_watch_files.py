@@ -1,0 +1,117 @@
+"""`TreeWatcher.tail_files`: a history of many files is committed in batches, not file by file.
+
+Driven directly (no server): the watcher's `apply` is a recorder that plays the events into a
+real Hub, as `Ingestor.apply` does, so each call is one transaction the server would commit.
+The files are real Codex rollouts (tests/fixtures/codex) under new thread ids.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from connectors.codex import context_for_path, read_rollout
+from observer.core.events import Event, Origin
+from observer.core.state import INACTIVE_IN_HISTORY, Status
+from observer.ingest import rollouts
+from observer.ingest.watch_files import HISTORY_QUIET_SECONDS, TreeWatcher, is_rollout_file
+from observer.runtime.hub import Hub
+from observer.store import FileOffset
+from tests.support.paths import FIXTURES
+
+FIXTURES = FIXTURES / "codex"
+SOURCE = next(iter(sorted(FIXTURES.glob("exec_shell/rollouts/rollout-*.jsonl"))))
+SOURCE_ID = SOURCE.name[-42:-6]
+LONG_AGO = time.time() - 10 * HISTORY_QUIET_SECONDS
+
+
+class Recorder:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.calls: list[tuple[list[Event], list[FileOffset]]] = []
+
+    async def __call__(self, events: Sequence[Event], offsets: Sequence[FileOffset]) -> None:
+        self.calls.append((list(events), list(offsets)))
+        for event in events:
+            self.hub.apply(event, time.time())
+
+
+def watcher(directory: Path) -> tuple[TreeWatcher, Recorder]:
+    hub = Hub()
+    recorder = Recorder(hub)
+    return TreeWatcher(rollouts.CODEX, directory, is_rollout_file, recorder, hub, lambda: False), (
+        recorder
+    )
+
+
+def rollout(directory: Path, body: bytes, thread: str, mtime: float | None = LONG_AGO) -> Path:
+    """The fixture under another thread id (file name and content), last written at `mtime`."""
+    path = directory / SOURCE.name.replace(SOURCE_ID, thread)
+    path.write_bytes(body.replace(SOURCE_ID.encode(), thread.encode()))
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def whole_events(path: Path) -> list[Event]:
+    origin = Origin("codex", path.stat().st_mtime, None, path.name)
+    return read_rollout(path.read_bytes(), origin, context_for_path(str(path)))[0]
+
+
+async def test_a_history_is_committed_in_one_batch_and_ended(tmp_path: Path) -> None:
+    body = SOURCE.read_bytes()
+    paths = sorted(rollout(tmp_path, body, str(uuid.uuid4())) for _ in range(40))
+    tree, recorder = watcher(tmp_path)
+    await tree.tail_files(paths)
+    # One transaction for every file's events and offsets, one for the history ends.
+    assert len(recorder.calls) == 2
+    events, offsets = recorder.calls[0]
+    assert events == [e for path in paths for e in whole_events(path)]
+    assert [(o.path, o.offset) for o in offsets] == [(str(p), len(body)) for p in paths]
+    ends, no_offsets = recorder.calls[1]
+    assert no_offsets == [] and len(ends) == len(paths)
+    assert {e.detail for e in ends} == {INACTIVE_IN_HISTORY}
+    assert tree.bytes_read == len(body) * len(paths) and len(tree.files) == len(paths)
+    states = [recorder.hub.book.get(str(e.session_id)) for e in ends]
+    assert all(s is not None and s.status is Status.ENDED for s in states)
+
+    await tree.tail_files(paths)  # nothing new: nothing read, nothing committed
+    assert len(recorder.calls) == 2 and tree.bytes_read == len(body) * len(paths)
+
+
+async def test_a_file_over_one_read_takes_turns_with_the_others(tmp_path: Path) -> None:
+    lines = SOURCE.read_bytes().splitlines(keepends=True)
+    turns = rollouts.READ_MAX // len(b"".join(lines[1:])) + 2
+    big = rollout(tmp_path, lines[0] + b"".join(lines[1:]) * turns, str(uuid.uuid4()))
+    small = [rollout(tmp_path, SOURCE.read_bytes(), str(uuid.uuid4())) for _ in range(3)]
+    assert big.stat().st_size > rollouts.READ_MAX
+    paths = sorted([big, *small])
+    tree, recorder = watcher(tmp_path)
+    await tree.tail_files(paths)
+    events = [e for events, _ in recorder.calls for e in events if e.wire != "history"]
+    for path in paths:  # each file's events in its own order, none lost or repeated
+        assert [e for e in events if e.session_id == path.name[-42:-6]] == whole_events(path)
+    ends = [e for events, _ in recorder.calls for e in events if e.wire == "history"]
+    assert sorted(str(e.session_id) for e in ends) == sorted(p.name[-42:-6] for p in paths)
+    assert tree.bytes_read == sum(p.stat().st_size for p in paths)
+    assert tree.files[str(big)].committed == big.stat().st_size
+    big_reads = [c for c in recorder.calls if any(o.path == str(big) for o in c[1])]
+    assert len(big_reads) == -(-big.stat().st_size // rollouts.READ_MAX)  # bounded reads
+
+
+async def test_a_quiet_file_is_not_ended_beside_a_live_one_of_its_session(tmp_path: Path) -> None:
+    """Two files of one thread read together (one old, one being written): not history."""
+    lines = SOURCE.read_bytes().splitlines(keepends=True)
+    thread = str(uuid.uuid4())
+    old = rollout(tmp_path, b"".join(lines), thread)
+    live_dir = tmp_path / "today"
+    live_dir.mkdir()
+    live = rollout(live_dir, b"".join(lines), thread, mtime=None)
+    tree, recorder = watcher(tmp_path)
+    await tree.tail_files([old, live])
+    assert [e for events, _ in recorder.calls for e in events if e.wire == "history"] == []
+    state = recorder.hub.book.get(thread)
+    assert state is not None and state.status is not Status.ENDED
