@@ -25,7 +25,8 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from observer.core.events import Event, TokenUsage
-from observer.core.state import PendingApproval, SessionState, Status
+from observer.core.state import PendingApproval, SessionState
+from observer.core.table import Status
 
 log = logging.getLogger(__name__)
 

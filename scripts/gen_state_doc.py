@@ -1,4 +1,4 @@
-"""Rewrite the generated state table in docs/state-machine.md from `observer.core.state.TABLE`.
+"""Rewrite the generated state table in docs/state-machine.md from `observer.core.table.TABLE`.
 
     .venv/bin/python -m scripts.gen_state_doc          # rewrite the marked section
     .venv/bin/python -m scripts.gen_state_doc --check  # exit 1 if it is out of date
@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from observer.core.state import render_table_markdown
+from observer.core.table import render_table_markdown
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "state-machine.md"
 START = "<!-- table:start -->"

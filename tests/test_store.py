@@ -11,7 +11,8 @@ from typing import Any
 
 from observer.core.book import SessionBook
 from observer.core.events import Event, Kind
-from observer.core.state import Effect, PendingApproval, SessionState, Status
+from observer.core.state import Effect, PendingApproval, SessionState
+from observer.core.table import Status
 from observer.store import (
     FORWARDED_KEPT_SECONDS,
     ForwardedFile,

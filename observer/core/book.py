@@ -11,7 +11,8 @@ from dataclasses import replace
 from typing import Any
 
 from observer.core.events import Event, Kind
-from observer.core.state import PROCESS_EXITED, Effect, SessionState, Status, Transition, transition
+from observer.core.state import PROCESS_EXITED, Effect, SessionState, Transition, transition
+from observer.core.table import Status
 
 Journal = dict[str, SessionState | None]  # session id -> its state before the batch (None: none)
 

@@ -4,7 +4,8 @@ Rules, in the order they bite:
 1. No IO here, ever (a test checks the imports): the server owns IO and executes the effect.
 2. Deferred materialisation: SESSION_START only *holds* a session; the first real event creates
    it; a SESSION_END or a dead pid before that drops it. That is what keeps ghosts out.
-3. The status comes from `TABLE[(status, kind)]`; kinds absent from a row change facts only.
+3. The status comes from `TABLE[(status, kind)]` (observer/core/table.py, written out one row
+   per status); kinds absent from a row change facts only.
    The few cases a table cannot say are guards written next to it (`_guarded_status`).
 4. A pending approval lives only while the status is `permission` or `question`: any other
    status clears it. Tool ends resolve it only when they match its request id or tool digest.
@@ -22,14 +23,7 @@ from typing import Any
 
 from observer.core.capabilities import capabilities
 from observer.core.events import Event, Kind
-
-
-class Status(StrEnum):
-    WORKING = "working"
-    PERMISSION = "permission"
-    QUESTION = "question"
-    WAITING = "waiting"
-    ENDED = "ended"
+from observer.core.table import HELD, TABLE, Status
 
 
 class Effect(StrEnum):
@@ -48,38 +42,7 @@ PROCESS_EXITED = "process exited"  # ended_reason when we saw the pid go, not a 
 # when observer first read it): inferred, like PROCESS_EXITED, so a newer prompt revives it.
 INACTIVE_IN_HISTORY = "inactive when observer started"
 INFERRED_ENDS = frozenset({PROCESS_EXITED, INACTIVE_IN_HISTORY})
-HELD = "held"  # the pseudo-status of a session seen only through SESSION_START
 _ALWAYS_APPLY = frozenset({Kind.SESSION_END, Kind.PROCESS_GONE})
-_W, _P, _Q, _A, _E = (
-    Status.WORKING,
-    Status.PERMISSION,
-    Status.QUESTION,
-    Status.WAITING,
-    Status.ENDED,
-)
-
-# (status, kind) -> status. A missing pair means "facts only, status unchanged".
-TABLE: dict[tuple[str, Kind], Status] = {}
-for _from in (HELD, _W, _P, _Q, _A):
-    TABLE[(_from, Kind.PROMPT)] = _W
-    TABLE[(_from, Kind.APPROVAL_REQUEST)] = _P
-    TABLE[(_from, Kind.QUESTION)] = _Q
-    TABLE[(_from, Kind.TURN_END)] = _A
-    TABLE[(_from, Kind.TURN_FAILED)] = _A
-    TABLE[(_from, Kind.SESSION_END)] = _E
-    TABLE[(_from, Kind.PROCESS_GONE)] = _E
-for _from in (HELD, _W, _A):
-    TABLE[(_from, Kind.TOOL_START)] = _W
-    TABLE[(_from, Kind.BUSY)] = _W
-for _from in (_W, _P, _Q):
-    TABLE[(_from, Kind.TOOL_END)] = _W
-    TABLE[(_from, Kind.TOOLS_DONE)] = _W
-    TABLE[(_from, Kind.TOOL_DENIED)] = _W
-    TABLE[(_from, Kind.IDLE)] = _A
-for _from in (_P, _Q):
-    TABLE[(_from, Kind.BUSY)] = _W
-for _kind in (Kind.TOOL_END, Kind.TOOLS_DONE, Kind.MESSAGE, Kind.ACTIVITY, Kind.TOOL_DENIED):
-    TABLE[(HELD, _kind)] = _W  # a real event on a held session means it is doing something
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,16 +449,3 @@ def _project_name(cwd: str) -> str:
 def _preview(text: str, limit: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def render_table_markdown() -> str:
-    """The state table as a markdown grid, for docs/state-machine.md (generated, never edited)."""
-    froms = [HELD, *(s.value for s in Status if s is not Status.ENDED)]
-    lines = [
-        "| event kind | " + " | ".join(froms) + " |",
-        "|---|" + "---|" * len(froms),
-    ]
-    for kind in Kind:
-        cells = [TABLE[(f, kind)].value if (f, kind) in TABLE else "·" for f in froms]
-        lines.append(f"| `{kind.value}` | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"

@@ -22,7 +22,8 @@ from typing import Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from observer.core.events import Event, Kind
-from observer.core.state import INACTIVE_IN_HISTORY, Status
+from observer.core.state import INACTIVE_IN_HISTORY
+from observer.core.table import Status
 from observer.ingest import rollouts
 from observer.runtime.aio import ThreadHandoff, wait_event
 from observer.runtime.hub import Hub

@@ -17,7 +17,8 @@ from typing import Any
 
 from observer.core.book import Journal, SessionBook
 from observer.core.events import Event, Kind
-from observer.core.state import INACTIVE_IN_HISTORY, Effect, SessionState, Status
+from observer.core.state import INACTIVE_IN_HISTORY, Effect, SessionState
+from observer.core.table import Status
 from observer.store import Write
 
 log = logging.getLogger(__name__)

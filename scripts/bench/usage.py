@@ -34,7 +34,8 @@ if str(ROOT) not in sys.path:
 
 from observer.clients.usage_report import gather_usage  # noqa: E402
 from observer.core.events import Event, Kind, TokenUsage  # noqa: E402
-from observer.core.state import SessionState, Status  # noqa: E402
+from observer.core.state import SessionState  # noqa: E402
+from observer.core.table import Status  # noqa: E402
 from observer.settings import load_settings  # noqa: E402
 from observer.store import Store, UsageRow, Write  # noqa: E402
 from scripts.bench import rewrite_section  # noqa: E402

@@ -14,7 +14,8 @@ from observer.cli import app
 from observer.clients.status import render_status
 from observer.clients.usage_report import parse_since
 from observer.core.events import Event, Kind, TokenUsage
-from observer.core.state import SessionState, Status
+from observer.core.state import SessionState
+from observer.core.table import Status
 from observer.settings import load_settings
 from observer.store import Store, UsageRow, Write
 

@@ -48,7 +48,8 @@ from connectors.pi import (
 from observer.core.book import SessionBook
 from observer.core.errors import ParseError
 from observer.core.events import Event, Kind, Origin
-from observer.core.state import PROCESS_EXITED, Effect, Status
+from observer.core.state import PROCESS_EXITED, Effect
+from observer.core.table import Status
 from tests.support.garbage import any_json, only_events_or_parse_error
 from tests.support.paths import FIXTURES, REPO_ROOT
 from tests.support.timeline import collapse

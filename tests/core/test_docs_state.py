@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from observer.core.events import Kind
-from observer.core.state import Status, render_table_markdown
+from observer.core.table import Status, render_table_markdown
 from tests.support.paths import REPO_ROOT
 
 ROOT = REPO_ROOT

@@ -14,16 +14,14 @@ from hypothesis import strategies as st
 from observer.core.book import SessionBook
 from observer.core.events import Event, Kind
 from observer.core.state import (
-    HELD,
     PROCESS_EXITED,
-    TABLE,
     Effect,
     PendingApproval,
     SessionState,
-    Status,
     Transition,
     transition,
 )
+from observer.core.table import HELD, TABLE, Status
 from tests.support.paths import REPO_ROOT
 
 ROOT = REPO_ROOT

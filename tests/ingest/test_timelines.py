@@ -15,7 +15,8 @@ import pytest
 
 from observer.core.book import SessionBook
 from observer.core.events import Event, Kind
-from observer.core.state import Effect, Status, Transition
+from observer.core.state import Effect, Transition
+from observer.core.table import Status
 from tests.support.timeline import FIXTURES, collapse, load_rows, row_events, statuses
 
 CLAUDE = FIXTURES / "claude"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from connectors.codex import context_for_path, read_rollout
 from observer.core.events import Event, Origin
-from observer.core.state import INACTIVE_IN_HISTORY, Status
+from observer.core.state import INACTIVE_IN_HISTORY
+from observer.core.table import Status
 from observer.ingest import rollouts
 from observer.ingest.watch_files import HISTORY_QUIET_SECONDS, TreeWatcher, is_rollout_file
 from observer.runtime.hub import Hub

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from observer.core.events import Event, Kind
-from observer.core.state import INACTIVE_IN_HISTORY, SessionState, Status
+from observer.core.state import INACTIVE_IN_HISTORY, SessionState
+from observer.core.table import Status
 from observer.runtime.hub import SUBSCRIBER_QUEUE, Hub, attention_sorted
 
 
