@@ -1,0 +1,244 @@
+"""The server's own commands: set up, start and stop it, its token and login link, the
+per-user service, the health check, the version."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from observer import __version__
+from observer.cli.common import (
+    DataDir,
+    JsonFlag,
+    app,
+    clean_errors,
+    install_hook_script,
+    settings_for,
+)
+from observer.core.errors import ConfigError
+from observer.settings import ensure_data_dir, ensure_token, write_token
+
+if TYPE_CHECKING:
+    pass
+
+
+@app.command(rich_help_panel="Server")
+@clean_errors
+def init(data_dir: DataDir = None) -> None:
+    """Create the data directory (0700), its spool and its token (0600), and install the hook
+    script into it."""
+    settings = settings_for(data_dir)
+    hook = install_hook_script(settings)
+    ensure_token(settings)
+    typer.echo(f"data dir:    {settings.data_dir}")
+    typer.echo(f"spool:       {settings.spool_dir}")
+    typer.echo(f"hook script: {hook}")
+    typer.echo(f"token:       {settings.token_path} (0600; local tools read it themselves)")
+    typer.echo("next: observer install-hooks   then   observer start")
+
+
+@app.command(rich_help_panel="Server")
+@clean_errors
+def start(
+    data_dir: DataDir = None,
+    bind: Annotated[
+        str | None,
+        typer.Option(help="host:port to listen on (default 127.0.0.1:4700, or $OBSERVER_BIND)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[
+        str,
+        typer.Option(
+            help="How stderr shows the log: pretty or json. The log file is always JSON lines."
+        ),
+    ] = "pretty",
+) -> None:
+    """Run the server: ingest the spool, track sessions, serve HTTP and the WebSocket.
+
+    Every request but /health needs credentials: local tools read <data dir>/token (created
+    on the first start), and a browser logs in with the one-time link printed here (or by
+    `observer open`).
+    """
+    from observer.server.run import serve
+
+    settings = settings_for(data_dir, bind=bind)
+    if log_format not in ("pretty", "json"):
+        raise ConfigError(f"--log-format must be pretty or json, not {log_format!r}")
+    serve(settings, log_level, log_format, prepare=install_hook_script)
+
+
+@app.command(rich_help_panel="Server")
+@clean_errors
+def stop(data_dir: DataDir = None) -> None:
+    """Stop the server started for this data dir (SIGTERM: it finishes the batch in flight)."""
+    from observer.server.pidfile import stop_server
+
+    settings = settings_for(data_dir)
+    result = stop_server(settings.pid_path)
+    if result.was_running:
+        typer.echo(f"observer (pid {result.pid}) stopped")
+    elif result.stale_file_removed:
+        typer.echo(f"observer was not running (removed a stale pid file naming {result.pid})")
+    else:
+        typer.echo("observer is not running")
+
+
+@app.command("generate-token", rich_help_panel="Server")
+@clean_errors
+def generate_token(data_dir: DataDir = None) -> None:
+    """Replace the bearer token in <data dir>/token (0600) and print it once.
+
+    Every local tool reads that file itself, so there is nothing to copy: use this when the
+    token may have leaked. Other clients send it as `Authorization: Bearer <token>`. Every
+    browser is logged out too. Restart the server to take the new token.
+    """
+    settings = settings_for(data_dir)
+    ensure_data_dir(settings)
+    token = write_token(settings.token_path)
+    (settings.data_dir / "logins.json").unlink(missing_ok=True)
+    typer.echo(token)
+    typer.echo(
+        f"written to {settings.token_path} (mode 0600); browsers logged out; restart the server",
+        err=True,
+    )
+
+
+@app.command("open", rich_help_panel="Server")
+@clean_errors
+def open_page(
+    data_dir: DataDir = None,
+    browser: Annotated[
+        bool,
+        typer.Option(
+            "--browser/--no-browser",
+            help="Open the link in this machine's browser (else only print it).",
+        ),
+    ] = True,
+) -> None:
+    """Print a one-time login link for the web page, and open it in the browser.
+
+    The link works once, for 10 minutes: the server answers it with a login cookie (HttpOnly,
+    SameSite=Strict, 30 days) and sends the browser on to the page, so no secret stays in the
+    address bar or the history. Open it on a phone by copying it there.
+    """
+    import webbrowser
+
+    from observer.clients.api_client import request_json
+
+    settings = settings_for(data_dir)
+    url = request_json(settings, "POST", "/api/login-links", {})["url"]
+    typer.echo(url)
+    if browser and _has_a_desktop():
+        webbrowser.open(url)
+
+
+def _has_a_desktop() -> bool:
+    # Over ssh, webbrowser would start a text browser inside this terminal: print only.
+    import sys
+
+    if sys.platform == "darwin":
+        return not os.environ.get("SSH_CONNECTION")
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+@app.command("install-service", rich_help_panel="Server")
+@clean_errors
+def install_service(
+    data_dir: DataDir = None,
+    bind: Annotated[
+        str | None, typer.Option(help="host:port the service listens on (default: settings).")
+    ] = None,
+    enable: Annotated[
+        bool,
+        typer.Option(
+            "--enable", help="Also start it now and at login (systemctl --user / launchctl)."
+        ),
+    ] = False,
+    uninstall: Annotated[
+        bool, typer.Option("--uninstall", help="Stop and remove the service file.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the unit or plist; write and run nothing.")
+    ] = False,
+    platform: Annotated[
+        str | None,
+        typer.Option(help="linux (systemd user unit) or macos (LaunchAgent). Default: this OS."),
+    ] = None,
+    forward: Annotated[
+        bool,
+        typer.Option(
+            "--forward",
+            help="Run `observer forward` instead of the server (forward_to, and forward_token "
+            "or forward_token_file, from config.toml: never written into the unit).",
+        ),
+    ] = False,
+) -> None:
+    """Run observer at login and restart it if it fails: a systemd user unit on Linux, a
+    launchd LaunchAgent on macOS. The unit carries your login shell's PATH, so the service
+    finds claude, codex, pi and node; its output goes to <data dir>/logs/service.log."""
+    from observer.ops import service
+
+    chosen = platform or service.host_platform()
+    if chosen not in service.PLATFORMS:
+        raise ConfigError(f"--platform must be linux or macos, not {chosen!r}")
+    home = Path.home()
+    if uninstall:
+        result = service.uninstall_service(chosen, home, dry_run=dry_run)
+        verb = "would remove" if dry_run else "removed"
+        typer.echo(f"{verb} {result.path}" if result.changed else f"no service at {result.path}")
+        return
+    settings = settings_for(data_dir, bind=bind)
+    if forward and (bind or not settings.forward_to):
+        raise ConfigError(
+            "--forward takes no --bind, and needs forward_to (and forward_token or "
+            f"forward_token_file) in {settings.data_dir / 'config.toml'}"
+        )
+    if forward:
+        from observer.ops.forward import read_forward_token
+
+        read_forward_token(settings)  # a token file others can read fails now, not at login
+    spec = service.ServiceSpec(
+        executable=service.observer_executable(),
+        data_dir=settings.data_dir,
+        path_env=service.login_shell_path(),
+        bind=bind,
+        forward=forward,
+    )
+    result = service.install_service(chosen, spec, home, enable=enable, dry_run=dry_run)
+    if dry_run:
+        typer.echo(result.text, nl=False)
+        typer.echo(f"(dry run: {result.path} not written)", err=True)
+        return
+    typer.echo(f"{'wrote' if result.changed else 'already up to date:'} {result.path}")
+    if enable:
+        typer.echo("enabled: it runs now and at every login")
+    else:
+        typer.echo("run again with --enable to start it (or load it yourself)")
+
+
+@app.command(rich_help_panel="Server")
+@clean_errors
+def doctor(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+    """Check everything that can quietly stop observer from seeing your sessions: data dir and
+    token permissions, the server and its port, each agent's hooks (installed, current, and
+    trusted for Codex), the service, the spool backlog, the database, the agents on PATH.
+
+    One line per check (ok / warn / fail) with the fix; exits 1 if any check fails."""
+    from observer.ops.doctor import exit_code, render, run_checks
+
+    checks = run_checks(settings_for(data_dir))
+    if as_json:
+        typer.echo(json.dumps([c.to_json() for c in checks], indent=2))
+    else:
+        typer.echo(render(checks))
+    raise typer.Exit(exit_code(checks))
+
+
+@app.command(rich_help_panel="Server")
+def version() -> None:
+    """Print observer's version."""
+    typer.echo(__version__)

@@ -1,0 +1,301 @@
+"""Commands about sessions and what a running server decides: status, launch, away mode,
+rules, audit, usage, the menu bar feed, notifications, offline replay."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from observer.cli.common import (
+    DataDir,
+    JsonFlag,
+    app,
+    clean_errors,
+    settings_for,
+)
+from observer.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    pass
+
+
+@app.command(rich_help_panel="Sessions")
+@clean_errors
+def status(
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Stay open and redraw on every change (live).")
+    ] = False,
+) -> None:
+    """Is the server up, and which sessions need you: permission and questions first."""
+    from observer.clients.status import gather_status, render_status
+
+    if watch:
+        from observer.clients.status_watch import watch_status
+
+        try:
+            watch_status(settings_for(data_dir), lambda text: typer.echo(text, nl=False))
+        except KeyboardInterrupt:
+            pass
+        return
+
+    report = gather_status(settings_for(data_dir))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        typer.echo(render_status(report, now=time.time()))
+
+
+@app.command(rich_help_panel="Sessions")
+@clean_errors
+def launch(
+    agent: Annotated[str, typer.Argument(help="claude, codex or pi.")],
+    prompt: Annotated[str | None, typer.Argument(help="The first message (optional).")] = None,
+    cwd: Annotated[
+        Path, typer.Option(help="The directory the agent works in.", show_default="current")
+    ] = Path("."),
+    model: Annotated[str | None, typer.Option(help="The model to ask the agent for.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Start an agent session that observer drives itself: approve, answer, send, interrupt or
+    end it from any client (the web page, a phone, the WebSocket). Needs a running server."""
+    from observer.clients.launch import launch_session
+
+    reply = launch_session(settings_for(data_dir), agent, cwd, prompt, model)
+    typer.echo(reply["session_id"])
+    typer.echo("follow it with `observer status`", err=True)
+
+
+@app.command(rich_help_panel="Sessions")
+@clean_errors
+def away(
+    state: Annotated[
+        str | None, typer.Argument(help="on or off; without it, show whether away mode is on.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Away mode: hold each tool call a Claude Code or Codex session asks permission for, until
+    you allow or deny it from a client (the web page, a phone) or the timeout passes (then the
+    terminal prompt takes over). Off: the agents ask in their terminals as usual."""
+    from observer.clients.api_client import request_json
+
+    settings = settings_for(data_dir)
+    if state is None:
+        reply = request_json(settings, "GET", "/api/away")
+    elif state in ("on", "off"):
+        reply = request_json(settings, "POST", "/api/away", {"on": state == "on"})
+    else:
+        raise ConfigError(f"away takes on or off, not {state!r}")
+    typer.echo(f"away mode is {'on' if reply['away'] else 'off'}")
+
+
+@app.command(rich_help_panel="Sessions")
+@clean_errors
+def rules(
+    add: Annotated[
+        str | None,
+        typer.Option(help="Add a rule: allow, deny or ask (with --agent, --tool, --pattern)."),
+    ] = None,
+    agent: Annotated[str, typer.Option(help="claude, codex, pi, or * for any.")] = "*",
+    tool: Annotated[
+        str | None, typer.Option(help="Tool name (Bash, Edit...; any case), or * for any.")
+    ] = None,
+    pattern: Annotated[
+        str | None,
+        typer.Option(
+            help="Shell-style pattern on the command (each part of a compound one) or the "
+            "path; * for any."
+        ),
+    ] = None,
+    remove: Annotated[
+        int | None, typer.Option(help="Remove the rule with this id (see `observer rules`).")
+    ] = None,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List or change the approval rules. Deny beats ask beats allow; what no rule covers is
+    asked. An allow covers a compound command only when it covers every part of it."""
+    from observer.clients.api_client import request_json
+
+    settings = settings_for(data_dir)
+    if add is not None:
+        if add == "allow" and tool is None and pattern is None:
+            from observer.core.policy import UNSCOPED_ALLOW
+
+            raise ConfigError(UNSCOPED_ALLOW)
+        named = {"tool": tool, "pattern": pattern}  # what is not named: * on the server
+        rule = {"action": add, "agent": agent, **{k: v for k, v in named.items() if v is not None}}
+        reply = request_json(settings, "POST", "/api/rules", rule)
+    elif remove is not None:
+        reply = request_json(settings, "DELETE", f"/api/rules/{remove}")
+    else:
+        reply = request_json(settings, "GET", "/api/rules")
+    if as_json:
+        typer.echo(json.dumps(reply["rules"], indent=2))
+        return
+    if not reply["rules"]:
+        typer.echo("no rules: every permission is asked (in the terminal, or here when away)")
+    for rule in reply["rules"]:
+        typer.echo(
+            f"{rule.get('id', '?'):>3}  {rule['action']:<5}  agent={rule['agent']}  "
+            f"tool={rule['tool']}  pattern={rule['pattern']}"
+        )
+
+
+@app.command(rich_help_panel="Sessions")
+@clean_errors
+def audit(
+    limit: Annotated[int, typer.Option(help="How many of the newest entries.")] = 50,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every approval decision, rule change and away-mode switch: who, from where, when."""
+    from observer.clients.api_client import request_json
+
+    entries = request_json(settings_for(data_dir), "GET", f"/api/audit?limit={limit}")["entries"]
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+        return
+    for entry in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["at"]))
+        what = ", ".join(f"{k}={v}" for k, v in entry.items() if k != "at")
+        typer.echo(f"{when}  {what}")
+
+
+@app.command(rich_help_panel="Sessions")
+@clean_errors
+def usage(
+    data_dir: DataDir = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only usage from this date (2026-11-22, local) or time on."),
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Group by day, project, agent or model.")] = "day",
+    as_json: JsonFlag = False,
+) -> None:
+    """Tokens and cost across sessions (from the database; the server need not run)."""
+    from observer.clients.usage_report import gather_usage, parse_since, render_usage
+
+    report = gather_usage(settings_for(data_dir), by, parse_since(since))
+    typer.echo(json.dumps(report, indent=2) if as_json else render_usage(report))
+
+
+@app.command(rich_help_panel="Sessions")
+@clean_errors
+def menubar(
+    data_dir: DataDir = None,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once", help="Print one menu and exit (xbar, or a plugin with a refresh interval)."
+        ),
+    ] = False,
+    plugin: Annotated[
+        bool,
+        typer.Option("--plugin", help="Print a SwiftBar plugin script that runs this command."),
+    ] = False,
+    throttle: Annotated[
+        float, typer.Option(help="At most one update per this many seconds.")
+    ] = 0.5,
+) -> None:
+    """A SwiftBar streamable plugin's output: the count of sessions needing you in the menu
+    bar, the sessions below (needing you first), each opening its page. A new menu on every
+    change, each ending with a `~~~` line. See docs/menubar.md."""
+    import asyncio
+    import sys
+
+    from observer.clients import menubar as mb
+    from observer.ops.service import observer_executable
+
+    settings = settings_for(data_dir)
+    if plugin:
+        command = [str(observer_executable()), "menubar"]
+        if data_dir:
+            command += ["--data-dir", str(data_dir.resolve())]
+        typer.echo(mb.plugin_script(command), nl=False)
+        return
+
+    def write(block: str) -> None:
+        sys.stdout.write(block + "\n" if once else mb.frame(block))
+        sys.stdout.flush()
+
+    url = settings.local_url()
+    page = settings.public_url or url
+    try:
+        socket = str(settings.socket_path) if settings.socket_path is not None else None
+        following = mb.follow(
+            url, settings.token, page, write, throttle=throttle, once=once, socket_path=socket
+        )
+        asyncio.run(following)
+    except (KeyboardInterrupt, BrokenPipeError):  # SwiftBar stops plugins with a signal
+        pass
+
+
+@app.command(rich_help_panel="Sessions")
+@clean_errors
+def replay(
+    paths: Annotated[list[Path], typer.Argument(help="JSONL files, one raw payload per line.")],
+    agent: Annotated[str, typer.Option(help="Which agent wrote the payloads.")] = "claude",
+    as_json: JsonFlag = False,
+) -> None:
+    """Run recorded payloads through the connector and state machine, offline (no server).
+
+    claude: each line is exactly the JSON Claude Code writes to a hook's stdin.
+    codex: a file of Codex hook payloads (one per line), or a rollout file
+    ($CODEX_HOME/sessions/.../rollout-*.jsonl).
+    pi: a session file (~/.pi/agent/sessions/--<cwd>--/*.jsonl), or extension events.
+    """
+    from observer.clients.replay import replay_files
+
+    result = replay_files(paths, agent=agent)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        for session in result.sessions:
+            typer.echo(f"{session.id}  {session.agent}  {session.status}  {session.cwd or ''}")
+            for step in session.timeline:
+                typer.echo(f"    {step['event']:<22} -> {step['status']}")
+    for line in result.errors:
+        typer.echo(f"skipped {line}", err=True)
+    if not result.sessions and result.errors:
+        raise typer.Exit(1)
+
+
+notify_app = typer.Typer(help="Notifications on approvals, questions and finished turns.")
+app.add_typer(notify_app, name="notify", rich_help_panel="Sessions")
+
+
+@notify_app.command("test")
+@clean_errors
+def notify_test(data_dir: DataDir = None) -> None:
+    """Send one test notification through every configured channel and say how each went."""
+    import asyncio
+
+    from observer.core.notify import Notification
+    from observer.runtime.hub import Hub
+    from observer.runtime.notify_send import Notifier, channels_from, policy_from
+
+    settings = settings_for(data_dir)
+    channels = channels_from(settings)
+    if not channels:
+        raise ConfigError(
+            "no notification channel is configured: set notify_desktop, notify_webhook or "
+            "notify_ntfy in <data dir>/config.toml (see docs/settings.md)"
+        )
+    note = Notification(
+        session_id="test",
+        priority="urgent",
+        title="observer: test notification",
+        body="If you can read this, notifications reach you.",
+        link=policy_from(settings).link_base,
+    )
+    outcomes = asyncio.run(Notifier(Hub(), policy_from(settings), channels).deliver(note))
+    for name, outcome in outcomes.items():
+        typer.echo(f"{name:<8} {outcome}")
+    if any(outcome != "ok" for outcome in outcomes.values()):
+        raise typer.Exit(1)
