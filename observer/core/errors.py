@@ -16,3 +16,12 @@ class ParseError(ObserverError):
 
 class ConfigError(ObserverError):
     """A setting or a command-line choice that cannot work (bad bind, missing token...)."""
+
+
+class ActionError(ObserverError):
+    """An action a client asked for that cannot be done; `code` goes into the error message
+    (and, over HTTP, chooses the status)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)

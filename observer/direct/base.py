@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from observer.core.errors import ObserverError
+# ActionError is named here too while the drivers import it from this module.
+from observer.core.errors import ActionError as ActionError
 from observer.core.events import Event, Kind
 
 log = logging.getLogger(__name__)
@@ -29,14 +30,6 @@ Emit = Callable[[Sequence[Event]], Awaitable[None]]
 MAX_LINE = 16 * 1024 * 1024  # a tool result can be large; a runaway line must not eat memory
 INTERRUPT_GRACE = 10.0  # an interrupt the agent does not confirm in this long is forced
 END_GRACE = 5.0
-
-
-class ActionError(ObserverError):
-    """An action a client asked for that cannot be done; `code` goes into the error message."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from observer.core.book import SessionBook
 from observer.core.capabilities import ACTIONS, capabilities
-from observer.direct.base import ActionError, Asked, Driver, Emit, LaunchSpec
+from observer.core.errors import ActionError
+from observer.direct.base import Asked, Driver, Emit, LaunchSpec
 
 if TYPE_CHECKING:
     from observer.approvals.codex_daemon import DaemonAttacher

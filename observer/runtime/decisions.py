@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from observer.core.errors import ActionError
 from observer.core.policy import ALLOW, ASK, DENY, Rule, RuleError, Subject, as_subject, evaluate
-from observer.direct.base import ActionError
 
 log = logging.getLogger(__name__)
 

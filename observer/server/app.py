@@ -25,8 +25,8 @@ from observer import PROTOCOL_VERSION, __version__
 from observer.approvals import codex_daemon
 from observer.approvals import hook_api as approvals
 from observer.core.capabilities import ACTIONS, SERVER_ACTIONS
+from observer.core.errors import ActionError
 from observer.core.guard import Guard, Refusal
-from observer.direct.base import ActionError
 from observer.direct.manager import DirectSessions
 from observer.ingest.drain import Ingestor
 from observer.runtime.decisions import DecisionDesk

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from observer.cli import app
+from observer.core.errors import ActionError
 from observer.core.policy import (
     ALLOW,
     ASK,
@@ -23,7 +24,6 @@ from observer.core.policy import (
     evaluate,
     subject_of,
 )
-from observer.direct.base import ActionError
 from observer.runtime.decisions import DecisionDesk, real_path
 
 PROJECT = "{p}"  # stands for the (real) project directory in the table below

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
+from observer.core.errors import ActionError
 from observer.core.policy import (
     ALLOW,
     ASK,
@@ -26,7 +27,6 @@ from observer.core.policy import (
     evaluate,
     subject_of,
 )
-from observer.direct.base import ActionError
 from observer.ingest.spool import write_event
 from observer.runtime.decisions import DecisionDesk
 from observer.settings import Settings
