@@ -1,4 +1,5 @@
-"""All SQL lives here. SQLite through sqlite-utils: WAL, migrations, one writer thread.
+"""All SQL lives here (this package). SQLite through sqlite-utils: WAL, migrations
+(`migrations`), one writer thread (here), the rows one commit writes (`rows`, `records`).
 
 The writer thread owns the write connection and commits whatever has queued up (at most
 `BATCH_MAX` writes; group commit: what came while the last commit ran, never waiting for more)
@@ -17,16 +18,42 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
-from observer.core.events import Event, TokenUsage
-from observer.core.state import PendingApproval, SessionState
-from observer.core.table import Status
+from observer.core.state import SessionState
+from observer.store.migrations import migrations
+from observer.store.records import (
+    FileOffset,
+    ForwardedFile,
+    UsageRow,
+    Write,
+    Writes,
+    state_from_json,
+    state_to_json,
+)
+from observer.store.rows import DEFAULT_MAX_STORED_TEXT, Rows
+
+# What other packages import from here: the store, and the records a commit carries.
+__all__ = [
+    "BATCH_MAX",
+    "DEFAULT_MAX_STORED_TEXT",
+    "DEFAULT_RETENTION_DAYS",
+    "FORWARDED_KEPT_SECONDS",
+    "USAGE_GROUPS",
+    "CommitRefusedError",
+    "FileOffset",
+    "ForwardedFile",
+    "Store",
+    "UsageRow",
+    "Write",
+    "Writes",
+    "open_database",
+    "state_from_json",
+    "state_to_json",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,135 +65,8 @@ class CommitRefusedError(Exception):
 BATCH_MAX = 500
 FORWARDED_KEPT_SECONDS = 7 * 24 * 3600
 DEFAULT_RETENTION_DAYS = 30.0
-DEFAULT_MAX_STORED_TEXT = 64 * 1024
 PRUNE_EVERY_SECONDS = 3600.0
 
-migrations = Migrations("observer")
-
-
-@migrations()
-def m001_sessions_and_events(db: Database) -> None:
-    db.table("sessions").create(
-        {
-            "id": str,
-            "agent": str,
-            "status": str,
-            "revision": int,
-            "updated_at": float,
-            "state": str,
-        },
-        pk="id",
-    )
-    events = db.table("events")
-    events.create(
-        {
-            "seq": int,
-            "session_id": str,
-            "revision": int,
-            "at": float,
-            "kind": str,
-            "wire": str,
-            "status": str,
-            "changes": str,
-            "event": str,
-        },
-        pk="seq",
-    )
-    events.create_index(["session_id", "revision"])
-
-
-@migrations()
-def m002_rollout_offsets(db: Database) -> None:
-    """How far each tailed file (Codex rollouts) was applied, so a restart reads only new bytes."""
-    db.table("file_offsets").create(
-        {"path": str, "inode": int, "offset": int, "context": str},
-        pk="path",
-    )
-
-
-@migrations()
-def m003_usage_records(db: Database) -> None:
-    """One row per model call, keyed by what names the call for its agent: inserted with
-    INSERT OR IGNORE in the same transaction as the offset of the file it was read from, so a
-    re-read (restart, truncation, a fork's copied history) never counts it twice. Costs from
-    the price table are not stored (see observer/core/usage.py); the agent's own are."""
-    usage = db.table("usage_records")
-    usage.create(
-        {
-            "agent": str,
-            "record_id": str,
-            "session_id": str,
-            "turn_id": str,
-            "at": float,
-            "model": str,
-            "input": int,
-            "output": int,
-            "cache_read": int,
-            "cache_write": int,
-            "reasoning": int,
-            "agent_cost": float,
-        },
-        pk=("agent", "record_id"),
-    )
-    usage.create_index(["session_id", "at"])
-    usage.create_index(["at"])
-
-
-@migrations()
-def m004_forwarded_files(db: Database) -> None:
-    """Spool files another machine sent (`observer forward`), keyed by (host, file name, mtime):
-    inserted in the same transaction as their events, so a batch sent again after its answer
-    was lost is recognised and applied once. The mtime is in the key because a hook's nonce
-    may repeat after a reboot, never with the same mtime."""
-    db.table("forwarded_files").create(
-        {"host": str, "name": str, "mtime_ns": int},
-        pk=("host", "name", "mtime_ns"),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """One applied event: the session's new state and the event that produced it."""
-
-    state: SessionState
-    event: Event
-    changed: tuple[str, ...]
-    # The changed fields as clients see them, when the caller has them already (the hub
-    # builds them for its message): computing the state's public view twice cost 5%.
-    changes: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FileOffset:
-    """A tailed file read up to `offset`: committed with the events those bytes produced, so
-    after a crash either both are there or neither (no lost and no duplicated events)."""
-
-    path: str
-    inode: int
-    offset: int
-    context: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class UsageRow:
-    """One model call's tokens for a session (ignored when its record id is already there)."""
-
-    agent: str
-    session_id: str
-    at: float
-    tokens: TokenUsage
-
-
-@dataclass(frozen=True, slots=True)
-class ForwardedFile:
-    """A forwarded spool file whose events commit in the same transaction (see m004)."""
-
-    host: str
-    name: str
-    mtime_ns: int
-
-
-Writes: TypeAlias = Sequence[Write | FileOffset | UsageRow | ForwardedFile]
 # Sums per (model, priced by the agent), in the order `usage.buckets_from_rows` reads them.
 _SUMS = (
     "model, agent_cost is not null, sum(input), sum(output), sum(cache_read),"
@@ -419,7 +319,7 @@ class Store:
                     future.set_exception(CommitRefusedError("an earlier commit failed"))
             return
         try:
-            rows = _Rows(self.max_stored_text)
+            rows = Rows(self.max_stored_text)
             for writes, _ in batch:
                 for write in writes:
                     rows.add(write)
@@ -436,144 +336,3 @@ class Store:
         for _, future in batch:
             if not future.cancelled():  # a waiter that gave up (shutdown) must not kill us
                 future.set_result(None)
-
-
-def _capped(event: dict[str, Any], max_text: int) -> dict[str, Any]:
-    """The event with each text longer than `max_text` cut to its first and last halves and
-    its length: a 15 MB prompt is stored as 64 KB that still show how it began and ended."""
-    for key, value in event.items():
-        if isinstance(value, str) and len(value) > max_text:
-            half = max_text // 2
-            cut = len(value) - 2 * half
-            event[key] = (
-                f"{value[:half]}\n… [{cut:,} of {len(value):,} characters cut] …\n{value[-half:]}"
-            )
-    return event
-
-
-class _Rows:
-    """One commit's rows, by table: each table written with one `executemany`, and a session
-    that changed several times in the batch upserted once, with its last state (a backlog's
-    batch of 500 events over a few sessions wrote the same row hundreds of times)."""
-
-    def __init__(self, max_text: int = DEFAULT_MAX_STORED_TEXT) -> None:
-        self.max_text = max_text
-        self.sessions: dict[str, SessionState] = {}
-        self.events: list[tuple[Any, ...]] = []
-        self.offsets: dict[str, tuple[Any, ...]] = {}
-        self.usage: list[tuple[Any, ...]] = []
-        self.forwarded: list[tuple[Any, ...]] = []
-
-    def add(self, write: Write | FileOffset | UsageRow | ForwardedFile) -> None:
-        if isinstance(write, Write):
-            state = write.state
-            self.sessions[state.session_id] = state  # the last state of the batch wins
-            changes = write.changes
-            if changes is None:
-                public = state.public()
-                changes = {k: public[k] for k in write.changed}
-            self.events.append(
-                (
-                    state.session_id,
-                    state.revision,
-                    write.event.at,
-                    write.event.kind.value,
-                    write.event.wire,
-                    state.status.value,
-                    json.dumps(changes),
-                    json.dumps(_capped(write.event.to_json(), self.max_text)),
-                )
-            )
-        elif isinstance(write, FileOffset):
-            # The last offset of a file wins, as the upserts one by one made it.
-            self.offsets[write.path] = (
-                write.path,
-                write.inode,
-                write.offset,
-                json.dumps(write.context),
-            )
-        elif isinstance(write, UsageRow):
-            t = write.tokens
-            self.usage.append(
-                (
-                    write.agent,
-                    t.record_id,
-                    write.session_id,
-                    t.turn_id,
-                    write.at,
-                    t.model,
-                    t.input,
-                    t.output,
-                    t.cache_read,
-                    t.cache_write,
-                    t.reasoning,
-                    t.cost_usd,
-                )
-            )
-        else:
-            self.forwarded.append((write.host, write.name, write.mtime_ns))
-
-    def execute(self, conn: sqlite3.Connection) -> None:
-        conn.executemany(
-            "insert into sessions (id, agent, status, revision, updated_at, state)"
-            " values (?, ?, ?, ?, ?, ?) on conflict(id) do update set"
-            " agent=excluded.agent, status=excluded.status, revision=excluded.revision,"
-            " updated_at=excluded.updated_at, state=excluded.state",
-            [
-                (
-                    state.session_id,
-                    state.agent,
-                    state.status.value,
-                    state.revision,
-                    state.last_activity_at,
-                    json.dumps(state_to_json(state)),
-                )
-                for state in self.sessions.values()
-            ],
-        )
-        conn.executemany(
-            "insert into events (session_id, revision, at, kind, wire, status, changes, event)"
-            " values (?, ?, ?, ?, ?, ?, ?, ?)",
-            self.events,
-        )
-        conn.executemany(
-            "insert into file_offsets (path, inode, offset, context) values (?, ?, ?, ?)"
-            " on conflict(path) do update set inode=excluded.inode,"
-            " offset=excluded.offset, context=excluded.context",
-            list(self.offsets.values()),
-        )
-        conn.executemany(
-            "insert or ignore into usage_records (agent, record_id, session_id, turn_id, at,"
-            " model, input, output, cache_read, cache_write, reasoning, agent_cost)"
-            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            self.usage,
-        )
-        conn.executemany(
-            "insert or ignore into forwarded_files (host, name, mtime_ns) values (?, ?, ?)",
-            self.forwarded,
-        )
-
-
-def state_to_json(state: SessionState) -> dict[str, Any]:
-    """Field by field, not `asdict` (it deep-copies every tuple and dict: a third of the
-    ingest's time when it ran per event). The result shares the state's own values."""
-    data = {name: getattr(state, name) for name in _STATE_FIELDS}
-    if state.pending is not None:
-        data["pending"] = {name: getattr(state.pending, name) for name in _PENDING_FIELDS}
-    return data
-
-
-_STATE_FIELDS = tuple(f.name for f in fields(SessionState))
-_PENDING_FIELDS = tuple(f.name for f in fields(PendingApproval))
-
-
-def state_from_json(data: dict[str, Any]) -> SessionState:
-    pending = data.get("pending")
-    data = dict(data)
-    data["status"] = Status(data["status"])
-    data["pending"] = PendingApproval(**pending) if pending else None
-    data["open_tools"] = tuple(
-        (str(t[0]), str(t[1]), str(t[2]) if len(t) > 2 else "")  # rows written before names
-        for t in data.get("open_tools") or ()
-    )
-    return SessionState(**data)

@@ -1,0 +1,91 @@
+"""The database's schema, as sqlite-utils migrations: applied in order, each once, by name.
+
+The names are in users' databases (`_sqlite_migrations`): never rename one, only add the next.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("observer")
+
+
+@migrations()
+def m001_sessions_and_events(db: Database) -> None:
+    db.table("sessions").create(
+        {
+            "id": str,
+            "agent": str,
+            "status": str,
+            "revision": int,
+            "updated_at": float,
+            "state": str,
+        },
+        pk="id",
+    )
+    events = db.table("events")
+    events.create(
+        {
+            "seq": int,
+            "session_id": str,
+            "revision": int,
+            "at": float,
+            "kind": str,
+            "wire": str,
+            "status": str,
+            "changes": str,
+            "event": str,
+        },
+        pk="seq",
+    )
+    events.create_index(["session_id", "revision"])
+
+
+@migrations()
+def m002_rollout_offsets(db: Database) -> None:
+    """How far each tailed file (Codex rollouts) was applied, so a restart reads only new bytes."""
+    db.table("file_offsets").create(
+        {"path": str, "inode": int, "offset": int, "context": str},
+        pk="path",
+    )
+
+
+@migrations()
+def m003_usage_records(db: Database) -> None:
+    """One row per model call, keyed by what names the call for its agent: inserted with
+    INSERT OR IGNORE in the same transaction as the offset of the file it was read from, so a
+    re-read (restart, truncation, a fork's copied history) never counts it twice. Costs from
+    the price table are not stored (see observer/core/usage.py); the agent's own are."""
+    usage = db.table("usage_records")
+    usage.create(
+        {
+            "agent": str,
+            "record_id": str,
+            "session_id": str,
+            "turn_id": str,
+            "at": float,
+            "model": str,
+            "input": int,
+            "output": int,
+            "cache_read": int,
+            "cache_write": int,
+            "reasoning": int,
+            "agent_cost": float,
+        },
+        pk=("agent", "record_id"),
+    )
+    usage.create_index(["session_id", "at"])
+    usage.create_index(["at"])
+
+
+@migrations()
+def m004_forwarded_files(db: Database) -> None:
+    """Spool files another machine sent (`observer forward`), keyed by (host, file name, mtime):
+    inserted in the same transaction as their events, so a batch sent again after its answer
+    was lost is recognised and applied once. The mtime is in the key because a hook's nonce
+    may repeat after a reboot, never with the same mtime."""
+    db.table("forwarded_files").create(
+        {"host": str, "name": str, "mtime_ns": int},
+        pk=("host", "name", "mtime_ns"),
+    )

@@ -1,0 +1,128 @@
+"""One commit's rows, table by table, as the writer thread executes them."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from observer.core.state import SessionState
+from observer.store.records import FileOffset, ForwardedFile, UsageRow, Write, state_to_json
+
+DEFAULT_MAX_STORED_TEXT = 64 * 1024
+
+
+def _capped(event: dict[str, Any], max_text: int) -> dict[str, Any]:
+    """The event with each text longer than `max_text` cut to its first and last halves and
+    its length: a 15 MB prompt is stored as 64 KB that still show how it began and ended."""
+    for key, value in event.items():
+        if isinstance(value, str) and len(value) > max_text:
+            half = max_text // 2
+            cut = len(value) - 2 * half
+            event[key] = (
+                f"{value[:half]}\n… [{cut:,} of {len(value):,} characters cut] …\n{value[-half:]}"
+            )
+    return event
+
+
+class Rows:
+    """One commit's rows, by table: each table written with one `executemany`, and a session
+    that changed several times in the batch upserted once, with its last state (a backlog's
+    batch of 500 events over a few sessions wrote the same row hundreds of times)."""
+
+    def __init__(self, max_text: int = DEFAULT_MAX_STORED_TEXT) -> None:
+        self.max_text = max_text
+        self.sessions: dict[str, SessionState] = {}
+        self.events: list[tuple[Any, ...]] = []
+        self.offsets: dict[str, tuple[Any, ...]] = {}
+        self.usage: list[tuple[Any, ...]] = []
+        self.forwarded: list[tuple[Any, ...]] = []
+
+    def add(self, write: Write | FileOffset | UsageRow | ForwardedFile) -> None:
+        if isinstance(write, Write):
+            state = write.state
+            self.sessions[state.session_id] = state  # the last state of the batch wins
+            changes = write.changes
+            if changes is None:
+                public = state.public()
+                changes = {k: public[k] for k in write.changed}
+            self.events.append(
+                (
+                    state.session_id,
+                    state.revision,
+                    write.event.at,
+                    write.event.kind.value,
+                    write.event.wire,
+                    state.status.value,
+                    json.dumps(changes),
+                    json.dumps(_capped(write.event.to_json(), self.max_text)),
+                )
+            )
+        elif isinstance(write, FileOffset):
+            # The last offset of a file wins, as the upserts one by one made it.
+            self.offsets[write.path] = (
+                write.path,
+                write.inode,
+                write.offset,
+                json.dumps(write.context),
+            )
+        elif isinstance(write, UsageRow):
+            t = write.tokens
+            self.usage.append(
+                (
+                    write.agent,
+                    t.record_id,
+                    write.session_id,
+                    t.turn_id,
+                    write.at,
+                    t.model,
+                    t.input,
+                    t.output,
+                    t.cache_read,
+                    t.cache_write,
+                    t.reasoning,
+                    t.cost_usd,
+                )
+            )
+        else:
+            self.forwarded.append((write.host, write.name, write.mtime_ns))
+
+    def execute(self, conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "insert into sessions (id, agent, status, revision, updated_at, state)"
+            " values (?, ?, ?, ?, ?, ?) on conflict(id) do update set"
+            " agent=excluded.agent, status=excluded.status, revision=excluded.revision,"
+            " updated_at=excluded.updated_at, state=excluded.state",
+            [
+                (
+                    state.session_id,
+                    state.agent,
+                    state.status.value,
+                    state.revision,
+                    state.last_activity_at,
+                    json.dumps(state_to_json(state)),
+                )
+                for state in self.sessions.values()
+            ],
+        )
+        conn.executemany(
+            "insert into events (session_id, revision, at, kind, wire, status, changes, event)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?)",
+            self.events,
+        )
+        conn.executemany(
+            "insert into file_offsets (path, inode, offset, context) values (?, ?, ?, ?)"
+            " on conflict(path) do update set inode=excluded.inode,"
+            " offset=excluded.offset, context=excluded.context",
+            list(self.offsets.values()),
+        )
+        conn.executemany(
+            "insert or ignore into usage_records (agent, record_id, session_id, turn_id, at,"
+            " model, input, output, cache_read, cache_write, reasoning, agent_cost)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.usage,
+        )
+        conn.executemany(
+            "insert or ignore into forwarded_files (host, name, mtime_ns) values (?, ?, ?)",
+            self.forwarded,
+        )
