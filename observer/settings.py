@@ -16,6 +16,7 @@ from typing import Any
 from platformdirs import user_data_dir
 
 from observer.core.errors import ConfigError
+from observer.fsio import atomic_write
 
 DEFAULT_BIND = "127.0.0.1:4700"
 MAX_SOCKET_PATH = 103
@@ -435,10 +436,5 @@ def write_token(path: Path) -> str:
     """Generate a fresh token and write it 0600 (created that way: never readable by others)."""
     token = secrets.token_urlsafe(32)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(token + "\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    atomic_write(path, (token + "\n").encode(), 0o600)
     return token

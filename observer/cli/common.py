@@ -4,8 +4,6 @@ the hook scripts copied into the data dir."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from observer.core.errors import ObserverError
+from observer.fsio import atomic_write
 from observer.settings import Settings, ensure_data_dir, load_settings
 
 app = typer.Typer(
@@ -60,8 +59,5 @@ def install_hook_script(settings: Settings) -> Path:
     settings.hooks_dir.mkdir(mode=0o700, exist_ok=True)
     for name in (DECIDE_NAME, SCRIPT_NAME):
         target = settings.hooks_dir / name
-        tmp = target.with_name(f".{name}.tmp")
-        shutil.copyfile(hook_script_path(name), tmp)
-        os.chmod(tmp, 0o700)
-        os.replace(tmp, target)
+        atomic_write(target, hook_script_path(name).read_bytes(), 0o700)
     return target  # observer-hook: what the agents' settings name

@@ -18,7 +18,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from observer.install.hooks import SettingsError, atomic_write
+from observer.fsio import atomic_write
+from observer.install.hooks import SettingsError
 
 NOTIFY_MARK = "observer-notify"  # $0 of our notify script: how we know the notify is ours
 _HEADER = re.compile(r"^\s*\[")

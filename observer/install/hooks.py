@@ -13,12 +13,12 @@ import copy
 import json
 import os
 import shlex
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from observer.core.errors import ObserverError
+from observer.fsio import atomic_write
 
 CLAUDE_OBSERVE_EVENTS: tuple[str, ...] = tuple(
     """
@@ -365,26 +365,6 @@ def _dump(path: Path, data: dict[str, object]) -> str:
             path, f"holds a number JSON cannot spell (NaN or out of range): {e}"
         ) from e
     return text
-
-
-def atomic_write(path: Path, data: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    # Make the rename itself durable, not just the bytes.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _display(path: Path | None) -> str:

@@ -17,7 +17,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from observer.install.hooks import InstallResult, SettingsError, atomic_write
+from observer.fsio import atomic_write
+from observer.install.hooks import InstallResult, SettingsError
 
 EXTENSION_NAME = "observer.ts"
 MARKER = "observer-pi-extension"  # on the file's first line: the proof a file is ours

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from observer.core.errors import ConfigError
-from observer.install.hooks import atomic_write
+from observer.fsio import atomic_write
 from service import LABEL as LABEL
 from service import LINUX as LINUX
 from service import MACOS as MACOS

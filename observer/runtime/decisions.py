@@ -25,6 +25,7 @@ from typing import Any
 
 from observer.core.errors import ActionError
 from observer.core.policy import ALLOW, ASK, DENY, Rule, RuleError, Subject, as_subject, evaluate
+from observer.fsio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -277,12 +278,9 @@ class DecisionDesk:
             "next_id": self.next_id if next_id is None else next_id,
             "rules": [r.to_json() for r in (self.rules if rules is None else rules)],
         }
-        temp = self.policy_path.with_name(f".{self.policy_path.name}.tmp")
         try:
-            temp.write_text(json.dumps(body, indent=2) + "\n")
-            os.replace(temp, self.policy_path)
+            atomic_write(self.policy_path, (json.dumps(body, indent=2) + "\n").encode(), 0o644)
         except OSError as exc:
-            temp.unlink(missing_ok=True)
             raise StorageError(f"cannot save {self.policy_path.name}: {exc.strerror}") from None
 
     def _sync_flag(self) -> None:

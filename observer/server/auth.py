@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from observer.install.hooks import atomic_write
+from observer.fsio import atomic_write
 
 log = logging.getLogger(__name__)
 

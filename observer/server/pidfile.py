@@ -24,14 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from observer.core.errors import ObserverError
+from observer.fsio import atomic_write
 
 _PID = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() takes '²'
 
 
 def write_pid(path: Path, pid: int | None = None, url: str | None = None) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(f"{pid or os.getpid()}\n" + (f"{url}\n" if url else ""))
-    os.replace(temp, path)
+    # 0644 as it always was (write_text under the usual umask): `observer stop` and the
+    # service manager only read it, and the data dir around it is 0700 anyway.
+    atomic_write(path, (f"{pid or os.getpid()}\n" + (f"{url}\n" if url else "")).encode(), 0o644)
 
 
 def _parse_pid(text: str) -> int | None:
