@@ -1,6 +1,8 @@
 """The sessions observer launched: create them, route each client action to its driver, and
 stop them all when the server stops.
 
+Only launched sessions: observer/server/actions.py decides which path answers an action (this
+manager, the approval desk's held hook, the Codex daemon) and hands launched sessions' here.
 Every action is checked before it reaches a driver: an unknown session, an observed session, an
 action the agent cannot do, or a request already answered each get their own clear error, never
 a silent no-op. Answers are applied exactly once: the first client wins, the next hears
@@ -20,12 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from observer.core.book import SessionBook
-from observer.core.capabilities import ACTIONS, capabilities
+from observer.core.capabilities import capabilities
 from observer.core.errors import ActionError
 from observer.direct.base import Asked, Driver, Emit, LaunchSpec
 
 if TYPE_CHECKING:
-    from observer.approvals.codex_daemon import DaemonAttacher
     from observer.runtime.decisions import DecisionDesk
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class DirectSessions:
         log_dir: Path,
         binaries: Callable[[str], str | None] | None = None,
         max_live: int = 8,
+        desk: DecisionDesk | None = None,
     ) -> None:
         self.emit = emit
         self.max_live = max_live
@@ -64,8 +66,7 @@ class DirectSessions:
         self.log_dir = log_dir
         self.binaries = binaries or _which
         self.drivers: dict[str, Driver] = {}
-        self.desk: DecisionDesk | None = None  # remote approval of observed sessions
-        self.daemon: DaemonAttacher | None = None  # Codex TUI sessions, through its daemon
+        self.desk = desk  # the audit log of the answers our drivers pass on
 
     async def create(
         self,
@@ -109,30 +110,21 @@ class DirectSessions:
         asyncio.ensure_future(self._forget_when_ended(session_id, driver))
         return session_id
 
-    async def act(self, action: str, params: dict[str, Any]) -> None:
+    def launched(self, session_id: str) -> bool:
+        """Whether this session is one of ours, running now."""
+        return session_id in self.drivers
+
+    async def act(self, action: str, session_id: str, params: dict[str, Any]) -> None:
+        """One action on a launched session (resume_session: on one that ran before)."""
         by = str(params.get("_by") or "a client")
-        if action == "set_away":
-            on = params.get("on")
-            if not isinstance(on, bool) or self.desk is None:
-                raise ActionError("bad_request", "set_away needs on: true or false")
-            self.desk.set_away(on, by=by)
-            return
-        if action not in ACTIONS:
-            raise ActionError("unknown_action", f"unknown action {action!r}")
-        session_id = params.get("session_id")
-        if not isinstance(session_id, str) or not session_id:
-            raise ActionError("bad_request", f"{action} needs a string session_id")
         if action == "resume_session":
-            await self._resume(session_id)
-            return
-        if action == "approve_tool" and session_id not in self.drivers:
-            await self._approve_observed(session_id, params, by)
+            await self.resume(session_id)
             return
         driver = self._driver(session_id, action)
         if action == "send_message":
-            await driver.send_message(_text(params, "text"))
+            await driver.send_message(text_param(params, "text"))
         elif action == "steer_turn":
-            await driver.steer_turn(_text(params, "text"))
+            await driver.steer_turn(text_param(params, "text"))
         elif action == "interrupt_session":
             await driver.interrupt()
         elif action == "approve_tool":
@@ -142,44 +134,19 @@ class DirectSessions:
                 raise ActionError("bad_request", 'decision must be "allow" or "deny"')
             if scope not in ("once", "session"):
                 raise ActionError("bad_request", 'scope must be "once" or "session"')
-            asked = await driver.approve(_text(params, "request_id"), decision == "allow", scope)
+            asked = await driver.approve(
+                text_param(params, "request_id"), decision == "allow", scope
+            )
             self._audit(driver, asked, by, decision=decision, scope=scope)
         elif action == "answer_question":
-            asked = await driver.answer(_text(params, "request_id"), _text(params, "answer"))
+            asked = await driver.answer(
+                text_param(params, "request_id"), text_param(params, "answer")
+            )
             self._audit(driver, asked, by, answered=True)
         elif action == "end_session":
             await driver.end()
         else:
             raise ActionError("unknown_action", f"unknown action {action!r}")
-
-    async def _approve_observed(self, session_id: str, params: dict[str, Any], by: str) -> None:
-        """A session observer only watches, whose PermissionRequest hook holds the call (away
-        mode): the answer goes back through the hook. A Codex TUI session whose approval
-        request reached us through Codex's daemon (the hook let it through): the answer goes
-        back through the daemon."""
-        state = self.book.get(session_id)
-        if state is None or not state.materialized:
-            raise ActionError("not_found", f"no session {session_id!r}")
-        if state.control == "direct":
-            raise ActionError("ended", f"session {session_id!r} is not running")
-        if self.desk is None or "approve_tool" not in capabilities(state.agent, state.control):
-            raise ActionError("unsupported", f"{state.agent} sessions can only be watched")
-        decision = params.get("decision")
-        if decision not in ("allow", "deny"):
-            raise ActionError("bad_request", 'decision must be "allow" or "deny"')
-        request_id = _text(params, "request_id")
-        pending = state.pending
-        if pending is None or pending.request_id != request_id:
-            raise ActionError("already_resolved", f"{request_id!r} is not pending any more")
-        scope = str(params.get("scope") or "once")
-        daemon = self.daemon
-        if not self.desk.is_holding(session_id) and daemon is not None:
-            if daemon.holds(session_id, request_id, pending.tool_key):
-                await daemon.approve(
-                    session_id, request_id, decision == "allow", scope, by, pending.tool_key
-                )
-                return
-        self.desk.decide(session_id, pending.tool_key, decision == "allow", scope, by)
 
     def _audit(self, driver: Driver, asked: Asked, by: str, **outcome: Any) -> None:
         if self.desk is not None:
@@ -218,7 +185,7 @@ class DirectSessions:
             raise ActionError("unsupported", f"{driver.agent} sessions cannot {action}")
         return driver
 
-    async def _resume(self, session_id: str) -> None:
+    async def resume(self, session_id: str) -> None:
         if session_id in self.drivers:
             raise ActionError("bad_request", f"session {session_id!r} is already running")
         state = self.book.get(session_id)
@@ -236,7 +203,7 @@ class DirectSessions:
             del self.drivers[session_id]
 
 
-def _text(params: dict[str, Any], key: str) -> str:
+def text_param(params: dict[str, Any], key: str) -> str:
     value = params.get(key)
     if not isinstance(value, str) or not value:
         raise ActionError("bad_request", f"{key} must be a non-empty string")

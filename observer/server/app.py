@@ -25,7 +25,6 @@ from observer import PROTOCOL_VERSION, __version__
 from observer.approvals import codex_daemon
 from observer.approvals import hook_api as approvals
 from observer.core.capabilities import ACTIONS, SERVER_ACTIONS
-from observer.core.errors import ActionError
 from observer.core.guard import Guard, Refusal
 from observer.direct.manager import DirectSessions
 from observer.ingest.drain import Ingestor
@@ -34,6 +33,7 @@ from observer.runtime.hub import Hub, Message, Subscriber, error
 from observer.runtime.request_body import json_body
 from observer.runtime.supervisor import Supervisor
 from observer.server import forward_api
+from observer.server.actions import Actions, http_status
 from observer.server.auth import COOKIE_NAME, LOGIN_TTL, LoginBook, TokenCheck, bearer
 from observer.settings import Settings, ensure_data_dir, ensure_token
 from observer.store import Store
@@ -49,17 +49,6 @@ CAPABILITIES = [
     "direct_sessions",
 ]
 SESSION_ACTIONS = frozenset(ACTIONS) | frozenset(SERVER_ACTIONS)
-_HTTP_STATUS = {
-    "bad_request": 400,
-    "not_found": 404,
-    "unknown_action": 404,
-    "unsupported": 409,
-    "already_resolved": 409,
-    "ended": 409,
-    "too_many_sessions": 429,
-    "launch_failed": 502,
-    "forced": 504,
-}
 MAX_MESSAGE_BYTES = 64 * 1024
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "WEBSOCKET"})
 PUBLIC_PATHS = frozenset({"/health", "/", "/login", "/logout"})
@@ -112,19 +101,20 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
         runtime.update(hub=hub, store=store, ingestor=ingestor)
         await ingestor.start()
         _start_notifier(settings, hub, supervisor)
+        desk = runtime["desk"] = DecisionDesk(settings.data_dir, settings.away_timeout)
+        supervisor.start("approvals", partial(approvals.follow, hub, desk))
         direct = DirectSessions(
             ingestor.apply,
             hub.book,
             settings.log_path.parent / "sessions",
             max_live=settings.max_launched,
+            desk=desk,
         )
-        runtime["direct"] = direct
-        direct.desk = runtime["desk"] = DecisionDesk(settings.data_dir, settings.away_timeout)
-        supervisor.start("approvals", partial(approvals.follow, hub, direct.desk))
         # Codex TUI sessions: attached through Codex's own daemon whenever it is up.
         socket = codex_daemon.control_socket(settings)
-        direct.daemon = codex_daemon.DaemonAttacher(socket, ingestor.apply, direct.desk)
-        supervisor.start("codex-daemon", direct.daemon.run)
+        daemon = codex_daemon.DaemonAttacher(socket, ingestor.apply, desk)
+        supervisor.start("codex-daemon", daemon.run)
+        runtime["actions"] = Actions(direct, hub.book, desk, daemon)
         log.info("observer %s serving; spool %s", __version__, settings.spool_dir)
         try:
             yield
@@ -255,8 +245,8 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     @app.post("/api/sessions")
     async def create_session() -> tuple[Response, int]:
         params = await json_body()
-        reply = await _act(runtime["direct"], "create_session", params)
-        return jsonify(reply), _http_status(reply)
+        reply = await runtime["actions"].run("create_session", params)
+        return jsonify(reply), http_status(reply)
 
     @app.post("/api/sessions/<session_id>/<action>")
     async def session_action(session_id: str, action: str) -> tuple[Response, int]:
@@ -264,8 +254,8 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
         params = dict(params) if isinstance(params, dict) else {}
         params["session_id"] = session_id
         params["_by"] = g.who  # for the audit log
-        reply = await _act(runtime["direct"], action, params)
-        return jsonify(reply), _http_status(reply)
+        reply = await runtime["actions"].run(action, params)
+        return jsonify(reply), http_status(reply)
 
     @app.get("/api/sessions/<session_id>")
     async def session(session_id: str) -> Response:
@@ -316,7 +306,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
                     action[1]["_by"] = by  # for the audit log
                     # Actions can take seconds (an interrupt waits for the agent): run each on
                     # its own, so this client's other messages are not held up behind it.
-                    task = asyncio.create_task(_act_and_reply(runtime["direct"], *action))
+                    task = asyncio.create_task(_act_and_reply(runtime["actions"], *action))
                     acting.add(task)
                     task.add_done_callback(acting.discard)
                     continue
@@ -479,9 +469,9 @@ def _action_of(raw: str | bytes | None) -> tuple[str, dict[str, Any]] | None:
     return None  # anything else (a "type" that is no string included): `_handle` answers it
 
 
-async def _act_and_reply(direct: DirectSessions, action: str, message: dict[str, Any]) -> None:
+async def _act_and_reply(actions: Actions, action: str, message: dict[str, Any]) -> None:
     try:
-        result = await _act(direct, action, message)
+        result = await actions.run(action, message)
     except Exception:  # a bug: the client still gets its answer (as a 500 does over HTTP)
         log.exception("the %s action failed", action)
         result = {**error("internal", "the server failed: see its log"), "action": action}
@@ -491,49 +481,6 @@ async def _act_and_reply(direct: DirectSessions, action: str, message: dict[str,
         await _send(result)
     except Exception:  # the client left while its action ran: the action still happened
         log.debug("could not deliver the %s result: the client is gone", action)
-
-
-async def _act(direct: DirectSessions, action: str, params: object) -> Message:
-    """Run one client action; the reply says which action, and either ok or why not."""
-    if not isinstance(params, dict):
-        return {**error("bad_request", "the body must be a JSON object"), "action": action}
-    try:
-        session_id: str | None
-        if action == "create_session":
-            session_id = await direct.create(
-                agent=_param(params, "agent"),
-                cwd=_param(params, "cwd"),
-                model=_optional(params, "model"),
-                prompt=_optional(params, "prompt"),
-            )
-        else:
-            await direct.act(action, params)
-            session_id = params.get("session_id")
-    except ActionError as exc:
-        return {**error(exc.code, str(exc)), "action": action}
-    return {"type": "action_result", "action": action, "ok": True, "session_id": session_id}
-
-
-def _param(params: dict[str, Any], key: str) -> str:
-    value = params.get(key)
-    if not isinstance(value, str) or not value:
-        raise ActionError("bad_request", f"{key} must be a non-empty string")
-    return value
-
-
-def _optional(params: dict[str, Any], key: str) -> str | None:
-    value = params.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ActionError("bad_request", f"{key} must be a string")
-    return value or None
-
-
-def _http_status(reply: Message) -> int:
-    if reply.get("type") == "action_result":
-        return 201 if reply["action"] == "create_session" else 200
-    return _HTTP_STATUS.get(str(reply.get("code")), 400)
 
 
 def _handle(the_hub: Hub, sub: Subscriber, raw: str | bytes | None) -> Message | None:

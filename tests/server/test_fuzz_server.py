@@ -449,12 +449,12 @@ async def test_a_bug_in_a_route_is_logged_once_and_answered_as_json(
 async def test_a_bug_in_an_action_still_answers_the_websocket(
     running_app: Quart, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from observer.direct.manager import DirectSessions
+    from observer.server.actions import Actions
 
-    async def broken(self: DirectSessions, action: str, params: dict[str, Any]) -> None:
+    async def broken(self: Actions, action: str, params: dict[str, Any]) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(DirectSessions, "act", broken)
+    monkeypatch.setattr(Actions, "act", broken)
     async with running_app.test_client().websocket("/ws") as ws:
         await ws.receive()  # hello
         await ws.send(json.dumps({"type": "send_message", "session_id": "s", "ref": 7}))

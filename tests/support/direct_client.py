@@ -20,7 +20,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestWebsocketConnectionProtocol as WsConnection
 
-from observer.direct.manager import DirectSessions
+from observer.server.actions import Actions
 from observer.server.app import create_app
 from observer.settings import Settings, load_settings
 from tests.support.live import receive, subscribed
@@ -145,13 +145,13 @@ def audited(session_id: str) -> list[dict[str, Any]]:
 def carried_by(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The `_by` of each action a client sends, as the server hands it on (whatever it says)."""
     seen: list[str] = []
-    act = DirectSessions.act
+    act = Actions.act
 
-    async def spying(self: DirectSessions, action: str, params: dict[str, Any]) -> None:
+    async def spying(self: Actions, action: str, params: dict[str, Any]) -> None:
         seen.append(str(params.get("_by")))
         await act(self, action, params)
 
-    monkeypatch.setattr(DirectSessions, "act", spying)
+    monkeypatch.setattr(Actions, "act", spying)
     return seen
 
 
