@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.claude_code import AGENT, QUESTION_TOOL, tool_key
+from connectors.claude import AGENT
+from connectors.claude.hooks import QUESTION_TOOL, tool_key
 from observer.core.events import Event, Kind
 
 DIRECT = "direct"

@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from connectors.claude import AGENT
 from connectors.wire import load_object, opt_text, read_lines, str_field, utc_time
 from observer.core.errors import ParseError
 from observer.core.events import Event, Kind, Origin, TokenUsage, UsageReport
 
-AGENT = "claude"
 SYNTHETIC_MODEL = "<synthetic>"
 
 

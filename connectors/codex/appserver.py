@@ -13,8 +13,9 @@ the wire (Codex 0.169; ../shared/captures/codex REPORT §5, tests/fixtures/codex
   `serverRequest/resolved` says it is settled, however that happened;
 - `thread/status/changed` says `active` with no `waitingOnApproval` flag once an approval is
   answered, before the command's own item completes.
-Events carry `control="direct"`. The tool names and digests are the hooks' (connectors/codex.py:
-`Bash` and the model's `cmd`), so the user's own hooks for the same call pair with ours.
+Events carry `control="direct"`. The tool names and digests are the hooks'
+(connectors/codex/hooks.py: `Bash` and the model's `cmd`), so the user's own hooks for the same
+call pair with ours.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from connectors.codex import AGENT, tool_key
+from connectors.codex import AGENT
+from connectors.codex.hooks import tool_key
 from connectors.wire import opt_text, str_field
 from observer.core.events import Event, Kind
 

@@ -2,7 +2,7 @@
 
 Pure: one decoded JSON-RPC message from the daemon's control socket in, events out. The IO
 side (observer/approvals/codex_daemon.py) owns the connection and answers the approvals.
-The wire is the one `codex app-server` speaks on stdio (connectors/codex_appserver.py),
+The wire is the one `codex app-server` speaks on stdio (connectors/codex/appserver.py),
 carried in WebSocket text frames over
 `$CODEX_HOME/app-server-control/app-server-control.sock` (Codex 0.169;
 ../shared/captures/codex REPORT §5.1, tests/fixtures/codex/tui_daemon):
@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from connectors.codex_appserver import APPROVALS, appserver_events
+from connectors.codex.appserver import APPROVALS, appserver_events
 from connectors.wire import opt_text, str_field
 from observer.core.events import Event, Kind
 

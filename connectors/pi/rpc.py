@@ -4,8 +4,8 @@ Pure: a dict in, events out, `ParseError` for a message that names its kind but 
 The driver (observer/direct/pi.py) owns the process and the requests; this module only knows
 the wire (pi 0.73.1; ../shared/captures/pi REPORT §7-8, tests/fixtures/pi_rpc):
 - RPC stdout carries pi's AgentSession events, the same ones an extension's `pi.on` sees, so
-  they go through the extension-event parser of connectors/pi.py (agent_start, message_end of
-  a user message, tool_execution_start/end, agent_end with how the run ended...);
+  they go through the extension-event parser of connectors/pi/extension.py (agent_start,
+  message_end of a user message, tool_execution_start/end, agent_end with how the run ended...);
 - `response` objects answer our commands (the driver reads them, no status here);
 - `extension_ui_request` is an extension's dialog. A `confirm` is a yes/no decision the session
   waits on: an approval. Observer's own extension (hooks/pi/observer.ts, gate mode) asks one per
@@ -22,7 +22,8 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from connectors.pi import AGENT, parse_extension_event
+from connectors.pi import AGENT
+from connectors.pi.extension import parse_extension_event
 from connectors.wire import opt_text, str_field
 from observer.core.errors import ParseError
 from observer.core.events import Event, Kind, Origin
@@ -31,7 +32,8 @@ DIRECT = "direct"
 GATE_KEY = "observer_gate"  # the key of the JSON object observer's extension puts in `message`
 QUESTION_METHODS = frozenset({"select", "input", "editor"})
 _PREVIEW = 400
-# Events whose meaning connectors/pi.py already knows from the extension hooks of the same name.
+# Events whose meaning connectors/pi/extension.py already knows from the extension hooks of the
+# same name.
 _AS_EXTENSION = frozenset(
     {"agent_start", "agent_end", "message_end", "tool_execution_start", "tool_execution_end"}
 )

@@ -1,4 +1,4 @@
-"""pi (`@mariozechner/pi-coding-agent`): session file lines and extension events -> events.
+"""pi (`@mariozechner/pi-coding-agent`): session file lines -> events.
 
 Pure: bytes in, events out, `ParseError` for anything that is not a line we understand.
 Wire facts (pi 0.73.1, see tests/fixtures/pi and the capture REPORT):
@@ -14,11 +14,6 @@ Wire facts (pi 0.73.1, see tests/fixtures/pi and the capture REPORT):
   aborted ends it too (Esc, RPC abort), error ends it unless pi retries it on its own.
 * A fork/clone copies the parent's entries (ids and timestamps kept) under a new header that
   names `parentSession`: those copied entries are the parent's history, not this session's.
-* Extension events: what a pi extension subscribed with `pi.on(...)` logs, one JSON object a
-  line: `{seq, ts (ms), pid, instance, hook, sessionId, sessionFile, cwd, hasUI, isIdle, model
-  ("provider/id"), event}` (`event` is pi's own payload). pi has no permission prompts of its
-  own: a tool waits for approval only while an extension's `tool_call` handler holds it, and
-  neither the file nor these events can tell that from a tool that runs.
 """
 
 from __future__ import annotations
@@ -27,11 +22,10 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+from connectors.pi import AGENT
 from connectors.wire import digest, load_object, opt_text, read_lines, str_field, utc_time
 from observer.core.errors import ParseError
 from observer.core.events import Event, Kind, Origin, TokenUsage, UsageReport
-
-AGENT = "pi"
 
 # pi retries an error on its own (agent-session `_isRetryableError`): overloads, rate limits,
 # 5xx, network failures. Up to `retry.maxRetries` (default 3) times, 2 s / 4 s / 8 s apart; each
@@ -76,8 +70,6 @@ _OVERFLOW_WORDS = (
     "request_too_large",
     "maximum context",
 )
-# The capture's logger adds `<name>(custom)` records of its own: not pi's.
-_CUSTOM_SUFFIX = "(custom)"
 
 
 # -- session files ---------------------------------------------------------------------------
@@ -125,7 +117,7 @@ def read_session_line(
         raise ParseError(f"pi session {kind} entry before the session header")
     if at is None:
         message = entry.get("message")
-        at = _ms_time(message.get("timestamp")) if isinstance(message, dict) else None
+        at = ms_time(message.get("timestamp")) if isinstance(message, dict) else None
     at = origin.at if at is None else at
     if kind == "model_change":
         provider, model_id = opt_text(entry, "provider"), opt_text(entry, "modelId")
@@ -231,7 +223,7 @@ def _message(
     if role == "user":
         # A prompt, a steer or a follow-up: a model call is in flight.
         context = replace(context, retries=0, overflowed=False)
-        detail = _text(message.get("content"))
+        detail = message_text(message.get("content"))
         return [_event(Kind.PROMPT, wire, at, origin, context, detail=detail)], context
     if role == "toolResult":
         facts = {
@@ -255,7 +247,7 @@ def _assistant(
     provider, model_id = opt_text(message, "provider"), opt_text(message, "model")
     if model_id is not None:
         context = replace(context, model=f"{provider}/{model_id}" if provider else model_id)
-    text = _text(message.get("content"))
+    text = message_text(message.get("content"))
     error = opt_text(message, "errorMessage")
     if stop == "error":
         return _error(error, wire, at, origin, context)
@@ -352,137 +344,6 @@ def _event(
     )
 
 
-# -- extension events ------------------------------------------------------------------------
-
-_EXTENSION_KINDS: dict[str, Kind] = {
-    "session_start": Kind.SESSION_START,  # startup / reload / new / resume / fork
-    # The run began (also each automatic retry's run): working. The prompt's text comes as
-    # message_end of the user message, a PROMPT with a detail.
-    "agent_start": Kind.PROMPT,
-    "tool_execution_start": Kind.TOOL_START,
-    "tool_execution_end": Kind.TOOL_END,
-    "agent_end": Kind.TURN_END,  # IDLE, TURN_FAILED or ACTIVITY, from its last message
-    "session_compact": Kind.ACTIVITY,
-    "model_select": Kind.METADATA,
-    "session_shutdown": Kind.SESSION_END,  # quit / reload / new / resume / fork
-    # Ours, not pi's: observer's extension is about to ask observer about this tool call
-    # (remote approval): the session waits on a decision until the tool ends or is blocked.
-    "permission_request": Kind.APPROVAL_REQUEST,
-}
-
-
-def parse_extension_event(raw: bytes, origin: Origin) -> list[Event]:
-    """One extension event record (one line of the extension's log) -> events.
-
-    Every record names its session, so no context is needed. Hooks that say nothing about
-    who the user waits on (turn_start/turn_end, message_update, context, provider requests…)
-    give no event."""
-    record = load_object(raw)
-    hook = str_field(record, "hook")
-    session_id = str_field(record, "sessionId")
-    if not hook:
-        raise ParseError("not a pi extension event: no hook")
-    if hook.endswith(_CUSTOM_SUFFIX):
-        return []  # the logging extension's own records (gate decisions, commands)
-    if not session_id:
-        raise ParseError(f"pi extension event {hook} without a sessionId")
-    event = record.get("event")
-    event = event if isinstance(event, dict) else {}
-    at = _ms_time(record.get("ts"))
-    pid = record.get("pid")
-    base = Event(
-        kind=Kind.METADATA,
-        session_id=session_id,
-        agent=AGENT,
-        at=origin.at if at is None else at,
-        wire=f"extension:{hook}",
-        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else origin.pid,
-        cwd=opt_text(record, "cwd"),
-        transcript_path=opt_text(record, "sessionFile"),
-        model=opt_text(record, "model"),
-    )
-    if hook == "message_end":
-        message = event.get("message")
-        if isinstance(message, dict) and message.get("role") == "user":
-            return [replace(base, kind=Kind.PROMPT, detail=_text(message.get("content")))]
-        return []
-    kind = _EXTENSION_KINDS.get(hook)
-    if kind is None:
-        return []
-    if kind in (Kind.SESSION_START, Kind.SESSION_END):
-        return [replace(base, kind=kind, detail=opt_text(event, "reason"))]
-    if kind is Kind.TOOL_START or kind is Kind.TOOL_END:
-        tool = opt_text(event, "toolName")
-        facts: dict[str, Any] = {"tool": tool, "tool_use_id": opt_text(event, "toolCallId")}
-        if kind is Kind.TOOL_START:
-            facts["tool_key"] = tool_key(tool, event.get("args"))
-        return [replace(base, kind=kind, **facts)]
-    if kind is Kind.TURN_END:
-        return [_agent_end(base, event)]
-    if kind is Kind.APPROVAL_REQUEST:
-        tool = opt_text(event, "toolName")
-        return [
-            replace(
-                base,
-                kind=kind,
-                tool=tool,
-                tool_use_id=opt_text(event, "toolCallId"),
-                tool_key=tool_key(tool, event.get("input")),
-                detail=opt_text(event, "summary"),
-            )
-        ]
-    if kind is Kind.METADATA and base.model is None:
-        return []
-    return [replace(base, kind=kind)]
-
-
-def _agent_end(base: Event, event: dict[str, Any]) -> Event:
-    """agent_end -> how the run ended, from its last assistant message. A retryable error is
-    ACTIVITY: pi's auto-retry starts a new run (agent_start) 2-8 s later, and no extension
-    hook announces it; when every retry failed, that last error says TURN_FAILED too only if
-    the file says so (the event alone cannot count attempts)."""
-    messages = event.get("messages")
-    last: dict[str, Any] = {}
-    if isinstance(messages, list):
-        for message in reversed(messages):
-            if isinstance(message, dict) and message.get("role") == "assistant":
-                last = message
-                break
-    stop = str_field(last, "stopReason")
-    error = opt_text(last, "errorMessage")
-    if stop == "aborted":
-        return replace(base, kind=Kind.IDLE, detail=error or "aborted")
-    if stop == "error":
-        if is_retryable_error(error) or is_context_overflow(error):
-            return replace(base, kind=Kind.ACTIVITY, wire=f"{base.wire}:retrying", detail=error)
-        return replace(base, kind=Kind.TURN_FAILED, detail=error or "the model call failed")
-    return replace(base, kind=Kind.TURN_END, detail=_text(last.get("content")))
-
-
-def parse_permission_request(raw: bytes, origin: Origin) -> list[Event]:
-    """The extension's question to observer (`POST /api/hook/permission?agent=pi`):
-    `{session_id, tool_name, tool_input, tool_call_id, cwd}` -> one APPROVAL_REQUEST, keyed like
-    the extension's `permission_request` and `tool_execution_start` records of the same call."""
-    record = load_object(raw)
-    session_id, tool = str_field(record, "session_id"), str_field(record, "tool_name")
-    if not session_id or not tool:
-        raise ParseError("not a pi permission request: no session_id or tool_name")
-    return [
-        Event(
-            kind=Kind.APPROVAL_REQUEST,
-            session_id=session_id,
-            agent=AGENT,
-            at=origin.at,
-            wire="hook:permission",
-            pid=origin.pid,
-            cwd=opt_text(record, "cwd"),
-            tool=tool,
-            tool_use_id=opt_text(record, "tool_call_id"),
-            tool_key=tool_key(tool, record.get("tool_input")),
-        )
-    ]
-
-
 def tool_key(tool: str | None, tool_input: object) -> str:
     """A short digest naming one tool call by its name and arguments."""
     return digest([tool, tool_input])
@@ -491,7 +352,7 @@ def tool_key(tool: str | None, tool_input: object) -> str:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _text(content: object) -> str | None:
+def message_text(content: object) -> str | None:
     """A message's text: a string, or the text blocks of a content array."""
     if isinstance(content, str):
         return content or None
@@ -520,7 +381,7 @@ def _tool_calls(content: object) -> list[dict[str, Any]]:
     return calls
 
 
-def _ms_time(value: object) -> float | None:
+def ms_time(value: object) -> float | None:
     """Unix milliseconds (pi's `message.timestamp`, the logger's `ts`) -> epoch seconds."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None

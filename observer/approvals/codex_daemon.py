@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.client import ClientConnection, unix_connect
 from websockets.exceptions import WebSocketException
 
-from connectors import codex_daemon as wire
 from connectors.codex import AGENT
-from connectors.codex_appserver import SHELL_TOOL, shell_script
+from connectors.codex import daemon as wire
+from connectors.codex.appserver import SHELL_TOOL, shell_script
 from observer import __version__
 from observer.core.policy import ALLOW, OTHER, Subject, subject_of
 from observer.direct.base import ActionError, Emit

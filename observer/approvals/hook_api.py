@@ -16,6 +16,7 @@ from typing import Any
 from quart import Quart, Response, g, jsonify, request
 
 from connectors import CONNECTORS, pi
+from connectors.pi import extension as pi_extension
 from observer.core.errors import ParseError
 from observer.core.events import Kind, Origin
 from observer.core.policy import UNSCOPED_ALLOW, Rule, RuleError, subject_of, unscoped_allow
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 DECIDING_AGENTS = ("claude", "codex", "pi")
 _LIMIT = re.compile(r"[0-9]{1,9}")
 # The question's payload when it is not the agent's own hook payload (pi: our extension's).
-QUESTION_PARSERS = {pi.AGENT: pi.parse_permission_request}
+QUESTION_PARSERS = {pi.AGENT: pi_extension.parse_permission_request}
 
 
 def register(app: Quart, runtime: dict[str, Any]) -> None:

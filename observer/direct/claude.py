@@ -13,8 +13,8 @@ import time
 import uuid
 from typing import Any
 
-from connectors.claude_code import QUESTION_TOOL
-from connectors.claude_stream import stream_events
+from connectors.claude.hooks import QUESTION_TOOL
+from connectors.claude.stream import stream_events
 from observer.core.events import Kind
 from observer.direct.base import INTERRUPT_GRACE, ActionError, Asked, Driver, subject_text
 from observer.runtime.aio import wait_event

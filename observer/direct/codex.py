@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from connectors.codex_appserver import (
+from connectors.codex.appserver import (
     APPROVALS,
     COMMAND_APPROVAL,
     PATCH_TOOL,

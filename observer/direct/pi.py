@@ -24,8 +24,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from connectors.pi import tool_key
-from connectors.pi_rpc import QUESTION_METHODS, gate_request, rpc_events
+from connectors.pi.rpc import QUESTION_METHODS, gate_request, rpc_events
+from connectors.pi.session import tool_key
 from observer.core.errors import ParseError
 from observer.core.events import Kind
 from observer.direct.base import INTERRUPT_GRACE, ActionError, Asked, Driver, subject_text

@@ -26,7 +26,7 @@ from watchdog.events import FileCreatedEvent, FileMovedEvent, FileSystemEvent
 from watchdog.observers import Observer
 
 from connectors import CONNECTORS
-from connectors.claude_code import registry_events
+from connectors.claude.registry import registry_events
 from observer.core.errors import ParseError
 from observer.core.events import Event, Kind, Origin
 from observer.ingest import rollouts, spool

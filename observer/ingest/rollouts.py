@@ -20,10 +20,13 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_type_hints
 
-from connectors import claude_transcript, codex, pi
-from connectors.claude_transcript import TranscriptContext
-from connectors.codex import RolloutContext
-from connectors.pi import PiContext
+from connectors import claude, codex, pi
+from connectors.claude import transcript as claude_transcript
+from connectors.claude.transcript import TranscriptContext
+from connectors.codex import rollout as codex_rollout
+from connectors.codex.rollout import RolloutContext
+from connectors.pi import session as pi_session
+from connectors.pi.session import PiContext
 from observer.core.errors import ParseError
 from observer.core.events import Event, Origin
 
@@ -99,10 +102,20 @@ def _pi_from_json(data: dict[str, Any]) -> PiContext:
 
 
 CODEX = FileFormat(
-    "rollout", codex.AGENT, codex.read_rollout, codex.context_for_path, _to_json, _rollout_from_json
+    "rollout",
+    codex.AGENT,
+    codex_rollout.read_rollout,
+    codex_rollout.context_for_path,
+    _to_json,
+    _rollout_from_json,
 )
 PI = FileFormat(
-    "pi session", pi.AGENT, pi.read_session, pi.context_for_path, _to_json, _pi_from_json
+    "pi session",
+    pi.AGENT,
+    pi_session.read_session,
+    pi_session.context_for_path,
+    _to_json,
+    _pi_from_json,
 )
 
 
@@ -119,7 +132,7 @@ def claude_transcripts(session_for: Callable[[str], str | None]) -> FileFormat:
 
     return FileFormat(
         "claude transcript",
-        claude_transcript.AGENT,
+        claude.AGENT,
         claude_transcript.read_transcript,
         context_for_path,
         _to_json,

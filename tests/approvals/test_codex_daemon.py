@@ -1,5 +1,5 @@
 """Codex TUI sessions through Codex's shared app-server daemon: the pure reading of its messages
-(connectors/codex_daemon.py), the attacher against a fake daemon on a unix socket
+(connectors/codex/daemon.py), the attacher against a fake daemon on a unix socket
 (observer/approvals/codex_daemon.py), and the whole path through the in-process server."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from connectors import codex_daemon as wire
-from connectors.codex_appserver import command_key
+from connectors.codex import daemon as wire
+from connectors.codex.appserver import command_key
 from observer.approvals.codex_daemon import DaemonAttacher, control_socket
 from observer.core.events import Event, Kind
 from observer.core.policy import ALLOW, DENY, Rule

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.claude_code import parse_hook_payload, parse_registry_record, tool_key
+from connectors.claude.hooks import parse_hook_payload, tool_key
+from connectors.claude.registry import parse_registry_record
 from observer.core.errors import ParseError
 from observer.core.events import Event, Kind, Origin
 from tests.support.garbage import any_json, only_events_or_parse_error

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from connectors.codex import parse_hook_payload
-from connectors.codex_appserver import appserver_events, command_key, shell_script
+from connectors.codex.appserver import appserver_events, command_key, shell_script
+from connectors.codex.hooks import parse_hook_payload
 from observer.core.book import SessionBook
 from observer.core.events import Event, Kind, Origin
 from observer.core.state import Effect

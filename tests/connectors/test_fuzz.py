@@ -18,17 +18,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors import (
-    CONNECTORS,
-    claude_code,
-    claude_stream,
-    claude_transcript,
-    codex,
-    codex_daemon,
-    pi,
-    pi_rpc,
-)
-from connectors import codex_appserver as appserver
+from connectors import CONNECTORS
+from connectors.claude import registry as claude_registry
+from connectors.claude import stream as claude_stream
+from connectors.claude import transcript as claude_transcript
+from connectors.codex import appserver
+from connectors.codex import daemon as codex_daemon
+from connectors.codex import hooks as codex_hooks
+from connectors.codex import rollout as codex_rollout
+from connectors.pi import rpc as pi_rpc
+from connectors.pi import session as pi_session
 from observer.core.events import Event, Origin
 from tests.support.garbage import any_json, only_events_or_parse_error
 from tests.support.paths import FIXTURES
@@ -52,8 +51,10 @@ ROLLOUT = next(iter(sorted(FIXTURES.glob("codex/*/rollouts/**/rollout-*.jsonl"))
 PI_SESSION = next(iter(sorted(FIXTURES.glob("pi/*/sessions/**/*.jsonl"))))
 TRANSCRIPT = FIXTURES / "claude" / "b_bash" / "transcript.jsonl"
 # A pi session file's lines after its header: parsed with the context the header gave.
-PI_CONTEXT = pi.read_session_line(
-    _first_line(str(PI_SESSION.relative_to(FIXTURES))), ORIGIN, pi.context_for_path(str(PI_SESSION))
+PI_CONTEXT = pi_session.read_session_line(
+    _first_line(str(PI_SESSION.relative_to(FIXTURES))),
+    ORIGIN,
+    pi_session.context_for_path(str(PI_SESSION)),
 )[1]
 
 # name -> (parser of one line or payload, a real line it reads)
@@ -67,12 +68,14 @@ BYTE_PARSERS: dict[str, tuple[ByteParser, bytes]] = {
         json.dumps(json.loads(_first_line("codex/as_hooks/hooks.jsonl"))["hook"]).encode(),
     ),
     "codex notify": (
-        lambda raw: codex.parse_notify(raw, ORIGIN),
+        lambda raw: codex_hooks.parse_notify(raw, ORIGIN),
         b'{"type": "agent-turn-complete", "thread-id": "t", "turn-id": "u",'
         b' "input-messages": ["hi"], "last-assistant-message": "done"}',
     ),
     "codex rollout line": (
-        lambda raw: codex.read_rollout_line(raw, ORIGIN, codex.context_for_path(str(ROLLOUT)))[0],
+        lambda raw: codex_rollout.read_rollout_line(
+            raw, ORIGIN, codex_rollout.context_for_path(str(ROLLOUT))
+        )[0],
         _first_line(str(ROLLOUT.relative_to(FIXTURES))),
     ),
     "pi extension": (
@@ -80,7 +83,7 @@ BYTE_PARSERS: dict[str, tuple[ByteParser, bytes]] = {
         _first_line("pi/*/ext_events.jsonl"),
     ),
     "pi session line": (
-        lambda raw: pi.read_session_line(raw, ORIGIN, PI_CONTEXT)[0],
+        lambda raw: pi_session.read_session_line(raw, ORIGIN, PI_CONTEXT)[0],
         _first_line(str(PI_SESSION.relative_to(FIXTURES)), lambda d: d.get("type") == "message"),
     ),
     "claude transcript line": (
@@ -204,7 +207,7 @@ MESSAGE_PARSERS: dict[str, tuple[MessageParser, list[dict[str, Any]]]] = {
     "codex app-server": (lambda m: appserver.appserver_events(m, "s", 1.0, 7), APPSERVER),
     "codex daemon": (lambda m: codex_daemon.daemon_events(m, 1.0), DAEMON),
     "pi rpc": (lambda m: pi_rpc.rpc_events(m, "s", 1.0, 7, "/w", "/w/f.jsonl"), RPC),
-    "claude registry": (lambda m: claude_code.registry_events(m, ORIGIN, "older"), REGISTRY),
+    "claude registry": (lambda m: claude_registry.registry_events(m, ORIGIN, "older"), REGISTRY),
 }
 
 

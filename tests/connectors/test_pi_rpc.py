@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.pi_rpc import GATE_KEY, rpc_events
+from connectors.pi.rpc import GATE_KEY, rpc_events
 from observer.core.book import SessionBook
 from observer.core.events import Event, Kind
 from tests.support.garbage import any_json, only_events_or_parse_error

@@ -13,7 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors import claude_transcript, codex, pi
+from connectors.claude import transcript as claude_transcript
+from connectors.codex import rollout as codex_rollout
+from connectors.pi import session as pi_session
 from observer.core.errors import ConfigError
 from observer.core.events import Event, Origin, RateLimit, TokenUsage, UsageReport
 from observer.core.usage import (
@@ -166,10 +168,10 @@ def test_codex_token_count_alone_counts_once_per_running_total() -> None:
         if b'"token_usage_record"' not in line
     ]
     lines.insert(6, next(line for line in lines if b'"token_count"' in line))  # a repeat
-    context = codex.context_for_path(str(CODEX_RESUME))
+    context = codex_rollout.context_for_path(str(CODEX_RESUME))
     events: list[Event] = []
     for line in lines:
-        found, context = codex.read_rollout_line(line, Origin("codex", 1.0), context)
+        found, context = codex_rollout.read_rollout_line(line, Origin("codex", 1.0), context)
         events.extend(found)
     view = ledger_of(events).view(PRICES)
     assert (view["input"], view["output"], view["records"]) == (35843, 100, 5)
@@ -182,10 +184,10 @@ def test_codex_rate_limit_windows() -> None:
         primary={"used_percent": 42.5, "window_minutes": 300, "resets_at": 1795330000},
         secondary={"used_percent": 7, "window_minutes": 10080, "resets_in_seconds": 60},
     )
-    context = codex.context_for_path(str(CODEX_RESUME))
-    (event,) = codex.read_rollout_line(json.dumps(record).encode(), Origin("codex", 1.0), context)[
-        0
-    ]
+    context = codex_rollout.context_for_path(str(CODEX_RESUME))
+    (event,) = codex_rollout.read_rollout_line(
+        json.dumps(record).encode(), Origin("codex", 1.0), context
+    )[0]
     assert event.usage is not None
     at = event.at
     assert event.usage.rate_limits == (
@@ -263,9 +265,9 @@ def test_pi_aborted_call_with_zero_usage_counts_nothing() -> None:
             },
         }
     ).encode()
-    context = pi.context_for_path("/p/s.jsonl")
-    _, context = pi.read_session_line(header, Origin("pi", 1.0), context)
-    events, _ = pi.read_session_line(aborted, Origin("pi", 1.0), context)
+    context = pi_session.context_for_path("/p/s.jsonl")
+    _, context = pi_session.read_session_line(header, Origin("pi", 1.0), context)
+    events, _ = pi_session.read_session_line(aborted, Origin("pi", 1.0), context)
     assert all(e.usage is None for e in events)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from quart.typing import TestClientProtocol as Client
 
-from connectors.pi import PiContext, context_for_path, read_session
+from connectors.pi.session import PiContext, context_for_path, read_session
 from observer.core.events import Origin
 from observer.core.state import INACTIVE_IN_HISTORY
 from observer.ingest.rollouts import PI, feed, fresh_state, resumed_state

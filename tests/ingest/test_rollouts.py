@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.codex import RolloutContext, context_for_path, read_rollout
+from connectors.codex.rollout import RolloutContext, context_for_path, read_rollout
 from observer.core.events import Event, Origin
 from observer.core.state import INACTIVE_IN_HISTORY
 from observer.ingest.rollouts import (

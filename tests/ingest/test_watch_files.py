@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from connectors.codex import context_for_path, read_rollout
+from connectors.codex.rollout import context_for_path, read_rollout
 from observer.core.events import Event, Origin
 from observer.core.state import INACTIVE_IN_HISTORY
 from observer.core.table import Status

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 
-from connectors.claude_code import parse_hook_payload, registry_events
+from connectors.claude.hooks import parse_hook_payload
+from connectors.claude.registry import registry_events
 from observer.core.book import SessionBook
 from observer.core.events import Event, Origin
 from observer.core.state import Effect
