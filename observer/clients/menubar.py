@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from observer.core.attention import sort_views
+
 SEPARATOR = "~~~"
-RANK = {"permission": 0, "question": 1, "waiting": 2, "working": 3, "ended": 4}
 COLORS = {"permission": "#c92a2a", "question": "#7048e8", "waiting": "#1c7ed6"}
 ATTENTION_COLOR = "#d9480f"
 MUTED = "#868e96"
@@ -34,7 +35,7 @@ Session = dict[str, Any]
 def render(sessions: Iterable[Session], page_url: str, now: float) -> str:
     """One menu block (no separator): title, `---`, the live sessions, a link to the page."""
     base = page_url.rstrip("/")
-    ordered = sorted((s for s in sessions if s.get("status") != "ended"), key=_order)
+    ordered = sort_views(s for s in sessions if s.get("status") != "ended")
     attention = sum(1 for s in ordered if s["status"] in ("permission", "question"))
     lines = [f"⚠ {attention} | color={ATTENTION_COLOR}" if attention else "✓ 0"]
     lines.append("---")
@@ -125,13 +126,6 @@ def plugin_script(command: list[str]) -> str:
         "# <swiftbar.hideRunInTerminal>true</swiftbar.hideRunInTerminal>\n"
         f"exec {quoted}\n"
     )
-
-
-def _order(s: Session) -> tuple[int, float]:
-    rank = RANK.get(s["status"], 5)
-    if rank < 3:  # needing you: the longest waiting first
-        return rank, float(s.get("status_since") or 0)
-    return rank, -float(s.get("last_activity_at") or 0)
 
 
 def _text(value: str, limit: int) -> str:

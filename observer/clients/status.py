@@ -6,8 +6,8 @@ import http.client
 from typing import Any
 
 from observer.clients import local_http
+from observer.core.attention import sort_states
 from observer.core.usage import compact
-from observer.runtime.hub import attention_sorted
 from observer.settings import Settings
 
 _WAITS_FOR = {
@@ -48,7 +48,7 @@ def _from_database(settings: Settings) -> list[dict[str, Any]]:
 
     store = Store(settings.db_path)
     try:
-        return [s.public() for s in attention_sorted(store.load_states())]
+        return [s.public() for s in sort_states(store.load_states())]
     finally:
         store.close()
 

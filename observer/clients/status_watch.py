@@ -9,9 +9,9 @@ from typing import Any
 
 from observer.clients.client import SessionFeed
 from observer.clients.status import render_status
+from observer.core.attention import sort_views
 from observer.settings import Settings
 
-_ORDER = {"permission": 0, "question": 1, "waiting": 2, "working": 3, "ended": 4}
 REDRAW_EVERY = 0.2  # at most five redraws a second, however busy the sessions are
 CLEAR = "\033[H\033[2J"
 
@@ -37,7 +37,7 @@ def watch_status(
 
 
 def render(feed: SessionFeed, settings: Settings, connected: bool) -> str:
-    sessions = sorted(feed.sessions.values(), key=_attention)
+    sessions = sort_views(feed.sessions.values())
     server: dict[str, Any] = {
         "url": settings.local_url(),
         "running": connected,
@@ -51,7 +51,3 @@ def render(feed: SessionFeed, settings: Settings, connected: bool) -> str:
         seen = "the last state seen" if sessions else "nothing yet"
         text = f"server: connecting to {settings.local_url()}… (showing {seen})\n{rest}"
     return text + "\n(live: Ctrl-C to quit)\n"
-
-
-def _attention(session: dict[str, Any]) -> tuple[int, float]:
-    return _ORDER.get(str(session.get("status")), 5), float(session.get("status_since") or 0)

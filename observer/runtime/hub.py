@@ -15,22 +15,15 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from observer.core.attention import sort_states
 from observer.core.book import Journal, SessionBook
 from observer.core.events import Event, Kind
 from observer.core.state import INACTIVE_IN_HISTORY, Effect, SessionState
-from observer.core.table import Status
 from observer.store import Write
 
 log = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE = 1000
-ATTENTION_ORDER = {
-    Status.PERMISSION: 0,
-    Status.QUESTION: 1,
-    Status.WAITING: 2,
-    Status.WORKING: 3,
-    Status.ENDED: 4,
-}
 Message = dict[str, Any]
 USAGE_WIRE = "usage"  # the `event.wire` of a session_delta that carries only `usage`
 
@@ -54,17 +47,6 @@ class Undo:
 
     journal: Journal
     messages: list[Message]
-
-
-def attention_sorted(states: Iterable[SessionState]) -> list[SessionState]:
-    """Sessions that need the user first; within a status, the longest-waiting first."""
-
-    def key(s: SessionState) -> tuple[int, float]:
-        rank = ATTENTION_ORDER[s.status]
-        since = s.status_since if rank < 3 else -s.last_activity_at
-        return rank, since
-
-    return sorted(states, key=key)
 
 
 class Hub:
@@ -189,7 +171,7 @@ class Hub:
         return {"type": "session_snapshot", "session": state.public()}
 
     def sessions_json(self) -> list[dict[str, Any]]:
-        return [s.public() for s in attention_sorted(self.book.visible())]
+        return [s.public() for s in sort_states(self.book.visible())]
 
     @property
     def subscriber_count(self) -> int:

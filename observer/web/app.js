@@ -4,6 +4,9 @@
 "use strict";
 
 const OLD_TOKEN_KEY = "observer.token"; // earlier pages kept the token here: removed on load
+// The attention order of observer/core/attention.py, which every client shows; the page keeps
+// its own copy because it re-sorts after each change it folds (tests/clients/test_attention_order
+// runs `ordered` below against it).
 const RANK = { permission: 0, question: 1, waiting: 2, working: 3, ended: 4 };
 const BACKOFF_MAX = 30000;
 

@@ -1,13 +1,12 @@
-"""The hub: fan-out with bounded queues, the replay ring, attention order."""
+"""The hub: fan-out with bounded queues, the replay ring."""
 
 from __future__ import annotations
 
 import asyncio
 
 from observer.core.events import Event, Kind
-from observer.core.state import INACTIVE_IN_HISTORY, SessionState
-from observer.core.table import Status
-from observer.runtime.hub import SUBSCRIBER_QUEUE, Hub, attention_sorted
+from observer.core.state import INACTIVE_IN_HISTORY
+from observer.runtime.hub import SUBSCRIBER_QUEUE, Hub
 
 
 def _prompt(session_id: str, at: float, text: str = "go") -> Event:
@@ -85,31 +84,6 @@ def test_held_sessions_are_invisible() -> None:
     assert (write, message) == (None, None)
     assert hub.sessions_json() == []
     assert hub.subscribe_session(hub.add_subscriber(), "s", None)["code"] == "not_found"
-
-
-def test_attention_order_permission_question_waiting_working_ended() -> None:
-    def state(sid: str, status: Status, since: float) -> SessionState:
-        return SessionState(
-            sid,
-            "claude",
-            status=status,
-            held=False,
-            materialized=True,
-            status_since=since,
-            last_activity_at=since,
-        )
-
-    states = [
-        state("e", Status.ENDED, 1),
-        state("w2", Status.WORKING, 5),
-        state("a", Status.WAITING, 3),
-        state("p-new", Status.PERMISSION, 9),
-        state("q", Status.QUESTION, 2),
-        state("p-old", Status.PERMISSION, 4),
-        state("w1", Status.WORKING, 7),
-    ]
-    order = [s.session_id for s in attention_sorted(states)]
-    assert order == ["p-old", "p-new", "q", "a", "w1", "w2", "e"]
 
 
 async def test_a_server_follower_dropped_for_falling_behind_follows_on() -> None:
