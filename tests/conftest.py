@@ -48,7 +48,7 @@ def clients_send_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
 def protocol_checked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every message an in-process server sends must match docs/protocol.schema.json: the
     published protocol is checked against all of the suite's traffic, not a sample."""
-    import observer.server.app as server
+    import observer.server.ws as server
     from tests.support.protocol_check import violations
 
     found: list[str] = []

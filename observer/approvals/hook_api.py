@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
-from quart import Quart, Response, g, jsonify, request
+from quart import Blueprint, Response, g, jsonify, request
 
 from connectors import CONNECTORS, pi
 from connectors.pi import extension as pi_extension
-from observer.core.errors import ParseError
+from observer.core.errors import ActionError, ParseError
 from observer.core.events import Kind, Origin
 from observer.core.policy import UNSCOPED_ALLOW, Rule, RuleError, subject_of, unscoped_allow
-from observer.direct.base import ActionError
 from observer.runtime.decisions import DecisionDesk, StorageError, real_path
 from observer.runtime.hub import Hub
 from observer.runtime.request_body import json_body
@@ -33,12 +33,11 @@ _LIMIT = re.compile(r"[0-9]{1,9}")
 QUESTION_PARSERS = {pi.AGENT: pi_extension.parse_permission_request}
 
 
-def register(app: Quart, runtime: dict[str, Any]) -> None:
-    def desk() -> DecisionDesk:
-        value: DecisionDesk = runtime["desk"]
-        return value
+def blueprint(desk: Callable[[], DecisionDesk]) -> Blueprint:
+    """The routes, asking `desk()` for the serving app's desk (the server builds it)."""
+    bp = Blueprint("approvals", __name__)
 
-    @app.post("/api/hook/permission")
+    @bp.post("/api/hook/permission")
     async def hook_permission() -> Response:
         agent = request.args.get("agent", "")
         raw = await request.get_data(as_text=False)
@@ -46,11 +45,11 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
         answer = await ask(desk(), agent, body)
         return jsonify(answer or {"decision": None})
 
-    @app.get("/api/away")
+    @bp.get("/api/away")
     async def away_state() -> Response:
         return jsonify({"away": desk().away, "timeout": desk().away_timeout})
 
-    @app.post("/api/away")
+    @bp.post("/api/away")
     async def set_away() -> tuple[Response, int]:
         body = await json_body()
         if not isinstance(body, dict) or not isinstance(body.get("on"), bool):
@@ -60,11 +59,11 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
         desk().set_away(body["on"], by=_who())
         return jsonify({"away": desk().away}), 200
 
-    @app.get("/api/rules")
+    @bp.get("/api/rules")
     async def rules() -> Response:
         return jsonify({"rules": [r.to_json() for r in desk().rules]})
 
-    @app.post("/api/rules")
+    @bp.post("/api/rules")
     async def add_rule() -> tuple[Response, int]:
         body = await json_body()
         try:
@@ -76,7 +75,7 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
         added = desk().add_rule(rule, by=_who())
         return jsonify({"rule": added.to_json(), "rules": [r.to_json() for r in desk().rules]}), 201
 
-    @app.delete("/api/rules/<int:rule_id>")
+    @bp.delete("/api/rules/<int:rule_id>")
     async def remove_rule(rule_id: int) -> tuple[Response, int]:
         try:
             desk().remove_rule(rule_id, by=_who())
@@ -86,7 +85,7 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
             return jsonify({"type": "error", "code": exc.code, "message": str(exc)}), 404
         return jsonify({"rules": [r.to_json() for r in desk().rules]}), 200
 
-    @app.errorhandler(StorageError)
+    @bp.app_errorhandler(StorageError)  # app-wide: set_away over /api/sessions too
     async def not_saved(exc: StorageError) -> tuple[Response, int]:
         # Nothing changed (decisions.py saves before it switches): say so, and why.
         log.error("%s", exc)
@@ -94,12 +93,14 @@ def register(app: Quart, runtime: dict[str, Any]) -> None:
             {"type": "error", "code": exc.code, "message": f"{exc}; nothing changed"}
         ), 507
 
-    @app.get("/api/audit")
+    @bp.get("/api/audit")
     async def audit() -> Response:
         limit = request.args.get("limit", "1000")
         # ASCII digits only: str.isdigit() takes '²', which int() refuses.
         count = int(limit) if _LIMIT.fullmatch(limit) else 1000
         return jsonify({"entries": desk().audit_entries(count)})
+
+    return bp
 
 
 async def ask(desk: DecisionDesk, agent: str, raw: bytes) -> dict[str, Any] | None:

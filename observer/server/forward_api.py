@@ -27,7 +27,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from quart import Quart, Response, jsonify
+from quart import Blueprint, Response, jsonify
 
 from connectors import CONNECTORS
 from observer.core.errors import ParseError
@@ -35,9 +35,11 @@ from observer.core.events import Event, Origin
 from observer.ingest import spool
 from observer.ingest.drain import Ingestor
 from observer.runtime.request_body import json_body
+from observer.server.context import runtime
 from observer.store import ForwardedFile
 
 log = logging.getLogger(__name__)
+bp = Blueprint("forward", __name__)
 
 MAX_ENTRIES = 2000  # per request; the sender sends at most 500
 MAX_HOST = 255
@@ -68,8 +70,8 @@ def parse_batch(body: object) -> Batch:
 
 
 class Receiver:
-    def __init__(self, runtime: dict[str, Any]) -> None:
-        self._runtime = runtime
+    def __init__(self, ingestor: Ingestor) -> None:
+        self._ingestor = ingestor
         self._lock = asyncio.Lock()
         self.applied = 0
         self.duplicates = 0
@@ -80,9 +82,8 @@ class Receiver:
         return await asyncio.shield(asyncio.ensure_future(self._receive(batch)))
 
     async def _receive(self, batch: Batch) -> dict[str, Any]:
-        ingestor: Ingestor = self._runtime["ingestor"]
         async with self._lock:  # the keys checked below are committed by the batch before
-            return await _apply_batch(self, ingestor, batch)
+            return await _apply_batch(self, self._ingestor, batch)
 
 
 async def _apply_batch(counts: Receiver, ingestor: Ingestor, batch: Batch) -> dict[str, Any]:
@@ -183,16 +184,12 @@ def _rejection(index: int, item: object, reason: str) -> dict[str, Any]:
     return {"index": index, "name": name if isinstance(name, str) else None, "reason": reason}
 
 
-def register(app: Quart, runtime: dict[str, Any]) -> None:
-    """The route, behind the server's bearer-token check like every /api path."""
-    receiver = Receiver(runtime)
-    runtime["forward_receiver"] = receiver
-
-    @app.post("/api/ingest")
-    async def ingest() -> tuple[Response, int]:
-        body = await json_body()
-        try:
-            batch = parse_batch(body)
-        except BadBatchError as exc:
-            return jsonify({"type": "error", "code": "bad_request", "message": str(exc)}), 400
-        return jsonify(await receiver.receive(batch)), 200
+@bp.post("/api/ingest")
+async def ingest() -> tuple[Response, int]:
+    """Behind the server's bearer-token check like every /api path."""
+    body = await json_body()
+    try:
+        batch = parse_batch(body)
+    except BadBatchError as exc:
+        return jsonify({"type": "error", "code": "bad_request", "message": str(exc)}), 400
+    return jsonify(await runtime().forwarded.receive(batch)), 200

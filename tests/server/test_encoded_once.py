@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from observer.server import app as server
+from observer.server import ws as server
 
 
 def test_each_message_is_encoded_once_for_every_client(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -19,7 +19,7 @@ def test_each_message_is_encoded_once_for_every_client(monkeypatch: pytest.Monke
         return real(message)
 
     monkeypatch.setattr(server, "_encode", counting)
-    published = server._EncodedOnce(size=8)
+    published = server.EncodedOnce(size=8)
     messages = [{"type": "session_delta", "session_id": f"s{i}", "revision": i} for i in range(5)]
     for _client in range(50):
         texts = [published.text(m) for m in messages]
@@ -28,7 +28,7 @@ def test_each_message_is_encoded_once_for_every_client(monkeypatch: pytest.Monke
 
 
 def test_a_client_further_behind_than_the_cache_still_gets_the_right_text() -> None:
-    published = server._EncodedOnce(size=2)
+    published = server.EncodedOnce(size=2)
     first = {"type": "session_delta", "session_id": "a", "revision": 1}
     published.text(first)
     for revision in range(2, 10):  # evicts `first`
@@ -37,7 +37,7 @@ def test_a_client_further_behind_than_the_cache_still_gets_the_right_text() -> N
 
 
 def test_an_equal_but_distinct_message_is_not_taken_for_a_cached_one() -> None:
-    published = server._EncodedOnce(size=4)
+    published = server.EncodedOnce(size=4)
     message = {"type": "session_delta", "session_id": "a", "revision": 1}
     assert json.loads(published.text(message)) == message
     other = dict(message, revision=2)

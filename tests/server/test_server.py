@@ -223,7 +223,7 @@ async def test_websockets_over_max_clients_are_refused_with_503_before_the_upgra
 
 
 async def test_health_is_public_and_reports_every_task_and_the_backlog(tmp_path: Path) -> None:
-    from observer.server.app import _spool_backlog
+    from observer.server.page import spool_backlog
 
     app = create_app(load_settings(liveness_interval=0))
     async with app.test_app() as test_app:
@@ -235,5 +235,5 @@ async def test_health_is_public_and_reports_every_task_and_the_backlog(tmp_path:
     assert all(s["restarts"] == 0 and s["last_error"] is None for s in body["sources"].values())
     for name in ("ev.claude.Stop.1.a.ready", "ev.pi.x.2.b.ready", ".ev.claude.Stop.1.c.json"):
         (tmp_path / name).touch()
-    assert _spool_backlog(tmp_path) == 2
-    assert _spool_backlog(tmp_path / "missing") is None
+    assert spool_backlog(tmp_path) == 2
+    assert spool_backlog(tmp_path / "missing") is None

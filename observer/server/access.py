@@ -1,0 +1,127 @@
+"""What the server checks on every request, before any route runs: the guard (Host, Origin,
+Sec-Fetch-Site), then the token or a browser's login; and the answers it gives when it refuses.
+
+`check_http` runs for the whole app (every Blueprint's routes alike), so a route added anywhere
+is behind the credentials unless its path is one of `PUBLIC_PATHS`; `/ws` checks the same
+before its handshake is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from quart import Response, g, request
+from werkzeug.datastructures import Headers
+
+from observer.core.guard import Guard, Refusal
+from observer.server.auth import COOKIE_NAME, LOGIN_TTL, LoginBook, TokenCheck, bearer
+from observer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "WEBSOCKET"})
+PUBLIC_PATHS = frozenset({"/health", "/", "/login", "/logout"})
+SECURITY_HEADERS = {
+    # The page loads only its own files and can be framed by no one (clickjacking).
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+class Access:
+    """What the server checks on every request: the guard, then the token or a login."""
+
+    def __init__(self, settings: Settings) -> None:
+        hosts, origins = settings.allowed_hosts, settings.allowed_origins
+        if settings.public_url:  # the page behind a TLS proxy, whatever Host the proxy sends
+            public = urlsplit(settings.public_url)
+            hosts = (*hosts, public.hostname or "")
+            origins = (*origins, f"{public.scheme}://{public.netloc}")
+        self.guard = Guard.create(settings.host, hosts, origins)
+        self.tokens = TokenCheck(None)
+        self.logins = LoginBook(settings.data_dir / "logins.json")
+
+    def start(self, settings: Settings) -> None:
+        self.tokens = TokenCheck(settings.token)
+
+    def identify(self, headers: Headers, cookies: Mapping[str, str]) -> str | None:
+        """Who is asking (for the audit log: `token` or `login:<id>`), or None."""
+        presented = bearer(headers.get("Authorization"))
+        if presented is not None:
+            return "token" if self.tokens.accepts(presented) else None
+        login = self.logins.check(cookies.get(COOKIE_NAME))
+        return f"login:{login.id}" if login is not None else None
+
+    async def check_http(self) -> Response | None:
+        """The app's `before_request`: a refusal, or None to let the route run."""
+        refusal = self.guard.check(request.method, request.path, request.headers)
+        if refusal is not None:
+            rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+            return refused(refusal, request.method, rule, request.path, request.headers)
+        # The page, its static files and the login are public like /health: the credentials
+        # protect the sessions (/api, /ws), and the page must load to log in.
+        if request.path in PUBLIC_PATHS or request.path.startswith("/web/"):
+            return None
+        who = self.identify(request.headers, request.cookies)
+        if who is None:
+            return unauthorized()
+        g.who = f"{who}@http:{request.remote_addr or 'unix socket'}"
+        return None
+
+
+async def security_headers(response: Response) -> Response:
+    """The app's `after_request`, on every answer."""
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def refused(refusal: Refusal, method: str, rule: str, path: str, headers: Headers) -> Response:
+    # One line per refusal; the same refusal repeated (same method, route and reason) is
+    # folded by the log's rate limit into "(and N more like it)". The route, the method and
+    # the reason make the template: a bounded set, whatever the requests carry.
+    shown = method if method in KNOWN_METHODS else "OTHER"
+    template = f"refused {shown} {rule}: {refusal.code}".replace("%", "%%")
+    log.warning(
+        template + " (path %r, Host %r, Origin %r, Sec-Fetch-Site %r)",
+        path,
+        headers.get("Host"),
+        headers.get("Origin"),
+        headers.get("Sec-Fetch-Site"),
+    )
+    body = {"type": "error", "code": refusal.code, "message": refusal.message}
+    return Response(json.dumps(body), refusal.status, content_type="application/json")
+
+
+def unauthorized() -> Response:
+    body = {
+        "type": "error",
+        "code": "unauthorized",
+        "message": "missing or wrong credentials: local tools read <data dir>/token, a browser "
+        "logs in with the link `observer open` prints",
+    }
+    return Response(
+        json.dumps(body),
+        401,
+        content_type="application/json",
+        headers={"WWW-Authenticate": 'Bearer realm="observer"'},
+    )
+
+
+def logged_in(response: Response, secret: str) -> Response:
+    response.set_cookie(
+        COOKIE_NAME,
+        secret,
+        max_age=int(LOGIN_TTL),
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.scheme == "https",
+    )
+    return response

@@ -1,0 +1,265 @@
+"""The `/ws` WebSocket: the hello, the hub's messages out, and the client's messages in.
+
+Each incoming frame is parsed once (`parse`) into one typed message, or an `Invalid` carrying
+the error to answer, and dispatched by its type: subscriptions and pings are answered in turn;
+session actions go to the one dispatcher (server/actions.py), each in its own task, so an action
+that takes seconds (an interrupt waits for the agent) holds up none of the client's other
+messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from quart import Blueprint, Response, websocket
+
+from observer import PROTOCOL_VERSION, __version__
+from observer.core.capabilities import ACTIONS, SERVER_ACTIONS
+from observer.runtime.hub import Hub, Message, Subscriber, error
+from observer.server.access import refused, unauthorized
+from observer.server.actions import Actions
+from observer.server.context import runtime
+
+log = logging.getLogger(__name__)
+bp = Blueprint("ws", __name__)
+
+CAPABILITIES = [
+    "sessions_list",
+    "session_replay",
+    "session_snapshot",
+    "auth_bearer",
+    "auth_cookie",
+    "direct_sessions",
+]
+SESSION_ACTIONS = frozenset(ACTIONS) | frozenset(SERVER_ACTIONS) | {"create_session"}
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+# -- the client's messages, typed ------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SubscribeList:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeSession:
+    session_id: str
+    since: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeSession:
+    session_id: object  # echoed back as sent; only a string one is unsubscribed
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A session action (or create_session, set_away): the message is its parameters."""
+
+    kind: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A frame that is no message we take: the error to answer it with."""
+
+    reply: Message
+
+
+ClientMessage = SubscribeList | SubscribeSession | UnsubscribeSession | Ping | Action | Invalid
+
+
+def parse(raw: str | bytes | None) -> ClientMessage:
+    """One frame as Quart hands it over (an empty binary frame is None), parsed once."""
+    if raw is None:
+        raw = b""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return Invalid(error("bad_json", "messages are UTF-8 JSON text"))
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return Invalid(error("too_large", f"messages are at most {MAX_MESSAGE_BYTES} bytes"))
+    try:
+        message = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+        return Invalid(error("bad_json", f"not JSON: {exc}"))
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return Invalid(error("bad_request", 'a message is a JSON object with a string "type"'))
+    kind: str = message["type"]
+    if kind in SESSION_ACTIONS:
+        return Action(kind, message)
+    if kind == "subscribe_list":
+        return SubscribeList()
+    if kind == "subscribe_session":
+        session_id = message.get("session_id")
+        since = message.get("since_revision")
+        if not isinstance(session_id, str) or not session_id:
+            return Invalid(error("bad_request", "subscribe_session needs a string session_id"))
+        if since is not None and (not isinstance(since, int) or isinstance(since, bool)):
+            return Invalid(error("bad_request", "since_revision must be an integer"))
+        return SubscribeSession(session_id, since)
+    if kind == "unsubscribe_session":
+        return UnsubscribeSession(message.get("session_id"))
+    if kind == "ping":
+        return Ping()
+    return Invalid(error("unknown_type", f"unknown message type {kind!r}"))
+
+
+def answer(hub: Hub, sub: Subscriber, message: ClientMessage) -> Message:
+    """The reply to a message that is not an action."""
+    match message:
+        case SubscribeList():
+            return hub.subscribe_list(sub)
+        case SubscribeSession(session_id, since):
+            return hub.subscribe_session(sub, session_id, since)
+        case UnsubscribeSession(session_id):
+            if isinstance(session_id, str):
+                sub.sessions.discard(session_id)
+            return {"type": "unsubscribed", "session_id": session_id}
+        case Ping():
+            return {"type": "pong"}
+        case Invalid(reply):
+            return reply
+        case Action(kind):
+            raise ValueError(f"{kind} is an action: the dispatcher answers it")
+
+
+# -- the connection --------------------------------------------------------------------------
+@dataclass
+class Feed:
+    """The app's WebSocket clients: how many are open (capped at settings.max_clients), and
+    each published message's text, encoded once for all of them."""
+
+    open: int = 0
+    published: EncodedOnce = field(default_factory=lambda: EncodedOnce())
+
+
+@bp.websocket("/ws")
+async def ws() -> Response | None:
+    the = runtime()
+    access, feed, limit = the.access, the.feed, the.settings.max_clients
+    # Checked before accept(): a refused handshake gets its HTTP answer, never a socket.
+    refusal = access.guard.check("GET", "/ws", websocket.headers, websocket=True)
+    if refusal is not None:
+        return refused(refusal, "WEBSOCKET", "/ws", "/ws", websocket.headers)
+    who = access.identify(websocket.headers, websocket.cookies)
+    if who is None:
+        return unauthorized()
+    by = f"{who}@ws:{websocket.remote_addr or 'unix socket'}"
+    if feed.open >= limit:  # refused before the upgrade: HTTP 503
+        log.warning("refused a WebSocket: %d clients connected (max_clients)", feed.open)
+        return _too_many_clients(limit)
+    feed.open += 1
+    try:
+        await _serve(the.hub, the.actions, feed.published, by)
+    finally:
+        feed.open -= 1
+    return None
+
+
+async def _serve(hub: Hub, actions: Actions, published: EncodedOnce, by: str) -> None:
+    await websocket.accept()
+    sub = hub.add_subscriber()
+    sender = asyncio.create_task(_send_loop(sub, published))
+    try:
+        await _send(
+            {
+                "type": "hello",
+                "version": __version__,
+                "protocol_version": PROTOCOL_VERSION,
+                "capabilities": CAPABILITIES,
+            }
+        )
+        acting: set[asyncio.Task[None]] = set()
+        while True:
+            message = parse(await websocket.receive())
+            if isinstance(message, Action):
+                message.params["_by"] = by  # for the audit log
+                task = asyncio.create_task(_act_and_reply(actions, message))
+                acting.add(task)
+                task.add_done_callback(acting.discard)
+                continue
+            await _send(answer(hub, sub, message))
+            if sender.done():
+                break
+    finally:
+        hub.remove_subscriber(sub)
+        sender.cancel()
+
+
+async def _act_and_reply(actions: Actions, message: Action) -> None:
+    action, params = message.kind, message.params
+    try:
+        result = await actions.run(action, params)
+    except Exception:  # a bug: the client still gets its answer (as a 500 does over HTTP)
+        log.exception("the %s action failed", action)
+        result = {**error("internal", "the server failed: see its log"), "action": action}
+    if "ref" in params:
+        result["ref"] = params["ref"]
+    try:
+        await _send(result)
+    except Exception:  # the client left while its action ran: the action still happened
+        log.debug("could not deliver the %s result: the client is gone", action)
+
+
+def _too_many_clients(limit: int) -> Response:
+    body = {
+        "type": "error",
+        "code": "too_many_clients",
+        "message": f"the server has {limit} WebSocket clients (max_clients): try again later",
+    }
+    return Response(
+        json.dumps(body), 503, content_type="application/json", headers={"Retry-After": "5"}
+    )
+
+
+async def _send(message: Message) -> None:
+    await websocket.send(_encode(message))
+
+
+def _encode(message: Message) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+class EncodedOnce:
+    """The JSON text of each published message, made once for all the clients sending it
+    (with 50 clients, encoding per client was most of the server's fan-out work).
+
+    Keyed by identity, holding the message so its id is not reused while cached; published
+    messages are never changed afterwards. A client further behind than `size` messages
+    encodes its own copy."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self._size = size
+        self._texts: OrderedDict[int, tuple[Message, str]] = OrderedDict()
+
+    def text(self, message: Message) -> str:
+        cached = self._texts.get(id(message))
+        if cached is not None and cached[0] is message:
+            return cached[1]
+        text = _encode(message)
+        self._texts[id(message)] = (message, text)
+        if len(self._texts) > self._size:
+            self._texts.popitem(last=False)
+        return text
+
+
+async def _send_loop(sub: Subscriber, published: EncodedOnce) -> None:
+    while True:
+        message = await sub.queue.get()
+        if message is None:  # dropped for falling behind: close so the client resubscribes
+            await websocket.close(1013, "too slow: resubscribe with since_revision")
+            return
+        await websocket.send(published.text(message))
