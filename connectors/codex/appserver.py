@@ -35,6 +35,15 @@ APPROVALS = frozenset({COMMAND_APPROVAL, FILE_APPROVAL})
 SHELL_TOOL = "Bash"  # what Codex's hooks call a commandExecution
 PATCH_TOOL = "apply_patch"  # the model's tool behind a fileChange
 _TOOL_ITEMS = {"commandExecution": SHELL_TOOL, "fileChange": PATCH_TOOL}
+# A person's answer to an approval request, as the decision Codex takes in its reply
+# (`{"decision": ...}`): allowed once, or for the rest of the session; "always" is observer's own
+# rule for the calls to come, and for this one Codex hears "accept". Anything else declines.
+DECISIONS = {
+    ("allow", "once"): "accept",
+    ("allow", "session"): "acceptForSession",
+    ("allow", "always"): "accept",
+}
+DECLINE = "decline"
 _SHELLS = frozenset({"bash", "sh", "zsh", "dash"})
 _PREVIEW = 400
 _SHLEX_MAX = 64 * 1024
@@ -128,6 +137,11 @@ def shell_script(command: str) -> str:
     if len(argv) == 3 and argv[1] in ("-c", "-lc") and argv[0].rsplit("/", 1)[-1] in _SHELLS:
         return argv[2]
     return command
+
+
+def decision_for(allow: bool, scope: str) -> str:
+    """What Codex is told for a person's allow or deny at this scope."""
+    return DECISIONS.get(("allow" if allow else "deny", scope), DECLINE)
 
 
 def command_key(script: str) -> str:

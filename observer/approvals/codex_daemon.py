@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,11 +31,13 @@ from websockets.exceptions import WebSocketException
 
 from connectors.codex import AGENT
 from connectors.codex import daemon as wire
-from connectors.codex.appserver import SHELL_TOOL, shell_script
+from connectors.codex.appserver import SHELL_TOOL, decision_for, shell_script
 from observer import __version__
+from observer.core.jsonrpc import Notification, RpcError, ServerRequest
 from observer.core.policy import ALLOW, OTHER, Subject, subject_of
 from observer.direct.base import ActionError, Emit
 from observer.runtime.decisions import SCOPES
+from observer.runtime.jsonrpc import AsyncPeer
 from observer.runtime.supervisor import tick
 
 if TYPE_CHECKING:
@@ -48,8 +50,6 @@ POLL = 1.0  # how often to look for the socket, and for threads the daemon did n
 BACKOFF_MAX = 8.0
 CALL_TIMEOUT = 30.0
 MAX_FRAME = 64 * 1024 * 1024  # thread/read answers carry the thread; never a runaway frame
-_DECISIONS = {("allow", "once"): "accept", ("allow", "always"): "accept"}
-_DECISIONS[("allow", "session")] = "acceptForSession"
 _CLOSED = (OSError, WebSocketException, TimeoutError, EOFError)
 
 
@@ -94,9 +94,7 @@ class DaemonAttacher:
         self.looked_at: set[str] = set()  # and those seen, followed or not (title threads)
         self.connected = asyncio.Event()  # set while a connection is up (tests wait on it)
         self._open: dict[tuple[str, str], Open] = {}  # (thread, item id) -> the request
-        self._ws: ClientConnection | None = None
-        self._numbers = itertools.count()
-        self._calls: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._peer: AsyncPeer | None = None  # while connected
         self._tasks: set[asyncio.Task[None]] = set()
         self._looking: set[str] = set()  # threads a try to follow runs for
         self._again: set[str] = set()  # ... and that changed while it ran
@@ -129,16 +127,13 @@ class DaemonAttacher:
         async with unix_connect(
             str(self.socket), uri="ws://localhost/", max_size=MAX_FRAME, ping_interval=None
         ) as ws:
-            self._ws = ws
-            reader = asyncio.create_task(self._read(ws), name="codex-daemon-read")
+            peer = self._peer = AsyncPeer(_sender(ws), self._on_request, self._on_notification)
+            reader = asyncio.create_task(self._read(ws, peer), name="codex-daemon-read")
             try:
-                client = {"name": "observer", "title": "observer", "version": __version__}
-                if (
-                    await self._call("initialize", {"clientInfo": client, "capabilities": {}})
-                    is None
-                ):
-                    raise ConnectionError("the codex daemon refused initialize")
-                await ws.send(json.dumps({"jsonrpc": "2.0", "method": "initialized"}))
+                try:
+                    await peer.initialize(__version__, CALL_TIMEOUT, capabilities={})
+                except RpcError:
+                    raise ConnectionError("the codex daemon refused initialize") from None
                 self.connected.set()
                 log.info("attached to the codex daemon at %s", self.socket)
                 while not reader.done():
@@ -150,7 +145,7 @@ class DaemonAttacher:
                 self._detached()
 
     def _detached(self) -> None:
-        self._ws = None
+        self._peer = None
         self.connected.clear()
         self.attached.clear()
         self.looked_at.clear()
@@ -190,7 +185,7 @@ class DaemonAttacher:
         log.debug("following codex thread %s", thread)
 
     # -- what the daemon says ----------------------------------------------------------------
-    async def _read(self, ws: ClientConnection) -> None:
+    async def _read(self, ws: ClientConnection, peer: AsyncPeer) -> None:
         try:
             async for raw in ws:
                 try:
@@ -198,11 +193,17 @@ class DaemonAttacher:
                 except ValueError:
                     continue
                 if isinstance(message, dict):
-                    await self._handle(message)
+                    await peer.feed(message)
         finally:
-            for future in self._calls.values():  # nobody will answer them now
-                if not future.done():
-                    future.set_exception(ConnectionError("the codex daemon went away"))
+            peer.close("the codex daemon went away")  # nobody will answer the calls now
+
+    async def _on_request(self, request: ServerRequest) -> None:
+        # Every client of the daemon gets its requests: one we do not answer (anything but an
+        # approval a person or a rule decided) is left to the TUI, never refused.
+        await self._handle(request.message)
+
+    async def _on_notification(self, notification: Notification) -> None:
+        await self._handle(notification.message)
 
     async def _handle(self, message: dict[str, Any]) -> None:
         try:
@@ -213,12 +214,6 @@ class DaemonAttacher:
             log.exception("codex daemon: could not handle a %s", message.get("method"))
 
     async def _on_message(self, message: dict[str, Any]) -> None:
-        if "method" not in message:
-            number = message.get("id")
-            future = self._calls.pop(number, None) if isinstance(number, int) else None
-            if future is not None and not future.done():
-                future.set_result(message)
-            return
         thread = wire.thread_of(message)
         if message.get("method") == "thread/started":
             started = message.get("params", {}).get("thread")
@@ -291,7 +286,7 @@ class DaemonAttacher:
             decision = self.desk.ruling(AGENT, thread, held.tool, subject)
         if decision is not None:
             # A rule decides, as it would in the PermissionRequest hook: nobody is asked.
-            await self._answer(request, "accept" if decision == ALLOW else "decline")
+            await self._answer(request, decision_for(decision == ALLOW, "once"))
             return
         self._open[(thread, wire.item_of(request))] = held
         await self.emit(events)
@@ -319,9 +314,8 @@ class DaemonAttacher:
             raise ActionError(
                 "already_resolved", f"{request_id!r} is not pending any more: answered, or gone"
             )
-        decision = _DECISIONS.get(("allow" if allow else "deny", scope), "decline")
         try:
-            await self._answer(held.request, decision)
+            await self._answer(held.request, decision_for(allow, scope))
         except _CLOSED as exc:
             raise ActionError("ended", f"the codex daemon went away: {exc}") from None
         if self.desk is not None:
@@ -345,29 +339,27 @@ class DaemonAttacher:
         return None
 
     async def _answer(self, request: dict[str, Any], decision: str) -> None:
-        ws = self._ws
-        if ws is None:
+        peer = self._peer
+        if peer is None:
             raise ConnectionError("not attached")
-        reply = {"jsonrpc": "2.0", "id": request["id"], "result": {"decision": decision}}
-        await ws.send(json.dumps(reply))
+        await peer.answer(request["id"], {"decision": decision})
 
     # -- JSON-RPC ----------------------------------------------------------------------------
     async def _call(self, method: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """The result, or None when the daemon refused."""
-        ws = self._ws
-        if ws is None:
+        peer = self._peer
+        if peer is None:
             raise ConnectionError("not attached")
-        number = next(self._numbers)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._calls[number] = future
         try:
-            message = {"jsonrpc": "2.0", "id": number, "method": method, "params": params}
-            await ws.send(json.dumps(message))
-            reply = await asyncio.wait_for(future, CALL_TIMEOUT)
-        finally:
-            self._calls.pop(number, None)
-        result = reply.get("result")
-        if "error" in reply or not isinstance(result, dict):
-            log.debug("codex daemon refused %s: %s", method, reply.get("error"))
+            result = await peer.call(method, params, CALL_TIMEOUT)
+        except RpcError as exc:
+            log.debug("codex daemon refused %s: %s", method, exc)
             return None
-        return result
+        return result if isinstance(result, dict) else None
+
+
+def _sender(ws: ClientConnection) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    async def send(message: dict[str, Any]) -> None:
+        await ws.send(json.dumps(message))
+
+    return send

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,12 +27,15 @@ from connectors.codex.appserver import (
     PATCH_TOOL,
     SHELL_TOOL,
     appserver_events,
+    decision_for,
     item_summary,
     shell_script,
 )
 from observer import __version__
 from observer.core.events import Event, Kind
+from observer.core.jsonrpc import Notification, Reply, RpcError, ServerRequest
 from observer.direct.base import INTERRUPT_GRACE, ActionError, Asked, Driver
+from observer.runtime.jsonrpc import AsyncPeer, PeerClosedError
 
 # The user's own PermissionRequest hook runs *before* Codex sends us the request, so a client can
 # see the permission (and answer it) before we can: an answer for a call of the running turn
@@ -42,7 +44,6 @@ APPROVAL_WAIT = 10.0
 _SETTLED_KEPT = 256
 DEFAULT_POLICY = {"approvalPolicy": "on-request", "sandbox": "workspace-write"}
 _CONFIG_KEYS = {"approvalPolicy": "approval_policy", "sandbox": "sandbox_mode"}
-_DECISIONS = {("allow", "once"): "accept", ("allow", "session"): "acceptForSession"}
 
 
 class CodexDriver(Driver):
@@ -50,8 +51,7 @@ class CodexDriver(Driver):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._numbers = itertools.count()
-        self._calls: dict[int, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+        self._peer = AsyncPeer(self.send_line, self._on_request, self._on_notification)
         # item id (what clients see as the pending request id) -> the server's request
         self._approvals: dict[str, dict[str, Any]] = {}
         self._since: dict[str, float] = {}  # item id -> when its request came
@@ -68,9 +68,7 @@ class CodexDriver(Driver):
         if spec.model:
             params["model"] = spec.model
         try:
-            client = {"name": "observer", "title": "observer", "version": __version__}
-            await self._request("initialize", {"clientInfo": client})
-            await self.send_line({"jsonrpc": "2.0", "method": "initialized"})
+            await self._answer_of("initialize", self._peer.initialize(__version__))
             if spec.resume:
                 resume = {"threadId": spec.resume, "excludeTurns": True, **params}
                 result = await self._request("thread/resume", resume)
@@ -103,7 +101,8 @@ class CodexDriver(Driver):
         # The PROMPT goes first: the whole turn may be over before turn/start's answer is read.
         await self.emit([self.event(Kind.PROMPT, "direct:prompt", detail=text, **facts)])
         try:
-            await self._request("turn/start", {"threadId": self.session_id, "input": _text(text)})
+            params = {"threadId": self.session_id, "input": _text(text)}
+            await self._request("turn/start", params, on_reply=self._turn_started)
         except ActionError as exc:
             if exc.code != "ended":
                 await self.emit(
@@ -139,10 +138,7 @@ class CodexDriver(Driver):
 
     async def approve(self, request_id: str, allow: bool, scope: str) -> Asked:
         request, since = await self._take(request_id)
-        decision = _DECISIONS.get(("allow" if allow else "deny", scope), "decline")
-        await self.send_line(
-            {"jsonrpc": "2.0", "id": request["id"], "result": {"decision": decision}}
-        )
+        await self._peer.answer(request["id"], {"decision": decision_for(allow, scope)})
         params = request.get("params")
         params = params if isinstance(params, dict) else {}
         if request.get("method") == COMMAND_APPROVAL:
@@ -153,22 +149,24 @@ class CodexDriver(Driver):
         return Asked(PATCH_TOOL, self._summaries.get(str(params.get("itemId")), ""), since)
 
     async def on_message(self, message: dict[str, Any]) -> None:
-        method = message.get("method")
-        if not isinstance(method, str):
-            self._settle(message)
+        await self._peer.feed(message)
+
+    async def _on_request(self, request: ServerRequest) -> None:
+        if request.method not in APPROVALS:
+            # A request observer cannot answer (user input, MCP elicitation...): say so at
+            # once rather than leave Codex waiting forever.
+            await self._peer.refuse(request)
             return
-        params = message.get("params")
-        params = params if isinstance(params, dict) else {}
-        if "id" in message:
-            if method not in APPROVALS:
-                await self._refuse(message, method)
-                return
-            item = str(params.get("itemId") or f"request-{message['id']}")
-            self._approvals[item] = message
-            self._since[item] = time.time()
-            self._arrived.set()
-            self._arrived = asyncio.Event()
-        elif method == "serverRequest/resolved":
+        item = str(request.params.get("itemId") or f"request-{request.id}")
+        self._approvals[item] = request.message
+        self._since[item] = time.time()
+        self._arrived.set()
+        self._arrived = asyncio.Event()
+        await self._emit_events(request.message)
+
+    async def _on_notification(self, notification: Notification) -> None:
+        method, params = notification.method, notification.params
+        if method == "serverRequest/resolved":
             # Settled: by our answer, or by Codex itself (an interrupt, a cancelled turn).
             done = params.get("requestId")
             for item, request in list(self._approvals.items()):
@@ -180,55 +178,43 @@ class CodexDriver(Driver):
             self._turn_ended(_turn_id(params))
         elif method == "item/started":
             self._remember(params.get("item"))
+        await self._emit_events(notification.message)
+
+    async def _emit_events(self, message: dict[str, Any]) -> None:
         if self.session_id:
             events = appserver_events(message, self.session_id, time.time(), self.pid)
             if events:
                 await self.emit([self._with_summary(e) for e in events])
 
-    # -- JSON-RPC ----------------------------------------------------------------------------
-    async def _request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        number = next(self._numbers)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._calls[number] = (method, future)
+    async def _finish(self) -> None:
         try:
-            await self.send_line(
-                {"jsonrpc": "2.0", "id": number, "method": method, "params": params}
-            )
-            ended: asyncio.Future[Any] = asyncio.ensure_future(self.ended.wait())
-            try:
-                waiters: set[asyncio.Future[Any]] = {future, ended}
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                ended.cancel()
+            await super()._finish()
         finally:
-            self._calls.pop(number, None)
-        if not future.done():
-            raise ActionError("ended", f"codex exited before it answered {method}")
-        reply = future.result()
-        if "error" in reply:
-            error = reply["error"]
-            text = error.get("message") if isinstance(error, dict) else error
-            raise ActionError("bad_request", f"codex refused {method}: {text}")
-        result = reply.get("result")
+            self._peer.close("codex exited")
+
+    # -- JSON-RPC ----------------------------------------------------------------------------
+    async def _request(
+        self,
+        method: str,
+        params: dict[str, Any],
+        on_reply: Callable[[Reply], None] | None = None,
+    ) -> dict[str, Any]:
+        result = await self._answer_of(method, self._peer.call(method, params, on_reply=on_reply))
         return result if isinstance(result, dict) else {}
 
-    def _settle(self, reply: dict[str, Any]) -> None:
-        number = reply.get("id")
-        call = self._calls.get(number) if isinstance(number, int) else None
-        if call is None:
-            return
-        method, future = call
-        if method == "turn/start" and "result" in reply:
-            # Read in order with the notifications, so a turn over by now has not ended yet.
-            self._turn = _turn_id(reply["result"] if isinstance(reply["result"], dict) else {})
-        if not future.done():
-            future.set_result(reply)
+    async def _answer_of(self, method: str, call: Awaitable[object]) -> object:
+        try:
+            return await call
+        except PeerClosedError:
+            raise ActionError("ended", f"codex exited before it answered {method}") from None
+        except RpcError as exc:
+            raise ActionError("bad_request", f"codex refused {method}: {exc}") from None
 
-    async def _refuse(self, request: dict[str, Any], method: str) -> None:
-        # A request observer cannot answer (user input, MCP elicitation...): say so at once
-        # rather than leave Codex waiting forever.
-        error = {"code": -32601, "message": f"observer does not answer {method}"}
-        await self.send_line({"jsonrpc": "2.0", "id": request["id"], "error": error})
+    def _turn_started(self, reply: Reply) -> None:
+        # Read in order with the notifications, so a turn over by now has not ended yet.
+        if reply.error is None:
+            result = reply.result
+            self._turn = _turn_id(result if isinstance(result, dict) else {})
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _turn_ended(self, turn: str | None) -> None:

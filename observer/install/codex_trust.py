@@ -1,6 +1,12 @@
 """A minimal client of `codex app-server` (JSON-RPC 2.0, one JSON object per line on stdio),
 for the few calls install-hooks needs: `hooks/list` and `config/batchWrite`.
 
+The protocol is observer's one JSON-RPC peer (observer/core/jsonrpc.py: ids, replies matched,
+error replies, the other side's requests told from notifications); this module is only its
+blocking transport. Install runs from the CLI, one call at a time, with no event loop: a reader
+thread and a queue suffice, where the asyncio peer the server uses would bring a loop, async
+subprocess pipes and their shutdown into a path that must never hang an install.
+
 Codex records hook trust as a hash in config.toml and silently skips an untrusted hook. The
 app-server computes that hash and writes it the way Codex itself does, so observer never has
 to guess either. Every call is bounded by one overall deadline: a hung or missing binary
@@ -21,6 +27,15 @@ from typing import Any
 
 from observer import __version__
 from observer.core.errors import ObserverError
+from observer.core.jsonrpc import (
+    METHOD_NOT_FOUND,
+    Peer,
+    Reply,
+    ServerRequest,
+    client_info,
+    error_reply,
+    notification,
+)
 
 DEFAULT_TIMEOUT = 20.0
 
@@ -58,7 +73,7 @@ class AppServer:
         self._lines: queue.Queue[bytes] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self._next_id = 0
+        self._peer = Peer()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -69,9 +84,8 @@ class AppServer:
 
     def __enter__(self) -> AppServer:
         try:
-            client = {"name": "observer", "title": "observer", "version": __version__}
-            self.call("initialize", {"clientInfo": client})
-            self._send({"jsonrpc": "2.0", "method": "initialized"})
+            self.call("initialize", {"clientInfo": client_info(__version__)})
+            self._send(notification("initialized"))
         except BaseException:
             self.close()
             raise
@@ -82,26 +96,22 @@ class AppServer:
 
     def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """Send one request and return its `result`; notifications in between are skipped."""
-        request_id = self._next_id
-        self._next_id += 1
-        self._send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        request_id, request = self._peer.request(method, params)
+        self._send(request)
         while True:
-            message = self._receive(method)
-            if "method" in message and "id" in message:
+            incoming = self._peer.receive(self._receive(method))
+            if isinstance(incoming, ServerRequest):
                 # A request from the server (none is expected here): refuse it, never hang it.
-                error = {"code": -32601, "message": "observer install-hooks answers nothing"}
-                self._send({"jsonrpc": "2.0", "id": message["id"], "error": error})
+                text = "observer install-hooks answers nothing"
+                self._send(error_reply(incoming.id, METHOD_NOT_FOUND, text))
                 continue
-            if message.get("id") != request_id or "method" in message:
+            if not isinstance(incoming, Reply) or incoming.id != request_id:
                 continue
-            if "error" in message:
-                error = message["error"]
-                text = error.get("message") if isinstance(error, dict) else error
-                raise AppServerError(f"codex app-server refused {method}: {text}")
-            result = message.get("result")
-            if not isinstance(result, dict):
+            if incoming.error is not None:
+                raise AppServerError(f"codex app-server refused {method}: {incoming.error}")
+            if not isinstance(incoming.result, dict):
                 raise AppServerError(f"codex app-server answered {method} without a result")
-            return result
+            return incoming.result
 
     def _send(self, message: dict[str, Any]) -> None:
         assert self.process.stdin is not None

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from connectors.codex.appserver import appserver_events, command_key, shell_script
+from connectors.codex.appserver import appserver_events, command_key, decision_for, shell_script
 from connectors.codex.hooks import parse_hook_payload
 from observer.core.book import SessionBook
 from observer.core.events import Event, Kind, Origin
@@ -197,3 +197,22 @@ def test_every_message_is_for_the_given_thread(name: str) -> None:
     for row in transcript(name):
         for event in appserver_events(row["msg"], "t", 1.0, None):
             assert event.session_id == "t" and event.agent == "codex"
+
+
+@pytest.mark.parametrize(
+    ("allow", "scope", "told"),
+    [
+        (True, "once", "accept"),
+        (True, "session", "acceptForSession"),
+        (True, "always", "accept"),  # "always" is observer's rule; this call is accepted
+        (False, "once", "decline"),
+        (False, "session", "decline"),
+        (False, "always", "decline"),
+        (True, "forever", "decline"),  # a scope Codex does not know allows nothing
+    ],
+)
+def test_one_decision_table_for_every_path_that_answers_codex(
+    allow: bool, scope: str, told: str
+) -> None:
+    # The launched driver and the TUI daemon's attacher both answer through it.
+    assert decision_for(allow, scope) == told
