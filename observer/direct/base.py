@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-# ActionError is named here too while the drivers import it from this module.
-from observer.core.errors import ActionError as ActionError
+from observer.core.errors import ActionError
 from observer.core.events import Event, Kind
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,9 @@ from typing import Any
 
 from connectors.claude.hooks import QUESTION_TOOL
 from connectors.claude.stream import stream_events
+from observer.core.errors import ActionError
 from observer.core.events import Kind
-from observer.direct.base import INTERRUPT_GRACE, ActionError, Asked, Driver, subject_text
+from observer.direct.base import INTERRUPT_GRACE, Asked, Driver, subject_text
 from observer.runtime.aio import wait_event
 
 _request_numbers = itertools.count(1)

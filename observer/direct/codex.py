@@ -32,9 +32,10 @@ from connectors.codex.appserver import (
     shell_script,
 )
 from observer import __version__
+from observer.core.errors import ActionError
 from observer.core.events import Event, Kind
 from observer.core.jsonrpc import Notification, Reply, RpcError, ServerRequest
-from observer.direct.base import INTERRUPT_GRACE, ActionError, Asked, Driver
+from observer.direct.base import INTERRUPT_GRACE, Asked, Driver
 from observer.runtime.jsonrpc import AsyncPeer, PeerClosedError
 
 # The user's own PermissionRequest hook runs *before* Codex sends us the request, so a client can

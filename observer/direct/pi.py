@@ -26,9 +26,9 @@ from typing import Any
 
 from connectors.pi.rpc import QUESTION_METHODS, gate_request, rpc_events
 from connectors.pi.session import tool_key
-from observer.core.errors import ParseError
+from observer.core.errors import ActionError, ParseError
 from observer.core.events import Kind
-from observer.direct.base import INTERRUPT_GRACE, ActionError, Asked, Driver, subject_text
+from observer.direct.base import INTERRUPT_GRACE, Asked, Driver, subject_text
 from observer.install.pi import EXTENSION_NAME, extension_path, is_observer_extension
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from quart import Quart
 from connectors.codex import daemon as wire
 from connectors.codex.appserver import command_key
 from observer.approvals.codex_daemon import DaemonAttacher, control_socket
+from observer.core.errors import ActionError
 from observer.core.events import Event, Kind
 from observer.core.policy import ALLOW, DENY, Rule
-from observer.direct.base import ActionError
 from observer.runtime.decisions import DecisionDesk
 from observer.server.app import create_app
 from observer.settings import Settings, load_settings
