@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from quart import Response, g, request
+from quart import Quart, Response, g, request
 from werkzeug.datastructures import Headers
 
 from observer.core.guard import Guard, Refusal
@@ -22,6 +22,7 @@ from observer.settings import Settings
 
 log = logging.getLogger(__name__)
 
+CONFIG_KEY = "OBSERVER_ACCESS"  # where the app keeps its Access (it exists before serving)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "WEBSOCKET"})
 PUBLIC_PATHS = frozenset({"/health", "/", "/login", "/logout"})
 SECURITY_HEADERS = {
@@ -74,6 +75,13 @@ class Access:
             return unauthorized()
         g.who = f"{who}@http:{request.remote_addr or 'unix socket'}"
         return None
+
+
+def access_of(app: Quart) -> Access:
+    value = app.config.get(CONFIG_KEY)
+    if not isinstance(value, Access):
+        raise RuntimeError("not an observer app: no Access in its config")
+    return value
 
 
 async def security_headers(response: Response) -> Response:

@@ -23,7 +23,7 @@ from observer.runtime.decisions import DecisionDesk
 from observer.runtime.hub import Hub
 from observer.runtime.supervisor import Supervisor
 from observer.server import forward_api, login, page, sessions_api, ws
-from observer.server.access import Access, security_headers
+from observer.server.access import CONFIG_KEY, Access, security_headers
 from observer.server.actions import Actions
 from observer.server.context import KEY, Runtime, runtime
 from observer.settings import Settings, ensure_data_dir, ensure_token
@@ -48,7 +48,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     app = Quart("observer", static_folder="web", static_url_path="/web")
     app.config["OBSERVER_SETTINGS"] = settings
     access = Access(settings)
-    app.config["OBSERVER_ACCESS"] = access
+    app.config[CONFIG_KEY] = access
     tasks = supervisor or Supervisor()
     feed = ws.Feed()  # outlives a serving: the count of open clients, the encoded messages
 

@@ -23,6 +23,7 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
 from observer.core.errors import ConfigError
+from observer.server.access import access_of
 from observer.server.app import create_app
 from observer.server.pidfile import acquire_lock, remove_pid, write_pid
 from observer.settings import Settings, ensure_data_dir, ensure_token
@@ -247,7 +248,7 @@ async def _run(app: Any, config: Config, settings: Settings) -> None:
 def _print_login_link(app: Any, settings: Settings) -> None:
     """The line a person opens: a one-time link that logs this browser in. On stderr, not in
     the log file: a link in a file outlives its use."""
-    code = app.config["OBSERVER_ACCESS"].logins.mint_code()
+    code = access_of(app).logins.mint_code()
     url = settings.local_url()
     sys.stderr.write(
         f"observer is serving at {url}\n"
