@@ -14,10 +14,12 @@ copies the parent's records, message ids included: those ids are already counted
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.claude import AGENT
+from connectors.files import FileFormat, json_lines_format
 from connectors.wire import load_object, opt_text, read_lines, str_field, utc_time
 from observer.core.errors import ParseError
 from observer.core.events import Event, Kind, Origin, TokenUsage, UsageReport
@@ -150,3 +152,15 @@ def _text(content: object) -> str | None:
     ]
     text = "\n".join(p for p in parts if p)
     return text or None
+
+
+def transcripts_format(session_for: Callable[[str], str | None]) -> FileFormat:
+    """Claude Code transcripts; `session_for(path)` names the session the hooks reported for a
+    file (a subagent's file belongs to its parent's session)."""
+
+    def context_for_hooked_path(path: str) -> TranscriptContext:
+        return context_for_path(path, session_for(path))
+
+    return json_lines_format(
+        "claude transcript", AGENT, read_transcript, context_for_hooked_path, TranscriptContext
+    )

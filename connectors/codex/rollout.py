@@ -12,11 +12,14 @@ Wire facts (Codex CLI 0.169, see tests/fixtures/codex):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from connectors import Parser
 from connectors.codex import AGENT
-from connectors.codex.hooks import json_or_text, tool_key
+from connectors.codex.hooks import json_or_text, parse_hook_payload, tool_key
+from connectors.files import FileFormat, json_lines_format
 from connectors.wire import load_object, opt_text, read_lines, str_field, utc_time
 from observer.core.errors import ParseError
 from observer.core.events import Event, Kind, Origin, RateLimit, TokenUsage, UsageReport
@@ -362,3 +365,22 @@ def _item_text(item: dict[str, Any]) -> str | None:
         return None
     parts = [c["text"] for c in content if isinstance(c, dict) and isinstance(c.get("text"), str)]
     return "\n".join(parts) or None
+
+
+FORMAT: FileFormat = json_lines_format(
+    "rollout", AGENT, read_rollout, context_for_path, RolloutContext
+)
+
+
+def file_parser(path: str) -> Parser:
+    """Codex hook payloads and rollout records, one per line, in one file or the other."""
+    context = context_for_path(path)
+
+    def parse(raw: bytes, origin: Origin) -> Sequence[Event]:
+        nonlocal context
+        if b'"hook_event_name"' not in raw and b'"payload"' in raw:
+            events, context = read_rollout_line(raw, origin, context)
+            return events
+        return parse_hook_payload(raw, origin)
+
+    return parse

@@ -11,15 +11,19 @@ Wire facts (pi 0.73.1, see tests/fixtures/pi and the capture REPORT):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from connectors import Parser
 from connectors.pi import AGENT
 from connectors.pi.session import (
+    context_for_path,
     is_context_overflow,
     is_retryable_error,
     message_text,
     ms_time,
+    read_session_line,
     tool_key,
 )
 from connectors.wire import load_object, opt_text, str_field
@@ -156,3 +160,17 @@ def parse_permission_request(raw: bytes, origin: Origin) -> list[Event]:
             tool_key=tool_key(tool, record.get("tool_input")),
         )
     ]
+
+
+def file_parser(path: str) -> Parser:
+    """A pi session file (`~/.pi/agent/sessions/--<cwd>--/*.jsonl`), or extension events."""
+    context = context_for_path(path)
+
+    def parse(raw: bytes, origin: Origin) -> Sequence[Event]:
+        nonlocal context
+        if b'"hook"' in raw and b'"sessionId"' in raw:
+            return parse_extension_event(raw, origin)
+        events, context = read_session_line(raw, origin, context)
+        return events
+
+    return parse

@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+from connectors.files import FileFormat, json_lines_format
 from connectors.pi import AGENT
 from connectors.wire import digest, load_object, opt_text, read_lines, str_field, utc_time
 from observer.core.errors import ParseError
@@ -389,3 +390,8 @@ def ms_time(value: object) -> float | None:
         return None
     seconds = float(value) / 1000.0
     return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
+FORMAT: FileFormat = json_lines_format(
+    "pi session", AGENT, read_session, context_for_path, PiContext
+)

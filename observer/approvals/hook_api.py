@@ -16,8 +16,7 @@ from typing import Any
 
 from quart import Blueprint, Response, g, jsonify, request
 
-from connectors import CONNECTORS, pi
-from connectors.pi import extension as pi_extension
+from observer import agents
 from observer.core.errors import ActionError, ParseError
 from observer.core.events import Kind, Origin
 from observer.core.policy import UNSCOPED_ALLOW, Rule, RuleError, subject_of, unscoped_allow
@@ -27,10 +26,7 @@ from observer.runtime.request_body import json_body
 from observer.runtime.supervisor import tick
 
 log = logging.getLogger(__name__)
-DECIDING_AGENTS = ("claude", "codex", "pi")
 _LIMIT = re.compile(r"[0-9]{1,9}")
-# The question's payload when it is not the agent's own hook payload (pi: our extension's).
-QUESTION_PARSERS = {pi.AGENT: pi_extension.parse_permission_request}
 
 
 def blueprint(desk: Callable[[], DecisionDesk]) -> Blueprint:
@@ -105,9 +101,11 @@ def blueprint(desk: Callable[[], DecisionDesk]) -> Blueprint:
 
 async def ask(desk: DecisionDesk, agent: str, raw: bytes) -> dict[str, Any] | None:
     """The hook's question, answered: a decision, or None (the agent asks as usual)."""
-    parser = QUESTION_PARSERS.get(agent) or CONNECTORS.get(agent)
-    if agent not in DECIDING_AGENTS or parser is None:
+    row = agents.get(agent)
+    if row is None or not row.decides:
         return None
+    # The question's payload, when it is not the agent's own hook payload (pi: our extension's).
+    parser = row.question_parser or row.hook_parser
     try:
         events = parser(raw, Origin(agent, 0.0))
         data = json.loads(raw)

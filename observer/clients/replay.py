@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors import FILE_PARSERS
+from connectors.claude import AGENT as CLAUDE
+from observer import agents
 from observer.core.book import SessionBook
 from observer.core.errors import ObserverError, ParseError
 from observer.core.events import Origin
@@ -50,11 +51,12 @@ class ReplayResult:
         return {"sessions": [s.to_json() for s in self.sessions]}
 
 
-def replay_files(paths: list[Path], agent: str = "claude") -> ReplayResult:
-    file_parser = FILE_PARSERS.get(agent)
-    if file_parser is None:
-        known = ", ".join(sorted(FILE_PARSERS))
+def replay_files(paths: list[Path], agent: str = CLAUDE) -> ReplayResult:
+    row = agents.get(agent)
+    if row is None:
+        known = ", ".join(sorted(agents.names()))
         raise ObserverError(f"unknown agent {agent!r} (known: {known})")
+    file_parser = row.file_parser
     book = SessionBook()
     sessions: dict[str, ReplayedSession] = {}
     errors: list[str] = []

@@ -1,4 +1,7 @@
-"""What a client may ask of a session, by agent and by who controls it. Pure data.
+"""What a client may ask of a session, by agent and by who controls it. Pure: no IO.
+
+The vocabulary of actions is here; which of them each agent's sessions offer is declared by the
+agent's row (observer/agents.py), which registers it here as it is registered.
 
 A session observer only watches can be looked at, not driven (remote approval of observed
 sessions is its own feature); a session observer launched is driven through the agent's own
@@ -19,48 +22,29 @@ ACTIONS: tuple[str, ...] = (
     "fork_session",
 )
 
-DIRECT: dict[str, tuple[str, ...]] = {
-    "claude": (
-        "send_message",
-        "interrupt_session",
-        "approve_tool",
-        "answer_question",
-        "end_session",
-        "resume_session",
-    ),
-    "codex": (
-        "send_message",
-        "steer_turn",
-        "interrupt_session",
-        "approve_tool",
-        "end_session",
-        "resume_session",
-    ),
-    "pi": (
-        "send_message",
-        "steer_turn",
-        "interrupt_session",
-        "approve_tool",
-        "answer_question",
-        "end_session",
-        "resume_session",
-    ),
-}
-
-
-# Observed sessions: watched, and their tool calls decided through the PermissionRequest hook
-# while away mode holds them (Claude Code and Codex; pi through observer's extension, which asks
-# the same route).
-OBSERVED: dict[str, tuple[str, ...]] = {
-    "claude": ("approve_tool",),
-    "codex": ("approve_tool",),
-    "pi": ("approve_tool",),
-}
+# What each agent's sessions can do, as its row in observer/agents.py declares it: the actions
+# its launched sessions' interface offers, and those its observed sessions offer (remote approval
+# of a tool call held by its PermissionRequest hook, or pi's extension asking the same route).
+_DIRECT: dict[str, tuple[str, ...]] = {}
+_OBSERVED: dict[str, tuple[str, ...]] = {}
 # Not about one session: the server's away mode.
 SERVER_ACTIONS: tuple[str, ...] = ("set_away",)
 
 
+def declare(agent: str, direct: tuple[str, ...], observed: tuple[str, ...]) -> None:
+    """An agent's capabilities (its registry row's), by who controls the session."""
+    unknown = set(direct + observed) - set(ACTIONS)
+    if unknown:
+        raise ValueError(f"{agent}: no such actions {sorted(unknown)}")
+    _DIRECT[agent], _OBSERVED[agent] = direct, observed
+
+
+def forget(agent: str) -> None:
+    _DIRECT.pop(agent, None)
+    _OBSERVED.pop(agent, None)
+
+
 def capabilities(agent: str, control: str) -> tuple[str, ...]:
     if control != "direct":
-        return OBSERVED.get(agent, ())
-    return DIRECT.get(agent, ())
+        return _OBSERVED.get(agent, ())
+    return _DIRECT.get(agent, ())

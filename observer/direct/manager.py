@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from observer import agents
 from observer.core.book import SessionBook
 from observer.core.capabilities import capabilities
 from observer.core.errors import ActionError
@@ -35,19 +36,10 @@ SHUTDOWN_REASON = "observer stopped; resume_session continues it"
 
 
 def driver_class(agent: str) -> type[Driver]:
-    if agent == "claude":
-        from observer.direct.claude import ClaudeDriver
-
-        return ClaudeDriver
-    if agent == "codex":
-        from observer.direct.codex import CodexDriver
-
-        return CodexDriver
-    if agent == "pi":
-        from observer.direct.pi import PiDriver
-
-        return PiDriver
-    raise ActionError("unsupported", f"observer cannot launch {agent!r} sessions (yet)")
+    row = agents.get(agent)
+    if row is None or row.driver is None:
+        raise ActionError("unsupported", f"observer cannot launch {agent!r} sessions (yet)")
+    return row.driver()
 
 
 class DirectSessions:
@@ -211,5 +203,8 @@ def text_param(params: dict[str, Any], key: str) -> str:
 
 
 def _which(agent: str) -> str | None:
-    override = os.environ.get(f"OBSERVER_{agent.upper()}_BIN")
-    return override or shutil.which(agent)
+    row = agents.get(agent)
+    if row is None or not row.binary:
+        return None
+    override = os.environ.get(row.binary_env) if row.binary_env else None
+    return override or shutil.which(row.binary)

@@ -1,5 +1,6 @@
-"""Everything that brings events in: the spool, Claude's session registry, Codex rollout files
-and pi session files (`watch_files`), process liveness.
+"""Everything that brings events in: the spool, every agent's file trees (`watch_files`: Codex
+rollouts, pi sessions) and sources of its own (`claude`: Claude's registry and transcripts), as
+its row in observer/agents.py lists them, and process liveness.
 
 Threads only wake the loop (watchdog) or do syscalls for it (the spool thread reads and deletes
 spool files); all state changes happen on the loop, in order: `Ingestor.apply` for every source,
@@ -11,28 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from watchdog.events import FileCreatedEvent, FileMovedEvent, FileSystemEvent
 from watchdog.observers import Observer
 
-from connectors import CONNECTORS
-from connectors.claude.registry import registry_events
+from observer import agents
 from observer.core.errors import ParseError
 from observer.core.events import Event, Kind, Origin
-from observer.ingest import rollouts, spool
+from observer.ingest import spool
+from observer.ingest.local_facts import git_branch, pid_alive
 from observer.ingest.prices import load_prices
+from observer.ingest.spool_batch import batch_names, batch_record, spool_key
 from observer.ingest.usage_live import UsageTracker
-from observer.ingest.watch_files import TreeWatcher, Wake, is_rollout_file, pi_session_owner
+from observer.ingest.watch_files import TreeWatcher, Wake
 from observer.runtime.aio import ThreadHandoff, wait_event
 from observer.runtime.hub import Hub, Message, Undo
 from observer.runtime.supervisor import Supervisor, tick
@@ -45,9 +45,17 @@ T = TypeVar("T")
 CHUNK = 500
 SMALL_DRAIN = 32  # spool files a drain reads and deletes on the loop rather than in a thread
 SAFETY_POLL_SECONDS = 2.0  # a missed filesystem notification costs at most this much delay
-# Claude removes its registry file as it exits, while its last async hooks (Stop, SessionEnd)
-# may still be on their way to the spool: give them this long before calling the session ended.
-EXIT_GRACE_SECONDS = 1.0
+
+
+class Source(Protocol):
+    """A source of an agent's own (its row's `sources`), run by the ingestor beside the spool
+    and the file trees; whatever it reads goes through `Ingestor.apply`."""
+
+    def tasks(self, observer: Any) -> list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]]: ...
+    def load(self, offsets: Sequence[FileOffset]) -> None: ...  # at start: what it persisted
+    def saw(self, event: Event) -> None: ...  # every event of this machine, as it is applied
+    def wake(self) -> None: ...
+    def stats(self) -> dict[str, int]: ...
 
 
 class Ingestor:
@@ -60,7 +68,6 @@ class Ingestor:
         self.hub = hub
         self.store = store
         self._wake = asyncio.Event()
-        self._registry_wake = asyncio.Event()
         # Held from applying a batch until its spool files are gone: stop() waits for it, so
         # a shutdown never leaves an event committed but its files still in the spool.
         self._batch_lock = asyncio.Lock()
@@ -73,48 +80,48 @@ class Ingestor:
         self._deletions: list[asyncio.Future[None]] = []
         # Reads, deletions and directory scans of the spool: syscalls, off the loop's thread.
         self._spool_io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="observer-spool")
-        self._registry_dirty: set[Path] = set()
-        self._registry_pids: dict[int, str] = {}
         self._observer: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._spool_changes: ThreadHandoff[None] | None = None
-        self._registry_changes: ThreadHandoff[Path] | None = None
         self.ingested = 0  # spool files consumed
         self.rejected = 0
-        self.registry_reads = 0  # registry files read (or found deleted)
-        pi_dir = settings.pi_sessions_dir
-        self.codex = TreeWatcher(
-            rollouts.CODEX,
-            settings.codex_sessions_dir,
-            is_rollout_file,
-            self.apply,
-            hub,
-            lambda: self._stopping,
-        )
-        self.pi = TreeWatcher(
-            rollouts.PI, pi_dir, pi_session_owner(pi_dir), self.apply, hub, lambda: self._stopping
-        )
         self.usage = UsageTracker(store, load_prices(settings.data_dir / "config.toml"))
         self._usage_wake = asyncio.Event()
-        # Claude transcripts the hooks named -> their session. Only those files are tailed
-        # (and their subagents' files): ~/.claude/projects also holds every past session.
-        self._transcripts: dict[str, str] = {}
-        self.claude = TreeWatcher(
-            rollouts.claude_transcripts(self._transcript_session),
-            settings.claude_registry_dir.parent / "projects",
-            self._owns_transcript,
-            self._apply_transcript,
-            hub,
-            lambda: self._stopping,
-            history_ends=False,
-        )
+        # Each agent's trees of files and sources of its own, as its row says.
+        self.watchers: dict[str, TreeWatcher] = {}  # by its task's name
+        self._tree_names: dict[str, str] = {}  # the same, by its tree's name (stats)
+        self.sources: list[Source] = []
+        for agent in agents.all_agents():
+            for tree in agent.file_trees:
+                directory = tree.directory(settings)
+                watcher = TreeWatcher(
+                    tree.format,
+                    directory,
+                    tree.owns(directory),
+                    self.apply,
+                    hub,
+                    lambda: self._stopping,
+                    history_ends=tree.history_ends,
+                )
+                self.watchers[tree.task] = watcher
+                self._tree_names[tree.name] = tree.task
+            if agent.sources is not None:
+                self.sources.extend(agent.sources(self))
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run `work` beside the loops; stop() waits for it."""
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(asyncio.create_task(work, name=name))
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._spool_changes = ThreadHandoff(self._loop, lambda _: self._wake.set())
-        self._registry_changes = ThreadHandoff(self._loop, self._mark_registry_dirty)
         self._observer = Observer()
         spool_dir = self.settings.spool_dir
         # Only creations wake the drain (a marker is a commit); the hook's writes and our own
@@ -129,19 +136,14 @@ class Ingestor:
         await self.drain()  # the backlog that built up while we were down
         run = self.supervisor.start
         self._tasks.append(run("spool", self._spool_loop))
-        self._tasks.append(run("claude-registry", self._registry_loop))
         offsets = self.store.load_offsets()
-        for state in self.hub.book.visible():
-            if state.agent == "claude" and state.transcript_path:
-                self._transcripts.setdefault(state.transcript_path, state.session_id)
-        watchers = (
-            (self.codex, "codex-rollouts"),
-            (self.pi, "pi-sessions"),
-            (self.claude, "claude-transcripts"),
-        )
-        for watcher, name in watchers:
+        for name, watcher in self.watchers.items():
             watcher.load(offsets)
             self._tasks.append(run(name, partial(watcher.run, self._observer)))
+        for source in self.sources:
+            source.load(offsets)
+            for name, loop in source.tasks(self._observer):
+                self._tasks.append(run(name, loop))
         self._tasks.append(run("usage", self._usage_loop))
         if self.settings.liveness_interval > 0:
             self._tasks.append(run("liveness", self._liveness_loop))
@@ -200,7 +202,7 @@ class Ingestor:
         for path in unusable:
             self._reject(path, "not an event: expected ev.<agent>.<event>.<pid>.<nonce>.ready")
         if self._last_batch is None:  # first drain since start: what did the last run commit?
-            self._last_batch = _batch_names(self.store.load_offsets())
+            self._last_batch = batch_names(self.store.load_offsets())
             self._before_start = self._last_batch
         chunks = [entries[i : i + CHUNK] for i in range(0, len(entries), CHUNK)]
         consumed = 0
@@ -220,7 +222,7 @@ class Ingestor:
                 committed = names | self._deleting
                 if in_flight is not None:
                     committed |= in_flight.names
-                commit = self.store.submit([*writes, *rows, _batch_record(committed)])
+                commit = self.store.submit([*writes, *rows, batch_record(committed)])
                 current = _InFlight(
                     commit, messages, names, committed, [*done_entries, *gone], undo
                 )
@@ -278,7 +280,7 @@ class Ingestor:
         gone: list[spool.SpoolEntry] = []
         committed = self._last_batch or frozenset()
         for entry, raw in zip(chunk, payloads, strict=True):
-            key = _spool_key(entry)
+            key = spool_key(entry)
             if key in committed or key in self._before_start:
                 # Committed before a crash that came before its files were deleted: the
                 # database has it already; applying it again would duplicate it.
@@ -309,7 +311,7 @@ class Ingestor:
             await self._deletions.pop(0)
 
     def _parse_entry(self, entry: spool.SpoolEntry, raw: Any) -> Sequence[Event] | None:
-        parser = CONNECTORS.get(entry.agent)
+        parser = agents.hook_parser(entry.agent)
         if parser is None:
             self._reject_entry(entry, f"no connector for agent {entry.agent!r}")
             return None
@@ -336,21 +338,17 @@ class Ingestor:
         spool.reject(path, reason)
 
     def stats(self) -> dict[str, int]:
-        return {
-            "spool_ingested": self.ingested,
-            "spool_rejected": self.rejected,
-            "registry_reads": self.registry_reads,
-            "rollout_files": len(self.codex.files),
-            "rollout_bytes_read": self.codex.bytes_read,
-            "rollout_parse_errors": self.codex.parse_errors,
-            "pi_files": len(self.pi.files),
-            "pi_bytes_read": self.pi.bytes_read,
-            "pi_parse_errors": self.pi.parse_errors,
-            "claude_transcript_files": len(self.claude.files),
-            "claude_transcript_bytes_read": self.claude.bytes_read,
-            "usage_records": self.usage.records,
-            "usage_duplicates": self.usage.duplicates,
-        }
+        stats = {"spool_ingested": self.ingested, "spool_rejected": self.rejected}
+        for name, task in self._tree_names.items():
+            watcher = self.watchers[task]
+            stats[f"{name}_files"] = len(watcher.files)
+            stats[f"{name}_bytes_read"] = watcher.bytes_read
+            stats[f"{name}_parse_errors"] = watcher.parse_errors
+        for source in self.sources:
+            stats.update(source.stats())
+        stats["usage_records"] = self.usage.records
+        stats["usage_duplicates"] = self.usage.duplicates
+        return stats
 
     # -- applying --------------------------------------------------------------------------
     async def apply(
@@ -439,52 +437,15 @@ class Ingestor:
         state = self.hub.book.get(session_id)
         return state.usage if state is not None else None
 
-    # -- Claude transcripts ----------------------------------------------------------------
-    def _transcript_session(self, path: str) -> str | None:
-        main = _main_transcript(path)
-        return self._transcripts.get(main) if main is not None else self._transcripts.get(path)
-
-    def _owns_transcript(self, path: Path) -> bool:
-        main = _main_transcript(str(path))
-        return (main or str(path)) in self._transcripts
-
-    def _follow_transcript(self, event: Event) -> None:
-        """A hook named the session's transcript: read what is new in it and its subagents'."""
-        path = event.transcript_path
-        if event.agent != "claude" or not path or not path.endswith(".jsonl"):
-            return
-        self._transcripts.setdefault(path, event.session_id)
-        paths = [Path(path)]
-        try:
-            paths.extend(Path(path[: -len(".jsonl")], "subagents").glob("*.jsonl"))
-        except OSError:
-            pass
-        self.claude.follow(paths)
-
-    async def _apply_transcript(
-        self, events: Sequence[Event], offsets: Sequence[FileOffset]
-    ) -> None:
-        """Of the replies read at once, only each session's last is its last message (a long
-        transcript read at start must not publish every old reply), and only for a session
-        that exists: on a held one (a resume's start) an old reply must not make it look busy."""
-        last = {e.session_id: i for i, e in enumerate(events) if e.kind is Kind.MESSAGE}
-        kept: list[Event] = []
-        for i, event in enumerate(events):
-            state = self.hub.book.get(event.session_id)
-            if event.kind is Kind.MESSAGE:
-                if last[event.session_id] != i or state is None or state.held:
-                    event = replace(event, kind=Kind.METADATA, detail=None)
-            kept.append(event)
-        await self.apply(kept, offsets)
-
     def _apply_one(
         self, event: Event, now: float, writes: list[Write], messages: list[Message]
     ) -> None:
         before = self.hub.book.get(event.session_id)
         old_cwd = before.cwd if before is not None else None
         # A forwarded event's paths name files on its own machine: nothing to read here.
-        if event.transcript_path and event.agent == "claude" and event.host is None:
-            self._follow_transcript(event)
+        if event.host is None:
+            for source in self.sources:
+                source.saw(event)
         write, message = self.hub.apply(event, now)
         if write is not None and message is not None:
             writes.append(write)
@@ -503,73 +464,6 @@ class Ingestor:
                 )
                 self._apply_one(meta, now, writes, messages)
 
-    # -- Claude's live session registry ----------------------------------------------------
-    async def _registry_loop(self) -> None:
-        """Watch ~/.claude/sessions/<pid>.json: the only signal after Esc, and exits."""
-        directory = self.settings.claude_registry_dir
-        watching = False
-        while True:
-            if not watching and directory.is_dir() and self._observer is not None:
-                handler = Wake(self._on_registry_change)
-                self._observer.schedule(handler, str(directory), recursive=False)
-                watching = True
-                self._registry_dirty.update(p for p in directory.glob("*.json") if _is_pid_file(p))
-            if self._registry_dirty:
-                dirty, self._registry_dirty = self._registry_dirty, set()
-                await self.apply(self._registry_events(dirty))
-            tick()
-            # Until the directory exists (Claude never ran yet), look for it every second.
-            await wait_event(self._registry_wake, 5.0 if watching else 1.0)
-            self._registry_wake.clear()
-
-    def _exited(self, path: Path, pid: int) -> None:
-        """The registry file went away a moment ago: the process exited, unless it is back."""
-        if self._stopping or path.exists():
-            return
-        events = self.hub.book.process_gone(pid, time.time())
-        if events:
-            self._tasks = [t for t in self._tasks if not t.done()]
-            self._tasks.append(asyncio.create_task(self.apply(events), name=f"exit-{pid}"))
-
-    def _mark_registry_dirty(self, paths: list[Path]) -> None:
-        self._registry_dirty.update(paths)
-        self._registry_wake.set()
-
-    def _on_registry_change(self, event: FileSystemEvent) -> None:
-        for raw_path in (event.src_path, getattr(event, "dest_path", "")):
-            path = Path(os.fsdecode(raw_path)) if raw_path else None
-            if path is not None and _is_pid_file(path):
-                if self._registry_changes is not None:
-                    self._registry_changes.put(path)
-
-    def _registry_events(self, paths: set[Path]) -> list[Event]:
-        events: list[Event] = []
-        now = time.time()
-        for path in sorted(paths):
-            self.registry_reads += 1
-            pid = int(path.stem)
-            try:
-                record = json.loads(path.read_bytes())
-            except FileNotFoundError:
-                self._registry_pids.pop(pid, None)
-                if self._loop is not None:
-                    self._loop.call_later(EXIT_GRACE_SECONDS, self._exited, path, pid)
-                continue
-            except (OSError, ValueError):
-                continue  # caught mid-write; the next change notification brings it whole
-            if not isinstance(record, dict):
-                continue
-            origin = Origin("claude", now, pid, path.name)
-            try:
-                parsed = registry_events(record, origin, self._registry_pids.get(pid))
-            except ParseError as exc:
-                log.debug("ignoring registry file %s: %s", path.name, exc)
-                continue
-            for event in parsed:
-                self._registry_pids[pid] = event.session_id
-            events.extend(parsed)
-        return events
-
     # -- liveness --------------------------------------------------------------------------
     async def _liveness_loop(self) -> None:
         while True:
@@ -581,51 +475,6 @@ class Ingestor:
             if events:
                 await self.apply(events)
             tick()
-
-
-def _main_transcript(path: str) -> str | None:
-    """`<session>/subagents/agent-*.jsonl` -> `<session>.jsonl`; None for any other path."""
-    parent = os.path.dirname(path)
-    if os.path.basename(parent) != "subagents":
-        return None
-    return os.path.dirname(parent) + ".jsonl"
-
-
-def _is_pid_file(path: Path) -> bool:
-    """Claude's registry holds `<pid>.json` (and `<pid>.<hash>.key`, which we never read)."""
-    return path.suffix == ".json" and path.stem.isdigit()
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return True  # unknown: never declare a session dead on a guess
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    except OSError:
-        return True
-    return True
-
-
-def git_branch(cwd: Path) -> str | None:
-    """The branch checked out at cwd, read from .git/HEAD (no git process)."""
-    for directory in (cwd, *cwd.parents):
-        dot_git = directory / ".git"
-        try:
-            if dot_git.is_file():  # a worktree: "gitdir: <path>"
-                text = dot_git.read_text(encoding="utf-8").strip()
-                if text.startswith("gitdir:"):
-                    dot_git = (directory / text[7:].strip()).resolve()
-            head = (dot_git / "HEAD").read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            continue
-        if head.startswith("ref: refs/heads/"):
-            return head[len("ref: refs/heads/") :]
-        return head[:12] or None
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -648,19 +497,3 @@ class _Undo:
 
 # A chunk read from the spool: (events, the entries they came from, entries committed before).
 _Parsed: TypeAlias = tuple[list[Event], list[tuple[str, spool.SpoolEntry]], list[spool.SpoolEntry]]
-SPOOL_BATCH = "spool:last-batch"  # a file_offsets row: the names the last drain committed
-
-
-def _spool_key(entry: spool.SpoolEntry) -> str:
-    return f"{entry.name}@{entry.mtime_ns}"  # a reused name has another mtime
-
-
-def _batch_record(names: frozenset[str]) -> FileOffset:
-    return FileOffset(SPOOL_BATCH, 0, len(names), {"names": sorted(names)})
-
-
-def _batch_names(offsets: Sequence[FileOffset]) -> frozenset[str]:
-    for offset in offsets:
-        if offset.path == SPOOL_BATCH:
-            return frozenset(str(n) for n in offset.context.get("names", ()))
-    return frozenset()

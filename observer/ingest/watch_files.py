@@ -1,6 +1,6 @@
-"""Following a tree of append-only transcript files (Codex rollouts, pi sessions).
+"""Following a tree of append-only transcript files (Codex rollouts, pi sessions, …).
 
-Both agents write JSON lines to files of their own under one directory and never tell anyone:
+Those agents write JSON lines to files of their own under one directory and never tell anyone:
 the files are the only record of history, and for pi the only record at all. One
 `TreeWatcher` per tree tails each file from where it stopped (`rollouts.tail`), commits the
 offset in the same transaction as the events (`apply`), and ends the session of a file that was
@@ -21,6 +21,7 @@ from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
+from connectors.files import FileFormat
 from observer.core.events import Event, Kind
 from observer.core.state import INACTIVE_IN_HISTORY
 from observer.core.table import Status
@@ -59,7 +60,7 @@ class TreeWatcher:
 
     def __init__(
         self,
-        fmt: rollouts.FileFormat,
+        fmt: FileFormat,
         directory: Path,
         owns: Callable[[Path], bool],
         apply: Apply,
@@ -214,6 +215,9 @@ class TreeWatcher:
                 grown.append(Path(key))
         return grown
 
+    def wake(self) -> None:
+        self._wake.set()
+
     def follow(self, paths: Sequence[Path]) -> None:
         """Read these files now (a source named them), whatever the watch says."""
         self._mark_dirty(list(paths))
@@ -240,16 +244,3 @@ class TreeWatcher:
         if paths and self._changes is not None:
             for path in paths:
                 self._changes.put(path)
-
-
-def is_rollout_file(path: Path) -> bool:
-    return path.name.startswith("rollout-") and path.suffix == ".jsonl"
-
-
-def pi_session_owner(sessions_dir: Path) -> Callable[[Path], bool]:
-    """pi keeps one level of per-cwd directories: `<sessions>/--<cwd>--/<time>_<uuid>.jsonl`."""
-
-    def owns(path: Path) -> bool:
-        return path.suffix == ".jsonl" and path.parent.parent == sessions_dir
-
-    return owns

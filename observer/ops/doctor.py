@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from observer import agents
 from observer.clients import local_http
 from observer.core.errors import ObserverError
 from observer.settings import Settings
@@ -22,7 +23,6 @@ from observer.settings import Settings
 OK, WARN, FAIL = "ok", "warn", "fail"
 SPOOL_BACKLOG_WARN = 1000
 WAL_WARN_BYTES = 64 * 1024 * 1024
-AGENT_BINARIES = ("claude", "codex", "pi")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def run_checks(settings: Settings, home: Path | None = None) -> list[Check]:
         ("database", lambda: wal_check(settings)),
     ]
     results = [_safely(name, check) for name, check in checks]
-    results += [agent_version_check(name) for name in AGENT_BINARIES]
+    results += [agent_version_check(a.binary) for a in agents.all_agents() if a.binary]
     return results
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from quart import Blueprint, Response, jsonify
 
-from connectors import CONNECTORS
+from observer import agents
 from observer.core.errors import ParseError
 from observer.core.events import Event, Origin
 from observer.ingest import spool
@@ -164,7 +164,7 @@ def _parse(host: str, name: str, mtime_ns: int, raw: bytes) -> list[Event] | str
     parsed_name = _parse_name(name)
     assert parsed_name is not None  # checked by _decode
     agent, _event, pid = parsed_name
-    parser = CONNECTORS.get(agent)
+    parser = agents.hook_parser(agent)
     if parser is None:
         return f"no connector for agent {agent!r}"
     origin = Origin(agent, mtime_ns / 1e9, pid, f"{host}:{name}", host)

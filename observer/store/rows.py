@@ -6,6 +6,9 @@ import json
 import sqlite3
 from typing import Any
 
+# Registers every agent's row, and with it what each agent's sessions can do, which `public()`
+# reports and a commit records. Every place that makes views (hub, status) imports the store.
+import observer.agents  # noqa: F401
 from observer.core.state import SessionState
 from observer.store.records import FileOffset, ForwardedFile, UsageRow, Write, state_to_json
 

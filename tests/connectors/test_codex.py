@@ -801,6 +801,9 @@ _ALLOWED_IMPORTS = {
     "observer.core.errors",
     "connectors.wire",  # pure JSON field access shared by the connectors
     "observer.core.events",
+    "collections.abc",
+    "connectors",  # the Parser type
+    "connectors.files",  # the tailed-file format
     "connectors.codex",  # the package: AGENT
     "connectors.codex.hooks",  # rollout lines key tools as the hooks do
 }

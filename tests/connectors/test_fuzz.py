@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors import CONNECTORS
+from connectors.claude import hooks as claude_hooks
 from connectors.claude import registry as claude_registry
 from connectors.claude import stream as claude_stream
 from connectors.claude import transcript as claude_transcript
@@ -26,6 +26,7 @@ from connectors.codex import appserver
 from connectors.codex import daemon as codex_daemon
 from connectors.codex import hooks as codex_hooks
 from connectors.codex import rollout as codex_rollout
+from connectors.pi import extension as pi_extension
 from connectors.pi import rpc as pi_rpc
 from connectors.pi import session as pi_session
 from observer.core.events import Event, Origin
@@ -60,11 +61,11 @@ PI_CONTEXT = pi_session.read_session_line(
 # name -> (parser of one line or payload, a real line it reads)
 BYTE_PARSERS: dict[str, tuple[ByteParser, bytes]] = {
     "claude hook": (
-        lambda raw: CONNECTORS["claude"](raw, ORIGIN),
+        lambda raw: claude_hooks.parse_hook_payload(raw, ORIGIN),
         _first_line("claude/b_bash/hooks.jsonl", lambda d: d["hook_event_name"] == "PreToolUse"),
     ),
     "codex hook": (
-        lambda raw: CONNECTORS["codex"](raw, ORIGIN),
+        lambda raw: codex_hooks.parse_hook_payload(raw, ORIGIN),
         json.dumps(json.loads(_first_line("codex/as_hooks/hooks.jsonl"))["hook"]).encode(),
     ),
     "codex notify": (
@@ -79,7 +80,7 @@ BYTE_PARSERS: dict[str, tuple[ByteParser, bytes]] = {
         _first_line(str(ROLLOUT.relative_to(FIXTURES))),
     ),
     "pi extension": (
-        lambda raw: CONNECTORS["pi"](raw, ORIGIN),
+        lambda raw: pi_extension.parse_extension_event(raw, ORIGIN),
         _first_line("pi/*/ext_events.jsonl"),
     ),
     "pi session line": (

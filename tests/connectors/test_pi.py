@@ -798,6 +798,9 @@ _ALLOWED_IMPORTS = {
     "observer.core.errors",
     "connectors.wire",
     "observer.core.events",
+    "collections.abc",
+    "connectors",  # the Parser type
+    "connectors.files",  # the tailed-file format
     "connectors.pi",  # the package: AGENT
     "connectors.pi.session",  # extension events judge errors as the session file does
 }

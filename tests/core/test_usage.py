@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from connectors.claude import transcript as claude_transcript
 from connectors.codex import rollout as codex_rollout
+from connectors.files import FileFormat
 from connectors.pi import session as pi_session
 from observer.core.errors import ConfigError
 from observer.core.events import Event, Origin, RateLimit, TokenUsage, UsageReport
@@ -57,7 +58,7 @@ PI_MULTI = (
 PRICES = load_prices()
 
 
-def read_file(fmt: rollouts.FileFormat, path: Path, chunks: Sequence[int] = ()) -> list[Event]:
+def read_file(fmt: FileFormat, path: Path, chunks: Sequence[int] = ()) -> list[Event]:
     """A whole file through the tailer's pure `feed`, in one go or in the given chunk sizes."""
     data = path.read_bytes()
     state = rollouts.fresh_state(str(path), 1, fmt)
@@ -74,8 +75,8 @@ def read_file(fmt: rollouts.FileFormat, path: Path, chunks: Sequence[int] = ()) 
     return events
 
 
-def claude_format(session_id: str | None = None) -> rollouts.FileFormat:
-    return rollouts.claude_transcripts(lambda _path: session_id)
+def claude_format(session_id: str | None = None) -> FileFormat:
+    return claude_transcript.transcripts_format(lambda _path: session_id)
 
 
 def ledger_of(events: Sequence[Event]) -> Ledger:
@@ -135,7 +136,9 @@ def test_claude_subagent_calls_count_for_their_session() -> None:
     (2719 / 80): 5750 / 142; the subagent's file 5141 / 55. Together 10891 / 197, $0.047504:
     Claude's own cost-state."""
     main = read_file(claude_format(), SUBAGENT_MAIN)
-    sub_format = rollouts.claude_transcripts(lambda _path: "367909cf-9a9b-47de-b066-598cd66af225")
+    sub_format = claude_transcript.transcripts_format(
+        lambda _path: "367909cf-9a9b-47de-b066-598cd66af225"
+    )
     sub = read_file(sub_format, SUBAGENT_FILE)
     assert {e.session_id for e in sub} == {"367909cf-9a9b-47de-b066-598cd66af225"}
     assert all(e.subagent and e.detail is None and e.model is None for e in sub)
@@ -150,7 +153,7 @@ def test_codex_rollout_totals_from_token_usage_records() -> None:
     """exec_resume: five responses, 6937 + 7054 + 7179 + 7278 + 7395 = 35843 input and
     5 × 20 = 100 output (35943 in all: the last token_count's running total). gpt-5.5 is in no
     price table: tokens shown, cost unknown. Window 258400, the last call's 7415 in use."""
-    events = read_file(rollouts.CODEX, CODEX_RESUME)
+    events = read_file(codex_rollout.FORMAT, CODEX_RESUME)
     view = ledger_of(events).view(PRICES)
     assert (view["input"], view["output"], view["total"], view["records"]) == (35843, 100, 35943, 5)
     assert view["cost_usd"] is None and view["cost_complete"] is False
@@ -206,7 +209,7 @@ def test_codex_rate_limit_windows() -> None:
 def test_pi_session_totals_take_pi_s_own_cost() -> None:
     """json_multi: two assistant messages, 623 + 751 = 1374 input, 12 + 5 = 17 output, and
     pi's own costs 0.000647 + 0.000761 = $0.001408 (its fake model is in no table)."""
-    events = read_file(rollouts.PI, PI_MULTI)
+    events = read_file(pi_session.FORMAT, PI_MULTI)
     view = ledger_of(events).view(PRICES)
     assert (view["input"], view["output"], view["records"]) == (1374, 17, 2)
     assert view["cost_usd"] == pytest.approx(0.001408) and view["cost_complete"] is True
@@ -321,7 +324,7 @@ def test_config_prices_extend_and_override_the_shipped_table(tmp_path: Path) -> 
     assert prices["claude-opus-5-5"] == ModelPrice(1.0, 2.0)  # replaced whole
     assert prices["claude-sonnet-5-5"].input == 2.0  # the rest stays
     assert load_prices(tmp_path / "missing.toml") == load_prices()
-    events = read_file(rollouts.CODEX, CODEX_RESUME)
+    events = read_file(codex_rollout.FORMAT, CODEX_RESUME)
     view = ledger_of(events).view(prices)
     assert view["cost_usd"] == pytest.approx((35843 * 1.5 + 100 * 12) / 1e6)
 
@@ -416,7 +419,7 @@ def test_the_throttle_publishes_a_session_at_most_once_a_second(tmp_path: Path) 
     try:
         tracker = UsageTracker(store, PRICES)
         event = Event(
-            kind=read_file(rollouts.PI, PI_MULTI)[0].kind,
+            kind=read_file(pi_session.FORMAT, PI_MULTI)[0].kind,
             session_id="s",
             agent="pi",
             at=1.0,

@@ -19,10 +19,11 @@ from typing import Any
 
 from quart.typing import TestClientProtocol as Client
 
+from connectors.pi.session import FORMAT as PI
 from connectors.pi.session import PiContext, context_for_path, read_session
 from observer.core.events import Origin
 from observer.core.state import INACTIVE_IN_HISTORY
-from observer.ingest.rollouts import PI, feed, fresh_state, resumed_state
+from observer.ingest.rollouts import feed, fresh_state, resumed_state
 from observer.server.app import create_app
 from observer.settings import load_settings
 from tests.support.live import append_in_chunks, drain_statuses, event_rows, stats_when, subscribed

@@ -23,13 +23,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.codex.rollout import RolloutContext, context_for_path, read_rollout
+from connectors.codex.rollout import FORMAT, RolloutContext, context_for_path, read_rollout
 from observer.core.events import Event, Origin
 from observer.core.state import INACTIVE_IN_HISTORY
 from observer.ingest.rollouts import (
     TailState,
-    context_from_json,
-    context_to_json,
     feed,
     fresh_state,
     resumed_state,
@@ -83,7 +81,7 @@ def feed_chunks(
 def test_chunks_give_the_same_events_as_the_whole_file(path: Path, sizes: list[int]) -> None:
     data = path.read_bytes()
     expected, context = whole(path, data)
-    events, state = feed_chunks(fresh_state(str(path), 1), data, sizes)
+    events, state = feed_chunks(fresh_state(str(path), 1, FORMAT), data, sizes)
     assert events == expected and state.context == context
     assert state.offset == state.committed == len(data) and state.partial == b""
 
@@ -91,7 +89,7 @@ def test_chunks_give_the_same_events_as_the_whole_file(path: Path, sizes: list[i
 def test_one_byte_at_a_time() -> None:
     path = fixture("exec_api_error")
     data = path.read_bytes()
-    events, state = feed_chunks(fresh_state(str(path), 1), data, [1])
+    events, state = feed_chunks(fresh_state(str(path), 1, FORMAT), data, [1])
     assert events == whole(path, data)[0] and state.committed == len(data)
 
 
@@ -100,8 +98,8 @@ def test_one_byte_at_a_time() -> None:
 def test_the_line_cap_drops_the_same_lines_however_chunked(sizes: list[int], cap: int) -> None:
     path = fixture("exec_text")
     data = path.read_bytes()
-    expected, _ = feed(fresh_state(str(path), 1), data, ORIGIN, cap)[:2]
-    events, state = feed_chunks(fresh_state(str(path), 1), data, sizes, cap)
+    expected, _ = feed(fresh_state(str(path), 1, FORMAT), data, ORIGIN, cap)[:2]
+    events, state = feed_chunks(fresh_state(str(path), 1, FORMAT), data, sizes, cap)
     assert events == expected and state.committed == len(data) and not state.skipping
     kept = [line for line in data.splitlines() if len(line) <= cap]
     assert events == whole(path, b"\n".join(kept) + b"\n")[0]
@@ -111,27 +109,27 @@ def test_a_partial_line_waits_for_its_newline(tmp_path: Path) -> None:
     lines = fixture("exec_text").read_bytes().splitlines(keepends=True)
     path = tmp_path / fixture("exec_text").name
     path.write_bytes(lines[0] + lines[1][:10])
-    first = tail(path, None)
+    first = tail(path, None, FORMAT)
     assert first is not None and first.read == len(lines[0]) + 10
     assert first.state.partial == lines[1][:10] and first.state.committed == len(lines[0])
     with path.open("ab") as handle:
         handle.write(lines[1][10:])
-    second = tail(path, first.state)
+    second = tail(path, first.state, FORMAT)
     assert second is not None and second.read == len(lines[1]) - 10
     both = whole(path, lines[0] + lines[1])[0]
     assert first.events + second.events == both and second.state.partial == b""
-    assert tail(path, second.state) == type(second)([], second.state, 0)
+    assert tail(path, second.state, FORMAT) == type(second)([], second.state, 0)
 
 
 def test_a_truncated_file_is_read_again_from_the_start(tmp_path: Path) -> None:
     source = fixture("exec_text")
     path = tmp_path / source.name
     path.write_bytes(source.read_bytes())
-    done = tail(path, None)
+    done = tail(path, None, FORMAT)
     assert done is not None and done.events
     lines = source.read_bytes().splitlines(keepends=True)
     path.write_bytes(lines[0])  # same inode, shorter than what was read
-    again = tail(path, done.state)
+    again = tail(path, done.state, FORMAT)
     assert again is not None and again.read == len(lines[0])
     assert again.events == whole(path, lines[0])[0]
     assert again.state.context == whole(path, lines[0])[1]
@@ -141,18 +139,18 @@ def test_a_replaced_file_is_read_again_from_the_start(tmp_path: Path) -> None:
     source = fixture("exec_text")
     path = tmp_path / source.name
     path.write_bytes(source.read_bytes())
-    done = tail(path, None)
+    done = tail(path, None, FORMAT)
     assert done is not None
     tmp = tmp_path / "new"
     tmp.write_bytes(source.read_bytes() + source.read_bytes()[:5])
     os.replace(tmp, path)  # a new inode, longer than what was read
-    again = tail(path, done.state)
+    again = tail(path, done.state, FORMAT)
     assert again is not None and again.state.inode != done.state.inode
     assert again.events == done.events and again.state.partial == source.read_bytes()[:5]
 
 
 def test_a_gone_file_reads_nothing(tmp_path: Path) -> None:
-    assert tail(tmp_path / "rollout-x.jsonl", None) is None
+    assert tail(tmp_path / "rollout-x.jsonl", None, FORMAT) is None
 
 
 def test_reads_are_bounded(tmp_path: Path) -> None:
@@ -163,7 +161,7 @@ def test_reads_are_bounded(tmp_path: Path) -> None:
     events: list[Event] = []
     reads = 0
     while True:
-        result = tail(path, state, read_max=1000)
+        result = tail(path, state, FORMAT, read_max=1000)
         assert result is not None and result.read <= 1000
         if not result.read:
             break
@@ -179,7 +177,7 @@ def test_an_overlong_line_is_dropped_and_reading_resumes(caplog: pytest.LogCaptu
     long = b'{"type": "event_msg", "payload": {"x": "' + b"y" * 5000 + b'"}}\n'
     data = lines[0] + long + b"".join(lines[1:])
     caplog.set_level(logging.WARNING, "observer.ingest.rollouts")
-    events, state = feed_chunks(fresh_state(str(path), 1), data, [64], max_line=4096)
+    events, state = feed_chunks(fresh_state(str(path), 1, FORMAT), data, [64], max_line=4096)
     assert events == whole(path, lines[0] + b"".join(lines[1:]))[0]
     assert [r.getMessage() for r in caplog.records] == [
         f"{path}:{len(lines[0])}: line over 4096 bytes dropped"
@@ -188,7 +186,7 @@ def test_an_overlong_line_is_dropped_and_reading_resumes(caplog: pytest.LogCaptu
 
 
 def test_a_line_cut_off_while_skipping_is_persisted_at_its_start() -> None:
-    state = fresh_state("rollout-x.jsonl", 1)
+    state = fresh_state("rollout-x.jsonl", 1, FORMAT)
     _, state, _ = feed(state, b"\n" + b"z" * 50, ORIGIN, max_line=10)
     assert state.skipping and state.committed == 1 and state.offset == 51
 
@@ -198,7 +196,7 @@ def test_a_bad_line_is_logged_with_its_offset(caplog: pytest.LogCaptureFixture) 
     lines = path.read_bytes().splitlines(keepends=True)
     data = lines[0] + b"{not json\n" + b"".join(lines[1:])
     caplog.set_level(logging.WARNING, "observer.ingest.rollouts")
-    events, state, errors = feed(fresh_state(str(path), 1), data, ORIGIN)
+    events, state, errors = feed(fresh_state(str(path), 1, FORMAT), data, ORIGIN)
     assert errors == 1 and events == whole(path, lines[0] + b"".join(lines[1:]))[0]
     assert f"{path}:{len(lines[0])}: unreadable rollout line" in caplog.text
 
@@ -206,11 +204,11 @@ def test_a_bad_line_is_logged_with_its_offset(caplog: pytest.LogCaptureFixture) 
 def test_context_survives_json() -> None:
     path = fixture("exec_text")
     _, context = whole(path, path.read_bytes())
-    stored = json.loads(json.dumps(context_to_json(context)))
-    assert context_from_json(stored) == context
-    assert context_from_json({**stored, "from_the_future": 1}) == context
-    assert context_from_json({"side_thread": True, "cwd": None}).side_thread
-    state = resumed_state(str(path), 7, 123, stored)
+    stored = json.loads(json.dumps(FORMAT.context_to_json(context)))
+    assert FORMAT.context_from_json(stored) == context
+    assert FORMAT.context_from_json({**stored, "from_the_future": 1}) == context
+    assert FORMAT.context_from_json({"side_thread": True, "cwd": None}).side_thread
+    state = resumed_state(str(path), 7, 123, stored, FORMAT)
     assert (state.offset, state.committed, state.partial, state.context) == (123, 123, b"", context)
 
 

@@ -14,14 +14,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from connectors.codex.rollout import context_for_path, read_rollout
+from observer import agents
 from observer.core.events import Event, Origin
 from observer.core.state import INACTIVE_IN_HISTORY
 from observer.core.table import Status
 from observer.ingest import rollouts
-from observer.ingest.watch_files import HISTORY_QUIET_SECONDS, TreeWatcher, is_rollout_file
+from observer.ingest.watch_files import HISTORY_QUIET_SECONDS, TreeWatcher
 from observer.runtime.hub import Hub
 from observer.store import FileOffset
 from tests.support.paths import FIXTURES
+
+(ROLLOUTS,) = agents.get("codex").file_trees  # type: ignore[union-attr]
 
 FIXTURES = FIXTURES / "codex"
 SOURCE = next(iter(sorted(FIXTURES.glob("exec_shell/rollouts/rollout-*.jsonl"))))
@@ -43,9 +46,9 @@ class Recorder:
 def watcher(directory: Path) -> tuple[TreeWatcher, Recorder]:
     hub = Hub()
     recorder = Recorder(hub)
-    return TreeWatcher(rollouts.CODEX, directory, is_rollout_file, recorder, hub, lambda: False), (
-        recorder
-    )
+    return TreeWatcher(
+        ROLLOUTS.format, directory, ROLLOUTS.owns(directory), recorder, hub, lambda: False
+    ), (recorder)
 
 
 def rollout(directory: Path, body: bytes, thread: str, mtime: float | None = LONG_AGO) -> Path:

@@ -21,6 +21,7 @@ from quart import Quart
 
 from observer.approvals import codex_daemon
 from observer.approvals import hook_api as approvals
+from observer.ingest import claude as claude_sources
 from observer.ingest import drain as ingest
 from observer.ingest import watch_files
 from observer.ingest.spool import write_event
@@ -72,7 +73,7 @@ def inject(monkeypatch: pytest.MonkeyPatch, failing: dict[str, int]) -> None:
             raise InjectedFaultError(f"injected into {source.name} at /secret/path")
         real()
 
-    for module in (ingest, watch_files, codex_daemon, approvals, notify_send):
+    for module in (ingest, claude_sources, watch_files, codex_daemon, approvals, notify_send):
         monkeypatch.setattr(module, "tick", tick_or_fail)
 
 
@@ -91,9 +92,10 @@ def poke(app: Quart, ingestor: ingest.Ingestor, n: list[int]) -> None:
         event = row["hook_event_name"]
         write_event(spool_dir, "claude", event, 1, json.dumps(row).encode())
     ingestor._usage_wake.set()
-    ingestor._registry_wake.set()
-    for watcher in (ingestor.codex, ingestor.pi, ingestor.claude):
-        watcher._wake.set()
+    for watcher in ingestor.watchers.values():
+        watcher.wake()
+    for source in ingestor.sources:
+        source.wake()
 
 
 Make = Callable[[Supervisor], Quart]

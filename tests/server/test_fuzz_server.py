@@ -31,7 +31,8 @@ from quart import Quart
 from quart import typing as quart_typing
 from quart.testing import QuartClient
 
-from observer.core.capabilities import ACTIONS, DIRECT, SERVER_ACTIONS
+from observer import agents
+from observer.core.capabilities import ACTIONS, SERVER_ACTIONS
 from observer.server.app import create_app
 from observer.settings import load_settings
 from tests.support.garbage import any_json
@@ -119,7 +120,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {name: any_json for name in FI
     "session_id": _seeded("session_id") | any_json,
     "request_id": _seeded("request_id") | any_json,
     "decision": st.sampled_from(["allow", "deny"]) | any_json,
-    "agent": st.sampled_from(sorted(DIRECT)) | any_json,
+    "agent": st.sampled_from(sorted(agents.names())) | any_json,
 }
 
 known_message = st.fixed_dictionaries(
@@ -225,8 +226,9 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
-    for agent in DIRECT:
-        monkeypatch.setenv(f"OBSERVER_{agent.upper()}_BIN", "/bin/false")
+    for agent in agents.all_agents():
+        if agent.binary_env:
+            monkeypatch.setenv(agent.binary_env, "/bin/false")
     settings_ = load_settings(liveness_interval=0, away_timeout=1)
     app = create_app(settings_)
     loop = asyncio.new_event_loop()

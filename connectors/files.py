@@ -1,0 +1,97 @@
+"""What an agent's append-only JSON-lines files share: one `FileFormat` per kind of file.
+
+A format says how to read complete lines into events and how to keep the per-file context
+(what earlier lines said) across restarts; everything else about tailing (offsets, partial
+lines, the line cap, truncation) is the tailer's (observer/ingest/rollouts.py), the same for
+every format. Pure: no IO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Protocol, TypeVar, get_args, get_type_hints
+
+from observer.core.events import Event, Origin
+
+
+class FileContext(Protocol):
+    """What one file has said so far (a frozen dataclass): at least which session it is."""
+
+    @property
+    def session_id(self) -> str | None: ...
+
+
+_C = TypeVar("_C")
+
+
+@dataclass(frozen=True, slots=True)
+class FileFormat:
+    """What differs between tailed formats: everything else (offsets, partial lines, the line
+    cap, truncation) is the same, so a new append-only JSON-lines format is one instance."""
+
+    name: str  # in log lines: "unreadable <name> line"
+    agent: str  # the Origin's agent
+    read: Callable[[bytes, Origin, Any], tuple[list[Event], Any]]  # complete lines -> events
+    context_for_path: Callable[[str], Any]  # a file read from its start
+    context_to_json: Callable[[Any], dict[str, Any]]  # persisted with the offset
+    context_from_json: Callable[[dict[str, Any]], Any]
+
+
+def json_lines_format(
+    name: str,
+    agent: str,
+    read: Callable[[bytes, Origin, _C], tuple[list[Event], _C]],
+    context_for_path: Callable[[str], _C],
+    context_type: type[_C],
+) -> FileFormat:
+    """A format whose context is a frozen dataclass, persisted as its fields."""
+    return FileFormat(
+        name,
+        agent,
+        read,
+        context_for_path,
+        context_to_json,
+        lambda data: context_from_json(context_type, data),
+    )
+
+
+def context_to_json(context: Any) -> dict[str, Any]:
+    return asdict(context)
+
+
+def context_from_json(cls: type[_C], data: dict[str, Any]) -> _C:
+    """Unknown keys (a newer version's) are ignored; a value of the wrong type (an older
+    version's, or a damaged row) falls back to the field's default rather than failing."""
+    hints = _hints(cls)
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name in data and _fits(data[f.name], hints[f.name]):
+            values[f.name] = data[f.name]
+    return cls(**values)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The fields' types, worked out once per class: a restart loads a context per file."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = get_type_hints(cls)
+    return hints
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value suits a field typed `hint` (a plain type or `X | None`)."""
+    for option in get_args(hint) or (hint,):
+        if value is None or option is type(None):
+            if value is None and option is type(None):
+                return True
+        elif option in (int, float) and isinstance(value, bool):
+            continue  # JSON true is no number
+        elif option is float and isinstance(value, int | float):
+            return True
+        elif isinstance(option, type) and isinstance(value, option):
+            return True
+    return False

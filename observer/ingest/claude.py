@@ -1,0 +1,229 @@
+"""Claude Code's own sources, beside its hooks: the live session registry and the transcripts.
+
+The registry (`~/.claude/sessions/<pid>.json`) is the only signal after Esc, and its removal the
+sign of an exit. The transcripts (`~/.claude/projects/…/<session>.jsonl`) hold the replies and
+their usage; only those a hook named are tailed (and their subagents'), as the directory also
+holds every past session. Claude's row in observer/agents.py builds both for the ingestor, which
+runs them like any source: their events go through `Ingestor.apply`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from watchdog.events import FileSystemEvent
+
+from connectors.claude import AGENT
+from connectors.claude.registry import registry_events
+from connectors.claude.transcript import transcripts_format
+from observer.core.errors import ParseError
+from observer.core.events import Event, Kind, Origin
+from observer.ingest.watch_files import TreeWatcher, Wake
+from observer.runtime.aio import ThreadHandoff, wait_event
+from observer.runtime.supervisor import tick
+from observer.store import FileOffset
+
+if TYPE_CHECKING:
+    from observer.ingest.drain import Ingestor
+
+log = logging.getLogger(__name__)
+
+# Claude removes its registry file as it exits, while its last async hooks (Stop, SessionEnd)
+# may still be on their way to the spool: give them this long before calling the session ended.
+EXIT_GRACE_SECONDS = 1.0
+
+Task = tuple[str, Callable[[], Coroutine[Any, Any, None]]]
+
+
+def claude_sources(ingestor: Ingestor) -> tuple[ClaudeRegistry, ClaudeTranscripts]:
+    return ClaudeRegistry(ingestor), ClaudeTranscripts(ingestor)
+
+
+class ClaudeRegistry:
+    """Watch ~/.claude/sessions/<pid>.json: the only signal after Esc, and exits."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self._ingestor = ingestor
+        self._wake = asyncio.Event()
+        self._dirty: set[Path] = set()
+        self._pids: dict[int, str] = {}
+        self._changes: ThreadHandoff[Path] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.reads = 0  # registry files read (or found deleted)
+
+    def tasks(self, observer: Any) -> list[Task]:
+        return [("claude-registry", partial(self.run, observer))]
+
+    def load(self, offsets: Sequence[FileOffset]) -> None:
+        pass  # nothing persisted: the directory says it all at each start
+
+    def saw(self, event: Event) -> None:
+        pass
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stats(self) -> dict[str, int]:
+        return {"registry_reads": self.reads}
+
+    async def run(self, observer: Any) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._changes = ThreadHandoff(self._loop, self._mark_dirty)
+        directory = self._ingestor.settings.claude_registry_dir
+        watching = False
+        while True:
+            if not watching and directory.is_dir() and observer is not None:
+                handler = Wake(self._on_change)
+                observer.schedule(handler, str(directory), recursive=False)
+                watching = True
+                self._dirty.update(p for p in directory.glob("*.json") if _is_pid_file(p))
+            if self._dirty:
+                dirty, self._dirty = self._dirty, set()
+                await self._ingestor.apply(self._events(dirty))
+            tick()
+            # Until the directory exists (Claude never ran yet), look for it every second.
+            await wait_event(self._wake, 5.0 if watching else 1.0)
+            self._wake.clear()
+
+    def _exited(self, path: Path, pid: int) -> None:
+        """The registry file went away a moment ago: the process exited, unless it is back."""
+        if self._ingestor.stopping or path.exists():
+            return
+        events = self._ingestor.hub.book.process_gone(pid, time.time())
+        if events:
+            self._ingestor.spawn(self._ingestor.apply(events), name=f"exit-{pid}")
+
+    def _mark_dirty(self, paths: list[Path]) -> None:
+        self._dirty.update(paths)
+        self._wake.set()
+
+    def _on_change(self, event: FileSystemEvent) -> None:
+        for raw_path in (event.src_path, getattr(event, "dest_path", "")):
+            path = Path(os.fsdecode(raw_path)) if raw_path else None
+            if path is not None and _is_pid_file(path):
+                if self._changes is not None:
+                    self._changes.put(path)
+
+    def _events(self, paths: set[Path]) -> list[Event]:
+        events: list[Event] = []
+        now = time.time()
+        for path in sorted(paths):
+            self.reads += 1
+            pid = int(path.stem)
+            try:
+                record = json.loads(path.read_bytes())
+            except FileNotFoundError:
+                self._pids.pop(pid, None)
+                if self._loop is not None:
+                    self._loop.call_later(EXIT_GRACE_SECONDS, self._exited, path, pid)
+                continue
+            except (OSError, ValueError):
+                continue  # caught mid-write; the next change notification brings it whole
+            if not isinstance(record, dict):
+                continue
+            origin = Origin(AGENT, now, pid, path.name)
+            try:
+                parsed = registry_events(record, origin, self._pids.get(pid))
+            except ParseError as exc:
+                log.debug("ignoring registry file %s: %s", path.name, exc)
+                continue
+            for event in parsed:
+                self._pids[pid] = event.session_id
+            events.extend(parsed)
+        return events
+
+
+class ClaudeTranscripts:
+    """The transcripts the hooks named, tailed like any file tree."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self._ingestor = ingestor
+        # Claude transcripts the hooks named -> their session. Only those files are tailed
+        # (and their subagents' files): ~/.claude/projects also holds every past session.
+        self._transcripts: dict[str, str] = {}
+        self.watcher = TreeWatcher(
+            transcripts_format(self._transcript_session),
+            ingestor.settings.claude_registry_dir.parent / "projects",
+            self._owns_transcript,
+            self._apply_transcript,
+            ingestor.hub,
+            lambda: ingestor.stopping,
+            history_ends=False,
+        )
+
+    def tasks(self, observer: Any) -> list[Task]:
+        return [("claude-transcripts", partial(self.watcher.run, observer))]
+
+    def load(self, offsets: Sequence[FileOffset]) -> None:
+        for state in self._ingestor.hub.book.visible():
+            if state.agent == AGENT and state.transcript_path:
+                self._transcripts.setdefault(state.transcript_path, state.session_id)
+        self.watcher.load(offsets)
+
+    def wake(self) -> None:
+        self.watcher.wake()
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "claude_transcript_files": len(self.watcher.files),
+            "claude_transcript_bytes_read": self.watcher.bytes_read,
+        }
+
+    def saw(self, event: Event) -> None:
+        """A hook named the session's transcript: read what is new in it and its subagents'."""
+        path = event.transcript_path
+        if event.agent != AGENT or not path or not path.endswith(".jsonl"):
+            return
+        self._transcripts.setdefault(path, event.session_id)
+        paths = [Path(path)]
+        try:
+            paths.extend(Path(path[: -len(".jsonl")], "subagents").glob("*.jsonl"))
+        except OSError:
+            pass
+        self.watcher.follow(paths)
+
+    def _transcript_session(self, path: str) -> str | None:
+        main = _main_transcript(path)
+        return self._transcripts.get(main) if main is not None else self._transcripts.get(path)
+
+    def _owns_transcript(self, path: Path) -> bool:
+        main = _main_transcript(str(path))
+        return (main or str(path)) in self._transcripts
+
+    async def _apply_transcript(
+        self, events: Sequence[Event], offsets: Sequence[FileOffset]
+    ) -> None:
+        """Of the replies read at once, only each session's last is its last message (a long
+        transcript read at start must not publish every old reply), and only for a session
+        that exists: on a held one (a resume's start) an old reply must not make it look busy."""
+        last = {e.session_id: i for i, e in enumerate(events) if e.kind is Kind.MESSAGE}
+        kept: list[Event] = []
+        for i, event in enumerate(events):
+            state = self._ingestor.hub.book.get(event.session_id)
+            if event.kind is Kind.MESSAGE:
+                if last[event.session_id] != i or state is None or state.held:
+                    event = replace(event, kind=Kind.METADATA, detail=None)
+            kept.append(event)
+        await self._ingestor.apply(kept, offsets)
+
+
+def _main_transcript(path: str) -> str | None:
+    """`<session>/subagents/agent-*.jsonl` -> `<session>.jsonl`; None for any other path."""
+    parent = os.path.dirname(path)
+    if os.path.basename(parent) != "subagents":
+        return None
+    return os.path.dirname(parent) + ".jsonl"
+
+
+def _is_pid_file(path: Path) -> bool:
+    """Claude's registry holds `<pid>.json` (and `<pid>.<hash>.key`, which we never read)."""
+    return path.suffix == ".json" and path.stem.isdigit()
