@@ -90,22 +90,12 @@ class Ingestor:
         self._usage_wake = asyncio.Event()
         # Each agent's trees of files and sources of its own, as its row says.
         self.watchers: dict[str, TreeWatcher] = {}  # by its task's name
-        self._tree_names: dict[str, str] = {}  # the same, by its tree's name (stats)
         self.sources: list[Source] = []
         for agent in agents.all_agents():
             for tree in agent.file_trees:
-                directory = tree.directory(settings)
-                watcher = TreeWatcher(
-                    tree.format,
-                    directory,
-                    tree.owns(directory),
-                    self.apply,
-                    hub,
-                    lambda: self._stopping,
-                    history_ends=tree.history_ends,
+                self.watchers[tree.task] = TreeWatcher.of_tree(
+                    tree, settings, self.apply, hub, lambda: self._stopping
                 )
-                self.watchers[tree.task] = watcher
-                self._tree_names[tree.name] = tree.task
             if agent.sources is not None:
                 self.sources.extend(agent.sources(self))
 
@@ -339,11 +329,8 @@ class Ingestor:
 
     def stats(self) -> dict[str, int]:
         stats = {"spool_ingested": self.ingested, "spool_rejected": self.rejected}
-        for name, task in self._tree_names.items():
-            watcher = self.watchers[task]
-            stats[f"{name}_files"] = len(watcher.files)
-            stats[f"{name}_bytes_read"] = watcher.bytes_read
-            stats[f"{name}_parse_errors"] = watcher.parse_errors
+        for watcher in self.watchers.values():
+            stats.update(watcher.stats())
         for source in self.sources:
             stats.update(source.stats())
         stats["usage_records"] = self.usage.records

@@ -22,6 +22,7 @@ from typing import Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from connectors.files import FileFormat
+from observer.agents import FileTree
 from observer.core.events import Event, Kind
 from observer.core.state import INACTIVE_IN_HISTORY
 from observer.core.table import Status
@@ -29,6 +30,7 @@ from observer.ingest import rollouts
 from observer.runtime.aio import ThreadHandoff, wait_event
 from observer.runtime.hub import Hub
 from observer.runtime.supervisor import tick
+from observer.settings import Settings
 from observer.store import FileOffset
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,9 @@ class TreeWatcher:
         hub: Hub,
         stopping: Callable[[], bool],
         history_ends: bool = True,
+        name: str | None = None,
     ) -> None:
+        self.name = name  # its counters' prefix in the stats, if it reports its own
         self.format = fmt
         # End the session of a file quiet for a while when first read. Not for files another
         # source already speaks for (Claude's transcripts: hooks and the registry say it all).
@@ -83,6 +87,28 @@ class TreeWatcher:
         self.files: dict[str, rollouts.TailState] = {}
         self.bytes_read = 0
         self.parse_errors = 0
+
+    @classmethod
+    def of_tree(
+        cls,
+        tree: FileTree,
+        settings: Settings,
+        apply: Apply,
+        hub: Hub,
+        stopping: Callable[[], bool],
+    ) -> TreeWatcher:
+        """The watcher of one of an agent's file trees (its row in observer/agents.py)."""
+        directory = tree.directory(settings)
+        owns = tree.owns(directory)
+        history_ends = tree.history_ends
+        return cls(tree.format, directory, owns, apply, hub, stopping, history_ends, tree.name)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            f"{self.name}_files": len(self.files),
+            f"{self.name}_bytes_read": self.bytes_read,
+            f"{self.name}_parse_errors": self.parse_errors,
+        }
 
     def load(self, rows: Sequence[FileOffset]) -> None:
         """Resume the files this tree owns from their persisted offsets (the table is shared)."""
