@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from observer import store as store_module
 from observer.ingest.drain import Ingestor
 from observer.ingest.spool import write_event
 from observer.runtime.hub import Hub
 from observer.settings import Settings, ensure_data_dir
 from observer.store import Store
+from observer.store.rows import Rows
 from tests.support.paths import FIXTURES
 
 FIXTURE = FIXTURES / "claude" / "b_bash" / "hooks.jsonl"
@@ -26,7 +26,7 @@ class DiskFull:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, times: int) -> None:
         self.left = times
-        real = store_module._Rows.execute
+        real = Rows.execute
 
         def execute(rows: Any, conn: sqlite3.Connection) -> None:
             if self.left > 0:
@@ -34,7 +34,7 @@ class DiskFull:
                 raise sqlite3.OperationalError("database or disk is full")
             real(rows, conn)
 
-        monkeypatch.setattr(store_module._Rows, "execute", execute)
+        monkeypatch.setattr(Rows, "execute", execute)
 
 
 def _spool_session(settings: Settings, session_id: str, events: int = 30) -> None:
