@@ -34,9 +34,9 @@ from connectors.codex import daemon as wire
 from connectors.codex.appserver import SHELL_TOOL, decision_for, shell_script
 from observer import __version__
 from observer.core.errors import ActionError
+from observer.core.events import Emit
 from observer.core.jsonrpc import Notification, RpcError, ServerRequest
 from observer.core.policy import ALLOW, OTHER, Subject, subject_of
-from observer.direct.base import Emit
 from observer.runtime.decisions import SCOPES
 from observer.runtime.jsonrpc import AsyncPeer
 from observer.runtime.supervisor import tick

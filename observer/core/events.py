@@ -6,6 +6,7 @@ formats any more. Pure data, no IO: frozen, slotted, JSON-friendly (StrEnum valu
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -128,3 +129,8 @@ class Event:
 
 
 _EVENT_FIELDS = tuple(f.name for f in fields(Event))
+
+
+# How a source hands the events it made to whoever applies them (the hub, through the ingest or
+# a launched session's manager): awaited, so a source waits until they are committed.
+Emit = Callable[[Sequence["Event"]], Awaitable[None]]

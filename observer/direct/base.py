@@ -15,17 +15,16 @@ import os
 import signal
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from observer.core.errors import ActionError
-from observer.core.events import Event, Kind
+from observer.core.events import Emit, Event, Kind
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[Sequence[Event]], Awaitable[None]]
 MAX_LINE = 16 * 1024 * 1024  # a tool result can be large; a runaway line must not eat memory
 INTERRUPT_GRACE = 10.0  # an interrupt the agent does not confirm in this long is forced
 END_GRACE = 5.0

@@ -25,7 +25,8 @@ from observer import agents
 from observer.core.book import SessionBook
 from observer.core.capabilities import capabilities
 from observer.core.errors import ActionError
-from observer.direct.base import Asked, Driver, Emit, LaunchSpec
+from observer.core.events import Emit
+from observer.direct.base import Asked, Driver, LaunchSpec
 
 if TYPE_CHECKING:
     from observer.runtime.decisions import DecisionDesk
