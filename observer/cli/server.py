@@ -127,7 +127,7 @@ def open_page(
     """
     import webbrowser
 
-    from observer.clients.api_client import request_json
+    from observer.clients.local_http import request_json
 
     settings = settings_for(data_dir)
     url = request_json(settings, "POST", "/api/login-links", {})["url"]

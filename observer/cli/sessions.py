@@ -82,7 +82,7 @@ def away(
     """Away mode: hold each tool call a Claude Code or Codex session asks permission for, until
     you allow or deny it from a client (the web page, a phone) or the timeout passes (then the
     terminal prompt takes over). Off: the agents ask in their terminals as usual."""
-    from observer.clients.api_client import request_json
+    from observer.clients.local_http import request_json
 
     settings = settings_for(data_dir)
     if state is None:
@@ -120,7 +120,7 @@ def rules(
 ) -> None:
     """List or change the approval rules. Deny beats ask beats allow; what no rule covers is
     asked. An allow covers a compound command only when it covers every part of it."""
-    from observer.clients.api_client import request_json
+    from observer.clients.local_http import request_json
 
     settings = settings_for(data_dir)
     if add is not None:
@@ -155,7 +155,7 @@ def audit(
     as_json: JsonFlag = False,
 ) -> None:
     """Every approval decision, rule change and away-mode switch: who, from where, when."""
-    from observer.clients.api_client import request_json
+    from observer.clients.local_http import request_json
 
     entries = request_json(settings_for(data_dir), "GET", f"/api/audit?limit={limit}")["entries"]
     if as_json:

@@ -1,5 +1,5 @@
-"""What talks to a running server: the HTTP helpers (local_http.py, api_client.py), the
-WebSocket feed (client.py), status and `status --watch`, the menubar plugin, the usage report,
+"""What talks to a running server: the one HTTP helper (local_http.py), the one WebSocket
+feed (feed.py), status and `status --watch`, the menubar plugin, the usage report,
 `launch`, and `replay` (which runs the state machine over files offline, like a client would see).
 
 May import observer.core, observer.settings, observer.store, observer.runtime and observer.ingest

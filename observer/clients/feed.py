@@ -1,7 +1,9 @@
-"""A small Python client of observer's WebSocket: the session list kept current, and every
-change of the sessions it follows delivered once, in revision order, across reconnects.
+"""observer's WebSocket, from the client's side: the one place that connects (the server's unix
+socket when there is one, else TCP; the token in a header), subscribes, and folds what arrives
+into the session list kept current. `status --watch` follows it with `changes()`, the menubar
+with its own asyncio loop over `connect_async`, `subscriptions` and `receive`.
 
-On (re)connect it asks for the list (a full snapshot) and, for each followed session, the
+On (re)connect it asks for the list (a full snapshot) and, for each session it has seen, the
 events since the last revision it saw (`subscribe_session` with `since_revision`): the server
 answers with the missed events from its replay ring, or a snapshot when the gap is too big. A
 message at or below a revision already delivered is dropped, so a reconnect never duplicates.
@@ -19,11 +21,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from websockets.asyncio import client as asyncio_client
 from websockets.exceptions import WebSocketException
-from websockets.sync.client import ClientConnection, connect, unix_connect
+from websockets.sync import client as sync_client
+
+from observer.settings import Settings
 
 BACKOFF_START = 0.25
 BACKOFF_MAX = 10.0
+QUIET = 0.5  # seconds between looks at `stop()` while nothing arrives
+# The peer is this user's own server, reached with its token, and its list grows with the
+# history it keeps: a cap would only turn a long history into a reconnect loop.
+MAX_MESSAGE: int | None = None
+Session = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,7 @@ class Change:
     session_id: str
     revision: int
     status: str
-    session: dict[str, Any]
+    session: Session
     kind: str  # session_created / session_delta / session_ended / snapshot
 
 
@@ -42,22 +52,94 @@ class SessionFeed:
     url: str  # http://host:port of the server
     token: str | None = None
     socket_path: str | None = None  # the server's unix socket: asked instead of url when set
-    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
     revisions: dict[str, int] = field(default_factory=dict)
     reconnects: int = 0
     lists_received: int = 0  # how many times the list (re)arrived: "in sync" after each
     server_version: str | None = None
     sleep: Callable[[float], None] = time.sleep
 
-    def changes(self, stop: Callable[[], bool] = lambda: False) -> Iterator[Change]:
-        """Every change, once, in revision order per session; reconnects until `stop()`."""
+    @classmethod
+    def for_settings(cls, settings: Settings) -> SessionFeed:
+        """The feed of this machine's server, reached the way every local tool reaches it."""
+        socket = str(settings.socket_path) if settings.socket_path is not None else None
+        return cls(settings.local_url(), settings.token, socket_path=socket)
+
+    # -- connecting ---------------------------------------------------------------------------
+    def connect(self, open_timeout: float = 10) -> sync_client.ClientConnection:
+        headers, uri = self._headers(), self._uri()
+        if self.socket_path is not None:
+            return sync_client.unix_connect(
+                self.socket_path,
+                uri,
+                additional_headers=headers,
+                open_timeout=open_timeout,
+                max_size=MAX_MESSAGE,
+            )
+        return sync_client.connect(
+            uri, additional_headers=headers, open_timeout=open_timeout, max_size=MAX_MESSAGE
+        )
+
+    def connect_async(self, open_timeout: float = 10) -> asyncio_client.connect:
+        """The same connection for an asyncio loop: `async with feed.connect_async() as ws`."""
+        headers, uri = self._headers(), self._uri()
+        if self.socket_path is not None:
+            return asyncio_client.unix_connect(
+                self.socket_path,
+                uri,
+                additional_headers=headers,
+                open_timeout=open_timeout,
+                max_size=MAX_MESSAGE,
+            )
+        return asyncio_client.connect(
+            uri, additional_headers=headers, open_timeout=open_timeout, max_size=MAX_MESSAGE
+        )
+
+    def _uri(self) -> str:
+        if self.socket_path is not None:
+            return "ws://localhost/ws"  # the Host header a unix socket's peer sees
+        base = self.url.rstrip("/").replace("https://", "wss://").replace("http://", "ws://")
+        return f"{base}/ws"
+
+    def _headers(self) -> dict[str, str]:
+        # In a header, never in the URL: URLs end up in logs and in `ps`.
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    # -- the protocol, whatever the loop ------------------------------------------------------
+    def greet(self, raw: str | bytes) -> None:
+        """The server's first frame: `hello`, or this is not an observer server."""
+        hello = json.loads(raw)
+        if not isinstance(hello, dict) or hello.get("type") != "hello":
+            raise WebSocketException(f"not an observer server: {hello!r}")
+        self.server_version = hello.get("version")
+
+    def subscriptions(self) -> list[str]:
+        """What to send on each (re)connect: the missed events of every session seen, the list."""
+        asks: list[dict[str, Any]] = [
+            {"type": "subscribe_session", "session_id": session_id, "since_revision": revision}
+            for session_id, revision in self.revisions.items()
+        ]
+        asks.append({"type": "subscribe_list"})
+        return [json.dumps(ask) for ask in asks]
+
+    def receive(self, raw: str | bytes) -> list[Change]:
+        """Fold one frame into `sessions`: the changes it made, in revision order."""
+        message = json.loads(raw)
+        return list(self._apply(message)) if isinstance(message, dict) else []
+
+    # -- the blocking loop (status --watch) ---------------------------------------------------
+    def changes(
+        self, stop: Callable[[], bool] = lambda: False, idle: Callable[[], None] = lambda: None
+    ) -> Iterator[Change]:
+        """Every change, once, in revision order per session; reconnects until `stop()`.
+        `idle()` runs after each QUIET seconds with nothing received (a throttled redraw)."""
         backoff = BACKOFF_START
         while not stop():
             try:
-                with self._connect() as ws:
+                with self.connect() as ws:
                     backoff = BACKOFF_START
-                    yield from self._session(ws, stop)
-            except (OSError, TimeoutError, WebSocketException):
+                    yield from self._follow(ws, stop, idle)
+            except (OSError, TimeoutError, WebSocketException, ValueError):
                 pass
             if stop():
                 return
@@ -65,33 +147,33 @@ class SessionFeed:
             self.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 
-    def _session(self, ws: ClientConnection, stop: Callable[[], bool]) -> Iterator[Change]:
-        hello = json.loads(ws.recv(timeout=10))
-        if hello.get("type") != "hello":
-            raise WebSocketException(f"not an observer server: {hello!r}")
-        self.server_version = hello.get("version")
-        for session_id, revision in self.revisions.items():
-            ws.send(
-                json.dumps(
-                    {
-                        "type": "subscribe_session",
-                        "session_id": session_id,
-                        "since_revision": revision,
-                    }
-                )
-            )
-        ws.send(json.dumps({"type": "subscribe_list"}))
+    def _follow(
+        self,
+        ws: sync_client.ClientConnection,
+        stop: Callable[[], bool],
+        idle: Callable[[], None],
+    ) -> Iterator[Change]:
+        self.greet(ws.recv(timeout=10))
+        for ask in self.subscriptions():
+            ws.send(ask)
         while not stop():
             try:
-                raw = ws.recv(timeout=0.5)
+                raw = ws.recv(timeout=QUIET)
             except TimeoutError:
+                idle()
                 continue
-            yield from self._apply(json.loads(raw))
+            yield from self.receive(raw)
 
+    # -- folding ------------------------------------------------------------------------------
     def _apply(self, message: dict[str, Any]) -> Iterator[Change]:
         kind = message.get("type")
         if kind == "sessions_list":
-            for session in message["sessions"]:
+            listed = message["sessions"]
+            # The list is the server's whole set: one it no longer has is gone here too.
+            for gone in set(self.sessions) - {s["id"] for s in listed}:
+                del self.sessions[gone]
+                self.revisions.pop(gone, None)
+            for session in listed:
                 yield from self._snapshot(session)
             self.lists_received += 1
         elif kind == "session_snapshot":
@@ -104,37 +186,23 @@ class SessionFeed:
             if message["revision"] <= self.revisions.get(session_id, 0):
                 return  # already delivered (a replay after a reconnect)
             if kind == "session_delta":
-                current = {**self.sessions.get(session_id, {}), **message["changes"]}
+                known = self.sessions.get(session_id)
+                if known is None:
+                    return  # its creation was never seen: the next list brings it whole
+                current = {**known, **message["changes"]}
             else:
                 current = dict(message["session"])
             current["status"] = message["status"]
             current["revision"] = message["revision"]
             yield self._record(session_id, current, str(kind))
 
-    def _snapshot(self, session: dict[str, Any]) -> Iterator[Change]:
+    def _snapshot(self, session: Session) -> Iterator[Change]:
         session_id = session["id"]
         if session["revision"] <= self.revisions.get(session_id, 0):
             return
         yield self._record(session_id, dict(session), "snapshot")
 
-    def _record(self, session_id: str, session: dict[str, Any], kind: str) -> Change:
+    def _record(self, session_id: str, session: Session, kind: str) -> Change:
         self.sessions[session_id] = session
         self.revisions[session_id] = int(session["revision"])
         return Change(session_id, int(session["revision"]), str(session["status"]), session, kind)
-
-    def _ws_url(self) -> str:
-        base = self.url.rstrip("/").replace("https://", "wss://").replace("http://", "ws://")
-        return f"{base}/ws"
-
-    def _connect(self) -> ClientConnection:
-        headers, size = self._headers(), 2**24
-        if self.socket_path is not None:
-            uri = "ws://localhost/ws"
-            return unix_connect(
-                self.socket_path, uri, additional_headers=headers, open_timeout=10, max_size=size
-            )
-        return connect(self._ws_url(), additional_headers=headers, open_timeout=10, max_size=size)
-
-    def _headers(self) -> dict[str, str]:
-        # In a header, never in the URL: URLs end up in logs and in `ps`.
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}

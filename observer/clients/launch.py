@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from observer.clients.api_client import request_json
+from observer.clients.local_http import request_json
 from observer.settings import Settings
 
 

@@ -1,7 +1,12 @@
 """One HTTP request to this machine's observer, the way every local tool makes it: over the
 server's unix socket in the 0700 data dir when its path allows one (no other account can reach
 it or squat it while observer is down, as it could the TCP port, and the token never leaves
-this user), else over TCP to the bound address. Always with the token and as JSON."""
+this user), else over TCP to the bound address. Always with the token and as JSON.
+
+`request` hands back the reply whatever its status (status and doctor read the failures
+themselves); `request_json` is the CLI's: the answer, or one clear line (ObserverError).
+(`observer forward` talks to a *remote* observer, over HTTPS maybe, with another token: it has
+its own client in observer/ops/forward.py.)"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from observer.core.errors import ObserverError
 from observer.settings import Settings
 
 
@@ -76,3 +82,28 @@ def request(
         return Reply(response.status, response.read())
     finally:
         conn.close()
+
+
+def request_json(
+    settings: Settings, method: str, path: str, body: object = None, timeout: float = 60
+) -> Any:
+    """The server's JSON answer; anything else (not running, refused, no JSON) an ObserverError
+    that says what to do."""
+    try:
+        reply = request(settings, method, path, body, timeout=timeout)
+    except (OSError, http.client.HTTPException) as exc:
+        raise ObserverError(
+            f"observer is not running at {where(settings)} ({exc}): start it with `observer start`"
+        ) from None
+    try:
+        answer = reply.json()
+    except ValueError:
+        answer = None
+    if reply.status >= 400:
+        detail = answer.get("message") if isinstance(answer, dict) else None
+        if reply.status == 401:
+            detail = f"wrong or missing token (observer reads {settings.token_path})"
+        raise ObserverError(f"the server refused: {detail or f'HTTP {reply.status}'}")
+    if answer is None:
+        raise ObserverError(f"the server answered HTTP {reply.status} with no JSON")
+    return answer

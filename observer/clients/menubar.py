@@ -12,13 +12,15 @@ WebSocket's list subscription and hands over a new block on every change, at mos
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+from observer.clients.feed import SessionFeed
 from observer.core.attention import sort_views
 
 SEPARATOR = "~~~"
@@ -93,26 +95,6 @@ def waits_for(s: Session) -> str:
     return f"running {tool}" if tool else ""
 
 
-def apply(sessions: dict[str, Session], message: dict[str, Any]) -> bool:
-    """Fold one protocol message into `sessions`; True when the menu may have changed."""
-    kind = message.get("type")
-    if kind == "sessions_list":
-        sessions.clear()
-        sessions.update((s["id"], s) for s in message.get("sessions", []))
-        return True
-    if kind in ("session_created", "session_ended"):
-        sessions[message["session_id"]] = message["session"]
-        return True
-    if kind == "session_delta":
-        known = sessions.get(message["session_id"])
-        if known is None:
-            return False
-        known.update(message.get("changes") or {})
-        known.update(status=message["status"], revision=message["revision"])
-        return True
-    return False
-
-
 def plugin_script(command: list[str]) -> str:
     """A SwiftBar plugin file that runs `command` (observer menubar) as a streamable plugin."""
     quoted = " ".join(_sh_quote(part) for part in command)
@@ -169,11 +151,7 @@ async def follow(
     """Hand `write` a block now and on every change (at most one per `throttle` s; every `refresh` s
     the ages move on). Server down or token refused: a problem block, then retry with backoff.
     With `once`, write the first block (or the problem) and return."""
-    from websockets.asyncio.client import connect, unix_connect
-    from websockets.exceptions import InvalidStatus, WebSocketException
-
-    ws_url = re.sub(r"^http", "ws", server_url.rstrip("/")) + "/ws"
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    feed = SessionFeed(server_url, token, socket_path=socket_path)
     backoff = 1.0
     last = ""
 
@@ -185,27 +163,19 @@ async def follow(
 
     while True:
         try:
-            opening = (
-                unix_connect(
-                    socket_path,
-                    "ws://localhost/ws",
-                    additional_headers=headers,
-                    open_timeout=5,
-                    max_size=None,
-                )
-                if socket_path is not None
-                else connect(ws_url, additional_headers=headers, open_timeout=5, max_size=None)
-            )
-            async with opening as ws:
-                await ws.send(json.dumps({"type": "subscribe_list"}))
-                sessions: dict[str, Session] = {}
+            async with feed.connect_async(open_timeout=5) as ws:
+                async with asyncio.timeout(10):
+                    feed.greet(await ws.recv())
+                for ask in feed.subscriptions():
+                    await ws.send(ask)
+                lists = feed.lists_received
                 loaded = dirty = False
                 last_emit = -math.inf
                 while True:
                     now = time.monotonic()
                     due = last_emit + (throttle if dirty else refresh)
                     if loaded and now >= due:
-                        emit(render(sessions.values(), page_url, time.time()))
+                        emit(render(feed.sessions.values(), page_url, time.time()))
                         last_emit, dirty, backoff = now, False, 1.0
                         if once:
                             return
@@ -218,10 +188,9 @@ async def follow(
                         if not loaded:
                             raise
                         continue
-                    message = json.loads(raw)
-                    if apply(sessions, message):
-                        dirty = True
-                        loaded = loaded or message.get("type") == "sessions_list"
+                    changed = bool(feed.receive(raw)) or feed.lists_received > lists
+                    dirty = dirty or changed
+                    loaded = feed.lists_received > lists
         except InvalidStatus as exc:
             code = exc.response.status_code
             problem = (

@@ -1,5 +1,5 @@
 """`observer status --watch`: the status table, redrawn on every change, live over the
-WebSocket (observer.clients.client reconnects on its own when the server restarts)."""
+WebSocket (observer.clients.feed reconnects on its own when the server restarts)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from observer.clients.client import SessionFeed
+from observer.clients.feed import SessionFeed
 from observer.clients.status import render_status
 from observer.core.attention import sort_views
 from observer.settings import Settings
@@ -22,18 +22,23 @@ def watch_status(
     stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    socket = str(settings.socket_path) if settings.socket_path is not None else None
-    feed = SessionFeed(settings.local_url(), settings.token, socket_path=socket)
+    feed = SessionFeed.for_settings(settings)
     drawn_at = -REDRAW_EVERY
     pending = False
-    write(CLEAR + render(feed, settings, connected=False))
-    for _change in feed.changes(stop=stop):
-        pending = True
-        if clock() - drawn_at >= REDRAW_EVERY:
+
+    def draw(now: bool = False) -> None:
+        nonlocal drawn_at, pending
+        if pending and (now or clock() - drawn_at >= REDRAW_EVERY):
             write(CLEAR + render(feed, settings, connected=True))
             drawn_at, pending = clock(), False
-    if pending:
-        write(CLEAR + render(feed, settings, connected=True))
+
+    write(CLEAR + render(feed, settings, connected=False))
+    # A change held back by the throttle is drawn when the feed goes quiet, not only at the next
+    # change: the last of a burst (a turn's end) must not wait for one that may never come.
+    for _change in feed.changes(stop=stop, idle=draw):
+        pending = True
+        draw()
+    draw(now=True)
 
 
 def render(feed: SessionFeed, settings: Settings, connected: bool) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from observer.clients import menubar, status, status_watch
-from observer.clients.client import SessionFeed
+from observer.clients.feed import SessionFeed
 from observer.core.attention import sort_states
 from observer.core.events import Event, Kind
 from observer.core.state import SessionState

@@ -1,5 +1,6 @@
-"""observer.clients.client against a real server that is killed and restarted while events keep
-coming: every revision of a followed session arrives once, in order, none missed."""
+"""observer.clients.feed against a real server that is killed and restarted while events keep
+coming: every revision of a followed session arrives once, in order, none missed. And its fold
+of the protocol, frame by frame, without a server."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from websockets.exceptions import WebSocketException
 
-from observer.clients.client import Change, SessionFeed
+from observer.clients.feed import Change, SessionFeed
 from observer.ingest.spool import write_event
+from observer.settings import load_settings
 from tests.approvals.test_decide_hook import Lab
 from tests.support.credentials import token_of
 from tests.support.server_process import free_port, wait_for
@@ -99,3 +103,73 @@ def test_status_watch_redraws_live(lab: Lab) -> None:
     last = frames[-1]
     assert "server: running at" in last and "(live: Ctrl-C to quit)" in last
     assert "waiting     claude  p" in last
+
+
+# -- the fold, without a server ------------------------------------------------------------------
+def _session(sid: str, status: str, revision: int = 1) -> dict[str, Any]:
+    return {"id": sid, "agent": "claude", "status": status, "revision": revision, "pending": None}
+
+
+def _frame(message: dict[str, Any]) -> str:
+    return json.dumps(message)
+
+
+def test_receive_folds_the_protocol() -> None:
+    feed = SessionFeed("http://127.0.0.1:9")
+    listed = {"type": "sessions_list", "sessions": [_session("a", "working")]}
+    assert [c.kind for c in feed.receive(_frame(listed))] == ["snapshot"]
+    delta = {
+        "type": "session_delta",
+        "session_id": "a",
+        "revision": 2,
+        "status": "permission",
+        "changes": {"pending": {"tool": "Bash"}},
+    }
+    (change,) = feed.receive(_frame(delta))
+    assert (change.kind, change.status, change.revision) == ("session_delta", "permission", 2)
+    assert feed.sessions["a"]["pending"] == {"tool": "Bash"}
+    assert feed.receive(_frame(delta)) == []  # a replay after a reconnect: delivered once
+    # A delta of a session whose creation was never seen: the next list brings it whole.
+    assert feed.receive(_frame({**delta, "session_id": "unknown", "revision": 5})) == []
+    created = {"type": "session_created", "session_id": "b", "revision": 1, "status": "working"}
+    assert feed.receive(_frame({**created, "session": _session("b", "working")}))
+    assert set(feed.sessions) == {"a", "b"}
+    assert feed.receive(_frame({"type": "pong"})) == [] and feed.receive("[]") == []
+
+
+def test_a_new_list_is_the_whole_set() -> None:
+    feed = SessionFeed("http://127.0.0.1:9")
+    both = [_session("a", "working"), _session("b", "waiting")]
+    feed.receive(_frame({"type": "sessions_list", "sessions": both}))
+    again = [_session("a", "working"), _session("c", "question")]
+    changes = feed.receive(_frame({"type": "sessions_list", "sessions": again}))
+    assert [c.session_id for c in changes] == ["c"]  # a: nothing new
+    assert set(feed.sessions) == set(feed.revisions) == {"a", "c"}  # b: gone from the server
+    assert feed.lists_received == 2
+
+
+def test_a_reconnect_asks_for_what_it_missed_then_the_list() -> None:
+    feed = SessionFeed("http://127.0.0.1:9")
+    assert [json.loads(a) for a in feed.subscriptions()] == [{"type": "subscribe_list"}]
+    feed.receive(_frame({"type": "sessions_list", "sessions": [_session("a", "working", 7)]}))
+    assert [json.loads(a) for a in feed.subscriptions()] == [
+        {"type": "subscribe_session", "session_id": "a", "since_revision": 7},
+        {"type": "subscribe_list"},
+    ]
+
+
+def test_the_first_frame_must_be_hello() -> None:
+    feed = SessionFeed("http://127.0.0.1:9")
+    feed.greet(_frame({"type": "hello", "version": "9.9"}))
+    assert feed.server_version == "9.9"
+    with pytest.raises(WebSocketException, match="not an observer server"):
+        feed.greet(_frame({"type": "sessions_list", "sessions": []}))
+
+
+def test_it_reaches_the_servers_socket_when_there_is_one(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=str(tmp_path / "d"), bind="127.0.0.1:4711", token="t")
+    feed = SessionFeed.for_settings(settings)
+    assert feed.socket_path == str(settings.socket_path)
+    assert (feed.url, feed.token) == ("http://127.0.0.1:4711", "t")
+    far = load_settings(data_dir=str(tmp_path / ("d" * 110)), bind="127.0.0.1:4711")
+    assert SessionFeed.for_settings(far).socket_path is None  # too long a path: TCP

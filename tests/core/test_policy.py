@@ -283,7 +283,7 @@ def rules_server(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
         sent.append((method, path, body))
         return {"rules": listed}
 
-    monkeypatch.setattr("observer.clients.api_client.request_json", request_json)
+    monkeypatch.setattr("observer.clients.local_http.request_json", request_json)
     return sent
 
 

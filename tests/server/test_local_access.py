@@ -140,7 +140,7 @@ def test_the_cli_talks_over_the_socket(tmp_path: Path) -> None:
 
 def test_the_live_clients_follow_over_the_socket(tmp_path: Path) -> None:
     from observer.clients import menubar
-    from observer.clients.client import SessionFeed
+    from observer.clients.feed import SessionFeed
 
     with _observer(tmp_path) as (_url, data_dir, _log):
         nowhere = "http://127.0.0.1:9"  # only the socket can answer
