@@ -12,6 +12,9 @@ server is built. The tests register a made-up fourth agent that way (tests/test_
 Layering: this module sits just above connectors/ and observer/core (it imports nothing else at
 import time), so every package may use it. What lives higher up (a driver class, Claude's
 ingest sources) is reached through a factory that imports it when called.
+
+May import: observer.core, observer.settings, connectors. Inside factories, when called:
+observer.direct, observer.ingest. (tests/test_layers.py holds every package to its list.)
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ Everything observer writes that a crash must not leave half-written goes through
 scripts, the service files, and the agents' own config files (settings.json, config.toml...).
 
 Below everything else in observer: imports nothing of it, so settings.py can use it.
+
+May import: nothing of observer. (tests/test_layers.py holds every package to its list.)
 """
 
 from __future__ import annotations

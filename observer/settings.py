@@ -1,6 +1,11 @@
 """One settings object. Precedence: command-line flag > OBSERVER_* environment > config file
-(`<data dir>/config.toml`) > default. Every setting is declared once in `SETTINGS`, and a test
-checks each is documented in docs/settings.md.
+(`<data dir>/config.toml`) > default. Every setting is one row of `SETTINGS`, which holds its
+real default, how a value becomes it and what it does: the Settings fields take their defaults
+from it, flags, environment and file go through its parsers, and a test holds docs/settings.md
+to it row by row.
+
+May import: observer.core, observer.fsio. (tests/test_layers.py holds every package to its
+list.)
 """
 
 from __future__ import annotations
@@ -9,7 +14,8 @@ import ipaddress
 import os
 import secrets
 import tomllib
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,191 +29,188 @@ MAX_SOCKET_PATH = 103
 
 
 @dataclass(frozen=True)
-class SettingInfo:
+class Setting:
+    """One row of the table: the setting's name (its key in config.toml), its real default, how
+    a value from a flag, the environment or the file becomes the setting's value (raising
+    ValueError), what it does, and the default as docs/settings.md shows it when the value alone
+    would not say it (computed at run time, or "none" meaning something)."""
+
     name: str
-    env: str
-    default: str
+    default: Any
+    parse: Callable[[object], Any]
     help: str
+    shown: str | None = None
+
+    @property
+    def env(self) -> str:
+        return f"OBSERVER_{self.name.upper()}"
+
+    @property
+    def shown_default(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        value = self.default
+        if value is None or value == ():
+            return "none"
+        if isinstance(value, bool):
+            return str(value).lower()
+        return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-SETTINGS: tuple[SettingInfo, ...] = (
-    SettingInfo(
-        "data_dir",
-        "OBSERVER_DATA_DIR",
-        'platformdirs user_data_dir("observer")',
+def _text(value: object) -> str:
+    return str(value)
+
+
+def _path(value: object) -> Path:
+    return Path(str(value)).expanduser()
+
+
+def _seconds(value: object) -> float:
+    seconds = float(value) if isinstance(value, int | float) else float(str(value))
+    if seconds < 0:
+        raise ValueError("must not be negative")
+    return seconds
+
+
+def _count(value: object) -> int:
+    count = int(value) if isinstance(value, int | float) else int(str(value))
+    if count < 1:
+        raise ValueError("must be at least 1")
+    return count
+
+
+def _names(value: object) -> tuple[str, ...]:
+    """A list setting: a TOML array, or one comma-separated string (environment, flag)."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _http_url(value: object) -> str:
+    text = str(value)
+    if not text.startswith(("http://", "https://")) or len(text) < 10:
+        raise ValueError("expected an http:// or https:// URL")
+    return text
+
+
+# One row a setting, in the order docs/settings.md lists them (kept as a table, not formatted).
+# fmt: off
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", None, _path,
         "Where the spool, the database, the token and logs live (created 0700).",
-    ),
-    SettingInfo(
-        "bind",
-        "OBSERVER_BIND",
-        DEFAULT_BIND,
-        "host:port the server listens on. Off loopback, put TLS in front (README: Security).",
-    ),
-    SettingInfo(
-        "token",
-        "OBSERVER_TOKEN",
-        "contents of <data dir>/token, written (0600) by `observer init` or the first start",
+        shown="platformdirs user_data_dir(\"observer\")"),
+    Setting("bind", DEFAULT_BIND, _text,
+        "host:port the server listens on. Off loopback, put TLS in front (README: Security)."),
+    Setting("token", None, _text,
         "Bearer token every client sends (local tools read it from the token file themselves).",
-    ),
-    SettingInfo(
-        "allowed_hosts",
-        "OBSERVER_ALLOWED_HOSTS",
-        "none (loopback names, the bound address and public_url's host are always allowed)",
+        shown="contents of <data dir>/token, written (0600) by `observer init` or the first start"),
+    Setting("allowed_hosts", (), _names,
         "Comma-separated host names the server answers to besides those, e.g. a tailnet name. "
         "Any other Host header is refused (DNS rebinding).",
-    ),
-    SettingInfo(
-        "allowed_origins",
-        "OBSERVER_ALLOWED_ORIGINS",
-        "none (the server's own origin only)",
+        shown="none (loopback names, the bound address and public_url's host are always allowed)"),
+    Setting("allowed_origins", (), _names,
         "Comma-separated origins (scheme://host[:port]) whose pages may use the API and the "
         "WebSocket besides the server's own page.",
-    ),
-    SettingInfo(
-        "claude_dir",
-        "OBSERVER_CLAUDE_DIR",
-        "$CLAUDE_CONFIG_DIR or ~/.claude",
+        shown="none (the server's own origin only)"),
+    Setting("claude_dir", None, _path,
         "Claude Code's config dir; its sessions/ registry is watched for Esc and exits.",
-    ),
-    SettingInfo(
-        "codex_dir",
-        "OBSERVER_CODEX_DIR",
-        "$CODEX_HOME or ~/.codex",
-        "Codex's home; its sessions/ rollout files are tailed (history, and a fallback to hooks).",
-    ),
-    SettingInfo(
-        "pi_dir",
-        "OBSERVER_PI_DIR",
-        "~/.pi (its agent/ dir: $PI_CODING_AGENT_DIR)",
-        "pi's home; its agent/sessions/ files are tailed, install-hooks puts our extension "
-        "in agent/extensions/.",
-    ),
-    SettingInfo(
-        "liveness_interval",
-        "OBSERVER_LIVENESS_INTERVAL",
-        "5.0",
-        "Seconds between checks that each live session's agent process still exists; 0 disables.",
-    ),
-    SettingInfo(
-        "replay_ring",
-        "OBSERVER_REPLAY_RING",
-        "1000",
-        "Events kept per session for clients that reconnect with since_revision.",
-    ),
-    SettingInfo(
-        "max_clients",
-        "OBSERVER_MAX_CLIENTS",
-        "500",
+        shown="$CLAUDE_CONFIG_DIR or ~/.claude"),
+    Setting("codex_dir", None, _path,
+        "Codex's home; its sessions/ rollout files are tailed (history, and a fallback to "
+        "hooks).",
+        shown="$CODEX_HOME or ~/.codex"),
+    Setting("pi_dir", None, _path,
+        "pi's home; its agent/sessions/ files are tailed, install-hooks puts our extension in "
+        "agent/extensions/.",
+        shown="~/.pi (its agent/ dir: $PI_CODING_AGENT_DIR)"),
+    Setting("liveness_interval", 5.0, _seconds,
+        "Seconds between checks that each live session's agent process still exists; 0 "
+        "disables."),
+    Setting("replay_ring", 1000, _count,
+        "Events kept per session for clients that reconnect with since_revision."),
+    Setting("max_clients", 500, _count,
         "WebSocket connections served at once; one more is refused (HTTP 503, "
-        "too_many_clients) before its upgrade.",
-    ),
-    SettingInfo(
-        "max_launched",
-        "OBSERVER_MAX_LAUNCHED",
-        "8",
+        "too_many_clients) before its upgrade."),
+    Setting("max_launched", 8, _count,
         "Sessions observer launches itself that may run at once; one more is refused "
-        "(too_many_sessions).",
-    ),
-    SettingInfo(
-        "event_retention_days",
-        "OBSERVER_EVENT_RETENTION_DAYS",
-        "30",
-        "Days each session's event history (every change, with the event behind it) is kept "
-        "in the database; sessions and usage are kept. 0 keeps it all.",
-    ),
-    SettingInfo(
-        "max_stored_text",
-        "OBSERVER_MAX_STORED_TEXT",
-        "65536",
-        "Characters of any one text of an event (a prompt, a command, a message) stored in "
-        "the database; a longer one keeps its first and last halves and says its length.",
-    ),
-    SettingInfo(
-        "away_timeout",
-        "OBSERVER_AWAY_TIMEOUT",
-        "300",
+        "(too_many_sessions)."),
+    Setting("event_retention_days", 30.0, _seconds,
+        "Days each session's event history (every change, with the event behind it) is kept in "
+        "the database; sessions and usage are kept. 0 keeps it all."),
+    Setting("max_stored_text", 65536, _count,
+        "Characters of any one text of an event (a prompt, a command, a message) stored in the "
+        "database; a longer one keeps its first and last halves and says its length."),
+    Setting("away_timeout", 300.0, _seconds,
         "Away mode: seconds a tool call is held for a decision from a client before the "
-        "agent's own prompt takes over.",
-    ),
-    SettingInfo(
-        "notify_desktop",
-        "OBSERVER_NOTIFY_DESKTOP",
-        "false",
+        "agent's own prompt takes over."),
+    Setting("notify_desktop", False, _boolean,
         "Desktop notifications (notify-send on Linux, osascript on macOS) on approvals, "
-        "questions and finished turns.",
-    ),
-    SettingInfo(
-        "notify_webhook",
-        "OBSERVER_NOTIFY_WEBHOOK",
-        "none",
-        "URL that receives each notification as a JSON POST.",
-    ),
-    SettingInfo(
-        "notify_ntfy",
-        "OBSERVER_NOTIFY_NTFY",
-        "none",
-        "ntfy topic URL (e.g. https://ntfy.sh/my-secret-topic) to push notifications to a phone.",
-    ),
-    SettingInfo(
-        "notify_cooldown",
-        "OBSERVER_NOTIFY_COOLDOWN",
-        "30",
-        "Seconds a session stays quiet after a notification, unless something more urgent happens.",
-    ),
-    SettingInfo(
-        "public_url",
-        "OBSERVER_PUBLIC_URL",
-        "the server's local URL",
+        "questions and finished turns."),
+    Setting("notify_webhook", None, _http_url,
+        "URL that receives each notification as a JSON POST."),
+    Setting("notify_ntfy", None, _http_url,
+        "ntfy topic URL (e.g. https://ntfy.sh/my-secret-topic) to push notifications to a "
+        "phone."),
+    Setting("notify_cooldown", 30.0, _seconds,
+        "Seconds a session stays quiet after a notification, unless something more urgent "
+        "happens."),
+    Setting("public_url", None, _http_url,
         "Base URL of the web page, for the deep link in each notification.",
-    ),
-    SettingInfo(
-        "forward_to",
-        "OBSERVER_FORWARD_TO",
-        "none",
-        "`observer forward`: base URL of the observer this machine sends its spool to.",
-    ),
-    SettingInfo(
-        "forward_token",
-        "OBSERVER_FORWARD_TOKEN",
-        "none",
+        shown="the server's local URL"),
+    Setting("forward_to", None, _http_url,
+        "`observer forward`: base URL of the observer this machine sends its spool to."),
+    Setting("forward_token", None, _text,
         "`observer forward`: the bearer token of that remote observer (never on the command "
-        "line: `ps` shows it to every local user).",
-    ),
-    SettingInfo(
-        "forward_token_file",
-        "OBSERVER_FORWARD_TOKEN_FILE",
-        "none",
+        "line: `ps` shows it to every local user)."),
+    Setting("forward_token_file", None, _path,
         "`observer forward`: a file holding that token, readable by you alone (chmod 600); "
-        "when set, the token is read from it, not from forward_token.",
-    ),
+        "when set, the token is read from it, not from forward_token."),
 )
+# fmt: on
+_ROWS = {row.name: row for row in SETTINGS}
+
+
+def _default(name: str) -> Any:
+    return _ROWS[name].default
 
 
 @dataclass(frozen=True)
 class Settings:
+    """The settings in effect. Each field is a row of SETTINGS, its default the row's."""
+
     data_dir: Path
-    bind: str = DEFAULT_BIND
-    token: str | None = None
-    allowed_hosts: tuple[str, ...] = ()
-    allowed_origins: tuple[str, ...] = ()
-    claude_dir: Path | None = None
-    codex_dir: Path | None = None
-    pi_dir: Path | None = None
-    liveness_interval: float = 5.0
-    replay_ring: int = 1000
-    max_clients: int = 500
-    max_launched: int = 8
-    event_retention_days: float = 30.0
-    max_stored_text: int = 65536
-    away_timeout: float = 300.0
-    notify_desktop: bool = False
-    notify_webhook: str | None = None
-    notify_ntfy: str | None = None
-    notify_cooldown: float = 30.0
-    public_url: str | None = None
-    forward_to: str | None = None
-    forward_token: str | None = None
-    forward_token_file: Path | None = None
+    bind: str = _default("bind")
+    token: str | None = _default("token")
+    allowed_hosts: tuple[str, ...] = _default("allowed_hosts")
+    allowed_origins: tuple[str, ...] = _default("allowed_origins")
+    claude_dir: Path | None = _default("claude_dir")
+    codex_dir: Path | None = _default("codex_dir")
+    pi_dir: Path | None = _default("pi_dir")
+    liveness_interval: float = _default("liveness_interval")
+    replay_ring: int = _default("replay_ring")
+    max_clients: int = _default("max_clients")
+    max_launched: int = _default("max_launched")
+    event_retention_days: float = _default("event_retention_days")
+    max_stored_text: int = _default("max_stored_text")
+    away_timeout: float = _default("away_timeout")
+    notify_desktop: bool = _default("notify_desktop")
+    notify_webhook: str | None = _default("notify_webhook")
+    notify_ntfy: str | None = _default("notify_ntfy")
+    notify_cooldown: float = _default("notify_cooldown")
+    public_url: str | None = _default("public_url")
+    forward_to: str | None = _default("forward_to")
+    forward_token: str | None = _default("forward_token")
+    forward_token_file: Path | None = _default("forward_token_file")
 
     @property
     def spool_dir(self) -> Path:
@@ -306,70 +309,30 @@ def load_settings(**overrides: Any) -> Settings:
     data_dir = overrides.get("data_dir") or os.environ.get("OBSERVER_DATA_DIR")
     data_path = Path(data_dir).expanduser() if data_dir else default_data_dir()
     values: dict[str, Any] = _read_config_file(data_path / "config.toml")
-    for info in SETTINGS:
-        env_value = os.environ.get(info.env)
+    for row in SETTINGS:
+        env_value = os.environ.get(row.env)
         if env_value:
-            values[info.name] = env_value
+            values[row.name] = env_value
     for key, value in overrides.items():
         if value is not None:
             values[key] = value
-    values["data_dir"] = data_path
-    settings = Settings(data_dir=data_path)
-    for f in fields(Settings):
-        if f.name in values and f.name != "data_dir":
-            settings = replace(settings, **{f.name: _coerce(f.name, values[f.name])})
+    given = {
+        row.name: _parse(row, values[row.name])
+        for row in SETTINGS
+        if row.name in values and row.name != "data_dir"
+    }
+    settings = Settings(data_dir=data_path, **given)
     if settings.token is None:
         settings = replace(settings, token=read_token(settings.token_path))
     split_bind(settings.bind)  # validate early, with a clear message
     return settings
 
 
-def _coerce(name: str, value: Any) -> Any:
+def _parse(row: Setting, value: object) -> Any:
     try:
-        if name in ("liveness_interval", "notify_cooldown", "away_timeout", "event_retention_days"):
-            seconds = float(value)
-            if seconds < 0:
-                raise ValueError("must not be negative")
-            return seconds
-        if name == "notify_desktop":
-            return _boolean(value)
-        if name in ("notify_webhook", "notify_ntfy", "public_url", "forward_to"):
-            return _http_url(str(value))
-        if name in ("replay_ring", "max_clients", "max_launched", "max_stored_text"):
-            count = int(value)
-            if count < 1:
-                raise ValueError("must be at least 1")
-            return count
-        if name in ("allowed_hosts", "allowed_origins"):
-            return _names(value)
-        if name in ("claude_dir", "codex_dir", "pi_dir", "forward_token_file"):
-            return Path(str(value)).expanduser()
-        return str(value) if value is not None else None
-    except ValueError as exc:
-        raise ConfigError(f"setting {name}={value!r} is invalid: {exc}") from None
-
-
-def _names(value: object) -> tuple[str, ...]:
-    """A list setting: a TOML array, or one comma-separated string (environment, flag)."""
-    items = value if isinstance(value, list | tuple) else str(value).split(",")
-    return tuple(str(item).strip() for item in items if str(item).strip())
-
-
-def _boolean(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")) or len(value) < 10:
-        raise ValueError("expected an http:// or https:// URL")
-    return value
+        return row.parse(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"setting {row.name}={value!r} is invalid: {exc}") from None
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

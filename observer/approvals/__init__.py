@@ -2,6 +2,6 @@
 and the attacher that answers a Codex daemon's approvals (codex_daemon.py). The desk they both
 ask is observer.runtime.decisions.
 
-May import observer.core, observer.settings, observer.runtime, observer.direct.base and
-connectors. Never server, clients, ops or cli.
+May import: observer.agents, observer.core, observer.runtime, observer.settings, connectors.
+(tests/test_layers.py holds every package to its list.)
 """

@@ -2,6 +2,6 @@
 feed (feed.py), status and `status --watch`, the menubar plugin, the usage report,
 `launch`, and `replay` (which runs the state machine over files offline, like a client would see).
 
-May import observer.core, observer.settings, observer.store, observer.runtime and observer.ingest
-(the price table). Never server internals, ops or cli.
+May import: observer.agents, observer.core, observer.ingest, observer.settings, observer.store,
+connectors. (tests/test_layers.py holds every package to its list.)
 """

@@ -2,6 +2,6 @@
 drains and applies it (drain.py), the file tailers (rollouts.py, watch_files.py), the live usage
 tracker (usage_live.py) and the price table (prices.py, prices.toml).
 
-May import observer.core, observer.settings, observer.store, observer.runtime and connectors.
-Never approvals, server, clients, ops or cli.
+May import: observer.agents, observer.core, observer.runtime, observer.settings, observer.store,
+connectors. (tests/test_layers.py holds every package to its list.)
 """

@@ -2,6 +2,7 @@
 files themselves are rendered by the pure top-level `service` package), `doctor`, and `forward`
 (send this machine's spool to a remote server).
 
-May import everything below cli: core, settings, store, runtime, install, ingest, server,
-clients, and the `service` package.
+May import: observer.agents, observer.clients, observer.core, observer.fsio, observer.ingest,
+observer.install, observer.server, observer.settings, service. (tests/test_layers.py holds every
+package to its list.)
 """

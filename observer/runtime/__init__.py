@@ -2,6 +2,6 @@
 fan-out to clients, the approval desk (decisions), the task supervisor, asyncio helpers, the
 notification sender, and the JSON request-body reader the HTTP routes share.
 
-May import observer.core, observer.settings and observer.store. Never ingest, approvals, server,
-clients, ops or cli.
+May import: observer.core, observer.fsio, observer.settings, observer.store.
+(tests/test_layers.py holds every package to its list.)
 """

@@ -6,6 +6,7 @@ parsed once), remote approval (observer.approvals.hook_api) and forwarded ingest
 client action goes through one dispatcher (actions.py). Also the WebSocket protocol's schemas
 (protocol.py) and the pid file.
 
-May import every package below it: core, settings, store, runtime, install, direct, ingest and
-approvals. Never clients, ops or cli.
+May import: observer.agents, observer.approvals, observer.core, observer.direct, observer.fsio,
+observer.ingest, observer.runtime, observer.settings, observer.store. (tests/test_layers.py
+holds every package to its list.)
 """

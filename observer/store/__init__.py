@@ -6,6 +6,9 @@ The writer thread owns the write connection and commits whatever has queued up (
 in one transaction, then resolves each caller's future; the server deletes a spool file only
 after that. Reads use their own connection. Revisions are stored with each session, so they
 keep increasing after a restart.
+
+May import: observer.agents, observer.core. (tests/test_layers.py holds every package to its
+list.)
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ once, in order, and every session's final status must be `waiting`.
     python -m scripts.bench.kill_soak [--sessions 16] [--pairs 300] [--kill-every 2]
         [--min-kills 6] [--repeat 5] [--write]
 
-tests/ingest/test_faults.py runs a small one in the suite (`soak()` is shared); this is the long one.
-Each hook runs as Claude Code runs it: `sh -c` sourcing the installed hook, the payload on
+tests/ingest/test_faults.py runs a small one in the suite (`soak()` is shared); this is the long
+one. Each hook runs as Claude Code runs it: `sh -c` sourcing the installed hook, the payload on
 stdin; one thread per session writes its pairs one after the other, as one agent does.
 """
 

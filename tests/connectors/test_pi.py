@@ -19,7 +19,6 @@ uncut):
 
 from __future__ import annotations
 
-import ast
 import json
 import random
 from collections.abc import Callable
@@ -784,40 +783,6 @@ def test_mutated_real_extension_records(
     if isinstance(base.get("event"), dict):
         data["event"] = {**base["event"], **inner}
     _check(json.dumps(data).encode())
-
-
-# -- purity ------------------------------------------------------------------------------------
-
-_ALLOWED_IMPORTS = {
-    "__future__",
-    "dataclasses",
-    "hashlib",
-    "json",
-    "math",
-    "typing",
-    "observer.core.errors",
-    "connectors.wire",
-    "observer.core.events",
-    "collections.abc",
-    "connectors",  # the Parser type
-    "connectors.files",  # the tailed-file format
-    "connectors.pi",  # the package: AGENT
-    "connectors.pi.session",  # extension events judge errors as the session file does
-}
-
-
-@pytest.mark.parametrize("module", ["connectors/pi/session.py", "connectors/pi/extension.py"])
-def test_the_connector_does_no_io(module: str) -> None:
-    tree = ast.parse((ROOT / module).read_text(), filename=module)
-    imported: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            imported.add(node.module or "")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            assert node.func.id not in {"open", "print", "input", "__import__", "eval", "exec"}
-    assert imported <= _ALLOWED_IMPORTS, sorted(imported - _ALLOWED_IMPORTS)
 
 
 # -- remote approval ---------------------------------------------------------------------------
