@@ -7,23 +7,62 @@ from pathlib import Path
 import pytest
 
 from observer.core.errors import ConfigError
-from observer.settings import SETTINGS, Settings, load_settings, split_bind
+from observer.settings import SETTINGS, Setting, Settings, load_settings, split_bind
 from tests.support.paths import REPO_ROOT
 
 DOCS = REPO_ROOT / "docs" / "settings.md"
 
 
-@pytest.mark.parametrize("info", SETTINGS, ids=lambda i: i.name)
-def test_every_setting_is_documented(info: object) -> None:
-    text = DOCS.read_text()
-    assert f"`{info.name}`" in text  # type: ignore[attr-defined]
-    assert f"`{info.env}`" in text  # type: ignore[attr-defined]
+def _documented() -> dict[str, list[str]]:
+    """docs/settings.md's table: setting name -> its environment, default and meaning cells."""
+    rows: dict[str, list[str]] = {}
+    for line in DOCS.read_text().splitlines():
+        if line.startswith("| `"):
+            cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+            rows[cells[0].split("`")[1]] = cells[1:]
+    return rows
 
 
-def test_every_settings_field_is_declared() -> None:
-    from dataclasses import fields
+@pytest.mark.parametrize("row", SETTINGS, ids=lambda r: r.name)
+def test_every_setting_is_documented_as_the_table_says(row: Setting) -> None:
+    assert _documented()[row.name] == [f"`{row.env}`", row.shown_default, row.help]
 
-    assert {f.name for f in fields(Settings)} == {i.name for i in SETTINGS}
+
+def test_the_docs_list_no_setting_the_table_lacks() -> None:
+    assert list(_documented()) == [row.name for row in SETTINGS]
+
+
+def test_every_settings_field_is_a_row_with_its_default() -> None:
+    from dataclasses import MISSING, fields
+
+    assert [f.name for f in fields(Settings)] == [row.name for row in SETTINGS]
+    for f, row in zip(fields(Settings), SETTINGS, strict=True):
+        assert f.default == (MISSING if row.name == "data_dir" else row.default), row.name
+
+
+@pytest.mark.parametrize(
+    "row", [r for r in SETTINGS if r.default is not None], ids=lambda r: r.name
+)
+def test_each_default_is_a_value_of_its_own_parser(row: Setting) -> None:
+    assert row.parse(row.default) == row.default
+
+
+@pytest.mark.parametrize(
+    "row", [r for r in SETTINGS if r.default is not None and r.shown is None], ids=lambda r: r.name
+)
+def test_the_default_as_documented_read_from_the_environment_is_the_default(
+    row: Setting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(row.env, row.shown_default)
+    assert getattr(load_settings(), row.name) == row.default
+
+
+def test_a_value_its_parser_refuses_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBSERVER_MAX_CLIENTS", "0")
+    with pytest.raises(
+        ConfigError, match=r"setting max_clients='0' is invalid: must be at least 1"
+    ):
+        load_settings()
 
 
 def test_precedence_flag_over_env_over_file(
