@@ -3,6 +3,9 @@
 real default, how a value becomes it and what it does: the Settings fields take their defaults
 from it, flags, environment and file go through its parsers, and a test holds docs/settings.md
 to it row by row.
+
+May import: observer.core, observer.fsio. (tests/test_layers.py holds every package to its
+list.)
 """
 
 from __future__ import annotations
