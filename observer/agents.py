@@ -14,7 +14,8 @@ import time), so every package may use it. What lives higher up (a driver class,
 ingest sources) is reached through a factory that imports it when called.
 
 May import: observer.core, observer.settings, connectors. Inside factories, when called:
-observer.direct, observer.ingest. (tests/test_layers.py holds every package to its list.)
+observer.direct, observer.ingest, observer.install. (tests/test_layers.py holds every package to
+its list.)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from observer.core import capabilities
 
 if TYPE_CHECKING:
     from observer.direct.base import Driver
+    from observer.install.setup import AgentSetup
     from observer.settings import Settings
 
 
@@ -68,6 +70,8 @@ class Agent:
     # and the transcripts its hooks name); a factory, as they live in observer/ingest.
     sources: Callable[[Any], tuple[Any, ...]] | None = None
     driver: Callable[[], type[Driver]] | None = None  # launching: the driver class, imported late
+    # `observer install-hooks` and doctor's check of the agent's own configuration, imported late
+    setup: Callable[[], AgentSetup] | None = None
     direct_actions: tuple[str, ...] = ()  # what a launched session can do
     observed_actions: tuple[str, ...] = ()  # what an observed one can do
     decides: bool = False  # its hooks ask observer to decide a tool call (away mode)
@@ -159,6 +163,24 @@ def _pi_driver() -> type[Driver]:
     return PiDriver
 
 
+def _claude_setup() -> AgentSetup:
+    from observer.install.setups import ClaudeSetup
+
+    return ClaudeSetup()
+
+
+def _codex_setup() -> AgentSetup:
+    from observer.install.setups import CodexSetup
+
+    return CodexSetup()
+
+
+def _pi_setup() -> AgentSetup:
+    from observer.install.setups import PiSetup
+
+    return PiSetup()
+
+
 register(
     Agent(
         name=CLAUDE,
@@ -168,6 +190,7 @@ register(
         binary_env="OBSERVER_CLAUDE_BIN",
         sources=_claude_sources,
         driver=_claude_driver,
+        setup=_claude_setup,
         # stream-json has no "steer"
         direct_actions=(
             "send_message",
@@ -198,6 +221,7 @@ register(
             ),
         ),
         driver=_codex_driver,
+        setup=_codex_setup,
         direct_actions=(
             "send_message",
             "steer_turn",
@@ -227,6 +251,7 @@ register(
             ),
         ),
         driver=_pi_driver,
+        setup=_pi_setup,
         direct_actions=(
             "send_message",
             "steer_turn",

@@ -233,17 +233,78 @@ async def test_a_launch_of_an_agent_without_a_driver_is_unsupported(quill_dir: P
     assert response.status_code >= 400 and body["code"] == "unsupported", body
 
 
+# -- its installer, through the row ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QuillSetup:
+    """quill's installer: one line in a file of its own, and doctor's view of it."""
+
+    config: Path
+    label: str = "quill hooks"
+    options: frozenset[str] = frozenset()
+
+    def install(self, settings: Any, options: Any, hook_script: Any) -> Any:
+        from observer.install.setup import Report
+
+        report = Report()
+        if options.uninstall:
+            self.config.unlink(missing_ok=True)
+            report.say(f"removed observer's hook from {self.config}")
+        else:
+            self.config.write_text(f"hook = {settings.hooks_dir / 'observer-hook'}\n")
+            report.say(f"installed observer's hook in {self.config}")
+        return report
+
+    def check(self, settings: Any) -> Any:
+        from observer.install.setup import Health
+
+        if self.config.exists():
+            return Health("ok", f"installed in {self.config}")
+        return Health(
+            "warn", f"not installed in {self.config}", "observer install-hooks --agent quill"
+        )
+
+
+def test_install_hooks_and_doctor_reach_its_installer_through_its_row(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from observer.cli import app
+    from observer.ops.doctor import run_checks
+
+    config = isolated_home / ".quill" / "hooks.conf"
+    config.parent.mkdir(parents=True)
+    row = replace(quill_row(isolated_home), setup=lambda: QuillSetup(config))
+    data = ["--data-dir", str(tmp_path / "data")]
+    with agents.registered(row):
+        settings = load_settings(data_dir=str(tmp_path / "data"))
+        before = {c.name: c for c in run_checks(settings)}["quill hooks"]
+        done = CliRunner().invoke(app, ["install-hooks", "--agent", QUILL, *data])
+        assert done.exit_code == 0, done.output
+        assert f"installed observer's hook in {config}" in done.output
+        assert config.read_text().startswith("hook = ")
+        after = {c.name: c for c in run_checks(settings)}["quill hooks"]
+        refused = CliRunner().invoke(
+            app, ["install-hooks", "--agent", QUILL, "--pi-dir", "/x", *data]
+        )
+    assert (before.level, after.level) == ("warn", "ok")
+    assert refused.exit_code == 1 and "--pi-dir is for --agent pi" in refused.output
+    gone = CliRunner().invoke(app, ["install-hooks", "--agent", QUILL, *data])
+    assert gone.exit_code == 1 and "install-hooks knows --agent claude, codex, pi" in gone.output
+
+
 # -- the only place -----------------------------------------------------------------------------
 
 # Where an agent's name may still be written out: its row, the code that exists only for that
 # agent (its installer, its driver, Claude's own ingest sources), the CLI's per-agent flags and
-# doctor's per-agent file checks, and the wire's `launch` enum (docs/protocol.schema.json).
+# the wire's `launch` enum (docs/protocol.schema.json).
 AGENT_SPECIFIC = {
     "observer/agents.py",
     "observer/direct/claude.py",
     "observer/direct/codex.py",
     "observer/direct/pi.py",
-    "observer/ops/doctor.py",
     "observer/server/protocol.py",
 }
 AGENT_SPECIFIC_DIRS = ("observer/install/", "observer/cli/")

@@ -6,9 +6,9 @@ One module per group of commands, each registering on the one typer app of `comm
 `agent_hooks` (install-hooks). `--help` shows them in those groups. A command imports what it
 needs inside its body, so `observer status` does not pay for the server's imports.
 
-May import: observer.clients, observer.core, observer.fsio, observer.install, observer.ops,
-observer.runtime, observer.server, observer.settings, hooks. (tests/test_layers.py holds every
-package to its list.)
+May import: observer.agents, observer.clients, observer.core, observer.fsio, observer.install,
+observer.ops, observer.runtime, observer.server, observer.settings, hooks. (tests/test_layers.py
+holds every package to its list.)
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,22 @@ def _our_listed_hooks(server: AppServer, cwd: Path, hooks_path: Path) -> list[di
             ):
                 mine.append(hook)
     return mine
+
+
+def untrusted_codex_hooks(codex_home: Path) -> list[str]:
+    """Trust keys of our hooks with no trusted_hash in config.toml. (Codex also compares the
+    hash with the handler; install-hooks re-trusts whenever it rewrites an entry.)"""
+    hooks_path = codex_home / "hooks.json"
+    _, hooks_file = load_hooks_file(hooks_path)
+    try:
+        config = tomllib.loads((codex_home / "config.toml").read_text())
+    except FileNotFoundError:
+        config = {}
+    trusted = config.get("hooks", {}).get("state", {})
+    missing = []
+    for snake, group, handler in sorted(our_positions(hooks_file)):
+        key = f"{hooks_path}:{snake}:{group}:{handler}"
+        entry = trusted.get(key)
+        if not (isinstance(entry, dict) and entry.get("trusted_hash")):
+            missing.append(key)
+    return missing

@@ -13,9 +13,11 @@ import stat
 import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from observer import agents
+from observer.agents import Agent
 from observer.clients import local_http
 from observer.core.errors import ObserverError
 from observer.settings import Settings
@@ -44,9 +46,11 @@ def run_checks(settings: Settings, home: Path | None = None) -> list[Check]:
         ("token", lambda: token_check(settings)),
         ("server", lambda: server_check(settings)),
         ("health", lambda: health_check(settings, server_up)),
-        ("claude hooks", lambda: claude_hooks_check(settings)),
-        ("codex hooks", lambda: codex_hooks_check(settings)),
-        ("pi extension", lambda: pi_extension_check(settings)),
+        *(
+            (f"{agent.name} hooks", partial(install_check, agent, settings))
+            for agent in agents.all_agents()
+            if agent.setup is not None
+        ),
         ("service", lambda: service_check(home)),
         ("spool", lambda: spool_check(settings, server_up)),
         ("database", lambda: wal_check(settings)),
@@ -163,96 +167,13 @@ def judge_health(body: object) -> Check:
     )
 
 
-def claude_hooks_check(settings: Settings) -> Check:
-    from observer.install.hooks import (
-        decide_hook_for,
-        default_claude_settings_path,
-        install_claude_hooks,
-    )
-
-    path = default_claude_settings_path()
-    if not path.parent.exists() and shutil.which("claude") is None:
-        return Check("claude hooks", OK, "Claude Code not found: nothing to observe")
-    hook = str(settings.hooks_dir / "observer-hook")
-    decide = decide_hook_for(settings)
-    result = install_claude_hooks(path, hook, str(settings.spool_dir), dry_run=True, decide=decide)
-    return _install_state("claude hooks", result.changed, path, "--agent claude", hook)
-
-
-def codex_hooks_check(settings: Settings) -> Check:
-    from observer.install.codex import default_codex_home, install_codex_hooks
-
-    codex_home = settings.codex_dir or default_codex_home()
-    if not codex_home.exists() and shutil.which("codex") is None:
-        return Check("codex hooks", OK, "Codex not found: nothing to observe")
-    hooks_path = codex_home / "hooks.json"
-    hook = str(settings.hooks_dir / "observer-hook")
-    from observer.install.hooks import decide_hook_for
-
-    decide = decide_hook_for(settings)
-    result = install_codex_hooks(
-        hooks_path, hook, str(settings.spool_dir), dry_run=True, decide=decide
-    )
-    state = _install_state("codex hooks", result.changed, hooks_path, "--agent codex", hook)
-    if state.level != OK:
-        return state
-    untrusted = untrusted_codex_hooks(codex_home)
-    if untrusted:
-        return Check(
-            "codex hooks",
-            FAIL,
-            f"{len(untrusted)} of observer's hooks are not trusted: Codex silently skips them",
-            "run `observer install-hooks --agent codex` (it trusts them through codex app-server)",
-        )
-    return Check("codex hooks", OK, f"installed, current and trusted in {hooks_path}")
-
-
-def untrusted_codex_hooks(codex_home: Path) -> list[str]:
-    """Trust keys of our hooks with no trusted_hash in config.toml. (Codex also compares the
-    hash with the handler; install-hooks re-trusts whenever it rewrites an entry.)"""
-    import tomllib
-
-    from observer.install.codex import our_positions
-    from observer.install.hooks import load_hooks_file
-
-    hooks_path = codex_home / "hooks.json"
-    _, hooks_file = load_hooks_file(hooks_path)
-    try:
-        config = tomllib.loads((codex_home / "config.toml").read_text())
-    except FileNotFoundError:
-        config = {}
-    trusted = config.get("hooks", {}).get("state", {})
-    missing = []
-    for snake, group, handler in sorted(our_positions(hooks_file)):
-        key = f"{hooks_path}:{snake}:{group}:{handler}"
-        entry = trusted.get(key)
-        if not (isinstance(entry, dict) and entry.get("trusted_hash")):
-            missing.append(key)
-    return missing
-
-
-def pi_extension_check(settings: Settings) -> Check:
-    from observer.install.pi import install_pi_extension, pi_decide_for
-
-    agent_dir = settings.pi_agent_dir
-    if not agent_dir.exists() and shutil.which("pi") is None:
-        return Check("pi extension", OK, "pi not found: nothing to observe")
-    decide = pi_decide_for(settings)
-    result = install_pi_extension(agent_dir, str(settings.spool_dir), decide=decide, dry_run=True)
-    return _install_state("pi extension", result.changed, result.path, "--agent pi", "")
-
-
-def _install_state(name: str, would_change: bool, path: Path, agent: str, hook: str) -> Check:
-    if would_change:
-        return Check(
-            name,
-            WARN,
-            f"not installed, or out of date, in {path}",
-            f"run `observer install-hooks {agent}`",
-        )
-    if hook and not Path(hook).exists():
-        return Check(name, FAIL, f"{path} runs {hook}, which is missing", "run `observer init`")
-    return Check(name, OK, f"installed and current in {path}")
+def install_check(agent: Agent, settings: Settings) -> Check:
+    """Whether observer's entries in the agent's own configuration are there and current, as
+    the agent's installer (its registry row's `setup`) judges them."""
+    assert agent.setup is not None
+    setup = agent.setup()
+    health = setup.check(settings)
+    return Check(setup.label, health.level, health.message, health.fix)
 
 
 def service_check(home: Path) -> Check:

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from observer import agents
 from observer.cli import app
-from observer.install.codex import install_codex_hooks
+from observer.install.codex import install_codex_hooks, untrusted_codex_hooks
 from observer.install.hooks import decide_hook_for, install_claude_hooks
 from observer.install.pi import install_pi_extension, pi_decide_for
 from observer.ops import doctor
@@ -32,6 +33,13 @@ def bare_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     fakebin.mkdir()
     monkeypatch.setenv("PATH", f"{fakebin}:/usr/bin:/bin")
     return fakebin
+
+
+def _setup_check(agent: str, settings: Settings) -> doctor.Check:
+    """The doctor line for an agent's own configuration, reached through its registry row."""
+    row = agents.get(agent)
+    assert row is not None and row.setup is not None
+    return doctor.install_check(row, settings)
 
 
 def ready(tmp_path: Path, **overrides: Any) -> Settings:
@@ -122,9 +130,9 @@ def test_claude_hooks_missing_then_current_then_script_gone(
     tmp_path: Path, isolated_home: Path, bare_path: Path
 ) -> None:
     settings = ready(tmp_path)
-    assert doctor.claude_hooks_check(settings).level == OK  # no Claude here: nothing to do
+    assert _setup_check("claude", settings).level == OK  # no Claude here: nothing to do
     (isolated_home / ".claude").mkdir()
-    check = doctor.claude_hooks_check(settings)
+    check = _setup_check("claude", settings)
     assert check.level == WARN and check.fix == "run `observer install-hooks --agent claude`"
     hook = str(settings.hooks_dir / "observer-hook")
     install_claude_hooks(
@@ -133,9 +141,9 @@ def test_claude_hooks_missing_then_current_then_script_gone(
         str(settings.spool_dir),
         decide=decide_hook_for(settings),
     )
-    assert doctor.claude_hooks_check(settings).level == OK
+    assert _setup_check("claude", settings).level == OK
     (settings.hooks_dir / "observer-hook").unlink()
-    check = doctor.claude_hooks_check(settings)
+    check = _setup_check("claude", settings)
     assert check.level == FAIL and "missing" in check.message
 
 
@@ -145,7 +153,7 @@ def test_codex_hooks_installed_but_untrusted_fail(
     settings = ready(tmp_path)
     codex_home = isolated_home / ".codex"
     codex_home.mkdir()
-    assert doctor.codex_hooks_check(settings).level == WARN
+    assert _setup_check("codex", settings).level == WARN
     hooks_path = codex_home / "hooks.json"
     install_codex_hooks(
         hooks_path,
@@ -153,10 +161,10 @@ def test_codex_hooks_installed_but_untrusted_fail(
         str(settings.spool_dir),
         decide=decide_hook_for(settings),
     )
-    check = doctor.codex_hooks_check(settings)
+    check = _setup_check("codex", settings)
     assert check.level == FAIL and "not trusted" in check.message
     # Trust, as Codex records it: one hooks.state entry per handler of ours.
-    keys = doctor.untrusted_codex_hooks(codex_home)
+    keys = untrusted_codex_hooks(codex_home)
     assert keys and all(k.startswith(f"{hooks_path}:") for k in keys)
     (codex_home / "config.toml").write_text(
         'model = "x"\n'
@@ -164,7 +172,7 @@ def test_codex_hooks_installed_but_untrusted_fail(
             f'[hooks.state."{k}"]\ntrusted_hash = "sha256:{i:064x}"\n' for i, k in enumerate(keys)
         )
     )
-    assert doctor.codex_hooks_check(settings).level == OK
+    assert _setup_check("codex", settings).level == OK
 
 
 def test_pi_extension_missing_then_installed(
@@ -173,9 +181,9 @@ def test_pi_extension_missing_then_installed(
     settings = ready(tmp_path)
     agent_dir = isolated_home / ".pi" / "agent"
     agent_dir.mkdir(parents=True)
-    assert doctor.pi_extension_check(settings).level == WARN
+    assert _setup_check("pi", settings).level == WARN
     install_pi_extension(agent_dir, str(settings.spool_dir), decide=pi_decide_for(settings))
-    assert doctor.pi_extension_check(settings).level == OK
+    assert _setup_check("pi", settings).level == OK
 
 
 def test_service_not_installed_then_installed(tmp_path: Path) -> None:

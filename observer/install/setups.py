@@ -1,0 +1,209 @@
+"""The installers of the agents observer ships with, each an `AgentSetup` its registry row names
+(observer/agents.py): Claude Code's hooks in settings.json, Codex's hooks.json (trusted through
+`codex app-server`, and optionally its notify), and pi's extension."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from observer.install.setup import (
+    FAIL,
+    OK,
+    Health,
+    InstallOptions,
+    Report,
+    install_state,
+)
+
+if TYPE_CHECKING:
+    from observer.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class ClaudeSetup:
+    label: str = "claude hooks"
+    options: frozenset[str] = frozenset({"settings_path"})
+
+    def install(
+        self, settings: Settings, options: InstallOptions, hook_script: Callable[[], Path]
+    ) -> Report:
+        from observer.install import hooks as ih
+
+        report = Report()
+        path = options.settings_path or ih.default_claude_settings_path()
+        if options.uninstall:
+            report.result(ih.uninstall_claude_hooks(path, dry_run=options.dry_run), options)
+            return report
+        hook = settings.hooks_dir / "observer-hook" if options.dry_run else hook_script()
+        decide = ih.decide_hook_for(settings)
+        spool = str(settings.spool_dir)
+        result = ih.install_claude_hooks(
+            path, str(hook), spool, dry_run=options.dry_run, decide=decide
+        )
+        report.result(result, options)
+        if not options.dry_run and '"disableAllHooks": true' in result.new_text:
+            report.say(
+                f"warning: {path} sets disableAllHooks: Claude Code will run no hook, ours "
+                "included",
+                to_stderr=True,
+            )
+        return report
+
+    def check(self, settings: Settings) -> Health:
+        from observer.install.hooks import (
+            decide_hook_for,
+            default_claude_settings_path,
+            install_claude_hooks,
+        )
+
+        path = default_claude_settings_path()
+        if not path.parent.exists() and shutil.which("claude") is None:
+            return Health(OK, "Claude Code not found: nothing to observe")
+        hook = str(settings.hooks_dir / "observer-hook")
+        decide = decide_hook_for(settings)
+        spool = str(settings.spool_dir)
+        result = install_claude_hooks(path, hook, spool, dry_run=True, decide=decide)
+        return install_state(self.label, result.changed, path, "claude", hook)
+
+
+@dataclass(frozen=True, slots=True)
+class CodexSetup:
+    label: str = "codex hooks"
+    options: frozenset[str] = frozenset({"codex_home", "codex_bin", "notify"})
+
+    def install(
+        self, settings: Settings, options: InstallOptions, hook_script: Callable[[], Path]
+    ) -> Report:
+        from observer.install import codex as install_codex
+        from observer.install import codex_config
+        from observer.install.codex_trust import AppServerError
+        from observer.install.hooks import decide_hook_for
+
+        report = Report()
+        dry_run = options.dry_run
+        home = options.codex_home or settings.codex_dir or install_codex.default_codex_home()
+        hooks_path, config_path = home / "hooks.json", home / "config.toml"
+        if options.uninstall:
+            result, forgotten = install_codex.uninstall_codex_hooks(home, dry_run=dry_run)
+            report.result(result, options)
+            restored = codex_config.uninstall_notify(
+                config_path, dry_run=dry_run, backup=not forgotten
+            )
+            verb = "would remove" if dry_run else "removed"
+            if forgotten:
+                report.say(
+                    f"{verb} {forgotten} trust record(s) of observer's hooks from {config_path}"
+                )
+            if restored is not None:
+                report.say(f"{verb} observer's notify from {config_path}; yours (if any) is back")
+            return report
+        hook = settings.hooks_dir / "observer-hook" if dry_run else hook_script()
+        spool = str(settings.spool_dir)
+        result = install_codex.install_codex_hooks(
+            hooks_path, str(hook), spool, dry_run=dry_run, decide=decide_hook_for(settings)
+        )
+        report.result(result, options)
+        if options.notify:
+            text = codex_config.install_notify(config_path, str(hook), spool, dry_run=dry_run)
+            if dry_run:
+                report.say(f"--- {config_path} ---", to_stderr=True)
+                report.say(text, end="")
+            else:
+                report.say(f"notify in {config_path} now spools each completed turn")
+        if dry_run:
+            report.say(
+                "(dry run: hooks not trusted; install trusts them via codex app-server)",
+                to_stderr=True,
+            )
+            return report
+        binary = options.codex_bin or shutil.which("codex")
+        try:
+            if binary is None:
+                raise AppServerError("no codex executable on PATH")
+            trust = install_codex.trust_codex_hooks(binary, home)
+        except AppServerError as e:
+            report.say(
+                "warning: observer's Codex hooks are NOT trusted yet, so Codex will skip them: "
+                f"{e}.\n  fix: re-run with --codex-bin /path/to/codex, or open codex and trust "
+                "them with /hooks",
+                to_stderr=True,
+            )
+            return report
+        report.say(
+            f"trusted {trust.newly_trusted} of observer's {trust.listed} hooks in {config_path}"
+            if trust.newly_trusted
+            else f"all {trust.listed} of observer's hooks are trusted by Codex"
+        )
+        return report
+
+    def check(self, settings: Settings) -> Health:
+        from observer.install.codex import (
+            default_codex_home,
+            install_codex_hooks,
+            untrusted_codex_hooks,
+        )
+        from observer.install.hooks import decide_hook_for
+
+        codex_home = settings.codex_dir or default_codex_home()
+        if not codex_home.exists() and shutil.which("codex") is None:
+            return Health(OK, "Codex not found: nothing to observe")
+        hooks_path = codex_home / "hooks.json"
+        hook = str(settings.hooks_dir / "observer-hook")
+        decide = decide_hook_for(settings)
+        spool = str(settings.spool_dir)
+        result = install_codex_hooks(hooks_path, hook, spool, dry_run=True, decide=decide)
+        state = install_state(self.label, result.changed, hooks_path, "codex", hook)
+        if state.level != OK:
+            return state
+        untrusted = untrusted_codex_hooks(codex_home)
+        if untrusted:
+            return Health(
+                FAIL,
+                f"{len(untrusted)} of observer's hooks are not trusted: Codex silently skips them",
+                "run `observer install-hooks --agent codex` (it trusts them through codex "
+                "app-server)",
+            )
+        return Health(OK, f"installed, current and trusted in {hooks_path}")
+
+
+@dataclass(frozen=True, slots=True)
+class PiSetup:
+    label: str = "pi extension"
+    options: frozenset[str] = frozenset({"pi_dir"})
+
+    def install(
+        self, settings: Settings, options: InstallOptions, hook_script: Callable[[], Path]
+    ) -> Report:
+        from observer.install import pi as install_pi
+        from observer.settings import ensure_data_dir
+
+        report = Report()
+        agent_dir = settings.pi_agent_dir  # --pi-dir is in `settings` already (the pi_dir setting)
+        if options.uninstall:
+            result = install_pi.uninstall_pi_extension(agent_dir, dry_run=options.dry_run)
+        else:
+            if not options.dry_run:
+                ensure_data_dir(settings)  # the spool's parent, 0700, before pi writes into it
+            result = install_pi.install_pi_extension(
+                agent_dir,
+                str(settings.spool_dir),
+                decide=install_pi.pi_decide_for(settings),
+                dry_run=options.dry_run,
+            )
+        report.result(result, options)
+        return report
+
+    def check(self, settings: Settings) -> Health:
+        from observer.install.pi import install_pi_extension, pi_decide_for
+
+        agent_dir = settings.pi_agent_dir
+        if not agent_dir.exists() and shutil.which("pi") is None:
+            return Health(OK, "pi not found: nothing to observe")
+        decide = pi_decide_for(settings)
+        spool = str(settings.spool_dir)
+        result = install_pi_extension(agent_dir, spool, decide=decide, dry_run=True)
+        return install_state(self.label, result.changed, result.path, "pi", "")
