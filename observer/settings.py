@@ -96,6 +96,17 @@ def _boolean(value: object) -> bool:
     raise ValueError("expected true or false")
 
 
+def _megabytes(value: object) -> float:
+    return _seconds(value)  # the same rule: a number, not negative
+
+
+def _content(value: object) -> str:
+    text = str(value).strip().lower()
+    if text not in ("full", "none"):
+        raise ValueError("expected full or none")
+    return text
+
+
 def _http_url(value: object) -> str:
     text = str(value)
     if not text.startswith(("http://", "https://")) or len(text) < 10:
@@ -150,6 +161,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_stored_text", 65536, _count,
         "Characters of any one text of an event (a prompt, a command, a message) stored in the "
         "database; a longer one keeps its first and last halves and says its length."),
+    Setting("timeline_content", "full", _content,
+        "What a session's timeline (its prompts, answers, tool calls and outputs, diffs) keeps "
+        "in the database for the page, `observer show` and search: full, or none (no item is "
+        "stored, and those already stored are deleted at the next start)."),
+    Setting("timeline_retention_days", 90.0, _seconds,
+        "Days timeline items are kept (by the time the agent wrote them). 0 keeps them all."),
+    Setting("timeline_max_item_chars", 65536, _count,
+        "Characters of any one text of a timeline item (an output, a diff, a message) stored; "
+        "a longer one keeps its first and last halves and says its full size."),
+    Setting("timeline_max_mb", 1024.0, _megabytes,
+        "Megabytes of timeline text kept in all; past it the oldest items are deleted (checked "
+        "at start and hourly). 0: no cap."),
     Setting("away_timeout", 300.0, _seconds,
         "Away mode: seconds a tool call is held for a decision from a client before the "
         "agent's own prompt takes over."),
@@ -202,6 +225,10 @@ class Settings:
     max_launched: int = _default("max_launched")
     event_retention_days: float = _default("event_retention_days")
     max_stored_text: int = _default("max_stored_text")
+    timeline_content: str = _default("timeline_content")
+    timeline_retention_days: float = _default("timeline_retention_days")
+    timeline_max_item_chars: int = _default("timeline_max_item_chars")
+    timeline_max_mb: float = _default("timeline_max_mb")
     away_timeout: float = _default("away_timeout")
     notify_desktop: bool = _default("notify_desktop")
     notify_webhook: str | None = _default("notify_webhook")
