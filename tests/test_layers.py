@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
@@ -261,3 +262,15 @@ def test_every_unit_has_a_place_and_imports() -> None:
     assert units <= set(LAYERS), f"units with no place: {sorted(units - set(LAYERS))}"
     for unit in units - {"observer.__main__"}:  # that one runs the command
         importlib.import_module(unit)
+
+
+def test_the_readme_map_lists_the_layers_in_order() -> None:
+    """README's "How it works" table is read top to bottom as the layers: each package there
+    imports only packages listed above it."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([\w/.]+)` \|", readme, flags=re.MULTILINE)
+    listed = [unit_of(row.removesuffix("/").removesuffix(".py").replace("/", ".")) for row in rows]
+    assert set(listed) >= {u for u in LAYERS if u not in ("observer", "observer.__main__")}
+    for position, unit in enumerate(listed):
+        below = set(listed[position + 1 :])
+        assert not LAYERS[unit] & below, f"README lists {unit} above {LAYERS[unit] & below}"
