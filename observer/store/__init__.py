@@ -27,10 +27,13 @@ from typing import Any
 from sqlite_utils import Database
 
 from observer.core.state import SessionState
+from observer.store import timeline
 from observer.store.migrations import migrations
 from observer.store.records import (
     FileOffset,
     ForwardedFile,
+    TimelineItem,
+    TimelineOffset,
     UsageRow,
     Write,
     Writes,
@@ -38,6 +41,7 @@ from observer.store.records import (
     state_to_json,
 )
 from observer.store.rows import DEFAULT_MAX_STORED_TEXT, Rows
+from observer.store.timeline import SearchQuery, TimelineLimits
 
 # What other packages import from here: the store, and the records a commit carries.
 __all__ = [
@@ -49,7 +53,11 @@ __all__ = [
     "CommitRefusedError",
     "FileOffset",
     "ForwardedFile",
+    "SearchQuery",
     "Store",
+    "TimelineItem",
+    "TimelineLimits",
+    "TimelineOffset",
     "UsageRow",
     "Write",
     "Writes",
@@ -69,6 +77,11 @@ BATCH_MAX = 500
 FORWARDED_KEPT_SECONDS = 7 * 24 * 3600
 DEFAULT_RETENTION_DAYS = 30.0
 PRUNE_EVERY_SECONDS = 3600.0
+# The timeline is pruned by the writer a few seconds after start (never before the first
+# commits, which start-up waits for), then hourly; a round that could not finish (a big
+# backlog: timeline_content switched to none) goes on after this many seconds.
+TIMELINE_PRUNE_FIRST = 5.0
+TIMELINE_PRUNE_AGAIN = 5.0
 
 # Sums per (model, priced by the agent), in the order `usage.buckets_from_rows` reads them.
 _SUMS = (
@@ -98,11 +111,14 @@ class Store:
         path: Path,
         retention_days: float = DEFAULT_RETENTION_DAYS,
         max_stored_text: int = DEFAULT_MAX_STORED_TEXT,
+        timeline_limits: TimelineLimits | None = None,
     ) -> None:
         self.path = path
         self.retention_days = retention_days
         self.max_stored_text = max_stored_text
+        self.timeline_limits = timeline_limits or TimelineLimits()
         self._next_prune = 0.0  # monotonic time of the writer's next pruning
+        self._next_timeline_prune = 0.0
         self._db = open_database(path)
         migrations.apply(self._db)
         self._queue: queue.Queue[tuple[Writes, Future[None]] | None] = queue.Queue()
@@ -150,6 +166,34 @@ class Store:
             }
             for r in rows
         ]
+
+    def load_item_offsets(self) -> list[TimelineOffset]:
+        """How far each tailed file was read for timeline items."""
+        rows = (
+            self._read()
+            .execute("select path, inode, offset, context from timeline_offsets")
+            .fetchall()
+        )
+        return [TimelineOffset(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    def timeline_page(
+        self, session_id: str, before: int | None = None, limit: int = timeline.PAGE_DEFAULT
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """A session's items before `before` (oldest first) and the next page's cursor: an
+        indexed read of one page, done on the caller's thread (the loop's)."""
+        return timeline.page(self._read().conn, session_id, before, limit)
+
+    def has_timeline(self, session_id: str) -> bool:
+        return timeline.has_items(self._read().conn, session_id)
+
+    def search(self, query: SearchQuery) -> list[dict[str, Any]]:
+        """Sessions matching a search, with snippets. On a connection of its own: call it from
+        a worker thread (a search over a big history takes tens of milliseconds)."""
+        reader = open_database(self.path)
+        try:
+            return timeline.search(reader.conn, query)
+        finally:
+            reader.conn.close()
 
     def _read(self) -> Database:
         """A read connection of the loop's own, kept open: usage look-ups are point queries."""
@@ -225,6 +269,7 @@ class Store:
         self.prune_forwarded(time.time() if now is None else now)
         self.prune_events(time.time() if now is None else now)
         self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+        self._next_timeline_prune = time.monotonic() + TIMELINE_PRUNE_FIRST
         self._thread = threading.Thread(target=self._run, name="observer-writer", daemon=True)
         self._thread.start()
 
@@ -247,6 +292,20 @@ class Store:
         if cursor.rowcount:
             log.info("forgot %d events older than %g days", cursor.rowcount, self.retention_days)
         return int(cursor.rowcount)
+
+    def prune_timeline(self, now: float) -> bool:
+        """Forget the items the timeline's limits no longer keep (the writer's thread, or
+        before it starts). False: a round's worth done, more is left."""
+        return timeline.prune(self._db.conn, self.timeline_limits, now, self.size_bytes())
+
+    def _prune_timeline(self) -> None:
+        try:
+            done = self.prune_timeline(time.time())
+        except sqlite3.Error:
+            log.exception("pruning the timeline failed; tried again later")
+            done = True
+        wait = PRUNE_EVERY_SECONDS if done else TIMELINE_PRUNE_AGAIN
+        self._next_timeline_prune = time.monotonic() + wait
 
     def size_bytes(self) -> int:
         """The database's size on disk, its write-ahead log included."""
@@ -305,6 +364,8 @@ class Store:
                     self.prune_events(time.time())
                 except sqlite3.Error:
                     log.exception("pruning old events failed; tried again later")
+            if time.monotonic() >= self._next_timeline_prune:
+                self._prune_timeline()
             if stop:
                 return
 
@@ -322,7 +383,8 @@ class Store:
                     future.set_exception(CommitRefusedError("an earlier commit failed"))
             return
         try:
-            rows = Rows(self.max_stored_text)
+            limits = self.timeline_limits
+            rows = Rows(self.max_stored_text, limits.max_item_chars, limits.keep)
             for writes, _ in batch:
                 for write in writes:
                     rows.add(write)

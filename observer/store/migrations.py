@@ -89,3 +89,36 @@ def m004_forwarded_files(db: Database) -> None:
         {"host": str, "name": str, "mtime_ns": int},
         pk=("host", "name", "mtime_ns"),
     )
+
+
+@migrations()
+def m005_timeline(db: Database) -> None:
+    """A session's timeline (observer/core/timeline.py): one row per item, keyed by (session,
+    item id) so a re-read or a resume replaces an item instead of repeating it; `seq` keeps
+    the order items were first seen in and is the cursor of a page. `text` (the item's text)
+    and `about` (tool, path, command) are searched through FTS5, kept in step by the triggers
+    sqlite-utils makes; `body` holds the rest of the item as JSON. `timeline_offsets` is how
+    far each tailed file was read for items, committed with them."""
+    timeline = db.table("timeline")
+    timeline.create(
+        {
+            "seq": int,
+            "session_id": str,
+            "item_id": str,
+            "agent": str,
+            "at": float,
+            "kind": str,
+            "text": str,
+            "about": str,
+            "body": str,
+        },
+        pk="seq",
+    )
+    timeline.create_index(["session_id", "item_id"], unique=True)
+    timeline.create_index(["session_id", "seq"])
+    timeline.create_index(["at"])
+    timeline.enable_fts(["text", "about"], fts_version="FTS5", create_triggers=True)
+    db.table("timeline_offsets").create(
+        {"path": str, "inode": int, "offset": int, "context": str},
+        pk="path",
+    )

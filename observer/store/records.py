@@ -1,5 +1,6 @@
 """What a commit writes: one applied event, a tailed file's offset, a model call's tokens, a
-forwarded spool file; and a session's state as the JSON the `sessions` table holds."""
+forwarded spool file, a timeline item and how far a file was read for items; and a session's
+state as the JSON the `sessions` table holds."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, TypeAlias
 from observer.core.events import Event, TokenUsage
 from observer.core.state import PendingApproval, SessionState
 from observer.core.table import Status
+from observer.core.timeline import Item
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,26 @@ class ForwardedFile:
     mtime_ns: int
 
 
-Writes: TypeAlias = Sequence[Write | FileOffset | UsageRow | ForwardedFile]
+@dataclass(frozen=True, slots=True)
+class TimelineItem:
+    """One timeline item, replacing any stored under its (session_id, item_id)."""
+
+    item: Item
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineOffset:
+    """A tailed file read for timeline items up to `offset` (the start of its first line not
+    yet complete): committed with the items those bytes produced, as FileOffset is with events."""
+
+    path: str
+    inode: int
+    offset: int
+    context: dict[str, Any]
+
+
+Record: TypeAlias = Write | FileOffset | UsageRow | ForwardedFile | TimelineItem | TimelineOffset
+Writes: TypeAlias = Sequence[Record]
 
 
 def state_to_json(state: SessionState) -> dict[str, Any]:

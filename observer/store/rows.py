@@ -10,7 +10,17 @@ from typing import Any
 # reports and a commit records. Every place that makes views (hub, status) imports the store.
 import observer.agents  # noqa: F401
 from observer.core.state import SessionState
-from observer.store.records import FileOffset, ForwardedFile, UsageRow, Write, state_to_json
+from observer.core.timeline import MAX_ITEM_TEXT
+from observer.store.records import (
+    FileOffset,
+    Record,
+    TimelineItem,
+    TimelineOffset,
+    UsageRow,
+    Write,
+    state_to_json,
+)
+from observer.store.timeline import UPSERT, item_row
 
 DEFAULT_MAX_STORED_TEXT = 64 * 1024
 
@@ -33,15 +43,25 @@ class Rows:
     that changed several times in the batch upserted once, with its last state (a backlog's
     batch of 500 events over a few sessions wrote the same row hundreds of times)."""
 
-    def __init__(self, max_text: int = DEFAULT_MAX_STORED_TEXT) -> None:
+    def __init__(
+        self,
+        max_text: int = DEFAULT_MAX_STORED_TEXT,
+        item_chars: int = MAX_ITEM_TEXT,
+        keep_items: bool = True,
+    ) -> None:
         self.max_text = max_text
+        self.item_chars = item_chars
+        self.keep_items = keep_items  # timeline_content: none keeps no item
         self.sessions: dict[str, SessionState] = {}
         self.events: list[tuple[Any, ...]] = []
         self.offsets: dict[str, tuple[Any, ...]] = {}
         self.usage: list[tuple[Any, ...]] = []
         self.forwarded: list[tuple[Any, ...]] = []
+        # An item read twice in one batch (a file read again) is written once, as last read.
+        self.items: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self.item_offsets: dict[str, tuple[Any, ...]] = {}
 
-    def add(self, write: Write | FileOffset | UsageRow | ForwardedFile) -> None:
+    def add(self, write: Record) -> None:
         if isinstance(write, Write):
             state = write.state
             self.sessions[state.session_id] = state  # the last state of the batch wins
@@ -87,6 +107,17 @@ class Rows:
                     t.cost_usd,
                 )
             )
+        elif isinstance(write, TimelineItem):
+            if self.keep_items:
+                item = write.item
+                self.items[(item.session_id, item.item_id)] = item_row(item, self.item_chars)
+        elif isinstance(write, TimelineOffset):
+            self.item_offsets[write.path] = (
+                write.path,
+                write.inode,
+                write.offset,
+                json.dumps(write.context),
+            )
         else:
             self.forwarded.append((write.host, write.name, write.mtime_ns))
 
@@ -125,6 +156,15 @@ class Rows:
             " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.usage,
         )
+        if self.items:
+            conn.executemany(UPSERT, list(self.items.values()))
+        if self.item_offsets:
+            conn.executemany(
+                "insert into timeline_offsets (path, inode, offset, context) values (?, ?, ?, ?)"
+                " on conflict(path) do update set inode=excluded.inode,"
+                " offset=excluded.offset, context=excluded.context",
+                list(self.item_offsets.values()),
+            )
         conn.executemany(
             "insert or ignore into forwarded_files (host, name, mtime_ns) values (?, ?, ?)",
             self.forwarded,
