@@ -1,9 +1,11 @@
 """What an agent's append-only JSON-lines files share: one `FileFormat` per kind of file.
 
 A format says how to read complete lines into events and how to keep the per-file context
-(what earlier lines said) across restarts; everything else about tailing (offsets, partial
-lines, the line cap, truncation) is the tailer's (observer/ingest/rollouts.py), the same for
-every format. Pure: no IO.
+(what earlier lines said) across restarts, and, when the agent's files tell a timeline, which
+`TimelineReader` turns the same lines into timeline items (connectors/<agent>/timeline.py):
+a fourth agent's format names its own. Everything else about tailing (offsets, partial lines,
+the line cap, truncation) is the tailer's (observer/ingest/rollouts.py and, for items,
+observer/ingest/timeline_tail.py), the same for every format. Pure: no IO.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol, TypeVar, get_args, get_type_hints
 
 from observer.core.events import Event, Origin
+from observer.core.timeline import Item
 
 
 class FileContext(Protocol):
@@ -26,6 +29,31 @@ _C = TypeVar("_C")
 
 
 @dataclass(frozen=True, slots=True)
+class TimelineReader:
+    """How a format's lines become timeline items: the agent's timeline parser and its
+    per-file context, persisted with how far the file was read for items."""
+
+    read_line: Callable[[bytes, Any], tuple[list[Item], Any]]  # one complete line -> items
+    context_for_path: Callable[[str], Any]
+    context_to_json: Callable[[Any], dict[str, Any]]
+    context_from_json: Callable[[dict[str, Any]], Any]
+
+
+def timeline_reader(
+    read_line: Callable[[bytes, _C], tuple[list[Item], _C]],
+    context_for_path: Callable[[str], _C],
+    context_type: type[_C],
+) -> TimelineReader:
+    """A timeline reader whose context is a frozen dataclass, persisted as its fields."""
+    return TimelineReader(
+        read_line,
+        context_for_path,
+        context_to_json,
+        lambda data: context_from_json(context_type, data),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class FileFormat:
     """What differs between tailed formats: everything else (offsets, partial lines, the line
     cap, truncation) is the same, so a new append-only JSON-lines format is one instance."""
@@ -36,6 +64,7 @@ class FileFormat:
     context_for_path: Callable[[str], Any]  # a file read from its start
     context_to_json: Callable[[Any], dict[str, Any]]  # persisted with the offset
     context_from_json: Callable[[dict[str, Any]], Any]
+    timeline: TimelineReader | None = None  # the same lines as timeline items, if they tell one
 
 
 def json_lines_format(
@@ -44,6 +73,7 @@ def json_lines_format(
     read: Callable[[bytes, Origin, _C], tuple[list[Event], _C]],
     context_for_path: Callable[[str], _C],
     context_type: type[_C],
+    timeline: TimelineReader | None = None,
 ) -> FileFormat:
     """A format whose context is a frozen dataclass, persisted as its fields."""
     return FileFormat(
@@ -53,6 +83,7 @@ def json_lines_format(
         context_for_path,
         context_to_json,
         lambda data: context_from_json(context_type, data),
+        timeline,
     )
 
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.claude import AGENT
-from connectors.files import FileFormat, json_lines_format
+from connectors.claude import AGENT, timeline
+from connectors.files import FileFormat, json_lines_format, timeline_reader
 from connectors.wire import load_object, opt_text, read_lines, str_field, utc_time
 from observer.core.errors import ParseError
 from observer.core.events import Event, Kind, Origin, TokenUsage, UsageReport
@@ -161,6 +161,17 @@ def transcripts_format(session_for: Callable[[str], str | None]) -> FileFormat:
     def context_for_hooked_path(path: str) -> TranscriptContext:
         return context_for_path(path, session_for(path))
 
+    def timeline_context(path: str) -> timeline.ClaudeTimelineContext:
+        return timeline.context_for_path(path, session_for(path))
+
+    reader = timeline_reader(
+        timeline.read_timeline_line, timeline_context, timeline.ClaudeTimelineContext
+    )
     return json_lines_format(
-        "claude transcript", AGENT, read_transcript, context_for_hooked_path, TranscriptContext
+        "claude transcript",
+        AGENT,
+        read_transcript,
+        context_for_hooked_path,
+        TranscriptContext,
+        reader,
     )

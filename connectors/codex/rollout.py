@@ -19,6 +19,8 @@ from typing import Any
 from connectors import Parser
 from connectors.codex import AGENT
 from connectors.codex.hooks import json_or_text, parse_hook_payload, tool_key
+from connectors.codex.threads import is_side_thread, session_id_from_path
+from connectors.codex.timeline import READER as TIMELINE
 from connectors.files import FileFormat, json_lines_format
 from connectors.wire import load_object, opt_text, read_lines, str_field, utc_time
 from observer.core.errors import ParseError
@@ -40,7 +42,6 @@ _MSG_KINDS: dict[str, Kind] = {
 _ITEM_KINDS: dict[str, Kind] = {"UserMessage": Kind.PROMPT, "AgentMessage": Kind.MESSAGE}
 # The model's tool names whose hook name differs, so rollout tool calls get the hook's key.
 _HOOK_TOOL = {"exec_command": "Bash"}
-_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,29 +66,6 @@ class RolloutContext:
 
 def context_for_path(path: str) -> RolloutContext:
     return RolloutContext(session_id=session_id_from_path(path), transcript_path=path)
-
-
-def session_id_from_path(path: str) -> str | None:
-    """`…/rollout-2026-11-22T04-31-57-<thread id>.jsonl` -> the thread id (a UUID)."""
-    name = path.replace("\\", "/").rsplit("/", 1)[-1]
-    thread_id = name[-42:-6]
-    if not name.startswith("rollout-") or not name.endswith(".jsonl") or len(name) < 50:
-        return None
-    if [len(part) for part in thread_id.split("-")] != [8, 4, 4, 4, 12]:
-        return None
-    return thread_id if all(c in _HEX for c in thread_id.replace("-", "")) else None
-
-
-def is_side_thread(meta: dict[str, Any]) -> bool:
-    """Whether a `session_meta` payload is a thread nobody talks to: the TUI's title
-    generation (`thread_source: "thread_title"`), an ephemeral thread, or a sub-agent
-    (`source: {"subagent": …}`), which works for its parent thread."""
-    if meta.get("ephemeral") is True:
-        return True
-    if "thread_title" in (meta.get("thread_source"), meta.get("threadSource")):
-        return True
-    source = meta.get("source")
-    return isinstance(source, dict) and any(str(k).lower() == "subagent" for k in source)
 
 
 def parse_rollout_line(line: bytes, origin: Origin, session_id: str | None) -> list[Event]:
@@ -368,7 +346,7 @@ def _item_text(item: dict[str, Any]) -> str | None:
 
 
 FORMAT: FileFormat = json_lines_format(
-    "rollout", AGENT, read_rollout, context_for_path, RolloutContext
+    "rollout", AGENT, read_rollout, context_for_path, RolloutContext, TIMELINE
 )
 
 

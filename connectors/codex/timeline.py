@@ -31,8 +31,9 @@ from typing import Any
 
 from connectors.codex import AGENT
 from connectors.codex.hooks import json_or_text
-from connectors.codex.rollout import is_side_thread, session_id_from_path
+from connectors.codex.threads import is_side_thread, session_id_from_path
 from connectors.diffs import apply_patch_diffs, codex_changes
+from connectors.files import timeline_reader
 from connectors.items import block_texts, capped, read_timeline, record_id, remember
 from connectors.wire import load_object, opt_text, str_field, utc_time
 from observer.core.errors import ParseError
@@ -276,3 +277,6 @@ def is_failure(output: str) -> bool:
     if exit_code is not None:
         return exit_code.group(1) != "0"
     return _FAILED.search(output) is not None
+
+
+READER = timeline_reader(read_timeline_line, context_for_path, CodexTimelineContext)

@@ -24,6 +24,7 @@ from typing import Any
 
 from connectors.files import FileFormat, json_lines_format
 from connectors.pi import AGENT
+from connectors.pi.timeline import READER as TIMELINE
 from connectors.wire import digest, load_object, opt_text, read_lines, str_field, utc_time
 from observer.core.errors import ParseError
 from observer.core.events import Event, Kind, Origin, TokenUsage, UsageReport
@@ -393,5 +394,5 @@ def ms_time(value: object) -> float | None:
 
 
 FORMAT: FileFormat = json_lines_format(
-    "pi session", AGENT, read_session, context_for_path, PiContext
+    "pi session", AGENT, read_session, context_for_path, PiContext, TIMELINE
 )

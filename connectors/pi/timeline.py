@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.diffs import numbered_diff, text_diff
+from connectors.files import timeline_reader
 from connectors.items import block_texts, capped, read_timeline, remember
 from connectors.pi import AGENT
 from connectors.wire import load_object, opt_text, str_field, utc_time
@@ -230,3 +231,6 @@ def _bash(line: _Line, message: dict[str, Any]) -> list[Item]:
             error=error,
         ),
     ]
+
+
+READER = timeline_reader(read_timeline_line, context_for_path, PiTimelineContext)
