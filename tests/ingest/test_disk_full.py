@@ -58,7 +58,8 @@ def disks(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 
 def _fill(directory: Path) -> Path:
     filler = directory / "filler"
-    with filler.open("wb") as handle:
+    # Unbuffered: a buffered file would try the refused bytes again as it closes, and raise.
+    with filler.open("wb", buffering=0) as handle:
         try:
             while True:
                 handle.write(b"\0" * 65536)
