@@ -30,7 +30,7 @@ from observer.core.events import Event, Kind, Origin
 from observer.ingest.watch_files import TreeWatcher, Wake
 from observer.runtime.aio import ThreadHandoff, wait_event
 from observer.runtime.supervisor import tick
-from observer.store import FileOffset
+from observer.store import FileOffset, Record
 
 if TYPE_CHECKING:
     from observer.ingest.drain import Ingestor
@@ -158,6 +158,7 @@ class ClaudeTranscripts:
             ingestor.hub,
             lambda: ingestor.stopping,
             history_ends=False,
+            items=ingestor.settings.timeline_content != "none",
         )
 
     def tasks(self, observer: Any) -> list[Task]:
@@ -167,7 +168,7 @@ class ClaudeTranscripts:
         for state in self._ingestor.hub.book.visible():
             if state.agent == AGENT and state.transcript_path:
                 self._transcripts.setdefault(state.transcript_path, state.session_id)
-        self.watcher.load(offsets)
+        self.watcher.load(offsets, self._ingestor.store.load_item_offsets())
 
     def wake(self) -> None:
         self.watcher.wake()
@@ -176,6 +177,7 @@ class ClaudeTranscripts:
         return {
             "claude_transcript_files": len(self.watcher.files),
             "claude_transcript_bytes_read": self.watcher.bytes_read,
+            "claude_transcript_timeline_items": self.watcher.items_read,
         }
 
     def saw(self, event: Event) -> None:
@@ -199,9 +201,7 @@ class ClaudeTranscripts:
         main = _main_transcript(str(path))
         return (main or str(path)) in self._transcripts
 
-    async def _apply_transcript(
-        self, events: Sequence[Event], offsets: Sequence[FileOffset]
-    ) -> None:
+    async def _apply_transcript(self, events: Sequence[Event], offsets: Sequence[Record]) -> None:
         """Of the replies read at once, only each session's last is its last message (a long
         transcript read at start must not publish every old reply), and only for a session
         that exists: on a held one (a resume's start) an old reply must not make it look busy."""

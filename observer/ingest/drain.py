@@ -37,7 +37,7 @@ from observer.runtime.aio import ThreadHandoff, wait_event
 from observer.runtime.hub import Hub, Message, Undo
 from observer.runtime.supervisor import Supervisor, tick
 from observer.settings import Settings
-from observer.store import FileOffset, ForwardedFile, Store, UsageRow, Write
+from observer.store import FileOffset, Record, Store, UsageRow, Write
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -127,8 +127,9 @@ class Ingestor:
         run = self.supervisor.start
         self._tasks.append(run("spool", self._spool_loop))
         offsets = self.store.load_offsets()
+        item_offsets = self.store.load_item_offsets()
         for name, watcher in self.watchers.items():
-            watcher.load(offsets)
+            watcher.load(offsets, item_offsets)
             self._tasks.append(run(name, partial(watcher.run, self._observer)))
         for source in self.sources:
             source.load(offsets)
@@ -338,20 +339,19 @@ class Ingestor:
         return stats
 
     # -- applying --------------------------------------------------------------------------
-    async def apply(
-        self, events: Sequence[Event], offsets: Sequence[FileOffset | ForwardedFile] = ()
-    ) -> None:
+    async def apply(self, events: Sequence[Event], offsets: Sequence[Record] = ()) -> None:
         """Apply events, commit them, then publish. The one path every source goes through.
 
-        `offsets` (how far the files these events came from were read) commit in the same
-        transaction, so a restart neither loses nor repeats them."""
+        `offsets` (how far the files these events came from were read, and the timeline
+        items of the same bytes) commit in the same transaction, so a restart neither loses
+        nor repeats them."""
         async with self._batch_lock:
             await self._apply(events, offsets)
 
     async def _apply(
         self,
         events: Sequence[Event],
-        offsets: Sequence[FileOffset | ForwardedFile] = (),
+        offsets: Sequence[Record] = (),
         flush_usage: bool = False,
     ) -> None:
         writes, messages, rows, undo = self._stage_undoable(events, time.time(), flush_usage)

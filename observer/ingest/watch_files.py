@@ -26,12 +26,13 @@ from observer.agents import FileTree
 from observer.core.events import Event, Kind
 from observer.core.state import INACTIVE_IN_HISTORY
 from observer.core.table import Status
-from observer.ingest import rollouts
+from observer.core.timeline import Item
+from observer.ingest import rollouts, timeline_tail
 from observer.runtime.aio import ThreadHandoff, wait_event
 from observer.runtime.hub import Hub
 from observer.runtime.supervisor import tick
 from observer.settings import Settings
-from observer.store import FileOffset
+from observer.store import FileOffset, Record, TimelineItem, TimelineOffset
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ BATCH_FILES = 200
 # (reading the registry on every open would read it forever).
 CHANGES = frozenset({"created", "modified", "moved", "deleted", "closed"})
 
-Apply = Callable[[Sequence[Event], Sequence[FileOffset]], Awaitable[None]]
+Apply = Callable[[Sequence[Event], Sequence[Record]], Awaitable[None]]
 
 
 class Wake(FileSystemEventHandler):
@@ -70,6 +71,7 @@ class TreeWatcher:
         stopping: Callable[[], bool],
         history_ends: bool = True,
         name: str | None = None,
+        items: bool = True,
     ) -> None:
         self.name = name  # its counters' prefix in the stats, if it reports its own
         self.format = fmt
@@ -87,6 +89,10 @@ class TreeWatcher:
         self.files: dict[str, rollouts.TailState] = {}
         self.bytes_read = 0
         self.parse_errors = 0
+        # Reading the same files for timeline items, when the format says how and it is on.
+        self.reader = fmt.timeline if items else None
+        self.item_files: dict[str, timeline_tail.ItemTail] = {}
+        self.items_read = 0
 
     @classmethod
     def of_tree(
@@ -101,21 +107,34 @@ class TreeWatcher:
         directory = tree.directory(settings)
         owns = tree.owns(directory)
         history_ends = tree.history_ends
-        return cls(tree.format, directory, owns, apply, hub, stopping, history_ends, tree.name)
+        items = settings.timeline_content != "none"
+        return cls(
+            tree.format, directory, owns, apply, hub, stopping, history_ends, tree.name, items
+        )
 
     def stats(self) -> dict[str, int]:
         return {
             f"{self.name}_files": len(self.files),
             f"{self.name}_bytes_read": self.bytes_read,
             f"{self.name}_parse_errors": self.parse_errors,
+            f"{self.name}_timeline_items": self.items_read,
         }
 
-    def load(self, rows: Sequence[FileOffset]) -> None:
-        """Resume the files this tree owns from their persisted offsets (the table is shared)."""
+    def load(self, rows: Sequence[FileOffset], items: Sequence[TimelineOffset] = ()) -> None:
+        """Resume the files this tree owns from their persisted offsets (the tables are
+        shared), for events and for items. A file read for events but never for items (a
+        database from before the timeline) is read for items from its start."""
         for row in rows:
             if self.owns(Path(row.path)):
                 self.files[row.path] = rollouts.resumed_state(
                     row.path, row.inode, row.offset, row.context, self.format
+                )
+        if self.reader is None:
+            return
+        for item_row in items:
+            if self.owns(Path(item_row.path)):
+                self.item_files[item_row.path] = timeline_tail.resumed(
+                    item_row.path, item_row.inode, item_row.offset, item_row.context, self.reader
                 )
 
     def _scan(self, directory: Path) -> list[Path]:
@@ -141,16 +160,19 @@ class TreeWatcher:
             self._wake.clear()
 
     async def tail_files(self, paths: Sequence[Path]) -> None:
-        """Read what is new in `paths`, in bounded reads, committing offsets with events.
+        """Read what is new in `paths`, in bounded reads, committing offsets with events (and
+        items, read from the same bytes, with theirs).
 
         Several files' reads (up to `BATCH_BYTES`) commit in one transaction: a history of
         thousands of files at start is a few hundred commits, not one (or two) per file."""
         queue = deque(paths)
         first_read: set[str] = set()
         while queue and not self._stopping():
-            batch: list[tuple[Path, rollouts.TailResult]] = []
+            batch: list[tuple[Path, rollouts.TailResult, bool]] = []
+            read_items: list[tuple[str, timeline_tail.ItemTailResult]] = []
             events: list[Event] = []
-            offsets: list[FileOffset] = []
+            records: list[Record] = []
+            live: list[Item] = []
             size = 0
             while queue and size < BATCH_BYTES and len(batch) < BATCH_FILES:
                 path = queue.popleft()
@@ -162,27 +184,67 @@ class TreeWatcher:
                 state = result.state
                 if old is None or (old.inode, old.committed) != (state.inode, state.committed):
                     context = self.format.context_to_json(state.context)
-                    offsets.append(FileOffset(key, state.inode, state.committed, context))
+                    records.append(FileOffset(key, state.inode, state.committed, context))
                 events.extend(result.events)
-                batch.append((path, result))
+                more = result.read >= rollouts.READ_MAX
                 size += result.read
-            if events or offsets:
-                await self._apply(events, offsets)
+                got = self._read_items(path, old, records, live)
+                if got is not None:
+                    read_items.append((key, got))
+                    size += got.read
+                    more = more or got.read >= rollouts.READ_MAX
+                batch.append((path, result, more))
+            if events or records:
+                await self._apply(events, records)
+            self._hub.publish_items(live)
+            for key, got in read_items:
+                self.item_files[key] = got.state  # only once committed, as for events
+                self.items_read += len(got.items)
             done: list[tuple[Path, rollouts.TailState]] = []
-            for path, result in batch:
+            for path, result, more in batch:
                 key = str(path)
                 if key not in self.files:
                     first_read.add(key)
                 self.files[key] = result.state  # only once committed: a cancelled apply rereads
                 self.bytes_read += result.read
                 self.parse_errors += result.parse_errors
-                if result.read >= rollouts.READ_MAX:
+                if more:
                     queue.append(path)  # more to read, after the others had their turn
                 else:
                     done.append((path, result.state))
             ends = self._history_ends([(p, s) for p, s in done if str(p) in first_read], done)
             if ends:
                 await self._apply(ends, ())
+
+    def _read_items(
+        self,
+        path: Path,
+        old: rollouts.TailState | None,
+        records: list[Record],
+        live: list[Item],
+    ) -> timeline_tail.ItemTailResult | None:
+        """Read `path` for items (its records added to `records`): the items of bytes read
+        for events in this same round are live, those of history being caught up are not
+        (a subscriber would see old items arrive as new ones)."""
+        if self.reader is None:
+            return None
+        key = str(path)
+        before = self.item_files.get(key)
+        got = timeline_tail.tail(path, before, self.reader)
+        if got is None:
+            return None
+        state = got.state
+        if before is None or (before.inode, before.committed) != (state.inode, state.committed):
+            context = self.reader.context_to_json(state.context)
+            records.append(TimelineOffset(key, state.inode, state.committed, context))
+        records.extend(TimelineItem(item) for item in got.items)
+        if before is not None and old is not None:
+            in_step = before.committed >= old.committed
+        else:
+            in_step = before is None and old is None  # a file read for the first time
+        if in_step:
+            live.extend(got.items)
+        return got
 
     def _history_ends(
         self,

@@ -19,6 +19,7 @@ from observer.core.attention import sort_states
 from observer.core.book import Journal, SessionBook
 from observer.core.events import Event, Kind
 from observer.core.state import INACTIVE_IN_HISTORY, Effect, SessionState
+from observer.core.timeline import Item
 from observer.store import Write
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class Subscriber:
     )
     all_sessions: bool = False
     sessions: set[str] = field(default_factory=set)
+    timelines: set[str] = field(default_factory=set)  # sessions whose live items it wants
     dropped: bool = False
 
     def wants(self, session_id: str) -> bool:
@@ -113,6 +115,21 @@ class Hub:
             session_id = message["session_id"]
             for sub in list(self._subscribers):
                 if sub.wants(session_id):
+                    self._offer(sub, message)
+
+    def publish_items(self, items: Iterable[Item]) -> None:
+        """Committed timeline items, read live, to the subscribers of their session's timeline
+        (never to a list subscriber: every session's every item would be a flood): one
+        `timeline_items` message per session and batch, in file order."""
+        if not items or not any(sub.timelines for sub in self._subscribers):
+            return
+        by_session: dict[str, list[dict[str, Any]]] = {}
+        for item in items:
+            by_session.setdefault(item.session_id, []).append(item.to_json())
+        for session_id, found in by_session.items():
+            message = {"type": "timeline_items", "session_id": session_id, "items": found}
+            for sub in list(self._subscribers):
+                if session_id in sub.timelines:
                     self._offer(sub, message)
 
     def _offer(self, sub: Subscriber, message: Message) -> None:

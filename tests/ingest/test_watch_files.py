@@ -18,10 +18,11 @@ from observer import agents
 from observer.core.events import Event, Origin
 from observer.core.state import INACTIVE_IN_HISTORY
 from observer.core.table import Status
-from observer.ingest import rollouts
+from observer.core.timeline import Item
+from observer.ingest import rollouts, timeline_tail
 from observer.ingest.watch_files import HISTORY_QUIET_SECONDS, TreeWatcher
 from observer.runtime.hub import Hub
-from observer.store import FileOffset
+from observer.store import FileOffset, Record, TimelineItem, TimelineOffset
 from tests.support.paths import FIXTURES
 
 (ROLLOUTS,) = agents.get("codex").file_trees  # type: ignore[union-attr]
@@ -36,9 +37,12 @@ class Recorder:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.calls: list[tuple[list[Event], list[FileOffset]]] = []
+        self.timeline: list[Record] = []  # the items and their offsets, committed alongside
 
-    async def __call__(self, events: Sequence[Event], offsets: Sequence[FileOffset]) -> None:
-        self.calls.append((list(events), list(offsets)))
+    async def __call__(self, events: Sequence[Event], records: Sequence[Record]) -> None:
+        offsets = [r for r in records if isinstance(r, FileOffset)]
+        self.calls.append((list(events), offsets))
+        self.timeline.extend(r for r in records if not isinstance(r, FileOffset))
         for event in events:
             self.hub.apply(event, time.time())
 
@@ -119,3 +123,64 @@ async def test_a_quiet_file_is_not_ended_beside_a_live_one_of_its_session(tmp_pa
     assert [e for events, _ in recorder.calls for e in events if e.wire == "history"] == []
     state = recorder.hub.book.get(thread)
     assert state is not None and state.status is not Status.ENDED
+
+
+def _items_of(records: Sequence[Record]) -> list[str]:
+    return [r.item.item_id for r in records if isinstance(r, TimelineItem)]
+
+
+async def test_items_commit_with_the_events_of_the_same_bytes_and_reach_subscribers(
+    tmp_path: Path,
+) -> None:
+    path = rollout(tmp_path, SOURCE.read_bytes(), str(uuid.uuid4()), mtime=None)
+    tree, recorder = watcher(tmp_path)
+    sub = recorder.hub.add_subscriber()
+    sub.timelines.add(path.name[-42:-6])
+    await tree.tail_files([path])
+    expected = [i.item_id for i in read_items(path)]
+    assert expected and _items_of(recorder.timeline) == expected
+    offsets = [r for r in recorder.timeline if isinstance(r, TimelineOffset)]
+    assert [(o.path, o.offset) for o in offsets] == [(str(path), path.stat().st_size)]
+    message = sub.queue.get_nowait()
+    assert message is not None and message["type"] == "timeline_items"
+    assert [i["item_id"] for i in message["items"]] == expected
+    assert tree.items_read == len(expected)
+
+
+async def test_history_read_before_the_timeline_is_caught_up_and_not_published(
+    tmp_path: Path,
+) -> None:
+    path = rollout(tmp_path, SOURCE.read_bytes(), str(uuid.uuid4()))
+    tree, recorder = watcher(tmp_path)
+    size = path.stat().st_size
+    tree.load([FileOffset(str(path), path.stat().st_ino, size, {})])  # events: all read
+    sub = recorder.hub.add_subscriber()
+    sub.timelines.add(path.name[-42:-6])
+    await tree.tail_files([path])
+    assert _items_of(recorder.timeline) == [i.item_id for i in read_items(path)]
+    assert sub.queue.empty()  # old items are no live ones
+    assert recorder.calls[0][0] == []  # no event read twice
+
+
+async def test_timeline_content_none_reads_no_item(tmp_path: Path) -> None:
+    path = rollout(tmp_path, SOURCE.read_bytes(), str(uuid.uuid4()))
+    hub = Hub()
+    recorder = Recorder(hub)
+    tree = TreeWatcher(
+        ROLLOUTS.format,
+        tmp_path,
+        ROLLOUTS.owns(tmp_path),
+        recorder,
+        hub,
+        lambda: False,
+        items=False,
+    )
+    await tree.tail_files([path])
+    assert recorder.calls and recorder.timeline == []
+
+
+def read_items(path: Path) -> list[Item]:
+    reader = ROLLOUTS.format.timeline
+    assert reader is not None
+    found, _ = timeline_tail.feed(timeline_tail.fresh(str(path), 1, reader), path.read_bytes())[:2]
+    return found
