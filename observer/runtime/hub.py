@@ -132,6 +132,10 @@ class Hub:
                 if session_id in sub.timelines:
                     self._offer(sub, message)
 
+    def deliver(self, sub: Subscriber, message: Message) -> None:
+        """One message for one subscriber, in line with what is published to it."""
+        self._offer(sub, message)
+
     def _offer(self, sub: Subscriber, message: Message) -> None:
         if sub.dropped:
             return

@@ -22,12 +22,12 @@ from observer.ingest.drain import Ingestor
 from observer.runtime.decisions import DecisionDesk
 from observer.runtime.hub import Hub
 from observer.runtime.supervisor import Supervisor
-from observer.server import forward_api, login, page, sessions_api, ws
+from observer.server import forward_api, login, page, sessions_api, timeline_api, ws
 from observer.server.access import CONFIG_KEY, Access, security_headers
 from observer.server.actions import Actions
 from observer.server.context import KEY, Runtime, runtime
 from observer.settings import Settings, ensure_data_dir, ensure_token
-from observer.store import Store
+from observer.store import Store, TimelineLimits
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,15 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     async def lifespan() -> AsyncGenerator[None, None]:
         ensure_data_dir(settings)
         access.start(ensure_token(settings))  # no server runs without credentials
-        store = Store(settings.db_path, settings.event_retention_days, settings.max_stored_text)
+        limits = TimelineLimits(
+            keep=settings.timeline_content != "none",
+            retention_days=settings.timeline_retention_days,
+            max_item_chars=settings.timeline_max_item_chars,
+            max_bytes=int(settings.timeline_max_mb * 1024 * 1024),
+        )
+        store = Store(
+            settings.db_path, settings.event_retention_days, settings.max_stored_text, limits
+        )
         hub = Hub(store.load_states(), ring_size=settings.replay_ring)
         store.start()
         ingestor = Ingestor(settings, hub, store, tasks)
@@ -105,6 +113,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     app.register_blueprint(page.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(sessions_api.bp)
+    app.register_blueprint(timeline_api.bp)  # a session's timeline, search
     app.register_blueprint(ws.bp)
     app.register_blueprint(hook_api.blueprint(lambda: runtime().desk))
     app.register_blueprint(forward_api.bp)  # POST /api/ingest, from `observer forward`

@@ -75,6 +75,86 @@ EVENT: Schema = {
 }
 
 
+# A timeline item (observer/core/timeline.py, docs/timeline.md); `seq` only on stored ones.
+ITEM_FIELDS: dict[str, Schema] = {
+    "session_id": SESSION_ID,
+    "agent": {"type": "string"},
+    "item_id": {"type": "string", "minLength": 1},
+    "at": TIME,
+    "kind": {
+        "enum": [
+            "user_message",
+            "assistant_text",
+            "thinking",
+            "tool_call",
+            "tool_result",
+            "file_change",
+            "subagent_start",
+            "subagent_end",
+            "compaction",
+            "api_error",
+            "interrupt",
+        ]
+    },
+    "seq": {"type": "integer", "minimum": 1},
+    "text": {"type": "string"},
+    "tool": {"type": "string"},
+    "call_id": {"type": "string"},
+    "input": {},
+    "error": {"const": True},
+    "path": {"type": "string"},
+    "diff": {"type": "string"},
+    "detail": {"type": "string"},
+    "subagent": {"type": "string"},
+    "full_size": {"type": "integer", "minimum": 0},
+    "truncated": {"const": True},
+}
+ITEM: Schema = {
+    "type": "object",
+    "required": ["session_id", "agent", "item_id", "at", "kind"],
+    "properties": ITEM_FIELDS,
+    "additionalProperties": False,
+}
+SEARCH_RESULT: Schema = {
+    "type": "object",
+    "required": [
+        "session_id",
+        "agent",
+        "project",
+        "title",
+        "status",
+        "at",
+        "seq",
+        "item_id",
+        "kind",
+        "snippet",
+        "highlights",
+    ],
+    "properties": {
+        "session_id": SESSION_ID,
+        "agent": {"type": "string"},
+        "project": TEXT,
+        "title": TEXT,
+        "status": {"anyOf": [STATUS, {"type": "null"}]},
+        "at": TIME,
+        "seq": {"type": "integer"},
+        "item_id": {"type": "string"},
+        "kind": ITEM_FIELDS["kind"],
+        "snippet": {"type": "string"},
+        "highlights": {
+            "type": "array",
+            "items": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0},
+                "minItems": 2,
+                "maxItems": 2,
+            },
+        },
+    },
+    "additionalProperties": False,
+}
+
+
 def _message(
     kind: str, required: dict[str, Schema], optional: dict[str, Schema] | None = None
 ) -> Schema:
@@ -123,6 +203,23 @@ SERVER_MESSAGES: dict[str, Schema] = {
     ),
     "session_snapshot": _message("session_snapshot", {"session": SESSION}),
     "unsubscribed": _message("unsubscribed", {"session_id": {}}),
+    "timeline_page": _message(
+        "timeline_page",
+        {
+            "session_id": SESSION_ID,
+            "items": {"type": "array", "items": ITEM},
+            "before": {"type": ["integer", "null"]},
+        },
+        {"ref": {}},
+    ),
+    "timeline_items": _message(
+        "timeline_items", {"session_id": SESSION_ID, "items": {"type": "array", "items": ITEM}}
+    ),
+    "search_results": _message(
+        "search_results",
+        {"text": {"type": "string"}, "results": {"type": "array", "items": SEARCH_RESULT}},
+        {"ref": {}},
+    ),
     "pong": _message("pong", {}),
     "action_result": _message(
         "action_result",
@@ -144,7 +241,30 @@ _ACTION_TARGET = {"session_id": SESSION_ID}
 CLIENT_MESSAGES: dict[str, Schema] = {
     "subscribe_list": _message("subscribe_list", {}, {"ref": {}}),
     "subscribe_session": _message(
-        "subscribe_session", {"session_id": SESSION_ID}, {"since_revision": {"type": "integer"}}
+        "subscribe_session",
+        {"session_id": SESSION_ID},
+        {"since_revision": {"type": "integer"}, "timeline": {"type": "boolean"}},
+    ),
+    "get_timeline": _message(
+        "get_timeline",
+        {"session_id": SESSION_ID},
+        {
+            "before": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+            "ref": {},
+        },
+    ),
+    "search": _message(
+        "search",
+        {"text": {"type": "string", "minLength": 1, "maxLength": 1000}},
+        {
+            "agent": {"type": "string"},
+            "project": {"type": "string"},
+            "since": {"type": "number"},
+            "until": {"type": "number"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+            "ref": {},
+        },
     ),
     "unsubscribe_session": _message("unsubscribe_session", {"session_id": SESSION_ID}),
     "ping": _message("ping", {}),
@@ -187,7 +307,7 @@ def document() -> Schema:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://observer.invalid/protocol/v{PROTOCOL_VERSION}.json",
         "title": f"observer WebSocket protocol, version {PROTOCOL_VERSION}",
-        "$defs": {"session": SESSION},
+        "$defs": {"session": SESSION, "timeline_item": ITEM},
         "server_messages": {"oneOf": list(SERVER_MESSAGES.values())},
         "client_messages": {"oneOf": list(CLIENT_MESSAGES.values())},
     }

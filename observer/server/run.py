@@ -22,11 +22,18 @@ from typing import Any
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
+from observer import __version__
 from observer.core.errors import ConfigError
 from observer.server.access import access_of
 from observer.server.app import create_app
 from observer.server.pidfile import acquire_lock, remove_pid, write_pid
-from observer.settings import Settings, ensure_data_dir, ensure_token
+from observer.settings import (
+    Settings,
+    ensure_data_dir,
+    ensure_token,
+    remove_running_server,
+    write_running_server,
+)
 
 log = logging.getLogger(__name__)
 
@@ -229,11 +236,12 @@ async def _run(app: Any, config: Config, settings: Settings) -> None:
         if await _accepting(settings, serving):
             try:
                 write_pid(settings.pid_path, url=settings.local_url())
+                write_running_server(settings, __version__)
             except OSError as exc:  # a full disk must not stop a server that already serves
                 log.error(
-                    "cannot write %s (%s): `observer stop` will not find this server, "
-                    "stop it with its signal",
-                    settings.pid_path,
+                    "cannot write %s (%s): `observer stop` and the CLI may not find this "
+                    "server, stop it with its signal",
+                    exc.filename or settings.pid_path,
                     exc.strerror,
                 )
             with contextlib.suppress(OSError):  # no stderr to write to (a closed pipe)
@@ -241,6 +249,8 @@ async def _run(app: Any, config: Config, settings: Settings) -> None:
         await serving
     finally:
         remove_pid(settings.pid_path)  # only if it names us
+        with contextlib.suppress(OSError):
+            remove_running_server(settings)
         if settings.socket_path is not None:
             settings.socket_path.unlink(missing_ok=True)
 

@@ -1,7 +1,9 @@
 """The `/ws` WebSocket: the hello, the hub's messages out, and the client's messages in.
 
 Each incoming frame is parsed once (`parse`) into one typed message, or an `Invalid` carrying
-the error to answer, and dispatched by its type: subscriptions and pings are answered in turn;
+the error to answer, and dispatched by its type: subscriptions, timeline pages and pings are
+answered in turn (a subscription with `timeline` also gets the newest page, queued before the
+live items that follow it); a search runs in its own task, off the loop's thread;
 session actions go to the one dispatcher (server/actions.py), each in its own task, so an action
 that takes seconds (an interrupt waits for the agent) holds up none of the client's other
 messages.
@@ -24,6 +26,15 @@ from observer.runtime.hub import Hub, Message, Subscriber, error
 from observer.server.access import refused, unauthorized
 from observer.server.actions import Actions
 from observer.server.context import runtime
+from observer.server.timeline_api import (
+    BadRequestError,
+    PageRequest,
+    page_request,
+    search,
+    search_request,
+    timeline_page,
+)
+from observer.store import SearchQuery, Store
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ws", __name__)
@@ -35,6 +46,8 @@ CAPABILITIES = [
     "auth_bearer",
     "auth_cookie",
     "direct_sessions",
+    "timeline",
+    "search",
 ]
 SESSION_ACTIONS = frozenset(ACTIONS) | frozenset(SERVER_ACTIONS) | {"create_session"}
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -50,6 +63,19 @@ class SubscribeList:
 class SubscribeSession:
     session_id: str
     since: int | None
+    timeline: bool = False  # also the newest page of items, then live items
+
+
+@dataclass(frozen=True, slots=True)
+class GetTimeline:
+    ask: PageRequest
+    ref: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    query: SearchQuery
+    ref: object = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +103,16 @@ class Invalid:
     reply: Message
 
 
-ClientMessage = SubscribeList | SubscribeSession | UnsubscribeSession | Ping | Action | Invalid
+ClientMessage = (
+    SubscribeList
+    | SubscribeSession
+    | UnsubscribeSession
+    | Ping
+    | Action
+    | GetTimeline
+    | Search
+    | Invalid
+)
 
 
 def parse(raw: str | bytes | None) -> ClientMessage:
@@ -109,7 +144,19 @@ def parse(raw: str | bytes | None) -> ClientMessage:
             return Invalid(error("bad_request", "subscribe_session needs a string session_id"))
         if since is not None and (not isinstance(since, int) or isinstance(since, bool)):
             return Invalid(error("bad_request", "since_revision must be an integer"))
-        return SubscribeSession(session_id, since)
+        timeline = message.get("timeline", False)
+        if not isinstance(timeline, bool):
+            return Invalid(error("bad_request", "timeline must be true or false"))
+        return SubscribeSession(session_id, since, timeline)
+    if kind in ("get_timeline", "search"):
+        ref = message.get("ref")
+        try:
+            if kind == "get_timeline":
+                return GetTimeline(page_request(message.get("session_id"), message), ref)
+            return Search(search_request(message), ref)
+        except BadRequestError as exc:
+            reply = error("bad_request", str(exc))
+            return Invalid(reply if ref is None else {**reply, "ref": ref})
     if kind == "unsubscribe_session":
         return UnsubscribeSession(message.get("session_id"))
     if kind == "ping":
@@ -117,23 +164,40 @@ def parse(raw: str | bytes | None) -> ClientMessage:
     return Invalid(error("unknown_type", f"unknown message type {kind!r}"))
 
 
-def answer(hub: Hub, sub: Subscriber, message: ClientMessage) -> Message:
-    """The reply to a message that is not an action."""
+def answer(hub: Hub, store: Store, sub: Subscriber, message: ClientMessage) -> Message:
+    """The reply to a message that is not an action nor a search."""
     match message:
         case SubscribeList():
             return hub.subscribe_list(sub)
-        case SubscribeSession(session_id, since):
-            return hub.subscribe_session(sub, session_id, since)
+        case SubscribeSession(session_id, since, timeline):
+            reply = hub.subscribe_session(sub, session_id, since)
+            if timeline and reply["type"] != "error":
+                # Registered and read in one step: the page goes into the subscriber's queue,
+                # so every live item after it was committed after the page was read.
+                sub.timelines.add(session_id)
+                hub.deliver(sub, timeline_page(store, True, PageRequest(session_id)))
+            return reply
         case UnsubscribeSession(session_id):
             if isinstance(session_id, str):
                 sub.sessions.discard(session_id)
+                sub.timelines.discard(session_id)
             return {"type": "unsubscribed", "session_id": session_id}
+        case GetTimeline(ask, ref):
+            state = hub.book.get(ask.session_id)
+            known = state is not None and state.materialized
+            return _with_ref(timeline_page(store, known, ask), ref)
         case Ping():
             return {"type": "pong"}
         case Invalid(reply):
             return reply
         case Action(kind):
             raise ValueError(f"{kind} is an action: the dispatcher answers it")
+        case Search():
+            raise ValueError("a search is answered by its own task")
+
+
+def _with_ref(reply: Message, ref: object) -> Message:
+    return reply if ref is None else {**reply, "ref": ref}
 
 
 # -- the connection --------------------------------------------------------------------------
@@ -163,13 +227,13 @@ async def ws() -> Response | None:
         return _too_many_clients(limit)
     feed.open += 1
     try:
-        await _serve(the.hub, the.actions, feed.published, by)
+        await _serve(the.hub, the.store, the.actions, feed.published, by)
     finally:
         feed.open -= 1
     return None
 
 
-async def _serve(hub: Hub, actions: Actions, published: EncodedOnce, by: str) -> None:
+async def _serve(hub: Hub, store: Store, actions: Actions, published: EncodedOnce, by: str) -> None:
     await websocket.accept()
     sub = hub.add_subscriber()
     sender = asyncio.create_task(_send_loop(sub, published))
@@ -191,7 +255,12 @@ async def _serve(hub: Hub, actions: Actions, published: EncodedOnce, by: str) ->
                 acting.add(task)
                 task.add_done_callback(acting.discard)
                 continue
-            await _send(answer(hub, sub, message))
+            if isinstance(message, Search):
+                task = asyncio.create_task(_search_and_reply(store, message))
+                acting.add(task)
+                task.add_done_callback(acting.discard)
+                continue
+            await _send(answer(hub, store, sub, message))
             if sender.done():
                 break
     finally:
@@ -212,6 +281,18 @@ async def _act_and_reply(actions: Actions, message: Action) -> None:
         await _send(result)
     except Exception:  # the client left while its action ran: the action still happened
         log.debug("could not deliver the %s result: the client is gone", action)
+
+
+async def _search_and_reply(store: Store, message: Search) -> None:
+    try:
+        result = _with_ref(await search(store, message.query), message.ref)
+    except Exception:
+        log.exception("a search failed")
+        result = _with_ref(error("internal", "the server failed: see its log"), message.ref)
+    try:
+        await _send(result)
+    except Exception:
+        log.debug("could not deliver a search's results: the client is gone")
 
 
 def _too_many_clients(limit: int) -> Response:
