@@ -299,3 +299,55 @@ def notify_test(data_dir: DataDir = None) -> None:
         typer.echo(f"{name:<8} {outcome}")
     if any(outcome != "ok" for outcome in outcomes.values()):
         raise typer.Exit(1)
+
+
+@app.command(rich_help_panel="Sessions")
+@clean_errors
+def show(
+    session: Annotated[str, typer.Argument(help="The session's id (see `observer status`).")],
+    limit: Annotated[
+        int | None, typer.Option(help="Only the newest this many items.", show_default="all")
+    ] = None,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """A session's timeline, oldest first: prompts, answers, thinking, each tool call with its
+    command or path and its output's first lines, each file change as a +/- diff. A long text
+    is cut to its two ends and said to be. Needs a running server."""
+    from observer.clients.timeline_view import fetch_timeline, render_timeline
+
+    items = fetch_timeline(settings_for(data_dir), session, limit)
+    if as_json:
+        typer.echo(json.dumps(items, indent=2))
+    elif items:
+        typer.echo(render_timeline(items))
+    else:
+        typer.echo("no items: nothing recorded for this session yet", err=True)
+
+
+@app.command(rich_help_panel="Sessions")
+@clean_errors
+def search(
+    query: Annotated[
+        str,
+        typer.Argument(help='Words every hit holds; "quoted words" are a phrase.'),
+    ],
+    agent: Annotated[str | None, typer.Option(help="Only this agent's sessions.")] = None,
+    project: Annotated[
+        str | None, typer.Option(help="Only sessions of this project (its folder's name).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only hits from this date (2026-11-22, local) or time on."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many sessions.")] = 20,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find sessions by what was said or done in them (prompts, answers, commands, paths,
+    outputs): the newest hit first, each with a snippet. Needs a running server."""
+    from observer.clients.timeline_view import fetch_search, render_results
+    from observer.clients.usage_report import parse_since
+
+    results = fetch_search(settings_for(data_dir), query, agent, project, parse_since(since), limit)
+    typer.echo(json.dumps(results, indent=2) if as_json else render_results(results))
