@@ -32,6 +32,7 @@ from observer.store.migrations import migrations
 from observer.store.records import (
     FileOffset,
     ForwardedFile,
+    Record,
     TimelineItem,
     TimelineOffset,
     UsageRow,
@@ -53,6 +54,7 @@ __all__ = [
     "CommitRefusedError",
     "FileOffset",
     "ForwardedFile",
+    "Record",
     "SearchQuery",
     "Store",
     "TimelineItem",
