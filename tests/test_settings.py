@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from observer.core.errors import ConfigError
-from observer.settings import SETTINGS, Setting, Settings, load_settings, split_bind
+from observer.settings import (
+    SETTINGS,
+    Setting,
+    Settings,
+    load_settings,
+    locate_server,
+    read_running_server,
+    remember_setting,
+    remove_running_server,
+    split_bind,
+    write_running_server,
+)
 from tests.support.paths import REPO_ROOT
 
 DOCS = REPO_ROOT / "docs" / "settings.md"
@@ -116,3 +133,70 @@ def test_bad_file_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("OBSERVER_DATA_DIR", str(data))
     with pytest.raises(ConfigError, match="config.toml"):
         load_settings()
+
+
+# -- where the server is, and remembering a setting ---------------------------------------------
+
+
+def test_the_server_file_says_where_the_server_is(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, bind="127.0.0.1:4811")
+    written = write_running_server(settings, "9.9")
+    assert stat.S_IMODE(settings.server_path.stat().st_mode) == 0o600
+    assert read_running_server(settings) == written
+    assert written.url == "http://127.0.0.1:4811" and written.pid == os.getpid()
+    elsewhere = Settings(data_dir=tmp_path)  # a client whose config says nothing
+    assert locate_server(elsewhere).bind == "127.0.0.1:4811"
+    remove_running_server(settings)
+    assert not settings.server_path.exists()
+    assert locate_server(elsewhere) == elsewhere
+
+
+def test_a_dead_or_garbled_server_file_is_not_believed(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    entry = {"pid": gone.pid, "url": "http://127.0.0.1:1", "bind": "127.0.0.1:1", "socket": None}
+    settings.server_path.write_text(json.dumps(entry))
+    assert read_running_server(settings) is None
+    assert read_running_server(settings, check_alive=False) is not None
+    for garbage in ("", "[]", "{", '{"pid": "x"}', json.dumps({**entry, "bind": "nonsense"})):
+        settings.server_path.write_text(garbage)
+        assert read_running_server(settings, check_alive=False) is None, garbage
+
+
+def test_observer_bind_in_the_environment_wins_over_the_server_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_running_server(Settings(data_dir=tmp_path, bind="127.0.0.1:4811"), "9.9")
+    monkeypatch.setenv("OBSERVER_BIND", "127.0.0.1:4822")
+    settings = load_settings(data_dir=str(tmp_path))
+    assert locate_server(settings).bind == "127.0.0.1:4822"
+
+
+def test_remember_setting_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert remember_setting(settings, "bind", "127.0.0.1:4811")
+    assert settings.config_path.read_text() == 'bind = "127.0.0.1:4811"\n'
+    assert stat.S_IMODE(settings.config_path.stat().st_mode) == 0o600
+    assert not remember_setting(settings, "bind", "127.0.0.1:4811")  # already so: untouched
+    text = '# mine\naway_timeout = 60\n  bind = "0.0.0.0:1"  # old\n\n[extra]\nbind = "x"\n'
+    settings.config_path.write_text(text)
+    assert remember_setting(settings, "bind", "127.0.0.1:4822")
+    edited = settings.config_path.read_text()
+    assert edited == text.replace('  bind = "0.0.0.0:1"  # old', 'bind = "127.0.0.1:4822"')
+    settings.config_path.write_text('[extra]\nbind = "x"\n')  # only a table's own key
+    assert remember_setting(settings, "bind", "127.0.0.1:4833")
+    assert tomllib.loads(settings.config_path.read_text()) == {
+        "bind": "127.0.0.1:4833",
+        "extra": {"bind": "x"},
+    }
+    assert load_settings(data_dir=str(tmp_path)).bind == "127.0.0.1:4833"
+
+
+def test_remember_setting_refuses_an_edit_it_cannot_make_safely(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    text = 'bind = """127.0.0.1:\n4811"""\n'
+    settings.config_path.write_text(text)
+    with pytest.raises(ConfigError, match="cannot set bind"):
+        remember_setting(settings, "bind", "127.0.0.1:4822")
+    assert settings.config_path.read_text() == text

@@ -238,12 +238,27 @@ function findToken(): string {
 	}
 }
 
+// Where the server listens now: a TCP SERVER_URL gives way to the one the running server wrote
+// into <data dir>/server.json (while its pid lives), so a port change needs no reinstall. A
+// socket URL is kept: it does not change with the port.
+function serverUrl(): string {
+	if (SERVER_URL.startsWith("unix:")) return SERVER_URL;
+	try {
+		const running = JSON.parse(readFileSync(`${DATA_DIR}/server.json`, "utf8"));
+		process.kill(Number(running.pid), 0);
+		if (typeof running.url === "string" && running.url.startsWith("http://")) return running.url;
+	} catch {
+		// no file, a dead server, a bad file: the installed URL
+	}
+	return SERVER_URL;
+}
+
 // POST to observer: over its unix socket in the 0700 data dir when SERVER_URL is
 // `unix:<path>` (no other account can listen there, so neither the token nor the answer can
 // be taken over), else over TCP.
 function postJson(path: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<any> {
 	if (!SERVER_URL.startsWith("unix:")) {
-		return fetch(`${SERVER_URL}${path}`, { method: "POST", headers, body, signal }).then((r) => r.json());
+		return fetch(`${serverUrl()}${path}`, { method: "POST", headers, body, signal }).then((r) => r.json());
 	}
 	return new Promise((resolve, reject) => {
 		const req = httpRequest(

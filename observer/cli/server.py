@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -20,10 +20,13 @@ from observer.cli.common import (
     settings_for,
 )
 from observer.core.errors import ConfigError
-from observer.settings import ensure_data_dir, ensure_token, write_token
-
-if TYPE_CHECKING:
-    pass
+from observer.settings import (
+    Settings,
+    ensure_data_dir,
+    ensure_token,
+    remember_setting,
+    write_token,
+)
 
 
 @app.command(rich_help_panel="Server")
@@ -47,7 +50,10 @@ def start(
     data_dir: DataDir = None,
     bind: Annotated[
         str | None,
-        typer.Option(help="host:port to listen on (default 127.0.0.1:4700, or $OBSERVER_BIND)."),
+        typer.Option(
+            help="host:port to listen on (default 127.0.0.1:4700, or $OBSERVER_BIND), "
+            "remembered in <data dir>/config.toml for the next start."
+        ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     log_format: Annotated[
@@ -68,7 +74,27 @@ def start(
     settings = settings_for(data_dir, bind=bind)
     if log_format not in ("pretty", "json"):
         raise ConfigError(f"--log-format must be pretty or json, not {log_format!r}")
-    serve(settings, log_level, log_format, prepare=install_hook_script)
+
+    def prepare(settings: Settings) -> None:
+        install_hook_script(settings)
+        if bind is not None:  # it can be had (serve checked): the next start uses it too
+            _remember_bind(settings, bind)
+
+    serve(settings, log_level, log_format, prepare=prepare)
+
+
+def _remember_bind(settings: Settings, bind: str) -> None:
+    try:
+        changed = remember_setting(settings, "bind", bind)
+    except (ConfigError, OSError) as exc:
+        typer.echo(f"warning: --bind {bind} is not remembered: {exc}", err=True)
+        return
+    if changed:
+        typer.echo(
+            f"remembered bind = {bind!r} in {settings.config_path}: the next `observer start` "
+            "listens there too, and the CLI finds this server wherever it listens",
+            err=True,
+        )
 
 
 @app.command(rich_help_panel="Server")

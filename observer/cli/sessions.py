@@ -224,7 +224,9 @@ def menubar(
         sys.stdout.write(block + "\n" if once else mb.frame(block))
         sys.stdout.flush()
 
-    url = settings.local_url()
+    from observer.settings import locate_server
+
+    url = locate_server(settings).local_url()
     page = settings.public_url or url
     try:
         socket = str(settings.socket_path) if settings.socket_path is not None else None

@@ -25,7 +25,7 @@ from websockets.asyncio import client as asyncio_client
 from websockets.exceptions import WebSocketException
 from websockets.sync import client as sync_client
 
-from observer.settings import Settings
+from observer.settings import Settings, locate_server
 
 BACKOFF_START = 0.25
 BACKOFF_MAX = 10.0
@@ -63,7 +63,7 @@ class SessionFeed:
     def for_settings(cls, settings: Settings) -> SessionFeed:
         """The feed of this machine's server, reached the way every local tool reaches it."""
         socket = str(settings.socket_path) if settings.socket_path is not None else None
-        return cls(settings.local_url(), settings.token, socket_path=socket)
+        return cls(locate_server(settings).local_url(), settings.token, socket_path=socket)
 
     # -- connecting ---------------------------------------------------------------------------
     def connect(self, open_timeout: float = 10) -> sync_client.ClientConnection:

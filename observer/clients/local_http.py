@@ -1,7 +1,9 @@
 """One HTTP request to this machine's observer, the way every local tool makes it: over the
 server's unix socket in the 0700 data dir when its path allows one (no other account can reach
 it or squat it while observer is down, as it could the TCP port, and the token never leaves
-this user), else over TCP to the bound address. Always with the token and as JSON.
+this user), else over TCP to the address the running server wrote into `<data dir>/server.json`
+(`locate_server`: unless OBSERVER_BIND names another), else the configured one. Always with the
+token and as JSON.
 
 `request` hands back the reply whatever its status (status and doctor read the failures
 themselves); `request_json` is the CLI's: the answer, or one clear line (ObserverError).
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from observer.core.errors import ObserverError
-from observer.settings import Settings
+from observer.settings import Settings, locate_server
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +53,15 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 def connection(settings: Settings, timeout: float, tcp: bool = False) -> http.client.HTTPConnection:
     if settings.socket_path is not None and not tcp:
         return UnixHTTPConnection(settings.socket_path, timeout)
-    host, port = settings.local_url().removeprefix("http://").rsplit(":", 1)
+    host, port = locate_server(settings).local_url().removeprefix("http://").rsplit(":", 1)
     return http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout)
 
 
 def where(settings: Settings) -> str:
     """Where the tools reach the server, for messages."""
-    return str(settings.socket_path) if settings.socket_path is not None else settings.local_url()
+    if settings.socket_path is not None:
+        return str(settings.socket_path)
+    return locate_server(settings).local_url()
 
 
 def request(

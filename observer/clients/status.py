@@ -8,7 +8,7 @@ from typing import Any
 from observer.clients import local_http
 from observer.core.attention import sort_states
 from observer.core.usage import compact
-from observer.settings import Settings
+from observer.settings import Settings, locate_server
 
 _WAITS_FOR = {
     "permission": "approve {tool}: {summary}",
@@ -18,6 +18,7 @@ _WAITS_FOR = {
 
 
 def gather_status(settings: Settings) -> dict[str, Any]:
+    settings = locate_server(settings)
     url = settings.local_url()
     report: dict[str, Any] = {"server": {"url": url, "running": False}, "sessions": []}
     try:

@@ -44,7 +44,7 @@ def watch_status(
 def render(feed: SessionFeed, settings: Settings, connected: bool) -> str:
     sessions = sort_views(feed.sessions.values())
     server: dict[str, Any] = {
-        "url": settings.local_url(),
+        "url": feed.url,
         "running": connected,
         "version": feed.server_version,
     }
@@ -54,5 +54,5 @@ def render(feed: SessionFeed, settings: Settings, connected: bool) -> str:
         # render_status's "last known state from the database" is not what this view shows.
         _, _, rest = text.partition("\n")
         seen = "the last state seen" if sessions else "nothing yet"
-        text = f"server: connecting to {settings.local_url()}… (showing {seen})\n{rest}"
+        text = f"server: connecting to {feed.url}… (showing {seen})\n{rest}"
     return text + "\n(live: Ctrl-C to quit)\n"

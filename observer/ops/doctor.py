@@ -20,7 +20,7 @@ from observer import agents
 from observer.agents import Agent
 from observer.clients import local_http
 from observer.core.errors import ObserverError
-from observer.settings import Settings
+from observer.settings import Settings, locate_server
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 SPOOL_BACKLOG_WARN = 1000
@@ -40,6 +40,7 @@ class Check:
 
 def run_checks(settings: Settings, home: Path | None = None) -> list[Check]:
     home = home or Path.home()
+    settings = locate_server(settings)  # the running server's address, from server.json
     server_up = _server_version(settings) is not None
     checks: list[tuple[str, Callable[[], Check]]] = [
         ("data dir", lambda: data_dir_check(settings)),
