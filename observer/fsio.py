@@ -12,7 +12,6 @@ May import: nothing of observer. (tests/test_layers.py holds every package to it
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -23,6 +22,8 @@ def atomic_write(path: Path, data: bytes, mode: int) -> None:
     written, fsynced and renamed over `path`: a crash at any point leaves either the old file
     or the new one, never a mix. The temp file is removed if anything fails; the error is
     the caller's (an OSError such as a full disk)."""
+    import tempfile  # here: `observer status`'s fast path imports this module, never writes
+
     # mkstemp creates the file 0600, so a secret is never readable by others, even between
     # the create and the chmod below.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -10,21 +10,19 @@ list.)
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
-import secrets
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from platformdirs import user_data_dir
-
 from observer.core.errors import ConfigError
 from observer.fsio import atomic_write
+
+# platformdirs, tomllib, secrets and ipaddress are imported where they are used: `observer
+# status` loads these settings on its fast path (observer/cli/fast.py), where each import counts.
 
 DEFAULT_BIND = "127.0.0.1:4700"
 CONFIG_NAME = "config.toml"
@@ -340,6 +338,8 @@ class Settings:
 
 
 def default_data_dir() -> Path:
+    from platformdirs import user_data_dir
+
     return Path(user_data_dir("observer", appauthor=False))
 
 
@@ -375,6 +375,10 @@ def _parse(row: Setting, value: object) -> Any:
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    import tomllib
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -397,6 +401,8 @@ def split_bind(bind: str) -> tuple[str, int]:
 def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -436,6 +442,8 @@ def ensure_token(settings: Settings) -> Settings:
 
 def write_token(path: Path) -> str:
     """Generate a fresh token and write it 0600 (created that way: never readable by others)."""
+    import secrets
+
     token = secrets.token_urlsafe(32)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     atomic_write(path, (token + "\n").encode(), 0o600)
@@ -568,6 +576,8 @@ def remember_setting(settings: Settings, name: str, value: str) -> bool:
     else:
         lines.insert(0, setting + "\n")
     edited = "".join(lines)
+    import tomllib
+
     try:
         safe = tomllib.loads(edited) == {**before, name: value}
     except tomllib.TOMLDecodeError:
@@ -580,6 +590,8 @@ def remember_setting(settings: Settings, name: str, value: str) -> bool:
 
 
 def _parse_toml(path: Path, text: str) -> dict[str, Any]:
+    import tomllib
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -77,7 +77,7 @@ def start(
 
     def prepare(settings: Settings) -> None:
         install_hook_script(settings)
-        if bind is not None:  # it can be had (serve checked): the next start uses it too
+        if bind is not None and settings.port != 0:  # it can be had: the next start too
             _remember_bind(settings, bind)
 
     serve(settings, log_level, log_format, prepare=prepare)

@@ -1,12 +1,13 @@
-"""`observer status`: ask the running server, or fall back to the database when it is down."""
+"""`observer status`: ask the running server, or fall back to the database when it is down.
+
+Light to import (the HTTP helper, the store and the attention order are imported where they are
+used): `observer status` renders through here on its fast path too (observer/cli/fast.py).
+"""
 
 from __future__ import annotations
 
-import http.client
 from typing import Any
 
-from observer.clients import local_http
-from observer.core.attention import sort_states
 from observer.core.usage import compact
 from observer.settings import Settings, locate_server
 
@@ -18,6 +19,10 @@ _WAITS_FOR = {
 
 
 def gather_status(settings: Settings) -> dict[str, Any]:
+    import http.client
+
+    from observer.clients import local_http
+
     settings = locate_server(settings)
     url = settings.local_url()
     report: dict[str, Any] = {"server": {"url": url, "running": False}, "sessions": []}
@@ -27,9 +32,7 @@ def gather_status(settings: Settings) -> dict[str, Any]:
             report["server"].update(running=True, version=health.json().get("version"))
             listed = local_http.request(settings, "GET", "/api/sessions", timeout=2.0)
             if listed.status == 200:
-                report["sessions"] = listed.json()["sessions"]
-                report["source"] = "server"
-                return report
+                return from_server(url, report["server"]["version"], listed.json()["sessions"])
             report["server"]["error"] = f"HTTP {listed.status}" + (
                 f": wrong or missing token (observer reads {settings.token_path})"
                 if listed.status == 401
@@ -42,9 +45,16 @@ def gather_status(settings: Settings) -> dict[str, Any]:
     return report
 
 
+def from_server(url: str, version: object, sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report of a server that answered both questions (the fast path builds it too)."""
+    server = {"url": url, "running": True, "version": version}
+    return {"server": server, "sessions": sessions, "source": "server"}
+
+
 def _from_database(settings: Settings) -> list[dict[str, Any]]:
     if not settings.db_path.exists():
         return []
+    from observer.core.attention import sort_states
     from observer.store import Store
 
     store = Store(settings.db_path)

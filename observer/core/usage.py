@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from observer.core.events import RateLimit, TokenUsage, UsageReport
+if TYPE_CHECKING:  # `compact` is on `observer status`'s fast path, which renders only
+    from observer.core.events import RateLimit, TokenUsage, UsageReport
 
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 _PER = 1_000_000.0  # prices are USD per million tokens
@@ -179,6 +180,8 @@ class Ledger:
         context = view.get("context") or {}
         self.context_tokens = _int(context.get("used"))
         self.context_window = _int(context.get("window"))
+        from observer.core.events import RateLimit
+
         limits: list[RateLimit] = []
         for item in view.get("rate_limits") or ():
             if isinstance(item, dict) and isinstance(item.get("used_percent"), int | float):
