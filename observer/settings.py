@@ -208,6 +208,12 @@ def _default(name: str) -> Any:
     return _ROWS[name].default
 
 
+def default_of(name: str) -> Any:
+    """A setting's default, from its row: for code that needs one without a Settings object
+    (the store's own defaults), so no default is written twice."""
+    return _ROWS[name].default
+
+
 @dataclass(frozen=True)
 class Settings:
     """The settings in effect. Each field is a row of SETTINGS, its default the row's."""

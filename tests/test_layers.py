@@ -36,7 +36,7 @@ LAYERS: dict[str, set[str]] = {
     "observer.fsio": set(),
     "observer.agents": {"observer.core", "connectors", "observer.settings"},
     "observer.settings": {"observer.core", "observer.fsio"},
-    "observer.store": {"observer.core", "observer.agents"},
+    "observer.store": {"observer.core", "observer.agents", "observer.settings"},
     "observer.install": {"observer.core", "observer.settings", "observer.fsio"},
     "observer.runtime": {"observer.core", "observer.settings", "observer.store", "observer.fsio"},
     "observer.ingest": {

@@ -56,12 +56,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     async def lifespan() -> AsyncGenerator[None, None]:
         ensure_data_dir(settings)
         access.start(ensure_token(settings))  # no server runs without credentials
-        limits = TimelineLimits(
-            keep=settings.timeline_content != "none",
-            retention_days=settings.timeline_retention_days,
-            max_item_chars=settings.timeline_max_item_chars,
-            max_bytes=int(settings.timeline_max_mb * 1024 * 1024),
-        )
+        limits = TimelineLimits.of(settings)
         store = Store(
             settings.db_path, settings.event_retention_days, settings.max_stored_text, limits
         )

@@ -7,8 +7,8 @@ in one transaction, then resolves each caller's future; the server deletes a spo
 after that. Reads use their own connection. Revisions are stored with each session, so they
 keep increasing after a restart.
 
-May import: observer.agents, observer.core. (tests/test_layers.py holds every package to its
-list.)
+May import: observer.agents, observer.core, observer.settings. (tests/test_layers.py holds every
+package to its list.)
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from observer.core.state import SessionState
+from observer.settings import default_of
 from observer.store import timeline
 from observer.store.migrations import migrations
 from observer.store.records import (
@@ -48,7 +49,6 @@ from observer.store.timeline import SearchQuery, TimelineLimits
 __all__ = [
     "BATCH_MAX",
     "DEFAULT_MAX_STORED_TEXT",
-    "DEFAULT_RETENTION_DAYS",
     "FORWARDED_KEPT_SECONDS",
     "USAGE_GROUPS",
     "CommitRefusedError",
@@ -77,7 +77,6 @@ class CommitRefusedError(Exception):
 
 BATCH_MAX = 500
 FORWARDED_KEPT_SECONDS = 7 * 24 * 3600
-DEFAULT_RETENTION_DAYS = 30.0
 PRUNE_EVERY_SECONDS = 3600.0
 # The timeline is pruned by the writer a few seconds after start (never before the first
 # commits, which start-up waits for), then hourly; a round that could not finish (a big
@@ -111,7 +110,7 @@ class Store:
     def __init__(
         self,
         path: Path,
-        retention_days: float = DEFAULT_RETENTION_DAYS,
+        retention_days: float = default_of("event_retention_days"),
         max_stored_text: int = DEFAULT_MAX_STORED_TEXT,
         timeline_limits: TimelineLimits | None = None,
     ) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import observer.agents  # noqa: F401
 from observer.core.state import SessionState
 from observer.core.timeline import MAX_ITEM_TEXT
+from observer.settings import default_of
 from observer.store.records import (
     FileOffset,
     Record,
@@ -22,7 +23,7 @@ from observer.store.records import (
 )
 from observer.store.timeline import UPSERT, item_row
 
-DEFAULT_MAX_STORED_TEXT = 64 * 1024
+DEFAULT_MAX_STORED_TEXT: int = default_of("max_stored_text")
 
 
 def _capped(event: dict[str, Any], max_text: int) -> dict[str, Any]:

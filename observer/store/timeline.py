@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from observer.core.timeline import MAX_ITEM_TEXT, Item, new_item
+from observer.settings import Settings, default_of
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,19 @@ PRUNE_CHUNKS = 20  # chunks per pruning round; the rest waits for the next round
 class TimelineLimits:
     """The timeline's settings, as the store applies them."""
 
-    keep: bool = True  # timeline_content "full"; False ("none"): nothing is kept
-    retention_days: float = 90.0  # 0: kept forever
-    max_item_chars: int = MAX_ITEM_TEXT
-    max_bytes: int = 1024 * 1024 * 1024  # 0: no cap
+    keep: bool = default_of("timeline_content") != "none"  # "none": nothing is kept
+    retention_days: float = default_of("timeline_retention_days")  # 0: kept forever
+    max_item_chars: int = default_of("timeline_max_item_chars")
+    max_bytes: int = int(default_of("timeline_max_mb") * 1024 * 1024)  # 0: no cap
+
+    @classmethod
+    def of(cls, settings: Settings) -> TimelineLimits:
+        return cls(
+            keep=settings.timeline_content != "none",
+            retention_days=settings.timeline_retention_days,
+            max_item_chars=settings.timeline_max_item_chars,
+            max_bytes=int(settings.timeline_max_mb * 1024 * 1024),
+        )
 
 
 @dataclass(frozen=True, slots=True)

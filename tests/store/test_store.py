@@ -244,3 +244,19 @@ def test_a_huge_text_is_stored_as_its_two_ends_and_its_length(tmp_path: Path) ->
     assert stored.startswith("A" * 500) and stored.endswith("Z" * 500)
     assert "[150,200 of 151,200 characters cut]" in stored and len(stored) < 1100
     store.close()
+
+
+def test_the_store_s_own_defaults_are_the_settings_table_s(tmp_path: Path) -> None:
+    """The store can be built without settings (tests, benchmarks); its defaults then come from
+    the settings table's rows, never from numbers of its own."""
+    from observer.settings import load_settings
+    from observer.store.timeline import TimelineLimits
+
+    settings = load_settings(data_dir=str(tmp_path))
+    store = Store(tmp_path / "db.sqlite")
+    try:
+        assert store.retention_days == settings.event_retention_days
+        assert store.max_stored_text == settings.max_stored_text
+        assert store.timeline_limits == TimelineLimits.of(settings)
+    finally:
+        store.close()
