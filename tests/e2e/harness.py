@@ -45,9 +45,36 @@ def cache_dir() -> Path:
     )
 
 
-def install(agent: str) -> Path:
-    """The pinned CLI's executable, installing it into the cache the first time."""
+def version_of(agent: str) -> str:
+    """The version the lane runs: the pin in agents.json, or with OBSERVER_E2E_LATEST=1 the
+    newest npm publishes (`scripts/e2e --latest` runs both, to see drift before users do)."""
     spec = AGENTS[agent]
+    if os.environ.get("OBSERVER_E2E_LATEST") != "1":
+        return spec["version"]
+    if agent not in _LATEST:
+        npm = shutil.which("npm")
+        if npm is None:
+            raise NpmUnavailableError("npm is not installed (.ci/run installs Node.js and npm)")
+        done = subprocess.run(
+            [npm, "view", spec["package"], "version"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=dict(os.environ, npm_config_cache=str(cache_dir() / "npm-cache")),
+        )
+        if done.returncode != 0 or not done.stdout.strip():
+            raise NpmUnavailableError(f"npm view {spec['package']}: {done.stderr.strip()[-300:]}")
+        _LATEST[agent] = done.stdout.strip().splitlines()[-1]
+    return _LATEST[agent]
+
+
+_LATEST: dict[str, str] = {}
+
+
+def install(agent: str) -> Path:
+    """The CLI's executable (the pinned version, or the newest: `version_of`), installing it
+    into the cache the first time."""
+    spec = dict(AGENTS[agent], version=version_of(agent))
     prefix = cache_dir() / f"{agent}-{spec['version']}"
     binary = prefix / "node_modules" / ".bin" / spec["bin"]
     if binary.exists():
