@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from observer.fsio import atomic_write
+from observer.install.backups import write_backup
 from observer.install.hooks import SettingsError
 
 NOTIFY_MARK = "observer-notify"  # $0 of our notify script: how we know the notify is ours
@@ -114,7 +115,7 @@ def uninstall_notify(
     config_path: Path, *, dry_run: bool = False, backup: bool = True
 ) -> str | None:
     """Give the user back the notify they had before ours (or none); None if ours is not set.
-    backup=False keeps the backup an earlier edit of this same run made of the original."""
+    backup=False: an earlier edit of this same run backed up the original already."""
     text, doc = _load(config_path)
     current = _notify_of(config_path, doc)
     if not is_our_notify(current):
@@ -222,8 +223,7 @@ def _commit(
         if old is not None:
             mode = target.stat().st_mode & 0o7777
             if backup:
-                copy_path = target.with_name(target.name + ".observer-backup")
-                atomic_write(copy_path, old.encode("utf-8"), mode)
+                write_backup(target, old.encode("utf-8"), mode)
         else:
             target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write(target, new.encode("utf-8"), mode)

@@ -2,8 +2,9 @@
 
 settings.json belongs to the user: it holds their permissions, model and their own hooks.
 So we touch only entries we can prove are ours (the `observer-hook` marker), keep everything
-else exactly as it was, refuse to rewrite a file we cannot fully understand, keep a backup,
-and replace the file atomically so a crash never leaves Claude with half a config.
+else exactly as it was, refuse to rewrite a file we cannot fully understand, keep a backup
+(timestamped, the newest few: backups.py), and replace the file atomically so a crash never
+leaves Claude with half a config.
 That machinery is shared with Codex, whose hooks.json has Claude's format (install_codex.py).
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from observer.core.errors import ObserverError
 from observer.fsio import atomic_write
+from observer.install.backups import backup_path, write_backup
 
 CLAUDE_OBSERVE_EVENTS: tuple[str, ...] = tuple(
     """
@@ -339,15 +341,15 @@ def commit_hooks_file(
     text = _dump(path, new)
     # Write through a symlink (dotfile managers link settings.json) instead of replacing it.
     target = Path(os.path.realpath(path))
-    backup = None if old_raw is None else target.with_name(target.name + ".observer-backup")
+    backup = None if old_raw is None else backup_path(target)
     if not dry_run:
         try:
             mode = 0o600
-            if backup is None:
+            if old_raw is None:
                 target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             else:
                 mode = target.stat().st_mode & 0o7777
-                atomic_write(backup, old_raw or b"", mode)
+                backup = write_backup(target, old_raw, mode)
             atomic_write(target, text.encode("utf-8"), mode)
         except OSError as e:
             raise SettingsError(path, f"cannot be written: {e}") from e

@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from observer.cli import app
+from observer.install.backups import backups_of
 from observer.install.codex import (
     CODEX_OBSERVE_EVENTS,
     default_codex_home,
@@ -223,7 +224,8 @@ def test_forget_trust_of_all_ours_restores_the_file(home: Path) -> None:
     )
     assert forget_trust(config, home / "hooks.json", frozenset({("stop", 0, 0)})) == 1
     assert config.read_text() == original
-    assert (home / "config.toml.observer-backup").exists()
+    [backup] = backups_of(config)
+    assert backup.read_text().startswith(original)
 
 
 def test_forget_trust_refuses_what_it_cannot_edit(home: Path) -> None:
@@ -255,10 +257,10 @@ def test_notify_installed_chained_and_restored(home: Path) -> None:
     value = tomllib.loads(config.read_text())["notify"]
     assert config.read_text() == first
     assert is_our_notify(value) and value[4:] == ["notify-send", "Codex"]
-    (home / "config.toml.observer-backup").write_text("the original, from an earlier edit")
+    backups = backups_of(config)
     assert uninstall_notify(config, backup=False) is not None
     assert config.read_text() == original
-    assert (home / "config.toml.observer-backup").read_text().startswith("the original")
+    assert backups_of(config) == backups  # no new one: the run's first edit made it
     assert uninstall_notify(config) is None
 
 

@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from observer.core.errors import ObserverError
+from observer.install.backups import backups_of
 from observer.install.hooks import (
     CLAUDE_OBSERVE_EVENTS,
     NEVER_REGISTER,
@@ -73,7 +74,8 @@ def write(path: Path, data: object, indent: int = 4) -> bytes:
 
 
 def backup_of(path: Path) -> Path:
-    return path.with_name(path.name + ".observer-backup")
+    """The newest of `path`'s timestamped backups."""
+    return backups_of(path)[-1]
 
 
 def ours(settings: dict[str, Any], event: str) -> list[dict[str, Any]]:
@@ -173,7 +175,7 @@ def test_second_install_changes_nothing(settings_path: Path) -> None:
     assert not result.changed and result.backup is None
     assert result.added_events == () and result.removed_entries == 0
     assert settings_path.read_bytes() == first
-    assert not backup_of(settings_path).exists()
+    assert backups_of(settings_path) == []
 
 
 def test_reinstall_with_new_spool_replaces_stale_entries(settings_path: Path) -> None:
@@ -364,7 +366,8 @@ def test_dry_run_writes_nothing(settings_path: Path) -> None:
 
     old = write(settings_path, FOREIGN)
     planned = install_claude_hooks(settings_path, HOOK, SPOOL, dry_run=True)
-    assert planned.changed and planned.backup == backup_of(settings_path)
+    assert planned.changed and planned.backup is not None and not planned.backup.exists()
+    assert planned.backup.name.startswith("settings.json.observer-backup-")
     assert listing(settings_path.parent) == [("settings.json", old)]
 
     done = install_claude_hooks(settings_path, HOOK, SPOOL)
@@ -386,7 +389,7 @@ def test_existing_mode_is_preserved(settings_path: Path) -> None:
     assert stat.S_IMODE(backup_of(settings_path).stat().st_mode) == 0o640
     assert sorted(p.name for p in settings_path.parent.iterdir()) == [
         "settings.json",
-        "settings.json.observer-backup",
+        backup_of(settings_path).name,
     ]  # no temp file left behind
 
 
