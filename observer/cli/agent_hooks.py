@@ -66,9 +66,9 @@ def install_hooks(
         Path | None,
         typer.Option(
             "--pi-dir",
-            help="pi: pi's home (as the pi_dir setting); the extension goes to its "
-            "agent/extensions/. Default: $PI_CODING_AGENT_DIR/extensions, "
-            "else ~/.pi/agent/extensions.",
+            help="pi: pi's home, the dir holding agent/ (~/.pi; as the pi_dir setting): the "
+            "extension goes to its agent/extensions/. Without it: the pi_dir setting's, else "
+            "$PI_CODING_AGENT_DIR/extensions (pi's agent dir), else ~/.pi/agent/extensions.",
             show_default=False,
         ),
     ] = None,
@@ -83,6 +83,15 @@ def install_hooks(
     For pi: write observer's extension into pi's extensions dir (only that file).
 
     Only entries whose command runs `observer-hook` are ours; every other hook is kept as is.
+    Before a file is changed, its previous bytes are kept beside it as
+    `<file>.observer-backup-<time>`; the newest 5 backups of a file are kept.
+
+    Examples:
+      observer install-hooks                          # Claude Code
+      observer install-hooks --agent codex --notify   # Codex, and its notify
+      observer install-hooks --agent pi
+      observer install-hooks --dry-run                # show it, write nothing
+      observer install-hooks --agent codex --uninstall
     """
     from observer import agents
     from observer.install.setup import FLAGS, InstallOptions

@@ -11,11 +11,13 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from observer.cli.help import HelpGroup
 from observer.core.errors import ObserverError
 from observer.fsio import atomic_write
 from observer.settings import Settings, ensure_data_dir, load_settings
 
 app = typer.Typer(
+    cls=HelpGroup,
     help="observer: one truthful answer to 'which agent session needs me now?'",
     no_args_is_help=True,
     add_completion=False,

@@ -68,6 +68,11 @@ def start(
     Every request but /health needs credentials: local tools read <data dir>/token (created
     on the first start), and a browser logs in with the one-time link printed here (or by
     `observer open`).
+
+    Examples:
+      observer start
+      observer start --bind 127.0.0.1:4800     # remembered for the next start
+      observer start --log-level debug --log-format json
     """
     from observer.server.run import serve
 

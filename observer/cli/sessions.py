@@ -32,7 +32,13 @@ def status(
         bool, typer.Option("--watch", help="Stay open and redraw on every change (live).")
     ] = False,
 ) -> None:
-    """Is the server up, and which sessions need you: permission and questions first."""
+    """Is the server up, and which sessions need you: permission and questions first.
+
+    Examples:
+      observer status              # once, needing you first
+      observer status --watch      # live, redrawn on every change
+      observer status --json       # for scripts and status bars
+    """
     from observer.clients.status import gather_status, render_status
 
     if watch:
@@ -63,7 +69,15 @@ def launch(
     data_dir: DataDir = None,
 ) -> None:
     """Start an agent session that observer drives itself: approve, answer, send, interrupt or
-    end it from any client (the web page, a phone, the WebSocket). Needs a running server."""
+    end it from any client (the web page, a phone, the WebSocket). Needs a running server.
+
+    Prints the new session's id.
+
+    Examples:
+      observer launch claude "fix the failing test"
+      observer launch codex --cwd ~/src/app "review the last commit"
+      observer launch pi --model sonnet
+    """
     from observer.clients.launch import launch_session
 
     reply = launch_session(settings_for(data_dir), agent, cwd, prompt, model)
@@ -81,7 +95,13 @@ def away(
 ) -> None:
     """Away mode: hold each tool call a Claude Code or Codex session asks permission for, until
     you allow or deny it from a client (the web page, a phone) or the timeout passes (then the
-    terminal prompt takes over). Off: the agents ask in their terminals as usual."""
+    terminal prompt takes over). Off: the agents ask in their terminals as usual.
+
+    Examples:
+      observer away on     # leaving the desk: answer from the phone
+      observer away        # is it on?
+      observer away off
+    """
     from observer.clients.local_http import request_json
 
     settings = settings_for(data_dir)
@@ -119,7 +139,15 @@ def rules(
     as_json: JsonFlag = False,
 ) -> None:
     """List or change the approval rules. Deny beats ask beats allow; what no rule covers is
-    asked. An allow covers a compound command only when it covers every part of it."""
+    asked. An allow covers a compound command only when it covers every part of it.
+
+    Examples:
+      observer rules
+      observer rules --add allow --tool Bash --pattern 'git status*'
+      observer rules --add deny --agent codex --tool Bash --pattern 'rm -rf *'
+      observer rules --add ask --tool Edit --pattern '*/.env*'
+      observer rules --remove 3
+    """
     from observer.clients.local_http import request_json
 
     settings = settings_for(data_dir)
@@ -247,10 +275,12 @@ def replay(
 ) -> None:
     """Run recorded payloads through the connector and state machine, offline (no server).
 
-    claude: each line is exactly the JSON Claude Code writes to a hook's stdin.
-    codex: a file of Codex hook payloads (one per line), or a rollout file
-    ($CODEX_HOME/sessions/.../rollout-*.jsonl).
-    pi: a session file (~/.pi/agent/sessions/--<cwd>--/*.jsonl), or extension events.
+    What each agent's file holds:
+      claude: each line is exactly the JSON Claude Code writes to a hook's stdin.
+      codex: a file of Codex hook payloads (one per line), or a rollout file
+        ($CODEX_HOME/sessions/.../rollout-*.jsonl).
+      pi: a session file (~/.pi/agent/sessions/--<cwd>--/*.jsonl), or its
+        extension's events.
     """
     from observer.clients.replay import replay_files
 
