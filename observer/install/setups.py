@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from observer.core.errors import ConfigError
 from observer.install.setup import (
     FAIL,
     OK,
@@ -182,6 +183,8 @@ class PiSetup:
         from observer.settings import ensure_data_dir
 
         report = Report()
+        if options.pi_dir is not None:
+            _refuse_an_agent_dir(options.pi_dir)
         agent_dir = settings.pi_agent_dir  # --pi-dir is in `settings` already (the pi_dir setting)
         if options.uninstall:
             result = install_pi.uninstall_pi_extension(agent_dir, dry_run=options.dry_run)
@@ -207,3 +210,17 @@ class PiSetup:
         spool = str(settings.spool_dir)
         result = install_pi_extension(agent_dir, spool, decide=decide, dry_run=True)
         return install_state(self.label, result.changed, result.path, "pi", "")
+
+
+def _refuse_an_agent_dir(pi_dir: Path) -> None:
+    """--pi-dir names pi's home (~/.pi), whose agent/ holds extensions/. Given pi's agent dir
+    itself (~/.pi/agent, what $PI_CODING_AGENT_DIR names), the extension would land in
+    agent/agent/extensions, where pi never looks: refused, with the dir to pass instead."""
+    home = pi_dir.expanduser()
+    if (home / "agent").is_dir():
+        return
+    if home.name == "agent" or any((home / sub).is_dir() for sub in ("extensions", "sessions")):
+        raise ConfigError(
+            f"--pi-dir is pi's home, the dir holding agent/ (like ~/.pi); {pi_dir} looks like "
+            f"pi's agent dir itself: pass {home.parent}"
+        )

@@ -193,3 +193,24 @@ def test_cli_dry_run_and_pi_dir(tmp_path: Path) -> None:
 def test_cli_pi_dir_is_for_pi_only() -> None:
     done = CliRunner().invoke(app, ["install-hooks", "--pi-dir", "/x"])
     assert done.exit_code == 1 and "--pi-dir is for --agent pi" in done.output
+
+
+@pytest.mark.parametrize("given", ["agent", "home/pi-agent"])
+def test_cli_pi_dir_given_pis_agent_dir_is_refused(tmp_path: Path, given: str) -> None:
+    """--pi-dir is pi's home: pi's agent dir (named agent, or holding extensions/) would put
+    the extension in agent/agent/extensions, where pi never looks; the error names the fix."""
+    agent_dir = tmp_path / given
+    (agent_dir / "extensions").mkdir(parents=True)
+    done = CliRunner().invoke(app, ["install-hooks", "--agent", "pi", "--pi-dir", str(agent_dir)])
+    assert done.exit_code == 1
+    assert f"looks like pi's agent dir itself: pass {agent_dir.parent}" in done.output
+    assert list((agent_dir / "extensions").iterdir()) == []
+    assert not (agent_dir / "agent").exists()
+
+
+def test_cli_pi_dir_help_says_what_it_does() -> None:
+    """The flag is pi's home, and every default it names is where the extension goes."""
+    output = CliRunner().invoke(app, ["install-hooks", "--help"]).output
+    text = " ".join(output.replace("│", " ").split())
+    assert "pi's home, the dir holding agent/" in text
+    assert "$PI_CODING_AGENT_DIR/extensions (pi's agent dir), else ~/.pi/agent/extensions" in text
