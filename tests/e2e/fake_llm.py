@@ -13,8 +13,10 @@ takes the name the request's tools offer (`Bash` is pi's `bash`).
 The scenario is chosen by a marker in the first user message, `[[scenario:NAME]]`:
 text, bash, perm (a command that needs permission), escalate (a Codex command that asks to
 leave the sandbox, so it needs approval under on-request), question (AskUserQuestion),
-slow (a long-running command, to interrupt), slowtext (a slow stream), apierror (HTTP 400).
-Requests without tools (title generation and other side calls) get a short text.
+slow (a long-running command, to interrupt), slowtext (a slow stream), apierror (HTTP 400),
+edit (read README.md, then change its title: Claude's Edit, Codex's apply_patch, pi's edit).
+Requests without tools (title generation and other side calls) get a short text. While a file
+`llm.hold` exists beside the port file, scripted replies wait for it to go.
 
     python tests/e2e/fake_llm.py --port-file PATH [--log requests.jsonl]
 """
@@ -93,6 +95,43 @@ def last_tool_result(req: Request) -> str:
         if isinstance(block, dict) and block.get("type") == "tool_result":
             return _texts(block.get("content"))[:200]
     return ""
+
+
+def tool_results(req: Request) -> int:
+    """How many tool results the conversation holds so far (a scenario's step)."""
+    count = 0
+    for message in _messages(req):
+        content = message.get("content")
+        if message.get("role") == "user" and isinstance(content, list):
+            count += sum(
+                1 for b in content if isinstance(b, dict) and b.get("type") == "tool_result"
+            )
+    return count
+
+
+EDIT_OLD = "# edit"
+EDIT_NEW = "# edit, edited by the fake model"
+
+
+def _workdir(req: Request) -> str | None:
+    """The working directory Claude's system prompt names (its Read and Edit want absolute
+    paths); None for the other agents, whose tools take paths relative to it."""
+    found = re.search(r"working directory: ([^\s\\\"]+)", json.dumps(req.get("system")), re.I)
+    return found.group(1) if found else None
+
+
+def edit(req: Request) -> list[Block]:
+    """Read README.md, then change its title line, then say so: an Edit for Claude, an
+    apply_patch for Codex, an edit for pi (`responses_item`, `offered_tool`)."""
+    where = _workdir(req)
+    path = f"{where}/README.md" if where else "README.md"
+    step = tool_results(req)
+    if step == 0:
+        return [text("I'll read README.md first."), tool("Read", {"file_path": path})]
+    if step == 1:
+        change = {"file_path": path, "old_string": EDIT_OLD, "new_string": EDIT_NEW}
+        return [text("Now the edit."), tool("Edit", change)]
+    return [text("Done. README.md has its new title line.")]
 
 
 def scenario_of(req: Request) -> str:
@@ -178,6 +217,7 @@ SCENARIOS: dict[str, Callable[[Request], list[Block] | str]] = {
             ),
         ]
     ),
+    "edit": edit,
     APIERROR: lambda req: APIERROR,
 }
 
@@ -209,6 +249,11 @@ def offered_tool(block: Block, req: Request) -> tuple[str, dict[str, Any]]:
     name, tool_input = block["name"], block["input"]
     if name == "Bash" and name not in offered and "bash" in offered:
         return "bash", {"command": tool_input["command"]}
+    if name == "Read" and name not in offered and "read" in offered:
+        return "read", {"path": tool_input["file_path"]}
+    if name == "Edit" and name not in offered and "edit" in offered:
+        change = {"oldText": tool_input["old_string"], "newText": tool_input["new_string"]}
+        return "edit", {"path": tool_input["file_path"], "edits": [change]}
     return name, tool_input
 
 
@@ -243,6 +288,23 @@ def responses_item(block: Block) -> dict[str, Any]:
             "content": [{"type": "output_text", "text": block["text"], "annotations": []}],
         }
     arguments = block["input"]
+    call_id = f"call_e2e_{uuid.uuid4().hex[:20]}"
+    if block["name"] == "Edit":  # Codex edits with its freeform apply_patch tool
+        patch = (
+            f"*** Begin Patch\n*** Update File: {arguments['file_path']}\n@@\n"
+            f"-{arguments['old_string']}\n+{arguments['new_string']}\n*** End Patch\n"
+        )
+        return {
+            "id": f"ctc_e2e_{uuid.uuid4().hex[:20]}",
+            "type": "custom_tool_call",
+            "status": "completed",
+            "call_id": call_id,
+            "name": "apply_patch",
+            "input": patch,
+        }
+    if block["name"] == "Read":
+        arguments = {"command": f"cat {arguments['file_path']}"}
+        block = dict(block, name="Bash")
     if block["name"] == "Bash":
         escalation = ("sandbox_permissions", "justification")
         arguments = {
@@ -255,7 +317,7 @@ def responses_item(block: Block) -> dict[str, Any]:
         "status": "completed",
         "name": "exec_command" if block["name"] == "Bash" else block["name"],
         "arguments": json.dumps(arguments),
-        "call_id": f"call_e2e_{uuid.uuid4().hex[:20]}",
+        "call_id": call_id,
     }
 
 
@@ -263,6 +325,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "observer-e2e-fake-llm/1"
     log_path: Path | None = None
+    hold_path: Path | None = None  # while this file exists, scripted replies wait
     delay = 0.0
     lock = threading.Lock()
 
@@ -274,6 +337,15 @@ class Handler(BaseHTTPRequestHandler):
             return
         with self.lock, self.log_path.open("a") as handle:
             handle.write(json.dumps(entry) + "\n")
+
+    def _hold(self) -> None:
+        """Wait while the hold file exists (at most 30 s): a test holds the model's replies
+        until its client has subscribed, so what follows reaches that client live."""
+        deadline = time.monotonic() + 30
+        while self.hold_path is not None and self.hold_path.exists():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
 
     def _body(self) -> Request:
         length = int(self.headers.get("Content-Length") or 0)
@@ -335,6 +407,7 @@ class Handler(BaseHTTPRequestHandler):
                 )
             ]
         else:
+            self._hold()
             blocks = SCENARIOS[scenario](req)
         self._log({"api": "anthropic", "scenario": scenario, "reply": blocks})
         if blocks == APIERROR or isinstance(blocks, str):
@@ -467,6 +540,8 @@ class Handler(BaseHTTPRequestHandler):
     def openai_chat(self, req: Request) -> None:
         view = chat_as_messages(req)
         scenario = scenario_of(view) if req.get("tools") else "side"  # compaction summaries
+        if scenario != "side":
+            self._hold()
         blocks = SCENARIOS[scenario](view) if scenario != "side" else [text("Side answer.")]
         self._log({"api": "chat", "scenario": scenario, "reply": blocks})
         if isinstance(blocks, str):
@@ -535,6 +610,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             view = responses_as_messages(req)
             scenario = scenario_of(view)
+            self._hold()
             blocks = SCENARIOS[scenario](view)
         self._log({"api": "responses", "scenario": scenario, "reply": blocks})
         if isinstance(blocks, str):
@@ -593,6 +669,13 @@ class Handler(BaseHTTPRequestHandler):
                 event({"type": "response.output_text.done", **where, "text": value})
                 part = dict(part, text=value)
                 event({"type": "response.content_part.done", **where, "part": part})
+            elif item["type"] == "custom_tool_call":
+                added = dict(item, status="in_progress", input="")
+                event({"type": "response.output_item.added", "output_index": index, "item": added})
+                where = {"item_id": item["id"], "output_index": index}
+                patch = item["input"]
+                event({"type": "response.custom_tool_call_input.delta", **where, "delta": patch})
+                event({"type": "response.custom_tool_call_input.done", **where, "input": patch})
             else:
                 added = dict(item, status="in_progress", arguments="")
                 event({"type": "response.output_item.added", "output_index": index, "item": added})
@@ -631,6 +714,7 @@ ROUTES: dict[str, Callable[[Handler, Request], None]] = {
 
 def serve(port_file: Path, log: Path | None, port: int = 0) -> None:
     Handler.log_path = log
+    Handler.hold_path = port_file.with_name("llm.hold")
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     tmp = port_file.with_name(port_file.name + ".tmp")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e import timeline
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, StreamSession, wait_until
 from tests.support.timeline import collapse
@@ -59,14 +60,57 @@ def test_text(claude_bin: Path, lab: Lab) -> None:
 
 
 def test_bash(claude_bin: Path, lab: Lab) -> None:
+    """Also the timeline: a client subscribed while Claude runs gets it item by item, `show`
+    prints it, `search` finds the session (issue 19)."""
     cwd = lab.workdir("bash")
-    _, session = run_claude(
-        claude_bin, lab, cwd, "[[scenario:bash]] Create out.txt", "--allowedTools", "Bash"
+    prompt = "[[scenario:bash]] Create out.txt"
+    expected = [
+        ("user_message", prompt),
+        ("assistant_text", "I'll run a command."),
+        ("tool_call", "Bash", "echo hello > out.txt && ls"),
+        ("tool_result", False),
+        ("assistant_text", "Done. The tool said: README.md\nout.txt"),
+    ]
+    seen = timeline.watch(
+        lab, lambda: run_claude(claude_bin, lab, cwd, prompt, "--allowedTools", "Bash"), expected
     )
+    session = lab.recorder.only_session()
     check("bash", ["working", "waiting", "ended"], seen_until_ended(lab, session))
     assert (cwd / "out.txt").read_text() == "hello\n"
     tools = [m["changes"].get("current_tool") for m in _deltas(lab, session)]
     assert "Bash" in tools
+    timeline.check("claude/bash", expected, seen)
+    shown = ["Bash echo hello > out.txt && ls", "Done. The tool said: README.md"]
+    timeline.shown_and_found(lab, session, shown, "out.txt", "the tool said")
+
+
+def test_edit(claude_bin: Path, lab: Lab) -> None:
+    """A Read, then an Edit: its diff in the timeline, printed by `show` (issue 19)."""
+    cwd = lab.workdir("edit")
+    prompt = "[[scenario:edit]] Retitle the readme"
+    change = ["-# edit", "+# edit, edited by the fake model"]
+    expected = [
+        ("user_message", prompt),
+        ("assistant_text", "I'll read README.md first."),
+        ("tool_call", "Read", "README.md"),
+        ("tool_result", False),
+        ("assistant_text", "Now the edit."),
+        ("tool_call", "Edit", "README.md"),
+        ("tool_result", False),
+        ("file_change", "README.md", change),
+        ("assistant_text", "Done. README.md has its new title line."),
+    ]
+    seen = timeline.watch(
+        lab,
+        lambda: run_claude(claude_bin, lab, cwd, prompt, "--allowedTools", "Read,Edit"),
+        expected,
+    )
+    session = lab.recorder.only_session()
+    check("edit", ["working", "waiting", "ended"], seen_until_ended(lab, session))
+    assert (cwd / "README.md").read_text() == "# edit, edited by the fake model\n"
+    timeline.check("claude/edit", expected, seen)
+    shown = ["Edit README.md", "update README.md", *(f"    {line}" for line in change)]
+    timeline.shown_and_found(lab, session, shown, "Retitle", "new title line")
 
 
 def test_permission_denied_by_policy(claude_bin: Path, lab: Lab) -> None:

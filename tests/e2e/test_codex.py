@@ -17,11 +17,13 @@ import pytest
 
 from observer.install.codex import CODEX_OBSERVE_EVENTS
 from observer.install.codex_trust import AppServer
+from tests.e2e import timeline
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, wait_until
 from tests.support.timeline import collapse
 
 pytestmark = pytest.mark.e2e
+BYPASS = ("--dangerously-bypass-approvals-and-sandbox",)
 
 
 def run_codex(codex: Path, lab: Lab, cwd: Path, prompt: str, *args: str) -> tuple[int, str]:
@@ -64,15 +66,26 @@ def test_text(codex_bin: Path, lab: Lab) -> None:
 
 
 def test_bash(codex_bin: Path, lab: Lab) -> None:
+    """Also the timeline: a client subscribed while Codex runs gets it item by item, `show`
+    prints it, `search` finds the session (issue 19)."""
     cwd = lab.workdir("bash")
-    status, session = run_codex(
-        codex_bin,
-        lab,
-        cwd,
-        "[[scenario:bash]] Create out.txt",
-        "--dangerously-bypass-approvals-and-sandbox",
+    prompt = "[[scenario:bash]] Create out.txt"
+    expected = [
+        ("user_message", prompt),
+        ("assistant_text", "I'll run a command."),
+        ("tool_call", "exec_command", "echo hello > out.txt && ls"),
+        ("tool_result", False),
+        ("assistant_text", "Done. The tool said: …"),  # Codex's output header varies
+    ]
+    ran: list[tuple[int, str]] = []
+    seen = timeline.watch(
+        lab, lambda: ran.append(run_codex(codex_bin, lab, cwd, prompt, *BYPASS)), expected
     )
+    [(status, session)] = ran
     assert status == 0
+    timeline.check("codex/bash", expected, seen)
+    shown = ["exec_command echo hello > out.txt && ls", "Done. The tool said:"]
+    timeline.shown_and_found(lab, session, shown, "out.txt", "the tool said")
     check("bash", ["working", "waiting"], seen_until(lab, session, "waiting"))
     assert (cwd / "out.txt").read_text() == "hello\n"
     assert "exec_command" in _current_tools(lab, session)
@@ -82,6 +95,35 @@ def test_bash(codex_bin: Path, lab: Lab) -> None:
         if m["changes"].get("last_message")
     ]
     assert "out.txt" in messages[-1]  # the command's output, as the fake model quoted it
+
+
+def test_patch(codex_bin: Path, lab: Lab) -> None:
+    """A command, then an apply_patch: its diff in the timeline, printed by `show` (issue 19)."""
+    cwd = lab.workdir("edit")
+    prompt = "[[scenario:edit]] Retitle the readme"
+    change = ["-# edit", "+# edit, edited by the fake model"]
+    expected = [
+        ("user_message", prompt),
+        ("assistant_text", "I'll read README.md first."),
+        ("tool_call", "exec_command", "cat README.md"),
+        ("tool_result", False),
+        ("assistant_text", "Now the edit."),
+        ("tool_call", "apply_patch", "*** Begin Patch"),
+        ("file_change", "README.md", change),
+        ("tool_result", False),
+        ("assistant_text", "Done. README.md has its new title line."),
+    ]
+    ran: list[tuple[int, str]] = []
+    seen = timeline.watch(
+        lab, lambda: ran.append(run_codex(codex_bin, lab, cwd, prompt, *BYPASS)), expected
+    )
+    [(status, session)] = ran
+    assert status == 0
+    check("patch", ["working", "waiting"], seen_until(lab, session, "waiting"))
+    assert (cwd / "README.md").read_text() == "# edit, edited by the fake model\n"
+    timeline.check("codex/patch", expected, seen)
+    shown = ["apply_patch", f"update {cwd / 'README.md'}", *(f"    {line}" for line in change)]
+    timeline.shown_and_found(lab, session, shown, "Retitle", "new title line")
 
 
 def test_hooks_end_the_session(codex_bin: Path, lab: Lab) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from observer.core.state import PROCESS_EXITED
 from observer.install.pi import EXTENSION_NAME, install_pi_extension
+from tests.e2e import timeline
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, wait_until
 from tests.support.timeline import collapse
@@ -132,13 +133,54 @@ def test_text(pi_bin: Path, lab: Lab) -> None:
 
 
 def test_bash(pi_bin: Path, lab: Lab) -> None:
+    """Also the timeline: a client subscribed while pi runs gets it item by item, `show`
+    prints it, `search` finds the session (issue 19)."""
     cwd = lab.workdir("bash")
-    done = run_pi(pi_bin, lab, cwd, "[[scenario:bash]] Create out.txt")
-    assert done.returncode == 0
+    prompt = "[[scenario:bash]] Create out.txt"
+    expected = [
+        ("user_message", prompt),
+        ("assistant_text", "I'll run a command."),
+        ("tool_call", "bash", "echo hello > out.txt && ls"),
+        ("tool_result", False),
+        ("assistant_text", "Done. The tool said: README.md\nout.txt"),
+    ]
+    ran: list[subprocess.CompletedProcess[str]] = []
+    seen = timeline.watch(lab, lambda: ran.append(run_pi(pi_bin, lab, cwd, prompt)), expected)
+    assert ran[0].returncode == 0
     session = lab.recorder.only_session()
     check("bash", ["working", "waiting", "ended"], seen_until_ended(lab, session))
     assert (cwd / "out.txt").read_text() == "hello\n"
     assert "bash" in [m["changes"].get("current_tool") for m in _deltas(lab, session)]
+    timeline.check("pi/bash", expected, seen)
+    shown = ["bash echo hello > out.txt && ls", "Done. The tool said: README.md"]
+    timeline.shown_and_found(lab, session, shown, "out.txt", "the tool said")
+
+
+def test_edit(pi_bin: Path, lab: Lab) -> None:
+    """A read, then an edit: its diff in the timeline, printed by `show` (issue 19)."""
+    cwd = lab.workdir("edit")
+    prompt = "[[scenario:edit]] Retitle the readme"
+    change = ["-# edit", "+# edit, edited by the fake model"]
+    expected = [
+        ("user_message", prompt),
+        ("assistant_text", "I'll read README.md first."),
+        ("tool_call", "read", "README.md"),
+        ("tool_result", False),
+        ("assistant_text", "Now the edit."),
+        ("tool_call", "edit", "README.md"),
+        ("tool_result", False),
+        ("file_change", "README.md", change),
+        ("assistant_text", "Done. README.md has its new title line."),
+    ]
+    ran: list[subprocess.CompletedProcess[str]] = []
+    seen = timeline.watch(lab, lambda: ran.append(run_pi(pi_bin, lab, cwd, prompt)), expected)
+    assert ran[0].returncode == 0
+    session = lab.recorder.only_session()
+    check("edit", ["working", "waiting", "ended"], seen_until_ended(lab, session))
+    assert (cwd / "README.md").read_text() == "# edit, edited by the fake model\n"
+    timeline.check("pi/edit", expected, seen)
+    shown = ["edit README.md", *(f"    {line}" for line in change)]
+    timeline.shown_and_found(lab, session, shown, "Retitle", "new title line")
 
 
 def test_an_unwritable_spool_never_hurts_pi(pi_bin: Path, lab: Lab) -> None:
