@@ -1,6 +1,7 @@
 // observer's page: the sessions that need you first, live over the WebSocket, with the
-// actions each session accepts. Plain DOM, no framework, no build step. Every text that comes
-// from a session goes in through textContent, never innerHTML.
+// actions each session accepts; a session's own view (session.js), search and history
+// (search.js). Plain DOM, no framework, no build step; the scripts load in order, this one
+// last. Every text that comes from a session goes in through textContent, never innerHTML.
 "use strict";
 
 const OLD_TOKEN_KEY = "observer.token"; // earlier pages kept the token here: removed on load
@@ -15,8 +16,6 @@ let socket = null;
 let backoff = 1000;
 let retryTimer = null;
 let loaded = false;
-
-const $ = (id) => document.getElementById(id);
 
 // -- logging in: the server's login cookie (HttpOnly: this page never sees a secret) rides on
 // every fetch and on the WebSocket's handshake; a 401 shows how to log in.
@@ -73,6 +72,7 @@ async function start() {
   $("auth").hidden = true;
   $("main").hidden = false;
   replaceAll(body.sessions || []);
+  route();
   connect();
 }
 
@@ -89,6 +89,7 @@ function connect() {
     backoff = 1000;
     setLink("live", "live");
     ws.send(JSON.stringify({ type: "subscribe_list" }));
+    subscribeTimeline();
   };
   ws.onmessage = (event) => receive(JSON.parse(event.data));
   ws.onclose = () => {
@@ -134,6 +135,15 @@ function receive(message) {
       sessions.set(message.session_id, message.session);
       render();
       break;
+    case "session_snapshot":
+      sessions.set(message.session.id, message.session);
+      render();
+      break;
+    case "timeline_page":
+    case "timeline_items":
+    case "error":
+      onTimeline(message);
+      break;
     case "session_delta": {
       const known = sessions.get(message.session_id);
       if (!known) return; // announced before our list: the next list has it
@@ -170,14 +180,11 @@ function ordered() {
 
 function render() {
   const live = $("sessions");
-  const ended = $("ended-sessions");
   const all = ordered();
   const open = all.filter((s) => s.status !== "ended");
   const gone = all.filter((s) => s.status === "ended");
   place(live, open);
-  place(ended, gone);
-  $("ended").hidden = gone.length === 0;
-  $("ended-count").textContent = String(gone.length);
+  placeHistory(gone);
   $("empty").hidden = !loaded || all.length > 0;
   const attention = open.filter((s) => s.status === "permission" || s.status === "question");
   const count = $("attention");
@@ -185,7 +192,7 @@ function render() {
   count.textContent = String(attention.length);
   count.title = attention.length + " waiting for your approval or answer";
   document.title = (attention.length ? "(" + attention.length + ") " : "") + "observer";
-  followLink();
+  renderOpenCard();
 }
 
 function place(list, items) {
@@ -204,15 +211,21 @@ function place(list, items) {
   }
 }
 
-function newRow(session) {
+function newRow(session, prefix) {
   const row = document.createElement("li");
   row.className = "session";
-  row.id = "session-" + session.id;
+  row.id = (prefix || "session-") + session.id;
   row.dataset.id = session.id;
   row.innerHTML =
-    '<div class="row1"><span class="status"></span><span class="project"></span>' +
+    '<div class="row1"><span class="status"></span><a class="project"></a>' +
     '<span class="agent"></span><span class="age"></span></div>' +
-    '<p class="waits"></p><p class="detail"></p><div class="actions"></div>';
+    '<p class="waits"></p><p class="detail"></p><div class="request" hidden></div>' +
+    '<div class="actions"></div>';
+  // A tap on the row opens the session, unless it is on something of its own.
+  row.addEventListener("click", (event) => {
+    if (event.target.closest(".actions, .request, a, button, input")) return;
+    location.hash = "#/session/" + encodeURIComponent(session.id);
+  });
   return row;
 }
 
@@ -222,6 +235,7 @@ function fill(row, s) {
   part("status").textContent = s.status;
   part("project").textContent = s.project || basename(s.cwd) || s.id.slice(0, 8);
   part("project").title = s.cwd || "";
+  part("project").href = "#/session/" + encodeURIComponent(s.id);
   part("agent").textContent = s.agent + (s.control === "direct" ? " · launched here" : "");
   const age = part("age");
   age.dataset.since = String(s.status_since || s.last_activity_at || 0);
@@ -232,6 +246,7 @@ function fill(row, s) {
     .join(" · ");
   part("detail").textContent = detail;
   part("detail").hidden = !detail;
+  fillRequest(part("request"), s);
   const actions = part("actions");
   const key = [s.status, s.pending && s.pending.request_id, (s.capabilities || []).join()]
     .join("|");
@@ -375,23 +390,12 @@ async function launch(event) {
   }
 }
 
-// -- deep links: /#/session/<id> scrolls to that session and highlights it
-let followed = null;
-
-function followLink() {
-  const match = /^#\/session\/(.+)$/.exec(location.hash);
-  if (!match) return;
-  const id = decodeURIComponent(match[1]);
-  if (followed === id) return;
-  const row = document.getElementById("session-" + id);
-  if (!row) return; // not here yet: the next render tries again
-  followed = id;
-  for (const old of document.querySelectorAll(".session.highlight")) {
-    old.classList.remove("highlight");
-  }
-  if (row.closest("details")) row.closest("details").open = true;
-  row.classList.add("highlight");
-  row.scrollIntoView({ block: "center", behavior: "smooth" });
+// -- routes: #/session/<id> opens a session's view, #/session/<id>/at/<seq> at that item
+function route() {
+  const match = /^#\/session\/([^/]+)(?:\/at\/(\d+))?$/.exec(location.hash);
+  if (match) openSession(decodeURIComponent(match[1]), match[2] ? Number(match[2]) : null);
+  else closeSession();
+  if (loaded) render(); // the rows' pending calls: from the view's items, or fetched
 }
 
 // -- small helpers
@@ -441,10 +445,7 @@ $("forget").addEventListener("click", logOut);
 localStorage.removeItem(OLD_TOKEN_KEY);
 $("launch-form").addEventListener("submit", launch);
 $("launch-form").elements.cwd.value = localStorage.getItem("observer.cwd") || "";
-window.addEventListener("hashchange", () => {
-  followed = null;
-  followLink();
-});
+window.addEventListener("hashchange", route);
 setInterval(() => {
   for (const age of document.querySelectorAll(".age[data-since]")) {
     age.textContent = ago(Number(age.dataset.since));

@@ -12,110 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.support.credentials import authorized, token_of
-from tests.support.paths import SUPPORT
-
-FAKE_CLAUDE = SUPPORT / "fake_claude.py"
-CHROMIUM = os.environ.get("OBSERVER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (CI's .ci/run does)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"the page threw: {errors}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def _server(tmp_path: Path, port: int | None = None) -> Iterator[str]:
-    """A real `observer start` whose Claude is the stand-in, its data dir `tmp_path / "data"`
-    (where it writes its token at its first start); yields its URL."""
-    launcher = tmp_path / "bin" / "claude"
-    launcher.parent.mkdir(exist_ok=True)
-    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_CLAUDE}" "$@"\n')
-    launcher.chmod(0o755)
-    env = dict(os.environ, OBSERVER_CLAUDE_BIN=str(launcher), OBSERVER_LIVENESS_INTERVAL="0.5")
-    port = port or _free_port()
-    command = [sys.executable, "-m", "observer", "start", "--data-dir", str(tmp_path / "data")]
-    command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
-    log = tmp_path / "server-stderr.log"
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server died: {log.read_text()}")
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("the server never answered /health") from None
-                time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-
-
-def _post(url: str, data_dir: Path, body: dict[str, Any]) -> dict[str, Any]:
-    """POST as a local tool does: with the token from the data dir."""
-    with urllib.request.urlopen(authorized(url, data_dir, body), timeout=30) as response:
-        reply: dict[str, Any] = json.loads(response.read())
-        return reply
-
-
-def _login_link(url: str, data_dir: Path) -> str:
-    """A one-time login link, as `observer open` asks for one."""
-    link = _post(f"{url}/api/login-links", data_dir, {})["url"]
-    assert isinstance(link, str) and link.startswith(f"{url}/login?code="), link
-    return link
-
-
-def _log_in(page: Page, url: str, data_dir: Path) -> None:
-    page.goto(_login_link(url, data_dir))
-    assert page.url == f"{url}/"
-    expect(page.locator("#link")).to_have_text("live")
-
+from tests.support.credentials import token_of
+from tests.support.server_process import free_port
+from tests.support.web import PHONE, log_in, login_link, post, server
 
 # Every status a row shows, in order, recorded by the page itself: a status that lasts only a
 # few milliseconds (working, before the permission request) still leaves its mark.
@@ -138,8 +44,8 @@ RECORD_STATUSES = """() => {
 def test_phone_launch_approve(tmp_path: Path, phone: Page) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    with _server(tmp_path) as url:
-        _log_in(phone, url, tmp_path / "data")
+    with server(tmp_path) as url:
+        log_in(phone, url, tmp_path / "data")
         expect(phone.locator("#empty")).to_be_visible()
         phone.evaluate(RECORD_STATUSES)
 
@@ -150,13 +56,17 @@ def test_phone_launch_approve(tmp_path: Path, phone: Page) -> None:
         form.locator("textarea[name=prompt]").fill("[[perm]] make a file")
         form.get_by_role("button", name="Launch", exact=True).click()
 
-        row = phone.locator(".session").first
+        # The launch opens the session's view: its timeline (the stand-in writes no
+        # transcript: none yet) above its card, which has the actions.
+        row = phone.locator("#open-session .session")
         expect(row).to_have_attribute("data-status", "permission", timeout=15_000)
         session_id = row.get_attribute("data-id")
         assert session_id
+        assert phone.url.endswith(f"#/session/{session_id}")
+        expect(phone.locator("#list-view")).to_be_hidden()
+        expect(phone.locator("#timeline-top")).to_have_text("No items yet.")
         assert phone.evaluate("window.seen")[session_id][:2] == ["working", "permission"]
         expect(row.locator(".waits")).to_contain_text("Approve Bash: touch perm.txt")
-        expect(row).to_have_class("session highlight")  # the launch followed its deep link
         expect(phone.locator("#attention")).to_have_text("1")
         for label in ("Approve", "Deny", "Send", "Interrupt", "End"):
             expect(row.get_by_role("button", name=label, exact=True)).to_be_visible()
@@ -194,25 +104,27 @@ def test_phone_launch_approve(tmp_path: Path, phone: Page) -> None:
         expect(row).to_have_attribute("data-status", "waiting", timeout=15_000)
         assert "blue" in (project / "answer.json").read_text()
 
-        # End: the row moves to the collapsed "Ended" list; a deep link opens it.
+        # End: back in the list, the row is in the collapsed history; a deep link opens it.
         row.get_by_role("button", name="End", exact=True).click()
-        expect(phone.locator("#ended")).to_be_visible(timeout=15_000)
+        expect(row).to_have_attribute("data-status", "ended", timeout=15_000)
+        phone.get_by_role("link", name="‹ Sessions").click()
+        expect(phone.locator("#ended")).to_be_visible()
         expect(phone.locator("#ended-count")).to_have_text("1")
         ended = phone.locator(f"#ended-sessions [data-id='{session_id}']")
         expect(ended).to_be_hidden()  # collapsed
         phone.goto("about:blank")  # as a notification opens it: a fresh page at the link
         phone.goto(f"{url}/#/session/{session_id}")
-        expect(ended).to_be_visible()
-        expect(ended).to_have_class("session highlight")
+        expect(phone.locator("#open-session .session")).to_have_attribute("data-status", "ended")
+        expect(phone.locator("#list-view")).to_be_hidden()
 
 
 def test_login_with_the_token_then_log_out(tmp_path: Path, phone: Page) -> None:
     project = tmp_path / "project"
     project.mkdir()
     data_dir = tmp_path / "data"
-    with _server(tmp_path) as url:
+    with server(tmp_path) as url:
         token = token_of(data_dir)
-        launched = _post(
+        launched = post(
             f"{url}/api/sessions",
             data_dir,
             {"agent": "claude", "cwd": str(project), "prompt": "hi"},
@@ -279,8 +191,8 @@ def test_login_with_the_token_then_log_out(tmp_path: Path, phone: Page) -> None:
 
 def test_a_login_link_works_once(tmp_path: Path, phone: Page, browser: Browser) -> None:
     data_dir = tmp_path / "data"
-    with _server(tmp_path) as url:
-        link = _login_link(url, data_dir)
+    with server(tmp_path) as url:
+        link = login_link(url, data_dir)
         phone.goto(link)
         assert phone.url == f"{url}/"  # the code is gone from the address bar (and history)
         expect(phone.locator("#link")).to_have_text("live")
@@ -305,14 +217,14 @@ def test_a_login_link_works_once(tmp_path: Path, phone: Page, browser: Browser) 
 def test_reconnects_when_the_server_comes_back(tmp_path: Path, phone: Page) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path / "data"
-    with _server(tmp_path, port=port) as url:
-        _log_in(phone, url, data_dir)
+    with server(tmp_path, port=port) as url:
+        log_in(phone, url, data_dir)
     expect(phone.locator("#link")).to_have_attribute("data-state", "down")
     expect(phone.locator("#link")).to_contain_text("retrying in")
-    with _server(tmp_path, port=port) as url:  # the same data dir: the login holds
-        launched = _post(f"{url}/api/sessions", data_dir, {"agent": "claude", "cwd": str(project)})
+    with server(tmp_path, port=port) as url:  # the same data dir: the login holds
+        launched = post(f"{url}/api/sessions", data_dir, {"agent": "claude", "cwd": str(project)})
         expect(phone.locator("#link")).to_have_text("live", timeout=20_000)
         row = phone.locator(f".session[data-id='{launched['session_id']}']")
         expect(row).to_be_visible(timeout=15_000)
