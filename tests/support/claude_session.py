@@ -82,8 +82,12 @@ class ClaudeSession:
         return self._record("tool_use", [block])
 
     def tool_result(self, call_id: str, output: str, error: bool = False) -> dict[str, Any]:
-        block = {"tool_use_id": call_id, "type": "tool_result", "content": output}
-        block["is_error"] = error
+        block = {
+            "tool_use_id": call_id,
+            "type": "tool_result",
+            "content": output,
+            "is_error": error,
+        }
         record = self._record("tool_result", [block])
         record["toolUseResult"] = {"stdout": output, "stderr": "", "interrupted": False}
         return record
