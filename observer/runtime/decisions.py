@@ -38,6 +38,7 @@ class StorageError(ActionError):
 
 
 DEFAULT_AWAY_TIMEOUT = 300.0
+LOG_BURST = 50  # audit lines per 10 s the server's log shows before it counts the rest
 SCOPES = ("once", "session", "always")
 
 
@@ -293,6 +294,40 @@ class DecisionDesk:
         line = json.dumps({"at": round(self.clock(), 3), **entry}, sort_keys=True)
         with self.audit_path.open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
+        # The server's log says it too, one line a person reads (who decided what, where).
+        log.info("%s", audit_line(entry), extra={"burst": LOG_BURST})
+
+
+def audit_line(entry: dict[str, Any]) -> str:
+    """An audit entry as one line of the server's log."""
+    by = f", by {entry['by']}" if entry.get("by") else ""
+    if "away" in entry:
+        return f"away mode {'on' if entry['away'] else 'off'}{by}"
+    for key, verb in (("rule_added", "added"), ("rule_removed", "removed")):
+        if key in entry:
+            rule = entry[key]
+            what = " ".join(str(rule.get(k, "*")) for k in ("action", "agent", "tool"))
+            return f"rule {rule.get('id', '?')} {verb}: {what} {_short(rule.get('pattern'))}{by}"
+    call = (
+        f"{entry.get('tool', '?')} {_short(entry.get('subject'))} in session "
+        f"{entry.get('session_id', '?')} ({entry.get('agent', '?')})"
+    )
+    via = f", via {entry['via']}" if entry.get("via") else ""
+    if entry.get("answered"):
+        return f"approval: question answered in session {entry.get('session_id', '?')}{by}{via}"
+    decision = entry.get("decision")
+    if decision is None:
+        return f"approval: no decision for {call}: {entry.get('by', '?')}"
+    scope = f", scope {entry['scope']}" if entry.get("scope") else ""
+    rule = entry.get("rule")
+    if isinstance(rule, dict):
+        by = f", by rule {rule.get('id', '?')}"
+    return f"approval: {decision} {call}{by}{scope}{via}"
+
+
+def _short(text: object, limit: int = 120) -> str:
+    one = " ".join(str(text if text is not None else "*").split())
+    return repr(one if len(one) <= limit else one[: limit - 1] + "…")
 
 
 def _answer(decision: str, why: str) -> dict[str, Any]:

@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 SUBSCRIBER_QUEUE = 1000
 Message = dict[str, Any]
 USAGE_WIRE = "usage"  # the `event.wire` of a session_delta that carries only `usage`
+# A session created or ended by an event older than this is history being read, not news: the
+# log says nothing of it. Up to LOG_BURST "seen"/"ended" lines each per 10 s (the log's rate
+# limit), then a count.
+LIVE_SECONDS = 600.0
+LOG_BURST = 20
 
 
 @dataclass(eq=False)
@@ -83,6 +88,8 @@ class Hub:
             if result.reason:
                 log.debug("event %s for %s: %s", event.wire, event.session_id, result.reason)
             return None, None
+        if result.effect is not Effect.UPDATED and now - event.at < LIVE_SECONDS:
+            _log_session(result.effect, state, event)
         public = state.public()
         changes = {k: public[k] for k in result.changed}
         message = _message(result.effect, state, event, public, changes)
@@ -197,6 +204,32 @@ class Hub:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+
+def _log_session(effect: Effect, state: SessionState, event: Event) -> None:
+    """A session seen or ended, at info: what a person looks for in the log later. Only live
+    ones (`LIVE_SECONDS`): the start-up read of old files would be thousands of lines."""
+    where = f" on {state.host}" if state.host else ""
+    if effect is Effect.CREATED:
+        control = ", launched by observer" if state.control == "direct" else ""
+        log.info(
+            "session %s seen: %s in %s%s%s",
+            state.session_id,
+            state.agent,
+            state.cwd or "?",
+            where,
+            control,
+            extra={"burst": LOG_BURST},
+        )
+    elif not _ends_history(event):
+        log.info(
+            "session %s ended: %s%s (%s)",
+            state.session_id,
+            state.agent,
+            where,
+            state.ended_reason or event.wire,
+            extra={"burst": LOG_BURST},
+        )
 
 
 def _ends_history(event: Event) -> bool:

@@ -27,6 +27,10 @@ def tick() -> None:
     """The calling supervised task completed a round of work (a no-op outside a supervisor)."""
     source = _current.get()
     if source is not None:
+        if not _recovered(source):  # its first round since it failed: say it is back
+            logging.getLogger(f"{__name__}.{source.name}").info(
+                "%s runs again after %d failure(s)", source.name, source.streak
+            )
         source.last_ok = time.time()
         source.last_ok_mono = time.monotonic()
 
@@ -100,7 +104,16 @@ class Supervisor:
                 now = time.monotonic()
                 if source.last_ok_mono is not None and source.last_ok_mono >= started:
                     delay = self.backoff  # it ran well for a while: start the backoff over
+                was_degraded = self.degraded(source)
                 self._failed(source, exc, now)
+                if not was_degraded and self.degraded(source):
+                    task_log.warning(
+                        "%s is degraded (%d failures in %.0f s): /health says so until it runs "
+                        "again",
+                        source.name,
+                        len(source.failures),
+                        self.window,
+                    )
                 same = (type(exc), str(exc))
                 if same != previous:
                     task_log.error(

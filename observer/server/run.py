@@ -77,7 +77,10 @@ class Redact(logging.Filter):
 class RateLimit(logging.Filter):
     """One line per distinct (logger, message template) per `interval` seconds: a fault that
     repeats (a refused accept for each of a thousand connections) is one line, and the next
-    one let through says how many were held back: "(and N more like it)".
+    one let through says how many were held back: "(and N more like it)". A line worth seeing
+    each time while it stays rare (a session seen, a client connecting, an approval) says so
+    with `extra={"burst": n}`: up to n of its template per interval pass, and only a flood
+    beyond that is held back and counted.
 
     The same instance filters every root handler: each record is decided once, when the first
     handler asks, and the others get the same answer."""
@@ -89,24 +92,30 @@ class RateLimit(logging.Filter):
         self.interval = interval
         self.clock = clock
         self._lock = threading.Lock()
-        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # -> (let through at, held)
+        # -> (the interval's start, lines let through in it, lines held back)
+        self._seen: dict[tuple[str, str], tuple[float, int, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         decided = getattr(record, "_observer_rate", None)
         if decided is not None:
             return bool(decided)
         key = (record.name, str(record.msg))
+        burst = getattr(record, "burst", 1)
         now = self.clock()
         with self._lock:
             last = self._seen.get(key)
             if last is not None and now - last[0] < self.interval:
-                self._seen[key] = (last[0], last[1] + 1)
-                record._observer_rate = False
-                return False
-            held = last[1] if last is not None else 0
+                start, passed, held = last
+                through = passed < burst
+                self._seen[key] = (
+                    (start, passed + 1, held) if through else (start, passed, held + 1)
+                )
+                record._observer_rate = through
+                return through
+            held = last[2] if last is not None else 0
             if len(self._seen) >= self.MAX_KEYS:  # templates made per message: forget old ones
                 self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.interval}
-            self._seen[key] = (now, 0)
+            self._seen[key] = (now, 1, 0)
         if held:
             record.msg, record.args = f"{record.getMessage()} (and {held} more like it)", None
         record._observer_rate = True

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,10 +227,19 @@ async def ws() -> Response | None:
         log.warning("refused a WebSocket: %d clients connected (max_clients)", feed.open)
         return _too_many_clients(limit)
     feed.open += 1
+    since = time.monotonic()
+    log.info("client %s connected (%d open)", by, feed.open, extra={"burst": 20})
     try:
         await _serve(the.hub, the.store, the.actions, feed.published, by)
     finally:
         feed.open -= 1
+        log.info(
+            "client %s disconnected after %.0f s (%d open)",
+            by,
+            time.monotonic() - since,
+            feed.open,
+            extra={"burst": 20},
+        )
     return None
 
 

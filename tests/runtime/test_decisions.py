@@ -440,3 +440,24 @@ def test_an_always_the_disk_refuses_still_answers_once_and_is_audited(
     assert desk.rules == []  # not kept
     (entry,) = desk.audit_entries()
     assert (entry["decision"], entry["scope"], entry["by"]) == ("allow", "once", "token@ws:x")
+
+
+def test_each_audit_entry_is_one_readable_line_in_the_servers_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="observer.runtime.decisions")
+    desk = DecisionDesk(tmp_path, clock=lambda: 100.0)
+    desk.set_away(True, "phone@ws:10.0.0.2")
+    rule = desk.add_rule(Rule(DENY, "*", "Bash", "rm -rf *"), "token@http:<local>")
+    desk.ruling("claude", "s1", "Bash", "rm -rf /tmp/x")
+    desk.note("s2", "codex", "Bash", "ls\n -la", "me@ws:x", 90.0, "daemon", decision="allow")
+    desk.note("s3", "pi", "question", "which?", "me@ws:x", 90.0, "direct", answered=True)
+    desk.remove_rule(rule.id, "token@http:<local>")
+    assert [r.getMessage() for r in caplog.records] == [
+        "away mode on, by phone@ws:10.0.0.2",
+        "rule 1 added: deny * Bash 'rm -rf *', by token@http:<local>",
+        "approval: deny Bash 'rm -rf /tmp/x' in session s1 (claude), by rule 1",
+        "approval: allow Bash 'ls -la' in session s2 (codex), by me@ws:x, via daemon",
+        "approval: question answered in session s3, by me@ws:x, via direct",
+        "rule 1 removed: deny * Bash 'rm -rf *', by token@http:<local>",
+    ]

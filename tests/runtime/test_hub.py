@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from observer.core.events import Event, Kind
 from observer.core.state import INACTIVE_IN_HISTORY
-from observer.runtime.hub import SUBSCRIBER_QUEUE, Hub
+from observer.runtime.hub import LIVE_SECONDS, SUBSCRIBER_QUEUE, Hub
 
 
 def _prompt(session_id: str, at: float, text: str = "go") -> Event:
@@ -101,3 +104,23 @@ async def test_a_server_follower_dropped_for_falling_behind_follows_on() -> None
     assert later["n"] == "after"  # it follows on from now
     await follower.aclose()
     assert hub.subscriber_count == 0
+
+
+def test_live_sessions_seen_and_ended_are_logged_history_is_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A person reading the log later finds each live session's start and end; the start-up
+    read of old files (events older than LIVE_SECONDS, history ends) adds nothing."""
+    hub = Hub()
+    now = 1_700_000_000.0
+    caplog.set_level(logging.INFO, logger="observer.runtime.hub")
+    hub.apply(Event(Kind.PROMPT, "old", "codex", now - LIVE_SECONDS - 1, "x", cwd="/o"), now)
+    history = Event(Kind.PROCESS_GONE, "old", "codex", now, "history", detail=INACTIVE_IN_HISTORY)
+    hub.apply(history, now)
+    hub.apply(Event(Kind.PROMPT, "new", "claude", now - 1, "UserPromptSubmit", cwd="/w"), now)
+    hub.apply(Event(Kind.MESSAGE, "new", "claude", now, "MessageDisplay", detail="hi"), now)
+    hub.apply(Event(Kind.PROCESS_GONE, "new", "claude", now, "liveness"), now)
+    assert [r.getMessage() for r in caplog.records] == [
+        "session new seen: claude in /w",
+        "session new ended: claude (process_gone)",
+    ]

@@ -296,3 +296,36 @@ async def test_an_oserror_adopting_orphans_no_longer_ends_the_spool_loop(
         assert (await health(running, anonymous=True))["sources"]["spool"]["last_error"] == (
             "OSError"
         )
+
+
+async def test_a_source_turning_degraded_and_running_again_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Besides each failure: the moment a source turns degraded (warning) and its first round
+    of work after failing (info), so the log tells when /health changed and why."""
+
+    async def no_wait(delay: float) -> None:
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(supervisor, "_sleep", no_wait)
+    caplog.set_level(logging.INFO, logger="observer.runtime.supervisor")
+    sup = Supervisor(backoff=1.0, failures=3, window=60.0)
+    runs = [0]
+    done = asyncio.Event()
+
+    async def flaky() -> None:
+        runs[0] += 1
+        if runs[0] <= 4:
+            raise OSError(5, "I/O error")
+        supervisor.tick()
+        supervisor.tick()  # a second round: nothing more to say
+        done.set()
+
+    sup.start("flaky", flaky)
+    await until(done.is_set)
+    await sup.stop()
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if "restarting" not in r.message]
+    assert said == [
+        ("WARNING", "flaky is degraded (3 failures in 60 s): /health says so until it runs again"),
+        ("INFO", "flaky runs again after 4 failure(s)"),
+    ]

@@ -93,3 +93,42 @@ def test_a_repeated_line_is_logged_once_per_interval_then_counted(
         "something else",
         "accept failed for client 10000 (and 9999 more like it)",
     ]
+
+
+def test_a_line_with_a_burst_passes_that_often_then_is_counted(
+    tmp_path: Path, restore_root_logger: None
+) -> None:
+    """`extra={"burst": n}`: a rare line worth seeing each time (a session seen, a client, an
+    approval) passes n times per interval; only a flood beyond that is held back."""
+    now = [1000.0]
+    rate = serve.RateLimit(10.0, clock=lambda: now[0])
+    log = logging.getLogger("observer.test.burst")
+    passed: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            passed.append(record.getMessage())
+
+    handler = Keep()
+    handler.addFilter(rate)
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    try:
+        for n in range(5):
+            log.info("client %d connected", n, extra={"burst": 3})
+        log.info("other %d", 0)
+        log.info("other %d", 1)  # no burst: once per interval, as before
+        now[0] += 11
+        log.info("client %d connected", 5, extra={"burst": 3})
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
+        log.setLevel(logging.NOTSET)
+    assert passed == [
+        "client 0 connected",
+        "client 1 connected",
+        "client 2 connected",
+        "other 0",
+        "client 5 connected (and 2 more like it)",
+    ]
