@@ -1,7 +1,7 @@
 """The `observer` command. Thin: parse, call the core, render.
 
 One module per group of commands, each registering on the one typer app of `common`:
-`server` (init, start, stop, generate-token, open, install-service, doctor, version),
+`server` (init, start, stop, generate-token, open, install-service, doctor, logs, version),
 `forward`, `sessions` (status, launch, away, rules, audit, usage, menubar, notify, replay) and
 `agent_hooks` (install-hooks). `--help` shows them in those groups. A command imports what it
 needs inside its body, so `observer status` does not pay for the server's imports; and `main`

@@ -1,5 +1,5 @@
 """The server's own commands: set up, start and stop it, its token and login link, the
-per-user service, the health check, the version."""
+per-user service, the health check, its log, the version."""
 
 from __future__ import annotations
 
@@ -267,6 +267,62 @@ def doctor(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     else:
         typer.echo(render(checks))
     raise typer.Exit(exit_code(checks))
+
+
+@app.command(rich_help_panel="Server")
+@clean_errors
+def logs(
+    data_dir: DataDir = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Keep printing new lines as the server writes them (^C stops)."
+        ),
+    ] = False,
+    level: Annotated[
+        str | None,
+        typer.Option(help="Only lines at this level or above: debug, info, warning, error."),
+    ] = None,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", help="How many of the newest lines first; 0: all.")
+    ] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """The server's log: one line each, time, level, logger and message, newest last.
+
+    Read from <data dir>/logs/server.log and the files it rotated into (server.log.1 ...
+    server.log.5, 10 MB each), so it works with the server stopped too; --follow goes on
+    across a rotation. --json prints the lines as stored, one JSON object each (ts, level,
+    logger, message, exc).
+
+    Examples:
+      observer logs                      # the newest 50 lines
+      observer logs -f --level warning   # live, warnings and errors only
+      observer logs -n 0 --json          # the whole log, for jq
+    """
+    from observer.ops import logs as server_log
+
+    try:
+        min_rank = server_log.level_rank(level) if level else 0
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if lines < 0:
+        raise ConfigError(f"--lines must be 0 (all) or more, not {lines}")
+    path = settings_for(data_dir).log_path
+
+    def emit(entry: server_log.Entry) -> None:
+        typer.echo(entry.raw if as_json else server_log.render(entry))
+
+    if follow:
+        try:
+            server_log.follow(path, emit, min_rank, lines)
+        except KeyboardInterrupt:
+            pass
+        return
+    if not server_log.log_files(path):
+        raise ConfigError(f"no server log at {path} yet: it is written once `observer start` runs")
+    for entry in server_log.tail(path, lines, min_rank):
+        emit(entry)
 
 
 @app.command(rich_help_panel="Server")
