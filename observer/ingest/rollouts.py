@@ -26,7 +26,11 @@ from observer.core.events import Event, Origin
 log = logging.getLogger(__name__)
 
 MAX_LINE = 1024 * 1024  # a longer line is dropped: a record that big is no status we need
-READ_MAX = 4 * 1024 * 1024  # bytes read per `tail` call, so one huge file never stalls the loop
+# Bytes read per `tail` call, so one huge file never stalls anything: the read is parsed in a
+# thread, but its events are applied to the sessions on the loop (~500 events per MB of Codex
+# rollout, ~30 ms), and /health waits for that (4 MB held it ~120 ms; see
+# scripts/bench/timeline_live.py).
+READ_MAX = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 # A file untouched this long when first read is history: its session is not waiting on anyone.
 HISTORY_QUIET_SECONDS = 600.0
 POLL_SECONDS = 5.0  # re-stat known files this often, in case a change was missed
-# Reads from several files commit together, up to this much (a read is at most READ_MAX).
+# Reads from several files commit together, up to this much (a read is at most READ_MAX): the
+# events of one batch are applied on the loop in one go, so this bounds that stall too.
 BATCH_BYTES = rollouts.READ_MAX
 BATCH_FILES = 200
 # Changes only: our own reads raise "opened"/"closed_no_write" events, which must not wake us
@@ -47,6 +49,17 @@ BATCH_FILES = 200
 CHANGES = frozenset({"created", "modified", "moved", "deleted", "closed"})
 
 Apply = Callable[[Sequence[Event], Sequence[Record]], Awaitable[None]]
+
+
+@dataclass
+class _Batch:
+    """What one round read from several files, to commit in one transaction."""
+
+    batch: list[tuple[Path, rollouts.TailResult, bool]] = field(default_factory=list)
+    items: list[tuple[str, timeline_tail.ItemTailResult]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+    live: list[Item] = field(default_factory=list)
 
 
 class Wake(FileSystemEventHandler):
@@ -168,36 +181,15 @@ class TreeWatcher:
         queue = deque(paths)
         first_read: set[str] = set()
         while queue and not self._stopping():
-            batch: list[tuple[Path, rollouts.TailResult, bool]] = []
-            read_items: list[tuple[str, timeline_tail.ItemTailResult]] = []
-            events: list[Event] = []
-            records: list[Record] = []
-            live: list[Item] = []
-            size = 0
-            while queue and size < BATCH_BYTES and len(batch) < BATCH_FILES:
-                path = queue.popleft()
-                key = str(path)
-                old = self.files.get(key)
-                result = rollouts.tail(path, old, fmt=self.format)
-                if result is None:  # gone: its row stays, harmless (a new file gets a new name)
-                    continue
-                state = result.state
-                if old is None or (old.inode, old.committed) != (state.inode, state.committed):
-                    context = self.format.context_to_json(state.context)
-                    records.append(FileOffset(key, state.inode, state.committed, context))
-                events.extend(result.events)
-                more = result.read >= rollouts.READ_MAX
-                size += result.read
-                got = self._read_items(path, old, records, live)
-                if got is not None:
-                    read_items.append((key, got))
-                    size += got.read
-                    more = more or got.read >= rollouts.READ_MAX
-                batch.append((path, result, more))
-            if events or records:
-                await self._apply(events, records)
-            self._hub.publish_items(live)
-            for key, got in read_items:
+            # Read and parsed in a thread: a 4 MB read of history is ~80 ms of parsing that
+            # must not hold the loop (/health, live items of other files). Nothing is kept
+            # until its commit, as before.
+            read = await asyncio.to_thread(self._read_batch, queue)
+            if read.events or read.records:
+                await self._apply(read.events, read.records)
+            self._hub.publish_items(read.live)
+            batch = read.batch
+            for key, got in read.items:
                 self.item_files[key] = got.state  # only once committed, as for events
                 self.items_read += len(got.items)
             done: list[tuple[Path, rollouts.TailState]] = []
@@ -215,6 +207,33 @@ class TreeWatcher:
             ends = self._history_ends([(p, s) for p, s in done if str(p) in first_read], done)
             if ends:
                 await self._apply(ends, ())
+
+    def _read_batch(self, queue: deque[Path]) -> _Batch:
+        """The next reads of `queue`'s files, up to `BATCH_BYTES` or `BATCH_FILES` (run in a
+        thread: reads the watcher's states, changes none of them)."""
+        read = _Batch()
+        size = 0
+        while queue and size < BATCH_BYTES and len(read.batch) < BATCH_FILES:
+            path = queue.popleft()
+            key = str(path)
+            old = self.files.get(key)
+            result = rollouts.tail(path, old, fmt=self.format)
+            if result is None:  # gone: its row stays, harmless (a new file gets a new name)
+                continue
+            state = result.state
+            if old is None or (old.inode, old.committed) != (state.inode, state.committed):
+                context = self.format.context_to_json(state.context)
+                read.records.append(FileOffset(key, state.inode, state.committed, context))
+            read.events.extend(result.events)
+            more = result.read >= rollouts.READ_MAX
+            size += result.read
+            got = self._read_items(path, old, read.records, read.live)
+            if got is not None:
+                read.items.append((key, got))
+                size += got.read
+                more = more or got.read >= rollouts.READ_MAX
+            read.batch.append((path, result, more))
+        return read
 
     def _read_items(
         self,

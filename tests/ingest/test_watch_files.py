@@ -20,7 +20,7 @@ from observer.core.state import INACTIVE_IN_HISTORY
 from observer.core.table import Status
 from observer.core.timeline import Item
 from observer.ingest import rollouts, timeline_tail
-from observer.ingest.watch_files import HISTORY_QUIET_SECONDS, TreeWatcher
+from observer.ingest.watch_files import BATCH_BYTES, HISTORY_QUIET_SECONDS, TreeWatcher
 from observer.runtime.hub import Hub
 from observer.store import FileOffset, Record, TimelineItem, TimelineOffset
 from tests.support.paths import FIXTURES
@@ -71,7 +71,9 @@ def whole_events(path: Path) -> list[Event]:
 
 async def test_a_history_is_committed_in_one_batch_and_ended(tmp_path: Path) -> None:
     body = SOURCE.read_bytes()
-    paths = sorted(rollout(tmp_path, body, str(uuid.uuid4())) for _ in range(40))
+    count = min(40, BATCH_BYTES // (2 * len(body)))  # read for events and for items
+    assert count >= 10
+    paths = sorted(rollout(tmp_path, body, str(uuid.uuid4())) for _ in range(count))
     tree, recorder = watcher(tmp_path)
     await tree.tail_files(paths)
     # One transaction for every file's events and offsets, one for the history ends.
