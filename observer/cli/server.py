@@ -253,18 +253,47 @@ def install_service(
 
 @app.command(rich_help_panel="Server")
 @clean_errors
-def doctor(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+def doctor(
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="Repair what is safe to: install or update observer's entries for each agent "
+            "found here (backed up; Codex's hooks trusted again), and the data dir's and "
+            "token's modes. Says what it did, then checks again.",
+        ),
+    ] = False,
+) -> None:
     """Check everything that can quietly stop observer from seeing your sessions: data dir and
-    token permissions, the server and its port, each agent's hooks (installed, current, and
-    trusted for Codex), the service, the spool backlog, the database, the agents on PATH.
+    token permissions, the running server (where, its health), each agent's hooks (installed,
+    current, and trusted for Codex), the service, the spool backlog, the database's size, the
+    agents on PATH.
 
-    One line per check (ok / warn / fail) with the fix; exits 1 if any check fails."""
+    One line per check: ok, warn, fail (with the fix), or absent (an agent not installed here:
+    nothing to watch, nothing wrong). Exits 1 if any check fails.
+
+    Examples:
+      observer doctor
+      observer doctor --fix
+    """
     from observer.ops.doctor import exit_code, render, run_checks
+    from observer.ops.doctor import fix as repair
 
-    checks = run_checks(settings_for(data_dir))
+    settings = settings_for(data_dir)
+    checks = run_checks(settings)
+    done: list[str] = []
+    if fix:
+        done = repair(settings, checks, lambda: install_hook_script(settings))
+        checks = run_checks(settings_for(data_dir))
     if as_json:
-        typer.echo(json.dumps([c.to_json() for c in checks], indent=2))
+        body: object = [c.to_json() for c in checks]
+        typer.echo(json.dumps({"fixed": done, "checks": body} if fix else body, indent=2))
     else:
+        if fix:
+            typer.echo("\n".join(f"fixed: {line}" for line in done) or "nothing to fix")
+            typer.echo("")
         typer.echo(render(checks))
     raise typer.Exit(exit_code(checks))
 

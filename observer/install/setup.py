@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from observer.settings import Settings
 
 OK, WARN, FAIL = "ok", "warn", "fail"
+ABSENT = "absent"  # the agent is not installed here: nothing to check, nothing wrong either
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,7 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    """One line of `observer doctor`: ok, warn or fail, what was found, and the fix."""
+    """One line of `observer doctor`: ok, warn, fail or absent, what was found, and the fix."""
 
     level: str
     message: str
@@ -111,6 +112,17 @@ class AgentSetup(Protocol):
 
     def check(self, settings: Settings) -> Health:
         """Whether observer's entries are installed and current."""
+
+
+def not_installed(name: str, binary: str, config_dir: Path, agent: str) -> Health:
+    """An agent with neither its command on PATH nor its config dir: observer has nothing of it
+    to watch, and nothing is wrong."""
+    return Health(
+        ABSENT,
+        f"not installed: no `{binary}` on PATH and no {config_dir}, so observer sees no "
+        f"{name} sessions",
+        f"only if you use {name}: install it, then run `observer install-hooks --agent {agent}`",
+    )
 
 
 def install_state(label: str, would_change: bool, path: Path, agent: str, hook: str) -> Health:

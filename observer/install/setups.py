@@ -18,6 +18,7 @@ from observer.install.setup import (
     InstallOptions,
     Report,
     install_state,
+    not_installed,
 )
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class ClaudeSetup:
 
         path = default_claude_settings_path()
         if not path.parent.exists() and shutil.which("claude") is None:
-            return Health(OK, "Claude Code not found: nothing to observe")
+            return not_installed("Claude Code", "claude", path.parent, "claude")
         hook = str(settings.hooks_dir / "observer-hook")
         decide = decide_hook_for(settings)
         spool = str(settings.spool_dir)
@@ -151,7 +152,7 @@ class CodexSetup:
 
         codex_home = settings.codex_dir or default_codex_home()
         if not codex_home.exists() and shutil.which("codex") is None:
-            return Health(OK, "Codex not found: nothing to observe")
+            return not_installed("Codex", "codex", codex_home, "codex")
         hooks_path = codex_home / "hooks.json"
         hook = str(settings.hooks_dir / "observer-hook")
         decide = decide_hook_for(settings)
@@ -205,7 +206,7 @@ class PiSetup:
 
         agent_dir = settings.pi_agent_dir
         if not agent_dir.exists() and shutil.which("pi") is None:
-            return Health(OK, "pi not found: nothing to observe")
+            return not_installed("pi", "pi", agent_dir, "pi")
         decide = pi_decide_for(settings)
         spool = str(settings.spool_dir)
         result = install_pi_extension(agent_dir, spool, decide=decide, dry_run=True)

@@ -2,12 +2,18 @@
 with the fix when it fails.
 
 A check never changes anything: the hook checks run each installer in dry-run mode ("would
-installing change the file?"), which is exactly "installed and current".
+installing change the file?"), which is exactly "installed and current". An agent that is not
+installed here is `absent`, neither fine nor wrong: observer has nothing of it to watch.
+
+`fix` (`observer doctor --fix`) repairs what is safe to repair without asking: the data dir's
+and the token's modes, and each present agent's entries (installed again through its row's
+installer, backed up, which also trusts Codex's hooks again); it says what it did.
 """
 
 from __future__ import annotations
 
 import http.client
+import os
 import shutil
 import stat
 import subprocess
@@ -20,7 +26,8 @@ from observer import agents
 from observer.agents import Agent
 from observer.clients import local_http
 from observer.core.errors import ObserverError
-from observer.settings import Settings, locate_server
+from observer.install.setup import ABSENT, InstallOptions
+from observer.settings import Settings, ensure_token, locate_server, read_running_server
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 SPOOL_BACKLOG_WARN = 1000
@@ -103,7 +110,12 @@ def token_check(settings: Settings) -> Check:
 def server_check(settings: Settings) -> Check:
     version = _server_version(settings)
     if version is not None:
-        return Check("server", OK, f"observer {version} answers at {local_http.where(settings)}")
+        running = read_running_server(settings)
+        where = local_http.where(settings)
+        about = f"pid {running.pid}" if running is not None else "no server.json"
+        if running is not None and running.url != where:
+            about = f"{running.url}, {about}"
+        return Check("server", OK, f"observer {version} answers at {where} ({about})")
     over_tcp = _server_version(settings, tcp=True)
     if over_tcp is not None:
         return Check(
@@ -251,7 +263,7 @@ def _megabytes(size: int) -> str:
 def agent_version_check(binary: str) -> Check:
     path = shutil.which(binary)
     if path is None:
-        return Check(binary, OK, "not on PATH")
+        return Check(binary, ABSENT, f"not on PATH: `observer launch {binary}` cannot start it")
     try:
         done = subprocess.run(
             [path, "--version"],
@@ -282,11 +294,44 @@ def _server_version(settings: Settings, tcp: bool = False) -> str | None:
 def render(checks: list[Check]) -> str:
     lines = []
     for check in checks:
-        lines.append(f"{check.level:<4}  {check.name:<13} {check.message}")
+        lines.append(f"{check.level:<6}  {check.name:<13} {check.message}")
         if check.fix and check.level != OK:
-            lines.append(f"{'':<4}  {'':<13} fix: {check.fix}")
+            lines.append(f"{'':<6}  {'':<13} fix: {check.fix}")
     return "\n".join(lines)
 
 
 def exit_code(checks: list[Check]) -> int:
     return 1 if any(c.level == FAIL for c in checks) else 0
+
+
+def fix(settings: Settings, checks: list[Check], hook_script: Callable[[], Path]) -> list[str]:
+    """Repair the checks that can be repaired safely; what was done, one line each. `hook_script`
+    copies the hook scripts into the data dir (the CLI's), which every installer needs."""
+    failed = {c.name for c in checks if c.level in (WARN, FAIL)}
+    done: list[str] = []
+    if "data dir" in failed and settings.data_dir.is_dir():
+        os.chmod(settings.data_dir, 0o700)
+        done.append(f"chmod 700 {settings.data_dir}")
+    if {"data dir", "spool"} & failed and not settings.spool_dir.is_dir():
+        hook_script()  # makes the data dir (0700), its spool and its hook scripts
+        done.append(f"created {settings.spool_dir} and the hook scripts in {settings.hooks_dir}")
+    if "token" in failed and settings.token_path.exists():
+        os.chmod(settings.token_path, 0o600)
+        done.append(f"chmod 600 {settings.token_path}")
+    elif "token" in failed and settings.data_dir.is_dir():
+        ensure_token(settings)
+        done.append(f"created the token {settings.token_path} (0600)")
+    for agent in agents.all_agents():
+        if agent.setup is None:
+            continue
+        setup = agent.setup()
+        if setup.label not in failed:
+            continue
+        try:
+            report = setup.install(settings, InstallOptions(), hook_script)
+        except (OSError, ObserverError) as exc:
+            done.append(f"{setup.label}: not fixed: {exc}")
+            continue
+        for text, _ in report.pieces:
+            done += [f"{setup.label}: {line.strip()}" for line in text.splitlines() if line.strip()]
+    return done

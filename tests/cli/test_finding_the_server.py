@@ -87,6 +87,7 @@ def test_every_command_finds_a_server_started_on_another_port(server: Server) ->
     assert server.observer("rules").stdout.startswith("no rules")
     doctor = server.observer("doctor", check=False).stdout
     assert f"answers at {running['socket'] or url}" in doctor, doctor
+    assert f"{url}, pid {running['pid']})" in doctor or not has_socket, doctor  # where it is
 
     server.stop()
     assert not (server.data_dir / "server.json").exists()  # a clean stop takes it away

@@ -20,7 +20,7 @@ from observer.install.codex import install_codex_hooks, untrusted_codex_hooks
 from observer.install.hooks import decide_hook_for, install_claude_hooks
 from observer.install.pi import install_pi_extension, pi_decide_for
 from observer.ops import doctor
-from observer.ops.doctor import FAIL, OK, WARN
+from observer.ops.doctor import ABSENT, FAIL, OK, WARN
 from observer.settings import Settings, ensure_data_dir, load_settings
 
 runner = CliRunner()
@@ -130,7 +130,9 @@ def test_claude_hooks_missing_then_current_then_script_gone(
     tmp_path: Path, isolated_home: Path, bare_path: Path
 ) -> None:
     settings = ready(tmp_path)
-    assert _setup_check("claude", settings).level == OK  # no Claude here: nothing to do
+    check = _setup_check("claude", settings)  # no Claude here: nothing to watch, nothing wrong
+    assert check.level == ABSENT and check.message.startswith("not installed: no `claude` on PATH")
+    assert "observer sees no Claude Code sessions" in check.message
     (isolated_home / ".claude").mkdir()
     check = _setup_check("claude", settings)
     assert check.level == WARN and check.fix == "run `observer install-hooks --agent claude`"
@@ -219,7 +221,8 @@ def test_a_huge_wal(tmp_path: Path) -> None:
 
 
 def test_agent_versions(bare_path: Path) -> None:
-    assert doctor.agent_version_check("codex").message == "not on PATH"
+    check = doctor.agent_version_check("codex")
+    assert check.level == ABSENT and "`observer launch codex` cannot start it" in check.message
     (bare_path / "codex").write_text("#!/bin/sh\necho 'codex-cli 0.169.0'\n")
     (bare_path / "codex").chmod(0o755)
     check = doctor.agent_version_check("codex")
@@ -262,3 +265,67 @@ def test_health_ok_and_degraded_with_the_failing_sources() -> None:
     assert "usage" not in degraded.message and "12 spool event(s) waiting" in degraded.message
     assert doctor.judge_health({"status": "ok", "version": "0.1"}).level == OK  # no sources
     assert doctor.judge_health({"version": "0.1"}).level == WARN
+
+
+def test_fix_repairs_what_is_safe_and_says_what_it_did(
+    tmp_path: Path, isolated_home: Path, bare_path: Path
+) -> None:
+    """--fix: a data dir and token readable by others tightened, Claude's hooks installed
+    (backed up), an absent agent left alone; then every check it touched is ok."""
+    settings = ready(tmp_path)
+    os.chmod(settings.data_dir, 0o755)
+    settings.token_path.write_text("t" * 40)
+    os.chmod(settings.token_path, 0o644)
+    claude_settings = isolated_home / ".claude" / "settings.json"
+    claude_settings.parent.mkdir()
+    claude_settings.write_text('{"model": "mine"}')
+    result = runner.invoke(app, ["doctor", "--fix", "--json"])
+    body = json.loads(result.output)
+    assert body["fixed"][:2] == [
+        f"chmod 700 {settings.data_dir}",
+        f"chmod 600 {settings.token_path}",
+    ]
+    assert f"claude hooks: installed observer's hooks in {claude_settings}" in body["fixed"]
+    assert any(
+        line.startswith("claude hooks: backup of the previous file: ") for line in body["fixed"]
+    )
+    assert not any(line.startswith(("codex", "pi")) for line in body["fixed"])
+    levels = {c["name"]: c["level"] for c in body["checks"]}
+    assert levels["data dir"] == levels["token"] == levels["claude hooks"] == OK
+    assert levels["codex hooks"] == levels["pi extension"] == ABSENT
+    assert json.loads(claude_settings.read_text())["model"] == "mine"
+    again = runner.invoke(app, ["doctor", "--fix"])
+    assert again.output.startswith("nothing to fix\n")
+
+
+def test_fix_trusts_codex_hooks_again_through_its_installer(
+    tmp_path: Path, isolated_home: Path, bare_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Codex's hooks installed but untrusted (a fail): --fix runs Codex's installer, which
+    trusts them through `codex app-server` (stood in for here), and says so."""
+    from observer.install import codex as install_codex
+    from observer.install.codex import TrustResult
+
+    settings = ready(tmp_path)
+    codex_home = isolated_home / ".codex"
+    codex_home.mkdir()
+    install_codex_hooks(
+        codex_home / "hooks.json",
+        str(settings.hooks_dir / "observer-hook"),
+        str(settings.spool_dir),
+        decide=decide_hook_for(settings),
+    )
+    (bare_path / "codex").write_text("#!/bin/sh\necho 'codex-cli 0.171.0'\n")
+    (bare_path / "codex").chmod(0o755)
+    assert _setup_check("codex", settings).level == FAIL
+    asked: list[tuple[str, Path]] = []
+
+    def trust(binary: str, home: Path) -> TrustResult:
+        asked.append((binary, home))
+        return TrustResult(listed=13, newly_trusted=13)
+
+    monkeypatch.setattr(install_codex, "trust_codex_hooks", trust)
+    checks = doctor.run_checks(settings, home=isolated_home)
+    done = doctor.fix(settings, checks, lambda: settings.hooks_dir / "observer-hook")
+    assert asked == [(str(bare_path / "codex"), codex_home)]
+    assert f"codex hooks: trusted 13 of observer's 13 hooks in {codex_home / 'config.toml'}" in done
