@@ -27,6 +27,7 @@ from connectors.claude.registry import registry_events
 from connectors.claude.transcript import transcripts_format
 from observer.core.errors import ParseError
 from observer.core.events import Event, Kind, Origin
+from observer.ingest.local_facts import pid_alive
 from observer.ingest.watch_files import TreeWatcher, Wake
 from observer.runtime.aio import ThreadHandoff, wait_event
 from observer.runtime.supervisor import tick
@@ -37,9 +38,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Claude removes its registry file as it exits, while its last async hooks (Stop, SessionEnd)
-# may still be on their way to the spool: give them this long before calling the session ended.
+# Claude removes its registry file as it begins to exit, then runs its last hooks (Stop or
+# StopFailure, SessionEnd: installed synchronous, so it waits for them) before its process ends.
+# A session is called ended once its process is gone and the spool read after that, so those
+# hooks land first however slow a loaded machine makes them; never sooner than the grace (an
+# async hook may still be on its way), and never later than EXIT_WAIT_SECONDS (a pid reused by
+# another process must not keep a session alive).
 EXIT_GRACE_SECONDS = 1.0
+EXIT_POLL_SECONDS = 0.2
+EXIT_WAIT_SECONDS = 30.0
 
 Task = tuple[str, Callable[[], Coroutine[Any, Any, None]]]
 
@@ -95,12 +102,22 @@ class ClaudeRegistry:
             self._wake.clear()
 
     def _exited(self, path: Path, pid: int) -> None:
-        """The registry file went away a moment ago: the process exited, unless it is back."""
+        """The registry file went away a moment ago: the process is exiting, unless it is back."""
         if self._ingestor.stopping or path.exists():
             return
+        self._ingestor.spawn(self._process_gone(path, pid), name=f"exit-{pid}")
+
+    async def _process_gone(self, path: Path, pid: int) -> None:
+        waited = 0.0
+        while pid_alive(pid) and waited < EXIT_WAIT_SECONDS:
+            await asyncio.sleep(EXIT_POLL_SECONDS)  # its last hooks are running
+            waited += EXIT_POLL_SECONDS
+            if self._ingestor.stopping or path.exists():
+                return
+        await self._ingestor.drain()  # what those hooks wrote, before the end they precede
         events = self._ingestor.hub.book.process_gone(pid, time.time())
         if events:
-            self._ingestor.spawn(self._ingestor.apply(events), name=f"exit-{pid}")
+            await self._ingestor.apply(events)
 
     def _mark_dirty(self, paths: list[Path]) -> None:
         self._dirty.update(paths)

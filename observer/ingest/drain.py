@@ -456,6 +456,8 @@ class Ingestor:
         while True:
             await asyncio.sleep(self.settings.liveness_interval)
             dead = [pid for pid in self.hub.book.live_pids() if not pid_alive(pid)]
+            if dead:
+                await self.drain()  # what their last hooks wrote comes before their end
             events: list[Event] = []
             for pid in dead:
                 events.extend(self.hub.book.process_gone(pid, time.time()))

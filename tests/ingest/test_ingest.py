@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from quart.testing.connections import TestWebsocketConnection as WsConnection
 
+from observer.ingest import claude as claude_ingest
 from observer.ingest.spool import write_event
 from observer.server.app import create_app
 from observer.settings import Settings, load_settings
-from tests.support.live import receive, spool_scenario, subscribed
+from tests.support.live import receive, spool_scenario, stats_when, subscribed
 from tests.support.paths import FIXTURES
 
 FIXTURES = FIXTURES / "claude"
@@ -92,11 +94,58 @@ async def test_claude_registry_shows_esc_and_exit(isolated_home: Path) -> None:
                     dict(busy, status="waiting", waitingFor="permission prompt"),
                 )
                 assert await _next_status(ws) == "permission"
-                (registry / f"{sleeper.pid}.json").unlink()  # the process exited
+                # The process exits: Claude removes its registry file, runs its last
+                # (synchronous) hooks, then its process ends; only then is the session ended.
+                (registry / f"{sleeper.pid}.json").unlink()
+                sleeper.kill()
+                sleeper.wait()
                 assert await _next_status(ws) == "ended"
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+async def test_an_exit_waits_for_the_last_hooks_of_a_slow_machine(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude removes its registry file, then runs StopFailure and SessionEnd (synchronous) and
+    only then exits. On a loaded machine those hooks can take longer than any grace: the turn's
+    failure must still come before the end (it once showed working > ended, the error lost)."""
+    monkeypatch.setattr(claude_ingest, "EXIT_GRACE_SECONDS", 0.0)  # the slowest machine there is
+    registry = isolated_home / ".claude" / "sessions"
+    registry.mkdir(parents=True)
+    settings = load_settings(liveness_interval=0)
+    claude = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        app = create_app(settings)
+        async with app.test_app() as test_app:
+            client = test_app.test_client()
+            async with client.websocket("/ws") as ws:
+                await subscribed(ws)
+                spool_scenario(settings, "r_apierror", 3, pid=claude.pid)  # .. MessageDisplay
+                assert await _next_status(ws) == "working"
+                busy = [r for r in _all_records("f_interrupt") if r.get("status") == "busy"][0]
+                hooks = (FIXTURES / "r_apierror" / "hooks.jsonl").read_text()
+                session_id = json.loads(hooks.splitlines()[0])["session_id"]
+                _write_registry(registry, claude.pid, dict(busy, sessionId=session_id))
+                reads = await stats_when(client, lambda s: s["registry_reads"] >= 1)
+                (registry / f"{claude.pid}.json").unlink()  # exiting: its last hooks run now
+                await stats_when(client, lambda s: s["registry_reads"] > reads["registry_reads"])
+                spool_scenario(settings, "r_apierror", 4, start=3, pid=claude.pid)  # StopFailure
+                status = await _next_status(ws)
+                while status == "working":  # the registry's busy, read before
+                    status = await _next_status(ws)
+                assert status == "waiting"  # not "ended": the process still runs its hooks
+                spool_scenario(settings, "r_apierror", 5, start=4, pid=claude.pid)  # SessionEnd
+                claude.kill()
+                claude.wait()
+                assert await _next_status(ws) == "ended"
+                state = await (await client.get("/api/sessions")).get_json()
+        (session,) = state["sessions"]
+        assert session["error"] and session["ended_reason"] != "process exited"
+    finally:
+        claude.kill()
+        claude.wait()
 
 
 def _all_records(scenario: str) -> list[dict[str, Any]]:
