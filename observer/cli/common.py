@@ -53,6 +53,17 @@ def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
     return load_settings(data_dir=str(data_dir) if data_dir else None, **overrides)
 
 
+def paths_for(data_dir: Path | None) -> Settings:
+    """Settings for the data dir's paths only (the pid file, the log): config.toml unread, so
+    `observer logs` and `observer reload` work when it does not parse."""
+    import os
+
+    from observer.settings import default_data_dir
+
+    where = data_dir or os.environ.get("OBSERVER_DATA_DIR")
+    return Settings(data_dir=Path(where).expanduser() if where else default_data_dir())
+
+
 def install_hook_script(settings: Settings) -> Path:
     """Copy the hook into the data dir, so settings.json never points into a virtualenv."""
     from hooks import DECIDE_NAME, SCRIPT_NAME, hook_script_path

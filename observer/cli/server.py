@@ -1,12 +1,12 @@
 """The server's own commands: set up, start and stop it, its token and login link, the
-per-user service, the health check, its log, the version."""
+per-user service, the health check, its log, reloading its config, the version."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,7 @@ from observer.cli.common import (
     app,
     clean_errors,
     install_hook_script,
+    paths_for,
     settings_for,
 )
 from observer.core.errors import ConfigError
@@ -27,6 +28,9 @@ from observer.settings import (
     remember_setting,
     write_token,
 )
+
+if TYPE_CHECKING:
+    from observer.ops.logs import Follower
 
 
 @app.command(rich_help_panel="Server")
@@ -85,7 +89,13 @@ def start(
         if bind is not None and settings.port != 0:  # it can be had: the next start too
             _remember_bind(settings, bind)
 
-    serve(settings, log_level, log_format, prepare=prepare)
+    serve(
+        settings,
+        log_level,
+        log_format,
+        prepare=prepare,
+        reload=lambda: settings_for(data_dir, bind=bind),  # SIGHUP: read as this start read it
+    )
 
 
 def _remember_bind(settings: Settings, bind: str) -> None:
@@ -116,6 +126,54 @@ def stop(data_dir: DataDir = None) -> None:
         typer.echo(f"observer was not running (removed a stale pid file naming {result.pid})")
     else:
         typer.echo("observer is not running")
+
+
+@app.command(rich_help_panel="Server")
+@clean_errors
+def reload(data_dir: DataDir = None) -> None:
+    """Make the running server read config.toml again (SIGHUP), and say what it applied.
+
+    Applied at once: the notification channels and cooldown, away_timeout, allowed_hosts,
+    allowed_origins, public_url and max_clients. Any other setting changed takes effect at the
+    next restart, as does the log level (a flag of `observer start`); the server's log names
+    each. A config file that does not parse changes nothing. See docs/settings.md.
+    """
+    import signal
+
+    from observer.ops import logs as server_log
+    from observer.server.pidfile import is_observer_process, read_pid
+
+    settings = paths_for(data_dir)  # a config.toml that does not parse is the server's to say
+    pid = read_pid(settings.pid_path)
+    if pid is None or not is_observer_process(pid):
+        raise ConfigError(f"no observer runs for {settings.data_dir}: nothing to reload")
+    follower = server_log.Follower(settings.log_path)
+    follower.read()  # from here on: the lines the reload writes
+    try:
+        os.kill(pid, signal.SIGHUP)
+        said = _reload_said(follower)
+    finally:
+        follower.close()
+    if said is None:
+        typer.echo(f"sent SIGHUP to observer (pid {pid}); see `observer logs` for what it applied")
+        return
+    typer.echo(said.split(": ", 1)[1] if said.startswith("config reloaded (") else said)
+    if said.startswith("config not reloaded"):
+        raise typer.Exit(1)
+
+
+def _reload_said(follower: Follower, timeout: float = 10.0) -> str | None:
+    """The server's log line about the reload, once it is written (None: not within timeout)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in follower.read():
+            message = entry.data.get("message") if entry.data else None
+            if isinstance(message, str) and message.startswith(("config reloaded", "config not")):
+                return message
+        time.sleep(0.05)
+    return None
 
 
 @app.command("generate-token", rich_help_panel="Server")
@@ -337,7 +395,7 @@ def logs(
         raise ConfigError(str(exc)) from None
     if lines < 0:
         raise ConfigError(f"--lines must be 0 (all) or more, not {lines}")
-    path = settings_for(data_dir).log_path
+    path = paths_for(data_dir).log_path  # the log, even when config.toml is broken
 
     def emit(entry: server_log.Entry) -> None:
         typer.echo(entry.raw if as_json else server_log.render(entry))

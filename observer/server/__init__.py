@@ -1,4 +1,5 @@
-"""The Quart app and how it runs under Hypercorn (run.py). app.py is the factory: it wires the
+"""The Quart app and how it runs under Hypercorn (run.py; SIGHUP re-reads the config: reload.py).
+app.py is the factory: it wires the
 typed runtime the routes reach (context.py) and registers the Blueprints — the page and /health
 (page.py), login (login.py), the sessions API (sessions_api.py), the timeline and search
 (timeline_api.py), the WebSocket (ws.py: each frame

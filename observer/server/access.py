@@ -40,14 +40,18 @@ class Access:
     """What the server checks on every request: the guard, then the token or a login."""
 
     def __init__(self, settings: Settings) -> None:
+        self.set_guard(settings)
+        self.tokens = TokenCheck(None)
+        self.logins = LoginBook(settings.data_dir / "logins.json")
+
+    def set_guard(self, settings: Settings) -> None:
+        """The Host/Origin guard for these settings (at start, and again on SIGHUP)."""
         hosts, origins = settings.allowed_hosts, settings.allowed_origins
         if settings.public_url:  # the page behind a TLS proxy, whatever Host the proxy sends
             public = urlsplit(settings.public_url)
             hosts = (*hosts, public.hostname or "")
             origins = (*origins, f"{public.scheme}://{public.netloc}")
         self.guard = Guard.create(settings.host, hosts, origins)
-        self.tokens = TokenCheck(None)
-        self.logins = LoginBook(settings.data_dir / "logins.json")
 
     def start(self, settings: Settings) -> None:
         self.tokens = TokenCheck(settings.token)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from functools import partial
+from typing import TYPE_CHECKING
 
 from quart import Quart, Response, jsonify
 
@@ -29,17 +30,22 @@ from observer.server.context import KEY, Runtime, runtime
 from observer.settings import Settings, ensure_data_dir, ensure_token
 from observer.store import Store, TimelineLimits
 
+if TYPE_CHECKING:
+    from observer.runtime.notify_send import Notifier
+
 log = logging.getLogger(__name__)
 
 
-def _start_notifier(settings: Settings, hub: Hub, supervisor: Supervisor) -> None:
+def _start_notifier(settings: Settings, hub: Hub, supervisor: Supervisor) -> Notifier | None:
     from observer.runtime.notify_send import Notifier, channels_from, policy_from
 
     channels = channels_from(settings)
     if not channels:
-        return
+        return None
     log.info("notifying via %s", ", ".join(channel.name for channel in channels))
-    supervisor.start("notifier", Notifier(hub, policy_from(settings), channels).run)
+    notifier = Notifier(hub, policy_from(settings), channels)
+    supervisor.start("notifier", notifier.run)
+    return notifier
 
 
 def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quart:
@@ -64,7 +70,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
         store.start()
         ingestor = Ingestor(settings, hub, store, tasks)
         await ingestor.start()
-        _start_notifier(settings, hub, tasks)
+        notifier = _start_notifier(settings, hub, tasks)
         desk = DecisionDesk(settings.data_dir, settings.away_timeout)
         tasks.start("approvals", partial(hook_api.follow, hub, desk))
         launched = DirectSessions(
@@ -89,6 +95,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
             desk=desk,
             actions=Actions(launched, hub.book, desk, daemon),
             forwarded=forward_api.Receiver(ingestor),
+            notifier=notifier,
         )
         log.info("observer %s serving; spool %s", __version__, settings.spool_dir)
         try:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from observer.ingest.drain import Ingestor
     from observer.runtime.decisions import DecisionDesk
     from observer.runtime.hub import Hub
+    from observer.runtime.notify_send import Notifier
     from observer.runtime.supervisor import Supervisor
     from observer.server.access import Access
     from observer.server.actions import Actions
@@ -39,6 +40,7 @@ class Runtime:
     desk: DecisionDesk
     actions: Actions  # every client action, whichever path answers it
     forwarded: Receiver  # POST /api/ingest, from `observer forward`
+    notifier: Notifier | None = None  # None: no channel configured (reload.py may start one)
 
 
 def runtime() -> Runtime:

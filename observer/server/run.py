@@ -1,4 +1,5 @@
-"""Run the app under Hypercorn until SIGINT/SIGTERM, logging JSON lines to the data dir."""
+"""Run the app under Hypercorn until SIGINT/SIGTERM (SIGHUP: the config read again), logging JSON
+lines to the data dir."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from observer.settings import (
     Settings,
     ensure_data_dir,
     ensure_token,
+    load_settings,
     remove_running_server,
     write_running_server,
 )
@@ -172,10 +174,15 @@ def serve(
     log_level: str = "info",
     log_format: str = "pretty",
     prepare: Callable[[Settings], object] | None = None,
+    reload: Callable[[], Settings] | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM. One server per data dir: its lock is taken before anything
     else touches the data dir (`prepare`, the port check included), so a second start fails on
-    it at once, whatever it binds. The lock is held until we return (or die)."""
+    it at once, whatever it binds. The lock is held until we return (or die).
+
+    SIGHUP reads the settings again with `reload` (as they were read for this start, flags
+    included; default: the data dir's config and the environment) and applies the live ones
+    (server/reload.py)."""
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     lock = acquire_lock(settings.data_dir, settings.local_url())
     try:
@@ -183,12 +190,15 @@ def serve(
         os.umask(0o077)  # the database and logs hold prompts and commands: owner-only
         if prepare is not None:
             prepare(settings)
-        _serve_locked(settings, log_level, log_format)
+        load = reload or (lambda: load_settings(data_dir=str(settings.data_dir)))
+        _serve_locked(settings, log_level, log_format, load)
     finally:
         lock.release()
 
 
-def _serve_locked(settings: Settings, log_level: str, log_format: str) -> None:
+def _serve_locked(
+    settings: Settings, log_level: str, log_format: str, load: Callable[[], Settings]
+) -> None:
     ensure_data_dir(settings)
     settings = ensure_token(settings)  # before logging starts, so it is redacted from the start
     configure_logging(settings, log_level, log_format)
@@ -209,7 +219,7 @@ def _serve_locked(settings: Settings, log_level: str, log_format: str) -> None:
     config.errorlog = logging.getLogger("hypercorn.error")
     app = create_app(settings)
     try:
-        asyncio.run(_run(app, config, settings))
+        asyncio.run(_run(app, config, settings, load))
     except OSError as exc:  # lost a race for the port after check_bindable
         if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
             raise _bind_error(settings, exc) from None
@@ -231,7 +241,7 @@ def raise_fd_limit() -> None:
     log.debug("open files limit raised from %d to %d", soft, target)
 
 
-async def _run(app: Any, config: Config, settings: Settings) -> None:
+async def _run(app: Any, config: Config, settings: Settings, load: Callable[[], Settings]) -> None:
     raise_fd_limit()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -240,6 +250,8 @@ async def _run(app: Any, config: Config, settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         except NotImplementedError:  # pragma: no cover - Windows
             pass
+    with contextlib.suppress(NotImplementedError, AttributeError):  # no SIGHUP on Windows
+        loop.add_signal_handler(signal.SIGHUP, _reload, app, load)
     serving = asyncio.ensure_future(hypercorn_serve(app, config, shutdown_trigger=stop.wait))
     try:
         if await _accepting(settings, serving):
@@ -262,6 +274,16 @@ async def _run(app: Any, config: Config, settings: Settings) -> None:
             remove_running_server(settings)
         if settings.socket_path is not None:
             settings.socket_path.unlink(missing_ok=True)
+
+
+def _reload(app: Any, load: Callable[[], Settings]) -> None:
+    """SIGHUP, on the loop: the live settings read again and applied (server/reload.py)."""
+    from observer.server.reload import reload_settings
+
+    try:
+        reload_settings(app, load)
+    except Exception:  # not serving yet (or a bug): said, and the server goes on as it was
+        log.exception("SIGHUP: the config was not reloaded")
 
 
 def _print_login_link(app: Any, settings: Settings) -> None:
