@@ -223,9 +223,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         f"- **Indexing** (read for items as a watcher reads, committed through the writer "
         f"thread with the FTS5 triggers): {size / 1e6 / seconds:.0f} MB/s "
-        f"({items / seconds:,.0f} items/s; target >= 50 MB/s). Profiled on 10 sessions, "
-        "reading and parsing are about a quarter of that time, the writer's commits (the "
-        "rows, and FTS5 indexing every word of outputs and answers) the rest.",
+        f"({items / seconds:,.0f} items/s; target >= 50 MB/s: not met). Where the time goes "
+        "(100 MB of these transcripts, each step alone): reading, parsing and making the rows "
+        "220 MB/s; the rows into `timeline` with its indexes, no FTS, 370 MB/s; the same with "
+        "the FTS5 index and its triggers, as committed, 37 MB/s. FTS5 is ~90% of the writer's "
+        "time: it tokenizes and indexes every word of the items' text, which is 46% of the "
+        "transcript's bytes (tool outputs and answers), at ~56 MB of text per second even "
+        "alone in memory in one transaction. Tried, no gain kept: FTS5 `automerge` 8 or 16 "
+        "(+10% alone, nothing through the writer, which already commits what queued in one "
+        "transaction), `crisismerge` 64, `columnsize=0` (search ranks by rowid, so it could; "
+        "within noise), 4-16 reads per commit, 1 MB instead of 4 MB reads (within noise). "
+        "`detail=column` would lose phrase search. Left: index only both ends of long outputs "
+        "(a product choice: words in the middle of an output would not be found).",
         f"- **A page** of 50 items: newest {statistics.median(newest) * 1000:.2f} ms, "
         f"from the middle {statistics.median(middle) * 1000:.2f} ms (p50).",
         "",
