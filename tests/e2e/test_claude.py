@@ -43,12 +43,22 @@ def run_claude(claude: Path, lab: Lab, cwd: Path, prompt: str, *args: str) -> tu
 
 def seen_until_ended(lab: Lab, session_id: str, ends: int = 1) -> list[str]:
     wait_until(lambda: lab.recorder.ended_count(session_id) >= ends, f"{session_id} to end")
+    _TRACE[:] = [
+        f"{m.get('status')}<-{(m.get('event') or {}).get('wire')}"
+        for m in lab.recorder.messages
+        if m.get("session_id") == session_id and m.get("status")
+    ]
     return collapse(lab.recorder.statuses(session_id))
+
+
+# The last session's statuses with the event behind each: a rare flicker under load (seen once:
+# permission, working, permission) says what caused it when it fails again.
+_TRACE: list[str] = []
 
 
 def check(scenario: str, expected: list[str], seen: list[str]) -> None:
     report(f"claude/{scenario}", expected, seen)
-    assert seen == expected
+    assert seen == expected, "statuses and their events: " + ", ".join(_TRACE)
 
 
 def test_text(claude_bin: Path, lab: Lab) -> None:
