@@ -28,7 +28,8 @@ from sqlite_utils import Database
 
 from observer.core.state import SessionState
 from observer.settings import default_of
-from observer.store import timeline
+from observer.store import history, timeline
+from observer.store.history import BadCursorError, HistoryQuery
 from observer.store.migrations import migrations
 from observer.store.records import (
     FileOffset,
@@ -48,12 +49,14 @@ from observer.store.timeline import SearchQuery, TimelineLimits
 # What other packages import from here: the store, and the records a commit carries.
 __all__ = [
     "BATCH_MAX",
+    "BadCursorError",
     "DEFAULT_MAX_STORED_TEXT",
     "FORWARDED_KEPT_SECONDS",
     "USAGE_GROUPS",
     "CommitRefusedError",
     "FileOffset",
     "ForwardedFile",
+    "HistoryQuery",
     "Record",
     "SearchQuery",
     "Store",
@@ -183,6 +186,11 @@ class Store:
         """A session's items before `before` (oldest first) and the next page's cursor: an
         indexed read of one page, done on the caller's thread (the loop's)."""
         return timeline.page(self._read().conn, session_id, before, limit)
+
+    def history(self, query: HistoryQuery) -> dict[str, Any]:
+        """A page of ended sessions, newest first (observer/store/history.py): a few indexed
+        reads, on the caller's thread (the loop's). Raises BadCursorError for a bad `before`."""
+        return history.page(self._read().conn, query)
 
     def has_timeline(self, session_id: str) -> bool:
         return timeline.has_items(self._read().conn, session_id)

@@ -122,3 +122,16 @@ def m005_timeline(db: Database) -> None:
         {"path": str, "inode": int, "offset": int, "context": str},
         pk="path",
     )
+
+
+@migrations()
+def m006_sessions_history(db: Database) -> None:
+    """The history of ended sessions, paged newest first (observer/store/history.py): the
+    session's project as a column (it was only inside `state`), and indexes that read a page
+    of ended sessions in the order of their last activity, by agent or project."""
+    sessions = db.table("sessions")
+    sessions.add_column("project", str)
+    db.execute("update sessions set project = json_extract(state, '$.project')")
+    sessions.create_index(["status", "updated_at", "id"])
+    sessions.create_index(["status", "agent", "updated_at", "id"])
+    sessions.create_index(["status", "project", "updated_at", "id"])

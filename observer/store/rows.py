@@ -124,10 +124,10 @@ class Rows:
 
     def execute(self, conn: sqlite3.Connection) -> None:
         conn.executemany(
-            "insert into sessions (id, agent, status, revision, updated_at, state)"
-            " values (?, ?, ?, ?, ?, ?) on conflict(id) do update set"
+            "insert into sessions (id, agent, status, revision, updated_at, project, state)"
+            " values (?, ?, ?, ?, ?, ?, ?) on conflict(id) do update set"
             " agent=excluded.agent, status=excluded.status, revision=excluded.revision,"
-            " updated_at=excluded.updated_at, state=excluded.state",
+            " updated_at=excluded.updated_at, project=excluded.project, state=excluded.state",
             [
                 (
                     state.session_id,
@@ -135,6 +135,7 @@ class Rows:
                     state.status.value,
                     state.revision,
                     state.last_activity_at,
+                    state.project,
                     json.dumps(state_to_json(state)),
                 )
                 for state in self.sessions.values()

@@ -206,9 +206,7 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> list[dict[str, Any]]
         where.append("t.agent = ?")
         args.append(query.agent)
     if query.project:
-        where.append(
-            "t.session_id in (select id from sessions where json_extract(state, '$.project') = ?)"
-        )
+        where.append("t.session_id in (select id from sessions where project = ?)")
         args.append(query.project)
     if query.since is not None:
         where.append("t.at >= ?")
