@@ -54,12 +54,14 @@ def from_server(url: str, version: object, sessions: list[dict[str, Any]]) -> di
 def _from_database(settings: Settings) -> list[dict[str, Any]]:
     if not settings.db_path.exists():
         return []
-    from observer.core.attention import sort_states
+    import time
+
+    from observer.core.attention import listed
     from observer.store import Store
 
     store = Store(settings.db_path)
-    try:
-        return [s.public() for s in sort_states(store.load_states())]
+    try:  # the server's list, as it would send it: live and recently ended sessions
+        return [s.public() for s in listed(store.load_states(), time.time())]
     finally:
         store.close()
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from observer.core.attention import sort_states
+from observer.core.attention import listed
 from observer.core.book import Journal, SessionBook
 from observer.core.events import Event, Kind
 from observer.core.state import INACTIVE_IN_HISTORY, Effect, SessionState
@@ -181,9 +182,9 @@ class Hub:
         finally:
             self.remove_subscriber(sub)
 
-    def subscribe_list(self, sub: Subscriber) -> Message:
+    def subscribe_list(self, sub: Subscriber, now: float | None = None) -> Message:
         sub.all_sessions = True
-        return {"type": "sessions_list", "sessions": self.sessions_json()}
+        return {"type": "sessions_list", "sessions": self.sessions_json(now)}
 
     def subscribe_session(self, sub: Subscriber, session_id: str, since: int | None) -> Message:
         state = self.book.get(session_id)
@@ -198,8 +199,12 @@ class Hub:
             return {"type": "session_events", "session_id": session_id, "events": missed}
         return {"type": "session_snapshot", "session": state.public()}
 
-    def sessions_json(self) -> list[dict[str, Any]]:
-        return [s.public() for s in sort_states(self.book.visible())]
+    def sessions_json(self, now: float | None = None) -> list[dict[str, Any]]:
+        """The list clients get: live sessions and recently ended ones (core/attention.py,
+        `listed`), in the attention order. Every message of every session still goes to a
+        list subscriber: a session older than the list that comes back is news."""
+        when = time.time() if now is None else now
+        return [s.public() for s in listed(self.book.visible(), when)]
 
     @property
     def subscriber_count(self) -> int:

@@ -23,7 +23,15 @@ from observer.ingest.drain import Ingestor
 from observer.runtime.decisions import DecisionDesk
 from observer.runtime.hub import Hub
 from observer.runtime.supervisor import Supervisor
-from observer.server import forward_api, login, page, sessions_api, timeline_api, ws
+from observer.server import (
+    forward_api,
+    history_api,
+    login,
+    page,
+    sessions_api,
+    timeline_api,
+    ws,
+)
 from observer.server.access import CONFIG_KEY, Access, security_headers
 from observer.server.actions import Actions
 from observer.server.context import KEY, Runtime, runtime
@@ -116,6 +124,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     app.register_blueprint(login.bp)
     app.register_blueprint(sessions_api.bp)
     app.register_blueprint(timeline_api.bp)  # a session's timeline, search
+    app.register_blueprint(history_api.bp)  # ended sessions, a page at a time
     app.register_blueprint(ws.bp)
     app.register_blueprint(hook_api.blueprint(lambda: runtime().desk))
     app.register_blueprint(forward_api.bp)  # POST /api/ingest, from `observer forward`

@@ -209,11 +209,23 @@ SERVER_MESSAGES: dict[str, Schema] = {
             "session_id": SESSION_ID,
             "items": {"type": "array", "items": ITEM},
             "before": {"type": ["integer", "null"]},
+            "after": {"type": ["integer", "null"]},
         },
         {"ref": {}},
     ),
     "timeline_items": _message(
         "timeline_items", {"session_id": SESSION_ID, "items": {"type": "array", "items": ITEM}}
+    ),
+    "history_page": _message(
+        "history_page",
+        {
+            "sessions": {"type": "array", "items": SESSION},
+            "before": {"type": ["string", "null"]},
+            "total": {"type": "integer", "minimum": 0},
+            "agents": {"type": "array", "items": {"type": "string"}},
+            "projects": {"type": "array", "items": {"type": "string"}},
+        },
+        {"ref": {}},
     ),
     "search_results": _message(
         "search_results",
@@ -250,7 +262,19 @@ CLIENT_MESSAGES: dict[str, Schema] = {
         {"session_id": SESSION_ID},
         {
             "before": {"type": "integer", "minimum": 0},
+            "after": {"type": "integer", "minimum": 0},
             "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+            "ref": {},
+        },
+    ),
+    "get_history": _message(
+        "get_history",
+        {},
+        {
+            "agent": {"type": "string"},
+            "project": {"type": "string"},
+            "before": {"type": "string"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100},
             "ref": {},
         },
     ),

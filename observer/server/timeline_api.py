@@ -1,7 +1,7 @@
 """A session's timeline and search, over HTTP and for the WebSocket: the requests' parameters
 checked once (the same rules for both), the page and the search they answer with.
 
-`GET /api/sessions/<id>/timeline?before=&limit=` is the WebSocket's `get_timeline`;
+`GET /api/sessions/<id>/timeline?before=&after=&limit=` is the WebSocket's `get_timeline`;
 `GET /api/search?text=&agent=&project=&since=&until=&limit=` its `search` (docs/protocol.md).
 Both sit behind the app-wide guard like every other route.
 """
@@ -35,15 +35,19 @@ class PageRequest:
     session_id: str
     before: int | None = None
     limit: int = PAGE_DEFAULT
+    after: int | None = None  # a page read forwards from here (a search hit's seq - 1)
 
 
 def page_request(session_id: object, params: Mapping[str, Any], query: bool = False) -> PageRequest:
     """`query`: the parameters are a query string's texts (HTTP), not JSON values."""
     if not isinstance(session_id, str) or not session_id:
         raise BadRequestError("a timeline needs a string session_id")
-    before = _integer(params.get("before"), "before", 0, 2**63 - 1, query)
-    limit = _integer(params.get("limit"), "limit", 1, PAGE_MAX, query)
-    return PageRequest(session_id, before, PAGE_DEFAULT if limit is None else limit)
+    before = integer(params.get("before"), "before", 0, 2**63 - 1, query)
+    after = integer(params.get("after"), "after", 0, 2**63 - 1, query)
+    if before is not None and after is not None:
+        raise BadRequestError("a timeline page is read before a seq or after one, not both")
+    limit = integer(params.get("limit"), "limit", 1, PAGE_MAX, query)
+    return PageRequest(session_id, before, PAGE_DEFAULT if limit is None else limit, after)
 
 
 def search_request(params: Mapping[str, Any], query: bool = False) -> SearchQuery:
@@ -58,7 +62,7 @@ def search_request(params: Mapping[str, Any], query: bool = False) -> SearchQuer
         if value is not None and (not isinstance(value, str) or len(value) > MAX_SEARCH_TEXT):
             raise BadRequestError(f"search {name} must be a string")
         names[name] = value or None
-    limit = _integer(params.get("limit"), "limit", 1, SEARCH_MAX, query)
+    limit = integer(params.get("limit"), "limit", 1, SEARCH_MAX, query)
     return SearchQuery(
         text=text,
         agent=names["agent"],
@@ -69,7 +73,7 @@ def search_request(params: Mapping[str, Any], query: bool = False) -> SearchQuer
     )
 
 
-def _integer(value: object, name: str, low: int, high: int, query: bool) -> int | None:
+def integer(value: object, name: str, low: int, high: int, query: bool) -> int | None:
     if value is None:
         return None
     if query and isinstance(value, str):
@@ -96,12 +100,19 @@ def _time(value: object, name: str, query: bool) -> float | None:
 
 
 def timeline_page(store: Store, known: bool, ask: PageRequest) -> Message:
-    """A page of a session's items, newest last (`before`: the cursor of the page before it,
-    null when there is none); not_found when the session has neither a state nor an item."""
-    items, before = store.timeline_page(ask.session_id, ask.before, ask.limit)
+    """A page of a session's items, newest last (`before` and `after`: the cursors of the pages
+    before and after it, null when there is none); not_found when the session has neither a
+    state nor an item."""
+    items, before, after = store.timeline_window(ask.session_id, ask.before, ask.after, ask.limit)
     if not items and not known and not store.has_timeline(ask.session_id):
         return error("not_found", f"no session {ask.session_id!r}")
-    return {"type": "timeline_page", "session_id": ask.session_id, "items": items, "before": before}
+    return {
+        "type": "timeline_page",
+        "session_id": ask.session_id,
+        "items": items,
+        "before": before,
+        "after": after,
+    }
 
 
 async def search(store: Store, query: SearchQuery) -> Message:

@@ -1,9 +1,9 @@
 """The `/ws` WebSocket: the hello, the hub's messages out, and the client's messages in.
 
 Each incoming frame is parsed once (`parse`) into one typed message, or an `Invalid` carrying
-the error to answer, and dispatched by its type: subscriptions, timeline pages and pings are
-answered in turn (a subscription with `timeline` also gets the newest page, queued before the
-live items that follow it); a search runs in its own task, off the loop's thread;
+the error to answer, and dispatched by its type: subscriptions, timeline and history pages and
+pings are answered in turn (a subscription with `timeline` also gets the newest page, queued
+before the live items that follow it); a search runs in its own task, off the loop's thread;
 session actions go to the one dispatcher (server/actions.py), each in its own task, so an action
 that takes seconds (an interrupt waits for the agent) holds up none of the client's other
 messages.
@@ -27,6 +27,7 @@ from observer.runtime.hub import Hub, Message, Subscriber, error
 from observer.server.access import refused, unauthorized
 from observer.server.actions import Actions
 from observer.server.context import runtime
+from observer.server.history_api import history_page, history_request
 from observer.server.timeline_api import (
     BadRequestError,
     PageRequest,
@@ -35,7 +36,7 @@ from observer.server.timeline_api import (
     search_request,
     timeline_page,
 )
-from observer.store import SearchQuery, Store
+from observer.store import HistoryQuery, SearchQuery, Store
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ws", __name__)
@@ -49,6 +50,7 @@ CAPABILITIES = [
     "direct_sessions",
     "timeline",
     "search",
+    "history",
 ]
 SESSION_ACTIONS = frozenset(ACTIONS) | frozenset(SERVER_ACTIONS) | {"create_session"}
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -70,6 +72,12 @@ class SubscribeSession:
 @dataclass(frozen=True, slots=True)
 class GetTimeline:
     ask: PageRequest
+    ref: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetHistory:
+    ask: HistoryQuery
     ref: object = None
 
 
@@ -111,6 +119,7 @@ ClientMessage = (
     | Ping
     | Action
     | GetTimeline
+    | GetHistory
     | Search
     | Invalid
 )
@@ -149,11 +158,13 @@ def parse(raw: str | bytes | None) -> ClientMessage:
         if not isinstance(timeline, bool):
             return Invalid(error("bad_request", "timeline must be true or false"))
         return SubscribeSession(session_id, since, timeline)
-    if kind in ("get_timeline", "search"):
+    if kind in ("get_timeline", "get_history", "search"):
         ref = message.get("ref")
         try:
             if kind == "get_timeline":
                 return GetTimeline(page_request(message.get("session_id"), message), ref)
+            if kind == "get_history":
+                return GetHistory(history_request(message), ref)
             return Search(search_request(message), ref)
         except BadRequestError as exc:
             reply = error("bad_request", str(exc))
@@ -187,6 +198,8 @@ def answer(hub: Hub, store: Store, sub: Subscriber, message: ClientMessage) -> M
             state = hub.book.get(ask.session_id)
             known = state is not None and state.materialized
             return _with_ref(timeline_page(store, known, ask), ref)
+        case GetHistory(ask, ref):
+            return _with_ref(history_page(store, ask), ref)
         case Ping():
             return {"type": "pong"}
         case Invalid(reply):

@@ -187,6 +187,17 @@ class Store:
         indexed read of one page, done on the caller's thread (the loop's)."""
         return timeline.page(self._read().conn, session_id, before, limit)
 
+    def timeline_window(
+        self,
+        session_id: str,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = timeline.PAGE_DEFAULT,
+    ) -> tuple[list[dict[str, Any]], int | None, int | None]:
+        """A page of items (after `after`, else before `before`, oldest first) and the
+        cursors of the pages before and after it (observer/store/timeline.py, `window`)."""
+        return timeline.window(self._read().conn, session_id, before, after, limit)
+
     def history(self, query: HistoryQuery) -> dict[str, Any]:
         """A page of ended sessions, newest first (observer/store/history.py): a few indexed
         reads, on the caller's thread (the loop's). Raises BadCursorError for a bad `before`."""

@@ -145,16 +145,57 @@ def page(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A session's items before the cursor `before` (a seq; None: from the newest), at most
     `limit`, oldest first; and the cursor of the page before them (None: there is none)."""
+    items, older, _newer = window(conn, session_id, before, None, limit)
+    return items, older
+
+
+def window(
+    conn: sqlite3.Connection,
+    session_id: str,
+    before: int | None,
+    after: int | None,
+    limit: int = PAGE_DEFAULT,
+) -> tuple[list[dict[str, Any]], int | None, int | None]:
+    """A page of a session's items, oldest first: the newest before `before`, or, given
+    `after` (a seq), the oldest after it (a search hit opened where it is, then read on
+    forwards). With it the cursors of the pages on either side: the one before (None: these
+    start the session) and the one after (None: these reach the newest item)."""
     limit = max(1, min(limit, PAGE_MAX))
-    rows = conn.execute(
-        "select seq, session_id, item_id, agent, at, kind, text, body from timeline"
-        " where session_id = ? and seq < ? order by seq desc limit ?",
-        [session_id, before if before is not None else 2**63 - 1, limit + 1],
-    ).fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [_item_json(row) for row in reversed(rows)]
-    return items, (rows[-1][0] if more and rows else None)
+    top = 2**63 - 1
+    if after is not None:
+        rows = conn.execute(
+            "select seq, session_id, item_id, agent, at, kind, text, body from timeline"
+            " where session_id = ? and seq > ? and seq < ? order by seq limit ?",
+            [session_id, after, before if before is not None else top, limit + 1],
+        ).fetchall()
+        more_after = len(rows) > limit or (
+            before is not None and _exists(conn, session_id, ">=", before)
+        )
+        rows = rows[:limit]
+        more_before = bool(rows) and _exists(conn, session_id, "<", rows[0][0])
+    else:
+        rows = conn.execute(
+            "select seq, session_id, item_id, agent, at, kind, text, body from timeline"
+            " where session_id = ? and seq < ? order by seq desc limit ?",
+            [session_id, before if before is not None else top, limit + 1],
+        ).fetchall()
+        more_before = len(rows) > limit
+        rows = rows[:limit]
+        rows.reverse()
+        more_after = (
+            before is not None and bool(rows) and _exists(conn, session_id, ">", rows[-1][0])
+        )
+    items = [_item_json(row) for row in rows]
+    older = rows[0][0] if more_before and rows else None
+    newer = rows[-1][0] if more_after and rows else None
+    return items, older, newer
+
+
+def _exists(conn: sqlite3.Connection, session_id: str, op: str, seq: int) -> bool:
+    row = conn.execute(
+        f"select 1 from timeline where session_id = ? and seq {op} ? limit 1", [session_id, seq]
+    ).fetchone()
+    return row is not None
 
 
 def _item_json(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -3,7 +3,15 @@ tests/clients/test_attention_order.py)."""
 
 from __future__ import annotations
 
-from observer.core.attention import UNKNOWN_RANK, attention_key, sort_states, sort_views
+from observer.core.attention import (
+    RECENT_ENDED_MAX,
+    RECENT_ENDED_SECONDS,
+    UNKNOWN_RANK,
+    attention_key,
+    listed,
+    sort_states,
+    sort_views,
+)
 from observer.core.state import SessionState
 from observer.core.table import Status
 
@@ -50,3 +58,18 @@ def test_a_status_this_version_does_not_know_goes_last() -> None:
 
 def test_every_status_has_a_rank() -> None:
     assert {attention_key(s, 0, 0)[0] for s in Status} == set(range(len(Status)))
+
+
+def test_the_list_holds_live_sessions_and_the_newest_recently_ended() -> None:
+    now = 1_000_000.0
+
+    def state(sid: str, status: Status, at: float) -> SessionState:
+        return SessionState(
+            sid, "claude", status=status, held=False, materialized=True, last_activity_at=at
+        )
+
+    recent = [state(f"e{n:03d}", Status.ENDED, now - n) for n in range(RECENT_ENDED_MAX + 5)]
+    old = state("old", Status.ENDED, now - RECENT_ENDED_SECONDS - 1)
+    quiet = state("quiet", Status.WAITING, now - 10 * RECENT_ENDED_SECONDS)
+    ids = [s.session_id for s in listed([old, *reversed(recent), quiet], now)]
+    assert ids == ["quiet", *(f"e{n:03d}" for n in range(RECENT_ENDED_MAX))]

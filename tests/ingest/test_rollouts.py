@@ -342,11 +342,14 @@ async def test_old_history_is_ended_and_a_new_turn_revives_it(codex_home: Path) 
         client = test_app.test_client()
         await stats_when(client, lambda s: s["rollout_bytes_read"] >= len(first))
         for _ in range(100):
-            (session,) = (await (await client.get("/api/sessions")).get_json())["sessions"]
-            if session["status"] == "ended":
+            # Ended long ago: in the history, not in the list of live and recent sessions.
+            ended = (await (await client.get("/api/history")).get_json())["sessions"]
+            if ended:
+                (session,) = ended
                 break
             await asyncio.sleep(0.02)
         assert session["status"] == "ended"
+        assert (await (await client.get("/api/sessions")).get_json())["sessions"] == []
         assert session["ended_reason"] == INACTIVE_IN_HISTORY
         with path.open("ab") as handle:
             handle.write(full[len(first) :])

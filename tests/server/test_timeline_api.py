@@ -88,6 +88,21 @@ async def test_pages_go_back_and_search_finds_the_session(
     assert [i["item_id"] for i in older["items"] + newest["items"]] == [
         g["item_id"] for g in GOLDEN[-4:]
     ]
+    assert newest["after"] is None and older["after"] == older["items"][-1]["seq"]
+    # A search hit opened where it is: read forwards from it, then on to the newest.
+    seqs = [i["seq"] for i in page["items"]]
+    hit = await (await client.get(f"{url}?limit=1&after={seqs[1]}")).get_json()
+    assert [i["seq"] for i in hit["items"]] == seqs[2:3]
+    assert hit["before"] == seqs[2] and hit["after"] == seqs[2]
+    ids = [i["item_id"] for i in hit["items"]]
+    cursor = hit["after"]
+    while cursor is not None:
+        more = await (await client.get(f"{url}?limit=1&after={cursor}")).get_json()
+        ids += [i["item_id"] for i in more["items"]]
+        cursor = more["after"]
+    assert ids == [g["item_id"] for g in GOLDEN[2:]]
+    start = await (await client.get(f"{url}?after=0&limit=1")).get_json()
+    assert start["before"] is None and start["items"][0]["seq"] == seqs[0]
     prompt_word = "SCENARIO_SHELL"
     found = await (await client.get(f"/api/search?text={prompt_word}")).get_json()
     assert [r["session_id"] for r in found["results"]] == [SESSION]
@@ -104,6 +119,10 @@ async def test_pages_go_back_and_search_finds_the_session(
         await ws.send(json.dumps(ask))
         reply = await _until(ws, "timeline_page")
         assert reply["ref"] == "r" and len(reply["items"]) == 1 and reply["before"]
+        ask = {"type": "get_timeline", "session_id": SESSION, "after": seqs[0], "limit": 1}
+        await ws.send(json.dumps(ask))
+        reply = await _until(ws, "timeline_page")
+        assert [i["seq"] for i in reply["items"]] == seqs[1:2] and reply["after"] == seqs[1]
         await ws.send(json.dumps({"type": "search", "text": "nothing-like-this-anywhere"}))
         assert (await _until(ws, "search_results"))["results"] == []
 
@@ -113,6 +132,7 @@ async def test_bad_requests_and_unknown_sessions(running_app: Quart) -> None:
     assert (await client.get("/api/sessions/nope/timeline")).status_code == 404
     assert (await client.get("/api/sessions/nope/timeline?before=x")).status_code == 400
     assert (await client.get("/api/sessions/nope/timeline?limit=100000")).status_code == 400
+    assert (await client.get("/api/sessions/nope/timeline?before=5&after=1")).status_code == 400
     assert (await client.get("/api/search")).status_code == 400
     assert (await client.get("/api/search?text=a&since=soon")).status_code == 400
     assert (await client.get("/api/search?text=" + "a" * 2000)).status_code == 400
@@ -122,6 +142,8 @@ async def test_bad_requests_and_unknown_sessions(running_app: Quart) -> None:
             {"type": "get_timeline"},
             {"type": "get_timeline", "session_id": "s", "before": "1"},
             {"type": "get_timeline", "session_id": "s", "limit": 0},
+            {"type": "get_timeline", "session_id": "s", "after": -1},
+            {"type": "get_timeline", "session_id": "s", "after": 2, "before": 9},
             {"type": "search"},
             {"type": "search", "text": "x", "since": "yesterday"},
             {"type": "search", "text": "x", "agent": 3},

@@ -18,6 +18,8 @@ from observer.settings import Settings
 from tests.support.live import receive
 
 PUBLIC = {"/health", "/", "/login", "/logout", "/web/<path:filename>"}
+# What a session's history, timeline and search are read through: checked below like the rest.
+READS = {"/api/sessions", "/api/history", "/api/search", "/api/sessions/<session_id>/timeline"}
 SAMPLE_ARGS = {"session_id": "s1", "action": "approve_tool", "index": "1", "rule_id": "1"}
 SAMPLE_ARGS.update(filename="app.js", id="1")
 
@@ -44,6 +46,7 @@ async def test_no_credentials_no_route_but_the_public_ones(running_app: Quart) -
     client = _anonymous(running_app)
     routes = _routes(running_app)
     assert len(routes) >= 15, routes  # the whole API, not a sample of it
+    assert READS <= {rule for rule, _method, _path in routes}
     for rule, method, path in routes:
         response = await client.open(
             path, method=method, headers={"Content-Type": "application/json"}, data="{}"

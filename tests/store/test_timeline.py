@@ -72,6 +72,23 @@ def test_pages_go_backwards_from_the_newest(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_window_reads_forwards_from_a_seq_with_both_cursors(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.submit([TimelineItem(_item(n)) for n in range(10)]).result()
+    store.submit([TimelineItem(_item(0, session="other"))]).result()
+    seqs = [i["seq"] for i in store.timeline_page("s1", limit=10)[0]]
+    items, before, after = store.timeline_window("s1", after=seqs[3], limit=3)
+    assert [i["seq"] for i in items] == seqs[4:7]
+    assert (before, after) == (seqs[4], seqs[6])
+    items, before, after = store.timeline_window("s1", after=seqs[6], limit=3)
+    assert [i["seq"] for i in items] == seqs[7:] and (before, after) == (seqs[7], None)
+    assert store.timeline_window("s1", after=seqs[-1]) == ([], None, None)
+    items, before, after = store.timeline_window("s1", before=seqs[5], limit=2)
+    assert [i["seq"] for i in items] == seqs[3:5] and (before, after) == (seqs[3], seqs[4])
+    items, before, after = store.timeline_window("s1", limit=2)  # the newest: nothing after
+    assert [i["seq"] for i in items] == seqs[8:] and (before, after) == (seqs[8], None)
+
+
 def test_an_item_comes_back_as_it_went_in(tmp_path: Path) -> None:
     store = _store(tmp_path)
     call = new_item(
