@@ -145,6 +145,9 @@ function receive(message) {
       onTimeline(message);
       break;
     case "session_delta": {
+      // One of the history's coming back (a resume) is in the list again from here.
+      const old = pastPages.sessions.get(message.session_id);
+      if (!sessions.has(message.session_id) && old) sessions.set(old.id, old);
       const known = sessions.get(message.session_id);
       if (!known) return; // announced before our list: the next list has it
       Object.assign(known, message.changes, {
@@ -159,11 +162,13 @@ function receive(message) {
   }
 }
 
+// The list: live and recently ended sessions; the history's first page is read again with it.
 function replaceAll(list) {
   sessions.clear();
   for (const session of list) sessions.set(session.id, session);
   loaded = true;
   render();
+  loadHistory(false);
 }
 
 // -- rendering: keyed rows, so a live update never wipes what you are typing
@@ -185,7 +190,7 @@ function render() {
   const gone = all.filter((s) => s.status === "ended");
   place(live, open);
   placeHistory(gone);
-  $("empty").hidden = !loaded || all.length > 0;
+  $("empty").hidden = !loaded || all.length > 0 || pastPages.sessions.size > 0;
   const attention = open.filter((s) => s.status === "permission" || s.status === "question");
   const count = $("attention");
   count.hidden = attention.length === 0;

@@ -1,11 +1,10 @@
 // observer's page: search across sessions (GET api/search: sessions with a snippet of their
 // newest hit and the found words' ranges, drawn as <mark> text nodes, never markup), and the
-// history: ended sessions, filtered by agent and project, shown a page at a time.
+// history: ended sessions, filtered by agent and project, read from the server a page at a time.
 "use strict";
 
 const HISTORY_PAGE = 20;
 const SEARCH_LIMIT = 30;
-let historyShown = HISTORY_PAGE;
 
 async function runSearch(event) {
   event.preventDefault();
@@ -75,26 +74,85 @@ function snippet(text, highlights) {
   return out;
 }
 
-// -- history: the ended sessions the server lists, a page at a time
+// -- history: ended sessions, a page at a time from the server (api/history: the most
+// recently active first, by agent and project), merged with the ended sessions the live list
+// brings (those that ended since the page was read, fresher than the page's copy)
+const pastPages = {
+  sessions: new Map(), // id -> session, as the server's pages gave it
+  last: null, // the oldest session of the pages read, while there are more
+  before: null, // the next page's cursor; null: every page is read
+  total: 0, // ended sessions matching the filters when the first page was read
+  agents: [],
+  projects: [],
+  asked: 0, // the newest request's number: an older answer (a filter changed) is dropped
+};
+
 function projectOf(s) {
   return s.project || basename(s.cwd) || "";
 }
 
+async function loadHistory(more) {
+  const params = new URLSearchParams({ limit: String(HISTORY_PAGE) });
+  if ($("history-agent").value) params.set("agent", $("history-agent").value);
+  if ($("history-project").value) params.set("project", $("history-project").value);
+  if (more) {
+    if (pastPages.before === null) return;
+    params.set("before", pastPages.before);
+  }
+  const asked = ++pastPages.asked;
+  const response = await fetch("api/history?" + params).catch(() => null);
+  if (response && response.status === 401) return askToken("This browser's login has ended.");
+  const body = response && response.ok ? await response.json().catch(() => null) : null;
+  if (!body || asked !== pastPages.asked) return;
+  if (!more) pastPages.sessions.clear();
+  for (const s of body.sessions) pastPages.sessions.set(s.id, s);
+  const page = body.sessions;
+  pastPages.before = body.before;
+  pastPages.last = body.before !== null && page.length ? page[page.length - 1] : null;
+  if (!more) pastPages.total = body.total;
+  pastPages.agents = body.agents || [];
+  pastPages.projects = body.projects || [];
+  render();
+}
+
+// The server's order: the most recently active first, then the greater id.
+function newerThan(a, b) {
+  const at = (a.last_activity_at || 0) - (b.last_activity_at || 0);
+  return at > 0 || (at === 0 && a.id > b.id);
+}
+
 function placeHistory(gone) {
-  options($("history-agent"), gone.map((s) => s.agent), "all agents");
-  options($("history-project"), gone.map(projectOf), "all projects");
+  options($("history-agent"), [...pastPages.agents, ...gone.map((s) => s.agent)], "all agents");
+  options($("history-project"), [...pastPages.projects, ...gone.map(projectOf)], "all projects");
   const agent = $("history-agent").value;
   const project = $("history-project").value;
-  const matching = gone.filter(
-    (s) => (!agent || s.agent === agent) && (!project || projectOf(s) === project)
-  );
-  place($("ended-sessions"), matching.slice(0, historyShown));
-  const left = matching.length - historyShown;
-  $("history-more").hidden = left <= 0;
-  $("history-more").textContent = "Show " + Math.min(left, HISTORY_PAGE) + " more of " + left;
-  $("history-none").hidden = matching.length > 0;
-  $("ended").hidden = gone.length === 0;
-  $("ended-count").textContent = String(gone.length);
+  const fits = (s) => (!agent || s.agent === agent) && (!project || projectOf(s) === project);
+  const merged = new Map(pastPages.sessions);
+  let added = 0;
+  for (const s of gone) {
+    // Past the pages read, a session is the next pages' to show, in its place.
+    if (!fits(s) || (pastPages.last && !newerThan(s, pastPages.last))) continue;
+    if (!merged.has(s.id)) added++;
+    merged.set(s.id, s);
+  }
+  let revived = 0;
+  for (const id of pastPages.sessions.keys()) {
+    const now = sessions.get(id);
+    if (now && now.status !== "ended") {
+      merged.delete(id);
+      revived++;
+    }
+  }
+  const shown = [...merged.values()].sort((a, b) => (newerThan(a, b) ? -1 : 1));
+  place($("ended-sessions"), shown);
+  const count = Math.max(pastPages.total + added - revived, shown.length);
+  const left = Math.max(count - shown.length, 0);
+  $("history-more").hidden = pastPages.before === null;
+  $("history-more").textContent =
+    "Show " + Math.min(left, HISTORY_PAGE) + " more of " + left;
+  $("history-none").hidden = shown.length > 0;
+  $("ended").hidden = count === 0 && !agent && !project;
+  $("ended-count").textContent = String(count);
 }
 
 // A filter's choices: every value present, the chosen one kept.
@@ -110,16 +168,8 @@ function options(select, values, all) {
   select.value = wanted.includes(chosen) ? chosen : "";
 }
 
-function historyFiltered() {
-  historyShown = HISTORY_PAGE;
-  render();
-}
-
 $("search").addEventListener("submit", runSearch);
 $("search-clear").addEventListener("click", clearSearch);
-$("history-agent").addEventListener("change", historyFiltered);
-$("history-project").addEventListener("change", historyFiltered);
-$("history-more").addEventListener("click", () => {
-  historyShown += HISTORY_PAGE;
-  render();
-});
+$("history-agent").addEventListener("change", () => loadHistory(false));
+$("history-project").addEventListener("change", () => loadHistory(false));
+$("history-more").addEventListener("click", () => loadHistory(true));

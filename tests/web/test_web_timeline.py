@@ -8,10 +8,16 @@ a page at a time. Whatever the agent wrote (markup, script tags) is shown as tex
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from observer.core.attention import RECENT_ENDED_SECONDS
+from observer.core.events import Event, Kind
+from observer.core.state import SessionState
+from observer.core.table import Status
+from observer.store import Store, Write
 from tests.support.claude_session import ClaudeSession
 from tests.support.web import PHONE, log_in, server
 
@@ -147,32 +153,72 @@ def test_a_session_its_tools_a_pending_edit_and_search(
         assert phone.evaluate("window.pwned") is None
 
 
+def _ended_long_ago(data_dir: Path, count: int) -> None:
+    """`count` sessions that ended more than a day ago, in the database before the server
+    starts: the history, which the list a client subscribes to no longer carries."""
+    data_dir.mkdir(mode=0o700)
+    store = Store(data_dir / "observer.db")
+    old = time.time() - RECENT_ENDED_SECONDS - 3600
+    writes = []
+    for n in range(count):
+        state = SessionState(
+            f"00000000-0000-4000-8000-{n:012d}",
+            "codex" if n % 5 == 0 else "claude",
+            status=Status.ENDED,
+            held=False,
+            materialized=True,
+            cwd=f"/w/{'alpha' if n % 2 else 'beta'}",
+            project="alpha" if n % 2 else "beta",
+            last_activity_at=old - n,
+            status_since=old - n,
+            revision=1,
+        )
+        event = Event(Kind.SESSION_END, state.session_id, state.agent, old - n, "SessionEnd")
+        writes.append(Write(state, event, ()))
+    store.submit(writes).result(timeout=10)
+    store.close()
+
+
 def test_history_is_filtered_and_paged(tmp_path: Path, phone: Page, isolated_home: Path) -> None:
     data_dir = tmp_path / "data"
+    _ended_long_ago(data_dir, 25)
     with server(tmp_path) as url:
-        for n in range(25):
-            project = "alpha" if n % 2 else "beta"
-            session_id = f"00000000-0000-4000-8000-{n:012d}"
+        for n, project in enumerate(("alpha", "beta")):
+            session_id = f"11111111-0000-4000-8000-{n:012d}"
             claude = ClaudeSession(isolated_home, session_id, f"/w/{project}", data_dir / "spool")
             claude.hook("SessionStart")
             claude.hook("UserPromptSubmit", prompt=f"task {n}")
             claude.hook("SessionEnd")
         log_in(phone, url, data_dir)
-        expect(phone.locator("#ended-count")).to_have_text("25", timeout=15_000)
+        expect(phone.locator("#ended-count")).to_have_text("27", timeout=15_000)
+        # The list holds the two that ended just now; the rest came from the history's pages.
+        listed = "[...sessions.values()].filter((s) => s.status === 'ended').length"
+        assert phone.evaluate(listed) == 2
         phone.get_by_text("History (").click()
         rows = phone.locator("#ended-sessions .session")
         expect(rows).to_have_count(20)
+        expect(rows.nth(0).locator(".project")).to_have_text("beta")  # ended last
+        expect(rows.nth(2).locator(".project")).to_have_text("beta")  # the newest of the old
         more = phone.locator("#history-more")
-        expect(more).to_have_text("Show 5 more of 5")
+        expect(more).to_have_text("Show 7 more of 7")
         more.click()
-        expect(rows).to_have_count(25)
+        expect(rows).to_have_count(27)
         expect(more).to_be_hidden()
+        ids = rows.evaluate_all("(rows) => rows.map((r) => r.dataset.id)")
+        assert ids[2:] == [f"00000000-0000-4000-8000-{n:012d}" for n in range(25)]
 
         phone.locator("#history-project").select_option("alpha")
-        expect(rows).to_have_count(12)
-        expect(rows.locator(".project")).to_have_text(["alpha"] * 12)
+        expect(rows).to_have_count(13)
+        expect(rows.locator(".project")).to_have_text(["alpha"] * 13)
+        expect(phone.locator("#ended-count")).to_have_text("13")
         phone.locator("#history-agent").select_option("claude")
-        expect(rows).to_have_count(12)
+        expect(rows).to_have_count(11)
         rows.first.locator(".waits").click()  # a tap on the row opens it
         expect(phone.locator("#open-session .session")).to_have_attribute("data-status", "ended")
         expect(phone.locator("#timeline-top")).to_have_text("No items yet.")
+        # One from the server's pages, which the list never held, opens the same way.
+        phone.get_by_role("link", name="‹ Sessions").click()
+        rows.last.locator(".waits").click()
+        card = phone.locator("#open-session .session")
+        expect(card).to_have_attribute("data-status", "ended")
+        expect(card).to_have_attribute("data-id", "00000000-0000-4000-8000-000000000023")
