@@ -2,10 +2,11 @@
 // older pages loaded as you scroll up (get_timeline with `before`), live items appended
 // (subscribe_session with timeline: true); below it the session's card, where a pending
 // approval shows the call's full input and the diff an edit would apply above Approve/Deny.
+// A search hit opens where it is (get_timeline with `after`), newer pages loaded as you
+// scroll down until the newest, where live items join on.
 "use strict";
 
 const PAGE_OLDER = 100;
-const PAGE_SEEK = 500; // pages while looking for a search hit further back
 
 const view = {
   id: null,
@@ -15,6 +16,7 @@ const view = {
   calls: new Map(), // call_id -> the tool call's <li>
   results: new Map(), // call_id -> its tool_result item
   before: null, // the cursor of older items; null: none
+  after: null, // the cursor of newer items; null: the newest is shown (live items join)
   oldest: Infinity, // the smallest seq shown
   loading: false,
   ready: false, // the first page is shown
@@ -55,12 +57,14 @@ function resetTimeline() {
   view.calls.clear();
   view.results.clear();
   view.before = null;
+  view.after = null;
   view.oldest = Infinity;
   view.loading = false;
   view.ready = false;
   $("items").replaceChildren();
   delete $("items").dataset.shown;
   $("timeline-top").textContent = "loading…";
+  $("timeline-bottom").hidden = true;
 }
 
 // (Re)subscribe on open and after every reconnection: the page that comes is the newest.
@@ -72,7 +76,8 @@ function subscribeTimeline() {
 
 function onTimeline(message) {
   if (message.type === "error") {
-    if (message.ref === "older") view.loading = false;
+    if (message.ref === "older" || message.ref === "newer") view.loading = false;
+    if (message.ref === "hit") view.target = null;
     if (!view.id || view.ready || message.code !== "not_found") return;
     if (message.ref === undefined) {
       // A session the server no longer follows (only its items are kept): read them anyway.
@@ -87,15 +92,17 @@ function onTimeline(message) {
   if (message.session_id !== view.id) return;
   if (message.type === "timeline_items") return live(message.items);
   if (message.ref === "older") return older(message);
+  if (message.ref === "newer") return newer(message);
   resetTimeline();
   placeItems(message.items, false);
   view.before = message.before;
+  view.after = message.after === undefined ? null : message.after;
   view.ready = true;
   updateTop();
-  window.scrollTo(0, document.documentElement.scrollHeight);
+  if (message.ref !== "hit") window.scrollTo(0, document.documentElement.scrollHeight);
   render();
   shown();
-  seek();
+  seek(message.ref === "hit");
 }
 
 // For the benchmark and the tests: the first screen is drawn (after the next paint).
@@ -111,6 +118,9 @@ function shown() {
 function live(items) {
   const root = document.documentElement;
   const atBottom = window.innerHeight + window.scrollY >= root.scrollHeight - 120;
+  // Short of the newest (a search hit's page): only items shown already change; the new
+  // ones come with the newer pages.
+  if (view.after !== null) items = items.filter((item) => view.items.has(item.item_id));
   placeItems(items, false);
   if (!view.ready) return;
   updateTop();
@@ -131,7 +141,16 @@ function older(message) {
   if (topInView()) loadOlder();
 }
 
-function loadOlder(limit) {
+function newer(message) {
+  placeItems(message.items, false);
+  view.after = message.after;
+  view.loading = false;
+  updateTop();
+  render();
+  if (bottomInView()) loadNewer();
+}
+
+function loadOlder() {
   if (!view.id || !view.ready || view.loading || view.before === null) return;
   if (!socket || socket.readyState !== WebSocket.OPEN) return;
   view.loading = true;
@@ -140,8 +159,21 @@ function loadOlder(limit) {
     type: "get_timeline",
     session_id: view.id,
     before: view.before,
-    limit: limit || PAGE_OLDER,
+    limit: PAGE_OLDER,
     ref: "older",
+  }));
+}
+
+function loadNewer() {
+  if (!view.id || !view.ready || view.loading || view.after === null) return;
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  view.loading = true;
+  socket.send(JSON.stringify({
+    type: "get_timeline",
+    session_id: view.id,
+    after: view.after,
+    limit: PAGE_OLDER,
+    ref: "newer",
   }));
 }
 
@@ -149,14 +181,21 @@ function updateTop() {
   const top = $("timeline-top");
   if (view.before !== null) top.textContent = "older items load as you scroll up";
   else top.textContent = view.items.size ? "the start of the session" : "No items yet.";
+  $("timeline-bottom").hidden = view.after === null;
 }
 
 function topInView() {
   return $("timeline-top").getBoundingClientRect().bottom > 0;
 }
 
-// A search hit: load older pages until it is there, then show it in the middle.
-function seek() {
+function bottomInView() {
+  const bottom = $("timeline-bottom");
+  return !bottom.hidden && bottom.getBoundingClientRect().top < window.innerHeight;
+}
+
+// A search hit: shown in the middle if it is here; else the page that starts at it is read
+// (get_timeline with `after`), in place of the newest.
+function seek(jumped) {
   if (!view.target || !view.ready) return;
   const seq = Number(view.target);
   const node = $("items").querySelector('[data-seq="' + seq + '"]');
@@ -168,8 +207,18 @@ function seek() {
     for (const old of document.querySelectorAll(".item.hit")) old.classList.remove("hit");
     item.classList.add("hit");
     item.scrollIntoView({ block: "center" });
-  } else if (view.before !== null && view.oldest > seq) {
-    loadOlder(PAGE_SEEK);
+  } else if (!jumped && (view.before !== null || view.after !== null) && !view.loading) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    view.loading = true;
+    socket.send(JSON.stringify({
+      type: "get_timeline",
+      session_id: view.id,
+      after: seq - 1,
+      limit: PAGE_OLDER,
+      ref: "hit",
+    }));
+  } else if (!jumped && view.loading) {
+    return; // the page being read decides
   } else {
     view.target = null; // gone since (retention, a re-read): the session is shown anyway
   }
@@ -304,3 +353,6 @@ function renderOpenCard() {
 new IntersectionObserver((entries) => {
   if (entries.some((e) => e.isIntersecting)) loadOlder();
 }).observe($("timeline-top"));
+new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting)) loadNewer();
+}).observe($("timeline-bottom"));

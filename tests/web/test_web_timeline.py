@@ -150,6 +150,18 @@ def test_a_session_its_tools_a_pending_edit_and_search(
         hit = phone.locator("#items li.hit")
         expect(hit).to_contain_text("question number 0 about zebras")
         expect(hit).to_be_in_viewport()
+        # Opened where it is (a page read forwards from it), not by paging back to it; newer
+        # pages come as you scroll down, to the newest.
+        assert phone.locator("#items > li").count() <= 100
+        expect(phone.locator("#timeline-top")).to_have_text("the start of the session")
+        bottom = phone.locator("#timeline-bottom")
+        expect(bottom).to_be_visible()
+        while phone.evaluate("view.after") is not None:
+            size = phone.evaluate("view.items.size")
+            phone.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+            phone.wait_for_function("(n) => view.items.size > n || view.after === null", arg=size)
+        expect(phone.locator("#items li.tool_call[data-id='toolu_edit']")).to_be_attached()
+        expect(bottom).to_be_hidden()
         assert phone.evaluate("window.pwned") is None
 
 
