@@ -127,8 +127,15 @@ def test_permission_denied_by_policy(claude_bin: Path, lab: Lab) -> None:
     """Plain -p has nobody to ask: Claude asks (PermissionRequest), then denies at once."""
     cwd = lab.workdir("perm")
     _, session = run_claude(claude_bin, lab, cwd, "[[scenario:perm]] Create perm_test.txt")
+    seen = seen_until_ended(lab, session)
+    # The denied call's end (PostToolUseFailure) comes from an async hook, the turn's Stop from a
+    # synchronous one: on a loaded box the first can land after the second, and a tool end after
+    # the turn is over changes nothing, so the few milliseconds of "working" between go unseen
+    # (once in a CI run beside two CPU burners). Both orders end where they should.
     expected = ["working", "permission", "working", "waiting", "ended"]
-    check("permission_denied", expected, seen_until_ended(lab, session))
+    if seen == ["working", "permission", "waiting", "ended"]:
+        expected = seen
+    check("permission_denied", expected, seen)
     assert not (cwd / "perm_test.txt").exists()
     asked = [m for m in _deltas(lab, session) if m["status"] == "permission"]
     pending = asked[0]["changes"]["pending"]
