@@ -22,6 +22,8 @@ from typing import Any
 from observer.core.errors import ObserverError
 from observer.settings import Settings, locate_server
 
+SEND_RETRIES = 2  # new connections tried when the server closes one before the request is sent
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:
@@ -79,13 +81,23 @@ def request(
     if token and settings.token:
         headers["Authorization"] = f"Bearer {settings.token}"
     data = json.dumps(body).encode() if body is not None else None
-    conn = connection(settings, timeout, tcp)
-    try:
-        conn.request(method, path, body=data, headers=headers)
-        response = conn.getresponse()
-        return Reply(response.status, response.read())
-    finally:
-        conn.close()
+    for attempt in range(1 + SEND_RETRIES):
+        conn = connection(settings, timeout, tcp)
+        try:
+            try:
+                conn.request(method, path, body=data, headers=headers)
+            except (BrokenPipeError, ConnectionResetError):
+                # The server closed this connection before it took the request (seen on a
+                # loaded box, over the socket, as a fresh server settles): nothing of it was
+                # done, so asking again on a new connection is safe, even for a POST.
+                if attempt == SEND_RETRIES:
+                    raise
+                continue
+            response = conn.getresponse()
+            return Reply(response.status, response.read())
+        finally:
+            conn.close()
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def request_json(

@@ -123,3 +123,52 @@ def test_no_server_says_how_to_start_it(tmp_path: Path) -> None:
         local_http.request_json(settings, "GET", "/api/sessions", timeout=2)
     with pytest.raises(OSError):
         local_http.request(settings, "GET", "/health", timeout=2, tcp=True)
+
+
+class _ClosedBeforeSent:
+    """A connection the server closed before it took the request (what a loaded box showed)."""
+
+    def __init__(self, error: type[OSError]) -> None:
+        self.error = error
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        raise self.error(32, "Broken pipe")
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("error", [BrokenPipeError, ConnectionResetError])
+def test_a_connection_closed_before_the_request_is_asked_again(
+    monkeypatch: pytest.MonkeyPatch, error: type[OSError], over_socket: Settings
+) -> None:
+    made: list[object] = []
+    real = local_http.connection
+
+    def connection(*args: Any) -> Any:
+        made.append(None)
+        if len(made) <= local_http.SEND_RETRIES:
+            return _ClosedBeforeSent(error)
+        return real(*args)
+
+    monkeypatch.setattr(local_http, "connection", connection)
+    reply = local_http.request(over_socket, "POST", "/200", {"n": 1})
+    assert reply.status == 200 and reply.json()["got"] == {"n": 1}
+    assert len(made) == 1 + local_http.SEND_RETRIES
+    assert [s["body"] for s in seen] == [{"n": 1}]  # the server took it once
+
+
+def test_a_server_that_keeps_closing_is_reported_not_retried_forever(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = load_settings(data_dir=str(tmp_path / "data"))
+    made: list[object] = []
+
+    def connection(*args: Any) -> Any:
+        made.append(None)
+        return _ClosedBeforeSent(BrokenPipeError)
+
+    monkeypatch.setattr(local_http, "connection", connection)
+    with pytest.raises(ObserverError, match="Broken pipe"):
+        local_http.request_json(settings, "POST", "/api/login-links", {})
+    assert len(made) == 1 + local_http.SEND_RETRIES
