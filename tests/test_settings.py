@@ -13,18 +13,14 @@ from pathlib import Path
 import pytest
 
 from observer.core.errors import ConfigError
-from observer.settings import (
-    SETTINGS,
-    Setting,
-    Settings,
-    load_settings,
+from observer.running import (
     locate_server,
     read_running_server,
     remember_setting,
     remove_running_server,
-    split_bind,
     write_running_server,
 )
+from observer.settings import SETTINGS, Setting, Settings, load_settings, split_bind
 from tests.support.paths import REPO_ROOT
 
 DOCS = REPO_ROOT / "docs" / "settings.md"

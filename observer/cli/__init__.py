@@ -10,8 +10,8 @@ importing typer at all, so this package imports nothing until a command needs it
 loaded on first use).
 
 May import: observer.agents, observer.clients, observer.core, observer.fsio, observer.install,
-observer.ops, observer.runtime, observer.server, observer.settings, hooks. (tests/test_layers.py
-holds every package to its list.)
+observer.ops, observer.running, observer.runtime, observer.server, observer.settings, hooks.
+(tests/test_layers.py holds every package to its list.)
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ def _status(data_dir: str | None, as_json: bool) -> str | None:
     from observer.clients.quick import get_json
     from observer.clients.status import from_server, render_status
     from observer.core.errors import ObserverError
-    from observer.settings import load_settings, locate_server
+    from observer.running import locate_server
+    from observer.settings import load_settings
 
     try:
         settings = locate_server(load_settings(data_dir=str(Path(data_dir)) if data_dir else None))

@@ -21,13 +21,8 @@ from observer.cli.common import (
     settings_for,
 )
 from observer.core.errors import ConfigError
-from observer.settings import (
-    Settings,
-    ensure_data_dir,
-    ensure_token,
-    remember_setting,
-    write_token,
-)
+from observer.running import remember_setting
+from observer.settings import Settings, ensure_data_dir, ensure_token, write_token
 
 if TYPE_CHECKING:
     from observer.ops.logs import Follower

@@ -252,7 +252,7 @@ def menubar(
         sys.stdout.write(block + "\n" if once else mb.frame(block))
         sys.stdout.flush()
 
-    from observer.settings import locate_server
+    from observer.running import locate_server
 
     url = locate_server(settings).local_url()
     page = settings.public_url or url

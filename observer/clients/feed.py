@@ -25,7 +25,8 @@ from websockets.asyncio import client as asyncio_client
 from websockets.exceptions import WebSocketException
 from websockets.sync import client as sync_client
 
-from observer.settings import Settings, locate_server
+from observer.running import locate_server
+from observer.settings import Settings
 
 BACKOFF_START = 0.25
 BACKOFF_MAX = 10.0

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from observer.core.errors import ObserverError
-from observer.settings import Settings, locate_server
+from observer.running import locate_server
+from observer.settings import Settings
 
 SEND_RETRIES = 2  # new connections tried when the server closes one before the request is sent
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from observer.core.usage import compact
-from observer.settings import Settings, locate_server
+from observer.running import locate_server
+from observer.settings import Settings
 
 _WAITS_FOR = {
     "permission": "approve {tool}: {summary}",

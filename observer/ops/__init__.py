@@ -3,6 +3,6 @@ files themselves are rendered by the pure top-level `service` package), `doctor`
 (send this machine's spool to a remote server).
 
 May import: observer.agents, observer.clients, observer.core, observer.fsio, observer.ingest,
-observer.install, observer.server, observer.settings, service. (tests/test_layers.py holds every
-package to its list.)
+observer.install, observer.running, observer.server, observer.settings, service.
+(tests/test_layers.py holds every package to its list.)
 """

@@ -27,7 +27,8 @@ from observer.agents import Agent
 from observer.clients import local_http
 from observer.core.errors import ObserverError
 from observer.install.setup import ABSENT, InstallOptions
-from observer.settings import Settings, ensure_token, locate_server, read_running_server
+from observer.running import locate_server, read_running_server
+from observer.settings import Settings, ensure_token
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 SPOOL_BACKLOG_WARN = 1000

@@ -25,17 +25,11 @@ from hypercorn.config import Config
 
 from observer import __version__
 from observer.core.errors import ConfigError
+from observer.running import remove_running_server, write_running_server
 from observer.server.access import access_of
 from observer.server.app import create_app
 from observer.server.pidfile import acquire_lock, remove_pid, write_pid
-from observer.settings import (
-    Settings,
-    ensure_data_dir,
-    ensure_token,
-    load_settings,
-    remove_running_server,
-    write_running_server,
-)
+from observer.settings import Settings, ensure_data_dir, ensure_token, load_settings
 
 log = logging.getLogger(__name__)
 
