@@ -33,6 +33,7 @@ import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.support.credentials import token_of
+from tests.support.server_process import serving
 
 CHROMIUM = os.environ.get("OBSERVER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Every route that changes something, as the page POSTs it -> the route its refusal names.
@@ -96,40 +97,13 @@ window.attack = async (bases, routes) => {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def _observer(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     data_dir = tmp_path / "data"
-    port = _free_port()
-    command = [sys.executable, "-m", "observer", "start", "--data-dir", str(data_dir)]
-    command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
     log = tmp_path / "server-stderr.log"
     env = dict(os.environ, OBSERVER_CLAUDE_BIN="/bin/false", OBSERVER_LIVENESS_INTERVAL="0")
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server died: {log.read_text()}")
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("the server never answered /health") from None
-                time.sleep(0.05)
+    with serving(data_dir, env, log) as url:
         yield url, data_dir, log
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 @contextmanager

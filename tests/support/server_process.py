@@ -6,6 +6,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +35,31 @@ def start_server(
     command = [sys.executable, "-m", "observer", "start", "--data-dir", str(data_dir)]
     command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+@contextmanager
+def serving(
+    data_dir: Path, env: dict[str, str], log: Path, port: int | None = None
+) -> Iterator[str]:
+    """A real `observer start` on `port` (a free one by default), its stderr in `log`, up once
+    /health answers (a server that dies first fails with its log); yields its URL, stops it."""
+    port = port or free_port()
+    with log.open("wb") as stderr:
+        process = start_server(data_dir, port, env, stderr)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"server died: {log.read_text()}")
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("the server never answered /health") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +18,7 @@ from playwright.sync_api import Page, expect
 
 from tests.support.credentials import authorized
 from tests.support.paths import SUPPORT
-from tests.support.server_process import free_port
+from tests.support.server_process import serving
 
 FAKE_CLAUDE = SUPPORT / "fake_claude.py"
 CHROMIUM = os.environ.get("OBSERVER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -36,29 +34,8 @@ def server(tmp_path: Path, port: int | None = None) -> Iterator[str]:
     launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_CLAUDE}" "$@"\n')
     launcher.chmod(0o755)
     env = dict(os.environ, OBSERVER_CLAUDE_BIN=str(launcher), OBSERVER_LIVENESS_INTERVAL="0.5")
-    port = port or free_port()
-    command = [sys.executable, "-m", "observer", "start", "--data-dir", str(tmp_path / "data")]
-    command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
-    log = tmp_path / "server-stderr.log"
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server died: {log.read_text()}")
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("the server never answered /health") from None
-                time.sleep(0.05)
+    with serving(tmp_path / "data", env, tmp_path / "server-stderr.log", port) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def post(url: str, data_dir: Path, body: dict[str, Any]) -> dict[str, Any]:
