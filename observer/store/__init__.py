@@ -28,7 +28,7 @@ from sqlite_utils import Database
 
 from observer.core.state import SessionState
 from observer.settings import default_of
-from observer.store import history, timeline
+from observer.store import history, search_index, timeline
 from observer.store.history import BadCursorError, HistoryQuery
 from observer.store.migrations import migrations
 from observer.store.records import (
@@ -86,6 +86,19 @@ PRUNE_EVERY_SECONDS = 3600.0
 # backlog: timeline_content switched to none) goes on after this many seconds.
 TIMELINE_PRUNE_FIRST = 5.0
 TIMELINE_PRUNE_AGAIN = 5.0
+# A search first has the writer index what is pending, up to this many items, and waits at
+# most SEARCH_CATCH_UP_SECONDS for it: an idle server's newest items are always found; while
+# a history is being read, a search answers at once with what is indexed so far.
+SEARCH_CATCH_UP_ITEMS = 5000
+SEARCH_CATCH_UP_SECONDS = 1.0
+
+
+class _CatchUp:
+    """A writer's job: index up to `items` pending items now (ahead of idle time)."""
+
+    def __init__(self, items: int) -> None:
+        self.items = items
+
 
 # Sums per (model, priced by the agent), in the order `usage.buckets_from_rows` reads them.
 _SUMS = (
@@ -125,7 +138,8 @@ class Store:
         self._next_timeline_prune = 0.0
         self._db = open_database(path)
         migrations.apply(self._db)
-        self._queue: queue.Queue[tuple[Writes, Future[None]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Writes | _CatchUp, Future[None]] | None] = queue.Queue()
+        self._slicer = search_index.Slicer()
         self._thread: threading.Thread | None = None
         self._reader: Database | None = None
         self._refusing = False  # after a failed commit, until resume()
@@ -209,11 +223,28 @@ class Store:
     def search(self, query: SearchQuery) -> list[dict[str, Any]]:
         """Sessions matching a search, with snippets. On a connection of its own: call it from
         a worker thread (a search over a big history takes tens of milliseconds)."""
+        self.catch_up_index()
         reader = open_database(self.path)
         try:
             return timeline.search(reader.conn, query)
         finally:
             reader.conn.close()
+
+    def catch_up_index(self, items: int = SEARCH_CATCH_UP_ITEMS) -> None:
+        """Have the writer index up to `items` pending items, and wait for it (at most
+        SEARCH_CATCH_UP_SECONDS). Call it from a worker thread."""
+        if self._thread is None:
+            self._index_all_pending()
+            return
+        future: Future[None] = Future()
+        self._queue.put((_CatchUp(items), future))
+        try:
+            future.result(timeout=SEARCH_CATCH_UP_SECONDS)
+        except TimeoutError:
+            log.info("search answered before the index caught up (a history is being read)")
+
+    def index_pending_count(self) -> int:
+        return search_index.pending(self._read().conn)
 
     def _read(self) -> Database:
         """A read connection of the loop's own, kept open: usage look-ups are point queries."""
@@ -341,6 +372,7 @@ class Store:
         future: Future[None] = Future()
         if self._thread is None:
             self._commit([(writes, future)])
+            self._index_all_pending()
         else:
             self._queue.put((writes, future))
         return future
@@ -356,11 +388,22 @@ class Store:
             self._reader = None
 
     def _run(self) -> None:
+        indexing = True  # items may be pending from the last run, or a migration
         while True:
-            item = self._queue.get()
+            if indexing:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:  # idle: a slice of the search index, then look again
+                    indexing = self._index_slice()
+                    continue
+            else:
+                item = self._queue.get()
             if item is None:
                 return
-            batch = [item]
+            if isinstance(item[0], _CatchUp):
+                self._catch_up(item[0], item[1])
+                continue
+            batch: list[tuple[Writes, Future[None]]] = [(item[0], item[1])]
             size = len(item[0])
             stop = False
             # Group commit: take what is already queued, never wait for more. Writes that come
@@ -375,9 +418,16 @@ class Store:
                 if nxt is None:
                     stop = True
                     break
-                batch.append(nxt)
+                if isinstance(nxt[0], _CatchUp):
+                    self._queue.put(nxt)  # after this batch: it asks for what it holds
+                    break
+                batch.append((nxt[0], nxt[1]))
                 size += len(nxt[0])
             self._commit(batch)
+            # Only items make index work: a batch of events alone does not look for any.
+            indexing = indexing or any(
+                isinstance(record, TimelineItem) for writes, _ in batch for record in writes
+            )
             if time.monotonic() >= self._next_prune:  # here: the writer owns the connection
                 self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
                 try:
@@ -388,6 +438,27 @@ class Store:
                 self._prune_timeline()
             if stop:
                 return
+
+    def _index_slice(self) -> bool:
+        """Index one slice of pending items; True if more may be pending."""
+        try:
+            return self._slicer.slice(self._db.conn)
+        except sqlite3.Error:
+            log.exception("indexing items for search failed; tried again after the next commit")
+            return False
+
+    def _catch_up(self, job: _CatchUp, future: Future[None]) -> None:
+        try:
+            search_index.index_pending(self._db.conn, job.items)
+        except sqlite3.Error:
+            log.exception("indexing items for search failed")
+        if not future.cancelled():
+            future.set_result(None)
+
+    def _index_all_pending(self) -> None:
+        """Without a writer thread (tests, tools): index everything pending, here."""
+        while search_index.index_pending(self._db.conn, search_index.SLICE_ITEMS[1]):
+            pass
 
     def resume(self) -> None:
         """Commit again after a failed commit (see `_commit`): the caller has put its memory

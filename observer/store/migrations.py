@@ -8,6 +8,8 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from observer.store.search_index import PENDING_TRIGGERS, SEARCHED_SQL
+
 migrations = Migrations("observer")
 
 
@@ -135,3 +137,31 @@ def m006_sessions_history(db: Database) -> None:
     sessions.create_index(["status", "updated_at", "id"])
     sessions.create_index(["status", "agent", "updated_at", "id"])
     sessions.create_index(["status", "project", "updated_at", "id"])
+
+
+@migrations()
+def m007_search_index_off_the_commit(db: Database) -> None:
+    """The search index is built after the commit, not in it (observer/store/search_index.py).
+
+    m005's triggers indexed every item inside the commit that stored it, so a history being
+    read made each live commit wait for FTS5 (90% of the writer's time), and every word of a
+    long tool output was indexed. Now an item's commit only notes its seq in
+    `timeline_fts_pending`; the writer indexes pending items in small slices when nothing
+    else is queued. The index covers `searched`: the item's text, except a tool output longer
+    than SEARCHED_OUTPUT_CHARS, of which only both ends are searched (the part that names
+    what ran and how it ended). Existing items are indexed again that way, in the background.
+    """
+    timeline = db.table("timeline")
+    timeline.disable_fts()  # m005's index and its triggers (sqlite-utils')
+    db.execute(
+        f"alter table timeline add column searched text generated always as ({SEARCHED_SQL})"
+        " virtual"
+    )
+    # The shape sqlite-utils' enable_fts writes, so its detect_fts and search find it; not
+    # enable_fts itself, which would index the whole table here, before start-up goes on.
+    db.execute(
+        "create virtual table [timeline_fts] using FTS5 ([searched], [about], content=[timeline])"
+    )
+    db.table("timeline_fts_pending").create({"seq": int}, pk="seq")
+    db.execute("insert into timeline_fts_pending (seq) select seq from timeline")
+    db.executescript(PENDING_TRIGGERS)

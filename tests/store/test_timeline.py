@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlite_utils import Database
 
 from observer.core.timeline import MAX_ITEM_TEXT, Item, ItemKind, new_item
 from observer.store import SearchQuery, Store, TimelineItem, TimelineLimits, TimelineOffset
@@ -207,10 +208,11 @@ def test_item_offsets_round_trip(tmp_path: Path) -> None:
     store.close()
 
 
-def test_the_index_is_sqlite_utils_fts5_with_triggers(tmp_path: Path) -> None:
+def test_the_index_is_an_fts5_table_sqlite_utils_finds(tmp_path: Path) -> None:
     _store(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "observer.db")
     names = {r[0] for r in conn.execute("select name from sqlite_master")}
     conn.close()
     assert {"timeline", "timeline_fts", "timeline_ai", "timeline_ad", "timeline_au"} <= names
+    assert Database(tmp_path / "observer.db").table("timeline").detect_fts() == "timeline_fts"
     assert MAX_ITEM_TEXT == 64 * 1024
