@@ -32,7 +32,7 @@ from observer.ingest.local_facts import git_branch, pid_alive
 from observer.ingest.prices import load_prices
 from observer.ingest.spool_batch import batch_names, batch_record, spool_key
 from observer.ingest.usage_live import UsageTracker
-from observer.ingest.watch_files import TreeWatcher, Wake
+from observer.ingest.watch_files import Pace, TreeWatcher, Wake
 from observer.runtime.aio import ThreadHandoff, wait_event
 from observer.runtime.hub import Hub, Message, Undo
 from observer.runtime.supervisor import Supervisor, tick
@@ -91,10 +91,11 @@ class Ingestor:
         # Each agent's trees of files and sources of its own, as its row says.
         self.watchers: dict[str, TreeWatcher] = {}  # by its task's name
         self.sources: list[Source] = []
+        self.pace = Pace()  # live work seen lately: catching up on history slows down
         for agent in agents.all_agents():
             for tree in agent.file_trees:
                 self.watchers[tree.task] = TreeWatcher.of_tree(
-                    tree, settings, self.apply, hub, lambda: self._stopping
+                    tree, settings, self.apply, hub, lambda: self._stopping, self.pace
                 )
             if agent.sources is not None:
                 self.sources.extend(agent.sources(self))
@@ -190,6 +191,8 @@ class Ingestor:
                 spool.list_ready, self.settings.spool_dir
             )
         self._small_drains = len(entries) <= SMALL_DRAIN
+        if entries and self._last_batch is not None:  # hooks at work (not the start's backlog)
+            self.pace.live()
         for path in unusable:
             self._reject(path, "not an event: expected ev.<agent>.<event>.<pid>.<nonce>.ready")
         if self._last_batch is None:  # first drain since start: what did the last run commit?

@@ -44,6 +44,14 @@ POLL_SECONDS = 5.0  # re-stat known files this often, in case a change was misse
 # events of one batch are applied on the loop in one go, so this bounds that stall too.
 BATCH_BYTES = rollouts.READ_MAX
 BATCH_FILES = 200
+# Catching up on files already there at start gives way to live work: while anything was read
+# live (a changed file, a hook's event) in the last LIVE_WINDOW seconds, each catch-up batch
+# is smaller and waits a moment first, so a live item never queues behind a megabyte of
+# history being parsed and applied on the loop (docs/benchmarks.md: live items while a
+# history is indexed).
+LIVE_WINDOW = 2.0
+CATCH_UP_BYTES_WHILE_LIVE = 64 * 1024
+CATCH_UP_PAUSE = 0.01
 # Changes only: our own reads raise "opened"/"closed_no_write" events, which must not wake us
 # (reading the registry on every open would read it forever).
 CHANGES = frozenset({"created", "modified", "moved", "deleted", "closed"})
@@ -60,6 +68,21 @@ class _Batch:
     events: list[Event] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     live: list[Item] = field(default_factory=list)
+
+
+class Pace:
+    """When anything was last read live, for every watcher and the spool: catch-up reads
+    slow down while live work is about (`is_live`)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._live_at = -LIVE_WINDOW
+
+    def live(self) -> None:
+        self._live_at = self._clock()
+
+    def is_live(self) -> bool:
+        return self._clock() - self._live_at < LIVE_WINDOW
 
 
 class Wake(FileSystemEventHandler):
@@ -85,6 +108,7 @@ class TreeWatcher:
         history_ends: bool = True,
         name: str | None = None,
         items: bool = True,
+        pace: Pace | None = None,
     ) -> None:
         self.name = name  # its counters' prefix in the stats, if it reports its own
         self.format = fmt
@@ -97,7 +121,9 @@ class TreeWatcher:
         self._hub = hub
         self._stopping = stopping
         self._wake = asyncio.Event()
-        self._dirty: set[Path] = set()
+        self._dirty: set[Path] = set()  # changed: read first
+        self._catch_up: set[Path] = set()  # there at start: read when nothing live waits
+        self._pace = pace or Pace()
         self._changes: ThreadHandoff[Path] | None = None  # paths from watchdog's thread
         self.files: dict[str, rollouts.TailState] = {}
         self.bytes_read = 0
@@ -115,6 +141,7 @@ class TreeWatcher:
         apply: Apply,
         hub: Hub,
         stopping: Callable[[], bool],
+        pace: Pace | None = None,
     ) -> TreeWatcher:
         """The watcher of one of an agent's file trees (its row in observer/agents.py)."""
         directory = tree.directory(settings)
@@ -122,7 +149,16 @@ class TreeWatcher:
         history_ends = tree.history_ends
         items = settings.timeline_content != "none"
         return cls(
-            tree.format, directory, owns, apply, hub, stopping, history_ends, tree.name, items
+            tree.format,
+            directory,
+            owns,
+            apply,
+            hub,
+            stopping,
+            history_ends,
+            tree.name,
+            items,
+            pace,
         )
 
     def stats(self) -> dict[str, int]:
@@ -162,29 +198,45 @@ class TreeWatcher:
                 observer.schedule(Wake(self._on_change), str(self.directory), recursive=True)
                 watching = True
                 # Scanned after the watch is set, so a file written in between is not missed.
-                self._dirty.update(self._scan(self.directory))
+                self._catch_up.update(self._scan(self.directory))
             if self._dirty:
                 dirty, self._dirty = self._dirty, set()
                 await self.tail_files(sorted(dirty))
+            if self._catch_up:
+                catch_up, self._catch_up = self._catch_up, set()
+                await self.tail_files(sorted(catch_up), live=False)
             tick()  # a round done, for /health
             if not await wait_event(self._wake, POLL_SECONDS if watching else 1.0):
                 if watching:
                     self._dirty.update(self._grown())
             self._wake.clear()
 
-    async def tail_files(self, paths: Sequence[Path]) -> None:
+    async def tail_files(self, paths: Sequence[Path], live: bool = True) -> None:
         """Read what is new in `paths`, in bounded reads, committing offsets with events (and
         items, read from the same bytes, with theirs).
 
         Several files' reads (up to `BATCH_BYTES`) commit in one transaction: a history of
-        thousands of files at start is a few hundred commits, not one (or two) per file."""
+        thousands of files at start is a few hundred commits, not one (or two) per file.
+        Catching up (`live` false: the files there at start) gives way to live work: files
+        changed meanwhile are read between its batches, and while anything was read live
+        lately its batches are smaller and paced (`Pace`)."""
         queue = deque(paths)
         first_read: set[str] = set()
         while queue and not self._stopping():
+            limit = BATCH_BYTES
+            if not live:
+                if self._dirty:
+                    dirty, self._dirty = self._dirty, set()
+                    await self.tail_files(sorted(dirty))
+                if self._pace.is_live():
+                    limit = CATCH_UP_BYTES_WHILE_LIVE
+                    await asyncio.sleep(CATCH_UP_PAUSE)
             # Read and parsed in a thread: a 4 MB read of history is ~80 ms of parsing that
             # must not hold the loop (/health, live items of other files). Nothing is kept
             # until its commit, as before.
-            read = await asyncio.to_thread(self._read_batch, queue)
+            read = await asyncio.to_thread(self._read_batch, queue, limit)
+            if live and any(result.read for _, result, _ in read.batch):
+                self._pace.live()
             if read.events or read.records:
                 await self._apply(read.events, read.records)
             self._hub.publish_items(read.live)
@@ -208,16 +260,17 @@ class TreeWatcher:
             if ends:
                 await self._apply(ends, ())
 
-    def _read_batch(self, queue: deque[Path]) -> _Batch:
-        """The next reads of `queue`'s files, up to `BATCH_BYTES` or `BATCH_FILES` (run in a
+    def _read_batch(self, queue: deque[Path], limit: int = BATCH_BYTES) -> _Batch:
+        """The next reads of `queue`'s files, up to `limit` bytes or `BATCH_FILES` (run in a
         thread: reads the watcher's states, changes none of them)."""
         read = _Batch()
         size = 0
-        while queue and size < BATCH_BYTES and len(read.batch) < BATCH_FILES:
+        read_max = min(rollouts.READ_MAX, limit)  # a file's read for events, and for items
+        while queue and size < limit and len(read.batch) < BATCH_FILES:
             path = queue.popleft()
             key = str(path)
             old = self.files.get(key)
-            result = rollouts.tail(path, old, fmt=self.format)
+            result = rollouts.tail(path, old, fmt=self.format, read_max=read_max)
             if result is None:  # gone: its row stays, harmless (a new file gets a new name)
                 continue
             state = result.state
@@ -225,13 +278,13 @@ class TreeWatcher:
                 context = self.format.context_to_json(state.context)
                 read.records.append(FileOffset(key, state.inode, state.committed, context))
             read.events.extend(result.events)
-            more = result.read >= rollouts.READ_MAX
+            more = result.read >= read_max
             size += result.read
-            got = self._read_items(path, old, read.records, read.live)
+            got = self._read_items(path, old, read.records, read.live, read_max)
             if got is not None:
                 read.items.append((key, got))
                 size += got.read
-                more = more or got.read >= rollouts.READ_MAX
+                more = more or got.read >= read_max
             read.batch.append((path, result, more))
         return read
 
@@ -241,6 +294,7 @@ class TreeWatcher:
         old: rollouts.TailState | None,
         records: list[Record],
         live: list[Item],
+        read_max: int = rollouts.READ_MAX,
     ) -> timeline_tail.ItemTailResult | None:
         """Read `path` for items (its records added to `records`): the items of bytes read
         for events in this same round are live, those of history being caught up are not
@@ -249,7 +303,7 @@ class TreeWatcher:
             return None
         key = str(path)
         before = self.item_files.get(key)
-        got = timeline_tail.tail(path, before, self.reader)
+        got = timeline_tail.tail(path, before, self.reader, read_max)
         if got is None:
             return None
         state = got.state

@@ -13,13 +13,15 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from connectors.codex.rollout import context_for_path, read_rollout
 from observer import agents
 from observer.core.events import Event, Origin
 from observer.core.state import INACTIVE_IN_HISTORY
 from observer.core.table import Status
 from observer.core.timeline import Item
-from observer.ingest import rollouts, timeline_tail
+from observer.ingest import rollouts, timeline_tail, watch_files
 from observer.ingest.watch_files import BATCH_BYTES, HISTORY_QUIET_SECONDS, TreeWatcher
 from observer.runtime.hub import Hub
 from observer.store import FileOffset, Record, TimelineItem, TimelineOffset
@@ -186,3 +188,76 @@ def read_items(path: Path) -> list[Item]:
     assert reader is not None
     found, _ = timeline_tail.feed(timeline_tail.fresh(str(path), 1, reader), path.read_bytes())[:2]
     return found
+
+
+# -- catching up gives way to live work --------------------------------------------------------
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pace_is_live_for_a_window_after_live_work() -> None:
+    clock = Clock()
+    pace = watch_files.Pace(clock)
+    assert not pace.is_live()
+    pace.live()
+    clock.now += watch_files.LIVE_WINDOW - 0.1
+    assert pace.is_live()
+    clock.now += 0.2
+    assert not pace.is_live()
+
+
+async def test_a_file_changed_during_a_catch_up_is_read_between_its_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch_files, "BATCH_FILES", 1)  # one file per batch
+    body = SOURCE.read_bytes()
+    history = sorted(rollout(tmp_path, body, str(uuid.uuid4())) for _ in range(12))
+    live_dir = tmp_path / "today"
+    live_dir.mkdir()
+    live_thread = str(uuid.uuid4())
+    tree, recorder = watcher(tmp_path)
+    record = recorder.__call__
+
+    async def and_a_live_change(events: Sequence[Event], records: Sequence[Record]) -> None:
+        await record(events, records)
+        if len(recorder.calls) == 2:  # the agent writes while history is caught up
+            tree.follow([rollout(live_dir, body, live_thread, mtime=None)])
+
+    tree._apply = and_a_live_change
+    await tree.tail_files(history, live=False)
+    sessions = [{e.session_id for e in events} - {None} for events, _ in recorder.calls if events]
+    live_at = next(n for n, ids in enumerate(sessions) if live_thread in ids)
+    assert live_at == 2  # right after the batch it was written during
+    read = {e.session_id for events, _ in recorder.calls for e in events}
+    assert {p.name[-42:-6] for p in history} <= read  # and the history all the same
+    assert tree.files[str(history[-1])].committed == len(body)
+
+
+async def test_while_live_catch_up_reads_are_small(tmp_path: Path) -> None:
+    lines = SOURCE.read_bytes().splitlines(keepends=True)
+    turns = watch_files.CATCH_UP_BYTES_WHILE_LIVE // len(b"".join(lines[1:])) + 2
+    big = rollout(tmp_path, lines[0] + b"".join(lines[1:]) * turns, str(uuid.uuid4()))
+    tree, recorder = watcher(tmp_path)
+    tree._pace.live()
+    await tree.tail_files([big], live=False)
+    reads = [c for c in recorder.calls if c[1]]
+    most = watch_files.CATCH_UP_BYTES_WHILE_LIVE
+    assert len(reads) >= -(-big.stat().st_size // most)
+    assert tree.files[str(big)].committed == big.stat().st_size
+    events = [e for events, _ in recorder.calls for e in events if e.wire != "history"]
+    assert events == whole_events(big)  # in bounded reads, none lost or repeated
+
+
+async def test_only_live_reads_make_the_pace_live(tmp_path: Path) -> None:
+    path = rollout(tmp_path, SOURCE.read_bytes(), str(uuid.uuid4()))
+    tree, _ = watcher(tmp_path)
+    await tree.tail_files([path], live=False)
+    assert not tree._pace.is_live()
+    with path.open("ab") as handle:
+        handle.write(SOURCE.read_bytes().splitlines(keepends=True)[-1])
+    await tree.tail_files([path])
+    assert tree._pace.is_live()
