@@ -40,9 +40,15 @@ Prices = Mapping[str, ModelPrice]
 
 
 def price_for(prices: Prices, model: str | None) -> ModelPrice | None:
-    """The entry for `model`: its exact name, else without the provider pi puts in front
-    (`anthropic/claude-…`), else without a trailing `-YYYYMMDD` snapshot date. Nothing looser:
-    a near name is another model with another price."""
+    """The entry for `model` (see `priced_name`)."""
+    name = priced_name(prices, model)
+    return prices[name] if name is not None else None
+
+
+def priced_name(prices: Prices, model: str | None) -> str | None:
+    """The name `model` has in the price table: its exact name, else without the provider pi
+    puts in front (`anthropic/claude-…`), else without a trailing `-YYYYMMDD` snapshot date.
+    Nothing looser: a near name is another model with another price."""
     if not model:
         return None
     names = [model]
@@ -54,7 +60,7 @@ def price_for(prices: Prices, model: str | None) -> ModelPrice | None:
             names.append(head)
     for name in names:
         if name in prices:
-            return prices[name]
+            return name
     return None
 
 
