@@ -76,6 +76,8 @@ class DecisionDesk:
                 log.error("%s: the ids given now are not kept yet", exc)
         self.session_rules: dict[str, list[Rule]] = {}
         self.held: dict[tuple[str, str], Held] = {}
+        # Told each audit entry once it is written (the server's metrics count approvals).
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._sync_flag()
 
     # -- the hook's question ---------------------------------------------------------------
@@ -296,6 +298,8 @@ class DecisionDesk:
             handle.write(line + "\n")
         # The server's log says it too, one line a person reads (who decided what, where).
         log.info("%s", audit_line(entry), extra={"burst": LOG_BURST})
+        for listener in self.listeners:
+            listener(entry)
 
 
 def audit_line(entry: dict[str, Any]) -> str:

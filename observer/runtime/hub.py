@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,9 @@ class Hub:
         self._rings: dict[str, deque[Message]] = {}
         self._ring_size = ring_size
         self._subscribers: set[Subscriber] = set()
+        # Told each published message, in line and in order, before any subscriber: the
+        # server's own bookkeeping (metrics), which no queue may drop or hold up.
+        self.listeners: list[Callable[[Message], None]] = []
 
     # -- a batch that may not commit ----------------------------------------------------------
     def begin(self) -> None:
@@ -120,6 +123,8 @@ class Hub:
 
     def publish(self, messages: Iterable[Message]) -> None:
         for message in messages:
+            for listener in self.listeners:
+                listener(message)
             session_id = message["session_id"]
             for sub in list(self._subscribers):
                 if sub.wants(session_id):
