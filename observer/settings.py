@@ -197,6 +197,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("forward_token_file", None, _path,
         "`observer forward`: a file holding that token, readable by you alone (chmod 600); "
         "when set, the token is read from it, not from forward_token."),
+    Setting("metrics_label_values", 20, _count,
+        "Projects, and machines forwarding here, that each get a label value of their own in "
+        "/metrics (the first seen since the start, the most recently active first); the rest "
+        "are counted as other, so no series set grows without bound."),
 )
 # fmt: on
 _ROWS = {row.name: row for row in SETTINGS}
@@ -248,6 +252,7 @@ class Settings:
     forward_to: str | None = _default("forward_to")
     forward_token: str | None = _default("forward_token")
     forward_token_file: Path | None = _default("forward_token_file")
+    metrics_label_values: int = _default("metrics_label_values")
 
     @property
     def spool_dir(self) -> Path:

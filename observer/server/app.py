@@ -1,5 +1,5 @@
 """The Quart app factory: the Blueprints (the page and /health, login, the sessions API, the
-WebSocket, remote approval, forwarded ingest), the checks every request passes, and the
+WebSocket, remote approval, forwarded ingest, metrics), the checks every request passes, and the
 lifespan that builds the typed `Runtime` the routes reach.
 
 `create_app` has no import-time side effects; the store, the hub and the ingestors start in
@@ -27,6 +27,7 @@ from observer.server import (
     forward_api,
     history_api,
     login,
+    metrics,
     page,
     sessions_api,
     timeline_api,
@@ -65,6 +66,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     app.config[CONFIG_KEY] = access
     tasks = supervisor or Supervisor()
     feed = ws.Feed()  # outlives a serving: the count of open clients, the encoded messages
+    counted = metrics.Metrics(settings)  # outlives a serving too: Prometheus's counters
 
     @app.while_serving
     async def lifespan() -> AsyncGenerator[None, None]:
@@ -77,6 +79,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
         hub = Hub(store.load_states(), ring_size=settings.replay_ring)
         store.start()
         ingestor = Ingestor(settings, hub, store, tasks)
+        counted.follow(ingestor)  # before the ingest starts: every wait and usage row counts
         await ingestor.start()
         notifier = _start_notifier(settings, hub, tasks)
         desk = DecisionDesk(settings.data_dir, settings.away_timeout)
@@ -103,13 +106,16 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
             desk=desk,
             actions=Actions(launched, hub.book, desk, daemon),
             forwarded=forward_api.Receiver(ingestor),
+            metrics=counted,
             notifier=notifier,
         )
+        counted.attach(app.extensions[KEY])
         log.info("observer %s serving; spool %s", __version__, settings.spool_dir)
         try:
             yield
         finally:
             app.extensions.pop(KEY, None)
+            counted.detach()
             try:
                 await tasks.stop()  # the notifier, approvals, the codex daemon's attacher
                 await launched.stop_all()
@@ -128,6 +134,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     app.register_blueprint(ws.bp)
     app.register_blueprint(hook_api.blueprint(lambda: runtime().desk))
     app.register_blueprint(forward_api.bp)  # POST /api/ingest, from `observer forward`
+    app.register_blueprint(metrics.bp)  # GET /metrics, for Prometheus
     app.view_functions["static"] = page.static_file
 
     @app.errorhandler(404)

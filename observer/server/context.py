@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from observer.server.access import Access
     from observer.server.actions import Actions
     from observer.server.forward_api import Receiver
+    from observer.server.metrics import Metrics
     from observer.server.ws import Feed
     from observer.settings import Settings
     from observer.store import Store
@@ -40,6 +41,7 @@ class Runtime:
     desk: DecisionDesk
     actions: Actions  # every client action, whichever path answers it
     forwarded: Receiver  # POST /api/ingest, from `observer forward`
+    metrics: Metrics  # GET /metrics: its registry outlives a serving, like the feed
     notifier: Notifier | None = None  # None: no channel configured (reload.py may start one)
 
 

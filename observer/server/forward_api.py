@@ -24,6 +24,7 @@ import asyncio
 import base64
 import binascii
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -76,6 +77,8 @@ class Receiver:
         self.applied = 0
         self.duplicates = 0
         self.rejected = 0
+        # Told each batch's counts: (host, applied, duplicates, rejected) (metrics, by host).
+        self.listeners: list[Callable[[str, int, int, int], None]] = []
 
     async def receive(self, batch: Batch) -> dict[str, Any]:
         # Shielded: the batch finishes (and commits) even if the request is cancelled.
@@ -120,6 +123,8 @@ async def _apply_batch(counts: Receiver, ingestor: Ingestor, batch: Batch) -> di
     counts.applied += len(files)
     counts.duplicates += duplicates
     counts.rejected += len(rejected)
+    for listener in counts.listeners:
+        listener(host, len(files), duplicates, len(rejected))
     for item in rejected:
         log.warning("rejected forwarded file %s from %s: %s", item["name"], host, item["reason"])
     return {"committed": committed, "duplicates": duplicates, "rejected": rejected}

@@ -20,6 +20,8 @@ from tests.support.live import receive
 PUBLIC = {"/health", "/", "/login", "/logout", "/web/<path:filename>"}
 # What a session's history, timeline and search are read through: checked below like the rest.
 READS = {"/api/sessions", "/api/history", "/api/search", "/api/sessions/<session_id>/timeline"}
+# Prometheus scrapes with the token like any other client: the series name projects and hosts.
+SCRAPED = {"/metrics"}
 SAMPLE_ARGS = {"session_id": "s1", "action": "approve_tool", "index": "1", "rule_id": "1"}
 SAMPLE_ARGS.update(filename="app.js", id="1")
 
@@ -46,7 +48,7 @@ async def test_no_credentials_no_route_but_the_public_ones(running_app: Quart) -
     client = _anonymous(running_app)
     routes = _routes(running_app)
     assert len(routes) >= 15, routes  # the whole API, not a sample of it
-    assert READS <= {rule for rule, _method, _path in routes}
+    assert READS | SCRAPED <= {rule for rule, _method, _path in routes}
     for rule, method, path in routes:
         response = await client.open(
             path, method=method, headers={"Content-Type": "application/json"}, data="{}"
