@@ -92,9 +92,13 @@ function connect() {
     subscribeTimeline();
   };
   ws.onmessage = (event) => receive(JSON.parse(event.data));
-  ws.onclose = () => {
+  ws.onclose = (event) => {
     if (socket !== ws) return;
     socket = null;
+    // 4403: this device was revoked on observer's machine; its login is gone for good.
+    if (event.code === 4403) {
+      return askToken("This device was shut out (observer devices --revoke). Pair it again: run observer pair on observer's machine.");
+    }
     // A refused handshake (a 401 among others) looks like any failed connection here:
     // the next attempt starts with the fetch, which tells a wrong token from a server down.
     retry(opened ? "connection lost" : "cannot connect");
