@@ -5,7 +5,7 @@ take, or when a test asks `observer.cli` for `app`."""
 
 from __future__ import annotations
 
-from observer.cli import server, forward, sessions, agent_hooks  # noqa: F401  isort: skip
+from observer.cli import server, devices, forward, sessions, agent_hooks  # noqa: F401  isort: skip
 from observer.cli.common import app
 from observer.cli.help import use_help_classes
 

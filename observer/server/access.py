@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
 from quart import Quart, Response, g, request
 from werkzeug.datastructures import Headers
 
 from observer.core.guard import Guard, Refusal
-from observer.server.auth import COOKIE_NAME, LOGIN_TTL, LoginBook, TokenCheck, bearer
+from observer.server.auth import COOKIE_NAME, LOGIN_TTL, Login, LoginBook, TokenCheck, bearer
 from observer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 CONFIG_KEY = "OBSERVER_ACCESS"  # where the app keeps its Access (it exists before serving)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "WEBSOCKET"})
 PUBLIC_PATHS = frozenset({"/health", "/", "/login", "/logout"})
+# Making and ending devices' logins takes the token (a tool on observer's machine: `observer
+# pair`, `open`, `devices`): a device, a phone that may be lost, can neither let another device
+# in (so revoking it is the end of it) nor shut the others out.
+TOKEN_ONLY_PATHS = ("/api/login-links", "/api/devices")
 SECURITY_HEADERS = {
     # The page loads only its own files and can be framed by no one (clickjacking).
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
@@ -43,6 +47,8 @@ class Access:
         self.set_guard(settings)
         self.tokens = TokenCheck(None)
         self.logins = LoginBook(settings.data_dir / "logins.json")
+        # Each login's open WebSockets, by login id: revoking a device closes them at once.
+        self.sockets: dict[str, set[Callable[[], Awaitable[None]]]] = {}
 
     def set_guard(self, settings: Settings) -> None:
         """The Host/Origin guard for these settings (at start, and again on SIGHUP)."""
@@ -56,13 +62,29 @@ class Access:
     def start(self, settings: Settings) -> None:
         self.tokens = TokenCheck(settings.token)
 
-    def identify(self, headers: Headers, cookies: Mapping[str, str]) -> str | None:
-        """Who is asking (for the audit log: `token` or `login:<id>`), or None."""
+    def identify(
+        self, headers: Headers, cookies: Mapping[str, str], address: str | None = None
+    ) -> str | None:
+        """Who is asking (for the audit log: `token` or `login:<id>`), or None. A login's
+        last-seen time and address are noted (`observer devices` shows them)."""
         presented = bearer(headers.get("Authorization"))
         if presented is not None:
             return "token" if self.tokens.accepts(presented) else None
         login = self.logins.check(cookies.get(COOKIE_NAME))
-        return f"login:{login.id}" if login is not None else None
+        if login is None:
+            return None
+        self.logins.seen(login, address)
+        return f"login:{login.id}"
+
+    async def revoke(self, login_id: str) -> Login | None:
+        """End a device's login and close its open WebSockets, at once."""
+        login = self.logins.revoke(login_id)
+        for close in list(self.sockets.pop(login_id, ())):
+            try:
+                await close()
+            except Exception:  # a socket already closing: nothing more to do
+                log.debug("closing a revoked device's WebSocket failed", exc_info=True)
+        return login
 
     async def check_http(self) -> Response | None:
         """The app's `before_request`: a refusal, or None to let the route run."""
@@ -74,10 +96,13 @@ class Access:
         # protect the sessions (/api, /ws), and the page must load to log in.
         if request.path in PUBLIC_PATHS or request.path.startswith("/web/"):
             return None
-        who = self.identify(request.headers, request.cookies)
+        address = request.remote_addr or "unix socket"
+        who = self.identify(request.headers, request.cookies, address)
         if who is None:
             return unauthorized()
-        g.who = f"{who}@http:{request.remote_addr or 'unix socket'}"
+        if request.path.startswith(TOKEN_ONLY_PATHS) and who != "token":
+            return token_only()
+        g.who = f"{who}@http:{address}"
         return None
 
 
@@ -124,6 +149,16 @@ def unauthorized() -> Response:
         content_type="application/json",
         headers={"WWW-Authenticate": 'Bearer realm="observer"'},
     )
+
+
+def token_only() -> Response:
+    body = {
+        "type": "error",
+        "code": "token_required",
+        "message": "devices are paired and revoked from observer's machine (`observer pair`, "
+        "`observer devices`), with its token",
+    }
+    return Response(json.dumps(body), 403, content_type="application/json")
 
 
 def logged_in(response: Response, secret: str) -> Response:

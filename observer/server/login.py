@@ -1,7 +1,8 @@
-"""How a browser logs in and out: the one-time link `observer open` prints (`GET /login`), the
-token typed into the page (`POST /login`), `POST /logout`, and the links minted for local tools
-holding the token (`POST /api/login-links`). The first three are public paths: they answer for
-themselves."""
+"""How a browser logs in and out: the one-time link `observer open` and `observer pair` print
+(`GET /login`), the token typed into the page (`POST /login`), `POST /logout`; the links minted
+for local tools holding the token (`POST /api/login-links`), and the devices those logins are
+(`GET /api/devices`, `DELETE /api/devices/<id>`: token only, see access.TOKEN_ONLY_PATHS).
+The first three are public paths: they answer for themselves."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from quart import Blueprint, Response, jsonify, request
 
 from observer.runtime.request_body import json_body
 from observer.server.access import logged_in, unauthorized
-from observer.server.auth import COOKIE_NAME
+from observer.server.auth import CODE_TTL, COOKIE_NAME, PAIR_TTL, clean_name
 from observer.server.context import runtime
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,18 @@ LINK_REFUSED = (
 
 @bp.get("/login")
 async def login_link() -> Response | tuple[Response, int]:
-    opened = runtime().access.logins.redeem(request.args.get("code", ""))
+    opened = runtime().access.logins.redeem(
+        request.args.get("code", ""), request.headers.get("User-Agent")
+    )
     if opened is None:
         log.warning("refused a login link: unknown, used or expired code")
         return Response(LINK_REFUSED, 403, content_type="text/html; charset=utf-8")
-    log.info("a browser logged in with a one-time link (login %s)", opened[0].id)
+    log.info(
+        "a device logged in with a one-time link: %r (login %s, from %s)",
+        opened[0].name,
+        opened[0].id,
+        request.remote_addr,
+    )
     return logged_in(Response("", 303, headers={"Location": "/"}), opened[1])
 
 
@@ -56,7 +64,29 @@ async def logout() -> Response:
 
 @bp.post("/api/login-links")
 async def login_link_for() -> tuple[Response, int]:
-    # For `observer open`: a local tool holding the token asks for a browser's way in.
+    """For `observer open` and `observer pair`: a local tool holding the token asks for a
+    device's way in. `{"name": …}` names the device; `{"pair": true}` makes the link
+    shorter-lived (it is shown as a QR code, on a screen others may see)."""
     the = runtime()
+    body = await json_body(force=False)
+    asked = body if isinstance(body, dict) else {}
+    name = clean_name(asked.get("name"))
+    ttl = PAIR_TTL if asked.get("pair") is True else CODE_TTL
+    code, expires = the.access.logins.mint_code(name, ttl)
     base = (the.settings.public_url or the.settings.local_url()).rstrip("/")
-    return jsonify({"url": f"{base}/login?code={the.access.logins.mint_code()}"}), 201
+    return jsonify({"url": f"{base}/login?code={code}", "expires_at": expires, "name": name}), 201
+
+
+@bp.get("/api/devices")
+async def devices() -> Response:
+    return jsonify({"devices": [login.public() for login in runtime().access.logins.devices()]})
+
+
+@bp.delete("/api/devices/<device_id>")
+async def revoke_device(device_id: str) -> Response | tuple[Response, int]:
+    login = await runtime().access.revoke(device_id)
+    if login is None:
+        body = {"type": "error", "code": "not_found", "message": f"no device {device_id!r}"}
+        return jsonify(body), 404
+    log.info("device %r (login %s) revoked", login.name, login.id)
+    return jsonify({"ok": True, "device": login.public()})

@@ -283,7 +283,7 @@ def _reload(app: Any, load: Callable[[], Settings]) -> None:
 def _print_login_link(app: Any, settings: Settings) -> None:
     """The line a person opens: a one-time link that logs this browser in. On stderr, not in
     the log file: a link in a file outlives its use."""
-    code = access_of(app).logins.mint_code()
+    code, _ = access_of(app).logins.mint_code()
     url = settings.local_url()
     sys.stderr.write(
         f"observer is serving at {url}\n"

@@ -54,6 +54,7 @@ CAPABILITIES = [
 ]
 SESSION_ACTIONS = frozenset(ACTIONS) | frozenset(SERVER_ACTIONS) | {"create_session"}
 MAX_MESSAGE_BYTES = 64 * 1024
+REVOKED = 4403  # the close code of a revoked device's socket (the page then asks to pair)
 
 
 # -- the client's messages, typed ------------------------------------------------------------
@@ -232,19 +233,33 @@ async def ws() -> Response | None:
     refusal = access.guard.check("GET", "/ws", websocket.headers, websocket=True)
     if refusal is not None:
         return refused(refusal, "WEBSOCKET", "/ws", "/ws", websocket.headers)
-    who = access.identify(websocket.headers, websocket.cookies)
+    address = websocket.remote_addr or "unix socket"
+    who = access.identify(websocket.headers, websocket.cookies, address)
     if who is None:
         return unauthorized()
-    by = f"{who}@ws:{websocket.remote_addr or 'unix socket'}"
+    by = f"{who}@ws:{address}"
     if feed.open >= limit:  # refused before the upgrade: HTTP 503
         log.warning("refused a WebSocket: %d clients connected (max_clients)", feed.open)
         return _too_many_clients(limit)
     feed.open += 1
     since = time.monotonic()
     log.info("client %s connected (%d open)", by, feed.open, extra={"burst": 20})
+    # A device's socket is closed the moment the device is revoked (`observer devices
+    # --revoke`): its cookie no longer opens anything, and what is open ends too.
+    login_id = who.removeprefix("login:") if who.startswith("login:") else None
+    # The object behind Quart's context-local proxy: the revoking request runs elsewhere.
+    socket = websocket._get_current_object()  # type: ignore[attr-defined]
+
+    async def close_revoked() -> None:
+        await socket.close(REVOKED, "this device was revoked: pair it again")
+
+    if login_id is not None:
+        access.sockets.setdefault(login_id, set()).add(close_revoked)
     try:
         await _serve(the.hub, the.store, the.actions, feed.published, by)
     finally:
+        if login_id is not None:
+            access.sockets.get(login_id, set()).discard(close_revoked)
         feed.open -= 1
         log.info(
             "client %s disconnected after %.0f s (%d open)",

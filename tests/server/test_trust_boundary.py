@@ -23,7 +23,9 @@ READS = {"/api/sessions", "/api/history", "/api/search", "/api/sessions/<session
 # Prometheus scrapes with the token like any other client: the series name projects and hosts.
 SCRAPED = {"/metrics"}
 SAMPLE_ARGS = {"session_id": "s1", "action": "approve_tool", "index": "1", "rule_id": "1"}
-SAMPLE_ARGS.update(filename="app.js", id="1")
+SAMPLE_ARGS.update(filename="app.js", id="1", device_id="d1")
+# Letting devices in and shutting them out: the token only, never a device's own cookie.
+TOKEN_ONLY = {"/api/login-links", "/api/devices", "/api/devices/<device_id>"}
 
 
 def _routes(app: Quart) -> list[tuple[str, str, str]]:
@@ -48,7 +50,7 @@ async def test_no_credentials_no_route_but_the_public_ones(running_app: Quart) -
     client = _anonymous(running_app)
     routes = _routes(running_app)
     assert len(routes) >= 15, routes  # the whole API, not a sample of it
-    assert READS | SCRAPED <= {rule for rule, _method, _path in routes}
+    assert READS | SCRAPED | TOKEN_ONLY <= {rule for rule, _method, _path in routes}
     for rule, method, path in routes:
         response = await client.open(
             path, method=method, headers={"Content-Type": "application/json"}, data="{}"
@@ -143,6 +145,12 @@ async def test_a_login_link_works_once_and_becomes_a_cookie(running_app: Quart) 
     assert (await browser.post("/api/away", json={"on": True})).status_code == 200
     entries = (await (await tool.get("/api/audit")).get_json())["entries"]
     assert re.fullmatch(r"login:[0-9a-f]{8}@http:.+", entries[-1]["by"])
+    # A device cannot let another in, list the devices or shut one out: the token can.
+    for rule, method, path in _routes(running_app):
+        if rule in TOKEN_ONLY:
+            answer = await browser.open(path, method=method, json={})
+            assert answer.status_code == 403, (method, path, answer.status_code)
+            assert (await answer.get_json())["code"] == "token_required"
     assert (await browser.post("/logout", json={})).status_code == 200
     assert (await browser.get("/api/sessions")).status_code == 401
 
