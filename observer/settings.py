@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from observer.core.errors import ConfigError
+from observer.core.notify import parse_quiet_hours
 from observer.fsio import atomic_write
 
 # platformdirs, tomllib, secrets and ipaddress are imported where they are used: `observer
@@ -106,6 +107,12 @@ def _content(value: object) -> str:
     return text
 
 
+def _quiet_hours(value: object) -> str:
+    text = str(value).strip()
+    parse_quiet_hours(text)  # ValueError says what is wrong
+    return text
+
+
 def _http_url(value: object) -> str:
     text = str(value)
     if not text.startswith(("http://", "https://")) or len(text) < 10:
@@ -186,6 +193,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("notify_cooldown", 30.0, _seconds,
         "Seconds a session stays quiet after a notification, unless something more urgent "
         "happens."),
+    Setting("notify_escalate_after", 300.0, _seconds,
+        "A permission request or question still open this many seconds after it was asked is "
+        "sent once more, at the highest priority. 0: never."),
+    Setting("notify_stalled_after", 900.0, _seconds,
+        "A session working with no event for this many seconds is reported once as possibly "
+        "stalled. 0: never."),
+    Setting("notify_quiet_hours", None, _quiet_hours,
+        "Hours a channel sends nothing, in local time, e.g. \"ntfy=22:00-07:00, "
+        "desktop=23:00-08:00\" (* for every channel); the page still shows everything."),
+    Setting("notify_action_ttl", 1800.0, _seconds,
+        "Seconds a notification's Approve, Deny or answer button works (once)."),
     Setting("public_url", None, _http_url,
         "Base URL of the web page, for the deep link in each notification.",
         shown="the server's local URL"),
@@ -248,6 +266,10 @@ class Settings:
     notify_webhook: str | None = _default("notify_webhook")
     notify_ntfy: str | None = _default("notify_ntfy")
     notify_cooldown: float = _default("notify_cooldown")
+    notify_escalate_after: float = _default("notify_escalate_after")
+    notify_stalled_after: float = _default("notify_stalled_after")
+    notify_quiet_hours: str | None = _default("notify_quiet_hours")
+    notify_action_ttl: float = _default("notify_action_ttl")
     public_url: str | None = _default("public_url")
     forward_to: str | None = _default("forward_to")
     forward_token: str | None = _default("forward_token")

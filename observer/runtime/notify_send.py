@@ -19,21 +19,42 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from observer.core.notify import Change, Notification, NotifyPolicy
+from observer.core.notify import (
+    ESCALATED,
+    Change,
+    Notification,
+    NotifyPolicy,
+    is_quiet,
+    parse_quiet_hours,
+)
+from observer.runtime.action_links import ActionLinks
 from observer.runtime.hub import Hub, Message
 from observer.runtime.supervisor import tick
 from observer.settings import Settings
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT = 10.0
-_NTFY_PRIORITY = {"urgent": "high", "low": "low"}
+TICK_SECONDS = 10.0  # how often escalations and stalled sessions are looked for
+_NTFY_PRIORITY = {ESCALATED: "urgent", "urgent": "high", "low": "low"}
+# What a button's request must carry to pass the server's guard (a JSON body), as sent.
+ACTION_HEADERS = {"Content-Type": "application/json"}
+ACTION_BODY = "{}"
+
+
+@dataclass(frozen=True)
+class Button:
+    """A notification's button: POST `url` (a single-use link) to answer, or open the page."""
+
+    label: str
+    url: str
+    opens: bool = False  # a link to the page, not an answer
 
 
 class Channel(Protocol):
     @property
     def name(self) -> str: ...
 
-    def send(self, note: Notification) -> None: ...
+    def send(self, note: Notification, buttons: list[Button]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -41,7 +62,7 @@ class WebhookChannel:
     url: str
     name: str = "webhook"
 
-    def send(self, note: Notification) -> None:
+    def send(self, note: Notification, buttons: list[Button]) -> None:
         body = json.dumps(
             {
                 "session_id": note.session_id,
@@ -49,6 +70,20 @@ class WebhookChannel:
                 "title": note.title,
                 "body": note.body,
                 "link": note.link,
+                "request_id": note.request_id,
+                # Each answer: the request to make, once (`open`: a page to show instead).
+                "actions": [
+                    {"label": b.label, "open": b.url}
+                    if b.opens
+                    else {
+                        "label": b.label,
+                        "method": "POST",
+                        "url": b.url,
+                        "headers": ACTION_HEADERS,
+                        "body": ACTION_BODY,
+                    }
+                    for b in buttons
+                ],
             }
         ).encode()
         _post(self.url, body, {"Content-Type": "application/json"})
@@ -56,12 +91,13 @@ class WebhookChannel:
 
 @dataclass(frozen=True)
 class NtfyChannel:
-    """ntfy's publish API: the message is the body; title, priority and link are headers."""
+    """ntfy's publish API: the message is the body; title, priority, link and the action
+    buttons are headers (https://docs.ntfy.sh/publish/#action-buttons)."""
 
     url: str
     name: str = "ntfy"
 
-    def send(self, note: Notification) -> None:
+    def send(self, note: Notification, buttons: list[Button]) -> None:
         headers = {
             # HTTP headers are latin-1: ntfy documents RFC 2047 for anything else.
             "Title": _header_safe(note.title),
@@ -69,14 +105,30 @@ class NtfyChannel:
             "Click": note.link,
             "Tags": "robot",
         }
+        if buttons:
+            headers["Actions"] = "; ".join(_ntfy_action(b) for b in buttons)
         _post(self.url, note.body.encode(), headers)
+
+
+def _ntfy_action(button: Button) -> str:
+    # ntfy's short header format: "action, label, url[, key=value...]"; a label with a comma,
+    # a semicolon or a quote is quoted.
+    label = _header_safe(button.label)
+    if any(c in label for c in ",;\"'"):
+        label = '"' + label.replace('"', "'") + '"'
+    if button.opens:
+        return f"view, {label}, {button.url}, clear=true"
+    return (
+        f"http, {label}, {button.url}, method=POST, "
+        f"headers.Content-Type={ACTION_HEADERS['Content-Type']}, body={ACTION_BODY}, clear=true"
+    )
 
 
 @dataclass(frozen=True)
 class DesktopChannel:
     name: str = "desktop"
 
-    def send(self, note: Notification) -> None:
+    def send(self, note: Notification, buttons: list[Button]) -> None:
         if sys.platform == "darwin":
             script = (
                 f"display notification {_applescript(note.body)} "
@@ -104,8 +156,16 @@ def channels_from(settings: Settings) -> list[Channel]:
 
 def policy_from(settings: Settings) -> NotifyPolicy:
     return NotifyPolicy(
-        link_base=settings.public_url or settings.local_url(), cooldown=settings.notify_cooldown
+        link_base=settings.public_url or settings.local_url(),
+        cooldown=settings.notify_cooldown,
+        escalate_after=settings.notify_escalate_after,
+        stalled_after=settings.notify_stalled_after,
     )
+
+
+def _local_minute() -> int:
+    now = time.localtime()
+    return now.tm_hour * 60 + now.tm_min
 
 
 class Notifier:
@@ -117,27 +177,51 @@ class Notifier:
         policy: NotifyPolicy,
         channels: list[Channel],
         clock: Callable[[], float] = time.time,
+        links: ActionLinks | None = None,
+        quiet_hours: str | None = None,
+        local_minute: Callable[[], int] = _local_minute,
     ) -> None:
         self.hub = hub
         self.policy = policy
         self.channels = channels
         self.clock = clock
+        self.links = links  # None: notifications carry no answer buttons, only Open
+        self.quiet = parse_quiet_hours(quiet_hours)
+        self.local_minute = local_minute
         self.sent = 0
         self.failed = 0
+        self.quieted = 0
         # Each session as of the last message seen: the book may already be further on.
         self._sessions: dict[str, dict[str, Any]] = {
             s.session_id: s.public() for s in hub.book.visible()
         }
 
     async def run(self) -> None:
-        async for message in self.hub.follow_all():
-            await self.handle(message)
-            tick()
+        ticker = asyncio.create_task(self._tick_loop())
+        try:
+            async for message in self.hub.follow_all():
+                await self.handle(message)
+                tick()
+        finally:
+            ticker.cancel()
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            await self.tick()
+
+    async def tick(self) -> None:
+        """Send what time calls for: escalations, sessions possibly stalled."""
+        for note in self.policy.due(self.clock()):
+            await self.deliver(note)
 
     async def handle(self, message: Message) -> None:
         session_id = message.get("session_id")
         if not isinstance(session_id, str) or "status" not in message:
             return
+        event_at = message.get("event", {}).get("at")
+        if isinstance(event_at, (int, float)):
+            self.policy.activity(session_id, float(event_at))
         before = self._sessions.get(session_id)
         previous = before["status"] if before else None
         if "session" in message:
@@ -158,24 +242,46 @@ class Notifier:
             self._sessions.pop(session_id, None)
 
     async def deliver(self, note: Notification) -> dict[str, str]:
-        """Send through every channel at once; returns each channel's outcome."""
+        """Send through every channel not in its quiet hours, at once; returns each channel's
+        outcome ("quiet": not sent)."""
+        minute = self.local_minute()
+        sending = [c for c in self.channels if not is_quiet(self.quiet, c.name, minute)]
         outcomes = await asyncio.gather(
-            *(asyncio.to_thread(_attempt, channel, note) for channel in self.channels)
+            *(
+                asyncio.to_thread(_attempt, channel, note, self.buttons(note, channel.name))
+                for channel in sending
+            )
         )
-        for channel, outcome in zip(self.channels, outcomes, strict=True):
+        result = {channel.name: "quiet" for channel in self.channels}
+        self.quieted += len(self.channels) - len(sending)
+        for channel, outcome in zip(sending, outcomes, strict=True):
+            result[channel.name] = outcome
             if outcome == "ok":
                 self.sent += 1
             else:
                 self.failed += 1
                 log.warning("notification via %s failed: %s", channel.name, outcome)
-        return {
-            channel.name: outcome for channel, outcome in zip(self.channels, outcomes, strict=True)
-        }
+        return result
+
+    def buttons(self, note: Notification, channel: str) -> list[Button]:
+        """The note's offers as buttons for one channel: each answer a link of its own, so
+        the audit says which channel's button answered."""
+        base = self.policy.link_base.rstrip("/")
+        buttons = []
+        for offer in note.offers:
+            if offer.action is None:
+                buttons.append(Button(offer.label, note.link, opens=True))
+            elif self.links is not None and note.request_id is not None:
+                token = self.links.mint(
+                    note.session_id, note.request_id, offer.action, offer.params, channel
+                )
+                buttons.append(Button(offer.label, f"{base}/act/{token}"))
+        return buttons
 
 
-def _attempt(channel: Channel, note: Notification) -> str:
+def _attempt(channel: Channel, note: Notification, buttons: list[Button]) -> str:
     try:
-        channel.send(note)
+        channel.send(note, buttons)
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return "ok"

@@ -17,6 +17,7 @@ from quart import Quart, Response, g, request
 from werkzeug.datastructures import Headers
 
 from observer.core.guard import Guard, Refusal
+from observer.runtime.action_links import ActionLinks
 from observer.server.auth import COOKIE_NAME, LOGIN_TTL, Login, LoginBook, TokenCheck, bearer
 from observer.settings import Settings
 
@@ -47,6 +48,8 @@ class Access:
         self.set_guard(settings)
         self.tokens = TokenCheck(None)
         self.logins = LoginBook(settings.data_dir / "logins.json")
+        # The single-use links of notifications' buttons (POST /act/<token>, act_api.py).
+        self.action_links = ActionLinks(settings.notify_action_ttl)
         # Each login's open WebSockets, by login id: revoking a device closes them at once.
         self.sockets: dict[str, set[Callable[[], Awaitable[None]]]] = {}
 
@@ -95,6 +98,10 @@ class Access:
         # The page, its static files and the login are public like /health: the credentials
         # protect the sessions (/api, /ws), and the page must load to log in.
         if request.path in PUBLIC_PATHS or request.path.startswith("/web/"):
+            return None
+        # A notification's button: the link itself is the credential, for one answer to one
+        # request, once (act_api.py); a push service stores it, so it opens nothing else.
+        if request.path.startswith("/act/"):
             return None
         address = request.remote_addr or "unix socket"
         who = self.identify(request.headers, request.cookies, address)

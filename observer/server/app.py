@@ -24,6 +24,7 @@ from observer.runtime.decisions import DecisionDesk
 from observer.runtime.hub import Hub
 from observer.runtime.supervisor import Supervisor
 from observer.server import (
+    act_api,
     forward_api,
     history_api,
     login,
@@ -45,14 +46,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _start_notifier(settings: Settings, hub: Hub, supervisor: Supervisor) -> Notifier | None:
+def _start_notifier(
+    settings: Settings, hub: Hub, supervisor: Supervisor, access: Access
+) -> Notifier | None:
     from observer.runtime.notify_send import Notifier, channels_from, policy_from
 
     channels = channels_from(settings)
     if not channels:
         return None
     log.info("notifying via %s", ", ".join(channel.name for channel in channels))
-    notifier = Notifier(hub, policy_from(settings), channels)
+    notifier = Notifier(
+        hub,
+        policy_from(settings),
+        channels,
+        links=access.action_links,
+        quiet_hours=settings.notify_quiet_hours,
+    )
     supervisor.start("notifier", notifier.run)
     return notifier
 
@@ -81,7 +90,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
         ingestor = Ingestor(settings, hub, store, tasks)
         counted.follow(ingestor)  # before the ingest starts: every wait and usage row counts
         await ingestor.start()
-        notifier = _start_notifier(settings, hub, tasks)
+        notifier = _start_notifier(settings, hub, tasks, access)
         desk = DecisionDesk(settings.data_dir, settings.away_timeout)
         tasks.start("approvals", partial(hook_api.follow, hub, desk))
         launched = DirectSessions(
@@ -135,6 +144,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     app.register_blueprint(hook_api.blueprint(lambda: runtime().desk))
     app.register_blueprint(forward_api.bp)  # POST /api/ingest, from `observer forward`
     app.register_blueprint(metrics.bp)  # GET /metrics, for Prometheus
+    app.register_blueprint(act_api.bp)  # POST /act/<token>: a notification's button
     app.view_functions["static"] = page.static_file
 
     @app.errorhandler(404)

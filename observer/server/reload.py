@@ -91,17 +91,28 @@ def reload_settings(app: Quart, load: Callable[[], Settings]) -> tuple[list[str]
 
 
 def _renotify(notifier: Notifier | None, settings: Settings, the: Runtime) -> Notifier | None:
+    from observer.core.notify import parse_quiet_hours
     from observer.runtime.notify_send import Notifier, channels_from, policy_from
 
     channels = channels_from(settings)
     policy = policy_from(settings)
+    the.access.action_links.ttl = settings.notify_action_ttl  # for links made from now on
     if notifier is not None:
         notifier.channels = channels  # read per message: the next one goes where it says now
         notifier.policy.link_base, notifier.policy.cooldown = policy.link_base, policy.cooldown
+        notifier.policy.escalate_after = policy.escalate_after
+        notifier.policy.stalled_after = policy.stalled_after
+        notifier.quiet = parse_quiet_hours(settings.notify_quiet_hours)
         return notifier
     if not channels:
         return None
-    started = Notifier(the.hub, policy, channels)
+    started = Notifier(
+        the.hub,
+        policy,
+        channels,
+        links=the.access.action_links,
+        quiet_hours=settings.notify_quiet_hours,
+    )
     the.supervisor.start("notifier", started.run)
     log.info("notifying via %s", ", ".join(channel.name for channel in channels))
     return started

@@ -372,7 +372,8 @@ class Store:
         future: Future[None] = Future()
         if self._thread is None:
             self._commit([(writes, future)])
-            self._index_all_pending()
+            if future.exception() is None:
+                self._index_all_pending()
         else:
             self._queue.put((writes, future))
         return future

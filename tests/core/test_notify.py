@@ -7,23 +7,30 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from observer.core.notify import Change, NotifyPolicy
+from observer.core.notify import (
+    ESCALATED,
+    Change,
+    NotifyPolicy,
+    is_quiet,
+    offers_for,
+    parse_quiet_hours,
+)
 from observer.ingest.spool import write_event
-from observer.runtime.notify_send import NtfyChannel, WebhookChannel, _attempt
+from observer.runtime.notify_send import Button, NtfyChannel, WebhookChannel, _attempt
 from observer.server.app import create_app
 from observer.settings import load_settings
 from tests.support.live import stats_when
+from tests.support.ntfy import Received, stand_in_ntfy
 from tests.support.paths import FIXTURES
 
 OLD = -1000.0  # an event this far in the past is history, replayed at start
+OPEN_BUTTON = Button("Open", "http://phone.example:4700/#/session/abc", opens=True)
 
 # (now, session, status, request id, event age, expected priority or "")
 SEQUENCE: list[tuple[float, str, str, str, float, str]] = [
@@ -123,46 +130,24 @@ def test_cooldown_zero_still_sends_each_transition_once() -> None:
     assert [n.priority if n else None for n in sent] == ["urgent", None, None, "urgent"]
 
 
-class Received:
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, str], bytes]] = []
-        self.event = threading.Event()
-
-
 @pytest.fixture
 def http_sink() -> Iterator[tuple[str, Received]]:
-    received = Received()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.requests.append((self.path, dict(self.headers), body))
-            self.send_response(200)
-            self.end_headers()
-            received.event.set()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with stand_in_ntfy() as sink:
+        yield sink
 
 
 def note() -> Any:
     policy = NotifyPolicy(link_base="http://phone.example:4700")
-    change = Change("abc", "permission", "working", at=1.0, project="shop", agent="codex")
+    change = Change(
+        "abc", "permission", "working", at=1.0, project="shop", agent="codex", request_id="r1"
+    )
     return policy.consider(change, now=1.0)
 
 
 def test_webhook_posts_json(http_sink: tuple[str, Received]) -> None:
     url, received = http_sink
-    assert _attempt(WebhookChannel(f"{url}/hook"), note()) == "ok"
+    buttons = [Button("Approve", "http://phone.example:4700/act/t1"), OPEN_BUTTON]
+    assert _attempt(WebhookChannel(f"{url}/hook"), note(), buttons) == "ok"
     path, headers, body = received.requests[0]
     assert path == "/hook" and headers["Content-Type"] == "application/json"
     assert json.loads(body) == {
@@ -171,22 +156,45 @@ def test_webhook_posts_json(http_sink: tuple[str, Received]) -> None:
         "title": "shop (codex) needs your approval",
         "body": "needs your approval",
         "link": "http://phone.example:4700/#/session/abc",
+        "request_id": "r1",
+        "actions": [
+            {
+                "label": "Approve",
+                "method": "POST",
+                "url": "http://phone.example:4700/act/t1",
+                "headers": {"Content-Type": "application/json"},
+                "body": "{}",
+            },
+            {"label": "Open", "open": "http://phone.example:4700/#/session/abc"},
+        ],
     }
 
 
 def test_ntfy_uses_its_headers(http_sink: tuple[str, Received]) -> None:
     url, received = http_sink
-    assert _attempt(NtfyChannel(f"{url}/my-topic"), note()) == "ok"
+    buttons = [
+        Button("Approve", "http://phone.example:4700/act/t1"),
+        Button("Deny", "http://phone.example:4700/act/t2"),
+        OPEN_BUTTON,
+    ]
+    assert _attempt(NtfyChannel(f"{url}/my-topic"), note(), buttons) == "ok"
     path, headers, body = received.requests[0]
     assert path == "/my-topic"
     assert headers["Title"] == "shop (codex) needs your approval"
     assert headers["Priority"] == "high"
     assert headers["Click"] == "http://phone.example:4700/#/session/abc"
+    assert headers["Actions"] == (
+        "http, Approve, http://phone.example:4700/act/t1, method=POST, "
+        "headers.Content-Type=application/json, body={}, clear=true; "
+        "http, Deny, http://phone.example:4700/act/t2, method=POST, "
+        "headers.Content-Type=application/json, body={}, clear=true; "
+        "view, Open, http://phone.example:4700/#/session/abc, clear=true"
+    )
     assert body == b"needs your approval"
 
 
 def test_an_unreachable_channel_is_an_outcome_not_a_crash() -> None:
-    outcome = _attempt(WebhookChannel("http://127.0.0.1:9/nothing"), note())
+    outcome = _attempt(WebhookChannel("http://127.0.0.1:9/nothing"), note(), [])
     assert outcome.startswith(("URLError", "ConnectionRefusedError"))
 
 
@@ -215,3 +223,94 @@ async def test_the_running_server_notifies_a_permission_request(
         ("urgent", "needs your approval")
     ]
     assert sent[0]["body"].startswith("touch perm_test.txt")
+
+
+# -- what a notification offers, and what time calls for ---------------------------------------
+def test_a_permission_offers_approve_deny_and_open() -> None:
+    change = Change("s", "permission", "working", at=0, request_id="r1")
+    assert [(o.label, o.action, o.params) for o in offers_for(change)] == [
+        ("Approve", "approve_tool", (("decision", "allow"),)),
+        ("Deny", "approve_tool", (("decision", "deny"),)),
+        ("Open", None, ()),
+    ]
+
+
+def test_a_question_offers_its_first_three_options() -> None:
+    public = {
+        "id": "s",
+        "status": "question",
+        "pending": {
+            "request_id": "q1",
+            "summary": "Which colour?",
+            "options": [{"label": "Red"}, "Blue", {"label": " "}, {"nope": 1}, "Green", "Pink"],
+        },
+    }
+    change = Change.from_session(public, "working", at=0)
+    assert change.options == ("Red", "Blue", "Green", "Pink")
+    offers = offers_for(change)
+    assert [(o.label, o.params) for o in offers] == [
+        ("Red", (("answer", "Red"),)),
+        ("Blue", (("answer", "Blue"),)),
+        ("Green", (("answer", "Green"),)),
+    ]
+    no_options = Change("s", "question", "working", at=0, request_id="q2")
+    assert [o.label for o in offers_for(no_options)] == ["Open"]
+
+
+def test_an_ask_still_open_is_sent_again_once_at_the_highest_priority() -> None:
+    policy = NotifyPolicy(link_base="http://x", escalate_after=300)
+    first = policy.consider(Change("s", "permission", "working", at=0, request_id="r1"), now=0)
+    assert first is not None and first.priority == "urgent"
+    assert policy.due(now=299) == []
+    (again,) = policy.due(now=300)
+    assert again.priority == ESCALATED and again.title.endswith("still needs your approval")
+    assert [o.label for o in again.offers] == ["Approve", "Deny", "Open"]
+    assert policy.due(now=900) == []  # once
+    # Answered before the time: nothing is sent again.
+    policy.consider(Change("t", "permission", "working", at=0, request_id="r2"), now=0)
+    policy.consider(Change("t", "working", "permission", at=10), now=10)
+    assert policy.due(now=1000) == []
+
+
+def test_a_working_session_gone_quiet_is_reported_once() -> None:
+    policy = NotifyPolicy(link_base="http://x", stalled_after=900)
+    policy.consider(Change("s", "working", "waiting", at=0, project="shop"), now=0)
+    policy.activity("s", 500)  # a tool ran: still alive
+    assert policy.due(now=1300) == []
+    (stalled,) = policy.due(now=1400)
+    assert stalled.title == "shop may be stalled" and stalled.priority == "low"
+    assert "15 minutes" in stalled.body
+    assert policy.due(now=5000) == []  # once per working spell
+    policy.consider(Change("s", "waiting", "working", at=5001), now=5001)
+    assert policy.due(now=9999) == []  # not working: never stalled
+
+
+def test_escalation_and_stall_reports_are_off_at_zero() -> None:
+    policy = NotifyPolicy(link_base="http://x")
+    policy.consider(Change("s", "permission", "working", at=0, request_id="r1"), now=0)
+    policy.consider(Change("w", "working", "waiting", at=0), now=0)
+    assert policy.due(now=1e9) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "channel", "minute", "quiet"),
+    [
+        ("ntfy=22:00-07:00", "ntfy", 23 * 60, True),
+        ("ntfy=22:00-07:00", "ntfy", 6 * 60 + 59, True),
+        ("ntfy=22:00-07:00", "ntfy", 7 * 60, False),
+        ("ntfy=22:00-07:00", "desktop", 23 * 60, False),
+        ("*=12:00-13:00, desktop=09:00-10:00", "webhook", 12 * 60 + 30, True),
+        ("*=12:00-13:00, desktop=09:00-10:00", "desktop", 12 * 60 + 30, False),
+        ("", "ntfy", 0, False),
+    ],
+)
+def test_quiet_hours(text: str, channel: str, minute: int, quiet: bool) -> None:
+    assert is_quiet(parse_quiet_hours(text), channel, minute) is quiet
+
+
+@pytest.mark.parametrize(
+    "text", ["ntfy=25:00-07:00", "ntfy 22:00-07:00", "ntfy=22-07", "=1:00-2:00"]
+)
+def test_quiet_hours_that_make_no_sense_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="quiet hours"):
+        parse_quiet_hours(text)

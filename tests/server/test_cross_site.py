@@ -223,7 +223,7 @@ def test_observer_open_prints_a_link_that_works_once(tmp_path: Path) -> None:
         why = f"{printed.stderr}\nserver log:\n{log.read_text()}\ndata dir: {listing}"
         assert printed.returncode == 0, why + f" (socket there: {socket_path.exists()})"
         link = printed.stdout.strip()
-        assert re.fullmatch(re.escape(url) + r"/login\?code=[\w-]{32}", link), link
+        assert re.fullmatch(re.escape(url) + r"/login\?code=[\w-]{22}", link), link
         opener = urllib.request.build_opener(_NoRedirect)
         with pytest.raises(urllib.error.HTTPError) as first:
             opener.open(link, timeout=10)

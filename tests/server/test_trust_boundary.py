@@ -17,13 +17,15 @@ from quart.testing.connections import WebsocketResponseError
 from observer.settings import Settings
 from tests.support.live import receive
 
-PUBLIC = {"/health", "/", "/login", "/logout", "/web/<path:filename>"}
+PUBLIC = {"/health", "/", "/login", "/logout", "/web/<path:filename>", "/act/<token>"}
+# A notification's button is its own credential (single-use, scoped): a made-up one is refused.
+CAPABILITY_LINKS = {"/act/<token>"}
 # What a session's history, timeline and search are read through: checked below like the rest.
 READS = {"/api/sessions", "/api/history", "/api/search", "/api/sessions/<session_id>/timeline"}
 # Prometheus scrapes with the token like any other client: the series name projects and hosts.
 SCRAPED = {"/metrics"}
 SAMPLE_ARGS = {"session_id": "s1", "action": "approve_tool", "index": "1", "rule_id": "1"}
-SAMPLE_ARGS.update(filename="app.js", id="1", device_id="d1")
+SAMPLE_ARGS.update(filename="app.js", id="1", device_id="d1", token="made-up")
 # Letting devices in and shutting them out: the token only, never a device's own cookie.
 TOKEN_ONLY = {"/api/login-links", "/api/devices", "/api/devices/<device_id>"}
 
@@ -57,6 +59,8 @@ async def test_no_credentials_no_route_but_the_public_ones(running_app: Quart) -
         )
         if rule in ("/", "/health", "/web/<path:filename>"):
             assert response.status_code == 200, (method, path)
+        elif rule in CAPABILITY_LINKS:
+            assert response.status_code == 410, (method, path, response.status_code)
         elif rule not in PUBLIC:  # /login and /logout answer for themselves
             assert response.status_code == 401, (method, path, response.status_code)
     with pytest.raises(WebsocketResponseError) as refused:
