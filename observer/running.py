@@ -1,9 +1,12 @@
-"""Where the running server is, and settings the CLI remembers for the next start.
+"""Where the running server is, how a local tool trusts it, and settings the CLI remembers for
+the next start.
 
 The server writes `<data dir>/server.json` once it accepts connections and removes it on a
 clean stop; every local tool finds the server through it (`locate_server`), so a port change
-needs no reinstall of hooks. `observer start --bind X` remembers X in config.toml
-(`remember_setting`), editing that one line and checking the file reads back as intended.
+needs no reinstall of hooks. A server with TLS names its certificate there too, and a tool
+that reaches it over TCP trusts exactly that certificate (`server_tls`). `observer start --bind
+X` remembers X in config.toml (`remember_setting`), editing that one line and checking the file
+reads back as intended.
 
 May import: observer.core, observer.fsio, observer.settings. (tests/test_layers.py holds every
 package to its list.)
@@ -16,11 +19,14 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from observer.core.errors import ConfigError
 from observer.fsio import atomic_write
 from observer.settings import Settings, env_of, split_bind
+
+if TYPE_CHECKING:
+    import ssl
 
 # -- where the server is ------------------------------------------------------------------------
 
@@ -38,6 +44,7 @@ class RunningServer:
     bind: str
     socket: str | None
     version: str
+    certfile: str | None = None  # its TCP port speaks TLS with this certificate
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +53,7 @@ class RunningServer:
             "bind": self.bind,
             "socket": self.socket,
             "version": self.version,
+            "certfile": self.certfile,
         }
 
 
@@ -56,6 +64,7 @@ def write_running_server(settings: Settings, version: str) -> RunningServer:
         bind=settings.bind,
         socket=str(settings.socket_path) if settings.socket_path is not None else None,
         version=version,
+        certfile=str(settings.certfile) if settings.certfile is not None else None,
     )
     data = json.dumps(running.to_json(), indent=2) + "\n"
     atomic_write(settings.server_path, data.encode(), 0o600)
@@ -80,6 +89,7 @@ def read_running_server(settings: Settings, check_alive: bool = True) -> Running
             bind=str(entry["bind"]),
             socket=str(entry["socket"]) if entry.get("socket") else None,
             version=str(entry.get("version") or ""),
+            certfile=str(entry["certfile"]) if entry.get("certfile") else None,
         )
         split_bind(running.bind)
     except (OSError, ValueError, TypeError, KeyError, AttributeError, ConfigError):
@@ -102,15 +112,71 @@ def _alive(pid: int) -> bool:
 
 
 def locate_server(settings: Settings) -> Settings:
-    """The settings a local tool reaches the server with: the bind the running server wrote
-    into server.json, unless OBSERVER_BIND names one (the user's word wins). Without a running
-    server, the settings as they are (config.toml's bind, else the default)."""
+    """The settings a local tool reaches the server with: the bind and the certificate (or
+    none: plain HTTP) the running server wrote into server.json, unless OBSERVER_BIND names a
+    bind (the user's word wins). Without a running server, the settings as they are
+    (config.toml's, else the defaults)."""
     if os.environ.get(env_of("bind")):
         return settings
     running = read_running_server(settings)
-    if running is None or running.bind == settings.bind:
+    if running is None:
         return settings
-    return replace(settings, bind=running.bind)
+    certfile = Path(running.certfile) if running.certfile else None
+    if running.bind == settings.bind and certfile == settings.certfile:
+        return settings
+    return replace(settings, bind=running.bind, certfile=certfile)
+
+
+# -- trusting it --------------------------------------------------------------------------------
+
+_PEM_CERTIFICATE = re.compile(
+    r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----"
+)
+
+
+def server_tls(settings: Settings) -> ssl.SSLContext | None:
+    """How a local tool checks the server it reaches over TCP: None for plain HTTP, else a
+    context that trusts the server's own certificate (the first in certfile) and nothing else.
+
+    Pinned, so a self-signed certificate works as well as one a CA issued, for whatever name it
+    was made for (a LAN name; the tool connects to 127.0.0.1): only the holder of that
+    certificate's key passes, so the name is not checked. Its CA's other certificates (or a
+    chain's intermediates, also in the file) are not trusted."""
+    if settings.certfile is None:
+        return None
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    # The pinned certificate is a trust anchor of its own, not a CA: accept a chain that ends
+    # there.
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    context.load_verify_locations(cadata=leaf_certificate(settings.certfile))
+    return context
+
+
+def leaf_certificate(certfile: Path) -> str:
+    """The first PEM certificate in certfile (the server's own; a chain may follow it). Raises
+    ConfigError saying what is wrong: no such file, unreadable, no certificate in it."""
+    import ssl
+
+    try:
+        text = certfile.read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        raise ConfigError(f"certfile {certfile} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read certfile {certfile}: {exc.strerror}") from None
+    found = _PEM_CERTIFICATE.search(text)
+    if found is None:
+        raise ConfigError(
+            f"certfile {certfile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        )
+    try:
+        ssl.PEM_cert_to_DER_cert(found.group(0))
+    except ValueError:
+        raise ConfigError(f"certfile {certfile}: its certificate is not valid base64") from None
+    return found.group(0)
 
 
 # -- remembering a setting ----------------------------------------------------------------------

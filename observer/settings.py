@@ -127,7 +127,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Where the spool, the database, the token and logs live (created 0700).",
         shown="platformdirs user_data_dir(\"observer\")"),
     Setting("bind", DEFAULT_BIND, _text,
-        "host:port the server listens on. Off loopback, put TLS in front (README: Security)."),
+        "host:port the server listens on. Off loopback it takes TLS (certfile, keyfile) or "
+        "`observer start --insecure-http` (docs/remote.md)."),
+    Setting("certfile", None, _path, "PEM certificate (a chain may follow) served with keyfile: "
+        "https and wss only. Local tools trust it alone; `observer doctor` shows its SHA-256."),
+    Setting("keyfile", None, _path, "certfile's PEM private key, unencrypted (observer starts "
+        "unattended): keep it readable by you alone (chmod 600)."),
     Setting("token", None, _text,
         "Bearer token every client sends (local tools read it from the token file themselves).",
         shown="contents of <data dir>/token, written (0600) by `observer init` or the first start"),
@@ -245,6 +250,8 @@ class Settings:
 
     data_dir: Path
     bind: str = _default("bind")
+    certfile: Path | None = _default("certfile")
+    keyfile: Path | None = _default("keyfile")
     token: str | None = _default("token")
     allowed_hosts: tuple[str, ...] = _default("allowed_hosts")
     allowed_origins: tuple[str, ...] = _default("allowed_origins")
@@ -329,6 +336,10 @@ class Settings:
         return is_loopback_host(self.host)
 
     @property
+    def tls(self) -> bool:  # the TCP port speaks https and wss; the unix socket never does
+        return self.certfile is not None
+
+    @property
     def claude_registry_dir(self) -> Path:
         base = self.claude_dir or Path(
             os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude"
@@ -370,7 +381,7 @@ class Settings:
             host = "::1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
 
 def default_data_dir() -> Path:

@@ -37,6 +37,8 @@ class ServiceSpec:
     # token (forward_token, or forward_token_file) come from config.toml: a unit file is no
     # place for a secret, and neither is a command line, which `ps` shows to every user.
     forward: bool = False
+    # Plain HTTP off loopback, which `observer start` serves only when told so at each start.
+    insecure_http: bool = False
 
     @property
     def arguments(self) -> list[str]:
@@ -45,6 +47,8 @@ class ServiceSpec:
         args = [str(self.executable), "start", "--data-dir", str(self.data_dir)]
         if self.bind:
             args += ["--bind", self.bind]
+        if self.insecure_http:
+            args.append("--insecure-http")
         return args
 
     @property

@@ -61,6 +61,16 @@ def start(
             help="How stderr shows the log: pretty or json. The log file is always JSON lines."
         ),
     ] = "pretty",
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-http",
+            help="Serve plain HTTP on an address other machines can reach (a bind off "
+            "127.0.0.1, without certfile and keyfile), which observer otherwise refuses: "
+            "anyone on that network can read the token, the login and every prompt. Needed "
+            "at each such start.",
+        ),
+    ] = False,
 ) -> None:
     """Run the server: ingest the spool, track sessions, serve HTTP and the WebSocket.
 
@@ -68,9 +78,14 @@ def start(
     on the first start), and a browser logs in with the one-time link printed here (or by
     `observer open`).
 
+    Off 127.0.0.1 the server speaks only TLS (the certfile and keyfile settings), unless
+    --insecure-http says plain HTTP is meant. To reach it from a phone, see docs/remote.md
+    (`tailscale serve`, or a LAN with a self-signed certificate).
+
     Examples:
       observer start
       observer start --bind 127.0.0.1:4800     # remembered for the next start
+      observer start --bind 0.0.0.0:4700       # with certfile and keyfile: https
       observer start --log-level debug --log-format json
     """
     from observer.server.run import serve
@@ -90,6 +105,7 @@ def start(
         log_format,
         prepare=prepare,
         reload=lambda: settings_for(data_dir, bind=bind),  # SIGHUP: read as this start read it
+        insecure_http=insecure_http,
     )
 
 
@@ -260,10 +276,22 @@ def install_service(
             "or forward_token_file, from config.toml: never written into the unit).",
         ),
     ] = False,
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-http",
+            help="The service serves plain HTTP off 127.0.0.1 (written into the unit as "
+            "`observer start --insecure-http`): see `observer start --help`.",
+        ),
+    ] = False,
 ) -> None:
     """Run observer at login and restart it if it fails: a systemd user unit on Linux, a
     launchd LaunchAgent on macOS. The unit carries your login shell's PATH, so the service
-    finds claude, codex, pi and node; its output goes to <data dir>/logs/service.log."""
+    finds claude, codex, pi and node; its output goes to <data dir>/logs/service.log.
+
+    The settings the service will start with are checked now: a bind off 127.0.0.1 needs
+    certfile and keyfile (checked too), or --insecure-http, so it does not fail at every
+    login instead."""
     from observer.ops import service
 
     chosen = platform or service.host_platform()
@@ -276,21 +304,27 @@ def install_service(
         typer.echo(f"{verb} {result.path}" if result.changed else f"no service at {result.path}")
         return
     settings = settings_for(data_dir, bind=bind)
-    if forward and (bind or not settings.forward_to):
+    if forward and (bind or insecure_http or not settings.forward_to):
         raise ConfigError(
-            "--forward takes no --bind, and needs forward_to (and forward_token or "
-            f"forward_token_file) in {settings.data_dir / 'config.toml'}"
+            "--forward takes no --bind or --insecure-http, and needs forward_to (and "
+            f"forward_token or forward_token_file) in {settings.data_dir / 'config.toml'}"
         )
     if forward:
         from observer.ops.forward import read_forward_token
 
         read_forward_token(settings)  # a token file others can read fails now, not at login
+    else:  # what `observer start` would refuse, refused now rather than at every login
+        from observer.server.tls import check_tls, refuse_plain_http
+
+        refuse_plain_http(settings, insecure_http)
+        check_tls(settings)
     spec = service.ServiceSpec(
         executable=service.observer_executable(),
         data_dir=settings.data_dir,
         path_env=service.login_shell_path(),
         bind=bind,
         forward=forward,
+        insecure_http=insecure_http,
     )
     result = service.install_service(chosen, spec, home, enable=enable, dry_run=dry_run)
     if dry_run:

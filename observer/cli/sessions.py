@@ -252,14 +252,22 @@ def menubar(
         sys.stdout.write(block + "\n" if once else mb.frame(block))
         sys.stdout.flush()
 
-    from observer.running import locate_server
+    from observer.running import locate_server, server_tls
 
-    url = locate_server(settings).local_url()
+    located = locate_server(settings)
+    url = located.local_url()
     page = settings.public_url or url
     try:
         socket = str(settings.socket_path) if settings.socket_path is not None else None
         following = mb.follow(
-            url, settings.token, page, write, throttle=throttle, once=once, socket_path=socket
+            url,
+            settings.token,
+            page,
+            write,
+            throttle=throttle,
+            once=once,
+            socket_path=socket,
+            tls=server_tls(located) if socket is None else None,
         )
         asyncio.run(following)
     except (KeyboardInterrupt, BrokenPipeError):  # SwiftBar stops plugins with a signal

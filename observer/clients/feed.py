@@ -16,6 +16,7 @@ message at or below a revision already delivered is dropped, so a reconnect neve
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from websockets.asyncio import client as asyncio_client
 from websockets.exceptions import WebSocketException
 from websockets.sync import client as sync_client
 
-from observer.running import locate_server
+from observer.running import locate_server, server_tls
 from observer.settings import Settings
 
 BACKOFF_START = 0.25
@@ -50,9 +51,10 @@ class Change:
 
 @dataclass
 class SessionFeed:
-    url: str  # http://host:port of the server
+    url: str  # http(s)://host:port of the server
     token: str | None = None
     socket_path: str | None = None  # the server's unix socket: asked instead of url when set
+    tls: ssl.SSLContext | None = None  # an https url: how its certificate is checked
     sessions: dict[str, Session] = field(default_factory=dict)
     revisions: dict[str, int] = field(default_factory=dict)
     reconnects: int = 0
@@ -64,7 +66,9 @@ class SessionFeed:
     def for_settings(cls, settings: Settings) -> SessionFeed:
         """The feed of this machine's server, reached the way every local tool reaches it."""
         socket = str(settings.socket_path) if settings.socket_path is not None else None
-        return cls(locate_server(settings).local_url(), settings.token, socket_path=socket)
+        located = locate_server(settings)
+        tls = server_tls(located) if socket is None else None
+        return cls(located.local_url(), settings.token, socket_path=socket, tls=tls)
 
     # -- connecting ---------------------------------------------------------------------------
     def connect(self, open_timeout: float = 10) -> sync_client.ClientConnection:
@@ -78,7 +82,11 @@ class SessionFeed:
                 max_size=MAX_MESSAGE,
             )
         return sync_client.connect(
-            uri, additional_headers=headers, open_timeout=open_timeout, max_size=MAX_MESSAGE
+            uri,
+            additional_headers=headers,
+            open_timeout=open_timeout,
+            max_size=MAX_MESSAGE,
+            ssl=self._tls(uri),
         )
 
     def connect_async(self, open_timeout: float = 10) -> asyncio_client.connect:
@@ -93,8 +101,17 @@ class SessionFeed:
                 max_size=MAX_MESSAGE,
             )
         return asyncio_client.connect(
-            uri, additional_headers=headers, open_timeout=open_timeout, max_size=MAX_MESSAGE
+            uri,
+            additional_headers=headers,
+            open_timeout=open_timeout,
+            max_size=MAX_MESSAGE,
+            ssl=self._tls(uri),
         )
+
+    def _tls(self, uri: str) -> ssl.SSLContext | None:
+        # websockets refuses a context for ws://; for wss:// without one it trusts the system's
+        # CAs, as for any https site.
+        return self.tls if uri.startswith("wss://") else None
 
     def _uri(self) -> str:
         if self.socket_path is not None:

@@ -2,8 +2,9 @@
 server's unix socket in the 0700 data dir when its path allows one (no other account can reach
 it or squat it while observer is down, as it could the TCP port, and the token never leaves
 this user), else over TCP to the address the running server wrote into `<data dir>/server.json`
-(`locate_server`: unless OBSERVER_BIND names another), else the configured one. Always with the
-token and as JSON.
+(`locate_server`: unless OBSERVER_BIND names another), else the configured one; over TCP to a
+server with TLS, trusting its own certificate and no other (`server_tls`). Always with the token
+and as JSON.
 
 `request` hands back the reply whatever its status (status and doctor read the failures
 themselves); `request_json` is the CLI's: the answer, or one clear line (ObserverError).
@@ -15,12 +16,14 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from observer.core.errors import ObserverError
-from observer.running import locate_server
+from observer.running import locate_server, server_tls
 from observer.settings import Settings
 
 SEND_RETRIES = 2  # new connections tried when the server closes one before the request is sent
@@ -56,8 +59,13 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 def connection(settings: Settings, timeout: float, tcp: bool = False) -> http.client.HTTPConnection:
     if settings.socket_path is not None and not tcp:
         return UnixHTTPConnection(settings.socket_path, timeout)
-    host, port = locate_server(settings).local_url().removeprefix("http://").rsplit(":", 1)
-    return http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout)
+    located = locate_server(settings)
+    parts = urlsplit(located.local_url())
+    host, port = parts.hostname or "127.0.0.1", parts.port
+    tls = server_tls(located)  # https: the server's own certificate, and only it, is trusted
+    if tls is not None:
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=tls)
+    return http.client.HTTPConnection(host, port, timeout=timeout)
 
 
 def where(settings: Settings) -> str:
@@ -108,6 +116,13 @@ def request_json(
     that says what to do."""
     try:
         reply = request(settings, method, path, body, timeout=timeout)
+    except ssl.SSLCertVerificationError as exc:
+        certfile = locate_server(settings).certfile
+        raise ObserverError(
+            f"the server at {where(settings)} did not show the certificate in {certfile} "
+            f"({exc.verify_message}): another program on that port, or a certfile changed "
+            "since it started (restart it)?"
+        ) from None
     except (OSError, http.client.HTTPException) as exc:
         raise ObserverError(
             f"observer is not running at {where(settings)} ({exc}): start it with `observer start`"

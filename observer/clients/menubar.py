@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -147,11 +148,12 @@ async def follow(
     once: bool = False,
     backoff_max: float = 30.0,
     socket_path: str | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     """Hand `write` a block now and on every change (at most one per `throttle` s; every `refresh` s
     the ages move on). Server down or token refused: a problem block, then retry with backoff.
     With `once`, write the first block (or the problem) and return."""
-    feed = SessionFeed(server_url, token, socket_path=socket_path)
+    feed = SessionFeed(server_url, token, socket_path=socket_path, tls=tls)
     backoff = 1.0
     last = ""
 

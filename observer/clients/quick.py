@@ -47,6 +47,8 @@ def _connect(settings: Settings, timeout: float) -> socket.socket:
             sock.close()
             raise
         return sock
+    if settings.tls:  # TLS is the full path's (ssl alone costs more than this path may)
+        raise OSError("the server's port speaks TLS")
     host, port = settings.local_url().removeprefix("http://").rsplit(":", 1)
     return socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
 

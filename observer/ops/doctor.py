@@ -48,6 +48,7 @@ class Check:
 
 def run_checks(settings: Settings, home: Path | None = None) -> list[Check]:
     home = home or Path.home()
+    configured = settings  # what the next start serves with
     settings = locate_server(settings)  # the running server's address, from server.json
     server_up = _server_version(settings) is not None
     checks: list[tuple[str, Callable[[], Check]]] = [
@@ -55,6 +56,7 @@ def run_checks(settings: Settings, home: Path | None = None) -> list[Check]:
         ("token", lambda: token_check(settings)),
         ("server", lambda: server_check(settings)),
         ("health", lambda: health_check(settings, server_up)),
+        ("tls", lambda: tls_check(configured, settings.certfile if server_up else None)),
         *(
             (f"{agent.name} hooks", partial(install_check, agent, settings))
             for agent in agents.all_agents()
@@ -179,6 +181,57 @@ def judge_health(body: object) -> Check:
         "see the tracebacks in <data dir>/logs/server.log; `observer stop` and `observer "
         "start` restarts everything",
     )
+
+
+def tls_check(settings: Settings, serving_with: Path | None = None) -> Check:
+    """Whether the server can start with its certificate and key, and the certificate's
+    fingerprint (for a phone's user to compare); or, without TLS, whether the bind is one
+    `observer start` serves plain HTTP on. `serving_with`: the certificate the running server
+    uses (server.json), shown when the settings here name none (the server's environment
+    gave it)."""
+    from observer.server.tls import check_tls, fingerprint, plain_http_refusal
+
+    if settings.certfile is None and settings.keyfile is None and serving_with is not None:
+        return Check(
+            "tls",
+            OK,
+            f"the running server serves https with {serving_with} (not from config.toml), "
+            f"SHA-256 fingerprint {fingerprint(serving_with)}",
+        )
+    if settings.certfile is None and settings.keyfile is None:
+        if plain_http_refusal(settings, insecure_http=False) is not None:
+            return Check(
+                "tls",
+                WARN,
+                f"none, and bind {settings.bind} is off loopback: `observer start` refuses "
+                "it without --insecure-http",
+                "set certfile and keyfile, or bind 127.0.0.1 behind `tailscale serve` "
+                "(docs/remote.md)",
+            )
+        return Check("tls", OK, f"none: plain HTTP on {settings.bind} (a phone: docs/remote.md)")
+    try:
+        check_tls(settings)
+    except ObserverError as exc:
+        return Check("tls", FAIL, str(exc), "see docs/remote.md")
+    assert settings.certfile is not None and settings.keyfile is not None  # check_tls holds it
+    about = f"https with {settings.certfile}, SHA-256 fingerprint {fingerprint(settings.certfile)}"
+    mode = stat.S_IMODE(settings.keyfile.stat().st_mode)
+    if mode & 0o077:
+        return Check(
+            "tls",
+            WARN,
+            f"{about}; but keyfile {settings.keyfile} is readable by others (mode {mode:o})",
+            f"chmod 600 {settings.keyfile}",
+        )
+    if settings.socket_path is None:
+        return Check(
+            "tls",
+            WARN,
+            f"{about}; but the data dir's path is too long for a unix socket, and the hooks "
+            "speak only plain HTTP over TCP: away mode falls back to the agents' own prompts",
+            "use a data dir with a shorter path (--data-dir)",
+        )
+    return Check("tls", OK, about)
 
 
 def install_check(agent: Agent, settings: Settings) -> Check:

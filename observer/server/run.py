@@ -29,6 +29,7 @@ from observer.running import remove_running_server, write_running_server
 from observer.server.access import access_of
 from observer.server.app import create_app
 from observer.server.pidfile import acquire_lock, remove_pid, write_pid
+from observer.server.tls import check_tls, fingerprint, refuse_plain_http
 from observer.settings import Settings, ensure_data_dir, ensure_token, load_settings
 
 log = logging.getLogger(__name__)
@@ -169,14 +170,20 @@ def serve(
     log_format: str = "pretty",
     prepare: Callable[[Settings], object] | None = None,
     reload: Callable[[], Settings] | None = None,
+    insecure_http: bool = False,
 ) -> None:
     """Serve until SIGINT/SIGTERM. One server per data dir: its lock is taken before anything
     else touches the data dir (`prepare`, the port check included), so a second start fails on
     it at once, whatever it binds. The lock is held until we return (or die).
 
+    Before all that: an address other machines reach is served over TLS, or plain HTTP only
+    with `insecure_http`, and the certificate and key are checked (server/tls.py).
+
     SIGHUP reads the settings again with `reload` (as they were read for this start, flags
     included; default: the data dir's config and the environment) and applies the live ones
     (server/reload.py)."""
+    refuse_plain_http(settings, insecure_http)
+    check_tls(settings)
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     lock = acquire_lock(settings.data_dir, settings.local_url())
     try:
@@ -196,19 +203,27 @@ def _serve_locked(
     ensure_data_dir(settings)
     settings = ensure_token(settings)  # before logging starts, so it is redacted from the start
     configure_logging(settings, log_level, log_format)
-    if not settings.is_loopback:
+    if not settings.is_loopback and not settings.tls:  # only with --insecure-http
         log.warning(
-            "listening on %s without TLS: put a TLS proxy or a private network in front",
+            "listening on %s without TLS (--insecure-http): anyone on that network can read "
+            "the traffic",
             settings.bind,
         )
     config = Config()
     config.bind = [
         settings.bind if ":" not in settings.host else f"[{settings.host}]:{settings.port}"
     ]
+    if settings.tls:  # Hypercorn serves `bind` over TLS, `insecure_bind` without
+        config.certfile, config.keyfile = str(settings.certfile), str(settings.keyfile)
     if settings.socket_path is not None:
         # Local tools (CLI, hooks) talk here: inside the 0700 data dir no other account can
-        # reach it, nor squat it while observer is down, as it could a TCP port.
-        config.bind.append(f"unix:{settings.socket_path}")
+        # reach it, nor squat it while observer is down, as it could a TCP port. Plain HTTP
+        # even with TLS: no one else can listen in.
+        socket_bind = f"unix:{settings.socket_path}"
+        if settings.tls:
+            config.insecure_bind = [socket_bind]
+        else:
+            config.bind.append(socket_bind)
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     app = create_app(settings)
@@ -285,6 +300,8 @@ def _print_login_link(app: Any, settings: Settings) -> None:
     the log file: a link in a file outlives its use."""
     code, _ = access_of(app).logins.mint_code()
     url = settings.local_url()
+    if settings.certfile is not None:  # what a browser shows for the certificate, to compare
+        sys.stderr.write(f"certificate SHA-256 fingerprint: {fingerprint(settings.certfile)}\n")
     sys.stderr.write(
         f"observer is serving at {url}\n"
         f"open the page (this link works once, for 10 minutes; `observer open` makes another):"

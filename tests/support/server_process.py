@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -39,21 +40,27 @@ def start_server(
 
 @contextmanager
 def serving(
-    data_dir: Path, env: dict[str, str], log: Path, port: int | None = None
+    data_dir: Path,
+    env: dict[str, str],
+    log: Path,
+    port: int | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[str]:
     """A real `observer start` on `port` (a free one by default), its stderr in `log`, up once
-    /health answers (a server that dies first fails with its log); yields its URL, stops it."""
+    /health answers (a server that dies first fails with its log); yields its URL, stops it.
+    `tls`: the server has a certificate (OBSERVER_CERTFILE and OBSERVER_KEYFILE in `env`),
+    and this context trusts it: the URL is https."""
     port = port or free_port()
     with log.open("wb") as stderr:
         process = start_server(data_dir, port, env, stderr)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
         while True:
             if process.poll() is not None:
                 raise AssertionError(f"server died: {log.read_text()}")
             try:
-                urllib.request.urlopen(f"{url}/health", timeout=1).close()
+                urllib.request.urlopen(f"{url}/health", timeout=1, context=tls).close()
                 break
             except OSError:
                 if time.monotonic() > deadline:
