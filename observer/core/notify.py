@@ -58,13 +58,23 @@ class Change:
             agent=str(public.get("agent") or ""),
             request_id=pending.get("request_id"),
             summary=summary if isinstance(summary, str) else None,
-            options=option_labels(pending.get("options")),
+            options=one_tap_options(pending.get("questions")),
         )
 
 
+def one_tap_options(questions: object) -> tuple[str, ...]:
+    """The choices of a request that one tap can answer (`pending.questions`): one question,
+    one choice to make. Several questions, or several choices at once: none (open the page)."""
+    if not isinstance(questions, list) or len(questions) != 1:
+        return ()
+    (asked,) = questions
+    if not isinstance(asked, dict) or asked.get("multiple") is True:
+        return ()
+    return option_labels(asked.get("options"))
+
+
 def option_labels(options: object) -> tuple[str, ...]:
-    """A question's choices as labels, from `pending.options` (strings, or objects with a
-    `label`), whatever else is there ignored."""
+    """Choices as labels (strings, or objects with a `label`), whatever else is ignored."""
     if not isinstance(options, list):
         return ()
     labels = []

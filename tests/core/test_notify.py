@@ -242,11 +242,28 @@ def test_a_question_offers_its_first_three_options() -> None:
         "pending": {
             "request_id": "q1",
             "summary": "Which colour?",
-            "options": [{"label": "Red"}, "Blue", {"label": " "}, {"nope": 1}, "Green", "Pink"],
+            "questions": [
+                {
+                    "question": "Which colour?",
+                    "options": [
+                        {"label": "Red"},
+                        "Blue",
+                        {"label": " "},
+                        {"nope": 1},
+                        "Green",
+                        "Pink",
+                    ],
+                    "multiple": False,
+                }
+            ],
         },
     }
     change = Change.from_session(public, "working", at=0)
     assert change.options == ("Red", "Blue", "Green", "Pink")
+    several = dict(public, pending={**public["pending"], "questions": [{"multiple": True}]})
+    assert Change.from_session(several, "working", at=0).options == ()
+    two = public["pending"]["questions"] * 2
+    assert Change.from_session(dict(public, pending={"questions": two}), None, 0).options == ()
     offers = offers_for(change)
     assert [(o.label, o.params) for o in offers] == [
         ("Red", (("answer", "Red"),)),

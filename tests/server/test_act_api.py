@@ -6,7 +6,6 @@ nothing applied; a link for a request answered elsewhere, an expired one or a ma
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,11 +40,8 @@ async def _held_request(app: Quart, received: Received, scenario_dir: Path) -> t
     hook = asyncio.create_task(
         client.post("/api/hook/permission?agent=claude", data=perm_payload(), headers=JSON)
     )
+    # Pressed as soon as it arrives: the server waits for the hook's question if need be.
     (published,) = await asyncio.to_thread(received.wait_for, 1)
-    for _ in range(600):  # until the desk holds the hook's question
-        if runtime_of(app).desk.is_holding(json.loads(perm_payload())["session_id"]):
-            break
-        await asyncio.sleep(0.05)
     return hook, published
 
 
