@@ -18,7 +18,7 @@ from connectors.claude import AGENT
 from connectors.claude.registry import parse_registry_record
 from connectors.wire import digest, load_object, opt_text, str_field
 from observer.core.errors import ParseError
-from observer.core.events import Event, Kind, Origin
+from observer.core.events import Event, Kind, Origin, question
 
 _SIMPLE: dict[str, Kind] = {
     "SessionStart": Kind.SESSION_START,
@@ -89,6 +89,7 @@ def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
             tool_use_id=opt_text(data, "tool_use_id"),
             tool_key=tool_key(tool, tool_input) if tool else None,
             detail=_detail(name, kind, data, tool, tool_input),
+            questions=questions_of(tool_input) if kind is Kind.QUESTION else None,
             model=model,
             subagent=bool(data.get("agent_id")) and name not in ("SubagentStart", "SubagentStop"),
         )
@@ -98,6 +99,26 @@ def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
 def tool_key(tool: str | None, tool_input: object) -> str:
     """A short digest naming one tool call by what it does: pairs requests with their tool."""
     return digest([tool, tool_input])
+
+
+def questions_of(tool_input: object) -> tuple[dict[str, Any], ...] | None:
+    """What an AskUserQuestion asks: each question, its options, whether several may be
+    chosen (`multiSelect`). Claude takes any text besides (its "Other")."""
+    asked = tool_input.get("questions") if isinstance(tool_input, dict) else None
+    found = []
+    for entry in asked if isinstance(asked, list) else ():
+        text = opt_text(entry, "question") if isinstance(entry, dict) else None
+        if text is None:
+            continue
+        options = entry.get("options")
+        choices = [
+            (label, opt_text(option, "description"))
+            for option in (options if isinstance(options, list) else ())
+            if isinstance(option, dict) and (label := opt_text(option, "label"))
+        ]
+        multiple = entry.get("multiSelect") is True
+        found.append(question(text, choices, multiple, True, opt_text(entry, "header")))
+    return tuple(found) or None
 
 
 def _kind(name: str, data: dict[str, Any]) -> Kind:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.claude import AGENT
-from connectors.claude.hooks import QUESTION_TOOL, tool_key
+from connectors.claude.hooks import QUESTION_TOOL, questions_of, tool_key
 from observer.core.events import Event, Kind
 
 DIRECT = "direct"
@@ -69,6 +69,7 @@ def permission_event(request: dict[str, Any], common: dict[str, Any]) -> Event:
         tool_use_id=_text(request.get("tool_use_id")),
         tool_key=tool_key(tool, tool_input),
         detail=_question_text(tool_input) if question else _summary(request, tool_input),
+        questions=questions_of(tool_input) if question else None,
         **common,
     )
 

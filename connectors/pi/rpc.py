@@ -26,7 +26,7 @@ from connectors.pi import AGENT
 from connectors.pi.extension import parse_extension_event
 from connectors.wire import opt_text, str_field
 from observer.core.errors import ParseError
-from observer.core.events import Event, Kind, Origin
+from observer.core.events import Event, Kind, Origin, question
 
 DIRECT = "direct"
 GATE_KEY = "observer_gate"  # the key of the JSON object observer's extension puts in `message`
@@ -110,11 +110,15 @@ def ui_request_event(message: dict[str, Any], common: dict[str, Any]) -> Event |
             detail=_cut(text or None),
             **common,
         )
+    # A select's answer is one of its options; an input or an editor takes any text.
+    options = message.get("options") if method == "select" else None
+    choices = [(o, None) for o in (options if isinstance(options, list) else ()) if _text(o)]
     return Event(
         kind=Kind.QUESTION,
         wire=f"rpc:extension_ui_request:{method}",
         tool_use_id=request_id,
         detail=_cut(title),
+        questions=(question(title or "", choices, free_text=method != "select"),),
         **common,
     )
 
@@ -161,6 +165,10 @@ def _slim(kind: str, message: dict[str, Any]) -> dict[str, Any]:
             last = item
             break
     return {"type": kind, "messages": [last] if last is not None else []}
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str) and bool(value)
 
 
 def _cut(text: str | None) -> str | None:

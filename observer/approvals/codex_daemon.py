@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ from connectors.codex import daemon as wire
 from connectors.codex.appserver import SHELL_TOOL, decision_for, shell_script
 from observer import __version__
 from observer.core.errors import ActionError
-from observer.core.events import Emit
+from observer.core.events import Emit, Event, Kind
 from observer.core.jsonrpc import Notification, RpcError, ServerRequest
 from observer.core.policy import ALLOW, OTHER, Subject, subject_of
 from observer.runtime.decisions import SCOPES
@@ -99,6 +99,7 @@ class DaemonAttacher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._looking: set[str] = set()  # threads a try to follow runs for
         self._again: set[str] = set()  # ... and that changed while it ran
+        self._let_go: list[tuple[str, Open]] = []  # held when the daemon went: to release
 
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -117,6 +118,7 @@ class DaemonAttacher:
             except _CLOSED as exc:
                 log.debug("codex daemon at %s: %s", self.socket, exc)
                 backoff = min(backoff * 2, BACKOFF_MAX)
+            await self._release()
             tick()  # an attach ended as attaches do (not by a bug, which raises)
             # Wait, but not for a daemon that came back meanwhile (a new socket file).
             waited = 0.0
@@ -152,9 +154,32 @@ class DaemonAttacher:
         self.looked_at.clear()
         # The daemon went: its requests can no longer be answered through us. A daemon back
         # up replays what still waits when we subscribe again.
+        self._let_go.extend((thread, held) for (thread, _item), held in self._open.items())
         self._open.clear()
         for task in self._tasks:
             task.cancel()
+
+    async def _release(self) -> None:
+        """The sessions of the requests the daemon held for us when it went say so: nothing a
+        client sends reaches those requests now."""
+        let_go, self._let_go = self._let_go, []
+        now = time.time()
+        released = [
+            Event(
+                Kind.METADATA,
+                thread,
+                AGENT,
+                now,
+                "daemon:released",
+                tool=held.tool,
+                tool_key=held.tool_key,
+                held=False,
+            )
+            for thread, held in let_go
+            if held.tool_key is not None
+        ]
+        if released:
+            await self.emit(released)
 
     async def _scan(self) -> None:
         """Subscribe to the loaded threads not yet followed (`thread/started` also says so,
@@ -290,7 +315,8 @@ class DaemonAttacher:
             await self._answer(request, decision_for(decision == ALLOW, "once"))
             return
         self._open[(thread, wire.item_of(request))] = held
-        await self.emit(events)
+        # Held by us: a client's answer reaches Codex (the session offers approve_tool).
+        await self.emit([replace(event, held=True, subject=held.subject), *events[1:]])
 
     # -- a client's answer -------------------------------------------------------------------
     def holds(self, session_id: str, request_id: str, tool_key: str | None = None) -> bool:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from quart import Blueprint, Response, g, jsonify, request
 
 from observer import agents
 from observer.core.errors import ActionError, ParseError
-from observer.core.events import Kind, Origin
+from observer.core.events import Emit, Event, Kind, Origin
 from observer.core.policy import UNSCOPED_ALLOW, Rule, RuleError, subject_of, unscoped_allow
 from observer.runtime.decisions import DecisionDesk, StorageError, real_path
 from observer.runtime.hub import Hub
@@ -29,8 +31,9 @@ log = logging.getLogger(__name__)
 _LIMIT = re.compile(r"[0-9]{1,9}")
 
 
-def blueprint(desk: Callable[[], DecisionDesk]) -> Blueprint:
-    """The routes, asking `desk()` for the serving app's desk (the server builds it)."""
+def blueprint(desk: Callable[[], DecisionDesk], emit: Callable[[], Emit]) -> Blueprint:
+    """The routes, asking `desk()` for the serving app's desk (the server builds it), and
+    telling the session through `emit()` (its ingest) when a call is held and let go."""
     bp = Blueprint("approvals", __name__)
 
     @bp.post("/api/hook/permission")
@@ -38,7 +41,7 @@ def blueprint(desk: Callable[[], DecisionDesk]) -> Blueprint:
         agent = request.args.get("agent", "")
         raw = await request.get_data(as_text=False)
         body = raw if isinstance(raw, bytes) else raw.encode()
-        answer = await ask(desk(), agent, body)
+        answer = await ask(desk(), agent, body, emit())
         return jsonify(answer or {"decision": None})
 
     @bp.get("/api/away")
@@ -99,8 +102,11 @@ def blueprint(desk: Callable[[], DecisionDesk]) -> Blueprint:
     return bp
 
 
-async def ask(desk: DecisionDesk, agent: str, raw: bytes) -> dict[str, Any] | None:
-    """The hook's question, answered: a decision, or None (the agent asks as usual)."""
+async def ask(
+    desk: DecisionDesk, agent: str, raw: bytes, emit: Emit | None = None
+) -> dict[str, Any] | None:
+    """The hook's question, answered: a decision, or None (the agent asks as usual). While
+    the call is held, its session says so (`emit`): the request, held, then its release."""
     row = agents.get(agent)
     if row is None or not row.decides:
         return None
@@ -116,10 +122,35 @@ async def ask(desk: DecisionDesk, agent: str, raw: bytes) -> dict[str, Any] | No
             cwd = data.get("cwd") if isinstance(data, dict) else None
             tool_input = data.get("tool_input") if isinstance(data, dict) else None
             subject = subject_of(tool_input, cwd if isinstance(cwd, str) else None, real_path)
+            announce = _announcer(emit, event, subject.text) if emit is not None else None
             return await desk.request(
-                agent, event.session_id, event.tool or "tool", event.tool_key, subject
+                agent, event.session_id, event.tool or "tool", event.tool_key, subject, announce
             )
     return None  # a question, or not a permission request: no decision from us
+
+
+def _announcer(emit: Emit, event: Event, subject: str) -> Callable[[bool], Awaitable[None]]:
+    """Tell the session its request is held (the request itself, which may come before the
+    spool's copy of it), then let go (a fact: the status stays, the terminal asks now)."""
+
+    async def announce(held: bool) -> None:
+        now = time.time()
+        if held:
+            await emit([replace(event, at=now, wire="hook:held", held=True, subject=subject)])
+            return
+        released = Event(
+            Kind.METADATA,
+            event.session_id,
+            event.agent,
+            now,
+            "hook:released",
+            tool=event.tool,
+            tool_key=event.tool_key,
+            held=False,
+        )
+        await emit([released])
+
+    return announce
 
 
 async def follow(hub: Hub, desk: DecisionDesk) -> None:

@@ -116,6 +116,13 @@ class Event:
     # forward`); None for this machine's own. Set once from the Origin by the receiver, so no
     # connector has to know about hosts.
     host: str | None = None
+    # Observer holds this permission request for a client's answer (True: the decide hook waits
+    # on it in away mode, or Codex's daemon asked us), or no longer does (False, with METADATA:
+    # the wait timed out, away mode went off, the daemon went away). None: says nothing of it.
+    held: bool | None = None
+    subject: str | None = None  # a held call as the approval rules see it (core/policy.py)
+    # What a question asks (`question()` below), when the agent says more than its text.
+    questions: tuple[dict[str, Any], ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         # Field by field rather than `asdict`, which deep-copies: this runs once per stored
@@ -123,12 +130,31 @@ class Event:
         data: dict[str, Any] = {}
         for name in _EVENT_FIELDS:
             value = getattr(self, name)
-            if value is not None and value is not False:
+            if value is not None and (value is not False or name == "held"):
                 data[name] = asdict(value) if name == "usage" else value
         return data
 
 
 _EVENT_FIELDS = tuple(f.name for f in fields(Event))
+
+
+def question(
+    text: str,
+    options: Sequence[tuple[str, str | None]] = (),
+    multiple: bool = False,
+    free_text: bool = False,
+    header: str | None = None,
+) -> dict[str, Any]:
+    """One question an agent asks, JSON-ready as clients get it in `pending.questions`: its
+    options (label, description), whether several may be chosen, whether an answer of one's own
+    is taken."""
+    return {
+        "question": text,
+        "header": header,
+        "options": [{"label": label, "description": about} for label, about in options],
+        "multiple": multiple,
+        "free_text": free_text,
+    }
 
 
 # How a source hands the events it made to whoever applies them (the hub, through the ingest or

@@ -123,6 +123,12 @@ class Rule:
         return cls(**data)
 
 
+def exact_pattern(subject: str) -> str:
+    """A pattern matching exactly this subject (fnmatch's specials escaped): what "allow
+    always" writes."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in subject)
+
+
 def unscoped_allow(data: object) -> bool:
     """A rule as sent (JSON) that allows and names neither a tool nor a pattern: it would allow
     everything, more likely by a forgotten flag than on purpose (see UNSCOPED_ALLOW)."""

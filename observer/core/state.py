@@ -23,6 +23,7 @@ from typing import Any
 
 from observer.core.capabilities import capabilities
 from observer.core.events import Event, Kind
+from observer.core.policy import exact_pattern
 from observer.core.table import HELD, TABLE, Status
 
 
@@ -53,6 +54,9 @@ class PendingApproval:
     summary: str | None
     since: float
     tool_key: str | None = None
+    held: bool = False  # observer holds it for a client's answer (Event.held)
+    subject: str | None = None  # a held call as the approval rules see it
+    questions: tuple[dict[str, Any], ...] = ()  # what a question asks (events.question)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,8 @@ class SessionState:
                 "tool": p.tool,
                 "summary": p.summary,
                 "since": p.since,
+                "questions": list(p.questions),
+                "rule": self._always_rule(),
             }
         return {
             "id": self.session_id,
@@ -124,10 +130,33 @@ class SessionState:
             "ended_reason": self.ended_reason,
             "error": self.error,
             "control": self.control,
-            "capabilities": list(capabilities(self.agent, self.control)),
+            "capabilities": self.offered(),
             "usage": self.usage,
             "host": self.host,
         }
+
+    def offered(self) -> list[str]:
+        """The actions a client may take now: a launched session's, by its agent; an observed
+        one's approval only while observer holds its request (in away mode, the decide hook
+        waits on it; or Codex's daemon asked us), since nothing else would hear the answer."""
+        offered = capabilities(self.agent, self.control)
+        if self.control == DIRECT or self._held():
+            return list(offered)
+        return [action for action in offered if action != "approve_tool"]
+
+    def _held(self) -> bool:
+        p = self.pending
+        return p is not None and p.held and p.kind == "permission"
+
+    def _always_rule(self) -> dict[str, str] | None:
+        """The rule approving a held call "always" writes (POST /api/rules takes it as is)."""
+        p = self.pending
+        if p is None or not self._held() or p.subject is None or p.tool is None:
+            return None
+        if self.control == DIRECT:
+            return None  # its driver answers, and observer's rules are not asked
+        pattern = exact_pattern(p.subject)
+        return {"action": "allow", "agent": self.agent, "tool": p.tool or "*", "pattern": pattern}
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,10 +386,12 @@ def _pending(
     status: Status, old: SessionState, event: Event
 ) -> PendingApproval | None | _Unchanged:
     if event.kind not in (Kind.APPROVAL_REQUEST, Kind.QUESTION, Kind.BLOCKED):
-        return _UNCHANGED
+        return _held(old, event) if event.kind is Kind.METADATA else _UNCHANGED
     if status not in (Status.PERMISSION, Status.QUESTION):
         return _UNCHANGED
     if old.pending is not None and status is old.status:
+        if event.held is not None and old.pending.tool_key == event.tool_key:
+            return _held(old, event)  # the same request, now held by observer (or released)
         if old.pending.tool_key is not None or event.tool_key is None:
             return old.pending
         # The registry saw the prompt first; the hook now names the tool: keep the richer one.
@@ -373,7 +404,20 @@ def _pending(
         summary=event.detail,
         since=event.at,
         tool_key=event.tool_key,
+        held=bool(event.held),
+        subject=event.subject,
+        questions=event.questions or (),
     )
+
+
+def _held(old: SessionState, event: Event) -> PendingApproval | _Unchanged:
+    """The pending request held by observer from now on, or released (Event.held)."""
+    pending = old.pending
+    if pending is None or event.held is None or pending.tool_key != event.tool_key:
+        return _UNCHANGED
+    if pending.held is event.held:
+        return _UNCHANGED
+    return replace(pending, held=event.held, subject=event.subject or pending.subject)
 
 
 def _request_id(state: SessionState, event: Event) -> str:

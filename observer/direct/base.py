@@ -92,8 +92,9 @@ class Driver(ABC):
         """Answer one approval; what it asked. ActionError when it is not open (not answered)."""
         raise ActionError("unsupported", f"{self.agent} sessions have no approvals")
 
-    async def answer(self, request_id: str, answer: str) -> Asked:
-        """Answer one question; what it asked. ActionError when it is not open."""
+    async def answer(self, request_id: str, answers: list[str]) -> Asked:
+        """Answer one question: one answer for each thing it asks, in order (one alone
+        answers them all); what it asked. ActionError when it is not open."""
         raise ActionError("unsupported", f"{self.agent} sessions ask no questions")
 
     async def end(self) -> None:

@@ -101,20 +101,28 @@ class ClaudeDriver(Driver):
         tool = str(request.get("tool_name") or "tool")
         return Asked(tool, subject_text(request.get("input")), request["since"])
 
-    async def answer(self, request_id: str, answer: str) -> Asked:
-        request = self._take(request_id, question=True)
-        tool_input = dict(request["input"]) if isinstance(request["input"], dict) else {}
-        questions = tool_input.get("questions") or []
-        answers = {
-            str(q.get("question")): answer
-            for q in questions
+    async def answer(self, request_id: str, answers: list[str]) -> Asked:
+        open_request = self._permissions.get(request_id)
+        asked = open_request.get("input") if open_request is not None else None
+        tool_input = dict(asked) if isinstance(asked, dict) else {}
+        questions = [
+            str(q["question"])
+            for q in tool_input.get("questions") or []
             if isinstance(q, dict) and q.get("question")
-        }
+        ]
+        if len(answers) not in (1, len(questions)):
+            raise ActionError(
+                "bad_request", f"it asks {len(questions)} questions: send one answer or one each"
+            )
+        request = self._take(request_id, question=True)
+        # Claude takes each question's answer by its text; several options, joined by ", ".
+        each = answers * len(questions) if len(answers) == 1 else answers
+        by_text = dict(zip(questions, each, strict=True))
         await self._respond(
             request["request_id"],
-            {"behavior": "allow", "updatedInput": {**tool_input, "answers": answers}},
+            {"behavior": "allow", "updatedInput": {**tool_input, "answers": by_text}},
         )
-        return Asked(QUESTION_TOOL, " / ".join(answers), request["since"])
+        return Asked(QUESTION_TOOL, " / ".join(by_text), request["since"])
 
     async def on_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 LAUNCH_TIMEOUT = 30.0
-SHUTDOWN_REASON = "observer stopped; resume_session continues it"
+SHUTDOWN_REASON = "observer stopped; it can be resumed"
 
 
 def driver_class(agent: str) -> type[Driver]:
@@ -132,9 +132,7 @@ class DirectSessions:
             )
             self._audit(driver, asked, by, decision=decision, scope=scope)
         elif action == "answer_question":
-            asked = await driver.answer(
-                text_param(params, "request_id"), text_param(params, "answer")
-            )
+            asked = await driver.answer(text_param(params, "request_id"), _answers(params))
             self._audit(driver, asked, by, answered=True)
         elif action == "end_session":
             await driver.end()
@@ -201,6 +199,18 @@ def text_param(params: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise ActionError("bad_request", f"{key} must be a non-empty string")
     return value
+
+
+def _answers(params: dict[str, Any]) -> list[str]:
+    """`answer` (one for everything asked), or `answers` (one per question, in order)."""
+    answers = params.get("answers")
+    if answers is None:
+        return [text_param(params, "answer")]
+    if not isinstance(answers, list) or not answers:
+        raise ActionError("bad_request", "answers must be a list of strings, one per question")
+    if not all(isinstance(a, str) and a for a in answers) or "answer" in params:
+        raise ActionError("bad_request", "send answer or answers (non-empty strings), not both")
+    return list(answers)
 
 
 def _which(agent: str) -> str | None:

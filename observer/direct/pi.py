@@ -134,9 +134,11 @@ class PiDriver(Driver):
         await self._answer_dialog(dialog, {"confirmed": allow})
         return _asked(dialog)
 
-    async def answer(self, request_id: str, answer: str) -> Asked:
+    async def answer(self, request_id: str, answers: list[str]) -> Asked:
+        if len(answers) != 1:
+            raise ActionError("bad_request", "a pi dialog asks one thing: send one answer")
         dialog = self._take(request_id, question=True)
-        await self._answer_dialog(dialog, {"value": answer})
+        await self._answer_dialog(dialog, {"value": answers[0]})
         return _asked(dialog)
 
     def pending_requests(self) -> set[str]:

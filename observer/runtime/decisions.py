@@ -18,13 +18,23 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from observer.core.errors import ActionError
-from observer.core.policy import ALLOW, ASK, DENY, Rule, RuleError, Subject, as_subject, evaluate
+from observer.core.policy import (
+    ALLOW,
+    ASK,
+    DENY,
+    Rule,
+    RuleError,
+    Subject,
+    as_subject,
+    evaluate,
+    exact_pattern,
+)
 from observer.fsio import atomic_write
 
 log = logging.getLogger(__name__)
@@ -76,16 +86,25 @@ class DecisionDesk:
                 log.error("%s: the ids given now are not kept yet", exc)
         self.session_rules: dict[str, list[Rule]] = {}
         self.held: dict[tuple[str, str], Held] = {}
+        self._announcing: set[asyncio.Future[None]] = set()
         # Told each audit entry once it is written (the server's metrics count approvals).
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._sync_flag()
 
     # -- the hook's question ---------------------------------------------------------------
     async def request(
-        self, agent: str, session_id: str, tool: str, tool_key: str, subject: Subject | str
+        self,
+        agent: str,
+        session_id: str,
+        tool: str,
+        tool_key: str,
+        subject: Subject | str,
+        announce: Callable[[bool], Awaitable[None]] | None = None,
     ) -> dict[str, Any] | None:
         """The hook's question. `subject` is policy.subject_of the call (a bare string: a
-        shell command)."""
+        shell command). `announce(True)` is awaited once the call is held for a person, and
+        `announce(False)` follows when that hold ends (answered or not), unless another hold of
+        the same call replaced it: the session says when a client can answer it."""
         decision = self.ruling(agent, session_id, tool, subject)
         if decision is not None:
             return _answer(decision, "a rule in observer's policy")
@@ -107,6 +126,8 @@ class DecisionDesk:
         )
         self.held[key] = held
         try:
+            if announce is not None:
+                await announce(True)
             async with asyncio.timeout(self.away_timeout):
                 return await asyncio.shield(held.answer)
         except TimeoutError:
@@ -115,8 +136,22 @@ class DecisionDesk:
         finally:
             if self.held.get(key) is held:
                 del self.held[key]
+                if announce is not None:
+                    self._announce_later(announce(False))
             if not held.answer.done():
                 held.answer.set_result(None)
+
+    def _announce_later(self, announcing: Awaitable[None]) -> None:
+        """Run a release's announcement in a task of its own: the hook's answer does not wait
+        on it, and a request cancelled mid-wait (its hook gone) still makes it."""
+        task = asyncio.ensure_future(announcing)
+        self._announcing.add(task)
+        task.add_done_callback(self._announced)
+
+    def _announced(self, task: asyncio.Future[None]) -> None:
+        self._announcing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("could not say a held call was let go", exc_info=task.exception())
 
     # -- a person's answer -----------------------------------------------------------------
     def decide(
@@ -166,11 +201,11 @@ class DecisionDesk:
         if scope not in SCOPES:
             raise ActionError("bad_request", f"scope must be one of {', '.join(SCOPES)}")
         if allow and scope == "session":
-            rule = Rule(ALLOW, agent, tool, _literal(subject))
+            rule = Rule(ALLOW, agent, tool, exact_pattern(subject))
             self.session_rules.setdefault(session_id, []).append(rule)
         if allow and scope == "always":
             try:
-                self.add_rule(Rule(ALLOW, agent, tool, _literal(subject)), by)
+                self.add_rule(Rule(ALLOW, agent, tool, exact_pattern(subject)), by)
             except StorageError as exc:
                 # The call is answered already (the agent runs it): that stands, and is
                 # audited below; only "always" is lost, as if the scope had been "once".
@@ -339,11 +374,6 @@ def _answer(decision: str, why: str) -> dict[str, Any]:
         "decision": decision,
         "message": f"{'Allowed' if decision == ALLOW else 'Denied'}: {why}",
     }
-
-
-def _literal(subject: str) -> str:
-    """A pattern matching exactly this subject (fnmatch's specials escaped)."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in subject)
 
 
 def real_path(path: str) -> str:

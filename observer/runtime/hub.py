@@ -86,6 +86,7 @@ class Hub:
 
     # -- applying events --------------------------------------------------------------------
     def apply(self, event: Event, now: float) -> tuple[Write | None, Message | None]:
+        before = self.book.get(event.session_id)
         result = self.book.apply(event, now)
         state = result.state
         if state is None or result.effect not in (Effect.CREATED, Effect.UPDATED, Effect.ENDED):
@@ -96,6 +97,11 @@ class Hub:
             _log_session(result.effect, state, event)
         public = state.public()
         changes = {k: public[k] for k in result.changed}
+        if _may_change_capabilities(result.changed) and before is not None:
+            # Derived, not a field of the state: a delta carries them when they change (an
+            # observed session's request held by observer, or let go).
+            if before.offered() != public["capabilities"]:
+                changes["capabilities"] = public["capabilities"]
         message = _message(result.effect, state, event, public, changes)
         if result.effect is Effect.ENDED and _ends_history(event):
             # A session read whole from a file quiet for a while (the watchers' start-up read)
@@ -240,6 +246,10 @@ def _log_session(effect: Effect, state: SessionState, event: Event) -> None:
             state.ended_reason or event.wire,
             extra={"burst": LOG_BURST},
         )
+
+
+def _may_change_capabilities(changed: tuple[str, ...]) -> bool:
+    return "pending" in changed or "control" in changed
 
 
 def _ends_history(event: Event) -> bool:

@@ -92,6 +92,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
         await ingestor.start()
         notifier = _start_notifier(settings, hub, tasks, access)
         desk = DecisionDesk(settings.data_dir, settings.away_timeout)
+        desk.listeners.append(partial(feed.tell_away, hub))  # clients hear away mode switch
         tasks.start("approvals", partial(hook_api.follow, hub, desk))
         launched = DirectSessions(
             ingestor.apply,
@@ -141,7 +142,9 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     app.register_blueprint(timeline_api.bp)  # a session's timeline, search
     app.register_blueprint(history_api.bp)  # ended sessions, a page at a time
     app.register_blueprint(ws.bp)
-    app.register_blueprint(hook_api.blueprint(lambda: runtime().desk))
+    app.register_blueprint(
+        hook_api.blueprint(lambda: runtime().desk, lambda: runtime().ingestor.apply)
+    )
     app.register_blueprint(forward_api.bp)  # POST /api/ingest, from `observer forward`
     app.register_blueprint(metrics.bp)  # GET /metrics, for Prometheus
     app.register_blueprint(act_api.bp)  # POST /act/<token>: a notification's button

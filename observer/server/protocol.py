@@ -19,15 +19,49 @@ TEXT: Schema = {"type": ["string", "null"]}
 TIME: Schema = {"type": "number"}
 SESSION_ID: Schema = {"type": "string", "minLength": 1}
 
+QUESTION: Schema = {
+    "type": "object",
+    "required": ["question", "header", "options", "multiple", "free_text"],
+    "properties": {
+        "question": {"type": "string"},
+        "header": TEXT,
+        "options": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["label", "description"],
+                "properties": {"label": {"type": "string"}, "description": TEXT},
+                "additionalProperties": False,
+            },
+        },
+        "multiple": {"type": "boolean"},
+        "free_text": {"type": "boolean"},
+    },
+    "additionalProperties": False,
+}
+# The rule approving a held request "always" writes, as POST /api/rules takes it.
+ALWAYS_RULE: Schema = {
+    "type": ["object", "null"],
+    "required": ["action", "agent", "tool", "pattern"],
+    "properties": {
+        "action": {"const": "allow"},
+        "agent": {"type": "string"},
+        "tool": {"type": "string"},
+        "pattern": {"type": "string"},
+    },
+    "additionalProperties": False,
+}
 PENDING: Schema = {
     "type": ["object", "null"],
-    "required": ["request_id", "kind", "tool", "summary", "since"],
+    "required": ["request_id", "kind", "tool", "summary", "since", "questions", "rule"],
     "properties": {
         "request_id": {"type": "string"},
         "kind": {"enum": ["permission", "question"]},
         "tool": TEXT,
         "summary": TEXT,
         "since": TIME,
+        "questions": {"type": "array", "items": QUESTION},
+        "rule": ALWAYS_RULE,
     },
     "additionalProperties": False,
 }
@@ -185,8 +219,10 @@ SERVER_MESSAGES: dict[str, Schema] = {
             "version": {"type": "string"},
             "protocol_version": {"const": PROTOCOL_VERSION},
             "capabilities": {"type": "array", "items": {"type": "string"}},
+            "away": {"type": "boolean"},
         },
     ),
+    "away": _message("away", {"on": {"type": "boolean"}}),
     "sessions_list": _message("sessions_list", {"sessions": {"type": "array", "items": SESSION}}),
     "session_created": SESSION_CREATED,
     "session_delta": SESSION_DELTA,
@@ -313,11 +349,19 @@ CLIENT_MESSAGES: dict[str, Schema] = {
         },
         {"scope": {"enum": ["once", "session", "always"]}, "ref": {}},
     ),
-    "answer_question": _message(
-        "answer_question",
-        {**_ACTION_TARGET, "request_id": {"type": "string"}, "answer": {"type": "string"}},
-        {"ref": {}},
-    ),
+    "answer_question": {
+        **_message(
+            "answer_question",
+            {**_ACTION_TARGET, "request_id": {"type": "string"}},
+            {
+                "answer": {"type": "string"},
+                # one per question of pending.questions, in order
+                "answers": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                "ref": {},
+            },
+        ),
+        "oneOf": [{"required": ["answer"]}, {"required": ["answers"]}],
+    },
     "end_session": _message("end_session", _ACTION_TARGET, {"ref": {}}),
     "resume_session": _message("resume_session", _ACTION_TARGET, {"ref": {}}),
     "fork_session": _message("fork_session", _ACTION_TARGET, {"ref": {}}),  # no agent yet

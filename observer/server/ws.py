@@ -223,6 +223,15 @@ class Feed:
 
     open: int = 0
     published: EncodedOnce = field(default_factory=lambda: EncodedOnce())
+    clients: set[Subscriber] = field(default_factory=set)  # each open client's queue
+
+    def tell_away(self, hub: Hub, entry: dict[str, Any]) -> None:
+        """A desk listener: away mode switched (an audit entry with `away`), by whoever:
+        every client hears it, in line with the session messages queued before."""
+        if "away" in entry:
+            message = {"type": "away", "on": bool(entry["away"])}
+            for sub in list(self.clients):
+                hub.deliver(sub, message)
 
 
 @bp.websocket("/ws")
@@ -256,7 +265,7 @@ async def ws() -> Response | None:
     if login_id is not None:
         access.sockets.setdefault(login_id, set()).add(close_revoked)
     try:
-        await _serve(the.hub, the.store, the.actions, feed.published, by)
+        await _serve(the.hub, the.store, the.actions, feed, by, the.desk.away)
     finally:
         if login_id is not None:
             access.sockets.get(login_id, set()).discard(close_revoked)
@@ -271,10 +280,11 @@ async def ws() -> Response | None:
     return None
 
 
-async def _serve(hub: Hub, store: Store, actions: Actions, published: EncodedOnce, by: str) -> None:
+async def _serve(hub: Hub, store: Store, actions: Actions, feed: Feed, by: str, away: bool) -> None:
     await websocket.accept()
     sub = hub.add_subscriber()
-    sender = asyncio.create_task(_send_loop(sub, published))
+    feed.clients.add(sub)  # from here it hears away mode switch (`away` messages)
+    sender = asyncio.create_task(_send_loop(sub, feed.published))
     try:
         await _send(
             {
@@ -282,6 +292,7 @@ async def _serve(hub: Hub, store: Store, actions: Actions, published: EncodedOnc
                 "version": __version__,
                 "protocol_version": PROTOCOL_VERSION,
                 "capabilities": CAPABILITIES,
+                "away": away,
             }
         )
         acting: set[asyncio.Task[None]] = set()
@@ -302,6 +313,7 @@ async def _serve(hub: Hub, store: Store, actions: Actions, published: EncodedOnc
             if sender.done():
                 break
     finally:
+        feed.clients.discard(sub)
         hub.remove_subscriber(sub)
         sender.cancel()
 

@@ -95,6 +95,10 @@ def state_from_json(data: dict[str, Any]) -> SessionState:
     pending = data.get("pending")
     data = dict(data)
     data["status"] = Status(data["status"])
+    if pending:
+        # A held request does not outlive the server that held it: the hook that waited on it
+        # got no decision when it went (Codex's daemon replays its own when attached again).
+        pending = {**pending, "held": False, "questions": tuple(pending.get("questions") or ())}
     data["pending"] = PendingApproval(**pending) if pending else None
     data["open_tools"] = tuple(
         (str(t[0]), str(t[1]), str(t[2]) if len(t) > 2 else "")  # rows written before names

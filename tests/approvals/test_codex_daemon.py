@@ -188,6 +188,7 @@ async def test_a_pending_approval_is_replayed_on_attach_and_becomes_permission(
     ask = emitted.events[-1]
     assert ask.kind is Kind.APPROVAL_REQUEST and ask.session_id == THREAD
     assert (ask.tool, ask.tool_use_id, ask.detail) == ("Bash", ITEM, SCRIPT)
+    assert ask.held is True and ask.subject == SCRIPT  # a client's answer reaches Codex
     # The id a PermissionRequest hook gave the same call is accepted too.
     assert attacher.holds(THREAD, f"Bash:{command_key(SCRIPT)}")
     assert not attacher.holds("another-session", ITEM)
@@ -313,6 +314,10 @@ async def test_reattaches_after_the_daemon_restarts(daemon: FakeDaemon, attach: 
     await daemon.stop()
     await until(lambda: not attacher.connected.is_set(), "the attacher to notice")
     assert not attacher.holds(THREAD, ITEM)  # nobody could take that answer now
+    await until(lambda: emitted.events[-1].held is False, "the session told so")
+    released = emitted.events[-1]
+    assert (released.kind, released.session_id) == (Kind.METADATA, THREAD)
+    assert released.tool_key == command_key(SCRIPT)
     with pytest.raises(ActionError):
         await attacher.approve(THREAD, ITEM, True, "once", "ws:phone")
     restarted = await FakeDaemon(daemon.path, threads=threads, pending=pending).start()

@@ -141,6 +141,41 @@ def test_ask_user_question_is_a_question_with_its_text() -> None:
     assert request.tool_use_id is None
     start = one(payloads("j_question", "PreToolUse")[0])
     assert start.tool_key == request.tool_key is not None
+    # Its options, for a client to show as buttons; Claude takes any text besides ("Other").
+    assert request.questions == (
+        {
+            "question": "Which color do you prefer?",
+            "header": "Color",
+            "options": [
+                {"label": "Red", "description": "A warm color"},
+                {"label": "Blue", "description": "A cool color"},
+            ],
+            "multiple": False,
+            "free_text": True,
+        },
+    )
+    assert start.questions is None  # only the request says what it asks
+
+
+def test_a_multi_select_question_says_so_and_odd_entries_are_skipped() -> None:
+    data = dict(payloads("j_question", "PermissionRequest")[0])
+    data["tool_input"] = {
+        "questions": [
+            {"question": "Which sizes?", "multiSelect": True, "options": [{"label": "S"}, "x"]},
+            {"header": "no question text"},
+            "not an object",
+        ]
+    }
+    request = one(data)
+    assert request.questions == (
+        {
+            "question": "Which sizes?",
+            "header": None,
+            "options": [{"label": "S", "description": None}],
+            "multiple": True,
+            "free_text": True,
+        },
+    )
 
 
 def test_bash_permission_request_pairs_with_its_pre_tool_use() -> None:

@@ -132,6 +132,23 @@ def test_other_dialogs_are_questions(method: str) -> None:
     message = {"type": "extension_ui_request", "id": "ui-2", "method": method, "title": "Which?"}
     (event,) = rpc_events(message, **COMMON)
     assert (event.kind, event.tool_use_id, event.detail) == (Kind.QUESTION, "ui-2", "Which?")
+    (asked,) = event.questions or ()
+    assert asked["question"] == "Which?" and asked["options"] == []
+    assert asked["free_text"] is (method != "select")  # a select's answer is one of its options
+
+
+def test_a_selects_options_are_its_choices() -> None:
+    message = {
+        "type": "extension_ui_request",
+        "id": "ui-4",
+        "method": "select",
+        "title": "Which color?",
+        "options": ["Red", "Blue", 3, ""],
+    }
+    (event,) = rpc_events(message, **COMMON)
+    (asked,) = event.questions or ()
+    assert [o["label"] for o in asked["options"]] == ["Red", "Blue"]
+    assert (asked["multiple"], asked["free_text"]) == (False, False)
 
 
 @pytest.mark.parametrize("method", ["notify", "setStatus", "setWidget", "setTitle"])

@@ -665,7 +665,78 @@ def test_public_is_json_ready() -> None:
         assert public["status"] == state.status.value
     pending = permission().public()["pending"]
     assert pending["request_id"] == "toolu_a"
-    assert set(pending) == {"request_id", "kind", "tool", "summary", "since"}
+    assert set(pending) == {"request_id", "kind", "tool", "summary", "since", "questions", "rule"}
+
+
+# -- a request observer holds: the only time an observed session's approval is offered -------
+
+
+def test_an_observed_request_is_answerable_only_while_observer_holds_it() -> None:
+    asked = permission()
+    assert asked.public()["capabilities"] == []  # it asks in its terminal: nothing to tap
+    assert asked.public()["pending"]["rule"] is None
+    held = transition(asked, approval(4.2, held=True, subject="ls -la"), 4.2)
+    assert held.effect is Effect.UPDATED and held.changed == ("pending",)
+    assert held.state is not None and held.state.status is Status.PERMISSION
+    public = held.state.public()
+    assert public["capabilities"] == ["approve_tool"]
+    assert public["pending"]["request_id"] == "toolu_a"  # the same request, not a new one
+    assert public["pending"]["rule"] == {
+        "action": "allow",
+        "agent": "claude",
+        "tool": "Bash",
+        "pattern": "ls -la",
+    }
+    # The spool's copy of the same request, after: nothing changes.
+    again = transition(held.state, approval(4.3), 4.3)
+    assert again.effect is Effect.NONE
+    # The wait ends with no decision (a timeout, away mode off): the terminal asks again.
+    released = transition(held.state, ev(Kind.METADATA, 5.0, tool_key="ka", held=False), 5.0)
+    assert released.changed == ("pending",) and released.state is not None
+    assert released.state.public()["capabilities"] == []
+    assert released.state.pending is not None and not released.state.pending.held
+    # A release of another call changes nothing.
+    other = transition(held.state, ev(Kind.METADATA, 5.0, tool_key="kb", held=False), 5.0)
+    assert other.effect is Effect.NONE
+
+
+def test_a_held_request_seen_first_makes_the_permission_and_its_rule_is_exact() -> None:
+    state = last(
+        tool_start(3.0),
+        approval(4.0, detail="rm *.tmp", held=True, subject="rm *.tmp"),
+        state=working(),
+    )
+    public = state.public()
+    assert public["status"] == "permission" and public["capabilities"] == ["approve_tool"]
+    assert public["pending"]["rule"]["pattern"] == "rm [*].tmp"  # exactly this command
+    assert public["pending"]["summary"] == "rm *.tmp"
+    assert transition(state, approval(4.1, detail="rm *.tmp"), 4.1).effect is Effect.NONE
+
+
+def test_a_launched_session_offers_its_agents_actions_and_writes_no_rule() -> None:
+    direct = replace(permission(), control="direct")
+    assert "approve_tool" in direct.public()["capabilities"]
+    held = last(approval(4.2, held=True, subject="ls -la"), state=direct)
+    assert held.public()["pending"]["rule"] is None  # its driver answers, not the rules
+
+
+def test_a_questions_options_reach_the_pending_request() -> None:
+    asked = question(4.0)
+    options = (
+        {
+            "question": "Which color?",
+            "header": "Color",
+            "options": [{"label": "Red", "description": None}],
+            "multiple": False,
+            "free_text": True,
+        },
+    )
+    state = last(
+        tool_start(3.0, "AskUserQuestion", "toolu_q", "kq"),
+        replace(asked, questions=options),
+        state=working(),
+    )
+    assert state.public()["pending"]["questions"] == list(options)
 
 
 def test_facts_follow_the_wire() -> None:

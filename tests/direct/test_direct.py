@@ -109,6 +109,25 @@ async def test_answer_a_question(app: Quart, workdir: Path) -> None:
     assert "Blue" not in json.dumps(entry) and "decision" not in entry
 
 
+async def test_answer_each_of_several_questions(app: Quart, workdir: Path) -> None:
+    async with app.test_client().websocket("/ws") as ws:
+        client = await Client(ws).open()
+        sid = await client.launch("claude", workdir, prompt="[[choices]]")
+        pending = await asked(client, app, sid, "question")
+        color, sizes = pending["questions"]
+        assert [o["label"] for o in color["options"]] == ["Red", "Blue"]
+        assert (color["multiple"], sizes["multiple"], sizes["free_text"]) == (False, True, True)
+        answer = {"type": "answer_question", "session_id": sid, "request_id": pending["request_id"]}
+        for wrong in ({"answers": ["Red", "S", "M"]}, {"answers": []}, {"answers": ["Red", ""]}):
+            reply = await client.act(**answer, **wrong)
+            assert reply["code"] == "bad_request", wrong
+        reply = await client.act(**answer, answers=["Red", "S, L"])  # still open: answered now
+        assert reply["ok"], reply
+        await client.until(sid, "waiting")
+        sent = json.loads((workdir / "answer.json").read_text())
+        assert sent["updatedInput"]["answers"] == {"Which color?": "Red", "Which sizes?": "S, L"}
+
+
 async def test_interrupt_a_long_tool_call(app: Quart, workdir: Path) -> None:
     await interrupt_a_long_tool_call(app, "claude", workdir)
 
@@ -160,8 +179,8 @@ async def test_an_observed_session_can_only_be_watched(app: Quart, settings: Set
                 break
         sid = message["session_id"]
         state = await session(app, sid)
-        # Watched, and its approvals answerable through the hook in away mode; no more.
-        assert state["control"] == "observed" and state["capabilities"] == ["approve_tool"]
+        # Watched; an approval is offered only while away mode holds its request: none now.
+        assert state["control"] == "observed" and state["capabilities"] == []
         reply = await client.act(type="send_message", session_id=sid, text="x")
         assert reply["code"] == "unsupported" and "only be watched" in reply["message"]
 
@@ -190,7 +209,7 @@ async def test_shutdown_ends_direct_sessions_and_resume_brings_one_back(
     async with running(settings) as app:
         state = await session(app, sid)
         assert state["status"] == "ended"
-        assert state["ended_reason"] == "observer stopped; resume_session continues it"
+        assert state["ended_reason"] == "observer stopped; it can be resumed"
         client = app.test_client()
         resumed = await client.post(f"/api/sessions/{sid}/resume_session", json={})
         assert resumed.status_code == 200, await resumed.get_json()

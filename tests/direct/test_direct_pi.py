@@ -126,9 +126,12 @@ async def test_answer_an_extension_question(app: Quart, workdir: Path) -> None:
         pending = await asked(client, app, sid, "question")
         assert pending["kind"] == "question" and pending["summary"] == "Which color?"
         assert (await client.approve(sid, pending["request_id"], "allow"))["code"] == "bad_request"
-        reply = await client.act(
-            type="answer_question", session_id=sid, request_id=pending["request_id"], answer="Blue"
-        )
+        (asked_for,) = pending["questions"]  # its options, to show as buttons
+        assert [o["label"] for o in asked_for["options"]] == ["Red", "Blue"]
+        answer = {"type": "answer_question", "session_id": sid, "request_id": pending["request_id"]}
+        two = await client.act(**answer, answers=["Red", "Blue"])
+        assert two["code"] == "bad_request"  # one dialog, one answer; still open
+        reply = await client.act(**answer, answers=["Blue"])
         assert reply["ok"], reply
         await client.until(sid, "waiting")
         assert json.loads((workdir / "answer.json").read_text())["value"] == "Blue"

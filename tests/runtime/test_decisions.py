@@ -203,6 +203,37 @@ async def test_timeout_and_leaving_away_mode_give_no_decision(tmp_path: Path) ->
     assert await asyncio.wait_for(asking, 1) is None
 
 
+async def test_a_hold_is_announced_and_so_is_its_end_unless_another_replaced_it(
+    tmp_path: Path,
+) -> None:
+    desk = DecisionDesk(tmp_path, away_timeout=30)
+    said: list[tuple[str, bool]] = []
+
+    def announcer(name: str) -> Any:
+        async def announce(held: bool) -> None:
+            said.append((name, held))
+
+        return announce
+
+    assert await desk.request("claude", "s1", "Bash", "k1", "ls", announcer("off")) is None
+    assert said == []  # not away: nothing held, nothing to say
+    desk.set_away(True, by="test")
+    first = asyncio.create_task(desk.request("claude", "s1", "Bash", "k1", "ls", announcer("a")))
+    while not desk.is_holding("s1"):
+        await asyncio.sleep(0.001)
+    assert said == [("a", True)]
+    # The hook asks again for the same call (a retry): the new wait holds it, no release.
+    again = asyncio.create_task(desk.request("claude", "s1", "Bash", "k1", "ls", announcer("b")))
+    assert await asyncio.wait_for(first, 1) is None
+    while ("b", True) not in said:
+        await asyncio.sleep(0.001)
+    desk.decide("s1", "k1", True, "once", "test")
+    assert (await asyncio.wait_for(again, 1) or {})["decision"] == "allow"
+    while ("b", False) not in said:
+        await asyncio.sleep(0.001)
+    assert said == [("a", True), ("b", True), ("b", False)]
+
+
 # -- through the server ------------------------------------------------------------------------
 
 
@@ -231,6 +262,8 @@ async def test_a_client_answers_the_call_the_hook_holds(
             if message.get("status") == "permission":
                 break
         session_id = message["session_id"]
+        while "approve_tool" not in message.get("changes", {}).get("capabilities", ()):
+            message = await receive(ws)  # offered once the desk holds the hook's question
         state = await (await client.get(f"/api/sessions/{session_id}")).get_json()
         assert "approve_tool" in state["session"]["capabilities"]
         request_id = state["session"]["pending"]["request_id"]

@@ -6,11 +6,12 @@ import json
 import queue
 import sqlite3
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from observer.core.book import SessionBook
-from observer.core.events import Event, Kind
+from observer.core.events import Event, Kind, question
 from observer.core.state import Effect, PendingApproval, SessionState
 from observer.core.table import Status
 from observer.store import (
@@ -192,6 +193,22 @@ def test_state_json_round_trip() -> None:
         revision=7,
     )
     assert state_from_json(json.loads(json.dumps(state_to_json(state)))) == state
+    asked = question("Which?", [("Red", None)], free_text=True)
+    with_options = replace(state, pending=replace(state.pending, questions=(asked,)))
+    assert state_from_json(json.loads(json.dumps(state_to_json(with_options)))) == with_options
+
+
+def test_a_held_request_is_not_held_after_a_restart() -> None:
+    """The hook that waited on it got no decision when its server went: nothing a client
+    sends would reach it, so the loaded session offers no approval."""
+    pending = PendingApproval("r1", "permission", "Bash", "ls", 3.0, "k", held=True, subject="ls")
+    state = SessionState(
+        "s", "claude", status=Status.PERMISSION, held=False, materialized=True, pending=pending
+    )
+    assert state.public()["capabilities"] == ["approve_tool"]
+    loaded = state_from_json(json.loads(json.dumps(state_to_json(state))))
+    assert loaded.pending == replace(pending, held=False)
+    assert loaded.public()["capabilities"] == []
 
 
 def test_open_tools_written_without_names_still_load() -> None:

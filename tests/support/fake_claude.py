@@ -3,7 +3,8 @@
 tests/e2e for the real one), so the driver's unit tests need no network and no npm.
 
 The user message chooses what happens: `[[perm]]` a Bash call that needs permission,
-`[[question]]` an AskUserQuestion, `[[slow]]` a long tool call that honours interrupt,
+`[[question]]` an AskUserQuestion, `[[choices]]` one with options (a color, one of two; sizes,
+several of three), `[[slow]]` a long tool call that honours interrupt,
 `[[hang]]` one that ignores it, `[[die]]` an exit mid-turn; anything else is a text reply.
 """
 
@@ -21,6 +22,23 @@ session_id = args[args.index("--session-id") + 1] if "--session-id" in args else
 if "--resume" in args:
     session_id = args[args.index("--resume") + 1]
 lock = threading.Lock()
+CHOICES = [
+    {
+        "question": "Which color?",
+        "header": "Color",
+        "options": [
+            {"label": "Red", "description": "A warm color"},
+            {"label": "Blue", "description": "A cool color"},
+        ],
+        "multiSelect": False,
+    },
+    {
+        "question": "Which sizes?",
+        "header": "Sizes",
+        "options": [{"label": "S"}, {"label": "M"}, {"label": "L"}],
+        "multiSelect": True,
+    },
+]
 answers: dict[str, dict[str, Any]] = {}
 answered = threading.Condition(lock)
 interrupted = threading.Event()
@@ -111,8 +129,10 @@ def turn(text: str, number: int) -> None:
         else:
             tool_result(tool_id, str(answer.get("message")), is_error=True)
         result()
-    elif "[[question]]" in text:
+    elif "[[question]]" in text or "[[choices]]" in text:
         question = {"questions": [{"question": "Which color?", "options": []}]}
+        if "[[choices]]" in text:
+            question = {"questions": CHOICES}
         assistant({"type": "tool_use", "id": tool_id, "name": "AskUserQuestion", "input": question})
         answer = ask(number, "AskUserQuestion", question)
         Path("answer.json").write_text(json.dumps(answer))
