@@ -176,6 +176,14 @@ def logged_in(response: Response, secret: str) -> Response:
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=request.scheme == "https",
+        secure=reached_over_https(),
     )
     return response
+
+
+def reached_over_https() -> bool:
+    """The browser reached the page over https: our own TLS, or a TLS proxy in front that
+    says so (`tailscale serve` sets X-Forwarded-Proto). Believing the header can only add
+    Secure to the cookie, which keeps it off plain http: nobody gains by faking it."""
+    forwarded = (request.headers.get("X-Forwarded-Proto") or "").strip().lower()
+    return request.scheme in ("https", "wss") or forwarded == "https"

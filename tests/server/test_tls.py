@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from quart import Quart
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -243,3 +244,27 @@ def test_the_fingerprint_is_the_sha256_of_the_servers_own_certificate(
     assert len(shown.split(":")) == 32  # pairs, as `openssl x509 -fingerprint -sha256` shows
     assert configured_fingerprint(with_tls(certificate.certfile, certificate.keyfile)) == shown
     assert configured_fingerprint(with_tls(None, None)) is None
+
+
+# -- behind a TLS proxy (tailscale serve) ---------------------------------------------------
+
+
+async def test_the_cookie_is_secure_when_a_tls_proxy_says_the_page_is_https(
+    running_app: Quart, settings: Settings
+) -> None:
+    """`tailscale serve` ends TLS and passes plain HTTP to observer on loopback, saying
+    `X-Forwarded-Proto: https`; the cookie is Secure then. Plain http (no such header, or
+    another value) keeps a cookie a browser on http://127.0.0.1 can use."""
+    token = (settings.data_dir / "token").read_text().strip()
+
+    async def cookie_after_login(headers: dict[str, str]) -> str:
+        browser = running_app.test_client()
+        browser.anonymous = True  # type: ignore[attr-defined]
+        answer = await browser.post("/login", json={"token": token}, headers=headers)
+        assert answer.status_code == 200
+        return str(answer.headers["Set-Cookie"])
+
+    proxied = await cookie_after_login({"X-Forwarded-Proto": "https"})
+    assert "Secure" in proxied and "HttpOnly" in proxied
+    assert "Secure" not in await cookie_after_login({})
+    assert "Secure" not in await cookie_after_login({"X-Forwarded-Proto": "http"})
