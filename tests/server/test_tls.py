@@ -268,3 +268,48 @@ async def test_the_cookie_is_secure_when_a_tls_proxy_says_the_page_is_https(
     assert "Secure" in proxied and "HttpOnly" in proxied
     assert "Secure" not in await cookie_after_login({})
     assert "Secure" not in await cookie_after_login({"X-Forwarded-Proto": "http"})
+
+
+TAILNET_NAME = "mybox.tail1234.ts.net"
+# What `tailscale serve --https=443 http://127.0.0.1:4700` adds to each request it passes on
+# (tailscaled's ipn/ipnlocal/serve.go: the Host kept, X-Forwarded-*, the tailnet identity).
+AS_TAILSCALE_SERVE_FORWARDS = {
+    "Host": TAILNET_NAME,
+    "Origin": f"https://{TAILNET_NAME}",
+    "X-Forwarded-Host": TAILNET_NAME,
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-For": "100.101.102.103",
+    "Tailscale-User-Login": "me@example.com",
+}
+
+
+async def test_the_tailscale_recipe_public_url_lets_the_tailnet_name_in(
+    settings: Settings,
+) -> None:
+    """docs/remote.md's recipe, observer's side of it: the page reached at the tailnet name is
+    refused (DNS rebinding looks the same) until public_url names it; then the login works, its
+    cookie is Secure, the page's WebSocket is let in, and Tailscale's identity headers alone
+    let no one in."""
+    from observer.server.app import create_app
+    from tests.support.live import receive
+
+    for public_url, allowed in ((None, False), (f"https://{TAILNET_NAME}", True)):
+        app = create_app(replace(settings, public_url=public_url))
+        async with app.test_app() as running:
+            browser = running.app.test_client()
+            browser.anonymous = True  # type: ignore[attr-defined]
+            token = (settings.data_dir / "token").read_text().strip()
+            login = await browser.post(
+                "/login", json={"token": token}, headers=AS_TAILSCALE_SERVE_FORWARDS
+            )
+            if not allowed:
+                assert login.status_code == 403
+                assert (await login.get_json())["code"] == "bad_host"
+                continue
+            assert login.status_code == 200 and "Secure" in login.headers["Set-Cookie"]
+            async with browser.websocket("/ws", headers=AS_TAILSCALE_SERVE_FORWARDS) as ws:
+                assert (await receive(ws))["type"] == "hello"
+            stranger = running.app.test_client()
+            stranger.anonymous = True  # type: ignore[attr-defined]
+            refused = await stranger.get("/api/sessions", headers=AS_TAILSCALE_SERVE_FORWARDS)
+            assert refused.status_code == 401
