@@ -31,9 +31,14 @@ log = logging.getLogger(__name__)
 _LIMIT = re.compile(r"[0-9]{1,9}")
 
 
-def blueprint(desk: Callable[[], DecisionDesk], emit: Callable[[], Emit]) -> Blueprint:
+def blueprint(
+    desk: Callable[[], DecisionDesk],
+    emit: Callable[[], Emit],
+    driven: Callable[[str], bool] = lambda _session_id: False,
+) -> Blueprint:
     """The routes, asking `desk()` for the serving app's desk (the server builds it), and
-    telling the session through `emit()` (its ingest) when a call is held and let go."""
+    telling the session through `emit()` (its ingest) when a call is held and let go.
+    `driven(session_id)`: a session observer launched and drives, whose hook steps aside."""
     bp = Blueprint("approvals", __name__)
 
     @bp.post("/api/hook/permission")
@@ -41,7 +46,7 @@ def blueprint(desk: Callable[[], DecisionDesk], emit: Callable[[], Emit]) -> Blu
         agent = request.args.get("agent", "")
         raw = await request.get_data(as_text=False)
         body = raw if isinstance(raw, bytes) else raw.encode()
-        answer = await ask(desk(), agent, body, emit())
+        answer = await ask(desk(), agent, body, emit(), driven)
         return jsonify(answer or {"decision": None})
 
     @bp.get("/api/away")
@@ -103,10 +108,19 @@ def blueprint(desk: Callable[[], DecisionDesk], emit: Callable[[], Emit]) -> Blu
 
 
 async def ask(
-    desk: DecisionDesk, agent: str, raw: bytes, emit: Emit | None = None
+    desk: DecisionDesk,
+    agent: str,
+    raw: bytes,
+    emit: Emit | None = None,
+    driven: Callable[[str], bool] = lambda _session_id: False,
 ) -> dict[str, Any] | None:
     """The hook's question, answered: a decision, or None (the agent asks as usual). While
-    the call is held, its session says so (`emit`): the request, held, then its release."""
+    the call is held, its session says so (`emit`): the request, held, then its release.
+
+    A session observer launched (`driven`) is answered through its own channel (Claude's
+    stream-json, `codex app-server`): its hook gets no decision at once, so the agent asks
+    that channel and the session shows `permission` then, instead of a hold nobody sees
+    (away mode held a launched Codex session's call 108 s, until away mode went off)."""
     row = agents.get(agent)
     if row is None or not row.decides:
         return None
@@ -118,6 +132,8 @@ async def ask(
     except (ParseError, ValueError, RecursionError):  # RecursionError: nested too deep
         return None
     for event in events:
+        if event.kind is Kind.APPROVAL_REQUEST and driven(event.session_id):
+            return None
         if event.kind is Kind.APPROVAL_REQUEST and event.tool_key:
             cwd = data.get("cwd") if isinstance(data, dict) else None
             tool_input = data.get("tool_input") if isinstance(data, dict) else None

@@ -18,6 +18,7 @@ from quart import Quart, Response, jsonify
 
 from observer import __version__
 from observer.approvals import codex_daemon, hook_api
+from observer.core.state import DIRECT
 from observer.direct.manager import DirectSessions
 from observer.ingest.drain import Ingestor
 from observer.runtime.decisions import DecisionDesk
@@ -64,6 +65,12 @@ def _start_notifier(
     )
     supervisor.start("notifier", notifier.run)
     return notifier
+
+
+def _driven_by_observer(session_id: str) -> bool:
+    """A session observer launched: its approvals come through its own channel."""
+    state = runtime().hub.book.get(session_id)
+    return state is not None and state.control == DIRECT
 
 
 def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quart:
@@ -143,7 +150,9 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     app.register_blueprint(history_api.bp)  # ended sessions, a page at a time
     app.register_blueprint(ws.bp)
     app.register_blueprint(
-        hook_api.blueprint(lambda: runtime().desk, lambda: runtime().ingestor.apply)
+        hook_api.blueprint(
+            lambda: runtime().desk, lambda: runtime().ingestor.apply, _driven_by_observer
+        )
     )
     app.register_blueprint(forward_api.bp)  # POST /api/ingest, from `observer forward`
     app.register_blueprint(metrics.bp)  # GET /metrics, for Prometheus

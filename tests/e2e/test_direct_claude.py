@@ -5,6 +5,7 @@ The user's own hooks are installed too (the lab installs them), and still one se
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -81,3 +82,23 @@ def test_killing_the_agent_mid_turn_ends_the_session_within_2_s(lab: Lab) -> Non
     )
     assert took < 2, took
     assert reason == "process killed (SIGKILL)"
+
+
+def test_in_away_mode_a_launched_session_asks_at_once(lab: Lab) -> None:
+    """Away mode holds terminal sessions' calls in the decision hook; a session observer
+    launched asks through its stream-json, and shows `permission` at once, never held."""
+    lab.observer("away", "on")
+    try:
+        sid, cwd = launch(lab, "claude", "away-direct", "[[scenario:perm]] Create the file")
+        wait_status(lab, sid, "permission", timeout=30)
+        request_id = lab.recorder.last_pending(sid)["request_id"]
+        reply = act(
+            lab, type="approve_tool", session_id=sid, request_id=request_id, decision="allow"
+        )
+        assert reply.get("ok") is True, reply
+        wait_status(lab, sid, "waiting")
+        assert (cwd / "perm_test.txt").exists()
+        entries = json.loads(lab.observer("audit", "--json").stdout)
+        assert not [e for e in entries if e.get("by") == "timeout"]  # nothing was held
+    finally:
+        lab.observer("away", "off")

@@ -120,3 +120,28 @@ def stored_state(lab: Lab, session_id: str) -> dict[str, Any]:
         (row,) = db.execute("select state from sessions where id = ?", (session_id,))
     state: dict[str, Any] = json.loads(row[0])
     return state
+
+
+def test_in_away_mode_a_launched_session_asks_at_once(lab: Lab) -> None:
+    """Away mode holds terminal sessions' calls in the decision hook; a session observer
+    launched answers through its own app-server channel, so its hook must step aside: the
+    approval shows as `permission` at once, not after the hook's hold ran out."""
+    lab.observer("away", "on")
+    try:
+        started = time.monotonic()
+        sid, cwd = launch(lab, "codex", "away-direct", "[[scenario:escalate]] Create the file")
+        wait_status(lab, sid, "permission", timeout=30)
+        asked_after = time.monotonic() - started
+        reply = act(
+            lab,
+            type="approve_tool",
+            session_id=sid,
+            request_id=lab.recorder.last_pending(sid)["request_id"],
+            decision="allow",
+        )
+        assert reply.get("ok") is True, reply
+        wait_status(lab, sid, "waiting")
+        assert (cwd / "perm_test.txt").exists()
+        print(f"away mode, launched Codex: permission {asked_after:.2f} s after launch")
+    finally:
+        lab.observer("away", "off")

@@ -494,3 +494,26 @@ def test_each_audit_entry_is_one_readable_line_in_the_servers_log(
         "approval: question answered in session s3, by me@ws:x, via direct",
         "rule 1 removed: deny * Bash 'rm -rf *', by token@http:<local>",
     ]
+
+
+async def test_a_launched_sessions_hook_gets_no_decision_even_when_away(tmp_path: Path) -> None:
+    """Its approvals come through observer's own channel with the agent: never held here."""
+    from observer.approvals.hook_api import ask
+
+    desk = DecisionDesk(tmp_path, away_timeout=30)
+    desk.set_away(True, by="test")
+    session_id = json.loads(perm_payload())["session_id"]
+    driven = {session_id}
+    answer = await asyncio.wait_for(
+        ask(desk, "claude", perm_payload(), None, lambda sid: sid in driven), 5
+    )
+    assert answer is None and not desk.is_holding(session_id)
+    driven.clear()  # a terminal session: held (and released when away mode goes off)
+    held = asyncio.create_task(ask(desk, "claude", perm_payload(), None, lambda sid: sid in driven))
+    for _ in range(200):
+        if desk.is_holding(session_id):
+            break
+        await asyncio.sleep(0.01)
+    assert desk.is_holding(session_id)
+    desk.set_away(False, by="test")
+    assert await asyncio.wait_for(held, 5) is None
