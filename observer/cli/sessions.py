@@ -182,15 +182,23 @@ def audit(
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Every approval decision, rule change and away-mode switch: who, from where, when."""
+    """Every approval decision, rule change and away-mode switch: who (the token, a device by
+    its name, a notification's button), from where, when."""
     from observer.clients.local_http import request_json
 
-    entries = request_json(settings_for(data_dir), "GET", f"/api/audit?limit={limit}")["entries"]
+    settings = settings_for(data_dir)
+    entries = request_json(settings, "GET", f"/api/audit?limit={limit}")["entries"]
     if as_json:
         typer.echo(json.dumps(entries, indent=2))
         return
+    # Which device each login is, by name (`observer devices`); a revoked one keeps its id.
+    names = {d["id"]: d["name"] for d in request_json(settings, "GET", "/api/devices")["devices"]}
     for entry in entries:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["at"]))
+        by = str(entry.get("by") or "")
+        login = by.split("@", 1)[0].removeprefix("login:") if by.startswith("login:") else None
+        if login in names:
+            entry["by"] = by.replace(f"login:{login}", f"login:{login} ({names[login]})", 1)
         what = ", ".join(f"{k}={v}" for k, v in entry.items() if k != "at")
         typer.echo(f"{when}  {what}")
 

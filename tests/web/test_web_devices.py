@@ -58,6 +58,14 @@ def test_pair_a_phone_then_revoke_it(tmp_path: Path, phone: Page) -> None:
         )
         assert "403" in again.stderr
 
+        # What the phone does is audited as that device, by name.
+        switched = phone.request.post(
+            f"{url}/api/away", data='{"on": true}', headers={"Content-Type": "application/json"}
+        )
+        assert switched.ok, switched.text()
+        audit = _observer(data, "audit").stdout.splitlines()
+        assert f"by=login:{device_id} (test phone)@http:" in audit[-1], audit[-1]
+
         revoked = _observer(data, "devices", "--revoke", device_id)
         assert "shut out" in revoked.stdout
         expect(phone.locator("#auth")).to_be_visible(timeout=10_000)
