@@ -27,6 +27,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("PI_CODING_AGENT_DIR", str(home / ".pi" / "agent"))
     for name in (
         "OBSERVER_BIND",
+        "OBSERVER_CERTFILE",  # a developer's certificate would turn every test server to TLS
+        "OBSERVER_KEYFILE",
         "OBSERVER_TOKEN",
         "OBSERVER_CLAUDE_DIR",
         "OBSERVER_CODEX_DIR",
