@@ -200,7 +200,9 @@ register(
             "end_session",
             "resume_session",
         ),
-        observed_actions=("approve_tool",),
+        # Through its hooks (observer/runtime/relay.py): a message while observer holds its
+        # Stop hook in away mode, a stop at the next tool boundary.
+        observed_actions=("approve_tool", "send_message", "interrupt_session"),
         decides=True,
     )
 )

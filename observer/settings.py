@@ -108,9 +108,8 @@ def _content(value: object) -> str:
 
 
 def _quiet_hours(value: object) -> str:
-    text = str(value).strip()
-    parse_quiet_hours(text)  # ValueError says what is wrong
-    return text
+    parse_quiet_hours(str(value))  # ValueError says what is wrong
+    return str(value).strip()
 
 
 def _http_url(value: object) -> str:
@@ -187,6 +186,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("away_timeout", 300.0, _seconds,
         "Away mode: seconds a tool call is held for a decision from a client before the "
         "agent's own prompt takes over."),
+    Setting("away_reply_timeout", 300.0, _seconds,
+        "Away mode: seconds a finished Claude Code turn waits for a client's message, then stops."),
     Setting("notify_desktop", False, _boolean,
         "Desktop notifications (notify-send on Linux, osascript on macOS) on approvals, "
         "questions and finished turns."),
@@ -207,8 +208,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("notify_quiet_hours", None, _quiet_hours,
         "Hours a channel sends nothing, in local time, e.g. \"ntfy=22:00-07:00, "
         "desktop=23:00-08:00\" (* for every channel); the page still shows everything."),
-    Setting("notify_action_ttl", 1800.0, _seconds,
-        "Seconds a notification's Approve, Deny or answer button works (once)."),
+    Setting("notify_action_ttl", 1800.0, _seconds, "Seconds a notification's button works, once."),
     Setting("public_url", None, _http_url,
         "Base URL of the web page, for the deep link in each notification.",
         shown="the server's local URL"),
@@ -269,6 +269,7 @@ class Settings:
     timeline_max_item_chars: int = _default("timeline_max_item_chars")
     timeline_max_mb: float = _default("timeline_max_mb")
     away_timeout: float = _default("away_timeout")
+    away_reply_timeout: float = _default("away_reply_timeout")
     notify_desktop: bool = _default("notify_desktop")
     notify_webhook: str | None = _default("notify_webhook")
     notify_ntfy: str | None = _default("notify_ntfy")

@@ -24,22 +24,46 @@ from observer.core.events import Emit, Event, Kind, Origin
 from observer.core.policy import UNSCOPED_ALLOW, Rule, RuleError, subject_of, unscoped_allow
 from observer.runtime.decisions import DecisionDesk, StorageError, real_path
 from observer.runtime.hub import Hub
+from observer.runtime.relay import Relay
 from observer.runtime.request_body import json_body
 from observer.runtime.supervisor import tick
 
 log = logging.getLogger(__name__)
 _LIMIT = re.compile(r"[0-9]{1,9}")
+_SESSION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def blueprint(
     desk: Callable[[], DecisionDesk],
     emit: Callable[[], Emit],
     driven: Callable[[str], bool] = lambda _session_id: False,
+    relay: Callable[[], Relay] | None = None,
 ) -> Blueprint:
     """The routes, asking `desk()` for the serving app's desk (the server builds it), and
     telling the session through `emit()` (its ingest) when a call is held and let go.
-    `driven(session_id)`: a session observer launched and drives, whose hook steps aside."""
+    `driven(session_id)`: a session observer launched and drives, whose hook steps aside.
+    `relay()`: a message for, or a stop of, a session started in a terminal."""
     bp = Blueprint("approvals", __name__)
+
+    @bp.post("/api/hook/reply")
+    async def hook_reply() -> Response:
+        """The Stop hook's wait (away mode): a client's message for the session, or none."""
+        agent, session_id = await _hook_session()
+        if relay is None or session_id is None or driven(session_id):
+            return jsonify({"message": None})
+        announce = _listening(emit(), agent, session_id)
+        message = await relay().wait_reply(agent, session_id, announce)
+        return jsonify({"message": message})
+
+    @bp.post("/api/hook/stop")
+    async def hook_stop() -> Response:
+        """A tool boundary's check: was this session asked to stop?"""
+        _agent, session_id = await _hook_session()
+        if relay is None or session_id is None or driven(session_id):
+            return jsonify({"stop": False})
+        by = relay().take_stop(session_id)
+        reason = f"stopped from observer ({by.split('@', 1)[0]})" if by else None
+        return jsonify({"stop": by is not None, "reason": reason})
 
     @bp.post("/api/hook/permission")
     async def hook_permission() -> Response:
@@ -105,6 +129,34 @@ def blueprint(
         return jsonify({"entries": desk().audit_entries(count)})
 
     return bp
+
+
+async def _hook_session() -> tuple[str, str | None]:
+    """The agent (`?agent=`, one whose observed sessions take messages and stops) and the
+    session id of a hook's payload; None when either is not one."""
+    agent = request.args.get("agent", "")
+    row = agents.get(agent)
+    if row is None or "send_message" not in row.observed_actions:
+        return agent, None
+    raw = await request.get_data(as_text=False)
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return agent, None
+    session_id = data.get("session_id") if isinstance(data, dict) else None
+    if not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id):
+        return agent, None
+    return agent, session_id
+
+
+def _listening(emit: Emit, agent: str, session_id: str) -> Callable[[bool], Awaitable[None]]:
+    """Tell the session its Stop hook is held for a message (a client may send one), then not."""
+
+    async def announce(on: bool) -> None:
+        wire = "hook:listening" if on else "hook:not-listening"
+        await emit([Event(Kind.METADATA, session_id, agent, time.time(), wire, listening=on)])
+
+    return announce
 
 
 async def ask(

@@ -48,3 +48,17 @@ def capabilities(agent: str, control: str) -> tuple[str, ...]:
     if control != "direct":
         return _OBSERVED.get(agent, ())
     return _DIRECT.get(agent, ())
+
+
+def offered(agent: str, control: str, *, held: bool, listening: bool, working: bool) -> list[str]:
+    """The actions a client may take now: a launched session's, by its agent. An observed
+    one's only while the way to it is open, since nothing else would hear them: approval
+    while observer holds its request (`held`: in away mode the decide hook waits on it, or
+    Codex's daemon asked us); a message while observer holds its Stop hook (`listening`); a
+    stop while it works on this machine (`working`: its hooks check at the next tool
+    boundary)."""
+    actions = capabilities(agent, control)
+    if control == "direct":
+        return list(actions)
+    open_now = {"approve_tool": held, "send_message": listening, "interrupt_session": working}
+    return [action for action in actions if open_now.get(action, True)]

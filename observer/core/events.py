@@ -121,6 +121,10 @@ class Event:
     # the wait timed out, away mode went off, the daemon went away). None: says nothing of it.
     held: bool | None = None
     subject: str | None = None  # a held call as the approval rules see it (core/policy.py)
+    # Observer holds this session's Stop hook in away mode, so a client's message continues it
+    # (True, with METADATA), or no longer does (False: a message went, the wait ran out, away
+    # mode went off). None: says nothing of it.
+    listening: bool | None = None
     # What a question asks (`question()` below), when the agent says more than its text.
     questions: tuple[dict[str, Any], ...] | None = None
 

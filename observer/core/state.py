@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
-from observer.core.capabilities import capabilities
+from observer.core.capabilities import offered
 from observer.core.events import Event, Kind
 from observer.core.policy import exact_pattern
 from observer.core.table import HELD, TABLE, Status
@@ -95,6 +95,7 @@ class SessionState:
     # The machine the agent runs on when it is not this one (its events came through `observer
     # forward`); None: this machine. Its pid names a process there, never one here.
     host: str | None = None
+    listening: bool = False  # its Stop hook held (away mode): a client's message continues it
 
     def public(self) -> dict[str, Any]:
         """The fields clients see, JSON-ready."""
@@ -133,16 +134,18 @@ class SessionState:
             "capabilities": self.offered(),
             "usage": self.usage,
             "host": self.host,
+            "listening": self.listening,
         }
 
     def offered(self) -> list[str]:
-        """The actions a client may take now: a launched session's, by its agent; an observed
-        one's approval only while observer holds its request (in away mode, the decide hook
-        waits on it; or Codex's daemon asked us), since nothing else would hear the answer."""
-        offered = capabilities(self.agent, self.control)
-        if self.control == DIRECT or self._held():
-            return list(offered)
-        return [action for action in offered if action != "approve_tool"]
+        """The actions a client may take now (core/capabilities.py, `offered`)."""
+        return offered(
+            self.agent,
+            self.control,
+            held=self._held(),
+            listening=self.listening and self.status is Status.WAITING,
+            working=self.status is Status.WORKING and self.host is None,
+        )
 
     def _held(self) -> bool:
         p = self.pending
@@ -209,6 +212,8 @@ def transition(state: SessionState | None, event: Event, now: float) -> Transiti
         changes["status"] = status
         changes["status_since"] = event.at
     new_status: Status = changes.get("status", state.status)
+    if event.listening is not None or ("status" in changes and new_status is not Status.WAITING):
+        changes["listening"] = bool(event.listening)  # or over: a new turn, a request, the end
     pending = _pending(new_status, state, event)
     if pending is not _UNCHANGED:
         changes["pending"] = pending
@@ -431,21 +436,10 @@ def _request_id(state: SessionState, event: Event) -> str:
     return f"{event.wire}:{event.at:.6f}"
 
 
-_PUBLIC_FIELDS = (
-    "status",
-    "cwd",
-    "project",
-    "git_branch",
-    "model",
-    "title",
-    "last_message",
-    "current_tool",
-    "pending",
-    "pid",
-    "ended_reason",
-    "error",
-    "control",
-    "host",
+# What clients see change (a change to anything else is not a new revision).
+_PUBLIC_FIELDS = tuple(
+    "status cwd project git_branch model title last_message current_tool"
+    " pending pid ended_reason error control host listening".split()
 )
 
 

@@ -126,18 +126,39 @@ class DecideHook:
     flag: str  # <data dir>/decide.on: without it the hook returns at once, untouched
     url: str
     wait: float
+    # Claude Code's reply and stop (observer/runtime/relay.py): the Stop hook waits for a
+    # client's message while <data dir>/reply.on exists (away mode), up to reply_wait; the
+    # tool boundaries ask whether to stop while <data dir>/stop.on exists (a stop pending).
+    reply_flag: str = ""
+    stop_flag: str = ""
+    reply_wait: float = 300.0
 
-    def command(self, agent: str) -> str:
+    def command(self, agent: str, flag: str = "", wait: float | None = None, mode: str = "") -> str:
         q = shlex.quote
+        waited = self.wait if wait is None else wait
+        asked = f" {mode}" if mode else ""
         return (
-            f"[ -f {q(self.flag)} ] && {q(self.python)} {q(self.script)} {q(self.url)} "
-            f"{agent} {self.wait:g} 2>/dev/null; exit 0"
+            f"[ -f {q(flag or self.flag)} ] && {q(self.python)} {q(self.script)} {q(self.url)} "
+            f"{agent} {waited:g}{asked} 2>/dev/null; exit 0"
         )
 
     def entry(self, agent: str) -> dict[str, object]:
         # Synchronous: the agent must wait for the decision. Its timeout outlives the server's
         # own wait, so the server, not the agent, ends a wait that finds nobody.
         return {"type": "command", "command": self.command(agent), "timeout": int(self.wait) + 30}
+
+    def reply_entry(self, agent: str) -> dict[str, object]:
+        """On Stop: synchronous, so Claude waits for the message; one `test` when not away."""
+        command = self.command(agent, self.reply_flag, self.reply_wait, "reply")
+        return {"type": "command", "command": command, "timeout": int(self.reply_wait) + 30}
+
+    def stop_entry(self, agent: str) -> dict[str, object]:
+        """At each tool boundary: synchronous, one `test` of stop.on while no stop is pending."""
+        return {
+            "type": "command",
+            "command": self.command(agent, self.stop_flag, 5, "stop"),
+            "timeout": 15,
+        }
 
 
 def decide_hook_for(settings: Any) -> DecideHook:
@@ -149,6 +170,9 @@ def decide_hook_for(settings: Any) -> DecideHook:
         flag=str(settings.data_dir / "decide.on"),
         url=settings.hook_url(),
         wait=float(settings.away_timeout),
+        reply_flag=str(settings.data_dir / "reply.on"),
+        stop_flag=str(settings.data_dir / "stop.on"),
+        reply_wait=float(settings.away_reply_timeout),
     )
 
 
@@ -159,6 +183,10 @@ def observer_group(
     entries = [observer_entry(event, hook_path, spool_dir)]
     if decide is not None and event == "PermissionRequest":
         entries.append(decide.entry("claude"))
+    if decide is not None and decide.reply_flag and event == "Stop":
+        entries.append(decide.reply_entry("claude"))
+    if decide is not None and decide.stop_flag and event in ("PreToolUse", "PostToolUse"):
+        entries.append(decide.stop_entry("claude"))
     group["hooks"] = entries
     return group
 

@@ -327,6 +327,10 @@ class DecisionDesk:
         else:
             self.flag_path.unlink(missing_ok=True)
 
+    def audit(self, entry: dict[str, Any]) -> None:
+        """An entry of another part's (a reply, a stop: observer/runtime/relay.py)."""
+        self._audit(entry)
+
     def _audit(self, entry: dict[str, Any]) -> None:
         line = json.dumps({"at": round(self.clock(), 3), **entry}, sort_keys=True)
         with self.audit_path.open("a", encoding="utf-8") as handle:
@@ -352,6 +356,10 @@ def audit_line(entry: dict[str, Any]) -> str:
         f"{entry.get('session_id', '?')} ({entry.get('agent', '?')})"
     )
     via = f", via {entry['via']}" if entry.get("via") else ""
+    if entry.get("replied"):
+        return f"message sent to session {entry.get('session_id', '?')}{by}"
+    if entry.get("stop"):
+        return f"stop {entry['stop']} for session {entry.get('session_id', '?')}{by}"
     if entry.get("answered"):
         return f"approval: question answered in session {entry.get('session_id', '?')}{by}{via}"
     decision = entry.get("decision")

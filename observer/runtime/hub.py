@@ -249,7 +249,11 @@ def _log_session(effect: Effect, state: SessionState, event: Event) -> None:
 
 
 def _may_change_capabilities(changed: tuple[str, ...]) -> bool:
-    return "pending" in changed or "control" in changed
+    return bool(_CAPABILITY_INPUTS.intersection(changed))
+
+
+# What `SessionState.offered` reads.
+_CAPABILITY_INPUTS = frozenset({"pending", "control", "status", "listening", "host"})
 
 
 def _ends_history(event: Event) -> bool:

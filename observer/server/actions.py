@@ -7,6 +7,8 @@ It decides, by the session's control and agent, which path answers:
   Codex, and pi through its gate extension): the approval desk answers the hook;
 - a Codex TUI session whose approval reached us through Codex's daemon (the hook let it through):
   the daemon's attacher answers it;
+- a message to, or a stop of, an observed Claude Code session: its hooks, through the relay
+  (observer/runtime/relay.py: the Stop hook held in away mode, the check at a tool boundary);
 - `set_away`, which names no session: the desk.
 
 Every refusal is an `ActionError` whose code the reply carries (and which, over HTTP, chooses
@@ -24,6 +26,7 @@ from observer.core.errors import ActionError
 from observer.direct.manager import DirectSessions, text_param
 from observer.runtime.decisions import DecisionDesk
 from observer.runtime.hub import Message, error
+from observer.runtime.relay import Relay
 
 _HTTP_STATUS = {
     "bad_request": 400,
@@ -45,11 +48,13 @@ class Actions:
         book: SessionBook,
         desk: DecisionDesk,
         daemon: DaemonAttacher | None = None,
+        relay: Relay | None = None,
     ) -> None:
         self.launched = launched
         self.book = book
         self.desk = desk
         self.daemon = daemon  # Codex TUI sessions, through its daemon
+        self.relay = relay  # observed Claude sessions: a message, a stop
 
     async def run(self, action: str, params: object) -> Message:
         """Run one client action; the reply says which action, and either ok or why not."""
@@ -88,7 +93,35 @@ class Actions:
         if action == "approve_tool" and not self.launched.launched(session_id):
             await self._approve_observed(session_id, params, by)
             return
+        relayed = ("send_message", "interrupt_session")
+        if action in relayed and self.relay is not None and not self.launched.launched(session_id):
+            self._relay(action, session_id, params, by)
+            return
         await self.launched.act(action, session_id, params)
+
+    def _relay(self, action: str, session_id: str, params: dict[str, Any], by: str) -> None:
+        """A message to, or a stop of, a session observer only watches: through its hooks,
+        when the session offers it now (its capabilities say when)."""
+        assert self.relay is not None
+        state = self.book.get(session_id)
+        if state is None or not state.materialized:
+            raise ActionError("not_found", f"no session {session_id!r}")
+        if state.control == "direct":
+            raise ActionError("ended", f"session {session_id!r} is not running")
+        if action not in capabilities(state.agent, state.control):
+            raise ActionError("unsupported", f"{state.agent} sessions can only be watched")
+        if action == "send_message":
+            text = text_param(params, "text")
+            if not self.relay.reply(session_id, text, by):
+                raise ActionError(
+                    "unsupported",
+                    "this session takes a message only when its turn has ended in away mode "
+                    "(observer holds its Stop hook)",
+                )
+            return
+        if action not in state.offered():
+            raise ActionError("unsupported", "this session is not working: nothing to stop")
+        self.relay.request_stop(session_id, state.agent, by)
 
     async def _approve_observed(self, session_id: str, params: dict[str, Any], by: str) -> None:
         """A session observer only watches, whose PermissionRequest hook holds the call (away

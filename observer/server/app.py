@@ -23,6 +23,7 @@ from observer.direct.manager import DirectSessions
 from observer.ingest.drain import Ingestor
 from observer.runtime.decisions import DecisionDesk
 from observer.runtime.hub import Hub
+from observer.runtime.relay import Relay
 from observer.runtime.supervisor import Supervisor
 from observer.server import (
     act_api,
@@ -100,6 +101,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
         notifier = _start_notifier(settings, hub, tasks, access)
         desk = DecisionDesk(settings.data_dir, settings.away_timeout)
         desk.listeners.append(partial(feed.tell_away, hub))  # clients hear away mode switch
+        relay = Relay(settings.data_dir, desk, settings.away_reply_timeout)
         tasks.start("approvals", partial(hook_api.follow, hub, desk))
         launched = DirectSessions(
             ingestor.apply,
@@ -121,7 +123,8 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
             hub=hub,
             ingestor=ingestor,
             desk=desk,
-            actions=Actions(launched, hub.book, desk, daemon),
+            relay=relay,
+            actions=Actions(launched, hub.book, desk, daemon, relay),
             forwarded=forward_api.Receiver(ingestor),
             metrics=counted,
             notifier=notifier,
@@ -151,7 +154,10 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
     app.register_blueprint(ws.bp)
     app.register_blueprint(
         hook_api.blueprint(
-            lambda: runtime().desk, lambda: runtime().ingestor.apply, _driven_by_observer
+            lambda: runtime().desk,
+            lambda: runtime().ingestor.apply,
+            _driven_by_observer,
+            lambda: runtime().relay,
         )
     )
     app.register_blueprint(forward_api.bp)  # POST /api/ingest, from `observer forward`

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from observer.runtime.decisions import DecisionDesk
     from observer.runtime.hub import Hub
     from observer.runtime.notify_send import Notifier
+    from observer.runtime.relay import Relay
     from observer.runtime.supervisor import Supervisor
     from observer.server.access import Access
     from observer.server.actions import Actions
@@ -39,6 +40,7 @@ class Runtime:
     hub: Hub
     ingestor: Ingestor
     desk: DecisionDesk
+    relay: Relay  # messages to and stops of sessions started in a terminal (Claude Code)
     actions: Actions  # every client action, whichever path answers it
     forwarded: Receiver  # POST /api/ingest, from `observer forward`
     metrics: Metrics  # GET /metrics: its registry outlives a serving, like the feed

@@ -89,6 +89,8 @@ SESSION_FIELDS: dict[str, Schema] = {
     "capabilities": {"type": "array", "items": {"type": "string"}},
     "usage": {"type": ["object", "null"]},  # tokens, cost, context, rate limits (docs/usage.md)
     "host": TEXT,  # the machine that forwarded it (`observer forward`); null: this one
+    # Observer holds its Stop hook (away mode): `send_message` continues the session.
+    "listening": {"type": "boolean"},
 }
 SESSION: Schema = {
     "type": "object",

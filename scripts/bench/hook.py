@@ -142,6 +142,28 @@ def installed_command(spool_dir: Path) -> str:
     return hook_command("PostToolUse", str(HOOK), str(spool_dir))
 
 
+STOP_LABEL = (
+    "(e) the stop check at a tool boundary, no stop pending (as install-hooks registers it)"
+)
+
+
+def stop_check_command(base: Path) -> str:
+    """Exactly the synchronous PreToolUse/PostToolUse entry install-hooks writes for Claude
+    (observer/runtime/relay.py): one `test` of <data dir>/stop.on, absent while no stop waits."""
+    from observer.install.hooks import DecideHook
+
+    decide = DecideHook(
+        python=sys.executable,
+        script=str(ROOT / "hooks" / "observer-decide"),
+        flag=str(base / "decide.on"),
+        url="unix:" + str(base / "observer.sock"),
+        wait=300.0,
+        reply_flag=str(base / "reply.on"),
+        stop_flag=str(base / "stop.on"),
+    )
+    return str(decide.stop_entry("claude")["command"])
+
+
 def write_script(path: Path, text: str) -> Path:
     path.write_text(text)
     path.chmod(0o755)
@@ -381,7 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         hook_spool = spool("spool-hook")
         bare = Candidate(BARE, "cat >/dev/null")
         hook = Candidate(HOOK_LABEL, installed_command(hook_spool), hook_spool)
-        candidates = [bare, hook]
+        stop = Candidate(STOP_LABEL, stop_check_command(base))
+        candidates = [bare, hook, stop]
         curl_up: Candidate | None = None
         if curl is not None:
             up = write_script(base / "forward-up", CURL_FORWARDER.format(port=port))
@@ -417,6 +440,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(candidates))
     print()
     verdict_lines = verdicts(bare, hook, curl_up)
+    stop_ratio = median(stop.samples) / median(bare.samples)
+    verdict_lines.append(
+        f"- the stop check within {TARGET_VS_BARE}x bare: "
+        f"**{'PASS' if stop_ratio <= TARGET_VS_BARE else 'FAIL'}** "
+        f"({median(stop.samples):.2f} ms = {stop_ratio:.2f}x; Claude runs it beside the async "
+        "observer-hook at each tool boundary, and waits for it: one `test` while no stop waits)"
+    )
     print("\n".join(verdict_lines))
     failed = [c for c in candidates if c.failures]
     for c in failed:

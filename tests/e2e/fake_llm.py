@@ -13,7 +13,8 @@ takes the name the request's tools offer (`Bash` is pi's `bash`).
 The scenario is chosen by a marker in the first user message, `[[scenario:NAME]]`:
 text, bash, perm (a command that needs permission), escalate (a Codex command that asks to
 leave the sandbox, so it needs approval under on-request), question (AskUserQuestion),
-slow (a long-running command, to interrupt), slowtext (a slow stream), apierror (HTTP 400),
+slow (a long-running command, to interrupt), steps (five 1 s commands in a row, to stop
+between), slowtext (a slow stream), apierror (HTTP 400),
 edit (read README.md, then change its title: Claude's Edit, Codex's apply_patch, pi's edit).
 Requests without tools (title generation and other side calls) get a short text. While a file
 `llm.hold` exists beside the port file, scripted replies wait for it to go.
@@ -218,8 +219,22 @@ SCENARIOS: dict[str, Callable[[Request], list[Block] | str]] = {
         ]
     ),
     "edit": edit,
+    "steps": lambda req: steps(req),
     APIERROR: lambda req: APIERROR,
 }
+
+
+STEPS = 5
+
+
+def steps(req: Request) -> list[Block]:
+    """Five short Bash calls, one after another, each adding a line to steps.txt, then a
+    summary: a turn with a tool boundary every second, to stop at one of them."""
+    step = tool_results(req)
+    if step < STEPS:
+        command = f"sleep 1 && echo step{step} >> steps.txt"
+        return [tool("Bash", {"command": command, "description": f"Step {step}"})]
+    return [text("All steps done.")]
 
 
 def chat_as_messages(req: Request) -> Request:
@@ -409,7 +424,9 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._hold()
             blocks = SCENARIOS[scenario](req)
-        self._log({"api": "anthropic", "scenario": scenario, "reply": blocks})
+        self._log(
+            {"api": "anthropic", "scenario": scenario, "reply": blocks, "user": all_user_text(req)}
+        )
         if blocks == APIERROR or isinstance(blocks, str):
             self._json(
                 400,

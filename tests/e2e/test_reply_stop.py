@@ -1,0 +1,134 @@
+"""Replying to and stopping a Claude Code session started in a terminal (`claude -p`, the
+pinned version), through its hooks (observer/runtime/relay.py): in away mode its turn ends, the
+session shows `waiting` and offers `send_message`; a WebSocket message makes Claude run another
+turn with that text (the fake LLM receives it); with no message before the timeout, Claude ends
+as usual; with observer killed mid-wait, Claude ends as usual within 2 s. `interrupt_session`
+during a turn of several Bash calls stops it at the next tool boundary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.direct import act
+from tests.e2e.harness import Lab, open_lab, wait_until
+from tests.e2e.test_away import kill_observer, session_of
+
+pytestmark = pytest.mark.e2e
+REPLY_WAIT = 6  # away_reply_timeout in these labs: long enough to answer, short to wait out
+STREAM = ["--output-format", "stream-json", "--verbose"]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    opened = open_lab(tmp_path, {"OBSERVER_AWAY_REPLY_TIMEOUT": str(REPLY_WAIT)})
+    try:
+        yield opened
+    finally:
+        opened.close()
+    assert not opened.recorder.violations, "\n".join(opened.recorder.violations[:20])
+
+
+def start(claude: Path, lab: Lab, name: str, prompt: str, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(claude), "-p", prompt, *STREAM, *extra],
+        cwd=lab.workdir(name),
+        env=lab.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def capabilities(lab: Lab, session_id: str) -> list[str]:
+    """The session's capabilities as the newest message that carried them said."""
+    with lab.recorder.lock:
+        for message in reversed(lab.recorder.messages):
+            if message.get("session_id") != session_id:
+                continue
+            fields = message.get("changes") or message.get("session") or {}
+            if "capabilities" in fields:
+                found: list[str] = fields["capabilities"]
+                return found
+    return []
+
+
+def llm_prompts(lab: Lab) -> list[str]:
+    """Every user text the fake LLM was sent, in order."""
+    texts = []
+    for line in (lab.root / "llm.jsonl").read_text().splitlines():
+        entry: dict[str, Any] = json.loads(line)
+        texts.append(str(entry.get("user") or ""))
+    return texts
+
+
+def finished(process: subprocess.Popen[str], timeout: float) -> float:
+    """Seconds until the process exits (it must, within `timeout`)."""
+    started = time.monotonic()
+    assert process.stdout is not None
+    process.stdout.read()
+    process.stdout.close()
+    process.wait(timeout=timeout)
+    return time.monotonic() - started
+
+
+def test_a_message_continues_the_session_then_it_ends_as_usual(claude_bin: Path, lab: Lab) -> None:
+    lab.observer("away", "on")
+    claude = start(claude_bin, lab, "reply", "[[scenario:text]] Say hello")
+    session = session_of(claude)
+    wait_until(lambda: "send_message" in capabilities(lab, session), "send_message offered")
+    assert lab.recorder.statuses(session)[-1] == "waiting"
+    reply = act(lab, type="send_message", session_id=session, text="one more thing, please")
+    assert reply.get("ok") is True, reply
+    wait_until(
+        lambda: any("one more thing, please" in t for t in llm_prompts(lab)),
+        "the fake LLM to receive the message",
+    )
+    # The second turn ends too; nobody writes: Claude stops as it would without observer.
+    wait_until(lambda: "send_message" in capabilities(lab, session), "listening again")
+    assert finished(claude, REPLY_WAIT + 30) <= REPLY_WAIT + 20
+    assert claude.returncode == 0
+    entries = json.loads(lab.observer("audit", "--json").stdout)
+    assert [e["by"].split("@")[0] for e in entries if e.get("replied")] == ["token"]
+    again = act(lab, type="send_message", session_id=session, text="too late")
+    assert again.get("code") == "unsupported", again
+
+
+def test_without_away_mode_the_turn_ends_at_once(claude_bin: Path, lab: Lab) -> None:
+    claude = start(claude_bin, lab, "no-away", "[[scenario:text]] Say hello")
+    session_of(claude)
+    assert finished(claude, 60) < REPLY_WAIT  # never held
+    assert claude.returncode == 0
+
+
+def test_observer_killed_mid_wait_claude_ends_within_2_s(claude_bin: Path, lab: Lab) -> None:
+    lab.observer("away", "on")
+    claude = start(claude_bin, lab, "killed", "[[scenario:text]] Say hello")
+    session = session_of(claude)
+    wait_until(lambda: "send_message" in capabilities(lab, session), "send_message offered")
+    kill_observer(lab)
+    assert finished(claude, 30) <= 2.0
+    assert claude.returncode == 0
+
+
+def test_a_stop_ends_the_turn_at_the_next_tool_boundary(claude_bin: Path, lab: Lab) -> None:
+    claude = start(
+        claude_bin, lab, "stop", "[[scenario:steps]] Do the steps", "--allowedTools", "Bash"
+    )
+    session = session_of(claude)
+    cwd = lab.root / "work" / "stop"
+    wait_until(lambda: "interrupt_session" in capabilities(lab, session), "a stop offered")
+    reply = act(lab, type="interrupt_session", session_id=session)
+    assert reply.get("ok") is True, reply
+    finished(claude, 60)
+    done = (cwd / "steps.txt").read_text().splitlines() if (cwd / "steps.txt").exists() else []
+    assert len(done) < 5, done  # stopped before the end of the turn
+    entries = json.loads(lab.observer("audit", "--json").stdout)
+    assert [e["stop"] for e in entries if e.get("stop")] == ["asked", "done"]
