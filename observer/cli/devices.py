@@ -32,8 +32,8 @@ def pair(
     lists and `observer devices --revoke ID` shuts out at once.
 
     The phone must reach the address in the link: on this machine's network, start observer
-    with `--bind` and TLS, or put it behind `tailscale serve` and set `public_url`
-    (docs/operations.md).
+    with `--bind` and TLS (the link then carries the certificate's fingerprint, for the phone
+    to compare), or put it behind `tailscale serve` and set `public_url` (docs/remote.md).
 
     Examples:
       observer pair --name "my phone"
@@ -49,6 +49,8 @@ def pair(
 
         segno.make(url, error="m").terminal(out=sys.stdout, compact=True)
     minutes = max(1, round((float(reply["expires_at"]) - time.time()) / 60))
+    if reply.get("fingerprint"):
+        typer.echo(f"certificate SHA-256: {reply['fingerprint']} (the page shows it too)")
     typer.echo(url)
     typer.echo(
         f"works once, for {minutes} minutes; then `observer devices` lists the device",

@@ -14,6 +14,7 @@ from observer.runtime.request_body import json_body
 from observer.server.access import logged_in, unauthorized
 from observer.server.auth import CODE_TTL, COOKIE_NAME, PAIR_TTL, clean_name
 from observer.server.context import runtime
+from observer.server.tls import configured_fingerprint
 
 log = logging.getLogger(__name__)
 bp = Blueprint("login", __name__)
@@ -74,7 +75,15 @@ async def login_link_for() -> tuple[Response, int]:
     ttl = PAIR_TTL if asked.get("pair") is True else CODE_TTL
     code, expires = the.access.logins.mint_code(name, ttl)
     base = (the.settings.public_url or the.settings.local_url()).rstrip("/")
-    return jsonify({"url": f"{base}/login?code={code}", "expires_at": expires, "name": name}), 201
+    url = f"{base}/login?code={code}"
+    # Served with a certificate of its own (a LAN, self-signed): the link carries its
+    # fingerprint, in the fragment (never sent to any server), so the page can show the phone
+    # which certificate the link was made for, to compare with what the browser accepted.
+    found = configured_fingerprint(the.settings) if not the.settings.public_url else None
+    if found is not None:
+        url += "#fp=" + found.replace(":", "")
+    reply = {"url": url, "expires_at": expires, "name": name, "fingerprint": found}
+    return jsonify(reply), 201
 
 
 @bp.get("/api/devices")

@@ -137,3 +137,27 @@ def test_a_given_name_is_printable_and_bounded() -> None:
     assert clean_name("  my\x1b[31m phone\n ") == "my[31m phone"
     assert clean_name("x" * 500) == "x" * 60
     assert clean_name("   ") is None and clean_name(7) is None
+
+
+async def test_a_pairing_link_carries_the_certificates_fingerprint_under_tls(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace as replaced
+
+    from observer.server.app import create_app
+    from observer.server.tls import fingerprint
+    from observer.settings import load_settings
+    from tests.support.tls import throwaway_certificate
+
+    cert = throwaway_certificate(tmp_path / "certs")
+    base = load_settings(data_dir=str(tmp_path / "data"), liveness_interval=0)
+    settings = replaced(base, certfile=cert.certfile, keyfile=cert.keyfile)
+    app = create_app(settings)
+    async with app.test_app() as running:
+        tool = running.test_client()
+        link = await (await tool.post("/api/login-links", json={"pair": True})).get_json()
+    expected = fingerprint(cert.certfile)
+    assert link["fingerprint"] == expected
+    assert link["url"].startswith("https://") and link["url"].endswith(
+        "#fp=" + expected.replace(":", "")
+    )
