@@ -13,6 +13,7 @@ from observer import __version__
 from observer.server.context import runtime
 
 bp = Blueprint("page", __name__)
+SERVICE_WORKER = "sw.js"  # observer/web/sw.js: the offline shell
 
 
 @bp.get("/")
@@ -24,9 +25,15 @@ async def static_file(filename: str) -> Response:
     """Quart's own static view, but a name the filesystem refuses (ENAMETOOLONG, say) is no
     such file, not a 500. The app puts it in place of its `static` view."""
     try:
-        return await current_app.send_static_file(filename)
+        response = await current_app.send_static_file(filename)
     except OSError:
         abort(404)
+    if filename == SERVICE_WORKER:
+        # The offline shell's worker lives with the page's files but serves the page itself,
+        # one level up (its scope); and a new one is looked for on every visit.
+        response.headers["Service-Worker-Allowed"] = "/"
+        response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/health")

@@ -1,7 +1,8 @@
 // observer's page: the sessions that need you first, live over the WebSocket, with the
-// actions each session accepts; a session's own view (session.js), search and history
-// (search.js). Plain DOM, no framework, no build step; the scripts load in order, this one
-// last. Every text that comes from a session goes in through textContent, never innerHTML.
+// actions each session accepts (actions.js); a session's own view (session.js), search and
+// history (search.js); the away switch; whether observer can be reached at all. Plain DOM, no
+// framework, no build step; the scripts load in order, this one last. Every text that comes
+// from a session goes in through textContent, never innerHTML.
 "use strict";
 
 const OLD_TOKEN_KEY = "observer.token"; // earlier pages kept the token here: removed on load
@@ -15,7 +16,10 @@ const sessions = new Map(); // id -> session object, as the protocol describes i
 let socket = null;
 let backoff = 1000;
 let retryTimer = null;
-let loaded = false;
+let retryAt = 0; // when the next try starts (the banner counts down to it)
+let loaded = false; // the list came from observer (an empty one means no sessions)
+let reachable = false; // the last try reached observer
+let away = null; // away mode as observer last said (null: not known yet)
 
 // -- logging in: the server's login cookie (HttpOnly: this page never sees a secret) rides on
 // every fetch and on the WebSocket's handshake; a 401 shows how to log in.
@@ -32,7 +36,7 @@ async function logIn(token) {
       body: JSON.stringify({ token: token }),
     });
   } catch (_err) {
-    return askToken("The server cannot be reached.");
+    return askToken("observer cannot be reached.");
   }
   if (!response.ok) return askToken("That token was refused.");
   backoff = 1000;
@@ -54,6 +58,8 @@ function askToken(message) {
   problem.textContent = message || "";
   problem.hidden = !message;
   setLink("down", "log in");
+  $("unreachable").hidden = true;
+  setAway(null); // not known to a page that is not logged in
   $("token").focus();
 }
 
@@ -64,11 +70,13 @@ async function start() {
   try {
     response = await fetch("api/sessions", { headers: headers() });
   } catch (_err) {
-    return retry();
+    return retry("Cannot connect");
   }
   if (response.status === 401) return askToken("");
-  if (!response.ok) return retry();
+  if (!response.ok) return retry("It answered HTTP " + response.status);
   const body = await response.json();
+  reachable = true;
+  $("unreachable").hidden = true;
   $("auth").hidden = true;
   $("main").hidden = false;
   replaceAll(body.sessions || []);
@@ -87,6 +95,8 @@ function connect() {
   ws.onopen = () => {
     opened = true;
     backoff = 1000;
+    reachable = true;
+    $("unreachable").hidden = true;
     setLink("live", "live");
     ws.send(JSON.stringify({ type: "subscribe_list" }));
     subscribeTimeline();
@@ -101,7 +111,7 @@ function connect() {
     }
     // A refused handshake (a 401 among others) looks like any failed connection here:
     // the next attempt starts with the fetch, which tells a wrong token from a server down.
-    retry(opened ? "connection lost" : "cannot connect");
+    retry(opened ? "The connection was lost" : "Cannot connect");
   };
 }
 
@@ -114,12 +124,50 @@ function closeSocket() {
   }
 }
 
+// observer unreachable: said in the header and in a banner over what it last showed (not
+// "no sessions": nobody knows); tried again with a growing wait, or at once on "Try now".
 function retry(why) {
   clearTimeout(retryTimer);
   const wait = backoff;
   backoff = Math.min(backoff * 2, BACKOFF_MAX);
-  setLink("down", (why || "offline") + ", retrying in " + Math.round(wait / 1000) + "s");
+  reachable = false;
+  retryAt = Date.now() + wait;
+  setLink("down", "unreachable");
+  $("unreachable-why").textContent = why || "Cannot connect";
+  $("unreachable-stale").hidden = !loaded;
+  $("unreachable").hidden = false;
+  countdown();
+  setAway(away);
   retryTimer = setTimeout(start, wait);
+}
+
+function countdown() {
+  const left = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+  $("unreachable-when").textContent = left ? "Trying again in " + left + " s." : "Trying again…";
+}
+
+// -- away mode: observer holds terminal sessions' permission requests for you to answer here
+function setAway(on) {
+  away = on;
+  const box = $("away");
+  box.checked = on === true;
+  box.disabled = on === null || !reachable;
+  document.body.classList.toggle("away", on === true);
+  let line;
+  if (on === null) line = "Away mode: not known until observer answers.";
+  else if (on) line = "Away: terminal sessions' approvals wait here for you.";
+  else line = "Away is off: terminal sessions ask in their own terminal.";
+  if (on !== null && !reachable) line += " (as observer last said)";
+  $("away-line").textContent = line;
+  render(); // an observed session's card says where to answer it
+}
+
+async function switchAway() {
+  const box = $("away");
+  box.disabled = true; // until observer says where it stands
+  const reply = await post("api/away", { on: box.checked }, null);
+  setAway(reply ? Boolean(reply.away) : away); // refused: back as it was
+  if (reply) toast(reply.away ? "Away mode on" : "Away mode off", false);
 }
 
 function setLink(state, text) {
@@ -131,6 +179,12 @@ function setLink(state, text) {
 // -- the protocol: sessions_list, then session_created / session_delta / session_ended
 function receive(message) {
   switch (message.type) {
+    case "hello":
+      setAway(Boolean(message.away));
+      break;
+    case "away":
+      setAway(Boolean(message.on));
+      break;
     case "sessions_list":
       replaceAll(message.sessions);
       break;
@@ -194,7 +248,8 @@ function render() {
   const gone = all.filter((s) => s.status === "ended");
   place(live, open);
   placeHistory(gone);
-  $("empty").hidden = !loaded || all.length > 0 || pastPages.sessions.size > 0;
+  // "No sessions" only from observer itself: unreachable, nobody knows.
+  $("empty").hidden = !loaded || !reachable || all.length > 0 || pastPages.sessions.size > 0;
   const attention = open.filter((s) => s.status === "permission" || s.status === "question");
   const count = $("attention");
   count.hidden = attention.length === 0;
@@ -241,11 +296,12 @@ function newRow(session, prefix) {
 function fill(row, s) {
   row.dataset.status = s.status;
   const part = (name) => row.querySelector("." + name);
-  part("status").textContent = s.status;
+  part("status").textContent = STATUS_WORDS[s.status] || s.status;
   part("project").textContent = s.project || basename(s.cwd) || s.id.slice(0, 8);
   part("project").title = s.cwd || "";
   part("project").href = "#/session/" + encodeURIComponent(s.id);
-  part("agent").textContent = s.agent + (s.control === "direct" ? " · launched here" : "");
+  const where = s.control === "direct" ? " · launched here" : s.host ? " · on " + s.host : "";
+  part("agent").textContent = agentName(s.agent) + where;
   const age = part("age");
   age.dataset.since = String(s.status_since || s.last_activity_at || 0);
   age.textContent = ago(Number(age.dataset.since));
@@ -257,8 +313,8 @@ function fill(row, s) {
   part("detail").hidden = !detail;
   fillRequest(part("request"), s);
   const actions = part("actions");
-  const key = [s.status, s.pending && s.pending.request_id, (s.capabilities || []).join()]
-    .join("|");
+  const key = [s.status, s.pending && s.pending.request_id, (s.capabilities || []).join(),
+    s.control === "direct" || away].join("|");
   if (actions.dataset.key !== key) {
     actions.dataset.key = key;
     actions.replaceChildren(...buttons(s));
@@ -280,103 +336,8 @@ function waitsFor(el, s) {
   } else if (s.status === "working") {
     el.append(s.current_tool ? "running " + s.current_tool : "working…");
   } else {
-    el.append(s.error || s.ended_reason || "ended");
+    el.append(s.error || endWords(s.ended_reason) || "ended");
   }
-}
-
-// -- actions: a button only when the session's capabilities include the action
-function buttons(s) {
-  const can = new Set(s.capabilities || []);
-  const out = [];
-  const pending = s.pending;
-  if (s.status === "permission" && pending && can.has("approve_tool")) {
-    const params = { request_id: pending.request_id };
-    out.push(button("Approve", "approve", s, "approve_tool", { ...params, decision: "allow" }));
-    out.push(button("Deny", "deny", s, "approve_tool", { ...params, decision: "deny" }));
-  }
-  if (s.status === "question" && pending && can.has("answer_question")) {
-    out.push(textForm("Answer", "your answer", s, "answer_question", (text) => ({
-      request_id: pending.request_id,
-      answer: text,
-    })));
-  }
-  if (s.status !== "ended" && can.has("send_message")) {
-    out.push(textForm("Send", "message", s, "send_message", (text) => ({ text })));
-  }
-  if (["working", "permission", "question"].includes(s.status) && can.has("interrupt_session")) {
-    out.push(button("Interrupt", "", s, "interrupt_session", {}));
-  }
-  if (s.status !== "ended" && can.has("end_session")) {
-    out.push(button("End", "quiet", s, "end_session", {}));
-  }
-  if (s.status === "ended" && can.has("resume_session")) {
-    out.push(button("Resume", "primary", s, "resume_session", {}));
-  }
-  return out;
-}
-
-function button(label, kind, s, action, params) {
-  const el = document.createElement("button");
-  el.type = "button";
-  el.textContent = label;
-  if (kind) el.className = kind;
-  el.addEventListener("click", async () => {
-    el.disabled = true;
-    await act(s.id, action, params);
-    el.disabled = false;
-  });
-  return el;
-}
-
-function textForm(label, placeholder, s, action, paramsOf) {
-  const form = document.createElement("form");
-  const input = document.createElement("input");
-  input.placeholder = placeholder;
-  input.setAttribute("aria-label", label + " " + (s.project || s.id));
-  const send = document.createElement("button");
-  send.type = "submit";
-  send.className = "primary";
-  send.textContent = label;
-  form.append(input, send);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const text = input.value.trim();
-    if (!text) return input.focus();
-    send.disabled = true;
-    if (await act(s.id, action, paramsOf(text))) input.value = "";
-    send.disabled = false;
-  });
-  return form;
-}
-
-async function act(sessionId, action, params) {
-  const url = "api/sessions/" + encodeURIComponent(sessionId) + "/" + action;
-  return post(url, params, action.replace("_", " ") + ": done");
-}
-
-async function post(url, params, done) {
-  let response;
-  try {
-    response = await fetch(url, {
-      method: "POST",
-      headers: headers({ "Content-Type": "application/json" }),
-      body: JSON.stringify(params),
-    });
-  } catch (_err) {
-    toast("the server cannot be reached", true);
-    return null;
-  }
-  if (response.status === 401) {
-    askToken("This browser's login has ended.");
-    return null;
-  }
-  const reply = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    toast(reply.message || "failed (HTTP " + response.status + ")", true);
-    return null;
-  }
-  toast(done, false);
-  return reply;
 }
 
 // -- launching a session observer drives itself
@@ -389,7 +350,7 @@ async function launch(event) {
   if (prompt) params.prompt = prompt;
   const submit = form.querySelector("button");
   submit.disabled = true;
-  const reply = await post("api/sessions", params, "launched");
+  const reply = await post("api/sessions", params, "Launched");
   submit.disabled = false;
   if (reply && reply.session_id) {
     form.elements.prompt.value = "";
@@ -451,6 +412,11 @@ $("auth").addEventListener("submit", (event) => {
   logIn(token);
 });
 $("forget").addEventListener("click", logOut);
+$("away").addEventListener("change", switchAway);
+$("try-now").addEventListener("click", () => {
+  backoff = 1000;
+  start();
+});
 localStorage.removeItem(OLD_TOKEN_KEY);
 $("launch-form").addEventListener("submit", launch);
 $("launch-form").elements.cwd.value = localStorage.getItem("observer.cwd") || "";
@@ -459,5 +425,12 @@ setInterval(() => {
   for (const age of document.querySelectorAll(".age[data-since]")) {
     age.textContent = ago(Number(age.dataset.since));
   }
+  if (!$("unreachable").hidden) countdown();
 }, 1000);
+// The offline shell: the page's own files, kept by a service worker so the page opens (and
+// says observer is unreachable) without a network. Never the API: only these files.
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("web/sw.js", { scope: "./" }).catch(() => null);
+}
+setAway(null);
 start();

@@ -18,7 +18,7 @@ async function runSearch(event) {
   try {
     response = await fetch("api/search?" + params);
   } catch (_err) {
-    $("search-summary").textContent = "the server cannot be reached";
+    $("search-summary").textContent = "observer cannot be reached";
     return;
   }
   if (response.status === 401) return askToken("This browser's login has ended.");
@@ -46,7 +46,7 @@ function resultRow(r) {
   const head = el("div", "row1");
   head.append(
     el("span", "project", r.project || r.session_id.slice(0, 8)),
-    el("span", "agent", r.agent),
+    el("span", "agent", agentName(r.agent)),
     el("span", "age", ago(r.at))
   );
   link.append(head);
@@ -122,7 +122,8 @@ function newerThan(a, b) {
 }
 
 function placeHistory(gone) {
-  options($("history-agent"), [...pastPages.agents, ...gone.map((s) => s.agent)], "all agents");
+  options($("history-agent"), [...pastPages.agents, ...gone.map((s) => s.agent)], "all agents",
+    agentName);
   options($("history-project"), [...pastPages.projects, ...gone.map(projectOf)], "all projects");
   const agent = $("history-agent").value;
   const project = $("history-project").value;
@@ -156,7 +157,7 @@ function placeHistory(gone) {
 }
 
 // A filter's choices: every value present, the chosen one kept.
-function options(select, values, all) {
+function options(select, values, all, name) {
   const wanted = [...new Set(values.filter(Boolean))].sort();
   const key = wanted.join("\n");
   if (select.dataset.key === key) return;
@@ -164,6 +165,10 @@ function options(select, values, all) {
   const chosen = select.value;
   const choices = [el("option", null, all), ...wanted.map((v) => el("option", null, v))];
   choices[0].value = "";
+  for (const choice of choices.slice(1)) {
+    choice.value = choice.textContent;
+    if (name) choice.textContent = name(choice.value);
+  }
   select.replaceChildren(...choices);
   select.value = wanted.includes(chosen) ? chosen : "";
 }

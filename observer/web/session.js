@@ -350,9 +350,11 @@ function renderOpenCard() {
   fill(row, s);
 }
 
+// An observer's news can come late: the first page may have been placed (and scrolled to the
+// newest) since the line was seen, so whether it is in view is asked again when it arrives.
 new IntersectionObserver((entries) => {
-  if (entries.some((e) => e.isIntersecting)) loadOlder();
+  if (entries.some((e) => e.isIntersecting) && topInView()) loadOlder();
 }).observe($("timeline-top"));
 new IntersectionObserver((entries) => {
-  if (entries.some((e) => e.isIntersecting)) loadNewer();
+  if (entries.some((e) => e.isIntersecting) && bottomInView()) loadNewer();
 }).observe($("timeline-bottom"));

@@ -97,11 +97,15 @@ class ClaudeSession:
             handle.writelines(json.dumps(r) + "\n" for r in records)
 
     # -- hooks
-    def hook(self, name: str, **fields: Any) -> None:
-        """One hook's payload, as Claude would run it, into the spool (from this process:
-        alive, so the session is not ended for a dead pid)."""
+    def payload(self, name: str, **fields: Any) -> bytes:
+        """One hook's payload, as Claude would write it for this session."""
         payload = dict(self._hooks[name], **fields)
         payload.update(
             session_id=self.session_id, transcript_path=str(self.transcript), cwd=self.cwd
         )
-        write_event(self.spool, "claude", name, os.getpid(), json.dumps(payload).encode())
+        return json.dumps(payload).encode()
+
+    def hook(self, name: str, **fields: Any) -> None:
+        """One hook's payload, as Claude would run it, into the spool (from this process:
+        alive, so the session is not ended for a dead pid)."""
+        write_event(self.spool, "claude", name, os.getpid(), self.payload(name, **fields))

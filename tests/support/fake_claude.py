@@ -3,8 +3,9 @@
 tests/e2e for the real one), so the driver's unit tests need no network and no npm.
 
 The user message chooses what happens: `[[perm]]` a Bash call that needs permission,
-`[[question]]` an AskUserQuestion, `[[choices]]` one with options (a color, one of two; sizes,
-several of three), `[[slow]]` a long tool call that honours interrupt,
+`[[question]]` an AskUserQuestion, `[[color]]` one with options (one of two), `[[choices]]`
+two questions (a color, one of two; sizes, several of three), `[[slow]]` a long tool call that
+honours interrupt,
 `[[hang]]` one that ignores it, `[[die]]` an exit mid-turn; anything else is a text reply.
 """
 
@@ -129,8 +130,10 @@ def turn(text: str, number: int) -> None:
         else:
             tool_result(tool_id, str(answer.get("message")), is_error=True)
         result()
-    elif "[[question]]" in text or "[[choices]]" in text:
+    elif "[[question]]" in text or "[[color]]" in text or "[[choices]]" in text:
         question = {"questions": [{"question": "Which color?", "options": []}]}
+        if "[[color]]" in text:
+            question = {"questions": CHOICES[:1]}
         if "[[choices]]" in text:
             question = {"questions": CHOICES}
         assistant({"type": "tool_use", "id": tool_id, "name": "AskUserQuestion", "input": question})

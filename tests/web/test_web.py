@@ -4,14 +4,13 @@ viewport, launch a session from the page's form, watch its row go from working t
 approve it, see it wait; logging in with the pasted token or a one-time link (the browser keeps
 an HttpOnly cookie, never the token), logging out, and reconnecting after a restart.
 
-`OBSERVER_SCREENSHOT=docs/web-phone.png` (scripts/web-screenshot) also saves the phone view
-with a session in `permission`.
+`OBSERVER_SCREENSHOTS=docs` (scripts/web-screenshot) also saves the phone view with a session
+in `permission` there (web-phone.png).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.support.credentials import token_of
 from tests.support.server_process import free_port
-from tests.support.web import PHONE, log_in, login_link, post, server
+from tests.support.web import PHONE, log_in, login_link, post, server, shoot
 
 # Every status a row shows, in order, recorded by the page itself: a status that lasts only a
 # few milliseconds (working, before the permission request) still leaves its mark.
@@ -74,9 +73,7 @@ def test_phone_launch_approve(tmp_path: Path, phone: Page) -> None:
         assert box is not None and box["height"] >= 44  # a thumb can hit it
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], "the page scrolls sideways on a phone"
-        phone.evaluate("document.activeElement && document.activeElement.blur()")
-        shot = os.environ.get("OBSERVER_SCREENSHOT")
-        phone.screenshot(path=shot or str(tmp_path / "web-phone.png"))
+        shoot(phone, "web-phone.png", tmp_path)
 
         row.get_by_role("button", name="Approve", exact=True).click()
         expect(row).to_have_attribute("data-status", "waiting", timeout=15_000)
@@ -104,8 +101,10 @@ def test_phone_launch_approve(tmp_path: Path, phone: Page) -> None:
         expect(row).to_have_attribute("data-status", "waiting", timeout=15_000)
         assert "blue" in (project / "answer.json").read_text()
 
-        # End: back in the list, the row is in the collapsed history; a deep link opens it.
+        # End: it asks first; back in the list, the row is in the collapsed history; a deep
+        # link opens it.
         row.get_by_role("button", name="End", exact=True).click()
+        row.get_by_role("button", name="End it", exact=True).click()
         expect(row).to_have_attribute("data-status", "ended", timeout=15_000)
         phone.get_by_role("link", name="‹ Sessions").click()
         expect(phone.locator("#ended")).to_be_visible()
@@ -222,7 +221,7 @@ def test_reconnects_when_the_server_comes_back(tmp_path: Path, phone: Page) -> N
     with server(tmp_path, port=port) as url:
         log_in(phone, url, data_dir)
     expect(phone.locator("#link")).to_have_attribute("data-state", "down")
-    expect(phone.locator("#link")).to_contain_text("retrying in")
+    expect(phone.locator("#unreachable")).to_contain_text("Trying again in")
     with server(tmp_path, port=port) as url:  # the same data dir: the login holds
         launched = post(f"{url}/api/sessions", data_dir, {"agent": "claude", "cwd": str(project)})
         expect(phone.locator("#link")).to_have_text("live", timeout=20_000)

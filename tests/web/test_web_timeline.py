@@ -9,6 +9,7 @@ a page at a time. Whatever the agent wrote (markup, script tags) is shown as tex
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -19,7 +20,7 @@ from observer.core.state import SessionState
 from observer.core.table import Status
 from observer.store import Store, Write
 from tests.support.claude_session import ClaudeSession
-from tests.support.web import PHONE, log_in, server
+from tests.support.web import PHONE, decide_hook, log_in, observer, server
 
 SESSION = "7d3a2f64-5b1c-4e8a-9f00-0123456789ab"
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script> & done'
@@ -36,7 +37,8 @@ def test_a_session_its_tools_a_pending_edit_and_search(
     tmp_path: Path, phone: Page, isolated_home: Path
 ) -> None:
     data_dir = tmp_path / "data"
-    with server(tmp_path) as url:
+    # The server stops first: the decide hook still waiting then ends.
+    with ThreadPoolExecutor(1) as hooks, server(tmp_path) as url:
         claude = ClaudeSession(isolated_home, SESSION, "/w/parser", data_dir / "spool")
         earlier = [claude.prompt("question number 0 about zebras"), claude.text("answer 0")]
         for n in range(1, 60):  # 120 items before the last turn: older pages to scroll to
@@ -102,11 +104,15 @@ def test_a_session_its_tools_a_pending_edit_and_search(
         kept = phone.locator(f"#items > li[data-id='{first_id}']").bounding_box()
         assert kept is not None and 0 <= kept["y"] < PHONE["height"]
 
-        # Live: the agent goes on, asks to edit; the call comes in at the bottom, and the card
-        # shows the whole input and the diff it would apply, above Approve.
+        # Live: the agent goes on, asks to edit (away mode holds it for the page); the call
+        # comes in at the bottom, and the card shows the whole input and the diff it would
+        # apply, above Approve.
         phone.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        assert observer(data_dir, "away", "on") == "away mode is on"
         claude.write(claude.text("Now the edit."), claude.tool_use("toolu_edit", "Edit", EDIT))
         claude.hook("PreToolUse", tool_name="Edit", tool_input=EDIT, tool_use_id="toolu_edit")
+        asked = claude.payload("PermissionRequest", tool_name="Edit", tool_input=EDIT)
+        hooks.submit(decide_hook, url, data_dir, asked)
         claude.hook("PermissionRequest", tool_name="Edit", tool_input=EDIT)
         expect(phone.locator("#items li.tool_call[data-id='toolu_edit']")).to_be_visible(
             timeout=15_000
