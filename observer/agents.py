@@ -74,6 +74,7 @@ class Agent:
     setup: Callable[[], AgentSetup] | None = None
     direct_actions: tuple[str, ...] = ()  # what a launched session can do
     observed_actions: tuple[str, ...] = ()  # what an observed one can do
+    observed_by_reach: tuple[str, ...] = ()  # of those, the ones that need a line to it
     decides: bool = False  # its hooks ask observer to decide a tool call (away mode)
     question_parser: Parser | None = None  # that question, when it is not a hook payload
 
@@ -83,7 +84,9 @@ _AGENTS: dict[str, Agent] = {}
 
 def register(agent: Agent) -> Agent:
     """Make an agent known (a new name, or a row replacing the one of that name)."""
-    capabilities.declare(agent.name, agent.direct_actions, agent.observed_actions)
+    capabilities.declare(
+        agent.name, agent.direct_actions, agent.observed_actions, agent.observed_by_reach
+    )
     _AGENTS[agent.name] = agent
     return agent
 
@@ -232,7 +235,10 @@ register(
             "end_session",
             "resume_session",
         ),
-        observed_actions=("approve_tool",),
+        # A TUI session, through Codex's daemon while observer follows its thread
+        # (observer/approvals/codex_daemon.py): a message starts a turn, a stop interrupts one.
+        observed_actions=("approve_tool", "send_message", "interrupt_session"),
+        observed_by_reach=("send_message", "interrupt_session"),
         decides=True,
     )
 )

@@ -8,10 +8,15 @@ for the socket, connects, lists the loaded threads and subscribes to each one a 
 request becomes the observed session's `permission`, with the request kept here; a client's
 `approve_tool` answers it, and the first answer wins, whether ours or the TUI's keyboard.
 
-Never hurt Codex: the attacher starts no daemon, sends no turn, answers no request but an
-approval a person or a rule decided, and when it goes away the TUI's own prompt is untouched
-(every subscribed client gets the request; the daemon waits for the first answer). A missing
-socket, a refused connection, a daemon that restarts or dies: log at debug, wait, try again.
+While it follows a thread, the session is `reachable`: a client's message starts a turn in it
+(`turn/start`, as the TUI's own input would; the TUI shows it) and a stop interrupts the
+running one (`turn/interrupt`, as Esc would).
+
+Never hurt Codex: the attacher starts no daemon, sends no turn but the one a person sent from a
+client, answers no request but an approval a person or a rule decided, and when it goes away
+the TUI's own prompt is untouched (every subscribed client gets the request; the daemon waits
+for the first answer). A missing socket, a refused connection, a daemon that restarts or dies:
+log at debug, wait, try again.
 """
 
 from __future__ import annotations
@@ -100,6 +105,8 @@ class DaemonAttacher:
         self._looking: set[str] = set()  # threads a try to follow runs for
         self._again: set[str] = set()  # ... and that changed while it ran
         self._let_go: list[tuple[str, Open]] = []  # held when the daemon went: to release
+        self.turns: dict[str, str] = {}  # thread -> the turn running in it (turn/started)
+        self._unreached: list[str] = []  # followed when the daemon went: to say so
 
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -150,12 +157,14 @@ class DaemonAttacher:
     def _detached(self) -> None:
         self._peer = None
         self.connected.clear()
+        self._unreached.extend(self.attached)  # their sessions are told at _release
         self.attached.clear()
         self.looked_at.clear()
         # The daemon went: its requests can no longer be answered through us. A daemon back
         # up replays what still waits when we subscribe again.
         self._let_go.extend((thread, held) for (thread, _item), held in self._open.items())
         self._open.clear()
+        self.turns.clear()
         for task in self._tasks:
             task.cancel()
 
@@ -163,6 +172,7 @@ class DaemonAttacher:
         """The sessions of the requests the daemon held for us when it went say so: nothing a
         client sends reaches those requests now."""
         let_go, self._let_go = self._let_go, []
+        unreached, self._unreached = self._unreached, []
         now = time.time()
         released = [
             Event(
@@ -178,6 +188,7 @@ class DaemonAttacher:
             for thread, held in let_go
             if held.tool_key is not None
         ]
+        released += [_reach(thread, now, False) for thread in unreached]
         if released:
             await self.emit(released)
 
@@ -209,6 +220,7 @@ class DaemonAttacher:
             self.looked_at.discard(thread)
             return
         log.debug("following codex thread %s", thread)
+        await self.emit([_reach(thread, time.time(), True)])
 
     # -- what the daemon says ----------------------------------------------------------------
     async def _read(self, ws: ClientConnection, peer: AsyncPeer) -> None:
@@ -266,9 +278,11 @@ class DaemonAttacher:
         if over is not None:
             for key in [k for k in self._open if k[0] == over]:
                 del self._open[key]
+        _follow_turns(self.turns, thread, message)
         if message.get("method") == "thread/closed":
             self.attached.discard(thread)
             self.looked_at.discard(thread)
+            await self.emit([_reach(thread, time.time(), False)])
         events = wire.daemon_events(message, time.time())
         if events:
             await self.emit(events)
@@ -371,6 +385,42 @@ class DaemonAttacher:
             raise ConnectionError("not attached")
         await peer.answer(request["id"], {"decision": decision})
 
+    # -- a client's message, a client's stop ---------------------------------------------------
+    def follows(self, thread: str) -> bool:
+        return self._peer is not None and thread in self.attached
+
+    async def start_turn(self, thread: str, text: str) -> None:
+        """A person's message as the thread's next turn, as the TUI's own input would send it."""
+        self._reachable(thread)
+        if thread in self.turns:
+            raise ActionError("unsupported", "it is working: stop it first, or wait for its turn")
+        answer = await self._call_or_end(
+            "turn/start", {"threadId": thread, "input": [{"type": "text", "text": text}]}
+        )
+        if answer is None:
+            raise ActionError("unsupported", "the codex daemon refused the message")
+
+    async def interrupt(self, thread: str) -> None:
+        """Stop the running turn, as Esc in the TUI would."""
+        self._reachable(thread)
+        turn = self.turns.get(thread)
+        if turn is None:
+            raise ActionError("unsupported", "this session is not working: nothing to stop")
+        if await self._call_or_end("turn/interrupt", {"threadId": thread, "turnId": turn}) is None:
+            raise ActionError("unsupported", "the codex daemon refused the stop")
+
+    def _reachable(self, thread: str) -> None:
+        if not self.follows(thread):
+            raise ActionError(
+                "unsupported", "observer does not follow this session through Codex's daemon now"
+            )
+
+    async def _call_or_end(self, method: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return await self._call(method, params)
+        except (*_CLOSED, ConnectionError) as exc:
+            raise ActionError("ended", f"the codex daemon went away: {exc}") from None
+
     # -- JSON-RPC ----------------------------------------------------------------------------
     async def _call(self, method: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """The result, or None when the daemon refused."""
@@ -383,6 +433,22 @@ class DaemonAttacher:
             log.debug("codex daemon refused %s: %s", method, exc)
             return None
         return result if isinstance(result, dict) else None
+
+
+def _reach(thread: str, at: float, on: bool) -> Event:
+    wire_name = "daemon:following" if on else "daemon:not-following"
+    return Event(Kind.METADATA, thread, AGENT, at, wire_name, reachable=on)
+
+
+def _follow_turns(turns: dict[str, str], thread: str, message: dict[str, Any]) -> None:
+    """The turn running in each followed thread, from the daemon's own notifications."""
+    method = message.get("method")
+    turn = message.get("params", {}).get("turn")
+    turn_id = turn.get("id") if isinstance(turn, dict) else None
+    if method == "turn/started" and isinstance(turn_id, str):
+        turns[thread] = turn_id
+    elif method == "turn/completed":
+        turns.pop(thread, None)
 
 
 def _sender(ws: ClientConnection) -> Callable[[dict[str, Any]], Awaitable[None]]:

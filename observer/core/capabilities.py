@@ -27,21 +27,30 @@ ACTIONS: tuple[str, ...] = (
 # of a tool call held by its PermissionRequest hook, or pi's extension asking the same route).
 _DIRECT: dict[str, tuple[str, ...]] = {}
 _OBSERVED: dict[str, tuple[str, ...]] = {}
+# Of the observed actions, those that need a line to the session (Codex's daemon following it).
+_BY_REACH: dict[str, tuple[str, ...]] = {}
 # Not about one session: the server's away mode.
 SERVER_ACTIONS: tuple[str, ...] = ("set_away",)
 
 
-def declare(agent: str, direct: tuple[str, ...], observed: tuple[str, ...]) -> None:
-    """An agent's capabilities (its registry row's), by who controls the session."""
-    unknown = set(direct + observed) - set(ACTIONS)
+def declare(
+    agent: str,
+    direct: tuple[str, ...],
+    observed: tuple[str, ...],
+    by_reach: tuple[str, ...] = (),
+) -> None:
+    """An agent's capabilities (its registry row's), by who controls the session; `by_reach`:
+    the observed ones offered only while observer has a line to the session."""
+    unknown = set(direct + observed + by_reach) - set(ACTIONS)
     if unknown:
         raise ValueError(f"{agent}: no such actions {sorted(unknown)}")
-    _DIRECT[agent], _OBSERVED[agent] = direct, observed
+    _DIRECT[agent], _OBSERVED[agent], _BY_REACH[agent] = direct, observed, by_reach
 
 
 def forget(agent: str) -> None:
     _DIRECT.pop(agent, None)
     _OBSERVED.pop(agent, None)
+    _BY_REACH.pop(agent, None)
 
 
 def capabilities(agent: str, control: str) -> tuple[str, ...]:
@@ -50,15 +59,30 @@ def capabilities(agent: str, control: str) -> tuple[str, ...]:
     return _DIRECT.get(agent, ())
 
 
-def offered(agent: str, control: str, *, held: bool, listening: bool, working: bool) -> list[str]:
+def offered(
+    agent: str,
+    control: str,
+    *,
+    held: bool,
+    listening: bool,
+    working: bool,
+    reachable: bool = False,
+    waiting: bool = False,
+) -> list[str]:
     """The actions a client may take now: a launched session's, by its agent. An observed
     one's only while the way to it is open, since nothing else would hear them: approval
     while observer holds its request (`held`: in away mode the decide hook waits on it, or
-    Codex's daemon asked us); a message while observer holds its Stop hook (`listening`); a
-    stop while it works on this machine (`working`: its hooks check at the next tool
-    boundary)."""
+    Codex's daemon asked us); a message once its turn ended, while observer holds its Stop
+    hook (`listening`) or, `waiting`, has a line to it (`reachable`); a stop while it works on
+    this machine (`working`); the agent's `by_reach` actions only with that line."""
     actions = capabilities(agent, control)
     if control == "direct":
         return list(actions)
-    open_now = {"approve_tool": held, "send_message": listening, "interrupt_session": working}
-    return [action for action in actions if open_now.get(action, True)]
+    takes_message = listening or (reachable and waiting)
+    open_now = {"approve_tool": held, "send_message": takes_message, "interrupt_session": working}
+    by_reach = _BY_REACH.get(agent, ())
+    return [
+        action
+        for action in actions
+        if open_now.get(action, True) and (action not in by_reach or reachable)
+    ]

@@ -125,6 +125,9 @@ class Event:
     # (True, with METADATA), or no longer does (False: a message went, the wait ran out, away
     # mode went off). None: says nothing of it.
     listening: bool | None = None
+    # Observer has a line to this session now (True: Codex's daemon follows its thread, so a
+    # message or a stop reaches it), or no longer (False). None: says nothing of it.
+    reachable: bool | None = None
     # What a question asks (`question()` below), when the agent says more than its text.
     questions: tuple[dict[str, Any], ...] | None = None
 

@@ -96,6 +96,7 @@ class SessionState:
     # forward`); None: this machine. Its pid names a process there, never one here.
     host: str | None = None
     listening: bool = False  # its Stop hook held (away mode): a client's message continues it
+    reachable: bool = False  # observer has a line to it (Codex's daemon follows its thread)
 
     def public(self) -> dict[str, Any]:
         """The fields clients see, JSON-ready."""
@@ -135,6 +136,7 @@ class SessionState:
             "usage": self.usage,
             "host": self.host,
             "listening": self.listening,
+            "reachable": self.reachable,
         }
 
     def offered(self) -> list[str]:
@@ -145,6 +147,8 @@ class SessionState:
             held=self._held(),
             listening=self.listening and self.status is Status.WAITING,
             working=self.status is Status.WORKING and self.host is None,
+            reachable=self.reachable and self.host is None,
+            waiting=self.status is Status.WAITING,
         )
 
     def _held(self) -> bool:
@@ -214,6 +218,8 @@ def transition(state: SessionState | None, event: Event, now: float) -> Transiti
     new_status: Status = changes.get("status", state.status)
     if event.listening is not None or ("status" in changes and new_status is not Status.WAITING):
         changes["listening"] = bool(event.listening)  # or over: a new turn, a request, the end
+    if event.reachable is not None:
+        changes["reachable"] = event.reachable
     pending = _pending(new_status, state, event)
     if pending is not _UNCHANGED:
         changes["pending"] = pending
@@ -439,7 +445,7 @@ def _request_id(state: SessionState, event: Event) -> str:
 # What clients see change (a change to anything else is not a new revision).
 _PUBLIC_FIELDS = tuple(
     "status cwd project git_branch model title last_message current_tool"
-    " pending pid ended_reason error control host listening".split()
+    " pending pid ended_reason error control host listening reachable".split()
 )
 
 

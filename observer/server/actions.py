@@ -94,33 +94,40 @@ class Actions:
             await self._approve_observed(session_id, params, by)
             return
         relayed = ("send_message", "interrupt_session")
-        if action in relayed and self.relay is not None and not self.launched.launched(session_id):
-            self._relay(action, session_id, params, by)
+        known = self.book.get(session_id)
+        observed = known is not None and known.control != "direct"
+        if action in relayed and self.relay is not None and observed:
+            await self._relay(action, session_id, params, by)
             return
         await self.launched.act(action, session_id, params)
 
-    def _relay(self, action: str, session_id: str, params: dict[str, Any], by: str) -> None:
-        """A message to, or a stop of, a session observer only watches: through its hooks,
-        when the session offers it now (its capabilities say when)."""
+    async def _relay(self, action: str, session_id: str, params: dict[str, Any], by: str) -> None:
+        """A message to, or a stop of, a session observer only watches, when the session
+        offers it now (its capabilities say when): a Codex TUI session through Codex's daemon,
+        a Claude Code one through its hooks."""
         assert self.relay is not None
         state = self.book.get(session_id)
         if state is None or not state.materialized:
             raise ActionError("not_found", f"no session {session_id!r}")
-        if state.control == "direct":
-            raise ActionError("ended", f"session {session_id!r} is not running")
         if action not in capabilities(state.agent, state.control):
             raise ActionError("unsupported", f"{state.agent} sessions can only be watched")
+        if action not in state.offered():
+            raise ActionError("unsupported", _NOT_NOW[action])
+        if self.daemon is not None and self.daemon.follows(session_id):
+            if action == "send_message":
+                await self.daemon.start_turn(session_id, text_param(params, "text"))
+                outcome: dict[str, Any] = {"replied": True}
+            else:
+                await self.daemon.interrupt(session_id)
+                outcome = {"stop": "done"}
+            entry = {"session_id": session_id, "agent": state.agent, **outcome}
+            self.desk.audit({**entry, "by": by, "via": "daemon"})
+            return
         if action == "send_message":
             text = text_param(params, "text")
-            if not self.relay.reply(session_id, text, by):
-                raise ActionError(
-                    "unsupported",
-                    "this session takes a message only when its turn has ended in away mode "
-                    "(observer holds its Stop hook)",
-                )
+            if not self.relay.reply(session_id, text, by):  # the wait ended just now
+                raise ActionError("unsupported", _NOT_NOW[action])
             return
-        if action not in state.offered():
-            raise ActionError("unsupported", "this session is not working: nothing to stop")
         self.relay.request_stop(session_id, state.agent, by)
 
     async def _approve_observed(self, session_id: str, params: dict[str, Any], by: str) -> None:
@@ -151,6 +158,16 @@ class Actions:
                 )
                 return
         self.desk.decide(session_id, pending.tool_key, decision == "allow", scope, by)
+
+
+# Why an observed session does not take a message or a stop now (its capabilities said so).
+_NOT_NOW = {
+    "send_message": "this session takes a message only once its turn has ended, in away mode "
+    "for Claude Code (observer holds its Stop hook), while observer follows it through Codex's "
+    "daemon for a Codex TUI session",
+    "interrupt_session": "this session is not working here now (or observer has no line to "
+    "it): nothing to stop",
+}
 
 
 def http_status(reply: Message) -> int:

@@ -27,9 +27,9 @@ LINK_REFUSED = (
 
 @bp.get("/login")
 async def login_link() -> Response | tuple[Response, int]:
-    opened = runtime().access.logins.redeem(
-        request.args.get("code", ""), request.headers.get("User-Agent")
-    )
+    # A client that sends the link's fragment (browsers never do) still names its code.
+    code = request.args.get("code", "").split("#", 1)[0]
+    opened = runtime().access.logins.redeem(code, request.headers.get("User-Agent"))
     if opened is None:
         log.warning("refused a login link: unknown, used or expired code")
         return Response(LINK_REFUSED, 403, content_type="text/html; charset=utf-8")

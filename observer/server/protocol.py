@@ -91,6 +91,8 @@ SESSION_FIELDS: dict[str, Schema] = {
     "host": TEXT,  # the machine that forwarded it (`observer forward`); null: this one
     # Observer holds its Stop hook (away mode): `send_message` continues the session.
     "listening": {"type": "boolean"},
+    # Observer has a line to it now (Codex's daemon follows its thread): a message or a stop.
+    "reachable": {"type": "boolean"},
 }
 SESSION: Schema = {
     "type": "object",

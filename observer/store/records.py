@@ -100,6 +100,8 @@ def state_from_json(data: dict[str, Any]) -> SessionState:
         # got no decision when it went (Codex's daemon replays its own when attached again).
         pending = {**pending, "held": False, "questions": tuple(pending.get("questions") or ())}
     data["pending"] = PendingApproval(**pending) if pending else None
+    # Nor does a Stop hook it held, nor its line to a Codex thread (its daemon is followed again).
+    data["listening"] = data["reachable"] = False
     data["open_tools"] = tuple(
         (str(t[0]), str(t[1]), str(t[2]) if len(t) > 2 else "")  # rows written before names
         for t in data.get("open_tools") or ()

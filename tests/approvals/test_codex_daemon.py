@@ -92,10 +92,14 @@ def test_garbage_gives_no_events_and_no_exceptions() -> None:
 class Emitted:
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self.reach: list[tuple[str, bool]] = []
         self.changed = asyncio.Event()
 
     async def __call__(self, events: Sequence[Event]) -> None:
-        self.events.extend(events)
+        # Whether observer follows a thread (a line to it) is kept apart: the tests of what
+        # happens in the threads read `events`.
+        self.reach.extend((e.session_id, e.reachable) for e in events if e.reachable is not None)
+        self.events.extend(e for e in events if e.reachable is None)
         self.changed.set()
 
     def kinds(self) -> list[Kind]:
@@ -172,6 +176,7 @@ async def test_attaches_to_the_tui_thread_but_not_its_title_thread(
         "thread/resume",
     }
     assert emitted.events == []  # nothing happened in the thread yet
+    assert emitted.reach == [(THREAD, True)]  # but observer follows it: a line to it
     # The daemon's news of the title thread is no session; of the TUI's thread, it is.
     await daemon.chatter(TITLE)
     await daemon.chatter(THREAD)

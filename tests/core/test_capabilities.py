@@ -48,3 +48,21 @@ def test_the_rules_by_control() -> None:
     observed = offered("claude", "observed", held=False, listening=False, working=False)
     assert observed == []
     assert offered("pi", "observed", held=False, listening=True, working=True) == []
+
+
+def test_a_codex_tui_session_takes_a_message_or_a_stop_only_while_followed() -> None:
+    def codex(kind: Kind, at: float, state: SessionState | None, **fields: object) -> SessionState:
+        event = Event(kind, "t1", "codex", at, f"test:{kind}", **fields)  # type: ignore[arg-type]
+        result = transition(state, event, at)
+        assert result.state is not None
+        return result.state
+
+    state = codex(Kind.PROMPT, 1.0, None, detail="hi")
+    assert state.offered() == []  # working, but no line to it: nothing reaches it
+    state = codex(Kind.METADATA, 2.0, state, reachable=True)
+    assert state.offered() == ["interrupt_session"]
+    state = codex(Kind.TURN_END, 3.0, state)
+    assert state.offered() == ["send_message"]
+    assert state.public()["reachable"] is True
+    state = codex(Kind.METADATA, 4.0, state, reachable=False)  # the daemon went
+    assert state.offered() == []

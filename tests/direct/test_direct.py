@@ -179,10 +179,11 @@ async def test_an_observed_session_can_only_be_watched(app: Quart, settings: Set
                 break
         sid = message["session_id"]
         state = await session(app, sid)
-        # Watched; an approval is offered only while away mode holds its request: none now.
-        assert state["control"] == "observed" and state["capabilities"] == []
+        # Watched; an approval is offered only while away mode holds its request, a message only
+        # while its Stop hook is held: neither now. A stop is (its hooks check for one).
+        assert state["control"] == "observed" and state["capabilities"] == ["interrupt_session"]
         reply = await client.act(type="send_message", session_id=sid, text="x")
-        assert reply["code"] == "unsupported" and "only be watched" in reply["message"]
+        assert reply["code"] == "unsupported" and "once its turn has ended" in reply["message"]
 
 
 async def test_rest_create_and_act(app: Quart, workdir: Path) -> None:

@@ -259,6 +259,42 @@ def test_a_client_answers_the_tui(codex_bin: Path, tui_lab: Lab, decision: str) 
     assert mine[0]["by"] == "token@ws:127.0.0.1"  # the credential, then where from
 
 
+def test_a_client_sends_the_tui_a_message_then_stops_its_turn(
+    codex_bin: Path, tui_lab: Lab
+) -> None:
+    """Through Codex's daemon, while observer follows the thread: a message starts a turn the
+    TUI shows, and a stop interrupts it (as Esc would)."""
+    from tests.e2e.direct import act
+    from tests.e2e.test_reply_stop import capabilities
+
+    cwd = tui_lab.workdir("tui-reply-stop")
+    tui = Tui(codex_bin, tui_lab, cwd)
+    try:
+        tui.ready()
+        tui.type_line("[[scenario:text]] Say hello")
+        session = session_in(tui_lab, cwd)
+        wait_until(lambda: tui_lab.recorder.statuses(session)[-1:] == ["waiting"], "a turn", 60)
+        wait_until(lambda: "send_message" in capabilities(tui_lab, session), "a line to it", 60)
+        mark = tui.mark()
+        text = "[[scenario:slow]] from the phone, run the long one"
+        reply = act(tui_lab, type="send_message", session_id=session, text=text)
+        assert reply.get("ok") is True, reply
+        wait_until(lambda: tui.shows(r"from the phone", after=mark), "the TUI to show it", 60)
+        wait_until(
+            lambda: "interrupt_session" in capabilities(tui_lab, session), "a stop offered", 60
+        )
+        reply = act(tui_lab, type="interrupt_session", session_id=session)
+        assert reply.get("ok") is True, reply
+        wait_until(
+            lambda: tui_lab.recorder.statuses(session)[-1:] == ["waiting"], "the stop", 20
+        )  # long before the 30 s command would have ended
+    finally:
+        tui.close()
+    audit = json.loads(tui_lab.observer("audit", "--json").stdout)
+    mine = [e for e in audit if e.get("session_id") == session and e.get("via") == "daemon"]
+    assert [("replied" in e, e.get("stop")) for e in mine] == [(True, None), (False, "done")]
+
+
 def test_the_tui_still_asks_when_observer_stops(codex_bin: Path, tui_lab: Lab) -> None:
     """Last in this module: it stops the lab's observer. Attached while the TUI asks, then
     gone: the TUI's own prompt still decides (observer never holds the approval hostage)."""
