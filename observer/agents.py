@@ -269,8 +269,10 @@ register(
             "end_session",
             "resume_session",
         ),
-        # pi has no approval prompt of its own: observer's extension asks the hook route
-        observed_actions=("approve_tool",),
+        # pi has no approval prompt of its own: observer's extension asks the hook route. It
+        # also asks for a message once a run ended in away mode, and for a stop at each tool
+        # call (observer/runtime/relay.py).
+        observed_actions=("approve_tool", "send_message", "interrupt_session"),
         decides=True,
         question_parser=pi_extension.parse_permission_request,
     )

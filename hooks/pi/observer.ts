@@ -42,6 +42,7 @@ const SPOOL_DIR: string = "@OBSERVER_SPOOL_DIR@";
 const DATA_DIR: string = "@OBSERVER_DATA_DIR@";
 const SERVER_URL: string = "@OBSERVER_URL@";
 const WAIT_SECONDS: number = Number("@OBSERVER_WAIT@");
+const REPLY_WAIT_SECONDS: number = Number("@OBSERVER_REPLY_WAIT@");
 
 // Only what says who the user waits on (see connectors/pi.py). turn_* and tool_call carry no
 // status today; they are cheap, and tool_call is where an approval gate would hold a tool.
@@ -372,6 +373,68 @@ async function decideRemotely(event: any, ctx: any): Promise<Block> {
 	}
 }
 
+// Reply and stop (observer/runtime/relay.py), for the user's own pi. With a UI (the TUI), a
+// finished run in away mode (`<data dir>/reply.on`) asks observer for a client's message, in
+// the background (pi never waits on it): when one comes and pi is still idle, pi goes on with
+// it as if it were typed (`pi.sendUserMessage`). Not `pi -p`: its print mode exits once its
+// prompts ran, without waiting for an extension's end-of-run handler. Out of away mode nothing
+// is asked: no loop, no request. A stop asked by a client (`<data dir>/stop.on`) is heard at
+// the next tool call, in any mode: pi's own abort, as Esc, and that call does not run.
+async function askRelay(path: string, ctx: any, signal: AbortSignal): Promise<any> {
+	try {
+		const headers: Record<string, string> = { "Content-Type": "application/json" };
+		const token = findToken();
+		if (token) headers.Authorization = `Bearer ${token}`;
+		const body = JSON.stringify({ session_id: ctx.sessionManager.getSessionId(), cwd: ctx.cwd });
+		return await postJson(`${path}?agent=pi`, headers, body, signal);
+	} catch {
+		return undefined;
+	}
+}
+
+function flagged(name: string): boolean {
+	try {
+		return existsSync(`${DATA_DIR}/${name}`);
+	} catch {
+		return false;
+	}
+}
+
+function replyAfterRun(pi: any) {
+	return (_event: any, ctx: any): undefined => {
+		if (ctx?.hasUI && flagged("reply.on")) void waitForReply(pi, ctx);
+		return undefined;
+	};
+}
+
+async function waitForReply(pi: any, ctx: any): Promise<void> {
+	try {
+		const answer = await askRelay("/api/hook/reply", ctx, AbortSignal.timeout((REPLY_WAIT_SECONDS + 10) * 1000));
+		const message = answer?.message;
+		if (typeof message !== "string" || !message.trim()) return;
+		if (!ctx.isIdle()) return; // typed at the keyboard meanwhile: that wins
+		pi.sendUserMessage(message);
+	} catch {
+		// observer must never hurt pi: no message, pi waits for its user as usual
+	}
+}
+
+function stopAtToolCall(_event: any, ctx: any): Block | Promise<Block> {
+	if (!flagged("stop.on")) return undefined; // no stop asked: one stat, no await
+	return askStop(ctx);
+}
+
+async function askStop(ctx: any): Promise<Block> {
+	const answer = await askRelay("/api/hook/stop", ctx, AbortSignal.timeout(15_000));
+	if (answer?.stop !== true) return undefined;
+	try {
+		ctx.abort();
+	} catch {
+		// the block below stops this call all the same
+	}
+	return { block: true, reason: String(answer.reason ?? "stopped from observer") };
+}
+
 export default function observer(pi: any): void {
 	// The uninstalled template has nowhere to write; observer loads it (-e) for the gate alone.
 	if (SPOOL_DIR.startsWith("/")) {
@@ -388,5 +451,9 @@ export default function observer(pi: any): void {
 	}
 	// After the spool's handler: the tool_call record is written before the wait begins.
 	if (process.env.OBSERVER_PI_GATE === "1") pi.on("tool_call", gate);
-	else if (DATA_DIR.startsWith("/") && SPOOL_DIR.startsWith("/")) pi.on("tool_call", remoteGate);
+	else if (DATA_DIR.startsWith("/") && SPOOL_DIR.startsWith("/")) {
+		pi.on("tool_call", stopAtToolCall);
+		pi.on("tool_call", remoteGate);
+		pi.on("agent_end", replyAfterRun(pi));
+	}
 }

@@ -23,7 +23,12 @@ from observer.install.hooks import InstallResult, SettingsError
 EXTENSION_NAME = "observer.ts"
 MARKER = "observer-pi-extension"  # on the file's first line: the proof a file is ours
 _SPOOL_PLACEHOLDER = '"@OBSERVER_SPOOL_DIR@"'
-_DECIDE_PLACEHOLDERS = ('"@OBSERVER_DATA_DIR@"', '"@OBSERVER_URL@"', '"@OBSERVER_WAIT@"')
+_DECIDE_PLACEHOLDERS = (
+    '"@OBSERVER_DATA_DIR@"',
+    '"@OBSERVER_URL@"',
+    '"@OBSERVER_WAIT@"',
+    '"@OBSERVER_REPLY_WAIT@"',
+)
 # What the extension reports (its HOOKS), for the install summary.
 PI_OBSERVE_EVENTS: tuple[str, ...] = tuple(
     """
@@ -40,10 +45,16 @@ class PiDecide:
     data_dir: str
     url: str
     wait: float
+    reply_wait: float = 300.0  # away mode: how long a finished turn waits for a message
 
 
 def pi_decide_for(settings: Any) -> PiDecide:
-    return PiDecide(str(settings.data_dir), settings.hook_url(), float(settings.away_timeout))
+    return PiDecide(
+        str(settings.data_dir),
+        settings.hook_url(),
+        float(settings.away_timeout),
+        float(settings.away_reply_timeout),
+    )
 
 
 def extension_path(agent_dir: Path) -> Path:
@@ -59,7 +70,11 @@ def extension_text(spool_dir: str, decide: PiDecide | None = None) -> str:
         raise RuntimeError(f"hooks/pi/{EXTENSION_NAME} has lost its spool placeholder")
     # An ASCII JSON string is a valid JavaScript string literal.
     text = template.replace(_SPOOL_PLACEHOLDER, json.dumps(spool_dir, ensure_ascii=True))
-    values = ("", "", "0") if decide is None else (decide.data_dir, decide.url, str(decide.wait))
+    values = (
+        ("", "", "0", "0")
+        if decide is None
+        else (decide.data_dir, decide.url, str(decide.wait), str(decide.reply_wait))
+    )
     if decide is not None and not os.path.isabs(decide.data_dir):
         raise ValueError(f"the data dir must be absolute, got {decide.data_dir!r}")
     for placeholder, value in zip(_DECIDE_PLACEHOLDERS, values, strict=True):

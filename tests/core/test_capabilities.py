@@ -47,7 +47,9 @@ def test_the_rules_by_control() -> None:
     assert "send_message" in direct and "interrupt_session" in direct
     observed = offered("claude", "observed", held=False, listening=False, working=False)
     assert observed == []
-    assert offered("pi", "observed", held=False, listening=True, working=True) == []
+    # pi, through observer's extension: as Claude, by its hooks' way (no line needed).
+    pi = offered("pi", "observed", held=False, listening=True, working=False)
+    assert pi == ["send_message"]
 
 
 def test_a_codex_tui_session_takes_a_message_or_a_stop_only_while_followed() -> None:

@@ -560,7 +560,9 @@ class Handler(BaseHTTPRequestHandler):
         if scenario != "side":
             self._hold()
         blocks = SCENARIOS[scenario](view) if scenario != "side" else [text("Side answer.")]
-        self._log({"api": "chat", "scenario": scenario, "reply": blocks})
+        self._log(
+            {"api": "chat", "scenario": scenario, "reply": blocks, "user": all_user_text(view)}
+        )
         if isinstance(blocks, str):
             error = {"message": "fake llm: scripted error", "type": "invalid_request_error"}
             self._json(400, {"error": dict(error, param=None, code=None)})
@@ -629,7 +631,9 @@ class Handler(BaseHTTPRequestHandler):
             scenario = scenario_of(view)
             self._hold()
             blocks = SCENARIOS[scenario](view)
-        self._log({"api": "responses", "scenario": scenario, "reply": blocks})
+        self._log(
+            {"api": "responses", "scenario": scenario, "reply": blocks, "user": all_user_text(view)}
+        )
         if isinstance(blocks, str):
             self._json(
                 400,

@@ -132,3 +132,62 @@ def test_a_stop_ends_the_turn_at_the_next_tool_boundary(claude_bin: Path, lab: L
     assert len(done) < 5, done  # stopped before the end of the turn
     entries = json.loads(lab.observer("audit", "--json").stdout)
     assert [e["stop"] for e in entries if e.get("stop")] == ["asked", "done"]
+
+
+# -- pi, through observer's extension in the user's own pi ---------------------------------------
+def start_pi(pi: Path, lab: Lab, name: str, prompt: str) -> subprocess.Popen[str]:
+    from tests.e2e.test_pi import install_extension
+
+    install_extension(lab)
+    return subprocess.Popen(
+        [str(pi), "-p", prompt],
+        cwd=lab.workdir(name),
+        env=lab.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def test_pi_with_a_ui_takes_a_message_once_its_run_ended(pi_bin: Path, lab: Lab) -> None:
+    """The user's own pi with a UI: its RPC mode, whose UI bridge makes `ctx.hasUI` true as
+    the TUI does (the same path in observer's extension: the wait never blocks pi, and the
+    message starts a run as if typed). Not `pi -p`: pi 0.73.1's print mode exits once its
+    prompts ran, without waiting for an extension's end-of-run handler."""
+    from tests.e2e.test_pi import PiRpc
+
+    lab.observer("away", "on")
+    pi = PiRpc(pi_bin, lab, lab.workdir("pi-reply"))
+    try:
+        pi.send({"type": "prompt", "message": "[[scenario:text]] Say hello"})
+        pi.response("prompt")
+        session = pi.session_id()
+        wait_until(lambda: "send_message" in capabilities(lab, session), "send_message offered")
+        reply = act(lab, type="send_message", session_id=session, text="pi, one more thing")
+        assert reply.get("ok") is True, reply
+        wait_until(
+            lambda: any("pi, one more thing" in t for t in llm_prompts(lab)),
+            "the fake LLM to receive the message",
+        )
+        wait_until(lambda: "send_message" in capabilities(lab, session), "listening again")
+        lab.observer("away", "off")  # back at the keyboard: the wait ends, pi waits as usual
+        wait_until(lambda: "send_message" not in capabilities(lab, session), "no line to it")
+    finally:
+        pi.close()
+    entries = json.loads(lab.observer("audit", "--json").stdout)
+    assert [e["by"].split("@")[0] for e in entries if e.get("replied")] == ["token"]
+
+
+def test_pi_a_stop_ends_the_run_at_the_next_tool_call(pi_bin: Path, lab: Lab) -> None:
+    pi = start_pi(pi_bin, lab, "pi-stop", "[[scenario:steps]] Do the steps")
+    session = lab.recorder.only_session()
+    wait_until(lambda: "interrupt_session" in capabilities(lab, session), "a stop offered")
+    reply = act(lab, type="interrupt_session", session_id=session)
+    assert reply.get("ok") is True, reply
+    finished(pi, 60)
+    cwd = lab.root / "work" / "pi-stop"
+    done = (cwd / "steps.txt").read_text().splitlines() if (cwd / "steps.txt").exists() else []
+    assert len(done) < 5, done
+    entries = json.loads(lab.observer("audit", "--json").stdout)
+    assert [e["stop"] for e in entries if e.get("stop")] == ["asked", "done"]
