@@ -432,5 +432,16 @@ setInterval(() => {
 if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("web/sw.js", { scope: "./" }).catch(() => null);
 }
+// A pairing link under observer's own certificate carries its fingerprint in the fragment
+// (`observer pair`; never sent to a server): show it once, to compare with the browser's.
+function showCertificate() {
+  const match = /^#fp=([0-9A-Fa-f]{64})$/.exec(location.hash);
+  if (!match) return;
+  $("certificate-fp").textContent = match[1].toUpperCase().match(/../g).join(":");
+  $("certificate").hidden = false;
+  history.replaceState(null, "", location.pathname + location.search);
+}
+$("certificate-ok").addEventListener("click", () => ($("certificate").hidden = true));
+showCertificate();
 setAway(null);
 start();

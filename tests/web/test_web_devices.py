@@ -73,3 +73,17 @@ def test_pair_a_phone_then_revoke_it(tmp_path: Path, phone: Page) -> None:
         phone.reload()  # and for good: its cookie opens nothing any more
         expect(phone.locator("#auth")).to_be_visible()
         assert "test phone" not in _observer(data, "devices").stdout
+
+
+def test_a_pairing_links_fingerprint_is_shown_to_compare(tmp_path: Path, phone: Page) -> None:
+    """Under observer's own certificate the pairing link ends in #fp=<sha256> (observer pair):
+    the page shows it once, as the browsers' certificate viewers do, and drops it."""
+    digest = "ab" * 32
+    with server(tmp_path) as url:
+        link = _observer(tmp_path / "data", "pair", "--no-qr").stdout.splitlines()[-1]
+        phone.goto(f"{link}#fp={digest}")  # as a TLS server's link ends
+        expect(phone.locator("#certificate")).to_be_visible()
+        expect(phone.locator("#certificate-fp")).to_have_text(":".join(["AB"] * 32))
+        assert phone.url == f"{url}/"  # the fragment is gone once read
+        phone.get_by_role("button", name="It matches").click()
+        expect(phone.locator("#certificate")).to_be_hidden()
