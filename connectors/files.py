@@ -10,6 +10,7 @@ observer/ingest/timeline_tail.py), the same for every format. Pure: no IO.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol, TypeVar, get_args, get_type_hints
@@ -65,6 +66,13 @@ class FileFormat:
     context_to_json: Callable[[Any], dict[str, Any]]  # persisted with the offset
     context_from_json: Callable[[dict[str, Any]], Any]
     timeline: TimelineReader | None = None  # the same lines as timeline items, if they tell one
+    # Read for usage alone (observer/ingest/usage_history.py), a line this does not match can
+    # be skipped unread: it adds no tokens and changes nothing of the context usage needs.
+    # None: every line may matter.
+    usage_lines: re.Pattern[bytes] | None = None
+    # One complete line read for usage alone: the same usage events and context as `read`,
+    # maybe faster (Claude's); None: `read` it.
+    usage_line: Callable[[bytes, Origin, Any], tuple[list[Event], Any]] | None = None
 
 
 def json_lines_format(
@@ -74,6 +82,8 @@ def json_lines_format(
     context_for_path: Callable[[str], _C],
     context_type: type[_C],
     timeline: TimelineReader | None = None,
+    usage_lines: re.Pattern[bytes] | None = None,
+    usage_line: Callable[[bytes, Origin, _C], tuple[list[Event], _C]] | None = None,
 ) -> FileFormat:
     """A format whose context is a frozen dataclass, persisted as its fields."""
     return FileFormat(
@@ -84,6 +94,8 @@ def json_lines_format(
         context_to_json,
         lambda data: context_from_json(context_type, data),
         timeline,
+        usage_lines,
+        usage_line,
     )
 
 

@@ -20,6 +20,7 @@ its list.)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from connectors import Parser
 from connectors.claude import AGENT as CLAUDE
 from connectors.claude import hooks as claude_hooks
+from connectors.claude import transcript as claude_transcript
 from connectors.codex import AGENT as CODEX
 from connectors.codex import hooks as codex_hooks
 from connectors.codex import rollout as codex_rollout
@@ -69,6 +71,9 @@ class Agent:
     # Sources of its own beyond spool and file trees, built by the ingestor (Claude's registry
     # and the transcripts its hooks name); a factory, as they live in observer/ingest.
     sources: Callable[[Any], tuple[Any, ...]] | None = None
+    # Trees read for usage alone, every file in them, hooks or not (Claude's transcripts: its
+    # tailer reads only those a hook named). observer/ingest/usage_history.py.
+    usage_trees: Callable[[Settings], tuple[FileTree, ...]] | None = None
     driver: Callable[[], type[Driver]] | None = None  # launching: the driver class, imported late
     # `observer install-hooks` and doctor's check of the agent's own configuration, imported late
     setup: Callable[[], AgentSetup] | None = None
@@ -142,6 +147,50 @@ def _pi_session_files(sessions_dir: Path) -> Callable[[Path], bool]:
     return lambda path: path.suffix == ".jsonl" and path.parent.parent == sessions_dir
 
 
+def claude_config_dirs(settings: Settings) -> list[Path]:
+    """Where Claude Code keeps its projects: the setting, else `CLAUDE_CONFIG_DIR` (a comma
+    separates several), else both the old and the XDG default."""
+    if settings.claude_dir is not None:
+        return [settings.claude_dir]
+    named = os.environ.get("CLAUDE_CONFIG_DIR", "")
+    if named.strip():
+        return [Path(part.strip()).expanduser() for part in named.split(",") if part.strip()]
+    return [Path.home() / ".claude", Path.home() / ".config" / "claude"]
+
+
+def _claude_transcript_files(projects: Path) -> Callable[[Path], bool]:
+    """`<projects>/<cwd>/<session>.jsonl` and `<projects>/<cwd>/<session>/subagents/*.jsonl`."""
+
+    def owns(path: Path) -> bool:
+        if path.suffix != ".jsonl":
+            return False
+        parent = path.parent
+        return parent.parent == projects or (
+            parent.name == "subagents" and parent.parent.parent.parent == projects
+        )
+
+    return owns
+
+
+def _fixed(directory: Path) -> Callable[[Settings], Path]:
+    return lambda _settings: directory
+
+
+def _claude_usage_trees(settings: Settings) -> tuple[FileTree, ...]:
+    fmt = claude_transcript.transcripts_format(lambda _path: None)  # sessions by file name
+    return tuple(
+        FileTree(
+            "claude-history",
+            "claude-history",
+            fmt,
+            _fixed(base / "projects"),
+            _claude_transcript_files,
+            history_ends=False,
+        )
+        for base in claude_config_dirs(settings)
+    )
+
+
 def _claude_sources(ingestor: Any) -> tuple[Any, ...]:
     from observer.ingest.claude import claude_sources
 
@@ -192,6 +241,7 @@ register(
         binary="claude",
         binary_env="OBSERVER_CLAUDE_BIN",
         sources=_claude_sources,
+        usage_trees=_claude_usage_trees,
         driver=_claude_driver,
         setup=_claude_setup,
         # stream-json has no "steer"

@@ -14,6 +14,7 @@ copies the parent's records, message ids included: those ids are already counted
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -35,6 +36,8 @@ class TranscriptContext:
     transcript_path: str | None = None
     subagent: bool = False  # a subagent's own file: its calls count, its text is no reply
     turn_id: str | None = None  # the promptId of the last user record
+    cwd: str | None = None  # the working directory the records name: the calls' project
+    last_message: str | None = None  # read for usage alone: the last reply's id (a record id)
 
 
 def context_for_path(path: str, session_id: str | None = None) -> TranscriptContext:
@@ -56,10 +59,14 @@ def read_transcript(
 
 
 def read_transcript_line(
-    line: bytes, origin: Origin, context: TranscriptContext
+    line: bytes, origin: Origin, context: TranscriptContext, with_text: bool = True
 ) -> tuple[list[Event], TranscriptContext]:
     record = load_object(line)
     kind = str_field(record, "type")
+    if kind in ("user", "assistant"):
+        cwd = opt_text(record, "cwd")
+        if cwd and cwd != context.cwd:
+            context = replace(context, cwd=cwd)
     if kind == "user" and not context.subagent:
         prompt_id = opt_text(record, "promptId")
         if prompt_id and prompt_id != context.turn_id:
@@ -78,7 +85,7 @@ def read_transcript_line(
     at = utc_time(record.get("timestamp"))
     main = not context.subagent and not record.get("isSidechain")
     report = _usage(message, record, model, context, main)
-    text = _text(message.get("content")) if main else None
+    text = _text(message.get("content")) if main and with_text else None
     event = Event(
         kind=Kind.MESSAGE if text else Kind.METADATA,
         session_id=context.session_id,
@@ -95,6 +102,50 @@ def read_transcript_line(
     return [event], context
 
 
+def read_usage_line(
+    line: bytes, origin: Origin, context: TranscriptContext
+) -> tuple[list[Event], TranscriptContext]:
+    """`read_transcript_line` for usage alone (observer/ingest/usage_history.py): the same usage
+    and context, faster. A user record's turn is its `promptId` found by pattern, not by
+    parsing a line that is mostly tool output; a content-block line of a reply already read
+    (the same message id as the reply before it) is the same call: skipped unparsed. Anything
+    else, or a line whose shape the patterns do not recognise, is parsed whole."""
+    if b'"assistant"' not in line and not context.subagent:
+        prompt = _PROMPT_ID.search(line)
+        if prompt is not None and b'"type":"user"' in line:
+            turn = prompt.group(1).decode()
+            return [], context if turn == context.turn_id else _moved(context, turn_id=turn)
+    else:
+        same = _MESSAGE_ID.search(line)
+        if same is not None and context.last_message == same.group(1).decode():
+            return [], context
+    events, context = read_transcript_line(line, origin, context, with_text=False)
+    for event in events:
+        tokens = event.usage.tokens if event.usage is not None else None
+        if tokens is not None and tokens.record_id != context.last_message:
+            context = _moved(context, last_message=tokens.record_id)
+    return events, context
+
+
+def _moved(
+    context: TranscriptContext, turn_id: str | None = None, last_message: str | None = None
+) -> TranscriptContext:
+    """`replace` for the two fields a usage read moves on every few lines (a third of the
+    time `dataclasses.replace` took went to looking up the fields)."""
+    return TranscriptContext(
+        context.session_id,
+        context.transcript_path,
+        context.subagent,
+        turn_id or context.turn_id,
+        context.cwd,
+        last_message or context.last_message,
+    )
+
+
+_PROMPT_ID = re.compile(rb'"promptId":"([^"\\]+)"')
+_MESSAGE_ID = re.compile(rb'"message":\{"id":"([^"\\]+)"')
+
+
 def _usage(
     message: dict[str, Any],
     record: dict[str, Any],
@@ -108,10 +159,17 @@ def _usage(
     input_tokens = _count(usage, "input_tokens")
     cache_read = _count(usage, "cache_read_input_tokens")
     cache_write = _count(usage, "cache_creation_input_tokens")
+    # Claude Code records the writes' TTLs apart: an hour costs 2x input, 5 minutes 1.25x.
+    ttl = usage.get("cache_creation")
+    hour = _count(ttl, "ephemeral_1h_input_tokens") if isinstance(ttl, dict) else 0
+    if isinstance(ttl, dict) and not cache_write:
+        cache_write = hour + _count(ttl, "ephemeral_5m_input_tokens")
     output = _count(usage, "output_tokens")
     details = usage.get("output_tokens_details")
     thinking = _count(details, "thinking_tokens") if isinstance(details, dict) else 0
     record_id = opt_text(message, "id") or opt_text(record, "requestId") or opt_text(record, "uuid")
+    # A fork's copy of its parent's reply names the session that made the call.
+    made_by = opt_text(record, "requestSessionId")
     tokens = None
     if record_id and input_tokens + cache_read + cache_write + output > 0:
         tokens = TokenUsage(
@@ -120,9 +178,11 @@ def _usage(
             output=output,
             cache_read=cache_read,
             cache_write=cache_write,
+            cache_write_1h=min(hour, cache_write),
             reasoning=min(thinking, output),
             model=model,
             turn_id=context.turn_id,
+            session_id=made_by if made_by and made_by != context.session_id else None,
         )
     # The prompt the model last saw, the part of the window in use; Claude names no window.
     context_tokens = input_tokens + cache_read + cache_write if main and tokens else None
@@ -174,4 +234,12 @@ def transcripts_format(session_for: Callable[[str], str | None]) -> FileFormat:
         context_for_hooked_path,
         TranscriptContext,
         reader,
+        USAGE_LINES,
+        read_usage_line,
     )
+
+
+# Read for usage alone, only replies, the user records that start a turn (`promptId`) and
+# Claude's own cost bookkeeping matter: the rest of a transcript (attachments, request shapes,
+# tool outputs without a prompt id…) is nine tenths of its bytes and can be skipped unread.
+USAGE_LINES = re.compile(rb'"(?:assistant|promptId|cost-state)"')

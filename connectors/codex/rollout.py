@@ -12,6 +12,7 @@ Wire facts (Codex CLI 0.169, see tests/fixtures/codex):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -345,8 +346,11 @@ def _item_text(item: dict[str, Any]) -> str | None:
     return "\n".join(parts) or None
 
 
+# Read for usage alone, only these records matter: the thread's meta (its id, cwd, whether it
+# is a side thread), the turn's context (model), and the two usage records.
+USAGE_LINES = re.compile(rb'"(?:session_meta|turn_context|token_usage_record|token_count)"')
 FORMAT: FileFormat = json_lines_format(
-    "rollout", AGENT, read_rollout, context_for_path, RolloutContext, TIMELINE
+    "rollout", AGENT, read_rollout, context_for_path, RolloutContext, TIMELINE, USAGE_LINES
 )
 
 

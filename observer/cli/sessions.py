@@ -212,12 +212,20 @@ def usage(
         typer.Option("--since", help="Only usage from this date (2026-11-22, local) or time on."),
     ] = None,
     by: Annotated[str, typer.Option("--by", help="Group by day, project, agent or model.")] = "day",
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh",
+            help="First read every agent file on disk for usage (Claude's transcripts, Codex's"
+            " rollouts, pi's sessions), hooks or not: what is new since the last read.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Tokens and cost across sessions (from the database; the server need not run)."""
     from observer.clients.usage_report import gather_usage, parse_since, render_usage
 
-    report = gather_usage(settings_for(data_dir), by, parse_since(since))
+    report = gather_usage(settings_for(data_dir), by, parse_since(since), refresh=refresh)
     typer.echo(json.dumps(report, indent=2) if as_json else render_usage(report))
 
 

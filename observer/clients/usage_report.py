@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from observer.core.errors import ConfigError
-from observer.core.usage import Bucket, Buckets, buckets_from_rows, summarize
+from observer.core.usage import Bucket, Buckets, buckets_from_rows, summarize, thresholds
 from observer.ingest.prices import load_prices
 from observer.settings import Settings
 
@@ -28,18 +28,25 @@ def parse_since(text: str | None) -> float | None:
     return moment.timestamp()  # a naive moment is taken as local time
 
 
-def gather_usage(settings: Settings, by: str, since: float | None) -> dict[str, Any]:
+def gather_usage(
+    settings: Settings, by: str, since: float | None, refresh: bool = False
+) -> dict[str, Any]:
     if by not in GROUPS:
         raise ConfigError(f"--by {by!r}: expected one of {', '.join(GROUPS)}")
     prices = load_prices(settings.data_dir / "config.toml")
+    if refresh:
+        from observer.ingest.usage_history import refresh as read_history
+
+        read_history(settings)
     report: dict[str, Any] = {"by": by, "since": since, "groups": [], "total": summarize({}, {})}
     if not settings.db_path.exists():
         return report
     from observer.store import Store
+    from observer.store import usage as usage_sql
 
     store = Store(settings.db_path)
     try:
-        rows = store.usage_report(by, since)
+        rows = usage_sql.report_rows(store.usage_reader(), by, since, None, thresholds(prices))
     finally:
         store.close()
     groups: dict[str, list[tuple[Any, ...]]] = {}

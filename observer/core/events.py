@@ -65,6 +65,10 @@ class TokenUsage:
     cache_write: int = 0
     reasoning: int = 0
     cost_usd: float | None = None  # only when the agent itself reports the cost (pi)
+    cache_write_1h: int = 0  # the part of cache_write kept an hour (priced apart from 5-minute)
+    # The session that made the call, when the record is a copy in another's file (a Claude
+    # fork's copies name it `requestSessionId`); None: the event's session.
+    session_id: str | None = None
     model: str | None = None
     turn_id: str | None = None
 

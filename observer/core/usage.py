@@ -6,7 +6,13 @@ Rules:
    a fork's copy of its parent's history) drops it. The store enforces the same key.
 2. Costs are never stored from the price table: rows keep tokens and the model, and the cost
    is worked out when shown, from sums per model. A price added to the config later prices the
-   whole history; cost is linear in tokens, so pricing a sum equals summing the prices.
+   whole history; cost is linear in tokens, so pricing a sum equals summing the prices, as long
+   as every record of a sum is billed at the same rates. Two things make a record's rates its
+   own, so sums keep them apart: the TTL of its cache writes (`cache_write_1h`, a part of
+   `cache_write`), and, for a model with a long-context tier, whether its prompt (input + cache
+   read + cache write) passed the tier's threshold: then the whole request is billed at the
+   tier's rates. A sum is keyed by the prompt's class (`prompt_class`: the highest threshold of
+   the table it passed, 0 for none), so any model's tier is decided exactly from it.
 3. A cost the agent reports itself (pi) wins over the table. A model missing from the table,
    or a token kind its entry has no price for, leaves that part's cost unknown: the total
    says so (`cost_complete: false`) rather than guess.
@@ -28,12 +34,24 @@ _PER = 1_000_000.0  # prices are USD per million tokens
 
 @dataclass(frozen=True, slots=True)
 class ModelPrice:
-    """USD per million tokens. A cache price left out is unknown, not free."""
+    """USD per million tokens. A cache price left out is unknown, not free. `cache_write` is
+    the 5-minute write (and any write whose TTL the agent does not say); `cache_write_1h` the
+    one-hour write. `long` holds the rates of the whole request once its prompt is over
+    `long_threshold` tokens (Anthropic's Sonnet 4/4.5 over 200k, OpenAI's over 272k)."""
 
     input: float
     output: float
     cache_read: float | None = None
     cache_write: float | None = None
+    cache_write_1h: float | None = None
+    long_threshold: int | None = None
+    long: ModelPrice | None = None
+
+    def rates(self, prompt_class: int) -> ModelPrice:
+        """The rates a request of that prompt class is billed at."""
+        if self.long is not None and self.long_threshold and prompt_class >= self.long_threshold:
+            return self.long
+        return self
 
 
 Prices = Mapping[str, ModelPrice]
@@ -64,9 +82,23 @@ def priced_name(prices: Prices, model: str | None) -> str | None:
     return None
 
 
+def thresholds(prices: Prices) -> tuple[int, ...]:
+    """Every long-context threshold of the table, highest first."""
+    found = {p.long_threshold for p in prices.values() if p.long and p.long_threshold}
+    return tuple(sorted(found, reverse=True))
+
+
+def prompt_class(prompt: int, limits: Iterable[int]) -> int:
+    """The highest of `limits` (highest first) that `prompt` tokens are over; 0 for none."""
+    for limit in limits:
+        if prompt > limit:
+            return limit
+    return 0
+
+
 @dataclass(slots=True)
 class Bucket:
-    """Token sums of the records sharing one model and one cost source."""
+    """Token sums of the records sharing one model, one cost source and one prompt class."""
 
     input: int = 0
     output: int = 0
@@ -75,44 +107,59 @@ class Bucket:
     reasoning: int = 0
     records: int = 0
     agent_cost: float = 0.0  # the agent's own costs, summed (only in agent-priced buckets)
+    cache_write_1h: int = 0  # the part of cache_write written for an hour
 
     def add(self, tokens: TokenUsage) -> None:
         self.input += tokens.input
         self.output += tokens.output
         self.cache_read += tokens.cache_read
         self.cache_write += tokens.cache_write
+        self.cache_write_1h += tokens.cache_write_1h
         self.reasoning += tokens.reasoning
         self.records += 1
         self.agent_cost += tokens.cost_usd or 0.0
 
     def merge(self, other: Bucket) -> None:
-        for name in (*TOKEN_KINDS, "records", "agent_cost"):
+        for name in (*TOKEN_KINDS, "cache_write_1h", "records", "agent_cost"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-# (model, priced by the agent) -> sums
-BucketKey = tuple[str | None, bool]
+# (model, priced by the agent, prompt class) -> sums
+BucketKey = tuple[str | None, bool, int]
 Buckets = dict[BucketKey, Bucket]
 
 
-def bucket_key(tokens: TokenUsage) -> BucketKey:
-    return tokens.model, tokens.cost_usd is not None
+def bucket_key(tokens: TokenUsage, limits: Iterable[int] = ()) -> BucketKey:
+    prompt = tokens.input + tokens.cache_read + tokens.cache_write
+    return tokens.model, tokens.cost_usd is not None, prompt_class(prompt, limits)
 
 
 def table_cost(bucket: Bucket, price: ModelPrice | None) -> float | None:
-    """The cost of `bucket` from the table, or None when any of its tokens has no price."""
+    """The cost of `bucket` at `price`'s rates (already the tier's), or None when any of its
+    tokens has no price."""
     if price is None:
         return None if bucket.records else 0.0
     cost = bucket.input * price.input + bucket.output * price.output
     for count, unit in (
         (bucket.cache_read, price.cache_read),
-        (bucket.cache_write, price.cache_write),
+        (bucket.cache_write - bucket.cache_write_1h, price.cache_write),
+        (bucket.cache_write_1h, price.cache_write_1h),
     ):
         if count:
             if unit is None:
                 return None
             cost += count * unit
     return cost / _PER
+
+
+def bucket_cost(key: BucketKey, bucket: Bucket, prices: Prices) -> float | None:
+    """What one sum cost: the agent's own figure, else the table's at the prompt class's
+    rates; None when unknown."""
+    model, agent_priced, klass = key
+    if agent_priced:
+        return bucket.agent_cost
+    price = price_for(prices, model)
+    return table_cost(bucket, price.rates(klass) if price is not None else None)
 
 
 def summarize(buckets: Mapping[BucketKey, Bucket], prices: Prices) -> dict[str, Any]:
@@ -122,9 +169,9 @@ def summarize(buckets: Mapping[BucketKey, Bucket], prices: Prices) -> dict[str, 
     cost = 0.0
     complete = True
     any_known = False
-    for (model, agent_priced), bucket in buckets.items():
+    for key, bucket in buckets.items():
         total.merge(bucket)
-        part = bucket.agent_cost if agent_priced else table_cost(bucket, price_for(prices, model))
+        part = bucket_cost(key, bucket, prices)
         if part is None:
             complete = False
         else:
@@ -133,6 +180,7 @@ def summarize(buckets: Mapping[BucketKey, Bucket], prices: Prices) -> dict[str, 
     known = any_known or total.records == 0
     return {
         **{name: getattr(total, name) for name in TOKEN_KINDS},
+        "cache_write_1h": total.cache_write_1h,
         "total": total.input + total.output + total.cache_read + total.cache_write,
         "records": total.records,
         "cost_usd": cost if known else None,
@@ -150,10 +198,11 @@ class Ledger:
     context_tokens: int | None = None
     context_window: int | None = None
     rate_limits: tuple[RateLimit, ...] = ()
+    limits: tuple[int, ...] = ()  # the price table's long-context thresholds (`thresholds`)
 
     def add(self, tokens: TokenUsage) -> None:
         """Add one record (the caller has made sure it is new)."""
-        key = bucket_key(tokens)
+        key = bucket_key(tokens, self.limits)
         self.buckets.setdefault(key, Bucket()).add(tokens)
         if tokens.turn_id is not None and tokens.turn_id != self.turn_id:
             self.turn_id, self.turn = tokens.turn_id, {}
@@ -219,13 +268,13 @@ def rate_limit_json(limit: RateLimit) -> dict[str, Any]:
 
 
 def buckets_from_rows(rows: Iterable[tuple[Any, ...]]) -> Buckets:
-    """Rows of (model, agent_priced, input, output, cache_read, cache_write, reasoning, records,
-    agent_cost), as the store's aggregates give them."""
+    """Rows of (model, agent_priced, prompt class, input, output, cache_read, cache_write,
+    reasoning, records, agent_cost, cache_write_1h), as the store's aggregates give them."""
     buckets: Buckets = {}
-    for model, agent_priced, *sums in rows:
+    for model, agent_priced, klass, *sums in rows:
         counts = [int(v or 0) for v in sums[:6]]
-        bucket = buckets.setdefault((model, bool(agent_priced)), Bucket())
-        bucket.merge(
+        key = (model, bool(agent_priced), int(klass or 0))
+        buckets.setdefault(key, Bucket()).merge(
             Bucket(
                 input=counts[0],
                 output=counts[1],
@@ -234,9 +283,34 @@ def buckets_from_rows(rows: Iterable[tuple[Any, ...]]) -> Buckets:
                 reasoning=counts[4],
                 records=counts[5],
                 agent_cost=float(sums[6] or 0.0),
+                cache_write_1h=int(sums[7] or 0),
             )
         )
     return buckets
+
+
+def project_of(cwd: str | None) -> str | None:
+    """A working directory's project, as sessions name it: its last component."""
+    if not cwd:
+        return None
+    trimmed = cwd.rstrip("/\\")
+    for sep in ("/", "\\"):
+        trimmed = trimmed.rsplit(sep, 1)[-1]
+    return trimmed or cwd
+
+
+def money(cost: float) -> str:
+    """`$1.23`; under a cent, two significant digits (`$0.0008`, `$0.00012`), never `$0.00`
+    for a cost that is not zero."""
+    if cost == 0:
+        return "$0.00"
+    if abs(cost) >= 0.01:
+        return f"${cost:,.2f}"
+    digits = 2
+    while abs(cost) < 10 ** (1 - digits) and digits < 12:
+        digits += 1
+    text = f"{cost:.{digits}f}"
+    return "$" + (text.rstrip("0").rstrip(".") if "." in text else text)
 
 
 def compact(view: Mapping[str, Any] | None) -> str:
@@ -248,7 +322,7 @@ def compact(view: Mapping[str, Any] | None) -> str:
     if cost is None:
         return f"{tokens} $?"
     suffix = "" if view.get("cost_complete", True) else "+?"
-    return f"{tokens} ${cost:.2f}{suffix}"
+    return f"{tokens} {money(cost)}{suffix}"
 
 
 def _human(count: int) -> str:

@@ -3,8 +3,9 @@
 The registry (`~/.claude/sessions/<pid>.json`) is the only signal after Esc, and its removal the
 sign of an exit. The transcripts (`~/.claude/projects/…/<session>.jsonl`) hold the replies and
 their usage; only those a hook named are tailed (and their subagents'), as the directory also
-holds every past session. Claude's row in observer/agents.py builds both for the ingestor, which
-runs them like any source: their events go through `Ingestor.apply`.
+holds every past session: those are read for usage alone (`ClaudeHistory`). Claude's row in
+observer/agents.py builds these for the ingestor, which runs them like any source: their events
+go through `Ingestor.apply`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from connectors.claude.transcript import transcripts_format
 from observer.core.errors import ParseError
 from observer.core.events import Event, Kind, Origin
 from observer.ingest.local_facts import pid_alive
+from observer.ingest.usage_history import UsageFollower, usage_trees
 from observer.ingest.watch_files import TreeWatcher, Wake
 from observer.runtime.aio import ThreadHandoff, wait_event
 from observer.runtime.supervisor import tick
@@ -51,8 +53,9 @@ EXIT_WAIT_SECONDS = 30.0
 Task = tuple[str, Callable[[], Coroutine[Any, Any, None]]]
 
 
-def claude_sources(ingestor: Ingestor) -> tuple[ClaudeRegistry, ClaudeTranscripts]:
-    return ClaudeRegistry(ingestor), ClaudeTranscripts(ingestor)
+def claude_sources(ingestor: Ingestor) -> tuple[ClaudeRegistry, ClaudeTranscripts, ClaudeHistory]:
+    transcripts = ClaudeTranscripts(ingestor)
+    return ClaudeRegistry(ingestor), transcripts, ClaudeHistory(ingestor, transcripts)
 
 
 class ClaudeRegistry:
@@ -210,6 +213,10 @@ class ClaudeTranscripts:
             pass
         self.watcher.follow(paths)
 
+    def named(self, path: Path) -> bool:
+        """Whether a hook named this transcript (or its subagent's parent): tailed here."""
+        return self._owns_transcript(path)
+
     def _transcript_session(self, path: str) -> str | None:
         main = _main_transcript(path)
         return self._transcripts.get(main) if main is not None else self._transcripts.get(path)
@@ -231,6 +238,39 @@ class ClaudeTranscripts:
                     event = replace(event, kind=Kind.METADATA, detail=None)
             kept.append(event)
         await self._ingestor.apply(kept, offsets)
+
+
+class ClaudeHistory:
+    """Every transcript under Claude's config dirs, hooks or not, read for usage alone
+    (observer/ingest/usage_history.py), in the background from the first start on, then
+    followed. Those a hook named are left to `ClaudeTranscripts`, which reads them whole."""
+
+    def __init__(self, ingestor: Ingestor, transcripts: ClaudeTranscripts) -> None:
+        self._ingestor = ingestor
+        trees = [t for t in usage_trees(ingestor.settings, history_only=True) if t.agent == AGENT]
+        self.follower = UsageFollower(
+            trees,
+            ingestor.usage,
+            ingestor.apply,
+            lambda: ingestor.stopping,
+            transcripts.named,
+            ingestor.pace,
+        )
+
+    def tasks(self, observer: Any) -> list[Task]:
+        return [("claude-history", partial(self.follower.run, observer))]
+
+    def load(self, offsets: Sequence[FileOffset]) -> None:
+        self.follower.load(self._ingestor.store)
+
+    def saw(self, event: Event) -> None:
+        pass
+
+    def wake(self) -> None:
+        self.follower.wake()
+
+    def stats(self) -> dict[str, int]:
+        return self.follower.stats("claude_history")
 
 
 def _main_transcript(path: str) -> str | None:

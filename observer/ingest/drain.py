@@ -86,7 +86,9 @@ class Ingestor:
         self._spool_changes: ThreadHandoff[None] | None = None
         self.ingested = 0  # spool files consumed
         self.rejected = 0
-        self.usage = UsageTracker(store, load_prices(settings.data_dir / "config.toml"))
+        self.usage = UsageTracker(
+            store, load_prices(settings.data_dir / "config.toml"), self._project_of
+        )
         self._usage_wake = asyncio.Event()
         # Each agent's trees of files and sources of its own, as its row says.
         self.watchers: dict[str, TreeWatcher] = {}  # by its task's name
@@ -339,6 +341,7 @@ class Ingestor:
             stats.update(source.stats())
         stats["usage_records"] = self.usage.records
         stats["usage_duplicates"] = self.usage.duplicates
+        stats["usage_history_records"] = self.usage.history_records
         return stats
 
     # -- applying --------------------------------------------------------------------------
@@ -422,6 +425,10 @@ class Ingestor:
     def _publishable(self, session_id: str) -> bool:
         state = self.hub.book.get(session_id)
         return state is not None and state.materialized
+
+    def _project_of(self, session_id: str) -> str | None:
+        state = self.hub.book.get(session_id)
+        return state.project if state is not None else None
 
     def _last_usage(self, session_id: str) -> dict[str, Any] | None:
         state = self.hub.book.get(session_id)

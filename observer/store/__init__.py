@@ -28,7 +28,7 @@ from sqlite_utils import Database
 
 from observer.core.state import SessionState
 from observer.settings import default_of
-from observer.store import history, search_index, timeline
+from observer.store import history, search_index, timeline, usage
 from observer.store.history import BadCursorError, HistoryQuery
 from observer.store.migrations import migrations
 from observer.store.records import (
@@ -37,6 +37,7 @@ from observer.store.records import (
     Record,
     TimelineItem,
     TimelineOffset,
+    UsageOffset,
     UsageRow,
     Write,
     Writes,
@@ -52,7 +53,6 @@ __all__ = [
     "BadCursorError",
     "DEFAULT_MAX_STORED_TEXT",
     "FORWARDED_KEPT_SECONDS",
-    "USAGE_GROUPS",
     "CommitRefusedError",
     "FileOffset",
     "ForwardedFile",
@@ -63,6 +63,7 @@ __all__ = [
     "TimelineItem",
     "TimelineLimits",
     "TimelineOffset",
+    "UsageOffset",
     "UsageRow",
     "Write",
     "Writes",
@@ -98,20 +99,6 @@ class _CatchUp:
 
     def __init__(self, items: int) -> None:
         self.items = items
-
-
-# Sums per (model, priced by the agent), in the order `usage.buckets_from_rows` reads them.
-_SUMS = (
-    "model, agent_cost is not null, sum(input), sum(output), sum(cache_read),"
-    " sum(cache_write), sum(reasoning), count(*), sum(coalesce(agent_cost, 0))"
-)
-USAGE_GROUPS = {
-    "day": "date(u.at, 'unixepoch', 'localtime')",
-    "agent": "u.agent",
-    "model": "coalesce(u.model, '?')",
-    "project": "coalesce(json_extract(s.state, '$.project'), '?')",
-    "session": "u.session_id",
-}
 
 
 def open_database(path: Path) -> Database:
@@ -253,14 +240,11 @@ class Store:
         return self._reader
 
     def usage_known(self, agent: str, record_id: str) -> bool:
-        row = (
-            self._read()
-            .execute(
-                "select 1 from usage_records where agent = ? and record_id = ?", [agent, record_id]
-            )
-            .fetchone()
-        )
-        return row is not None
+        return usage.known(self._read().conn, agent, record_id)
+
+    def usage_reader(self) -> sqlite3.Connection:
+        """The loop's read connection, for usage queries (observer/store/usage.py)."""
+        return self._read().conn
 
     def forwarded_known(self, host: str, keys: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
         """Which of (file name, mtime_ns) from `host` are committed already."""
@@ -281,39 +265,10 @@ class Store:
         return known & set(keys)
 
     def session_usage(
-        self, session_id: str
+        self, session_id: str, limits: Sequence[int] = ()
     ) -> tuple[list[tuple[Any, ...]], str | None, list[tuple[Any, ...]]]:
         """A session's sums per model, its last turn's id, and that turn's sums."""
-        db = self._read()
-        rows = db.execute(
-            f"select {_SUMS} from usage_records where session_id = ?"
-            " group by model, agent_cost is not null",
-            [session_id],
-        ).fetchall()
-        last = db.execute(
-            "select turn_id from usage_records where session_id = ? and turn_id is not null"
-            " order by at desc limit 1",
-            [session_id],
-        ).fetchone()
-        turn_id = last[0] if last else None
-        turn = db.execute(
-            f"select {_SUMS} from usage_records where session_id = ? and turn_id = ?"
-            " group by model, agent_cost is not null",
-            [session_id, turn_id],
-        ).fetchall()
-        return rows, turn_id, turn
-
-    def usage_report(self, by: str, since: float | None = None) -> list[tuple[Any, ...]]:
-        """Rows of (group, model, agent priced, sums…) over every session, since a time."""
-        group = USAGE_GROUPS[by]
-        join = " left join sessions s on s.id = u.session_id" if by == "project" else ""
-        where, args = ("where u.at >= ?", [since]) if since is not None else ("", [])
-        sums = _SUMS.replace("model", "u.model", 1)
-        sql = (
-            f"select {group}, {sums} from usage_records u{join} {where}"
-            f" group by {group}, u.model, u.agent_cost is not null"
-        )
-        return self._read().execute(sql, args).fetchall()
+        return usage.session_sums(self._read().conn, session_id, limits)
 
     # -- writes (writer thread) ----------------------------------------------------------
     def start(self, now: float | None = None) -> None:

@@ -165,3 +165,25 @@ def m007_search_index_off_the_commit(db: Database) -> None:
     db.table("timeline_fts_pending").create({"seq": int}, pk="seq")
     db.execute("insert into timeline_fts_pending (seq) select seq from timeline")
     db.executescript(PENDING_TRIGGERS)
+
+
+@migrations()
+def m008_usage_history(db: Database) -> None:
+    """Usage read from every agent file on disk, hooks or not (observer/ingest/usage_history.py):
+    `usage_offsets` is how far each file was read for usage alone (apart from `file_offsets`,
+    which the session tailers own: a file read for usage is still read whole for its session
+    when that tailer gets to it); each row says its project (the call's working directory's
+    last part) so reports group without the sessions table, which history-only calls have no
+    row in; `cache_write_1h` is the part of `cache_write` written for an hour, priced apart.
+    Rows before this take their session's project."""
+    usage = db.table("usage_records")
+    usage.add_column("cache_write_1h", int, not_null_default=0)
+    usage.add_column("project", str)
+    db.execute(
+        "update usage_records set project ="
+        " (select s.project from sessions s where s.id = usage_records.session_id)"
+    )
+    db.table("usage_offsets").create(
+        {"path": str, "inode": int, "offset": int, "context": str},
+        pk="path",
+    )

@@ -1,6 +1,6 @@
-"""What a commit writes: one applied event, a tailed file's offset, a model call's tokens, a
-forwarded spool file, a timeline item and how far a file was read for items; and a session's
-state as the JSON the `sessions` table holds."""
+"""What a commit writes: one applied event, a tailed file's offset, a model call's tokens, how
+far a file was read for usage alone, a forwarded spool file, a timeline item and how far a file
+was read for items; and a session's state as the JSON the `sessions` table holds."""
 
 from __future__ import annotations
 
@@ -45,6 +45,18 @@ class UsageRow:
     session_id: str
     at: float
     tokens: TokenUsage
+    project: str | None = None  # the call's working directory's last part, when known
+
+
+@dataclass(frozen=True, slots=True)
+class UsageOffset:
+    """A file read for usage alone (observer/ingest/usage_history.py) up to `offset`, the start
+    of its first line not yet complete: committed with the rows those bytes produced."""
+
+    path: str
+    inode: int
+    offset: int
+    context: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +86,9 @@ class TimelineOffset:
     context: dict[str, Any]
 
 
-Record: TypeAlias = Write | FileOffset | UsageRow | ForwardedFile | TimelineItem | TimelineOffset
+Record: TypeAlias = (
+    Write | FileOffset | UsageRow | UsageOffset | ForwardedFile | TimelineItem | TimelineOffset
+)
 Writes: TypeAlias = Sequence[Record]
 
 

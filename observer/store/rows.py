@@ -17,6 +17,7 @@ from observer.store.records import (
     Record,
     TimelineItem,
     TimelineOffset,
+    UsageOffset,
     UsageRow,
     Write,
     state_to_json,
@@ -57,6 +58,7 @@ class Rows:
         self.events: list[tuple[Any, ...]] = []
         self.offsets: dict[str, tuple[Any, ...]] = {}
         self.usage: list[tuple[Any, ...]] = []
+        self.usage_offsets: dict[str, tuple[Any, ...]] = {}
         self.forwarded: list[tuple[Any, ...]] = []
         # An item read twice in one batch (a file read again) is written once, as last read.
         self.items: dict[tuple[str, str], tuple[Any, ...]] = {}
@@ -106,7 +108,16 @@ class Rows:
                     t.cache_write,
                     t.reasoning,
                     t.cost_usd,
+                    t.cache_write_1h,
+                    write.project,
                 )
+            )
+        elif isinstance(write, UsageOffset):
+            self.usage_offsets[write.path] = (
+                write.path,
+                write.inode,
+                write.offset,
+                json.dumps(write.context),
             )
         elif isinstance(write, TimelineItem):
             if self.keep_items:
@@ -154,10 +165,17 @@ class Rows:
         )
         conn.executemany(
             "insert or ignore into usage_records (agent, record_id, session_id, turn_id, at,"
-            " model, input, output, cache_read, cache_write, reasoning, agent_cost)"
-            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " model, input, output, cache_read, cache_write, reasoning, agent_cost,"
+            " cache_write_1h, project) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.usage,
         )
+        if self.usage_offsets:
+            conn.executemany(
+                "insert into usage_offsets (path, inode, offset, context) values (?, ?, ?, ?)"
+                " on conflict(path) do update set inode=excluded.inode,"
+                " offset=excluded.offset, context=excluded.context",
+                list(self.usage_offsets.values()),
+            )
         if self.items:
             conn.executemany(UPSERT, list(self.items.values()))
         if self.item_offsets:

@@ -54,11 +54,12 @@ def history() -> Path:
             session("c1", "claude", "api"),
             session("x1", "codex", "api"),
             session("p1", "pi", "web"),
-            # opus-5-5 at $4 / $20 / $0.4 cache read / $5 cache write per 1M
+            # opus-5-5 at $4 / $20 / $0.2 cache read / $5 cache write per 1M
             call("claude", "c1", "m1", DAY1, "claude-opus-5-5", input=1000, output=100),
             call("claude", "c1", "m2", DAY2, "claude-opus-5-5", cache_read=10_000, cache_write=200),
             call("claude", "c1", "m1", DAY2, "claude-opus-5-5", input=1000, output=100),  # again
             call("codex", "x1", "r1", DAY1, "gpt-5.5", input=500, output=50, reasoning=20),
+            call("codex", "x1", "r2", DAY1, "gpt-9-unknown", input=7, output=3),
             call(
                 "pi", "p1", "p1:e1", DAY2, "fakeoai/fake-gpt", input=300, output=30, cost_usd=0.01
             ),
@@ -86,21 +87,23 @@ def test_usage_by_model_prices_each_model_and_marks_unknown_ones(history: Path) 
         200,
     )
     assert opus["records"] == 2  # m1 once
-    assert opus["cost_usd"] == pytest.approx((1000 * 4 + 100 * 20 + 10_000 * 0.4 + 200 * 5) / 1e6)
-    assert groups["gpt-5.5"]["cost_usd"] is None and groups["gpt-5.5"]["reasoning"] == 20
+    assert opus["cost_usd"] == pytest.approx((1000 * 4 + 100 * 20 + 10_000 * 0.2 + 200 * 5) / 1e6)
+    gpt = groups["gpt-5.5"]
+    assert gpt["cost_usd"] == pytest.approx((500 * 5 + 50 * 30) / 1e6) and gpt["reasoning"] == 20
     assert groups["fakeoai/fake-gpt"]["cost_usd"] == pytest.approx(0.01)
     total = body["total"]
-    assert total["records"] == 4 and total["cost_complete"] is False
-    assert total["cost_usd"] == pytest.approx(0.011 + 0.01)
+    assert groups["gpt-9-unknown"]["cost_usd"] is None
+    assert total["records"] == 5 and total["cost_complete"] is False
+    assert total["cost_usd"] == pytest.approx(0.009 + 0.004 + 0.01)
 
 
 def test_usage_by_agent_project_and_day_and_since(history: Path) -> None:
     agents = {g["agent"]: g["records"] for g in usage_json("--by", "agent")["groups"]}
-    assert agents == {"claude": 2, "codex": 1, "pi": 1}
+    assert agents == {"claude": 2, "codex": 2, "pi": 1}
     projects = {g["project"]: g["input"] for g in usage_json("--by", "project")["groups"]}
-    assert projects == {"api": 1500, "web": 300}
+    assert projects == {"api": 1507, "web": 300}
     days = usage_json("--by", "day")["groups"]
-    assert [g["records"] for g in days] == [2, 2]
+    assert [g["records"] for g in days] == [3, 2]
     later = usage_json("--by", "agent", "--since", "2026-11-23T06:00:00+00:00")
     assert {g["agent"]: g["records"] for g in later["groups"]} == {"claude": 1, "pi": 1}
 
@@ -109,7 +112,7 @@ def test_usage_text_and_errors(history: Path) -> None:
     text = runner.invoke(app, ["usage", "--by", "model"])
     assert text.exit_code == 0, text.output
     assert text.stdout.splitlines()[0].split()[:3] == ["MODEL", "INPUT", "OUTPUT"]
-    assert "gpt-5.5" in text.stdout and "add it under [prices]" in text.stdout
+    assert "gpt-9-unknown" in text.stdout and "add it under [prices]" in text.stdout
     bad = runner.invoke(app, ["usage", "--by", "week"])
     assert bad.exit_code == 1 and "expected one of day, project, agent, model" in bad.stderr
     assert runner.invoke(app, ["usage", "--since", "yesterday"]).exit_code == 1

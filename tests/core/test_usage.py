@@ -33,6 +33,7 @@ from observer.ingest import rollouts
 from observer.ingest.prices import load_prices
 from observer.ingest.usage_live import UsageTracker
 from observer.store import Store
+from observer.store import usage as usage_sql
 from tests.support.garbage import any_json, only_events_or_parse_error
 from tests.support.paths import FIXTURES
 
@@ -151,12 +152,13 @@ def test_claude_subagent_calls_count_for_their_session() -> None:
 
 def test_codex_rollout_totals_from_token_usage_records() -> None:
     """exec_resume: five responses, 6937 + 7054 + 7179 + 7278 + 7395 = 35843 input and
-    5 × 20 = 100 output (35943 in all: the last token_count's running total). gpt-5.5 is in no
-    price table: tokens shown, cost unknown. Window 258400, the last call's 7415 in use."""
+    5 × 20 = 100 output (35943 in all: the last token_count's running total), gpt-5.5 at $5 /
+    $30 per 1M. Window 258400, the last call's 7415 in use."""
     events = read_file(codex_rollout.FORMAT, CODEX_RESUME)
     view = ledger_of(events).view(PRICES)
     assert (view["input"], view["output"], view["total"], view["records"]) == (35843, 100, 35943, 5)
-    assert view["cost_usd"] is None and view["cost_complete"] is False
+    assert view["cost_usd"] == pytest.approx((35843 * 5 + 100 * 30) / 1e6)
+    assert view["cost_complete"] is True
     assert view["context"] == {"used": 7415, "window": 258400, "percent": 2.9}
     assert view["turn"]["input"] == 7278 + 7395  # the last turn made two calls
     assert view["rate_limits"] == []  # an API key: Codex reports no plan windows
@@ -291,10 +293,10 @@ def test_an_unknown_model_shows_tokens_and_an_unknown_cost() -> None:
     known = Bucket(input=1_000_000, output=1000, records=1)
     unknown = Bucket(input=10, output=10, records=1)
     prices = {"m": ModelPrice(2.0, 8.0)}
-    view = summarize({("m", False): known, ("other", False): unknown}, prices)
+    view = summarize({("m", False, 0): known, ("other", False, 0): unknown}, prices)
     assert view["input"] == 1_000_010
     assert view["cost_usd"] == pytest.approx(2.008) and view["cost_complete"] is False
-    only_unknown = summarize({("other", False): unknown}, prices)
+    only_unknown = summarize({("other", False, 0): unknown}, prices)
     assert only_unknown["cost_usd"] is None and only_unknown["total"] == 20
     assert summarize({}, prices)["cost_usd"] == 0.0
 
@@ -408,8 +410,8 @@ def test_a_restart_re_reading_records_counts_nothing_twice(tmp_path: Path) -> No
         view = second.view(B_BASH_ID)
         assert view is not None and (view["input"], view["output"]) == (5536, 76)
         assert view["records"] == 2
-        count = store.usage_report("session")
-        assert [(r[0], r[8]) for r in count] == [(B_BASH_ID, 2)]
+        count = usage_sql.report_rows(store.usage_reader(), "session", None, None)
+        assert [(r[0], r[9]) for r in count] == [(B_BASH_ID, 2)]
     finally:
         store.close()
 
