@@ -385,6 +385,9 @@ def open_lab(root: Path, server_env: dict[str, str] | None = None) -> Lab:
         **os.environ,
         **agents,
         "OBSERVER_LIVENESS_INTERVAL": "1",
+        # In away mode a finished Claude turn waits this long for a client's message (issue
+        # 21): the labs that do not reply would each wait the default 300 s.
+        "OBSERVER_AWAY_REPLY_TIMEOUT": "2",
         "OBSERVER_BIND": f"127.0.0.1:{port}",  # `start` and `install-hooks` agree on it
         **(server_env or {}),
     }
