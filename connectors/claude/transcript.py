@@ -14,6 +14,8 @@ copies the parent's records, message ids included: those ids are already counted
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -23,7 +25,15 @@ from connectors.claude import AGENT, timeline
 from connectors.files import FileFormat, json_lines_format, timeline_reader
 from connectors.wire import load_object, opt_text, read_lines, str_field, utc_time
 from observer.core.errors import ParseError
-from observer.core.events import Event, Kind, Origin, TokenUsage, UsageReport
+from observer.core.events import (
+    Event,
+    Kind,
+    ModelSums,
+    Origin,
+    ReportedUsage,
+    TokenUsage,
+    UsageReport,
+)
 
 SYNTHETIC_MODEL = "<synthetic>"
 
@@ -37,7 +47,8 @@ class TranscriptContext:
     subagent: bool = False  # a subagent's own file: its calls count, its text is no reply
     turn_id: str | None = None  # the promptId of the last user record
     cwd: str | None = None  # the working directory the records name: the calls' project
-    last_message: str | None = None  # read for usage alone: the last reply's id (a record id)
+    last_message: str | None = None  # the last reply's id (its record id)
+    copied: str | None = None  # a fork's copied calls, JSON sums per model (see `_plus`)
 
 
 def context_for_path(path: str, session_id: str | None = None) -> TranscriptContext:
@@ -72,12 +83,15 @@ def read_transcript_line(
         if prompt_id and prompt_id != context.turn_id:
             context = replace(context, turn_id=prompt_id)
         return [], context
+    if kind == "cost-state" and not context.subagent:
+        return _cost_state(record, origin, context), context
     if kind != "assistant":
-        return [], context  # attachments, system, bookkeeping (cost-state is Claude's own sum)
+        return [], context  # attachments, system, bookkeeping
     message = record.get("message")
     if not isinstance(message, dict):
         raise ParseError("Claude transcript assistant record without a message object")
-    if not context.session_id:
+    session_id = context.session_id
+    if not session_id:
         raise ParseError("Claude transcript record with no known session id")
     model = opt_text(message, "model")
     if model == SYNTHETIC_MODEL:
@@ -85,10 +99,15 @@ def read_transcript_line(
     at = utc_time(record.get("timestamp"))
     main = not context.subagent and not record.get("isSidechain")
     report = _usage(message, record, model, context, main)
+    tokens = report.tokens if report is not None else None
+    if tokens is not None and tokens.record_id != context.last_message:
+        if tokens.session_id is not None and main:  # a fork's copy: Claude's sums count it
+            context = replace(context, copied=_plus(context.copied, tokens))
+        context = _moved(context, last_message=tokens.record_id)
     text = _text(message.get("content")) if main and with_text else None
     event = Event(
         kind=Kind.MESSAGE if text else Kind.METADATA,
-        session_id=context.session_id,
+        session_id=session_id,
         agent=AGENT,
         at=origin.at if at is None else at,
         wire="transcript:assistant",
@@ -119,12 +138,7 @@ def read_usage_line(
         same = _MESSAGE_ID.search(line)
         if same is not None and context.last_message == same.group(1).decode():
             return [], context
-    events, context = read_transcript_line(line, origin, context, with_text=False)
-    for event in events:
-        tokens = event.usage.tokens if event.usage is not None else None
-        if tokens is not None and tokens.record_id != context.last_message:
-            context = _moved(context, last_message=tokens.record_id)
-    return events, context
+    return read_transcript_line(line, origin, context, with_text=False)
 
 
 def _moved(
@@ -139,7 +153,65 @@ def _moved(
         turn_id or context.turn_id,
         context.cwd,
         last_message or context.last_message,
+        context.copied,
     )
+
+
+def _plus(copied: str | None, tokens: TokenUsage) -> str:
+    """The copied calls' sums (JSON: model -> [input, output, cache read, cache write]) with
+    one more."""
+    sums: dict[str, list[int]] = json.loads(copied) if copied else {}
+    row = sums.setdefault(tokens.model or "?", [0, 0, 0, 0])
+    for n, count in enumerate((tokens.input, tokens.output, tokens.cache_read, tokens.cache_write)):
+        row[n] += count
+    return json.dumps(sums, sort_keys=True)
+
+
+def _cost_state(record: dict[str, Any], origin: Origin, context: TranscriptContext) -> list[Event]:
+    """Claude Code's own running sums for the session (`cost-state`, written at each turn's
+    end; after a resume it goes on from the last one): per model, tokens and `costUSD`. It
+    counts calls that write no reply (a `/compact` summary) and, in a fork, the copied ones."""
+    total = _float(record.get("totalCostUSD"))
+    models = record.get("modelUsage")
+    if not context.session_id or not isinstance(models, dict) or total is None:
+        return []
+    sums = []
+    for model, usage in sorted(models.items()):
+        if not isinstance(usage, dict):
+            continue
+        cost = usage.get("costUSD")
+        sums.append(
+            ModelSums(
+                str(model),
+                _count(usage, "inputTokens"),
+                _count(usage, "outputTokens"),
+                _count(usage, "cacheReadInputTokens"),
+                _count(usage, "cacheCreationInputTokens"),
+                _float(cost),
+            )
+        )
+    copied = json.loads(context.copied) if context.copied else {}
+    reported = ReportedUsage(
+        total,
+        tuple(sums),
+        tuple(ModelSums(m, *counts) for m, counts in sorted(copied.items())),
+    )
+    return [
+        Event(
+            kind=Kind.METADATA,
+            session_id=context.session_id,
+            agent=AGENT,
+            at=origin.at,  # a cost-state has no time of its own: the file's
+            wire="transcript:cost-state",
+            usage=UsageReport(reported=reported),
+        )
+    ]
+
+
+def _float(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 _PROMPT_ID = re.compile(rb'"promptId":"([^"\\]+)"')

@@ -1,7 +1,8 @@
 """The commands that must answer at once, without typer: `observer status [--json]
-[--data-dir D]` and `observer version`. Typer and everything a command module imports cost
-several times a bare Python start, and status is what people put in prompts, scripts and status
-bars: its budget is 3x `python -c pass` (scripts/bench/cli.py, docs/benchmarks.md).
+[--data-dir D]`, `observer usage` with its own options, and `observer version`. Typer and
+everything a command module imports cost several times a bare Python start, and status is what
+people put in prompts, scripts and status bars: its budget is 3x `python -c pass`
+(scripts/bench/cli.py, docs/benchmarks.md); a usage report's, a fifth of ccusage's.
 
 `run` handles exactly those command lines, when the server answers plainly; for anything else
 (another flag, `--help`, a server that is down or refuses, a bad setting) it returns False
@@ -13,6 +14,7 @@ same renderer, written as `typer.echo` writes it.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 # What typer.echo (click) removes from text written to something that is not a terminal.
 _ANSI = r"\033\[[;?0-9]*[a-zA-Z]"
@@ -25,6 +27,8 @@ def run(argv: list[str]) -> bool:
 
         _echo(__version__)
         return True
+    if argv and argv[0] == "usage":
+        return _usage(argv[1:])
     parsed = _status_options(argv)
     if parsed is None:
         return False
@@ -84,6 +88,72 @@ def _status(data_dir: str | None, as_json: bool) -> str | None:
     if as_json:
         return json.dumps(report, indent=2)
     return render_status(report, now=time.time())
+
+
+# `observer usage`'s options: those taking a value, and the flags.
+_USAGE_VALUES = ("--data-dir", "--by", "--since", "--until", "--tz")
+_USAGE_FLAGS = ("--breakdown", "--refresh", "--json")
+
+
+def usage_options(argv: list[str]) -> dict[str, Any] | None:
+    """`usage` with only its own options, each at most once, or None."""
+    found: dict[str, Any] = {}
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        name, eq, value = arg.partition("=")
+        if name in found:
+            return None
+        if name in _USAGE_VALUES:
+            if not eq:
+                if not rest or rest[0].startswith("-"):
+                    return None  # typer's business: a missing value
+                value = rest.pop(0)
+            if not value:
+                return None
+            found[name] = value
+        elif arg in _USAGE_FLAGS:
+            found[arg] = True
+        else:
+            return None
+    return found
+
+
+def _usage(argv: list[str]) -> bool:
+    """`observer usage`: its report without typer (a report over a big history answers in
+    well under a second, most of it Python's start and the store's imports)."""
+    options = usage_options(argv)
+    if options is None:
+        return False
+    import json
+    from pathlib import Path
+
+    from observer.clients.usage_report import gather_usage, period, render_usage, zone
+    from observer.core.errors import ObserverError
+    from observer.settings import load_settings
+
+    data_dir = options.get("--data-dir")
+    try:
+        settings = load_settings(data_dir=str(Path(data_dir)) if data_dir else None)
+        tz = options.get("--tz")
+        where = zone(tz)
+        since = options.get("--since")
+        until = options.get("--until")
+        report = gather_usage(
+            settings,
+            options.get("--by", "day"),
+            period(since, where)[0] if since else None,
+            period(until, where)[1] if until else None,
+            refresh=bool(options.get("--refresh")),
+            tz=tz,
+        )
+    except (ObserverError, OSError, ValueError):
+        return False  # the typer path says what went wrong, as it always has
+    breakdown = bool(options.get("--breakdown"))
+    _echo(
+        json.dumps(report, indent=2) if options.get("--json") else render_usage(report, breakdown)
+    )
+    return True
 
 
 def _echo(text: str) -> None:

@@ -207,11 +207,25 @@ def audit(
 @clean_errors
 def usage(
     data_dir: DataDir = None,
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by", help="Group by day, week, month, session, project, model, agent or blocks."
+        ),
+    ] = "day",
     since: Annotated[
         str | None,
-        typer.Option("--since", help="Only usage from this date (2026-11-22, local) or time on."),
+        typer.Option(help="From: today, yesterday, 7d, 2026-12, 2026-12-07 or an ISO time."),
     ] = None,
-    by: Annotated[str, typer.Option("--by", help="Group by day, project, agent or model.")] = "day",
+    until: Annotated[
+        str | None, typer.Option(help="Up to the end of: the same forms as --since.")
+    ] = None,
+    tz: Annotated[
+        str | None, typer.Option("--tz", help="Days in this time zone (Europe/Paris, UTC...).")
+    ] = None,
+    breakdown: Annotated[
+        bool, typer.Option("--breakdown", help="Each group's models on lines of their own.")
+    ] = False,
     refresh: Annotated[
         bool,
         typer.Option(
@@ -222,11 +236,15 @@ def usage(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Tokens and cost across sessions (from the database; the server need not run)."""
-    from observer.clients.usage_report import gather_usage, parse_since, render_usage
+    """Tokens and cost across sessions (from the database; the server need not run). Blocks
+    are the plans' 5-hour windows, the current one with its burn rate and projection."""
+    from observer.clients.usage_report import gather_usage, period, render_usage, zone
 
-    report = gather_usage(settings_for(data_dir), by, parse_since(since), refresh=refresh)
-    typer.echo(json.dumps(report, indent=2) if as_json else render_usage(report))
+    where = zone(tz)
+    start = period(since, where)[0] if since else None
+    end = period(until, where)[1] if until else None
+    report = gather_usage(settings_for(data_dir), by, start, end, refresh=refresh, tz=tz)
+    typer.echo(json.dumps(report, indent=2) if as_json else render_usage(report, breakdown))
 
 
 @app.command(rich_help_panel="Sessions")

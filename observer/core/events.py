@@ -84,14 +84,38 @@ class RateLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelSums:
+    """Tokens (cache reads and writes apart from input) and cost of one model's calls."""
+
+    model: str
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    cost_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedUsage:
+    """What the agent itself says a session used so far (Claude's `cost-state`: every call of
+    the session's process, its subagents' and its `/compact` summaries' included), and the part
+    of it that is another session's calls copied into this one's file (a fork's)."""
+
+    cost_usd: float
+    models: tuple[ModelSums, ...]
+    copied: tuple[ModelSums, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class UsageReport:
     """What one record says about usage: tokens to add up, and facts that replace the last
-    ones (context in use of the model's window, rate-limit windows)."""
+    ones (context in use of the model's window, rate-limit windows, the agent's own sums)."""
 
     tokens: TokenUsage | None = None
     context_tokens: int | None = None
     context_window: int | None = None
     rate_limits: tuple[RateLimit, ...] = ()
+    reported: ReportedUsage | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -120,8 +120,14 @@ class Bucket:
         self.agent_cost += tokens.cost_usd or 0.0
 
     def merge(self, other: Bucket) -> None:
-        for name in (*TOKEN_KINDS, "cache_write_1h", "records", "agent_cost"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.input += other.input
+        self.output += other.output
+        self.cache_read += other.cache_read
+        self.cache_write += other.cache_write
+        self.reasoning += other.reasoning
+        self.records += other.records
+        self.agent_cost += other.agent_cost
+        self.cache_write_1h += other.cache_write_1h
 
 
 # (model, priced by the agent, prompt class) -> sums
@@ -271,22 +277,117 @@ def buckets_from_rows(rows: Iterable[tuple[Any, ...]]) -> Buckets:
     """Rows of (model, agent_priced, prompt class, input, output, cache_read, cache_write,
     reasoning, records, agent_cost, cache_write_1h), as the store's aggregates give them."""
     buckets: Buckets = {}
-    for model, agent_priced, klass, *sums in rows:
-        counts = [int(v or 0) for v in sums[:6]]
-        key = (model, bool(agent_priced), int(klass or 0))
-        buckets.setdefault(key, Bucket()).merge(
-            Bucket(
-                input=counts[0],
-                output=counts[1],
-                cache_read=counts[2],
-                cache_write=counts[3],
-                reasoning=counts[4],
-                records=counts[5],
-                agent_cost=float(sums[6] or 0.0),
-                cache_write_1h=int(sums[7] or 0),
-            )
-        )
+    for row in rows:
+        key, bucket = bucket_of(row)
+        found = buckets.get(key)
+        if found is None:
+            buckets[key] = bucket
+        else:
+            found.merge(bucket)
     return buckets
+
+
+def bucket_of(row: Sequence[Any]) -> tuple[BucketKey, Bucket]:
+    """One row of sums (as `buckets_from_rows` reads them) -> its key and bucket."""
+    model, agent_priced, klass, fresh, output, read, write, reasoning, records, cost, hour = row[
+        :11
+    ]
+    bucket = Bucket(
+        int(fresh or 0),
+        int(output or 0),
+        int(read or 0),
+        int(write or 0),
+        int(reasoning or 0),
+        int(records or 0),
+        float(cost or 0.0),
+        int(hour or 0),
+    )
+    return (model, bool(agent_priced), int(klass or 0)), bucket
+
+
+def unrecorded(
+    reported: Mapping[str, tuple[int, int, int, int]],
+    copied: Mapping[str, tuple[int, int, int, int]],
+    recorded: Mapping[str, tuple[int, int, int, int]],
+) -> dict[str, Bucket]:
+    """Per model, what an agent's own running sums for a session (Claude's cost-state: every
+    call of the session, its subagents' and `/compact` summaries' included, a fork's copied
+    ones too) hold beyond the calls on record: `reported` minus the copied calls minus the
+    session's rows, each as (input, output, cache read, cache write). Those are calls that
+    wrote no reply record. A kind the records exceed counts 0 (never negative)."""
+    extra: dict[str, Bucket] = {}
+    for model, sums in reported.items():
+        rest = [
+            max(
+                0,
+                sums[n] - copied.get(model, (0, 0, 0, 0))[n] - recorded.get(model, (0, 0, 0, 0))[n],
+            )
+            for n in range(4)
+        ]
+        if any(rest):
+            extra[model] = Bucket(
+                input=rest[0], output=rest[1], cache_read=rest[2], cache_write=rest[3], records=1
+            )
+    return extra
+
+
+BLOCK_SECONDS = 5 * 3600.0  # the plans' usage window: a block of calls from its first
+
+
+@dataclass(slots=True)
+class Block:
+    """A 5-hour billing block (as the plans count usage, and as ccusage shows them): it starts
+    at the hour of its first call and lasts five hours; the next call after it, or after five
+    idle hours, starts another."""
+
+    start: float
+    first: float
+    last: float
+    buckets: Buckets = field(default_factory=dict)
+
+    @property
+    def end(self) -> float:
+        return self.start + BLOCK_SECONDS
+
+
+def blocks_of(slices: Iterable[tuple[float, float, Buckets]]) -> list[Block]:
+    """Slices of time, oldest first, each (its first call, its last call, their sums), never
+    cut by an hour's end and never holding five idle hours (the store's quarters of an hour)
+    -> the blocks their calls fall in."""
+    found: list[Block] = []
+    current: Block | None = None
+    for first, last, buckets in slices:
+        if current is None or first >= current.end or first - current.last >= BLOCK_SECONDS:
+            current = Block(start=first - first % 3600.0, first=first, last=first)
+            found.append(current)
+        current.last = max(current.last, last)
+        for key, bucket in buckets.items():
+            current.buckets.setdefault(key, Bucket()).merge(bucket)
+    return found
+
+
+def burn(block: Block, prices: Prices, now: float) -> dict[str, Any] | None:
+    """The block's burn rate and where it ends up at this rate (ccusage's rule: tokens and
+    cost over the minutes from its first call to its last), while it is the current one."""
+    if now >= block.end or now - block.last >= BLOCK_SECONDS:
+        return None
+    view = summarize(block.buckets, prices)
+    minutes = (block.last - block.first) / 60.0
+    if minutes <= 0:
+        return {"tokens_per_minute": None, "cost_per_hour": None, "projection": None}
+    per_minute = view["total"] / minutes
+    cost = view["cost_usd"]
+    per_hour = cost / minutes * 60.0 if cost is not None else None
+    left = max(0.0, (block.end - now) / 60.0)
+    return {
+        "tokens_per_minute": round(per_minute, 1),
+        "cost_per_hour": per_hour,
+        "projection": {
+            "total": int(view["total"] + per_minute * left),
+            "cost_usd": cost + per_hour / 60.0 * left if per_hour is not None else None,
+            "minutes_left": round(left, 1),
+        },
+    }
 
 
 def project_of(cwd: str | None) -> str | None:

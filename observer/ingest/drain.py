@@ -37,7 +37,7 @@ from observer.runtime.aio import ThreadHandoff, wait_event
 from observer.runtime.hub import Hub, Message, Undo
 from observer.runtime.supervisor import Supervisor, tick
 from observer.settings import Settings
-from observer.store import FileOffset, Record, Store, UsageRow, Write
+from observer.store import FileOffset, Record, ReportedRow, Store, UsageRow, Write
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -374,7 +374,7 @@ class Ingestor:
 
     def _stage_undoable(
         self, events: Sequence[Event], now: float, flush_usage: bool = False
-    ) -> tuple[list[Write], list[Message], list[UsageRow], _Undo]:
+    ) -> tuple[list[Write], list[Message], list[UsageRow | ReportedRow], _Undo]:
         """`_stage`, noting what it changes in memory so a failed commit can take it back."""
         self.hub.begin()
         try:
@@ -390,11 +390,11 @@ class Ingestor:
 
     def _stage(
         self, events: Sequence[Event], now: float, flush_usage: bool = False
-    ) -> tuple[list[Write], list[Message], list[UsageRow]]:
+    ) -> tuple[list[Write], list[Message], list[UsageRow | ReportedRow]]:
         """Apply events to the sessions in memory: what to commit, then what to publish."""
         writes: list[Write] = []
         messages: list[Message] = []
-        rows: list[UsageRow] = []
+        rows: list[UsageRow | ReportedRow] = []
         for event in events:
             self._apply_one(event, now, writes, messages)
             if event.usage is not None:
@@ -491,7 +491,7 @@ class _InFlight:
 @dataclass(frozen=True, slots=True)
 class _Undo:
     hub: Undo
-    usage_rows: list[UsageRow]
+    usage_rows: list[UsageRow | ReportedRow]
 
 
 # A chunk read from the spool: (events, the entries they came from, entries committed before).

@@ -44,7 +44,7 @@ from observer.ingest.watch_files import Pace, Wake
 from observer.runtime.aio import ThreadHandoff, wait_event
 from observer.runtime.supervisor import tick
 from observer.settings import Settings
-from observer.store import Record, Store, UsageOffset, UsageRow
+from observer.store import Record, ReportedRow, Store, UsageOffset, UsageRow
 from observer.store import usage as usage_sql
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,7 @@ class Batch:
     """What one round read: rows and offsets to commit together, the files' new states."""
 
     rows: list[UsageRow] = field(default_factory=list)
+    reported: list[ReportedRow] = field(default_factory=list)  # the agents' own sums
     offsets: list[UsageOffset] = field(default_factory=list)
     states: dict[str, FileState] = field(default_factory=dict)
     read: int = 0
@@ -210,6 +211,9 @@ def read_batch(
         batch.files += 1
         project = project_of(getattr(state.context, "cwd", None))
         for event in events:
+            if event.usage is not None and event.usage.reported is not None:
+                row = ReportedRow(event.agent, event.session_id, event.at, event.usage.reported)
+                batch.reported.append(row)
             tokens = event.usage.tokens if event.usage is not None else None
             if tokens is None or (event.agent, tokens.record_id) in seen:
                 continue
@@ -260,7 +264,8 @@ def refresh(settings: Settings) -> dict[str, int]:
             batch, again = read_batch(queue, states)
             if committing is not None:
                 committing.result()
-            committing = committer.submit(_commit_now, store, [*batch.rows, *batch.offsets])
+            writes: list[Record] = [*batch.rows, *batch.reported, *batch.offsets]
+            committing = committer.submit(_commit_now, store, writes)
             states.update(batch.states)  # the next read goes on from here; a failure stops all
             queue.extend(again)
             rows += len(batch.rows)
@@ -388,10 +393,10 @@ class UsageFollower:
         return {**self._states, **batch.states}
 
     async def _commit(self, rows: list[UsageRow], batch: Batch) -> None:
-        if not rows and not batch.offsets:
+        if not rows and not batch.offsets and not batch.reported:
             return
         try:
-            await self._apply((), [*rows, *batch.offsets])
+            await self._apply((), [*rows, *batch.reported, *batch.offsets])
         except Exception:
             self._tracker.forget(rows, history=True)
             raise

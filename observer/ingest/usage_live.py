@@ -13,12 +13,12 @@ whose ledger is loaded hears of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from observer.core.events import Event
 from observer.core.usage import Ledger, Prices, buckets_from_rows, thresholds
-from observer.store import Store, UsageRow
+from observer.store import ReportedRow, Store, UsageRow
 
 MIN_INTERVAL = 1.0  # seconds between two usage updates of one session
 RECENT_IDS = 100_000  # ids of this run kept in memory; older ones are in the store for sure
@@ -46,11 +46,14 @@ class UsageTracker:
 
     def record(
         self, event: Event, last_view: Callable[[str], dict[str, Any] | None]
-    ) -> UsageRow | None:
-        """Take an event's usage; the row to persist when it names a new record."""
+    ) -> UsageRow | ReportedRow | None:
+        """Take an event's usage; the row to persist when it names a new record, or the
+        agent's own sums (they replace the session's last ones)."""
         report = event.usage
         if report is None:
             return None
+        if report.reported is not None:
+            return ReportedRow(event.agent, event.session_id, event.at, report.reported)
         ledger = self._ledger(event.session_id, last_view)
         row = None
         tokens = report.tokens
@@ -95,11 +98,13 @@ class UsageTracker:
         for row in rows:
             self._unsettled.pop((row.agent, row.tokens.record_id), None)
 
-    def forget(self, rows: list[UsageRow], history: bool = False) -> None:
+    def forget(self, rows: Sequence[UsageRow | ReportedRow], history: bool = False) -> None:
         """Rows whose commit failed (`history`: rows `take` gave): not seen after all. Their
         sessions' ledgers are read again from the store (which has only what committed) when
         next touched."""
         for row in rows:
+            if not isinstance(row, UsageRow):
+                continue
             key = (row.agent, row.tokens.record_id)
             self._unsettled.pop(key, None)
             if key in self._recent:

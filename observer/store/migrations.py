@@ -187,3 +187,21 @@ def m008_usage_history(db: Database) -> None:
         {"path": str, "inode": int, "offset": int, "context": str},
         pk="path",
     )
+
+
+@migrations()
+def m009_usage_reported(db: Database) -> None:
+    """What an agent itself says a session used so far (Claude's cost-state), the last word per
+    session: `models` and `copied` are JSON lists of [model, input, output, cache read, cache
+    write, cost] (observer/core/events.py, ReportedUsage)."""
+    db.table("usage_reported").create(
+        {
+            "agent": str,
+            "session_id": str,
+            "at": float,
+            "cost_usd": float,
+            "models": str,
+            "copied": str,
+        },
+        pk=("agent", "session_id"),
+    )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeAlias
 
-from observer.core.events import Event, TokenUsage
+from observer.core.events import Event, ReportedUsage, TokenUsage
 from observer.core.state import PendingApproval, SessionState
 from observer.core.table import Status
 from observer.core.timeline import Item
@@ -46,6 +46,16 @@ class UsageRow:
     at: float
     tokens: TokenUsage
     project: str | None = None  # the call's working directory's last part, when known
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedRow:
+    """What an agent says a session used so far (replacing what it said before)."""
+
+    agent: str
+    session_id: str
+    at: float
+    reported: ReportedUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +97,14 @@ class TimelineOffset:
 
 
 Record: TypeAlias = (
-    Write | FileOffset | UsageRow | UsageOffset | ForwardedFile | TimelineItem | TimelineOffset
+    Write
+    | FileOffset
+    | UsageRow
+    | ReportedRow
+    | UsageOffset
+    | ForwardedFile
+    | TimelineItem
+    | TimelineOffset
 )
 Writes: TypeAlias = Sequence[Record]
 

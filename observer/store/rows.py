@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import astuple
 from typing import Any
 
 # Registers every agent's row, and with it what each agent's sessions can do, which `public()`
@@ -15,6 +16,7 @@ from observer.settings import default_of
 from observer.store.records import (
     FileOffset,
     Record,
+    ReportedRow,
     TimelineItem,
     TimelineOffset,
     UsageOffset,
@@ -59,6 +61,7 @@ class Rows:
         self.offsets: dict[str, tuple[Any, ...]] = {}
         self.usage: list[tuple[Any, ...]] = []
         self.usage_offsets: dict[str, tuple[Any, ...]] = {}
+        self.reported: dict[tuple[str, str], tuple[Any, ...]] = {}
         self.forwarded: list[tuple[Any, ...]] = []
         # An item read twice in one batch (a file read again) is written once, as last read.
         self.items: dict[tuple[str, str], tuple[Any, ...]] = {}
@@ -111,6 +114,16 @@ class Rows:
                     t.cache_write_1h,
                     write.project,
                 )
+            )
+        elif isinstance(write, ReportedRow):
+            r = write.reported
+            self.reported[(write.agent, write.session_id)] = (
+                write.agent,
+                write.session_id,
+                write.at,
+                r.cost_usd,
+                json.dumps([list(astuple(m)) for m in r.models]),
+                json.dumps([list(astuple(m)) for m in r.copied]),
             )
         elif isinstance(write, UsageOffset):
             self.usage_offsets[write.path] = (
@@ -169,6 +182,14 @@ class Rows:
             " cache_write_1h, project) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.usage,
         )
+        if self.reported:  # the agent's last word, whatever order files were read in
+            conn.executemany(
+                "insert into usage_reported (agent, session_id, at, cost_usd, models, copied)"
+                " values (?, ?, ?, ?, ?, ?) on conflict(agent, session_id) do update set"
+                " at=excluded.at, cost_usd=excluded.cost_usd, models=excluded.models,"
+                " copied=excluded.copied where excluded.at >= usage_reported.at",
+                list(self.reported.values()),
+            )
         if self.usage_offsets:
             conn.executemany(
                 "insert into usage_offsets (path, inode, offset, context) values (?, ?, ?, ?)"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 # What a report can group by, as SQL over `usage_records`.
@@ -111,37 +111,74 @@ def report_rows(
     return conn.execute(sql, args).fetchall()
 
 
-def session_labels(
-    conn: sqlite3.Connection, since: float | None, until: float | None
-) -> dict[str, tuple[str | None, str, float, float]]:
-    """Per session in the window: (project, agent, first call, last call)."""
-    where, args = _window(since, until)
-    rows = conn.execute(
-        f"select session_id, max(project), max(agent), min(at), max(at) from usage_records"
-        f" {where} group by session_id",
-        args,
-    ).fetchall()
-    return {str(r[0]): (r[1], str(r[2]), float(r[3]), float(r[4])) for r in rows}
+SLICE_SECONDS = 900  # a quarter of an hour: every time zone's midnight is on one
 
 
-def calls(
+def slices(
     conn: sqlite3.Connection,
     since: float | None,
     until: float | None,
     limits: Sequence[int] = (),
-) -> Iterator[tuple[Any, ...]]:
-    """Every call in the window, oldest first: (at, model, agent priced, prompt class, input,
-    output, cache_read, cache_write, reasoning, 1, agent cost, cache_write_1h)."""
+) -> list[tuple[Any, ...]]:
+    """The window's calls summed per (session, agent, project, quarter of an hour, model,
+    cost source, prompt class): (session, agent, project, slice, model, agent priced, prompt
+    class, input, output, cache_read, cache_write, reasoning, records, agent_cost,
+    cache_write_1h, first call, last call). Every report groups these (days and months in
+    any zone, blocks: a quarter of an hour is never cut by a midnight or a block's end):
+    one pass over the rows, and no date arithmetic per row."""
     where, args = _window(since, until)
-    sql = (
-        f"select at, model, agent_cost is not null, {prompt_class_sql(limits)}, input, output,"
-        " cache_read, cache_write, reasoning, 1, coalesce(agent_cost, 0), cache_write_1h"
-        f" from usage_records {where} order by at"
+    klass = prompt_class_sql(limits)
+    project = GROUPS["project"]
+    sql = (  # a session's agent and project are one (max: no column more to sort by)
+        f"select session_id, max(agent), max({project}), cast(at / {SLICE_SECONDS} as integer),"
+        f" model, agent_cost is not null, {klass}, {_TOKENS}, min(at), max(at)"
+        f" from usage_records {where} group by 1, 4, 5, 6{', 7' if limits else ''}"
     )
-    yield from conn.execute(sql, args)
+    return conn.execute(sql, args).fetchall()
 
 
 def load_offsets(conn: sqlite3.Connection) -> dict[str, tuple[int, int, dict[str, Any]]]:
     """How far each file was read for usage alone: path -> (inode, offset, context)."""
     rows = conn.execute("select path, inode, offset, context from usage_offsets").fetchall()
     return {str(r[0]): (int(r[1]), int(r[2]), json.loads(r[3])) for r in rows}
+
+
+def reported(
+    conn: sqlite3.Connection, since: float | None, until: float | None
+) -> list[tuple[str, str, float, float, list[list[Any]], list[list[Any]]]]:
+    """What agents said their sessions used (the last word each, said in the window):
+    (agent, session, at, cost, models, copied), models as [model, input, output, cache read,
+    cache write, cost]."""
+    where, args = _window(since, until)
+    rows = conn.execute(
+        f"select agent, session_id, at, cost_usd, models, copied from usage_reported {where}",
+        args,
+    ).fetchall()
+    return [
+        (str(r[0]), str(r[1]), float(r[2]), float(r[3]), json.loads(r[4]), json.loads(r[5]))
+        for r in rows
+    ]
+
+
+def recorded_by_model(
+    conn: sqlite3.Connection, sessions: Sequence[str]
+) -> dict[str, dict[str, tuple[int, int, int, int]]]:
+    """Per session and model, the sums of all its rows (any time): (input, output, cache
+    read, cache write)."""
+    found: dict[str, dict[str, tuple[int, int, int, int]]] = {}
+    for start in range(0, len(sessions), 500):
+        chunk = list(sessions[start : start + 500])
+        rows = conn.execute(
+            "select session_id, coalesce(model, '?'), sum(input), sum(output), sum(cache_read),"
+            " sum(cache_write) from usage_records where session_id in"
+            f" ({', '.join('?' * len(chunk))}) group by session_id, model",
+            chunk,
+        ).fetchall()
+        for r in rows:
+            found.setdefault(str(r[0]), {})[str(r[1])] = (
+                int(r[2]),
+                int(r[3]),
+                int(r[4]),
+                int(r[5]),
+            )
+    return found

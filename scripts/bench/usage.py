@@ -26,9 +26,9 @@ default), with its ledger of tokens and costs, then measures, each as a fresh pr
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
-import resource
 import shutil
 import signal
 import sqlite3
@@ -70,16 +70,22 @@ class Measured:
 
 
 def run_timed(argv: Sequence[str], env: dict[str, str], stdin: bytes | None = None) -> Measured:
-    """Run a command to its end: wall seconds and its peak RSS (RUSAGE_CHILDREN's high-water
-    mark, read before and after: a child's own peak is only reported once it is the highest)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run a command to its end: wall seconds, and its own peak RSS as GNU time reports it
+    (the children's rusage keeps the largest child's, whichever ran)."""
     start = time.perf_counter()
-    done = subprocess.run(list(argv), env=env, input=stdin, capture_output=True, check=False)
+    done = subprocess.run(
+        ["/usr/bin/time", "-f", "@@peak %M", *argv],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        check=False,
+    )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed: {done.stderr.decode(errors='replace')[-2000:]}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return Measured(seconds, max(after, before) / 1024, done.stdout)
+    marks = [line for line in done.stderr.decode().splitlines() if line.startswith("@@peak ")]
+    peak = int(marks[-1].split()[1]) / 1024 if marks else 0.0
+    return Measured(seconds, peak, done.stdout)
 
 
 def environment(home: Path, data_dir: Path) -> dict[str, str]:
@@ -267,12 +273,164 @@ def ingest_section(result: dict[str, Any], argv: Sequence[str], cold: bool) -> s
     return "\n".join(lines)
 
 
+# -- reports ---------------------------------------------------------------------------------------
+
+REPORT_HEADING = "## Usage reports beside ccusage"
+REPORT_RATIO = 5.0  # observer at least this many times faster
+REPORT_RSS_MB = 100.0
+# observer's --by, ccusage's command
+PAIRS = (("day", "daily"), ("week", "weekly"), ("month", "monthly"), ("session", "session"),
+         ("blocks", "blocks"), ("model", None), ("project", None))  # fmt: skip
+
+
+def ccusage_binary(work: Path, version: str, given: Path | None) -> Path | None:
+    """ccusage as npm installs it (in the work dir), unless one is given; None without npm."""
+    if given is not None:
+        return given
+    if shutil.which("npm") is None:
+        return None
+    prefix = work / "ccusage"
+    done = subprocess.run(
+        [
+            "npm",
+            "install",
+            "--prefix",
+            str(prefix),
+            "--no-audit",
+            "--no-fund",
+            f"ccusage@{version}",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    binary = prefix / "node_modules" / ".bin" / "ccusage"
+    return binary if done.returncode == 0 and binary.exists() else None
+
+
+def ccusage_totals(body: dict[str, Any]) -> dict[str, Any]:
+    totals = body.get("totals") or {}
+    return {
+        "input": totals.get("inputTokens"),
+        "output": totals.get("outputTokens"),
+        "cache_read": totals.get("cacheReadTokens"),
+        "cache_write": totals.get("cacheCreationTokens"),
+        "cost": totals.get("totalCost"),
+        "unpriced": totals.get("unpricedModels") or [],
+    }
+
+
+def bench_report(home: Path, data: Path, runs: int, ccusage: Path | None) -> dict[str, Any]:
+    env = environment(home, data)
+    rows: list[dict[str, Any]] = []
+    ours: dict[str, Any] = {}
+    theirs: dict[str, Any] = {}
+    for by, command in PAIRS:
+        mine = [run_timed([str(OBSERVER), "usage", "--by", by, "--json"], env) for _ in range(runs)]
+        row: dict[str, Any] = {"by": by, "command": command, "observer": mine, "ccusage": []}
+        if by == "day":
+            ours = json.loads(mine[-1].stdout)["total"]
+        if ccusage is not None and command is not None:
+            other = [
+                run_timed([str(ccusage), command, "--json", "--offline"], env) for _ in range(runs)
+            ]
+            row["ccusage"] = other
+            if command == "daily":
+                theirs = ccusage_totals(json.loads(other[-1].stdout))
+        rows.append(row)
+    return {"rows": rows, "ours": ours, "theirs": theirs}
+
+
+def report_section(
+    result: dict[str, Any], ingest: dict[str, Any], version: str, argv: Sequence[str]
+) -> str:
+    lines = [
+        REPORT_HEADING,
+        "",
+        f"The history of the section above ({ingest['files']:,} transcripts, "
+        f"{ingest['bytes'] / 1e6:.0f} MB, {ingest['calls']:,} calls), read once by `observer "
+        f"usage --refresh`; then each report as a fresh process, `observer usage --by <group> "
+        f"--json` (from the database) beside `ccusage <command> --json --offline` {version} (the "
+        "native build npm installs; it reads every transcript each time), "
+        f"{len(result['rows'][0]['observer'])} runs each. Targets: observer in a fifth of "
+        f"ccusage's time or less, and in {REPORT_RSS_MB:.0f} MB or less.",
+        "",
+        "| report | observer median | max | peak RSS | ccusage median | max | peak RSS | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    verdicts: list[bool] = []
+    for row in result["rows"]:
+        mine = [m.seconds for m in row["observer"]]
+        rss = max(m.peak_mb for m in row["observer"])
+        verdicts.append(rss <= REPORT_RSS_MB)
+        cells = f"| `--by {row['by']}` | {median(mine):.2f} s | {max(mine):.2f} s | {rss:.0f} MB |"
+        if row["ccusage"]:
+            other = [m.seconds for m in row["ccusage"]]
+            ratio = median(other) / median(mine)
+            verdicts.append(max(mine) * REPORT_RATIO <= median(other))
+            cells += (
+                f" `{row['command']}` {median(other):.2f} s | {max(other):.2f} s | "
+                f"{max(m.peak_mb for m in row['ccusage']):.0f} MB | {ratio:.1f}x |"
+            )
+        else:
+            cells += " (no such report) | | | |"
+        lines.append(cells)
+    ours, theirs = result["ours"], result["theirs"]
+    lines += [
+        "",
+        f"- every report at least {REPORT_RATIO:.0f}x faster (slowest run against ccusage's "
+        f"median) and within {REPORT_RSS_MB:.0f} MB: **{'PASS' if all(verdicts) else 'FAIL'}**",
+        "",
+        "Totals side by side (`--by day` / `daily`):",
+        "",
+        "| | input | output | cache read | cache write | cost |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| observer | {ours.get('input', 0):,} | {ours.get('output', 0):,} | "
+        f"{ours.get('cache_read', 0):,} | {ours.get('cache_write', 0):,} | "
+        f"${ours.get('cost_usd') or 0:,.2f}{'' if ours.get('cost_complete') else ' + unknown'} |",
+    ]
+    if theirs:
+        lines.append(
+            f"| ccusage | {theirs['input']:,} | {theirs['output']:,} | {theirs['cache_read']:,} | "
+            f"{theirs['cache_write']:,} | ${theirs['cost'] or 0:,.2f} |"
+        )
+        same = all(
+            ours.get(k) == theirs[k] for k in ("input", "output", "cache_read", "cache_write")
+        )
+        lines += [
+            "",
+            f"- tokens {'identical' if same else 'DIFFERENT'}.",
+            f"- cost: ccusage {version} offline has no price for "
+            f"{', '.join(theirs['unpriced']) or 'none'} (its calls count $0 there), prices every "
+            "cache write at the 5-minute rate and bills no long-context tier; observer prices "
+            "1-hour writes at 2x input and Sonnet 4.5's calls over 200k whole at the long rates "
+            "(the generator's ledger agrees with observer to the cent), and shows the unpriced "
+            "model's cost as unknown rather than $0.",
+        ]
+    lines += [
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{platform.system()} {platform.release()}, nproc {os.cpu_count()}, load average "
+        f"{os.getloadavg()[0]:.2f}, Python {platform.python_version()}, SQLite "
+        f"{sqlite3.sqlite_version}.",
+        "",
+        f"Reproduce: `.venv/bin/python scripts/bench/usage.py {' '.join(argv)}`",
+        "",
+        "`observer usage` sums the calls in one SQL pass per quarter of an hour, session, model "
+        "and price tier (every time zone's midnight and every 5-hour block's end fall on a "
+        "quarter hour), then groups and prices those few thousand sums in Python; its command "
+        "line skips typer (observer/cli/fast.py). Most of its time is Python's start and the "
+        "store's imports.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 # -- main ----------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--parts", default="ingest", help="comma-separated: ingest")
+    parser.add_argument("--parts", default="ingest,report", help="comma-separated: ingest,report")
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--calls", default="50,152", help="calls per session: min,max")
     parser.add_argument("--bulk", type=int, default=820, help="bytes of tool output per call")
@@ -280,6 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cold", action="store_true", help="drop the page cache first (root)")
     parser.add_argument("--keep", type=Path, help="build the history here and keep it")
+    parser.add_argument("--ccusage", type=Path, help="a ccusage to run (else npm installs one)")
+    parser.add_argument("--ccusage-version", default="20.0.24")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
     shown = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--write"]
@@ -299,9 +459,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"history built in {time.perf_counter() - started:.1f} s")
         sections: list[str] = []
+        result = bench_ingest(home, work / "runs", ledger, args.runs, args.cold)
         if "ingest" in parts:
-            result = bench_ingest(home, work / "runs", ledger, args.runs, args.cold)
             sections.append(ingest_section(result, [*shown, "--write"], args.cold))
+        if "report" in parts:
+            binary = ccusage_binary(work, args.ccusage_version, args.ccusage)
+            report = bench_report(home, work / "runs" / "refresh-0" / "data", args.runs, binary)
+            text = report_section(report, result, args.ccusage_version, [*shown, "--write"])
+            sections.append(text)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -4,6 +4,11 @@ the way the server writes it."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from observer.cli import app
+from observer.cli.fast import usage_options
 from observer.clients.status import render_status
 from observer.clients.usage_report import parse_since
 from observer.core.events import Event, Kind, TokenUsage
@@ -42,6 +48,15 @@ def call(
     agent: str, session_id: str, record: str, at: float, model: str, **tokens: float
 ) -> UsageRow:
     return UsageRow(agent, session_id, at, TokenUsage(record, model=model, **tokens))
+
+
+@pytest.fixture(autouse=True)
+def keep_tz(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`usage --tz` sets TZ in this process (SQLite's localtime follows it): undo it."""
+    monkeypatch.setenv("TZ", os.environ.get("TZ", "UTC"))
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture
@@ -113,10 +128,22 @@ def test_usage_text_and_errors(history: Path) -> None:
     assert text.exit_code == 0, text.output
     assert text.stdout.splitlines()[0].split()[:3] == ["MODEL", "INPUT", "OUTPUT"]
     assert "gpt-9-unknown" in text.stdout and "add it under [prices]" in text.stdout
-    bad = runner.invoke(app, ["usage", "--by", "week"])
-    assert bad.exit_code == 1 and "expected one of day, project, agent, model" in bad.stderr
-    assert runner.invoke(app, ["usage", "--since", "yesterday"]).exit_code == 1
+    bad = runner.invoke(app, ["usage", "--by", "year"])
+    assert bad.exit_code == 1
+    assert "expected one of day, week, month, session, project, model, agent, blocks" in bad.stderr
+    assert runner.invoke(app, ["usage", "--since", "last tuesday"]).exit_code == 1
+    assert runner.invoke(app, ["usage", "--tz", "Nowhere/Near"]).exit_code == 1
     assert runner.invoke(app, ["usage", "--help"]).exit_code == 0
+
+
+def test_usage_until_tz_and_breakdown(history: Path) -> None:
+    before = usage_json("--by", "agent", "--until", "2026-11-22", "--tz", "UTC")
+    assert {g["agent"]: g["records"] for g in before["groups"]} == {"claude": 1, "codex": 2}
+    assert before["tz"] == "UTC" and before["until"] == 1795305600.0 + 86400
+    month = usage_json("--by", "month", "--since", "2026-11", "--until", "2026-11")
+    assert [(g["month"], g["records"]) for g in month["groups"]] == [("2026-11", 5)]
+    text = runner.invoke(app, ["usage", "--by", "agent", "--breakdown"]).stdout
+    assert "  gpt-9-unknown" in text and "  claude-opus-5-5" in text
 
 
 def test_usage_with_no_database_is_empty() -> None:
@@ -141,3 +168,52 @@ def test_status_shows_tokens_and_cost() -> None:
     lines = render_status(report, now=0.0).splitlines()
     assert "TOKENS/COST" in lines[1]
     assert "5.6k $0.02" in lines[2] and lines[3].split()[4] == "-"
+
+
+FAST = (
+    "import sys; from observer.cli.fast import run; taken = run(sys.argv[1:]); "
+    "assert 'typer' not in sys.modules; sys.exit(0 if taken else 3)"
+)
+
+
+def both_paths(*args: str) -> tuple[subprocess.CompletedProcess[bytes], bytes]:
+    fast = subprocess.run(
+        [sys.executable, "-c", FAST, "usage", *args], capture_output=True, timeout=60
+    )
+    typer = subprocess.run(
+        [sys.executable, "-c", "from observer.cli.commands import app; app()", "usage", *args],
+        capture_output=True,
+        timeout=60,
+    )
+    assert typer.returncode == 0, typer.stderr
+    return fast, typer.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("--json", "--by", "model"),
+        ("--by=session", "--breakdown", "--tz", "UTC"),
+        ("--since", "2026-11-22", "--until=2026-12", "--by", "blocks", "--json"),
+    ],
+)
+def test_the_fast_path_prints_what_typer_prints(history: Path, args: tuple[str, ...]) -> None:
+    fast, typer = both_paths(*args)
+    assert fast.returncode == 0, fast.stderr
+    assert fast.stdout == typer and typer
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["--by"], ["--json", "--json"], ["--by", "year"], ["--since", "soon"]]
+)
+def test_anything_else_goes_the_typer_way(history: Path, argv: list[str]) -> None:
+    fast = subprocess.run(
+        [sys.executable, "-c", FAST, "usage", *argv], capture_output=True, timeout=60
+    )
+    assert (fast.returncode, fast.stdout) == (3, b""), fast.stderr
+    assert usage_options(["--by", "day", "--json", "--data-dir=d"]) == {
+        "--by": "day",
+        "--json": True,
+        "--data-dir": "d",
+    }

@@ -26,8 +26,11 @@ from observer.core.usage import (
     compact,
     context_view,
     price_for,
+    prompt_class,
     summarize,
     table_cost,
+    thresholds,
+    unrecorded,
 )
 from observer.ingest import rollouts
 from observer.ingest.prices import load_prices
@@ -125,11 +128,19 @@ def test_claude_transcript_totals_count_a_split_message_once() -> None:
 def test_claude_transcript_supplies_model_branch_and_the_last_reply() -> None:
     events = read_file(claude_format(B_BASH_ID), B_BASH)
     assert {e.session_id for e in events} == {B_BASH_ID}
-    assert {e.model for e in events} == {"claude-opus-5-5"}
-    assert {e.git_branch for e in events} == {"main"}
+    replies = [e for e in events if e.wire == "transcript:assistant"]
+    assert {e.model for e in replies} == {"claude-opus-5-5"}
+    assert {e.git_branch for e in replies} == {"main"}
+    # Claude's own sums come last, as an event of their own (observer usage shows them).
+    (state,) = [e for e in events if e.wire == "transcript:cost-state"]
+    assert state.usage is not None and state.usage.reported is not None
+    assert state.usage.reported.cost_usd == pytest.approx(0.023664)
+    assert [(m.model, m.input, m.output) for m in state.usage.reported.models] == [
+        ("claude-opus-5-5", 5536, 76)
+    ]
     messages = [e for e in events if e.detail]
     assert [m.kind.value for m in messages] == ["message", "message"]  # the replies with text
-    assert messages[-1] is events[-1]
+    assert messages[-1] is replies[-1]
 
 
 def test_claude_subagent_calls_count_for_their_session() -> None:
@@ -508,3 +519,77 @@ def test_the_hub_publishes_usage_as_a_delta_of_its_own_revision() -> None:
     # A later status change keeps the usage.
     hub.apply(Event(Kind.TURN_END, "s", "claude", 5.0, "Stop"), 5.0)
     assert hub.book.get("s").public()["usage"] == {"input": 1}  # type: ignore[union-attr]
+
+
+# -- cache TTLs, long-context tiers, the agent's own sums --------------------------------------
+
+
+def test_a_tier_prices_the_whole_request_over_its_threshold() -> None:
+    sonnet = price_for(PRICES, "claude-sonnet-4-5-20250929")
+    assert sonnet is not None and sonnet.long_threshold == 200_000 and sonnet.long is not None
+    long = sonnet.long
+    assert (long.input, long.output, long.cache_read, long.cache_write, long.cache_write_1h) == (
+        6.0,
+        22.5,
+        pytest.approx(0.6),
+        pytest.approx(7.5),
+        pytest.approx(12.0),
+    )
+    assert sonnet.rates(0) is sonnet and sonnet.rates(200_000) is long
+    assert sonnet.rates(100_000) is sonnet  # Haiku 5.5's threshold is not Sonnet's
+    limits = thresholds(PRICES)
+    assert limits == (272_000, 200_000, 100_000)
+    assert [prompt_class(p, limits) for p in (99_999, 100_001, 200_000, 200_001, 300_000)] == [
+        0,
+        100_000,
+        100_000,
+        200_000,
+        272_000,
+    ]
+    ledger = Ledger(limits=limits)
+    model = "claude-sonnet-4-5"
+    ledger.add(TokenUsage("a", input=1000, cache_read=199_000, output=10, model=model))
+    ledger.add(TokenUsage("b", input=1000, cache_read=199_001, output=10, model=model))
+    expected = (1000 * 3 + 199_000 * 0.3 + 10 * 15 + 1000 * 6 + 199_001 * 0.6 + 10 * 22.5) / 1e6
+    assert ledger.view(PRICES)["cost_usd"] == pytest.approx(expected)
+
+
+def test_one_hour_cache_writes_cost_twice_the_input() -> None:
+    opus = PRICES["claude-opus-5-5"]
+    assert (opus.cache_write, opus.cache_write_1h) == (5.0, 8.0)
+    bucket = Bucket(cache_write=1_000_000, cache_write_1h=400_000, records=1)
+    assert table_cost(bucket, opus) == pytest.approx(0.6 * 5 + 0.4 * 8)
+    assert table_cost(bucket, ModelPrice(4.0, 20.0, 0.2, 5.0)) is None  # 1h price left out
+
+
+def test_config_tiers_and_ttl_prices(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[prices."m"]\ninput = 1\noutput = 2\ncache_read = 0.1\ncache_write = 1.25\n'
+        "cache_write_1h = 2\n"
+        '[prices."m".long_context]\nthreshold = 1000\ninput = 3\noutput = 4\n'
+    )
+    m = load_prices(config)["m"]
+    assert m.cache_write_1h == 2.0 and m.long_threshold == 1000 and m.long is not None
+    assert (m.long.input, m.long.cache_read, m.long.cache_write_1h) == (
+        3.0,
+        pytest.approx(0.3),
+        6.0,
+    )
+    config.write_text('[prices."m"]\ninput = 1\noutput = 2\n[prices."m".long_context]\ninput = 2\n')
+    with pytest.raises(ConfigError, match="needs a threshold"):
+        load_prices(config)
+
+
+def test_unrecorded_calls_are_the_agent_s_sums_beyond_the_records() -> None:
+    # p_compact's cost-state: 13,202 / 143; its replies 8,753 / 94; nothing copied.
+    extra = unrecorded({"opus": (13_202, 143, 0, 0)}, {}, {"opus": (8_753, 94, 0, 0)})
+    assert (extra["opus"].input, extra["opus"].output) == (4_449, 49)
+    # e_resume's fork: 11,313 / 112 of which 8,404 / 94 copied from its parent, 2,909 / 18 its own.
+    assert (
+        unrecorded(
+            {"opus": (11_313, 112, 0, 0)}, {"opus": (8_404, 94, 0, 0)}, {"opus": (2_909, 18, 0, 0)}
+        )
+        == {}
+    )
+    assert unrecorded({"opus": (10, 0, 0, 0)}, {}, {"opus": (20, 5, 0, 0)}) == {}  # never below 0
