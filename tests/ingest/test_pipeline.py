@@ -130,10 +130,19 @@ def install_hooks(data_dir: Path, home: Path) -> dict[str, str]:
         # Async, except the few whose order matters (see install_hooks.SYNC_EVENTS).
         assert observe.get("async") is (None if event in SYNC_EVENTS else True)
         commands[event] = observe["command"]
-        if decide:  # PermissionRequest also has the hook that can decide (away mode)
+        # PermissionRequest also has the hook that can decide (away mode); Stop the one that
+        # waits for a reply (away mode), each tool boundary the check for a stop (issue 21).
+        modes = {"PermissionRequest": "", "Stop": " reply", "PreToolUse": " stop"}
+        modes["PostToolUse"] = " stop"
+        if decide:
             (decider,) = decide
-            assert event == "PermissionRequest" and "observer-decide" in decider["command"]
-            commands["decide"] = decider["command"]
+            assert event in modes and "observer-decide" in decider["command"], event
+            assert decider["command"].endswith(f"{modes[event]} 2>/dev/null; exit 0")
+            assert "async" not in decider  # the agent waits for what it says
+            if event == "PermissionRequest":
+                commands["decide"] = decider["command"]
+        else:
+            assert event not in modes, event
     return commands
 
 
