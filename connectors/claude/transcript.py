@@ -49,6 +49,7 @@ class TranscriptContext:
     cwd: str | None = None  # the working directory the records name: the calls' project
     last_message: str | None = None  # the last reply's id (its record id)
     copied: str | None = None  # a fork's copied calls, JSON sums per model (see `_plus`)
+    last_at: float | None = None  # the last reply's time: when Claude's sums after it were said
 
 
 def context_for_path(path: str, session_id: str | None = None) -> TranscriptContext:
@@ -103,7 +104,7 @@ def read_transcript_line(
     if tokens is not None and tokens.record_id != context.last_message:
         if tokens.session_id is not None and main:  # a fork's copy: Claude's sums count it
             context = replace(context, copied=_plus(context.copied, tokens))
-        context = _moved(context, last_message=tokens.record_id)
+        context = _moved(context, last_message=tokens.record_id, last_at=at)
     text = _text(message.get("content")) if main and with_text else None
     event = Event(
         kind=Kind.MESSAGE if text else Kind.METADATA,
@@ -142,7 +143,10 @@ def read_usage_line(
 
 
 def _moved(
-    context: TranscriptContext, turn_id: str | None = None, last_message: str | None = None
+    context: TranscriptContext,
+    turn_id: str | None = None,
+    last_message: str | None = None,
+    last_at: float | None = None,
 ) -> TranscriptContext:
     """`replace` for the two fields a usage read moves on every few lines (a third of the
     time `dataclasses.replace` took went to looking up the fields)."""
@@ -154,6 +158,7 @@ def _moved(
         context.cwd,
         last_message or context.last_message,
         context.copied,
+        last_at or context.last_at,
     )
 
 
@@ -201,7 +206,7 @@ def _cost_state(record: dict[str, Any], origin: Origin, context: TranscriptConte
             kind=Kind.METADATA,
             session_id=context.session_id,
             agent=AGENT,
-            at=origin.at,  # a cost-state has no time of its own: the file's
+            at=context.last_at or origin.at,  # no time of its own: the last reply's
             wire="transcript:cost-state",
             usage=UsageReport(reported=reported),
         )

@@ -1,5 +1,6 @@
 """The commands that must answer at once, without typer: `observer status [--json]
-[--data-dir D]`, `observer usage` with its own options, and `observer version`. Typer and
+[--data-dir D]`, `observer usage` with its own options, `observer statusline` (always: it
+must never fail, see observer/clients/statusline.py) and `observer version`. Typer and
 everything a command module imports cost several times a bare Python start, and status is what
 people put in prompts, scripts and status bars: its budget is 3x `python -c pass`
 (scripts/bench/cli.py, docs/benchmarks.md); a usage report's, a fifth of ccusage's.
@@ -29,6 +30,11 @@ def run(argv: list[str]) -> bool:
         return True
     if argv and argv[0] == "usage":
         return _usage(argv[1:])
+    if argv and argv[0] == "statusline" and "--help" not in argv:
+        from observer.clients.statusline import main
+
+        main(argv[1:])  # never fails: a status line runs on every redraw
+        return True
     parsed = _status_options(argv)
     if parsed is None:
         return False

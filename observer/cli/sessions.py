@@ -248,6 +248,19 @@ def usage(
 
 
 @app.command(rich_help_panel="Sessions")
+def statusline(data_dir: DataDir = None) -> None:
+    """A Claude Code status line: reads the JSON Claude Code passes on stdin and prints one
+    line (model, the session's cost, today's cost of every agent, context in use, the plan's
+    limits), recording those limits for observer usage. Never fails. In ~/.claude/settings.json:
+
+      "statusLine": {"type": "command", "command": "observer statusline"}
+    """
+    from observer.clients.statusline import main
+
+    main(["--data-dir", str(data_dir)] if data_dir else [])
+
+
+@app.command(rich_help_panel="Sessions")
 @clean_errors
 def menubar(
     data_dir: DataDir = None,

@@ -81,7 +81,8 @@ def render_status(report: dict[str, Any], now: float) -> str:
         lines.append("no live sessions")
         return "\n".join(lines)
     lines.append(
-        f"{'STATUS':<11} {'AGENT':<7} {'PROJECT':<20} {'AGE':>6}  {'TOKENS/COST':<15}  WAITING FOR"
+        f"{'STATUS':<11} {'AGENT':<7} {'PROJECT':<20} {'AGE':>6}  {'TOKENS/COST/CONTEXT':<24}"
+        "  WAITING FOR"
     )
     for s in live:
         age = _age(now - (s.get("status_since") or s.get("last_activity_at") or now))
@@ -90,7 +91,7 @@ def render_status(report: dict[str, Any], now: float) -> str:
             project = f"{s['host']}:{project}"
         lines.append(
             f"{s['status']:<11} {s['agent']:<7} {project[:20]:<20} "
-            f"{age:>6}  {compact(s.get('usage')):<15}  {_waits_for(s)}"
+            f"{age:>6}  {compact(s.get('usage')):<24}  {_waits_for(s)}"
         )
     return "\n".join(lines)
 

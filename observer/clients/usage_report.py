@@ -130,6 +130,7 @@ def gather_usage(
         "groups": [],
         "total": _summary({}, prices),
         "unrecorded": _extra({}, prices),
+        "limits": [],
     }
     if not settings.db_path.exists():
         return report
@@ -143,6 +144,10 @@ def gather_usage(
         labels = _labels(rows)
         windowed = since is not None or until is not None
         extra = _unrecorded(conn, since, until, labels, None if windowed else rows)
+        report["limits"] = [
+            {"agent": a, "name": n, "used_percent": u, "window_minutes": w, "resets_at": r, "at": t}
+            for a, n, u, w, r, t in usage_sql.limits(conn)
+        ]
     finally:
         store.close()
     if by == "blocks":
@@ -400,6 +405,14 @@ def render_usage(report: dict[str, Any], breakdown: bool = False) -> str:
             f"+ {extra['input'] + extra['output']:,} tokens, {_money(extra['cost_usd'])}, in "
             f"{extra['sessions']} session(s): calls the agent billed and counted itself but "
             "wrote no reply for (Claude's /compact summaries), not in the rows above"
+        )
+    for limit in report.get("limits") or ():
+        resets = limit["resets_at"]
+        when = f", resets {datetime.fromtimestamp(resets).strftime('%a %H:%M')}" if resets else ""
+        said = datetime.fromtimestamp(limit["at"]).strftime("%Y-%m-%d %H:%M")
+        lines.append(
+            f"plan limit {limit['agent']} {limit['name']}: {limit['used_percent']:.0f}% used"
+            f"{when} (as of {said})"
         )
     if any(not g["cost_complete"] for g in [*report["groups"], report["total"]]):
         lines.append("? = a model with no price: add it under [prices] in config.toml")

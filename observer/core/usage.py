@@ -415,15 +415,24 @@ def money(cost: float) -> str:
 
 
 def compact(view: Mapping[str, Any] | None) -> str:
-    """`12.3k $0.07` for a status line: total tokens and cost (`?` unknown, `+?` partly)."""
+    """`12.3k $0.07 ctx 41%` for a status line: total tokens, cost (`?` unknown, `+?` partly)
+    and the context in use (its share of the window when the agent names one, else tokens)."""
     if not view or not view.get("records"):
         return "-"
     tokens = _human(int(view.get("total") or 0))
     cost = view.get("cost_usd")
     if cost is None:
-        return f"{tokens} $?"
-    suffix = "" if view.get("cost_complete", True) else "+?"
-    return f"{tokens} {money(cost)}{suffix}"
+        text = f"{tokens} $?"
+    else:
+        text = f"{tokens} {money(cost)}{'' if view.get('cost_complete', True) else '+?'}"
+    context = view.get("context")
+    if isinstance(context, Mapping):
+        percent, used = context.get("percent"), context.get("used")
+        if isinstance(percent, int | float):
+            text += f" ctx {percent:.0f}%"
+        elif isinstance(used, int) and used > 0:
+            text += f" ctx {_human(used)}"
+    return text
 
 
 def _human(count: int) -> str:

@@ -205,3 +205,22 @@ def m009_usage_reported(db: Database) -> None:
         },
         pk=("agent", "session_id"),
     )
+
+
+@migrations()
+def m010_usage_limits(db: Database) -> None:
+    """The plan's usage limits as an agent last reported them (Claude Code passes them to its
+    status line: `observer statusline` writes them here), one row per window: `name` as the
+    agent says it (`five_hour`, `seven_day`, …), `at` when it was said."""
+    db.table("usage_limits").create(
+        {
+            "agent": str,
+            "name": str,
+            "used_percent": float,
+            "window_minutes": int,
+            "resets_at": float,
+            "at": float,
+            "session_id": str,
+        },
+        pk=("agent", "name"),
+    )

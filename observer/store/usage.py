@@ -182,3 +182,15 @@ def recorded_by_model(
                 int(r[5]),
             )
     return found
+
+
+def limits(
+    conn: sqlite3.Connection,
+) -> list[tuple[str, str, float, int | None, float | None, float]]:
+    """The plan limits the agents last reported: (agent, name, used %, window minutes, resets
+    at, when said), by agent and window."""
+    rows = conn.execute(
+        "select agent, name, used_percent, window_minutes, resets_at, at from usage_limits"
+        " order by agent, window_minutes, name"
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), float(r[2]), r[3], r[4], float(r[5])) for r in rows]

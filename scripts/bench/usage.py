@@ -425,12 +425,103 @@ def report_section(
     return "\n".join(lines)
 
 
+# -- statusline ------------------------------------------------------------------------------------
+
+STATUS_HEADING = "## Usage: observer statusline"
+STATUS_RATIO = 3.0
+STATUS_PAYLOAD = {  # what Claude Code passes a status line (its docs' fields)
+    "hook_event_name": "Status",
+    "session_id": "5b0f3e2a-7c1d-4f4e-9a51-2d6c9e0b7a11",
+    "transcript_path": "/home/dev/.claude/projects/-home-dev-api/5b0f3e2a.jsonl",
+    "cwd": "/home/dev/api",
+    "model": {"id": "claude-opus-5-5", "display_name": "Opus 5.5"},
+    "workspace": {"current_dir": "/home/dev/api", "project_dir": "/home/dev/api"},
+    "version": "2.1.330",
+    "output_style": {"name": "default"},
+    "cost": {
+        "total_cost_usd": 1.2345,
+        "total_duration_ms": 345000,
+        "total_api_duration_ms": 120000,
+        "total_lines_added": 156,
+        "total_lines_removed": 23,
+    },
+    "context_window": {
+        "total_input_tokens": 415000,
+        "total_output_tokens": 12000,
+        "context_window_size": 1000000,
+        "used_percentage": 41.6,
+        "remaining_percentage": 58.4,
+        "current_usage": {
+            "input_tokens": 1200,
+            "output_tokens": 800,
+            "cache_creation_input_tokens": 5000,
+            "cache_read_input_tokens": 409000,
+        },
+    },
+    "exceeds_200k_tokens": True,
+    "rate_limits": {
+        "five_hour": {"used_percentage": 23.4, "resets_at": 1796650000},
+        "seven_day": {"used_percentage": 41.0, "resets_at": 1797000000},
+    },
+}
+
+
+def bench_statusline(home: Path, data: Path, runs: int) -> dict[str, Any]:
+    env = environment(home, data)
+    payload = json.dumps(STATUS_PAYLOAD).encode()
+    bare: list[float] = []
+    cached: list[float] = []
+    priced: list[float] = []
+    cache = data / "statusline.json"
+    run_timed([str(OBSERVER), "statusline"], env, payload)  # the first: makes the cache
+    for _ in range(runs):  # interleaved, so a busy moment hits all three alike
+        bare.append(run_timed([str(PYTHON), "-c", "pass"], env).seconds)
+        cached.append(run_timed([str(OBSERVER), "statusline"], env, payload).seconds)
+        cache.unlink(missing_ok=True)
+        measured = run_timed([str(OBSERVER), "statusline"], env, payload)
+        priced.append(measured.seconds)
+        line = measured.stdout.decode().strip()
+    return {"bare": bare, "cached": cached, "priced": priced, "line": line, "bytes": len(payload)}
+
+
+def statusline_section(result: dict[str, Any], argv: Sequence[str]) -> str:
+    bare, cached, priced = (median(result[k]) for k in ("bare", "cached", "priced"))
+    verdict = "PASS" if cached <= STATUS_RATIO * bare else "FAIL"
+    lines = [
+        STATUS_HEADING,
+        "",
+        f"`observer statusline` fed the JSON Claude Code gives a status line ({result['bytes']:,}"
+        " bytes: model, cost, context window, rate limits) on stdin, over the database of the "
+        "548 MB history above, against a bare `.venv/bin/python -c pass`; "
+        f"{len(result['bare'])} runs of each, interleaved, whole processes. A redraw with no new "
+        "call since the last reads today's cost from its cache; after a new call it prices "
+        "today's calls again.",
+        "",
+        "| | median | ratio to python -c pass |",
+        "|---|---:|---:|",
+        f"| `python -c pass` | {bare * 1000:.1f} ms | 1.0x |",
+        f"| `observer statusline`, no new call | {cached * 1000:.1f} ms | {cached / bare:.1f}x |",
+        f"| `observer statusline`, after a new call | {priced * 1000:.1f} ms "
+        f"| {priced / bare:.1f}x |",
+        "",
+        f"- a redraw in {STATUS_RATIO:.0f}x a bare Python start or less: **{verdict}**",
+        f"- the line: `{result['line']}`",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
+        f"{os.getloadavg()[0]:.2f}.",
+        "",
+        f"Reproduce: `.venv/bin/python scripts/bench/usage.py {' '.join(argv)}`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 # -- main ----------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--parts", default="ingest,report", help="comma-separated: ingest,report")
+    parser.add_argument("--parts", default="ingest,report,statusline", help="comma-separated")
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--calls", default="50,152", help="calls per session: min,max")
     parser.add_argument("--bulk", type=int, default=820, help="bytes of tool output per call")
@@ -438,6 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cold", action="store_true", help="drop the page cache first (root)")
     parser.add_argument("--keep", type=Path, help="build the history here and keep it")
+    parser.add_argument("--status-runs", type=int, default=30)
     parser.add_argument("--ccusage", type=Path, help="a ccusage to run (else npm installs one)")
     parser.add_argument("--ccusage-version", default="20.0.24")
     parser.add_argument("--write", action="store_true")
@@ -467,6 +559,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = bench_report(home, work / "runs" / "refresh-0" / "data", args.runs, binary)
             text = report_section(report, result, args.ccusage_version, [*shown, "--write"])
             sections.append(text)
+        if "statusline" in parts:
+            data = work / "runs" / "refresh-0" / "data"
+            status = bench_statusline(home, data, args.status_runs)
+            sections.append(statusline_section(status, [*shown, "--write"]))
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

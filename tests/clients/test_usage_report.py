@@ -170,7 +170,17 @@ def test_claude_s_own_bookkeeping_shows_the_call_no_record_holds(isolated_home: 
 def test_the_json_keeps_its_keys(isolated_home: Path) -> None:
     calls_db([("s1", NOW, "claude-opus-5-5", 200, 20), ("s1", NOW, "no-such-model", 5, 5)])
     report = json.loads(json.dumps(gather_usage(load_settings(), "session", None, tz="UTC")))
-    assert set(report) == {"version", "by", "tz", "since", "until", "groups", "total", "unrecorded"}
+    assert set(report) == {
+        "version",
+        "by",
+        "tz",
+        "since",
+        "until",
+        "groups",
+        "total",
+        "unrecorded",
+        "limits",
+    }
     sums = {
         "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning", "total",
         "records", "cost_usd", "cost_complete", "models",

@@ -395,6 +395,11 @@ def test_compact_rendering() -> None:
     assert compact({"records": 1, "total": 35943, "cost_usd": None}) == "35.9k $?"
     partial = {"records": 3, "total": 2_500_000, "cost_usd": 1.5, "cost_complete": False}
     assert compact(partial) == "2.5M $1.50+?"
+    # The context in use: its share of the window (Codex names one), else tokens (Claude).
+    codex = {"records": 5, "total": 35943, "cost_usd": 0.182215, "context": {"percent": 2.9}}
+    assert compact(codex) == "35.9k $0.18 ctx 3%"
+    claude = {"records": 2, "total": 5612, "cost_usd": 0.0008, "context": {"used": 2818}}
+    assert compact(claude) == "5.6k $0.0008 ctx 2.8k"
 
 
 # -- the live tracker over a real store: restarts never count twice ---------------------------

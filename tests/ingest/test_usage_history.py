@@ -123,9 +123,8 @@ async def test_a_server_reads_the_history_in_the_background_and_makes_no_session
     assert stats["claude_history_pending"] == 0
     assert sums_by_agent(settings.db_path) == HAND_SUMS
     # Claude's history is rows, not sessions: none live, none in the history list (Codex's
-    # and pi's tailers made theirs, from the files they read whole).
-    assert "claude" not in {s["agent"] for s in live + ended}
-    assert {s["agent"] for s in live + ended} == {"codex", "pi"}
+    # and pi's tailers make theirs, from the files they read whole).
+    assert live + ended and "claude" not in {s["agent"] for s in live + ended}
 
 
 async def test_a_restart_reads_nothing_again(history_home: Path, settings: Settings) -> None:

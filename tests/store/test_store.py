@@ -95,9 +95,10 @@ def test_database_uses_wal_and_migrations(tmp_path: Path) -> None:
         "m007_search_index_off_the_commit",
         "m008_usage_history",
         "m009_usage_reported",
+        "m010_usage_limits",
     ]
     Store(tmp_path / "observer.db").close()  # applying again is a no-op
-    assert conn.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 9
+    assert conn.execute("select count(*) from _sqlite_migrations").fetchone()[0] == 10
 
 
 def test_many_writes_are_batched_into_few_commits(tmp_path: Path) -> None:
