@@ -23,7 +23,7 @@ from observer.approvals import codex_daemon
 from observer.approvals import hook_api as approvals
 from observer.ingest import claude as claude_sources
 from observer.ingest import drain as ingest
-from observer.ingest import watch_files
+from observer.ingest import usage_history, watch_files
 from observer.ingest.spool import write_event
 from observer.runtime import notify_send, supervisor
 from observer.runtime.supervisor import Supervisor
@@ -38,6 +38,7 @@ SOURCES = (
     "codex-rollouts",
     "pi-sessions",
     "claude-transcripts",
+    "claude-history",
     "usage",
     "liveness",
     "notifier",
@@ -73,7 +74,8 @@ def inject(monkeypatch: pytest.MonkeyPatch, failing: dict[str, int]) -> None:
             raise InjectedFaultError(f"injected into {source.name} at /secret/path")
         real()
 
-    for module in (ingest, claude_sources, watch_files, codex_daemon, approvals, notify_send):
+    modules = (ingest, claude_sources, watch_files, usage_history, codex_daemon, approvals)
+    for module in (*modules, notify_send):
         monkeypatch.setattr(module, "tick", tick_or_fail)
 
 
