@@ -120,14 +120,11 @@ def _today(db: Path, now: float) -> str | None:
 
 
 def _priced_since(conn: sqlite3.Connection, since: float, config: Path) -> str:
-    from observer.core.usage import buckets_from_rows, summarize, thresholds
+    from observer.core.usage import buckets_from_rows, prompt_class_sql, summarize, thresholds
     from observer.ingest.prices import load_prices
 
     prices = load_prices(config)
-    limits = thresholds(prices)
-    prompt = "input + cache_read + cache_write"
-    klass = " ".join(f"when {prompt} > {int(t)} then {int(t)}" for t in limits)
-    klass = f"(case {klass} else 0 end)" if limits else "0"
+    klass = prompt_class_sql(thresholds(prices))
     rows = conn.execute(
         f"select model, agent_cost is not null, {klass}, sum(input), sum(output),"
         " sum(cache_read), sum(cache_write), sum(reasoning), count(*),"

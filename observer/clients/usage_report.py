@@ -1,11 +1,12 @@
 """`observer usage`: tokens and cost across sessions, from the database (server up or not).
 
-The store sums rows per group, model, cost source and prompt class in SQL; the price table is
-applied to those sums here (see observer/core/usage.py for why that equals pricing each
-record). Days, weeks and months are those of `--tz` (SQLite's `localtime`, which follows the
-`TZ` this sets). Beside the records, what an agent says itself (Claude's cost-state) shows the
-calls that wrote no record (`unrecorded`: `/compact` summaries). The JSON is documented in
-docs/usage.md ("observer usage --json") and keeps its keys: `version` says when they change.
+The database sums rows per quarter hour, session, model, cost source and prompt class in SQL
+(observer/clients/usage_db.py); the price table is applied to those sums here (see
+observer/core/usage.py for why that equals pricing each record). Days, weeks and months are
+those of `--tz` (this sets `TZ`; a quarter hour never straddles a midnight). Beside the
+records, what an agent says itself (Claude's cost-state) shows the calls that wrote no record
+(`unrecorded`: `/compact` summaries). The JSON is documented in docs/usage.md ("observer usage
+--json") and keeps its keys: `version` says when they change.
 """
 
 from __future__ import annotations
@@ -134,22 +135,20 @@ def gather_usage(
     }
     if not settings.db_path.exists():
         return report
-    from observer.store import Store
-    from observer.store import usage as usage_sql
+    from observer.clients import usage_db
 
-    store = Store(settings.db_path)
+    conn = usage_db.open_reader(settings.db_path)
     try:
-        conn = store.usage_reader()
-        rows = usage_sql.slices(conn, since, until, thresholds(prices))
+        rows = usage_db.slices(settings.db_path, conn, since, until, thresholds(prices))
         labels = _labels(rows)
         windowed = since is not None or until is not None
         extra = _unrecorded(conn, since, until, labels, None if windowed else rows)
         report["limits"] = [
             {"agent": a, "name": n, "used_percent": u, "window_minutes": w, "resets_at": r, "at": t}
-            for a, n, u, w, r, t in usage_sql.limits(conn)
+            for a, n, u, w, r, t in usage_db.limits(conn)
         ]
     finally:
-        store.close()
+        conn.close()
     if by == "blocks":
         groups = _blocks(rows, prices, now)
     else:
@@ -274,13 +273,13 @@ def _unrecorded(
     """Per session an agent reported on in the window: (agent, session, when, the calls its
     own sums hold beyond the records), keyed as buckets (model, False, 0). The records are
     all of the session's: `rows` when they are (no window), else read for those sessions."""
-    from observer.store import usage as usage_sql
+    from observer.clients import usage_db
 
-    said = usage_sql.reported(conn, since, until)
+    said = usage_db.reported(conn, since, until)
     if not said:
         return []
     if rows is None:
-        recorded = usage_sql.recorded_by_model(conn, [s for _, s, *_ in said])
+        recorded = usage_db.recorded_by_model(conn, [s for _, s, *_ in said])
     else:
         recorded = {}
         for row in rows:

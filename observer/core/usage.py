@@ -96,6 +96,15 @@ def prompt_class(prompt: int, limits: Iterable[int]) -> int:
     return 0
 
 
+def prompt_class_sql(limits: Sequence[int]) -> str:
+    """`prompt_class` as an SQL expression over a usage row's columns."""
+    if not limits:
+        return "0"
+    prompt = "input + cache_read + cache_write"
+    cases = " ".join(f"when {prompt} > {int(t)} then {int(t)}" for t in limits)
+    return f"(case {cases} else 0 end)"
+
+
 @dataclass(slots=True)
 class Bucket:
     """Token sums of the records sharing one model, one cost source and one prompt class."""

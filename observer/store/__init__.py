@@ -1,5 +1,8 @@
-"""All SQL lives here (this package). SQLite through sqlite-utils: WAL, migrations
-(`migrations`), one writer thread (here), the rows one commit writes (`rows`, `records`).
+"""All SQL lives here (this package), but for the reads of two commands whose budgets are
+smaller than this package's imports: `observer usage` (observer/clients/usage_db.py) and
+`observer statusline`, on plain connections, over this schema. SQLite through sqlite-utils:
+WAL, migrations (`migrations`), one writer thread (here), the rows one commit writes (`rows`,
+`records`).
 
 The writer thread owns the write connection and commits whatever has queued up (at most
 `BATCH_MAX` writes; group commit: what came while the last commit ran, never waiting for more)

@@ -208,3 +208,37 @@ def test_the_json_keeps_its_keys(isolated_home: Path) -> None:
     }
     text = render_usage(gather_usage(load_settings(), "session", None, tz="UTC"), breakdown=True)
     assert "$0.0012+?" in text and "  claude-opus-5-5" in text and "  no-such-model" in text
+
+
+def test_the_two_halves_read_apart_sum_to_the_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from observer.clients import usage_db
+
+    opus = "claude-opus-5-5"
+    calls_db([(f"s{n % 7}", NOW - n * 300, opus, n, 1) for n in range(400)])
+    settings = load_settings()
+    monkeypatch.setattr(usage_db, "PARALLEL_ROWS", 10**9)
+    whole = gather_usage(settings, "session", None, tz="UTC")
+    monkeypatch.setattr(usage_db, "PARALLEL_ROWS", 1)  # two threads, two connections
+    halves = gather_usage(settings, "session", None, tz="UTC")
+    assert halves == whole and whole["total"]["records"] == 400
+    assert whole["total"]["input"] == sum(range(400))
+
+
+def test_a_database_from_before_is_brought_up_to_date_first(isolated_home: Path) -> None:
+    """A database the store has not migrated yet (an older observer's) is opened through the
+    store once, then read on a plain connection."""
+    import sqlite3
+
+    from observer.clients import usage_db
+
+    calls_db([("s1", NOW, "claude-opus-5-5", 10, 1)])
+    db = load_settings().db_path
+    conn = sqlite3.connect(db)
+    conn.execute("delete from _sqlite_migrations where name = 'm010_usage_limits'")
+    conn.execute("drop table usage_limits")
+    conn.commit()
+    conn.close()
+    assert not usage_db._current(db)
+    report = gather_usage(load_settings(), "day", None, tz="UTC")
+    assert report["total"]["records"] == 1 and report["limits"] == []
+    assert usage_db._current(db)
