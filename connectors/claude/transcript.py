@@ -104,7 +104,7 @@ def read_transcript_line(
     if tokens is not None and tokens.record_id != context.last_message:
         if tokens.session_id is not None and main:  # a fork's copy: Claude's sums count it
             context = replace(context, copied=_plus(context.copied, tokens))
-        context = _moved(context, last_message=tokens.record_id, last_at=at)
+        context = _moved(context, tokens.record_id, at)
     text = _text(message.get("content")) if main and with_text else None
     event = Event(
         kind=Kind.MESSAGE if text else Kind.METADATA,
@@ -125,38 +125,28 @@ def read_transcript_line(
 def read_usage_line(
     line: bytes, origin: Origin, context: TranscriptContext
 ) -> tuple[list[Event], TranscriptContext]:
-    """`read_transcript_line` for usage alone (observer/ingest/usage_history.py): the same usage
-    and context, faster. A user record's turn is its `promptId` found by pattern, not by
-    parsing a line that is mostly tool output; a content-block line of a reply already read
-    (the same message id as the reply before it) is the same call: skipped unparsed. Anything
-    else, or a line whose shape the patterns do not recognise, is parsed whole."""
-    if b'"assistant"' not in line and not context.subagent:
-        prompt = _PROMPT_ID.search(line)
-        if prompt is not None and b'"type":"user"' in line:
-            turn = prompt.group(1).decode()
-            return [], context if turn == context.turn_id else _moved(context, turn_id=turn)
-    else:
-        same = _MESSAGE_ID.search(line)
-        if same is not None and context.last_message == same.group(1).decode():
-            return [], context
+    """`read_transcript_line` for usage alone (observer/ingest/usage_history.py, which hands it
+    only the lines `USAGE_LINES` matches): the same calls, faster. A content-block line of a
+    reply already read (the same message id as the reply before it) is the same call: skipped
+    unparsed; anything else is parsed whole."""
+    same = _MESSAGE_ID.search(line)
+    if same is not None and context.last_message == same.group(1).decode():
+        return [], context
     return read_transcript_line(line, origin, context, with_text=False)
 
 
 def _moved(
-    context: TranscriptContext,
-    turn_id: str | None = None,
-    last_message: str | None = None,
-    last_at: float | None = None,
+    context: TranscriptContext, last_message: str, last_at: float | None
 ) -> TranscriptContext:
-    """`replace` for the two fields a usage read moves on every few lines (a third of the
-    time `dataclasses.replace` took went to looking up the fields)."""
+    """`replace` for the fields every reply moves (a third of the time `dataclasses.replace`
+    took went to looking up the fields)."""
     return TranscriptContext(
         context.session_id,
         context.transcript_path,
         context.subagent,
-        turn_id or context.turn_id,
+        context.turn_id,
         context.cwd,
-        last_message or context.last_message,
+        last_message,
         context.copied,
         last_at or context.last_at,
     )
@@ -219,7 +209,6 @@ def _float(value: object) -> float | None:
     return None
 
 
-_PROMPT_ID = re.compile(rb'"promptId":"([^"\\]+)"')
 _MESSAGE_ID = re.compile(rb'"message":\{"id":"([^"\\]+)"')
 
 
@@ -315,7 +304,9 @@ def transcripts_format(session_for: Callable[[str], str | None]) -> FileFormat:
     )
 
 
-# Read for usage alone, only replies, the user records that start a turn (`promptId`) and
-# Claude's own cost bookkeeping matter: the rest of a transcript (attachments, request shapes,
-# tool outputs without a prompt id…) is nine tenths of its bytes and can be skipped unread.
-USAGE_LINES = re.compile(rb'"(?:assistant|promptId|cost-state)"')
+# Read for usage alone, only replies and Claude's own cost bookkeeping matter: the rest of a
+# transcript (attachments, request shapes, user records and tool outputs) is nine tenths of
+# its bytes and can be skipped unread. The turns (user records' `promptId`) are left out too:
+# half of the lines, for a fact only a live session's view uses, and a live session's file is
+# read whole by the transcript tailer (history rows carry no turn).
+USAGE_LINES = re.compile(rb'"(?:assistant|cost-state)"')

@@ -2,8 +2,8 @@
 only those a hook named), Codex's rollouts, pi's session files.
 
 Read for usage alone: a file is read in big chunks, and only the lines its format says can
-matter (`FileFormat.usage_lines`: Claude's replies, turn starts and cost bookkeeping, a tenth
-of a transcript's bytes) are parsed, by the same connector code the session tailers use, so a
+matter (`FileFormat.usage_lines`: Claude's replies and cost bookkeeping, a tenth of a
+transcript's bytes) are parsed, by the same connector code the session tailers use, so a
 call is the same row whoever reads it; the store keeps it once (`(agent, record id)`). How far
 each file was read is `usage_offsets`, committed with the rows (not `file_offsets`: those are
 the session tailers', which read the same files whole for their sessions).

@@ -263,9 +263,10 @@ def ingest_section(result: dict[str, Any], argv: Sequence[str], cold: bool) -> s
         "",
         f"Reproduce: `.venv/bin/python scripts/bench/usage.py {' '.join(argv)}`",
         "",
-        "Only the lines that can carry usage are parsed (replies, turn starts; a reply's second "
-        "content-block line is skipped by its id): nine tenths of a transcript's bytes "
-        "(attachments, request shapes, tool outputs) are searched, never decoded. The server "
+        "Only the lines that can carry usage are parsed (replies, Claude's own sums; a reply's "
+        "second content-block line is skipped by its id): nine tenths of a transcript's bytes "
+        "(attachments, request shapes, user records, tool outputs) are searched, never decoded. "
+        "The server "
         "reads the history in a thread, in 32 MB rounds each committed with its offsets, and "
         "gives way to live work; /health answers meanwhile.",
         "",
