@@ -76,6 +76,7 @@ LAYERS: dict[str, set[str]] = {
     },
     "observer.clients": {
         "observer.core",
+        "observer.fsio",
         "observer.running",
         "connectors",
         "observer.agents",

@@ -179,12 +179,13 @@ def _keep(cache: Path, update: dict[str, Any]) -> None:
     except (OSError, ValueError):
         kept = {}
     kept.update(update)
-    temp = cache.with_name(f".{cache.name}.{os.getpid()}")
+    from observer.fsio import atomic_write  # the one atomic write (tests/test_fsio.py)
+
     try:
-        temp.write_text(json.dumps(kept))
-        os.replace(temp, cache)
+        # Not durable: it runs on every redraw, and a cache lost in a crash is read again.
+        atomic_write(cache, json.dumps(kept).encode(), 0o600, durable=False)
     except OSError:
-        temp.unlink(missing_ok=True)
+        pass  # a status line never fails
 
 
 def _limits(raw: Any) -> list[tuple[str, float, int | None, float | None]]:
