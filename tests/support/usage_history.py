@@ -188,7 +188,12 @@ class _Writer:
             if self.bulk:
                 lines.append(_dump({**CLAUDE["api-request"], **base, "timestamp": _stamp(at)}))
             lines.extend(self.claude_reply(base, at, model, prompt))
-            tool = {**CLAUDE["user-tool"], **base, "promptId": prompt, "uuid": self.uid()}
+            tool: dict[str, Any] = {
+                **CLAUDE["user-tool"],
+                **base,
+                "promptId": prompt,
+                "uuid": self.uid(),
+            }
             tool["toolUseResult"] = {"stdout": self.pad(), "stderr": "", "interrupted": False}
             lines.append(_dump({**tool, "timestamp": _stamp(at)}))
         if self.bulk:
@@ -357,7 +362,10 @@ class _Writer:
                     ),
                     "cost": {"total": cost},
                 }
-                reply = {"role": "assistant", "content": [{"type": "text", "text": "done"}]}
+                reply: dict[str, Any] = {
+                    "role": "assistant",
+                    "content": [{"type": "text", "text": "done"}],
+                }
                 reply.update(provider=provider, model=model_id, usage=usage, stopReason="stop")
                 own.append(
                     _dump(
