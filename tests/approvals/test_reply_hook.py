@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 
 from tests.approvals.test_decide_hook import Lab, collect
 from tests.approvals.test_decide_hook import lab as lab  # the fixture: a real server
-from tests.support.credentials import bearer_headers
+from tests.support.credentials import bearer_headers, get_json
 
 SESSION = "3f0c1a52-1111-4222-8333-444455556666"
 STOP_PAYLOAD = json.dumps(
@@ -99,20 +99,38 @@ def test_away_a_message_continues_claude(lab: Lab) -> None:
     assert collect(hook) == (0, json.dumps({"decision": "block", "reason": "go on"}).encode())
 
 
-def test_nobody_writes_then_claude_stops_as_usual(lab: Lab) -> None:
+def held(lab: Lab) -> subprocess.Popen[bytes]:
+    """SESSION's turn ended in away mode, its Stop hook running: once the server holds it
+    (the session offers send_message), the hook."""
     lab.observer("away", "on")
+    spool(lab, "UserPromptSubmit", {"prompt": "hi"})
+    spool(lab, "Stop", {"stop_hook_active": False})
     hook = run(lab, command(lab, "Stop", "reply"))
     send(hook, STOP_PAYLOAD)
-    time.sleep(0.5)
+    url = f"{lab.url}/api/sessions/{SESSION}"
+    deadline = time.monotonic() + 20
+    while "send_message" not in _capabilities(url, lab.data_dir):
+        assert time.monotonic() < deadline, "the server never held the Stop hook"
+        time.sleep(0.02)
+    return hook
+
+
+def _capabilities(url: str, data_dir: Path) -> list[str]:
+    try:
+        found: list[str] = get_json(url, data_dir)["session"]["capabilities"]
+    except (OSError, KeyError):  # not known yet
+        return []
+    return found
+
+
+def test_nobody_writes_then_claude_stops_as_usual(lab: Lab) -> None:
+    hook = held(lab)
     lab.observer("away", "off")  # back at the keyboard: the wait ends at once
     assert collect(hook, timeout=10) == (0, b"")
 
 
 def test_observer_killed_mid_wait_no_output(lab: Lab) -> None:
-    lab.observer("away", "on")
-    hook = run(lab, command(lab, "Stop", "reply"))
-    send(hook, STOP_PAYLOAD)
-    time.sleep(0.5)
+    hook = held(lab)
     lab.stop(signal.SIGKILL)
     started = time.monotonic()
     assert collect(hook, timeout=10) == (0, b"")
