@@ -6,8 +6,7 @@ budgets.)
 Sums come per (group, model, cost source, prompt class), in the order
 `observer.core.usage.buckets_from_rows` reads them; the prompt class (the highest long-context
 threshold of the price table a call's prompt passed, 0 for none) is worked out here, per row,
-from the thresholds the caller gives. Times are grouped in the process's local time (SQLite's
-`localtime`, which follows `TZ`): `observer usage --tz` sets it before asking.
+from the thresholds the caller gives.
 """
 
 from __future__ import annotations
@@ -19,18 +18,6 @@ from typing import Any
 
 from observer.core.usage import prompt_class_sql
 
-# What a report can group by, as SQL over `usage_records`.
-GROUPS = {
-    "day": "date(at, 'unixepoch', 'localtime')",
-    "week": "date(at, 'unixepoch', 'localtime', 'weekday 0', '-6 days')",  # its Monday
-    "month": "strftime('%Y-%m', at, 'unixepoch', 'localtime')",
-    "session": "session_id",
-    # A row that names no project (written before m008 backfilled them, or by a tailer that
-    # read it before its session knew its directory) takes its session's.
-    "project": "coalesce(project, (select s.project from sessions s where s.id = session_id), '?')",
-    "model": "coalesce(model, '?')",
-    "agent": "agent",
-}
 _TOKENS = (
     "sum(input), sum(output), sum(cache_read), sum(cache_write), sum(reasoning), count(*),"
     " sum(coalesce(agent_cost, 0)), sum(cache_write_1h)"
@@ -75,35 +62,6 @@ def session_sums(
         [session_id, turn_id],
     ).fetchall()
     return rows, turn_id, turn
-
-
-def _window(since: float | None, until: float | None) -> tuple[str, list[float]]:
-    clauses: list[str] = []
-    args: list[float] = []
-    if since is not None:
-        clauses.append("at >= ?")
-        args.append(since)
-    if until is not None:
-        clauses.append("at < ?")
-        args.append(until)
-    return ("where " + " and ".join(clauses)) if clauses else "", args
-
-
-def report_rows(
-    conn: sqlite3.Connection,
-    by: str,
-    since: float | None,
-    until: float | None,
-    limits: Sequence[int] = (),
-) -> list[tuple[Any, ...]]:
-    """Rows of (group, model, agent priced, prompt class, sums…) in [since, until)."""
-    group = GROUPS[by]
-    where, args = _window(since, until)
-    sql = (
-        f"select {group}, {sums(limits)} from usage_records {where}"
-        f" {grouped(limits).replace('group by', f'group by {group},', 1)}"
-    )
-    return conn.execute(sql, args).fetchall()
 
 
 def load_offsets(conn: sqlite3.Connection) -> dict[str, tuple[int, int, dict[str, Any]]]:

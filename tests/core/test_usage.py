@@ -36,7 +36,6 @@ from observer.ingest import rollouts
 from observer.ingest.prices import load_prices
 from observer.ingest.usage_live import UsageTracker
 from observer.store import Store
-from observer.store import usage as usage_sql
 from tests.support.garbage import any_json, only_events_or_parse_error
 from tests.support.paths import FIXTURES
 
@@ -426,8 +425,10 @@ def test_a_restart_re_reading_records_counts_nothing_twice(tmp_path: Path) -> No
         view = second.view(B_BASH_ID)
         assert view is not None and (view["input"], view["output"]) == (5536, 76)
         assert view["records"] == 2
-        count = usage_sql.report_rows(store.usage_reader(), "session", None, None)
-        assert [(r[0], r[9]) for r in count] == [(B_BASH_ID, 2)]
+        count = store.usage_reader().execute(
+            "select session_id, count(*) from usage_records group by session_id"
+        )
+        assert [(r[0], r[1]) for r in count] == [(B_BASH_ID, 2)]
     finally:
         store.close()
 
