@@ -7,8 +7,11 @@ start reading months of Codex rollouts, a machine forwarding what it kept while 
 left to `observer usage`, which sums by the calls' own times; counted now, it would put months
 of spend into today.
 
-Costs are priced as `observer usage` prices them (observer/core/usage.py): the agent's own cost
-when it reports one, else the price table on each sum per model, cost being linear in tokens. A
+Costs are priced as `observer usage` prices them, by the one function it uses
+(observer/core/usage.py's `bucket_cost`): the agent's own cost when it reports one, else the
+price table on each sum per model and prompt class (a request over a long-context threshold is
+billed whole at the tier's rates; one-hour cache writes at their own rate), cost being linear in
+tokens within a sum. A
 row whose cost is unknown (a model not in the table, a cache price missing) adds its tokens but
 no cost, and counts in `observer_usage_unpriced_records_total`: never a guess.
 """
@@ -23,7 +26,15 @@ from prometheus_client.metrics_core import Metric
 
 from observer.core.book import SessionBook
 from observer.core.metrics import OTHER, BoundedLabels, known_or_other
-from observer.core.usage import Bucket, Prices, price_for, priced_name, table_cost
+from observer.core.usage import (
+    Bucket,
+    BucketKey,
+    Prices,
+    bucket_cost,
+    priced_name,
+    prompt_class,
+    thresholds,
+)
 from observer.store.usage_feed import UsageFeed
 
 READ_ROWS = 2000  # a burst is counted over the next scrapes, never in one long one
@@ -58,9 +69,10 @@ class UsageCounts:
         """Count the rows committed since the last call (at most READ_ROWS of them)."""
         if self._feed is None:
             return
-        sums: dict[tuple[Labels, str | None, bool], Bucket] = {}
+        sums: dict[tuple[Labels, BucketKey], Bucket] = {}
+        limits = thresholds(self._prices)
         for row in self._feed.new_rows(READ_ROWS):
-            _rowid, agent, session_id, at, model, agent_priced, *tokens, agent_cost = row
+            _rowid, agent, session_id, at, model, agent_priced, *tokens, agent_cost, hour = row
             if now - float(at) > LIVE_SECONDS:
                 self.history_rows += 1
                 continue
@@ -78,18 +90,18 @@ class UsageCounts:
                 cache_write=cache_write,
                 records=1,
                 agent_cost=float(agent_cost or 0.0),
+                cache_write_1h=int(hour or 0),
             )
-            sums.setdefault((labels, model, bool(agent_priced)), Bucket()).merge(one)
-        for (labels, model, agent_priced), bucket in sums.items():
+            klass = prompt_class(fresh + cache_read + cache_write, limits)
+            key: BucketKey = (model, bool(agent_priced), klass)
+            sums.setdefault((labels, key), Bucket()).merge(one)
+        for (labels, key), bucket in sums.items():
             for kind in TOKEN_KINDS:
                 count = getattr(bucket, kind)
                 if count:  # a kind a model never uses (Codex writes no cache) is no series
-                    key = (*labels, kind)
-                    self.tokens[key] = self.tokens.get(key, 0) + count
-            if agent_priced:
-                cost: float | None = bucket.agent_cost
-            else:
-                cost = table_cost(bucket, price_for(self._prices, model))
+                    series = (*labels, kind)
+                    self.tokens[series] = self.tokens.get(series, 0) + count
+            cost = bucket_cost(key, bucket, self._prices)
             if cost is None:
                 self.unpriced[labels[0]] = self.unpriced.get(labels[0], 0) + bucket.records
             else:

@@ -20,7 +20,7 @@ from observer.store import open_database
 # The columns of a row, in order.
 COLUMNS = (
     "rowid, agent, session_id, at, model, agent_cost is not null,"
-    " input, output, cache_read, cache_write, coalesce(agent_cost, 0)"
+    " input, output, cache_read, cache_write, coalesce(agent_cost, 0), cache_write_1h"
 )
 
 
@@ -40,8 +40,8 @@ class UsageFeed:
     def new_rows(self, limit: int) -> list[tuple[Any, ...]]:
         """Up to `limit` rows committed since the last call, oldest first: (rowid, agent,
         session_id, at, model, priced by the agent, input, output, cache_read, cache_write,
-        the agent's cost or 0). Cache reads and writes are apart from input; reasoning is
-        part of output (observer/core/usage.py)."""
+        the agent's cost or 0, the part of cache_write written for an hour). Cache reads and
+        writes are apart from input; reasoning is part of output (observer/core/usage.py)."""
         rows = (
             self._conn()
             .execute(

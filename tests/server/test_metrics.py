@@ -333,6 +333,40 @@ async def test_tokens_and_cost_by_agent_model_and_project(settings: Settings) ->
         assert value(await scrape(app), "observer_tokens_total", kind="input") == 1
 
 
+async def test_one_hour_writes_and_long_prompts_are_priced_as_the_reports_price_them(
+    settings: Settings,
+) -> None:
+    """docs/usage.md's worked examples, to the cent: 1-hour cache writes at their own rate, and
+    a Sonnet 4.5 request over 200k billed whole at the tier's rates (base rates: $0.69)."""
+    now = time.time()
+    app = create_app(settings)
+    async with app.test_app():
+        opus = {"model": "claude-opus-5-5"}
+        sonnet = {"model": "claude-sonnet-4-5"}
+        await apply(
+            app,
+            [
+                used("a", "claude", now, "o1", "/w/api", input=2718, output=59,
+                     cache_write=120_000, cache_write_1h=120_000, **opus),
+                used("a", "claude", now, "o2", "/w/api", input=2818, output=17,
+                     cache_read=120_000, cache_write=3000, **opus),
+                used("b", "claude", now, "s1", "/w/web", input=5000, output=1000,
+                     cache_read=150_000, cache_write=10_000, **sonnet),
+                used("b", "claude", now, "s2", "/w/web", input=2000, output=2000,
+                     cache_read=198_000, cache_write=4000, cache_write_1h=4000, **sonnet),
+                used("b", "claude", now, "s3", "/w/web", input=1000, output=500,
+                     cache_read=199_000, **sonnet),
+            ],
+        )  # fmt: skip
+        text = await scraped_when(
+            app, lambda t: value(t, "observer_tokens_total", kind="input") == 13_536
+        )
+    opus_cost = value(text, "observer_cost_usd_total", model="claude-opus-5-5")
+    sonnet_cost = value(text, "observer_cost_usd_total", model="claude-sonnet-4-5")
+    assert opus_cost == pytest.approx((972_052 + 50_612) / 1e6)
+    assert sonnet_cost == pytest.approx((112_500 + 223_800 + 70_200) / 1e6)
+
+
 async def test_projects_past_the_limit_are_other(tmp_path: Path) -> None:
     settings = load_settings(liveness_interval=0, metrics_label_values=1)
     app = create_app(settings)
