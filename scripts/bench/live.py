@@ -101,8 +101,7 @@ class Server:
     headers: dict[str, str]  # Authorization, with the token the server wrote at its start
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _cpu_of(self.process.pid)
 
     def rss_mb(self, field_name: str = "VmRSS") -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -285,11 +284,43 @@ def run_writer(spool_dir: Path, sessions: Sequence[str], rate: float, count: int
 async def latency_phase(server: Server, tag: str, sessions: int, rate: float, count: int) -> Phase:
     ws = await subscribed(server)
     names = [f"{tag}-{i}" for i in range(sessions)]
+    cpu, started = server.cpu_seconds(), time.perf_counter()
     writer = run_writer(server.spool, names, rate, count)
     latencies = await collect(ws, count, timeout=count / rate + 30)
-    await ws.close()
     writer.join()
-    return Phase(latencies, count, server.rss_mb(), server.rss_mb("VmHWM"))
+    took = time.perf_counter() - started - 1.0  # the writer's second before its clock starts
+    phase = Phase(latencies, count, server.rss_mb(), server.rss_mb("VmHWM"))
+    phase.cpu_share = (server.cpu_seconds() - cpu) / took
+    await ws.close()
+    return phase
+
+
+def floor_cpu_share(base: Path, sessions: int, rate: float, count: int) -> float:
+    """The floor pipeline (scripts/bench/floor.py) fed by the same writer: its CPU s per s."""
+    spool_dir, db = base / "floor-spool", base / "floor.db"
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    floor = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "bench" / "floor.py"), str(spool_dir), str(db)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert floor.stdout is not None and floor.stdout.readline().strip() == b"ready"
+        cpu, started = _cpu_of(floor.pid), time.perf_counter()
+        writer = run_writer(spool_dir, [f"floor-{i}" for i in range(sessions)], rate, count)
+        writer.join()
+        deadline = time.monotonic() + 30
+        while any(spool_dir.glob("ev.*.ready")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        took = time.perf_counter() - started - 1.0
+        return (_cpu_of(floor.pid) - cpu) / took
+    finally:
+        floor.terminate()
+        floor.wait(10)
+
+
+def _cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def fanout_phase(
@@ -317,6 +348,7 @@ async def fanout_phase(
 class LatencyRun:
     idle: Phase
     load: Phase
+    floor_share: float = float("nan")  # the floor pipeline's CPU s per s at the load's rate
 
 
 @dataclass
@@ -333,7 +365,8 @@ def one_latency_run(base: Path, idle_count: int, load_seconds: float) -> Latency
         load = asyncio.run(latency_phase(server, "load", 20, 1000.0, int(1000 * load_seconds)))
     finally:
         server.stop()
-    return LatencyRun(idle, load)
+    floor = floor_cpu_share(base, 20, 1000.0, int(1000 * load_seconds))
+    return LatencyRun(idle, load, floor)
 
 
 def one_fanout_run(
@@ -379,6 +412,11 @@ def latency_table(runs: Sequence[LatencyRun]) -> str:
         f" / {runs[0].load.expected} | |",
         f"| server RSS after, MB | {_med([r.idle.rss_mb for r in runs], '.0f')} | "
         f"{_med([r.load.rss_mb for r in runs], '.0f')} | |",
+        f"| server CPU, s per s | | {_med([r.load.cpu_share for r in runs], '.2f')} | |",
+        f"| floor pipeline CPU (scripts/bench/floor.py, no client), s per s | | "
+        f"{_med([r.floor_share for r in runs], '.3f')} | |",
+        f"| server CPU / floor CPU | | {_med([r.load.cpu_share / r.floor_share for r in runs])}x"
+        " | |",
     ]
     return "\n".join(rows)
 
@@ -397,6 +435,20 @@ def latency_verdicts(runs: Sequence[LatencyRun]) -> list[str]:
             + ("" if ok99 else f", {p99 / 50:.1f}x the goal")
             + ")"
         )
+    share = statistics.median(r.load.cpu_share for r in runs)
+    ratio = statistics.median(r.load.cpu_share / r.floor_share for r in runs)
+    floor = statistics.median(r.floor_share for r in runs)
+    idle_p99 = statistics.median(r.idle.q(99) for r in runs)
+    load_p99 = statistics.median(r.load.q(99) for r in runs)
+    out += [
+        f"- server CPU at 1,000 events/s ≤ 3x the floor's: **{'PASS' if ratio <= 3 else 'FAIL'}**"
+        f" ({ratio:.1f}x: {share:.2f} against {floor:.3f} CPU s per s)",
+        f"- server CPU at 1,000 events/s ≤ 0.4 s per s: **{'PASS' if share <= 0.4 else 'FAIL'}**"
+        f" ({share:.2f})",
+        f"- p99 at 1,000 events/s ≤ 5x the idle p99: **"
+        f"{'PASS' if load_p99 <= 5 * idle_p99 else 'FAIL'}** ({load_p99 / idle_p99:.2f}x:"
+        f" {load_p99:.1f} against {idle_p99:.1f} ms)",
+    ]
     return out
 
 
