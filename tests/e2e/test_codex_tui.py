@@ -11,15 +11,10 @@ what is left of it, by pid, only processes whose environment names this lab's CO
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import re
 import signal
-import struct
 import subprocess
-import termios
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,84 +24,22 @@ import pytest
 
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, open_lab, wait_until
+from tests.e2e.terminal import Terminal
 from tests.support.timeline import collapse
 
 pytestmark = pytest.mark.e2e
 SOCKET = Path("app-server-control") / "app-server-control.sock"
-_ESCAPES = re.compile(rb"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|.)")
-# What the TUI asks its terminal, and what a terminal answers (crossterm waits for some).
-_QUERIES = {
-    b"\x1b[6n": b"\x1b[1;1R",  # cursor position
-    b"\x1b[c": b"\x1b[?62;22c",  # primary device attributes
-    b"\x1b]10;?": b"\x1b]10;rgb:ffff/ffff/ffff\x1b\\",  # foreground colour
-    b"\x1b]11;?": b"\x1b]11;rgb:0000/0000/0000\x1b\\",  # background colour
-}
 
 
-class Tui:
+class Tui(Terminal):
     """`codex` in a pseudo-terminal: keys in, the screen's text (escapes removed) out."""
 
     def __init__(self, codex: Path, lab: Lab, cwd: Path) -> None:
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
         env = {**lab.env(), "TERM": "xterm", "COLORTERM": ""}
         env.pop("NO_COLOR", None)
-        self.process = subprocess.Popen(
-            [str(codex), "--no-alt-screen", "-s", "workspace-write", "-a", "on-request"],
-            cwd=cwd,
-            env=env,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            start_new_session=True,
+        super().__init__(
+            [codex, "--no-alt-screen", "-s", "workspace-write", "-a", "on-request"], env, cwd
         )
-        os.close(slave)
-        self.master = master
-        self.raw = bytearray()
-        self.lock = threading.Lock()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            with self.lock:
-                self.raw.extend(chunk)
-            for query, answer in _QUERIES.items():
-                if query in chunk:
-                    with contextlib.suppress(OSError):
-                        os.write(self.master, answer)
-
-    def text(self) -> str:
-        with self.lock:
-            raw = bytes(self.raw)
-        return _ESCAPES.sub(b"", raw).decode("utf-8", "replace")
-
-    def mark(self) -> int:
-        """Where the output is now: `shows(..., after=mark)` looks only at what came since."""
-        with self.lock:
-            return len(self.raw)
-
-    def shows(self, pattern: str, after: int = 0) -> bool:
-        with self.lock:
-            raw = bytes(self.raw[after:])
-        text = _ESCAPES.sub(b"", raw).decode("utf-8", "replace")
-        return re.search(pattern, text, re.IGNORECASE) is not None
-
-    def keys(self, data: str) -> None:
-        os.write(self.master, data.encode())
-
-    def type_line(self, line: str) -> None:
-        for char in line:  # one by one: a burst would read as a paste
-            self.keys(char)
-            time.sleep(0.01)
-        time.sleep(0.5)
-        self.keys("\r")
 
     def ready(self) -> None:
         """Past the folder-trust dialog to the composer. The composer's placeholder is drawn
@@ -122,29 +55,6 @@ class Tui:
         if not up:
             raise AssertionError(f"the TUI is not ready; its screen:\n{self.text()[-3000:]}")
         time.sleep(0.5)
-
-    def until(self, pattern: str, timeout: float, after: int = 0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.process.poll() is None:
-            if self.shows(pattern, after):
-                return True
-            time.sleep(0.1)
-        return self.shows(pattern, after)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(OSError):
-                self.keys("\x03")  # ctrl-c twice: quit
-                time.sleep(0.3)
-                self.keys("\x03")
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        with contextlib.suppress(OSError):
-            os.close(self.master)
 
 
 @pytest.fixture(scope="module")
