@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -15,9 +15,6 @@ from observer.cli.common import (
     settings_for,
 )
 from observer.core.errors import ConfigError
-
-if TYPE_CHECKING:
-    pass
 
 
 @app.command("install-hooks", rich_help_panel="Agents")
@@ -72,6 +69,16 @@ def install_hooks(
             show_default=False,
         ),
     ] = None,
+    statusline: Annotated[
+        bool | None,
+        typer.Option(
+            "--statusline/--no-statusline",
+            help="claude: set Claude Code's status line to `observer statusline` (today's cost, "
+            "context, plan limits), running the status line you had beside it; or put yours "
+            "back. Neither: asked on a terminal, else left as it is.",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the resulting file; write nothing.")
     ] = False,
@@ -83,11 +90,14 @@ def install_hooks(
     For pi: write observer's extension into pi's extensions dir (only that file).
 
     Only entries whose command runs `observer-hook` are ours; every other hook is kept as is.
+    Claude Code's status line can be observer's (--statusline): a status line you had is kept
+    and shown beside it, and --uninstall (or --no-statusline) puts yours back.
     Before a file is changed, its previous bytes are kept beside it as
     `<file>.observer-backup-<time>`; the newest 5 backups of a file are kept.
 
     Examples:
       observer install-hooks                          # Claude Code
+      observer install-hooks --statusline             # and its status line
       observer install-hooks --agent codex --notify   # Codex, and its notify
       observer install-hooks --agent pi
       observer install-hooks --dry-run                # show it, write nothing
@@ -101,8 +111,10 @@ def install_hooks(
     if row is None or row.setup is None:
         raise ConfigError(f"install-hooks knows --agent {', '.join(installable)}, not {agent!r}")
     setup = row.setup()
+    if statusline is None and agent == "claude" and not (uninstall or dry_run):
+        statusline = _ask_statusline(settings_path)
     options = InstallOptions(
-        settings_path, codex_home, codex_bin, notify, pi_dir, dry_run, uninstall
+        settings_path, codex_home, codex_bin, notify, pi_dir, dry_run, uninstall, statusline
     )
     foreign = options.given() - setup.options
     if foreign:
@@ -118,3 +130,28 @@ def install_hooks(
     report = setup.install(settings, options, lambda: install_hook_script(settings))
     for text, to_stderr in report.pieces:
         typer.echo(text, nl=False, err=to_stderr)
+
+
+def _ask_statusline(settings_path: Path | None) -> bool | None:
+    """On a terminal, when the status line is not observer's yet: offer it. Else None (leave
+    it as it is)."""
+    from observer.install import hooks, statusline
+
+    if not _on_a_terminal():
+        return None
+    path = settings_path or hooks.default_claude_settings_path()
+    ours, theirs = statusline.current(hooks.load_hooks_file(path)[1])
+    if ours:
+        return None
+    kept = f" Yours ({theirs}) stays, shown beside it." if theirs else ""
+    return typer.confirm(
+        "Also set Claude Code's status line to `observer statusline` (today's cost, context, "
+        f"plan limits)?{kept}",
+        default=True,
+    )
+
+
+def _on_a_terminal() -> bool:
+    import sys
+
+    return sys.stdin.isatty() and sys.stdout.isatty()

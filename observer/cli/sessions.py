@@ -248,16 +248,30 @@ def usage(
 
 
 @app.command(rich_help_panel="Sessions")
-def statusline(data_dir: DataDir = None) -> None:
+def statusline(
+    data_dir: DataDir = None,
+    chain: Annotated[
+        str | None,
+        typer.Option(
+            "--chain",
+            help="Another status-line command to run with the same stdin (through sh -c); "
+            "its line is shown before observer's. Left out when it fails or takes over 1 s.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """A Claude Code status line: reads the JSON Claude Code passes on stdin and prints one
     line (model, the session's cost, today's cost of every agent, context in use, the plan's
-    limits), recording those limits for observer usage. Never fails. In ~/.claude/settings.json:
+    limits), recording those limits for observer usage. Never fails. `observer install-hooks
+    --statusline` sets it (keeping yours, through --chain); by hand, in
+    ~/.claude/settings.json:
 
       "statusLine": {"type": "command", "command": "observer statusline"}
     """
     from observer.clients.statusline import main
 
-    main(["--data-dir", str(data_dir)] if data_dir else [])
+    argv = ["--data-dir", str(data_dir)] if data_dir else []
+    main(argv + (["--chain", chain] if chain else []))
 
 
 @app.command(rich_help_panel="Sessions")

@@ -14,6 +14,12 @@ budget), so this module speaks the little SQL it needs on a plain `sqlite3` conn
 schema is the store's: m003, m008, m010), and today's cost is priced only when new calls came
 (else a small cache file in the data dir answers). And it must never fail the status line: bad
 input, a missing or locked database, anything at all prints a plain line and exits 0.
+
+`--chain CMD` (what `observer install-hooks --statusline` writes when the user had a status
+line of their own): CMD runs through `sh -c` with the same stdin, beside observer's own work,
+and its first line is shown before observer's (`theirs | ours`; its other lines follow). A
+chained command that fails (exit status not 0) or is still running after CHAIN_SECONDS is left
+out (killed, with what it started) and observer's part printed alone, exit 0 as always.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 CACHE_NAME = "statusline.json"
+CHAIN_SECONDS = 1.0  # a chained status line slower than this is left out of this redraw
 BUSY_MS = 200  # a locked database never holds a redraw longer than this
 # Claude Code's windows, and how long each is.
 WINDOWS = {"five_hour": ("5h", 300), "seven_day": ("7d", 10080)}
@@ -34,16 +41,89 @@ WINDOWS = {"five_hour": ("5h", 300), "seven_day": ("7d", 10080)}
 
 def main(argv: list[str], stdin: Any = None, out: Any = None) -> int:
     out = out or sys.stdout
+    raw = ""
     try:
-        line = render(argv, (stdin or sys.stdin).read())
+        raw = (stdin or sys.stdin).read()
     except Exception:  # noqa: BLE001 - a status line must never fail
+        pass
+    chain = _option(argv, "--chain")
+    running = _start(chain, raw) if chain else None
+    try:
+        line = render(argv, raw)
+    except Exception:  # noqa: BLE001
         line = "observer"
+    if running is not None:
+        line = _beside(_finish(*running), line)
     try:
         out.write(line + "\n")
         out.flush()
     except Exception:  # noqa: BLE001
         pass
     return 0
+
+
+def _start(chain: str, raw: str) -> tuple[Any, float] | None:
+    """The user's own status line, started with the same stdin (it runs while ours renders)."""
+    try:
+        import subprocess
+
+        data = raw.encode("utf-8", "replace")
+        if len(data) <= 8192:  # fits a pipe's buffer: written now, never blocks
+            read, write = os.pipe()
+            os.write(write, data)
+            os.close(write)
+            source: Any = read
+        else:
+            import tempfile
+
+            source = tempfile.TemporaryFile()
+            source.write(data)
+            source.seek(0)
+        try:
+            process = subprocess.Popen(
+                chain,
+                shell=True,
+                stdin=source,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # its own group: killed whole when too slow
+            )
+        finally:
+            if isinstance(source, int):
+                os.close(source)
+            else:
+                source.close()
+        return process, time.monotonic() + CHAIN_SECONDS
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _finish(process: Any, deadline: float) -> str:
+    """What the chained command printed, or "" when it failed or took too long."""
+    import subprocess
+
+    try:
+        printed, _ = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, 9)
+            process.stdout.close()
+            process.wait(0.5)  # its shell, killed: gone at once
+        except Exception:  # noqa: BLE001
+            pass
+        return ""
+    except Exception:  # noqa: BLE001
+        return ""
+    if process.returncode != 0:
+        return ""
+    return str(printed.decode("utf-8", "replace")).rstrip("\r\n")
+
+
+def _beside(theirs: str, ours: str) -> str:
+    if not theirs.strip():
+        return ours
+    first, *rest = theirs.split("\n")
+    return "\n".join([f"{first} | {ours}", *rest])
 
 
 def render(argv: list[str], raw: str, now: float | None = None) -> str:
@@ -82,17 +162,22 @@ def render(argv: list[str], raw: str, now: float | None = None) -> str:
 def _data_dir(argv: list[str]) -> Path:
     """`--data-dir D`, else OBSERVER_DATA_DIR, else the default of observer/settings.py (its
     import alone would be a third of the budget; tests hold the two equal)."""
-    for n, arg in enumerate(argv):
-        if arg == "--data-dir" and n + 1 < len(argv):
-            return Path(argv[n + 1]).expanduser()
-        if arg.startswith("--data-dir="):
-            return Path(arg.split("=", 1)[1]).expanduser()
-    named = os.environ.get("OBSERVER_DATA_DIR")
+    named = _option(argv, "--data-dir") or os.environ.get("OBSERVER_DATA_DIR")
     if named:
         return Path(named).expanduser()
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("observer", appauthor=False))
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    """`name VALUE` or `name=VALUE` in argv."""
+    for n, arg in enumerate(argv):
+        if arg == name and n + 1 < len(argv):
+            return argv[n + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def _today(db: Path, now: float) -> str | None:

@@ -14,6 +14,7 @@ import copy
 import json
 import os
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ _TOOL_EVENTS = frozenset(
     {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"}
 )
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+# A change to the rest of the file, made in the same write (the status line: statusline.py).
+Also = Callable[[dict[str, object]], dict[str, object]]
 
 
 class SettingsError(ObserverError):
@@ -217,13 +220,16 @@ def install_claude_hooks(
     *,
     dry_run: bool = False,
     decide: DecideHook | None = None,
+    also: Also | None = None,
 ) -> InstallResult:
     groups = claude_groups(hook_path, spool_dir, decide)
-    return install_groups(settings_path, groups, dry_run=dry_run)
+    return install_groups(settings_path, groups, dry_run=dry_run, also=also)
 
 
-def uninstall_claude_hooks(settings_path: Path, *, dry_run: bool = False) -> InstallResult:
-    return uninstall_groups(settings_path, dry_run=dry_run)
+def uninstall_claude_hooks(
+    settings_path: Path, *, dry_run: bool = False, also: Also | None = None
+) -> InstallResult:
+    return uninstall_groups(settings_path, dry_run=dry_run, also=also)
 
 
 # -- shared by every agent whose hooks file is Claude's format (Claude Code, Codex) ----------
@@ -236,11 +242,17 @@ def check_hook_name(hook_path: str) -> None:
 
 
 def install_groups(
-    path: Path, groups: dict[str, dict[str, object]], *, dry_run: bool = False
+    path: Path,
+    groups: dict[str, dict[str, object]],
+    *,
+    dry_run: bool = False,
+    also: Also | None = None,
 ) -> InstallResult:
     """Merge one observer group per event (each holding one entry) into the hooks file."""
     old_text, old = load_hooks_file(path)
     merged = rewrite_hooks(old, groups)
+    if also is not None:
+        merged = also(merged)
     found = our_entries(old)
     added = tuple(e for e, g in groups.items() if _entries(g)[0] not in found.get(e, []))
     # An identical entry that is merely re-appended was neither removed nor added.
@@ -248,10 +260,15 @@ def install_groups(
     return commit_hooks_file(path, old_text, old, merged, added, stale, dry_run)
 
 
-def uninstall_groups(path: Path, *, dry_run: bool = False) -> InstallResult:
+def uninstall_groups(
+    path: Path, *, dry_run: bool = False, also: Also | None = None
+) -> InstallResult:
     old_text, old = load_hooks_file(path)
     removed = sum(len(v) for v in our_entries(old).values())
-    return commit_hooks_file(path, old_text, old, rewrite_hooks(old, {}), (), removed, dry_run)
+    new = rewrite_hooks(old, {})
+    if also is not None:
+        new = also(new)
+    return commit_hooks_file(path, old_text, old, new, (), removed, dry_run)
 
 
 def rewrite_hooks(

@@ -34,6 +34,9 @@ class InstallOptions:
     pi_dir: Path | None = None
     dry_run: bool = False
     uninstall: bool = False
+    # Claude Code's status line: True sets ours (chaining the user's), False puts theirs back,
+    # None leaves it as it is (ours, if there, brought up to date).
+    statusline: bool | None = None
 
     def given(self) -> set[str]:
         """The agent-specific options set (not the common dry_run and uninstall)."""
@@ -44,7 +47,8 @@ class InstallOptions:
             "notify": self.notify,
             "pi_dir": self.pi_dir,
         }
-        return {name for name, value in values.items() if value}
+        found = {name for name, value in values.items() if value}
+        return found | ({"statusline"} if self.statusline is not None else set())
 
 
 FLAGS = {
@@ -53,6 +57,7 @@ FLAGS = {
     "codex_bin": "--codex-bin",
     "notify": "--notify",
     "pi_dir": "--pi-dir",
+    "statusline": "--statusline/--no-statusline",
 }
 
 

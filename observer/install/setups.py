@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,25 +29,34 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class ClaudeSetup:
     label: str = "claude hooks"
-    options: frozenset[str] = frozenset({"settings_path"})
+    options: frozenset[str] = frozenset({"settings_path", "statusline"})
 
     def install(
         self, settings: Settings, options: InstallOptions, hook_script: Callable[[], Path]
     ) -> Report:
         from observer.install import hooks as ih
+        from observer.install import statusline as sl
 
         report = Report()
         path = options.settings_path or ih.default_claude_settings_path()
+        before = sl.current(ih.load_hooks_file(path)[1])
         if options.uninstall:
-            report.result(ih.uninstall_claude_hooks(path, dry_run=options.dry_run), options)
+            result = ih.uninstall_claude_hooks(path, dry_run=options.dry_run, also=sl.uninstall)
+            report.result(result, options)
+            _say_statusline(report, before, result.new_text, options.dry_run)
             return report
+        also: ih.Also = sl.uninstall  # --no-statusline
+        if options.statusline is not False:
+            change = sl.install if options.statusline else sl.refresh
+            also = partial(change, start=sl.program(), data_dir=settings.data_dir)
         hook = settings.hooks_dir / "observer-hook" if options.dry_run else hook_script()
         decide = ih.decide_hook_for(settings)
         spool = str(settings.spool_dir)
         result = ih.install_claude_hooks(
-            path, str(hook), spool, dry_run=options.dry_run, decide=decide
+            path, str(hook), spool, dry_run=options.dry_run, decide=decide, also=also
         )
         report.result(result, options)
+        _say_statusline(report, before, result.new_text, options.dry_run)
         if not options.dry_run and '"disableAllHooks": true' in result.new_text:
             report.say(
                 f"warning: {path} sets disableAllHooks: Claude Code will run no hook, ours "
@@ -70,6 +80,29 @@ class ClaudeSetup:
         spool = str(settings.spool_dir)
         result = install_claude_hooks(path, hook, spool, dry_run=True, decide=decide)
         return install_state(self.label, result.changed, path, "claude", hook)
+
+
+def _say_statusline(
+    report: Report, before: tuple[bool, str | None], new_text: str, dry_run: bool
+) -> None:
+    """One line when the status line changed hands: ours set (and what of theirs it runs), or
+    theirs back."""
+    import json
+
+    from observer.install import statusline as sl
+
+    after = sl.current(json.loads(new_text) if new_text.strip() else {})
+    if before[0] == after[0]:
+        return
+    verb = "would be" if dry_run else "is"
+    if after[0]:
+        beside = f", running yours beside it: {after[1]}" if after[1] else ""
+        text = f"Claude Code's status line {verb} observer statusline{beside}"
+    elif after[1]:
+        text = f"Claude Code's status line {verb} yours again: {after[1]}"
+    else:
+        text = f"Claude Code's status line {verb} gone (you had none before observer's)"
+    report.say(text, to_stderr=dry_run)  # a dry run's stdout is the file alone
 
 
 @dataclass(frozen=True, slots=True)

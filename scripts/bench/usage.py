@@ -475,20 +475,35 @@ def bench_statusline(home: Path, data: Path, runs: int) -> dict[str, Any]:
     bare: list[float] = []
     cached: list[float] = []
     priced: list[float] = []
+    chained: list[float] = []
+    shell: list[float] = []
     cache = data / "statusline.json"
+    chain = [str(OBSERVER), "statusline", "--chain", "echo mine"]  # install-hooks --statusline
     run_timed([str(OBSERVER), "statusline"], env, payload)  # the first: makes the cache
-    for _ in range(runs):  # interleaved, so a busy moment hits all three alike
+    for _ in range(runs):  # interleaved, so a busy moment hits them all alike
         bare.append(run_timed([str(PYTHON), "-c", "pass"], env).seconds)
         cached.append(run_timed([str(OBSERVER), "statusline"], env, payload).seconds)
+        chained.append(run_timed(chain, env, payload).seconds)
+        shell.append(run_timed(["sh", "-c", "echo mine"], env, payload).seconds)
         cache.unlink(missing_ok=True)
         measured = run_timed([str(OBSERVER), "statusline"], env, payload)
         priced.append(measured.seconds)
         line = measured.stdout.decode().strip()
-    return {"bare": bare, "cached": cached, "priced": priced, "line": line, "bytes": len(payload)}
+    return {
+        "bare": bare,
+        "cached": cached,
+        "priced": priced,
+        "chained": chained,
+        "shell": shell,
+        "line": line,
+        "bytes": len(payload),
+    }
 
 
 def statusline_section(result: dict[str, Any], argv: Sequence[str]) -> str:
-    bare, cached, priced = (median(result[k]) for k in ("bare", "cached", "priced"))
+    bare, cached, priced, chained, shell = (
+        median(result[k]) for k in ("bare", "cached", "priced", "chained", "shell")
+    )
     verdict = "PASS" if cached <= STATUS_RATIO * bare else "FAIL"
     lines = [
         STATUS_HEADING,
@@ -506,6 +521,13 @@ def statusline_section(result: dict[str, Any], argv: Sequence[str]) -> str:
         f"| `observer statusline`, no new call | {cached * 1000:.1f} ms | {cached / bare:.1f}x |",
         f"| `observer statusline`, after a new call | {priced * 1000:.1f} ms "
         f"| {priced / bare:.1f}x |",
+        f"| `observer statusline --chain 'echo mine'`, no new call | {chained * 1000:.1f} ms "
+        f"| {chained / bare:.1f}x |",
+        f"| (the chained line alone: `sh -c 'echo mine'`) | {shell * 1000:.1f} ms "
+        f"| {shell / bare:.1f}x |",
+        "",
+        "A chained status line (what `install-hooks --statusline` sets when you had one) runs "
+        "beside observer's own work: the redraw costs the longer of the two, plus its start.",
         "",
         f"- a redraw in {STATUS_RATIO:.0f}x a bare Python start or less: **{verdict}**",
         f"- the line: `{result['line']}`",
