@@ -2,7 +2,8 @@
 (`<data dir>/config.toml`) > default. Every setting is one row of `SETTINGS`, which holds its
 real default, how a value becomes it and what it does: the Settings fields take their defaults
 from it, flags, environment and file go through its parsers, and a test holds docs/settings.md
-to it row by row.
+to it row by row. The rows are in this module and, for notifications, in
+`notify.py`; `rows.py` says what a row is and holds the parsers they share.
 
 May import: observer.core, observer.fsio. (tests/test_layers.py holds every package to its
 list.)
@@ -11,14 +12,24 @@ list.)
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from observer.core.errors import ConfigError
-from observer.core.notify import parse_quiet_hours
 from observer.fsio import atomic_write
+from observer.settings.notify import NOTIFY_SETTINGS
+from observer.settings.rows import (
+    Setting,
+    _content,
+    _count,
+    _http_url,
+    _megabytes,
+    _names,
+    _path,
+    _seconds,
+    _text,
+)
 
 # platformdirs, tomllib, secrets and ipaddress are imported where they are used: `observer
 # status` loads these settings on its fast path (observer/cli/fast.py), where each import counts.
@@ -26,97 +37,6 @@ from observer.fsio import atomic_write
 DEFAULT_BIND = "127.0.0.1:4700"
 CONFIG_NAME = "config.toml"
 MAX_SOCKET_PATH = 103
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One row of the table: the setting's name (its key in config.toml), its real default, how
-    a value from a flag, the environment or the file becomes the setting's value (raising
-    ValueError), what it does, and the default as docs/settings.md shows it when the value alone
-    would not say it (computed at run time, or "none" meaning something)."""
-
-    name: str
-    default: Any
-    parse: Callable[[object], Any]
-    help: str
-    shown: str | None = None
-
-    @property
-    def env(self) -> str:
-        return f"OBSERVER_{self.name.upper()}"
-
-    @property
-    def shown_default(self) -> str:
-        if self.shown is not None:
-            return self.shown
-        value = self.default
-        if value is None or value == ():
-            return "none"
-        if isinstance(value, bool):
-            return str(value).lower()
-        return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _text(value: object) -> str:
-    return str(value)
-
-
-def _path(value: object) -> Path:
-    return Path(str(value)).expanduser()
-
-
-def _seconds(value: object) -> float:
-    seconds = float(value) if isinstance(value, int | float) else float(str(value))
-    if seconds < 0:
-        raise ValueError("must not be negative")
-    return seconds
-
-
-def _count(value: object) -> int:
-    count = int(value) if isinstance(value, int | float) else int(str(value))
-    if count < 1:
-        raise ValueError("must be at least 1")
-    return count
-
-
-def _names(value: object) -> tuple[str, ...]:
-    """A list setting: a TOML array, or one comma-separated string (environment, flag)."""
-    items = value if isinstance(value, list | tuple) else str(value).split(",")
-    return tuple(str(item).strip() for item in items if str(item).strip())
-
-
-def _boolean(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _megabytes(value: object) -> float:
-    return _seconds(value)  # the same rule: a number, not negative
-
-
-def _content(value: object) -> str:
-    text = str(value).strip().lower()
-    if text not in ("full", "none"):
-        raise ValueError("expected full or none")
-    return text
-
-
-def _quiet_hours(value: object) -> str:
-    parse_quiet_hours(str(value))  # ValueError says what is wrong
-    return str(value).strip()
-
-
-def _http_url(value: object) -> str:
-    text = str(value)
-    if not text.startswith(("http://", "https://")) or len(text) < 10:
-        raise ValueError("expected an http:// or https:// URL")
-    return text
 
 
 # One row a setting, in the order docs/settings.md lists them (kept as a table, not formatted).
@@ -188,27 +108,6 @@ SETTINGS: tuple[Setting, ...] = (
         "agent's own prompt takes over."),
     Setting("away_reply_timeout", 300.0, _seconds,
         "Away mode: seconds a finished Claude Code turn waits for a client's message, then stops."),
-    Setting("notify_desktop", False, _boolean,
-        "Desktop notifications (notify-send on Linux, osascript on macOS) on approvals, "
-        "questions and finished turns."),
-    Setting("notify_webhook", None, _http_url,
-        "URL that receives each notification as a JSON POST."),
-    Setting("notify_ntfy", None, _http_url,
-        "ntfy topic URL (e.g. https://ntfy.sh/my-secret-topic) to push notifications to a "
-        "phone."),
-    Setting("notify_cooldown", 30.0, _seconds,
-        "Seconds a session stays quiet after a notification, unless something more urgent "
-        "happens."),
-    Setting("notify_escalate_after", 300.0, _seconds,
-        "A permission request or question still open this many seconds after it was asked is "
-        "sent once more, at the highest priority. 0: never."),
-    Setting("notify_stalled_after", 900.0, _seconds,
-        "A session working with no event for this many seconds is reported once as possibly "
-        "stalled. 0: never."),
-    Setting("notify_quiet_hours", None, _quiet_hours,
-        "Hours a channel sends nothing, in local time, e.g. \"ntfy=22:00-07:00, "
-        "desktop=23:00-08:00\" (* for every channel); the page still shows everything."),
-    Setting("notify_action_ttl", 1800.0, _seconds, "Seconds a notification's button works, once."),
     Setting("public_url", None, _http_url,
         "Base URL of the web page, for the deep link in each notification.",
         shown="the server's local URL"),
@@ -224,6 +123,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Projects, and machines forwarding here, that each get a label value of their own in "
         "/metrics (the first seen since the start, the most recently active first); the rest "
         "are counted as other, so no series set grows without bound."),
+    *NOTIFY_SETTINGS,  # observer/settings/notify.py
 )
 # fmt: on
 _ROWS = {row.name: row for row in SETTINGS}
@@ -270,6 +170,12 @@ class Settings:
     timeline_max_mb: float = _default("timeline_max_mb")
     away_timeout: float = _default("away_timeout")
     away_reply_timeout: float = _default("away_reply_timeout")
+    public_url: str | None = _default("public_url")
+    forward_to: str | None = _default("forward_to")
+    forward_token: str | None = _default("forward_token")
+    forward_token_file: Path | None = _default("forward_token_file")
+    metrics_label_values: int = _default("metrics_label_values")
+    # observer/settings/notify.py's rows
     notify_desktop: bool = _default("notify_desktop")
     notify_webhook: str | None = _default("notify_webhook")
     notify_ntfy: str | None = _default("notify_ntfy")
@@ -278,11 +184,6 @@ class Settings:
     notify_stalled_after: float = _default("notify_stalled_after")
     notify_quiet_hours: str | None = _default("notify_quiet_hours")
     notify_action_ttl: float = _default("notify_action_ttl")
-    public_url: str | None = _default("public_url")
-    forward_to: str | None = _default("forward_to")
-    forward_token: str | None = _default("forward_token")
-    forward_token_file: Path | None = _default("forward_token_file")
-    metrics_label_values: int = _default("metrics_label_values")
 
     @property
     def spool_dir(self) -> Path:
