@@ -376,8 +376,8 @@ async function decideRemotely(event: any, ctx: any): Promise<Block> {
 // Reply and stop (observer/runtime/relay.py), for the user's own pi. With a UI (the TUI), a
 // finished run in away mode (`<data dir>/reply.on`) asks observer for a client's message, in
 // the background (pi never waits on it): when one comes and pi is still idle, pi goes on with
-// it as if it were typed (`pi.sendUserMessage`). Not `pi -p`: its print mode exits once its
-// prompts ran, without waiting for an extension's end-of-run handler. Out of away mode nothing
+// it as if it were typed (`pi.sendUserMessage`). `pi -p` waits at its quit instead
+// (replyBeforeQuit, below). Out of away mode nothing
 // is asked: no loop, no request. A stop asked by a client (`<data dir>/stop.on`) is heard at
 // the next tool call, in any mode: pi's own abort, as Esc, and that call does not run.
 async function askRelay(path: string, ctx: any, signal: AbortSignal): Promise<any> {
@@ -419,6 +419,37 @@ async function waitForReply(pi: any, ctx: any): Promise<void> {
 	}
 }
 
+// `pi -p` and `--mode json` (no UI): print mode exits once its prompts ran, without waiting for
+// a finished run's handlers, but it does await `session_shutdown`'s. So in away mode the quit
+// waits there for a client's message, as Claude's Stop hook does: one comes → pi runs it as one
+// more prompt (its answer goes to the session, not to stdout, which print mode already wrote),
+// then waits for the next; none before the timeout, observer down, any error → pi quits as usual.
+// Registered before the spool's handler: the session is not reported ended while it waits.
+function replyBeforeQuit(pi: any) {
+	return async (event: any, ctx: any): Promise<undefined> => {
+		if (ctx?.hasUI || event?.reason !== "quit") return undefined;
+		try {
+			while (flagged("reply.on")) {
+				const answer = await askRelay("/api/hook/reply", ctx, AbortSignal.timeout((REPLY_WAIT_SECONDS + 10) * 1000));
+				const message = answer?.message;
+				if (typeof message !== "string" || !message.trim()) return undefined;
+				pi.sendUserMessage(message);
+				await runToEnd(ctx);
+			}
+		} catch {
+			// observer must never hurt pi: it quits as it would have
+		}
+		return undefined;
+	};
+}
+
+async function runToEnd(ctx: any): Promise<void> {
+	const pause = (ms: number) => new Promise((done) => setTimeout(done, ms));
+	const asked = Date.now(); // sendUserMessage starts the run a few awaits later
+	while (ctx.isIdle() && Date.now() - asked < 5_000) await pause(20);
+	while (!ctx.isIdle()) await pause(100);
+}
+
 function stopAtToolCall(_event: any, ctx: any): Block | Promise<Block> {
 	if (!flagged("stop.on")) return undefined; // no stop asked: one stat, no await
 	return askStop(ctx);
@@ -436,6 +467,8 @@ async function askStop(ctx: any): Promise<Block> {
 }
 
 export default function observer(pi: any): void {
+	const remote = process.env.OBSERVER_PI_GATE !== "1" && DATA_DIR.startsWith("/") && SPOOL_DIR.startsWith("/");
+	if (remote) pi.on("session_shutdown", replyBeforeQuit(pi));
 	// The uninstalled template has nowhere to write; observer loads it (-e) for the gate alone.
 	if (SPOOL_DIR.startsWith("/")) {
 		for (const hook of HOOKS) {
@@ -451,7 +484,7 @@ export default function observer(pi: any): void {
 	}
 	// After the spool's handler: the tool_call record is written before the wait begins.
 	if (process.env.OBSERVER_PI_GATE === "1") pi.on("tool_call", gate);
-	else if (DATA_DIR.startsWith("/") && SPOOL_DIR.startsWith("/")) {
+	else if (remote) {
 		pi.on("tool_call", stopAtToolCall);
 		pi.on("tool_call", remoteGate);
 		pi.on("agent_end", replyAfterRun(pi));

@@ -150,11 +150,50 @@ def start_pi(pi: Path, lab: Lab, name: str, prompt: str) -> subprocess.Popen[str
     )
 
 
+def test_pi_print_mode_takes_a_message_at_its_quit(pi_bin: Path, lab: Lab) -> None:
+    """`pi -p` in away mode: once its prompt ran, it waits at its quit (the extension's
+    `session_shutdown` handler, which print mode awaits) for a client's message, runs it, waits
+    again, and quits as usual when none comes."""
+    lab.observer("away", "on")
+    pi = start_pi(pi_bin, lab, "pi-print-reply", "[[scenario:text]] Say hello")
+    session = lab.recorder.only_session()
+    wait_until(lambda: "send_message" in capabilities(lab, session), "send_message offered")
+    assert lab.recorder.statuses(session)[-1] == "waiting"
+    assert pi.poll() is None
+    reply = act(lab, type="send_message", session_id=session, text="pi -p, one more thing")
+    assert reply.get("ok") is True, reply
+    wait_until(
+        lambda: any("pi -p, one more thing" in t for t in llm_prompts(lab)),
+        "the fake LLM to receive the message",
+    )
+    wait_until(lambda: "send_message" in capabilities(lab, session), "listening again")
+    assert finished(pi, REPLY_WAIT + 30) <= REPLY_WAIT + 20
+    assert pi.returncode == 0
+    wait_until(lambda: lab.recorder.ended_count(session) >= 1, "the session to end")
+    entries = json.loads(lab.observer("audit", "--json").stdout)
+    assert [e["by"].split("@")[0] for e in entries if e.get("replied")] == ["token"]
+
+
+def test_pi_print_mode_quits_within_2_s_when_observer_is_killed(pi_bin: Path, lab: Lab) -> None:
+    lab.observer("away", "on")
+    pi = start_pi(pi_bin, lab, "pi-print-killed", "[[scenario:text]] Say hello")
+    session = lab.recorder.only_session()
+    wait_until(lambda: "send_message" in capabilities(lab, session), "send_message offered")
+    kill_observer(lab)
+    assert finished(pi, 30) <= 2.0
+    assert pi.returncode == 0
+
+
+def test_pi_print_mode_without_away_mode_quits_at_once(pi_bin: Path, lab: Lab) -> None:
+    pi = start_pi(pi_bin, lab, "pi-print-no-away", "[[scenario:text]] Say hello")
+    assert finished(pi, 60) < REPLY_WAIT  # never held
+    assert pi.returncode == 0
+
+
 def test_pi_with_a_ui_takes_a_message_once_its_run_ended(pi_bin: Path, lab: Lab) -> None:
     """The user's own pi with a UI: its RPC mode, whose UI bridge makes `ctx.hasUI` true as
     the TUI does (the same path in observer's extension: the wait never blocks pi, and the
-    message starts a run as if typed). Not `pi -p`: pi 0.73.1's print mode exits once its
-    prompts ran, without waiting for an extension's end-of-run handler."""
+    message starts a run as if typed). The TUI itself: test_reply_stop_tui.py."""
     from tests.e2e.test_pi import PiRpc
 
     lab.observer("away", "on")
