@@ -191,11 +191,11 @@ class NotifyPolicy:
             priority=LOW,
             title=f"{where}{agent} may be stalled",
             body=f"working, but nothing has happened for {quiet / 60:.0f} minutes",
-            link=self._link(change.session_id),
+            link=self.link(change.session_id),
             offers=(OPEN,),
         )
 
-    def _link(self, session_id: str) -> str:
+    def link(self, session_id: str) -> str:
         return f"{self.link_base.rstrip('/')}/#/session/{session_id}"
 
     def _render(self, change: Change, priority: str) -> Notification:
@@ -214,7 +214,7 @@ class NotifyPolicy:
             priority=priority,
             title=f"{where}{agent} {headline}",
             body=(body[0][:200] if body else headline),
-            link=self._link(change.session_id),
+            link=self.link(change.session_id),
             request_id=change.request_id,
             offers=offers_for(change),
         )

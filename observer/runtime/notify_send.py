@@ -28,6 +28,7 @@ from observer.core.notify import (
     parse_quiet_hours,
 )
 from observer.runtime.action_links import ActionLinks
+from observer.runtime.budget import BudgetWatch
 from observer.runtime.hub import Hub, Message
 from observer.runtime.supervisor import tick
 from observer.settings import Settings
@@ -180,6 +181,7 @@ class Notifier:
         links: ActionLinks | None = None,
         quiet_hours: str | None = None,
         local_minute: Callable[[], int] = _local_minute,
+        budget: BudgetWatch | None = None,
     ) -> None:
         self.hub = hub
         self.policy = policy
@@ -188,6 +190,7 @@ class Notifier:
         self.links = links  # None: notifications carry no answer buttons, only Open
         self.quiet = parse_quiet_hours(quiet_hours)
         self.local_minute = local_minute
+        self.budget = budget  # None: no budget set (reload.py may set one)
         self.sent = 0
         self.failed = 0
         self.quieted = 0
@@ -214,6 +217,9 @@ class Notifier:
         """Send what time calls for: escalations, sessions possibly stalled."""
         for note in self.policy.due(self.clock()):
             await self.deliver(note)
+        if self.budget is not None:
+            for told in self.budget.due(self.policy.link_base):
+                await self.deliver(told)
 
     async def handle(self, message: Message) -> None:
         session_id = message.get("session_id")
@@ -230,6 +236,10 @@ class Notifier:
             now_public = {**(before or {"id": session_id}), **message.get("changes", {})}
         now_public["status"] = message["status"]
         self._sessions[session_id] = now_public
+        if self.budget is not None and "usage" in message.get("changes", {}):
+            link = self.policy.link(session_id)
+            for told in self.budget.check(now_public, link):
+                await self.deliver(told)
         if now_public["status"] == previous:
             return
         at = float(message.get("event", {}).get("at") or self.clock())

@@ -49,8 +49,9 @@ log = logging.getLogger(__name__)
 
 
 def _start_notifier(
-    settings: Settings, hub: Hub, supervisor: Supervisor, access: Access
+    settings: Settings, hub: Hub, supervisor: Supervisor, access: Access, ingestor: Ingestor
 ) -> Notifier | None:
+    from observer.runtime.budget import budget_watch
     from observer.runtime.notify_send import Notifier, channels_from, policy_from
 
     channels = channels_from(settings)
@@ -63,6 +64,7 @@ def _start_notifier(
         channels,
         links=access.action_links,
         quiet_hours=settings.notify_quiet_hours,
+        budget=budget_watch(settings, ingestor.store, ingestor.usage.prices),
     )
     supervisor.start("notifier", notifier.run)
     return notifier
@@ -98,7 +100,7 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
         ingestor = Ingestor(settings, hub, store, tasks)
         counted.follow(ingestor)  # before the ingest starts: every wait and usage row counts
         await ingestor.start()
-        notifier = _start_notifier(settings, hub, tasks, access)
+        notifier = _start_notifier(settings, hub, tasks, access, ingestor)
         desk = DecisionDesk(settings.data_dir, settings.away_timeout)
         desk.listeners.append(partial(feed.tell_away, hub))  # clients hear away mode switch
         relay = Relay(settings.data_dir, desk, settings.away_reply_timeout)

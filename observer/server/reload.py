@@ -2,11 +2,12 @@
 the settings a running server can change without a restart.
 
 Live: `LIVE` below — the notification channels and their cooldown (a notifier is started when
-the first channel appears), `away_timeout` for the next held call, the Host/Origin guard
-(`allowed_hosts`, `allowed_origins`, `public_url`, which also makes the notifications' and login
-links), and `max_clients` for the next WebSocket. Every other setting that changed is named in
-the log as taking effect at the next restart: they are held by parts built once at start (the
-address and socket, the store and its retention, the watched directories, the ring, the token).
+the first channel appears), the cost budgets, `away_timeout` for the next held call, the
+Host/Origin guard (`allowed_hosts`, `allowed_origins`, `public_url`, which also makes the
+notifications' and login links), and `max_clients` for the next WebSocket. Every other setting
+that changed is named in the log as taking effect at the next restart: they are held by parts
+built once at start (the address and socket, the store and its retention, the watched
+directories, the ring, the token).
 The log level is a flag of `observer start`, not a setting: a restart changes it.
 
 The log says what changed, by name only (a webhook URL or an ntfy topic is a secret), at info; a
@@ -42,6 +43,8 @@ LIVE = (
     "allowed_origins",
     "public_url",
     "max_clients",
+    "budget_day_usd",
+    "budget_session_usd",
 )
 _SAID = {"burst": 20}  # each reload is a person's act: its line is never held back as a repeat
 _NOT_COMPARED = ("data_dir", "token")  # the token: `generate-token` says to restart
@@ -92,10 +95,12 @@ def reload_settings(app: Quart, load: Callable[[], Settings]) -> tuple[list[str]
 
 def _renotify(notifier: Notifier | None, settings: Settings, the: Runtime) -> Notifier | None:
     from observer.core.notify import parse_quiet_hours
+    from observer.runtime.budget import budget_watch
     from observer.runtime.notify_send import Notifier, channels_from, policy_from
 
     channels = channels_from(settings)
     policy = policy_from(settings)
+    budget = budget_watch(settings, the.store, the.ingestor.usage.prices)
     the.access.action_links.ttl = settings.notify_action_ttl  # for links made from now on
     if notifier is not None:
         notifier.channels = channels  # read per message: the next one goes where it says now
@@ -103,6 +108,7 @@ def _renotify(notifier: Notifier | None, settings: Settings, the: Runtime) -> No
         notifier.policy.escalate_after = policy.escalate_after
         notifier.policy.stalled_after = policy.stalled_after
         notifier.quiet = parse_quiet_hours(settings.notify_quiet_hours)
+        notifier.budget = budget  # what was told is in its file: never told again
         return notifier
     if not channels:
         return None
@@ -112,6 +118,7 @@ def _renotify(notifier: Notifier | None, settings: Settings, the: Runtime) -> No
         channels,
         links=the.access.action_links,
         quiet_hours=settings.notify_quiet_hours,
+        budget=budget,
     )
     the.supervisor.start("notifier", started.run)
     log.info("notifying via %s", ", ".join(channel.name for channel in channels))

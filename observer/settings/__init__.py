@@ -2,7 +2,7 @@
 (`<data dir>/config.toml`) > default. Every setting is one row of `SETTINGS`, which holds its
 real default, how a value becomes it and what it does: the Settings fields take their defaults
 from it, flags, environment and file go through its parsers, and a test holds docs/settings.md
-to it row by row. The rows are in this module and, for notifications, in
+to it row by row. The rows are in this module and, for notifications and budgets, in
 `notify.py`; `rows.py` says what a row is and holds the parsers they share.
 
 May import: observer.core, observer.fsio. (tests/test_layers.py holds every package to its
@@ -184,6 +184,8 @@ class Settings:
     notify_stalled_after: float = _default("notify_stalled_after")
     notify_quiet_hours: str | None = _default("notify_quiet_hours")
     notify_action_ttl: float = _default("notify_action_ttl")
+    budget_day_usd: float | None = _default("budget_day_usd")
+    budget_session_usd: float | None = _default("budget_session_usd")
 
     @property
     def spool_dir(self) -> Path:

@@ -1,11 +1,13 @@
-"""The rows of the notification settings: where notifications go and when they are held back.
-Part of the one table (`observer.settings.SETTINGS`), in this order at its end."""
+"""The rows of the notification settings: where notifications go, when they are held back, and
+the cost budgets whose crossing is one (observer/runtime/budget.py). Part of the one table
+(`observer.settings.SETTINGS`), in this order at its end."""
 
 from __future__ import annotations
 
 from observer.settings.rows import (
     Setting,
     _boolean,
+    _dollars,
     _http_url,
     _quiet_hours,
     _seconds,
@@ -34,5 +36,14 @@ NOTIFY_SETTINGS: tuple[Setting, ...] = (
         "Hours a channel sends nothing, in local time, e.g. \"ntfy=22:00-07:00, "
         "desktop=23:00-08:00\" (* for every channel); the page still shows everything."),
     Setting("notify_action_ttl", 1800.0, _seconds, "Seconds a notification's button works, once."),
+    Setting("budget_day_usd", None, _dollars,
+        "A cost in USD for one day (local midnight to midnight, every agent's calls, priced as "
+        "`observer usage` prices them): the first time a day's cost reaches it, one "
+        "notification; none again that day, restarts included.",
+        shown="none (no daily budget)"),
+    Setting("budget_session_usd", None, _dollars,
+        "A cost in USD for one session: the first time a session's cost reaches it, one "
+        "notification for that session; never again for it, restarts included.",
+        shown="none (no session budget)"),
 )
 # fmt: on

@@ -101,3 +101,11 @@ def _http_url(value: object) -> str:
     if not text.startswith(("http://", "https://")) or len(text) < 10:
         raise ValueError("expected an http:// or https:// URL")
     return text
+
+
+def _dollars(value: object) -> float:
+    """A cost in USD, more than 0."""
+    dollars = float(value) if isinstance(value, int | float) else float(str(value))
+    if not dollars > 0 or dollars == float("inf"):
+        raise ValueError("must be a number of dollars above 0")
+    return dollars

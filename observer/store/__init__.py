@@ -275,6 +275,10 @@ class Store:
         """A session's sums per model, its last turn's id, and that turn's sums."""
         return usage.session_sums(self._read().conn, session_id, limits)
 
+    def usage_since(self, since: float, limits: Sequence[int] = ()) -> list[tuple[Any, ...]]:
+        """The sums per model of every call made since `since` (the day's budget)."""
+        return usage.since_sums(self._read().conn, since, limits)
+
     # -- writes (writer thread) ----------------------------------------------------------
     def start(self, now: float | None = None) -> None:
         self.prune_forwarded(time.time() if now is None else now)

@@ -42,6 +42,15 @@ def known(conn: sqlite3.Connection, agent: str, record_id: str) -> bool:
     return row is not None
 
 
+def since_sums(
+    conn: sqlite3.Connection, since: float, limits: Sequence[int] = ()
+) -> list[tuple[Any, ...]]:
+    """The sums of every call made at or after `since` (epoch seconds)."""
+    return conn.execute(
+        f"select {sums(limits)} from usage_records where at >= ? {grouped(limits)}", [since]
+    ).fetchall()
+
+
 def session_sums(
     conn: sqlite3.Connection, session_id: str, limits: Sequence[int] = ()
 ) -> tuple[list[tuple[Any, ...]], str | None, list[tuple[Any, ...]]]:
