@@ -29,7 +29,10 @@ PUBLIC_PATHS = frozenset({"/health", "/", "/login", "/logout"})
 # Making and ending devices' logins takes the token (a tool on observer's machine: `observer
 # pair`, `open`, `devices`): a device, a phone that may be lost, can neither let another device
 # in (so revoking it is the end of it) nor shut the others out.
-TOKEN_ONLY_PATHS = ("/api/login-links", "/api/devices")
+# The agents' hooks ask with the token too (found as the server finds it), and only they may: a
+# device standing in for a session's hook could take the reply meant for it, swallow its stop,
+# or hold approvals in its name.
+TOKEN_ONLY_PATHS = ("/api/login-links", "/api/devices", "/api/hook/")
 SECURITY_HEADERS = {
     # The page loads only its own files and can be framed by no one (clickjacking).
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
@@ -108,7 +111,7 @@ class Access:
         if who is None:
             return unauthorized()
         if request.path.startswith(TOKEN_ONLY_PATHS) and who != "token":
-            return token_only()
+            return token_only(request.path)
         g.who = f"{who}@http:{address}"
         return None
 
@@ -158,13 +161,15 @@ def unauthorized() -> Response:
     )
 
 
-def token_only() -> Response:
-    body = {
-        "type": "error",
-        "code": "token_required",
-        "message": "devices are paired and revoked from observer's machine (`observer pair`, "
-        "`observer devices`), with its token",
-    }
+def token_only(path: str) -> Response:
+    if path.startswith("/api/hook/"):
+        message = "only the agents' hooks on observer's machine ask here, with its token"
+    else:
+        message = (
+            "devices are paired and revoked from observer's machine (`observer pair`, "
+            "`observer devices`), with its token"
+        )
+    body = {"type": "error", "code": "token_required", "message": message}
     return Response(json.dumps(body), 403, content_type="application/json")
 
 

@@ -26,8 +26,10 @@ READS = {"/api/sessions", "/api/history", "/api/search", "/api/sessions/<session
 SCRAPED = {"/metrics"}
 SAMPLE_ARGS = {"session_id": "s1", "action": "approve_tool", "index": "1", "rule_id": "1"}
 SAMPLE_ARGS.update(filename="app.js", id="1", device_id="d1", token="made-up")
-# Letting devices in and shutting them out: the token only, never a device's own cookie.
+# Letting devices in and shutting them out: the token only, never a device's own cookie. The
+# same for the hooks' routes: a device must not stand in for a session's hook.
 TOKEN_ONLY = {"/api/login-links", "/api/devices", "/api/devices/<device_id>"}
+TOKEN_ONLY |= {"/api/hook/permission", "/api/hook/reply", "/api/hook/stop"}
 
 
 def _routes(app: Quart) -> list[tuple[str, str, str]]:
@@ -149,7 +151,8 @@ async def test_a_login_link_works_once_and_becomes_a_cookie(running_app: Quart) 
     assert (await browser.post("/api/away", json={"on": True})).status_code == 200
     entries = (await (await tool.get("/api/audit")).get_json())["entries"]
     assert re.fullmatch(r"login:[0-9a-f]{8}@http:.+", entries[-1]["by"])
-    # A device cannot let another in, list the devices or shut one out: the token can.
+    # A device cannot let another in, list the devices, shut one out or ask as a hook: the
+    # token can.
     for rule, method, path in _routes(running_app):
         if rule in TOKEN_ONLY:
             answer = await browser.open(path, method=method, json={})
