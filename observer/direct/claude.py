@@ -3,14 +3,19 @@ protocol (`--permission-prompt-tool stdio`), so permissions and questions come t
 
 We pick the session id (`--session-id`), so the session exists in the list the moment it is
 launched, and the user's own hooks (which fire in this process too) land on the same session.
+Its transcript, which the timeline is read from, is found by that id (`find_transcript`): no hook
+has to name it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 import uuid
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from connectors.claude.hooks import QUESTION_TOOL
@@ -32,6 +37,7 @@ class ClaudeDriver(Driver):
         self._permissions: dict[str, dict[str, Any]] = {}
         self._interrupted: asyncio.Event | None = None
         self._running = False  # a turn is under way: from our message or its init to `result`
+        self._transcript: str | None = None  # found once, then named to the ingest
 
     async def start(self) -> str:
         spec = self.spec
@@ -144,6 +150,13 @@ class ClaudeDriver(Driver):
         if kind in ("result", "user"):
             self._forget_answered(message)
         events = stream_events(message, self.session_id, time.time(), self.pid)
+        if self._transcript is None and kind in ("system", "assistant", "result"):
+            env = self.spec.env if self.spec.env is not None else os.environ
+            found = await asyncio.to_thread(find_transcript, env, self.session_id)
+            if found is not None:
+                self._transcript = found
+                named = self.event(Kind.METADATA, "direct:transcript", transcript_path=found)
+                events = [named, *events]
         if events:
             await self.emit(events)
 
@@ -193,3 +206,22 @@ class ClaudeDriver(Driver):
                 "response": {"subtype": "success", "request_id": request_id, "response": response},
             }
         )
+
+
+def find_transcript(env: Mapping[str, str], session_id: str) -> str | None:
+    """`<config dir>/projects/<its cwd, as Claude spells it>/<session id>.jsonl`, looked up by
+    the id (Claude's spelling of a long cwd is its own business). Claude writes it once the
+    first message is in: None until then."""
+    named = env.get("CLAUDE_CONFIG_DIR", "")
+    home = Path(env.get("HOME") or Path.home())
+    dirs = [Path(p.strip()).expanduser() for p in named.split(",") if p.strip()] or [
+        home / ".claude",
+        home / ".config" / "claude",
+    ]
+    for config in dirs:
+        try:
+            for path in (config / "projects").glob(f"*/{session_id}.jsonl"):
+                return str(path)
+        except OSError:
+            continue
+    return None

@@ -102,3 +102,29 @@ def test_in_away_mode_a_launched_session_asks_at_once(lab: Lab) -> None:
         assert not [e for e in entries if e.get("by") == "timeout"]  # nothing was held
     finally:
         lab.observer("away", "off")
+
+
+def test_its_timeline_without_any_hook_installed(tmp_path: Path, claude_bin: Path) -> None:
+    """A user who never ran install-hooks launches Claude from observer: its transcript is
+    found by the session id observer gave it, so the timeline has the turn all the same."""
+    with direct_lab(tmp_path, {"OBSERVER_CLAUDE_BIN": str(claude_bin)}) as lab:
+        settings = lab.home / ".claude" / "settings.json"
+        settings.write_text(
+            json.dumps({k: v for k, v in json.loads(settings.read_text()).items() if k != "hooks"})
+        )
+        sid, _ = launch(lab, "claude", "no-hooks", "[[scenario:text]] Say hello")
+        wait_status(lab, sid, "waiting")
+
+        def items() -> list[tuple[str, str]]:
+            page = lab.get_json(f"/api/sessions/{sid}/timeline")
+            return [(i["kind"], str(i.get("text"))) for i in page["items"]]
+
+        wanted = [
+            ("user_message", "[[scenario:text]] Say hello"),
+            ("assistant_text", "Hello from the fake model. The answer is 42."),
+        ]
+        deadline = time.monotonic() + 30
+        while items() != wanted and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert items() == wanted
+        act(lab, type="end_session", session_id=sid)
