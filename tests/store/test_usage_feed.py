@@ -30,9 +30,9 @@ def test_the_feed_reads_what_commits_after_it_starts_once_and_in_order(tmp_path:
         assert [row[6] for row in first] == [10, 20]  # input, oldest first, two at most
         assert [row[6] for row in feed.new_rows(10)] == [30]
         assert feed.new_rows(10) == []
-        _rowid, agent, session, at, model, agent_priced, *tokens, cost = first[0]
+        _rowid, agent, session, at, model, agent_priced, *tokens, cost, hour = first[0]
         assert (agent, session, at, model, agent_priced) == ("codex", "s1", 1000.0, "m", 0)
-        assert tokens == [10, 0, 0, 0] and cost == 0
+        assert tokens == [10, 0, 0, 0] and cost == 0 and hour == 0
     finally:
         feed.close()
         store.close()
