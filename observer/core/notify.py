@@ -20,7 +20,7 @@ Rules, from what makes people turn notifications off:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 URGENT = "urgent"
@@ -237,6 +237,17 @@ def offers_for(change: Change) -> tuple[Offer, ...]:
             for label in change.options[:MAX_OFFERS]
         )
     return (OPEN,)
+
+
+def answered_by(note: Notification) -> str | None:
+    """The action the note's answer buttons take (approve_tool, answer_question), if any."""
+    return next((offer.action for offer in note.offers if offer.action is not None), None)
+
+
+def open_only(note: Notification) -> Notification:
+    """The note without answer buttons: nobody could act on them (observer does not hold the
+    request), so a tap would only be refused."""
+    return replace(note, offers=(OPEN,))
 
 
 # -- quiet hours ---------------------------------------------------------------------------

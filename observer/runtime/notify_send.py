@@ -24,7 +24,9 @@ from observer.core.notify import (
     Change,
     Notification,
     NotifyPolicy,
+    answered_by,
     is_quiet,
+    open_only,
     parse_quiet_hours,
 )
 from observer.runtime.action_links import ActionLinks
@@ -36,6 +38,9 @@ from observer.settings import Settings
 log = logging.getLogger(__name__)
 SEND_TIMEOUT = 10.0
 TICK_SECONDS = 10.0  # how often escalations and stalled sessions are looked for
+# A terminal session's request shows as pending (its hook's event) a moment before its hook's
+# question reaches the desk that holds it: its Approve/Deny wait that long for the hold.
+HOLD_WAIT = 3.0
 _NTFY_PRIORITY = {ESCALATED: "urgent", "urgent": "high", "low": "low"}
 # What a button's request must carry to pass the server's guard (a JSON body), as sent.
 ACTION_HEADERS = {"Content-Type": "application/json"}
@@ -182,6 +187,8 @@ class Notifier:
         quiet_hours: str | None = None,
         local_minute: Callable[[], int] = _local_minute,
         budget: BudgetWatch | None = None,
+        away: Callable[[], bool] = lambda: False,
+        hold_wait: float = HOLD_WAIT,
     ) -> None:
         self.hub = hub
         self.policy = policy
@@ -191,6 +198,11 @@ class Notifier:
         self.quiet = parse_quiet_hours(quiet_hours)
         self.local_minute = local_minute
         self.budget = budget  # None: no budget set (reload.py may set one)
+        self.away = away  # whether observer may yet hold an observed session's request
+        self.hold_wait = hold_wait
+        # Notes whose buttons wait for observer to hold their request (see _notify).
+        self._unheld: dict[str, tuple[Notification, asyncio.TimerHandle]] = {}
+        self._late: set[asyncio.Task[dict[str, str]]] = set()
         self.sent = 0
         self.failed = 0
         self.quieted = 0
@@ -236,6 +248,8 @@ class Notifier:
             now_public = {**(before or {"id": session_id}), **message.get("changes", {})}
         now_public["status"] = message["status"]
         self._sessions[session_id] = now_public
+        if session_id in self._unheld:
+            await self._settle_unheld(session_id, now_public)
         if self.budget is not None and "usage" in message.get("changes", {}):
             link = self.policy.link(session_id)
             for told in self.budget.check(now_public, link):
@@ -246,10 +260,47 @@ class Notifier:
         change = Change.from_session(now_public, previous, at)
         note = self.policy.consider(change, self.clock())
         if note is not None:
-            await self.deliver(note)
+            await self._notify(note, now_public)
         if change.status == "ended":
+            self._drop_unheld(session_id)
             self.policy.forget(session_id)
             self._sessions.pop(session_id, None)
+
+    async def _notify(self, note: Notification, public: dict[str, Any]) -> None:
+        """Answer buttons only where a tap can answer: the session offers the action now
+        (`capabilities`). An observed session's request is held a moment after it shows, in
+        away mode or through Codex's daemon: its note waits for that, up to `hold_wait`, then
+        goes with Open alone; a request answered meanwhile (a rule, the keyboard) is not sent."""
+        action = answered_by(note)
+        if action is None or action in (public.get("capabilities") or ()):
+            await self.deliver(note)
+        elif self.away() or public.get("reachable"):
+            loop = asyncio.get_running_loop()
+            timer = loop.call_later(self.hold_wait, self._hold_waited, note.session_id)
+            self._drop_unheld(note.session_id)
+            self._unheld[note.session_id] = (note, timer)
+        else:
+            await self.deliver(open_only(note))
+
+    async def _settle_unheld(self, session_id: str, public: dict[str, Any]) -> None:
+        note, _timer = self._unheld[session_id]
+        if (public.get("pending") or {}).get("request_id") != note.request_id:
+            self._drop_unheld(session_id)  # answered before observer held it: nothing to ask
+        elif answered_by(note) in (public.get("capabilities") or ()):
+            self._drop_unheld(session_id)
+            await self.deliver(note)
+
+    def _hold_waited(self, session_id: str) -> None:
+        waited = self._unheld.pop(session_id, None)
+        if waited is not None:
+            task = asyncio.ensure_future(self.deliver(open_only(waited[0])))
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+
+    def _drop_unheld(self, session_id: str) -> None:
+        waited = self._unheld.pop(session_id, None)
+        if waited is not None:
+            waited[1].cancel()
 
     async def deliver(self, note: Notification) -> dict[str, str]:
         """Send through every channel not in its quiet hours, at once; returns each channel's

@@ -5,19 +5,19 @@ session with the answer on its button, once, before it expires; it is a public p
 reason (access.py), still behind the Host and Origin guard and the JSON-body rule that keeps
 browsers' cross-site forms out. The answer goes through the one dispatcher (actions.py), so a
 request answered elsewhere meanwhile gets the same refusal as a second click on the page, and
-nothing is applied.
+nothing is applied. A notification offers answer buttons only once observer holds the request
+(runtime/notify_send.py), so a tap never races the hold.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from quart import Blueprint, Response, jsonify, request
 
-from observer.runtime.action_links import Grant, LinkRefusedError
-from observer.runtime.hub import Message, error
-from observer.server.context import Runtime, runtime
+from observer.runtime.action_links import LinkRefusedError
+from observer.runtime.hub import error
+from observer.server.context import runtime
 
 log = logging.getLogger(__name__)
 bp = Blueprint("act", __name__)
@@ -28,9 +28,6 @@ _DONE = {
     ("approve_tool", "deny"): "Denied",
 }
 _STATUS = {"already_resolved": 409, "not_found": 404, "ended": 409, "unsupported": 409}
-# A terminal session's request shows as pending (its hook's event) a moment before its hook's
-# question reaches the desk that holds it: a button pressed in between waits that long.
-HOLD_WAIT = 3.0
 
 
 @bp.post("/act/<token>")
@@ -44,7 +41,7 @@ async def act(token: str) -> tuple[Response, int]:
     params: dict[str, object] = dict(grant.params)
     params.update(session_id=grant.session_id, request_id=grant.request_id)
     params["_by"] = f"notification:{grant.channel}@http:{request.remote_addr or 'unix socket'}"
-    result = await _answer(the, grant, params)
+    result = await the.actions.run(grant.action, params)
     if result.get("ok"):
         said = _DONE.get((grant.action, str(params.get("decision"))))
         message = said or f"Answered: {params.get('answer')}"
@@ -53,22 +50,3 @@ async def act(token: str) -> tuple[Response, int]:
     if code == "already_resolved":
         result["message"] = "already answered elsewhere: nothing was done"
     return jsonify(result), _STATUS.get(code, 400)
-
-
-async def _answer(the: Runtime, grant: Grant, params: dict[str, object]) -> Message:
-    """Run the grant's action; "already resolved" while the session still shows this very
-    request pending means it is not held yet (see HOLD_WAIT): asked again until it is."""
-    deadline = asyncio.get_running_loop().time() + HOLD_WAIT
-    while True:
-        result = await the.actions.run(grant.action, dict(params))
-        if result.get("code") != "already_resolved" or not _still_pending(the, grant):
-            return result
-        if asyncio.get_running_loop().time() >= deadline:
-            return result
-        await asyncio.sleep(0.05)
-
-
-def _still_pending(the: Runtime, grant: Grant) -> bool:
-    state = the.hub.book.get(grant.session_id)
-    pending = state.pending if state is not None else None
-    return pending is not None and pending.request_id == grant.request_id

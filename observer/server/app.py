@@ -49,7 +49,12 @@ log = logging.getLogger(__name__)
 
 
 def _start_notifier(
-    settings: Settings, hub: Hub, supervisor: Supervisor, access: Access, ingestor: Ingestor
+    settings: Settings,
+    hub: Hub,
+    supervisor: Supervisor,
+    access: Access,
+    ingestor: Ingestor,
+    desk: DecisionDesk,
 ) -> Notifier | None:
     from observer.runtime.budget import budget_watch
     from observer.runtime.notify_send import Notifier, channels_from, policy_from
@@ -65,6 +70,7 @@ def _start_notifier(
         links=access.action_links,
         quiet_hours=settings.notify_quiet_hours,
         budget=budget_watch(settings, ingestor.store, ingestor.usage.prices),
+        away=lambda: desk.away,
     )
     supervisor.start("notifier", notifier.run)
     return notifier
@@ -100,8 +106,8 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
         ingestor = Ingestor(settings, hub, store, tasks)
         counted.follow(ingestor)  # before the ingest starts: every wait and usage row counts
         await ingestor.start()
-        notifier = _start_notifier(settings, hub, tasks, access, ingestor)
         desk = DecisionDesk(settings.data_dir, settings.away_timeout)
+        notifier = _start_notifier(settings, hub, tasks, access, ingestor, desk)
         desk.listeners.append(partial(feed.tell_away, hub))  # clients hear away mode switch
         relay = Relay(settings.data_dir, desk, settings.away_reply_timeout)
         tasks.start("approvals", partial(hook_api.follow, hub, desk))

@@ -119,6 +119,7 @@ def _renotify(notifier: Notifier | None, settings: Settings, the: Runtime) -> No
         links=the.access.action_links,
         quiet_hours=settings.notify_quiet_hours,
         budget=budget,
+        away=lambda: the.desk.away,
     )
     the.supervisor.start("notifier", started.run)
     log.info("notifying via %s", ", ".join(channel.name for channel in channels))
