@@ -18,7 +18,7 @@ from connectors.claude import AGENT
 from connectors.claude.registry import parse_registry_record
 from connectors.wire import digest, load_object, opt_text, str_field
 from observer.core.errors import ParseError
-from observer.core.events import Event, Kind, Origin, question
+from observer.core.events import Event, Kind, Origin, RateLimit, UsageReport, question
 
 _SIMPLE: dict[str, Kind] = {
     "SessionStart": Kind.SESSION_START,
@@ -59,6 +59,10 @@ _METADATA = frozenset(
     }
 )
 QUESTION_TOOL = "AskUserQuestion"
+# What Claude Code passes its status line (`hook_event_name: "Status"`), spooled by `observer
+# statusline` when the plan's limits it carries changed: facts for the session's usage.
+STATUS = "Status"
+STATUS_WINDOWS = {"five_hour": 300, "seven_day": 10080}  # minutes
 
 
 def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
@@ -92,8 +96,38 @@ def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
             questions=questions_of(tool_input) if kind is Kind.QUESTION else None,
             model=model,
             subagent=bool(data.get("agent_id")) and name not in ("SubagentStart", "SubagentStop"),
+            usage=status_usage(data) if name == STATUS else None,
         )
     ]
+
+
+def status_usage(data: dict[str, Any]) -> UsageReport | None:
+    """A status line's facts: the plan's limits (`rate_limits.five_hour` / `seven_day`, each
+    `used_percentage` and `resets_at`, epoch seconds) and the model's context window
+    (`context_window.context_window_size`); None when it carries neither."""
+    limits = []
+    raw = data.get("rate_limits")
+    for name, window in raw.items() if isinstance(raw, dict) else ():
+        used = window.get("used_percentage") if isinstance(window, dict) else None
+        if isinstance(used, bool) or not isinstance(used, int | float):
+            continue
+        resets = window.get("resets_at")
+        resets_ok = isinstance(resets, int | float) and not isinstance(resets, bool)
+        limits.append(
+            RateLimit(
+                str(name),
+                float(used),
+                STATUS_WINDOWS.get(str(name)),
+                float(resets) if resets_ok else None,
+            )
+        )
+    limits.sort(key=lambda limit: (limit.window_minutes or 10**9, limit.name))
+    context = data.get("context_window")
+    size = context.get("context_window_size") if isinstance(context, dict) else None
+    window = size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+    if not limits and window is None:
+        return None
+    return UsageReport(context_window=window, rate_limits=tuple(limits))
 
 
 def tool_key(tool: str | None, tool_input: object) -> str:

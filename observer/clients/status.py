@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from observer.core.usage import compact
+from observer.core.usage import compact, limit_label
 from observer.running import locate_server
 from observer.settings import Settings
 
@@ -93,7 +93,36 @@ def render_status(report: dict[str, Any], now: float) -> str:
             f"{s['status']:<11} {s['agent']:<7} {project[:20]:<20} "
             f"{age:>6}  {compact(s.get('usage')):<24}  {_waits_for(s)}"
         )
+    limits = limits_line(sessions)
+    if limits:
+        lines.append(limits)
     return "\n".join(lines)
+
+
+def limits_line(sessions: list[dict[str, Any]]) -> str:
+    """`plan limits: claude 5h 23% (resets 14:20), 7d 41%; codex 5h 12% ...`: each agent's
+    limits as its most recently active session last heard them (Claude's from its status line,
+    Codex's from its rollout); empty when none did."""
+    import time
+
+    newest: dict[str, tuple[float, list[Any]]] = {}
+    for s in sessions:
+        usage = s.get("usage")
+        limits = usage.get("rate_limits") if isinstance(usage, dict) else None
+        at = float(s.get("last_activity_at") or 0)
+        if limits and at >= newest.get(s["agent"], (-1.0, []))[0]:
+            newest[s["agent"]] = (at, limits)
+    said = []
+    for agent, (_, limits) in sorted(newest.items()):
+        parts = []
+        for limit in limits:
+            text = f"{limit_label(limit['name'], limit.get('window_minutes'))} "
+            text += f"{limit['used_percent']:.0f}%"
+            if limit is limits[0] and limit.get("resets_at"):
+                text += f" (resets {time.strftime('%H:%M', time.localtime(limit['resets_at']))})"
+            parts.append(text)
+        said.append(f"{agent} {', '.join(parts)}")
+    return f"plan limits: {'; '.join(said)}" if said else ""
 
 
 def _waits_for(session: dict[str, Any]) -> str:

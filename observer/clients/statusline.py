@@ -6,7 +6,8 @@ Claude Code runs it with the session as JSON on stdin (`session_id`, `model.disp
 prints. It prints one compact line: the model, the session's cost (Claude's own figure), the
 cost of today's calls of every agent (from observer's database), the context in use, the plan's
 limits; and records those limits in the database (`usage_limits`), where `observer usage`
-shows them.
+shows them, and, when a session's limits changed, writes its JSON to observer's spool as a
+hook would (event `Status`), so the server shows them in that session's live usage.
 
 Two rules above all. It must be fast (its budget is 3x a bare `python -c pass`, measured in
 scripts/bench/usage.py): no typer, no store package (its imports alone cost more than the
@@ -34,6 +35,7 @@ from typing import Any
 
 CACHE_NAME = "statusline.json"
 CHAIN_SECONDS = 1.0  # a chained status line slower than this is left out of this redraw
+SPOOLED_KEPT = 20  # sessions whose last spooled limits the cache remembers
 BUSY_MS = 200  # a locked database never holds a redraw longer than this
 # Claude Code's windows, and how long each is.
 WINDOWS = {"five_hour": ("5h", 300), "seven_day": ("7d", 10080)}
@@ -139,14 +141,21 @@ def render(argv: list[str], raw: str, now: float | None = None) -> str:
     if session is not None:
         parts.append(f"session {_money(session)}")
     limits = _limits(data.get("rate_limits"))
-    db = _data_dir(argv) / "observer.db"
+    data_dir = _data_dir(argv)
+    db = data_dir / "observer.db"
+    session_id = _text(data.get("session_id"))
+    if limits and session_id:
+        try:
+            _spool(data_dir, raw, session_id, limits)
+        except Exception:  # noqa: BLE001 - a full disk, a spool gone: the line still prints
+            pass
     if db.exists():
         try:
             today = _today(db, now)
             if today is not None:
                 parts.append(f"today {today}")
             if limits:
-                _record(db, limits, _text(data.get("session_id")), now)
+                _record(db, limits, session_id, now)
         except Exception:  # noqa: BLE001 - locked, older schema, damaged: say less
             pass
     context = _context(data.get("context_window"))
@@ -253,6 +262,35 @@ def _record(
         conn.close()
     kept["limits"] = [list(limit) for limit in limits]
     _keep(cache, kept)
+
+
+def _spool(
+    data_dir: Path,
+    raw: str,
+    session: str,
+    limits: list[tuple[str, float, int | None, float | None]],
+) -> None:
+    """The status line's JSON into observer's spool, as a hook's event (`Status`), when this
+    session's limits changed since it was last spooled: the server puts them in the session's
+    live usage (connectors/claude/hooks.py). Only where observer's spool is (never created)."""
+    spool = data_dir / "spool"
+    if not spool.is_dir():
+        return
+    cache = data_dir / CACHE_NAME
+    try:
+        told = json.loads(cache.read_text()).get("spooled")
+    except (OSError, ValueError, AttributeError):
+        told = None
+    told = told if isinstance(told, dict) else {}
+    said = [list(limit) for limit in limits]
+    if told.get(session) == said:
+        return
+    from observer.ingest.spool import write_event  # the hook's own contract, only on a change
+
+    write_event(spool, "claude", "Status", 0, raw.encode("utf-8", "replace"))  # 0: no pid
+    told.pop(session, None)
+    told[session] = said
+    _keep(cache, {"spooled": dict(list(told.items())[-SPOOLED_KEPT:])})
 
 
 def _keep(cache: Path, update: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from observer.core.usage import (
     bucket_cost,
     bucket_of,
     burn,
+    limit_label,
     money,
     summarize,
     thresholds,
@@ -409,8 +410,9 @@ def render_usage(report: dict[str, Any], breakdown: bool = False) -> str:
         resets = limit["resets_at"]
         when = f", resets {datetime.fromtimestamp(resets).strftime('%a %H:%M')}" if resets else ""
         said = datetime.fromtimestamp(limit["at"]).strftime("%Y-%m-%d %H:%M")
+        label = limit_label(limit["name"], limit["window_minutes"])
         lines.append(
-            f"plan limit {limit['agent']} {limit['name']}: {limit['used_percent']:.0f}% used"
+            f"plan limit {limit['agent']} {label}: {limit['used_percent']:.0f}% used"
             f"{when} (as of {said})"
         )
     if any(not g["cost_complete"] for g in [*report["groups"], report["total"]]):

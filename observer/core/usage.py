@@ -444,6 +444,18 @@ def compact(view: Mapping[str, Any] | None) -> str:
     return text
 
 
+def limit_label(name: str, window_minutes: int | None) -> str:
+    """A plan limit's window as people say it (`5h`, `7d`: Claude's `five_hour`, Codex's
+    `primary` of 300 minutes alike), else the agent's name for it."""
+    if not window_minutes or window_minutes <= 0:
+        return name
+    if window_minutes % 1440 == 0:
+        return f"{window_minutes // 1440}d"
+    if window_minutes % 60 == 0:
+        return f"{window_minutes // 60}h"
+    return f"{window_minutes}m"
+
+
 def _human(count: int) -> str:
     if count < 1000:
         return str(count)

@@ -44,7 +44,7 @@ from observer.ingest.watch_files import Pace, Wake
 from observer.runtime.aio import ThreadHandoff, wait_event
 from observer.runtime.supervisor import tick
 from observer.settings import Settings
-from observer.store import Record, ReportedRow, Store, UsageOffset, UsageRow
+from observer.store import LimitRow, Record, ReportedRow, Store, UsageOffset, UsageRow
 from observer.store import usage as usage_sql
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ class Batch:
 
     rows: list[UsageRow] = field(default_factory=list)
     reported: list[ReportedRow] = field(default_factory=list)  # the agents' own sums
+    limits: list[LimitRow] = field(default_factory=list)  # plan limits (Codex), last word wins
     offsets: list[UsageOffset] = field(default_factory=list)
     states: dict[str, FileState] = field(default_factory=dict)
     read: int = 0
@@ -214,6 +215,11 @@ def read_batch(
             if event.usage is not None and event.usage.reported is not None:
                 row = ReportedRow(event.agent, event.session_id, event.at, event.usage.reported)
                 batch.reported.append(row)
+            if event.usage is not None:
+                batch.limits += (
+                    LimitRow(event.agent, event.at, limit, event.session_id)
+                    for limit in event.usage.rate_limits
+                )
             tokens = event.usage.tokens if event.usage is not None else None
             if tokens is None or (event.agent, tokens.record_id) in seen:
                 continue
@@ -264,7 +270,7 @@ def refresh(settings: Settings) -> dict[str, int]:
             batch, again = read_batch(queue, states)
             if committing is not None:
                 committing.result()
-            writes: list[Record] = [*batch.rows, *batch.reported, *batch.offsets]
+            writes: list[Record] = [*batch.rows, *batch.reported, *batch.limits, *batch.offsets]
             committing = committer.submit(_commit_now, store, writes)
             states.update(batch.states)  # the next read goes on from here; a failure stops all
             queue.extend(again)
@@ -393,10 +399,10 @@ class UsageFollower:
         return {**self._states, **batch.states}
 
     async def _commit(self, rows: list[UsageRow], batch: Batch) -> None:
-        if not rows and not batch.offsets and not batch.reported:
+        if not rows and not batch.offsets and not batch.reported and not batch.limits:
             return
         try:
-            await self._apply((), [*rows, *batch.reported, *batch.offsets])
+            await self._apply((), [*rows, *batch.reported, *batch.limits, *batch.offsets])
         except Exception:
             self._tracker.forget(rows, history=True)
             raise

@@ -18,7 +18,7 @@ from typing import Any
 
 from observer.core.events import Event
 from observer.core.usage import Ledger, Prices, buckets_from_rows, thresholds
-from observer.store import ReportedRow, Store, UsageRow
+from observer.store import LimitRow, ReportedRow, Store, UsageRow
 
 MIN_INTERVAL = 1.0  # seconds between two usage updates of one session
 RECENT_IDS = 100_000  # ids of this run kept in memory; older ones are in the store for sure
@@ -70,8 +70,14 @@ class UsageTracker:
                 self._dirty.add(made_by)
                 project = self._project_of(made_by) or self._project_of(event.session_id)
                 row = UsageRow(event.agent, made_by, event.at, tokens, project)
+        limits = ledger.rate_limits
         if ledger.note(report):
             self._dirty.add(event.session_id)
+            if ledger.rate_limits != limits:  # the plan's limits (`observer usage` shows them)
+                said = [
+                    LimitRow(event.agent, event.at, x, event.session_id) for x in report.rate_limits
+                ]
+                self.store.submit(said)
         return row
 
     def take(self, rows: list[UsageRow]) -> list[UsageRow]:

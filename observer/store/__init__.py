@@ -37,6 +37,7 @@ from observer.store.migrations import migrations
 from observer.store.records import (
     FileOffset,
     ForwardedFile,
+    LimitRow,
     Record,
     ReportedRow,
     TimelineItem,
@@ -61,6 +62,7 @@ __all__ = [
     "FileOffset",
     "ForwardedFile",
     "HistoryQuery",
+    "LimitRow",
     "Record",
     "ReportedRow",
     "SearchQuery",

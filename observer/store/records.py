@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeAlias
 
-from observer.core.events import Event, ReportedUsage, TokenUsage
+from observer.core.events import Event, RateLimit, ReportedUsage, TokenUsage
 from observer.core.state import PendingApproval, SessionState
 from observer.core.table import Status
 from observer.core.timeline import Item
@@ -59,6 +59,17 @@ class ReportedRow:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitRow:
+    """A plan's usage limit as an agent last said it (`usage_limits`: one row per agent and
+    window name; an older word never replaces a newer one)."""
+
+    agent: str
+    at: float
+    limit: RateLimit
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UsageOffset:
     """A file read for usage alone (observer/ingest/usage_history.py) up to `offset`, the start
     of its first line not yet complete: committed with the rows those bytes produced."""
@@ -101,6 +112,7 @@ Record: TypeAlias = (
     | FileOffset
     | UsageRow
     | ReportedRow
+    | LimitRow
     | UsageOffset
     | ForwardedFile
     | TimelineItem

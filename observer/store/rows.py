@@ -15,6 +15,7 @@ from observer.core.timeline import MAX_ITEM_TEXT
 from observer.settings import default_of
 from observer.store.records import (
     FileOffset,
+    LimitRow,
     Record,
     ReportedRow,
     TimelineItem,
@@ -62,6 +63,7 @@ class Rows:
         self.usage: list[tuple[Any, ...]] = []
         self.usage_offsets: dict[str, tuple[Any, ...]] = {}
         self.reported: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self.limits: dict[tuple[str, str], tuple[Any, ...]] = {}
         self.forwarded: list[tuple[Any, ...]] = []
         # An item read twice in one batch (a file read again) is written once, as last read.
         self.items: dict[tuple[str, str], tuple[Any, ...]] = {}
@@ -125,6 +127,19 @@ class Rows:
                 json.dumps([list(astuple(m)) for m in r.models]),
                 json.dumps([list(astuple(m)) for m in r.copied]),
             )
+        elif isinstance(write, LimitRow):
+            lim = write.limit
+            kept = self.limits.get((write.agent, lim.name))
+            if kept is None or kept[5] <= write.at:  # the newest word of the batch
+                self.limits[(write.agent, lim.name)] = (
+                    write.agent,
+                    lim.name,
+                    lim.used_percent,
+                    lim.window_minutes,
+                    lim.resets_at,
+                    write.at,
+                    write.session_id,
+                )
         elif isinstance(write, UsageOffset):
             self.usage_offsets[write.path] = (
                 write.path,
@@ -189,6 +204,15 @@ class Rows:
                 " at=excluded.at, cost_usd=excluded.cost_usd, models=excluded.models,"
                 " copied=excluded.copied where excluded.at >= usage_reported.at",
                 list(self.reported.values()),
+            )
+        if self.limits:  # the agent's last word on each window, whatever order files were read in
+            conn.executemany(
+                "insert into usage_limits (agent, name, used_percent, window_minutes, resets_at,"
+                " at, session_id) values (?, ?, ?, ?, ?, ?, ?) on conflict(agent, name) do update"
+                " set used_percent=excluded.used_percent, window_minutes=excluded.window_minutes,"
+                " resets_at=excluded.resets_at, at=excluded.at, session_id=excluded.session_id"
+                " where excluded.at >= usage_limits.at",
+                list(self.limits.values()),
             )
         if self.usage_offsets:
             conn.executemany(
