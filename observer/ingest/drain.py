@@ -15,26 +15,31 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeAlias, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from watchdog.events import FileCreatedEvent, FileMovedEvent, FileSystemEvent
 from watchdog.observers import Observer
 
 from observer import agents
-from observer.core.errors import ParseError
-from observer.core.events import Event, Kind, Origin
+from observer.core.events import Event, Kind
 from observer.ingest import inotify, spool
 from observer.ingest.local_facts import git_branch, pid_alive
 from observer.ingest.prices import load_prices
-from observer.ingest.spool_batch import batch_names, batch_record, spool_key
+from observer.ingest.spool_batch import (
+    InFlight,
+    Parsed,
+    StagedUndo,
+    batch_names,
+    batch_record,
+    parse_chunk,
+)
 from observer.ingest.usage_live import UsageTracker
 from observer.ingest.watch_files import Pace, TreeWatcher, Wake
 from observer.runtime.aio import ThreadHandoff, wait_event
-from observer.runtime.hub import Hub, Message, Undo
+from observer.runtime.hub import Hub, Message
 from observer.runtime.supervisor import Supervisor, tick
 from observer.settings import Settings
 from observer.store import FileOffset, Record, ReportedRow, Store, UsageRow, Write
@@ -181,19 +186,20 @@ class Ingestor:
         # A failure (the files stay, to be retried) restarts this loop: it drains at once.
         self._wake.set()
         loop = asyncio.get_running_loop()
-        began = -DRAIN_INTERVAL
+        began, found = 0.0, 0
         while True:
             if not await wait_event(self._wake, SAFETY_POLL_SECONDS):
                 spool.adopt_orphans(self.settings.spool_dir)
-            # In a burst, what arrives within DRAIN_INTERVAL of the last drain's start joins
-            # the next drain: one listing, one commit, one hop to the writer thread for all
-            # of it. An event after a quiet spell is drained at once.
+            # In a burst (the last drain found several files), what arrives within
+            # DRAIN_INTERVAL of its start joins the next drain: one listing, one commit, one
+            # hop to the writer thread for all of it. An event after a quiet spell, or one of
+            # a trickle, is drained at once.
             wait = began + DRAIN_INTERVAL - loop.time()
-            if wait > 0:
+            if found > 1 and wait > 0:
                 await asyncio.sleep(wait)
             began = loop.time()
             self._wake.clear()
-            await self.drain()
+            found = await self.drain()
             tick()
 
     async def drain(self) -> int:
@@ -227,7 +233,7 @@ class Ingestor:
         consumed = 0
         async with self._batch_lock:
             parsed = await self._read_and_parse(chunks[0]) if chunks else None
-            in_flight: _InFlight | None = None
+            in_flight: InFlight | None = None
             for n in range(len(chunks)):
                 assert parsed is not None
                 events, done, gone = parsed
@@ -242,9 +248,7 @@ class Ingestor:
                 if in_flight is not None:
                     committed |= in_flight.names
                 commit = self.store.submit([*writes, *rows, batch_record(committed)])
-                current = _InFlight(
-                    commit, messages, names, committed, [*done_entries, *gone], undo
-                )
+                current = InFlight(commit, messages, names, committed, [*done_entries, *gone], undo)
                 if in_flight is not None:
                     consumed += await self._settle(in_flight, then=current)
                 in_flight = current
@@ -258,7 +262,7 @@ class Ingestor:
         self.ingested += consumed
         return consumed
 
-    async def _settle(self, chunk: _InFlight, then: _InFlight | None = None) -> int:
+    async def _settle(self, chunk: InFlight, then: InFlight | None = None) -> int:
         """Wait for a chunk's commit, publish it and delete its files."""
         try:
             await asyncio.wrap_future(chunk.commit)
@@ -286,30 +290,14 @@ class Ingestor:
         loop = asyncio.get_running_loop()
         return loop.run_in_executor(self._spool_io, spool.read_all, chunk)
 
-    async def _read_and_parse(self, chunk: list[spool.SpoolEntry]) -> _Parsed:
+    async def _read_and_parse(self, chunk: list[spool.SpoolEntry]) -> Parsed:
         if len(chunk) <= SMALL_DRAIN:
             return self._parse_chunk(chunk, spool.read_all(chunk))
         return self._parse_chunk(chunk, await self._read_soon(chunk))
 
-    def _parse_chunk(self, chunk: list[spool.SpoolEntry], payloads: list[Any]) -> _Parsed:
-        """(events, the entries they came from with their keys, entries committed before a
-        crash)."""
-        events: list[Event] = []
-        done: list[tuple[str, spool.SpoolEntry]] = []  # (its key, the entry)
-        gone: list[spool.SpoolEntry] = []
-        committed = self._last_batch or frozenset()
-        for entry, raw in zip(chunk, payloads, strict=True):
-            key = spool_key(entry)
-            if key in committed or key in self._before_start:
-                # Committed before a crash that came before its files were deleted: the
-                # database has it already; applying it again would duplicate it.
-                gone.append(entry)
-                continue
-            parsed = self._parse_entry(entry, raw)
-            if parsed is not None:
-                events.extend(parsed)
-                done.append((key, entry))
-        return events, done, gone
+    def _parse_chunk(self, chunk: list[spool.SpoolEntry], payloads: list[Any]) -> Parsed:
+        skip = (self._last_batch or frozenset()) | self._before_start
+        return parse_chunk(chunk, payloads, skip, self._reject_entry)
 
     def _delete_soon(self, entries: list[spool.SpoolEntry], names: frozenset[str]) -> None:
         if len(entries) <= SMALL_DRAIN:
@@ -328,25 +316,6 @@ class Ingestor:
     async def _deleted(self) -> None:
         while self._deletions:
             await self._deletions.pop(0)
-
-    def _parse_entry(self, entry: spool.SpoolEntry, raw: Any) -> Sequence[Event] | None:
-        parser = agents.hook_parser(entry.agent)
-        if parser is None:
-            self._reject_entry(entry, f"no connector for agent {entry.agent!r}")
-            return None
-        if isinstance(raw, FileNotFoundError):
-            return None
-        if isinstance(raw, (OSError, ValueError)):
-            self._reject_entry(entry, f"unreadable: {raw}")
-            return None
-        try:
-            origin = Origin(entry.agent, entry.at, entry.pid, entry.name)
-            return parser(raw, origin)
-        except ParseError as exc:
-            self._reject_entry(entry, str(exc))
-        except (OSError, ValueError) as exc:
-            self._reject_entry(entry, f"unreadable: {exc}")
-        return None
 
     def _reject_entry(self, entry: spool.SpoolEntry, reason: str) -> None:
         self._reject(entry.path, reason)
@@ -401,7 +370,7 @@ class Ingestor:
 
     def _stage_undoable(
         self, events: Sequence[Event], now: float, flush_usage: bool = False
-    ) -> tuple[list[Write], list[Message], list[UsageRow | ReportedRow], _Undo]:
+    ) -> tuple[list[Write], list[Message], list[UsageRow | ReportedRow], StagedUndo]:
         """`_stage`, noting what it changes in memory so a failed commit can take it back."""
         self.hub.begin()
         try:
@@ -409,9 +378,9 @@ class Ingestor:
         except Exception:
             self.hub.undo(self.hub.end([]))
             raise
-        return writes, messages, rows, _Undo(self.hub.end(messages), rows)
+        return writes, messages, rows, StagedUndo(self.hub.end(messages), rows)
 
-    def _undo(self, undo: _Undo) -> None:
+    def _undo(self, undo: StagedUndo) -> None:
         self.hub.undo(undo.hub)
         self.usage.forget(undo.usage_rows)
 
@@ -501,25 +470,3 @@ class Ingestor:
             if events:
                 await self.apply(events)
             tick()
-
-
-@dataclass(frozen=True, slots=True)
-class _InFlight:
-    """A chunk of the spool submitted to the writer: what to do once it is committed."""
-
-    commit: Future[None]
-    messages: list[Message]
-    names: frozenset[str]  # its own spool files
-    committed: frozenset[str]  # the names its batch record holds
-    entries: list[spool.SpoolEntry]  # to delete: its own, and any committed before a crash
-    undo: _Undo  # what staging it changed in memory, taken back if the commit fails
-
-
-@dataclass(frozen=True, slots=True)
-class _Undo:
-    hub: Undo
-    usage_rows: list[UsageRow | ReportedRow]
-
-
-# A chunk read from the spool: (events, the entries they came from, entries committed before).
-_Parsed: TypeAlias = tuple[list[Event], list[tuple[str, spool.SpoolEntry]], list[spool.SpoolEntry]]
