@@ -1,14 +1,14 @@
 """The hub: session book + per-session replay rings + subscriber fan-out. Runs on the loop.
 
 Everything here is synchronous and runs on the event loop thread, so "register a subscriber and
-take its snapshot" is one step with nothing in between. Each subscriber has one bounded queue;
-a client too slow to keep up is dropped (its queue gets a `None`), never allowed to grow memory
+take its snapshot" is one step with nothing in between. Each subscriber has one bounded outbox
+(runtime/outbox.py): a client that is behind gets each session's latest state rather than every
+step, one that stops reading is dropped (its outbox gets a `None`), never allowed to grow memory
 or hold up the others.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
@@ -21,11 +21,12 @@ from observer.core.book import Journal, SessionBook
 from observer.core.events import Event, Kind
 from observer.core.state import INACTIVE_IN_HISTORY, Effect, SessionState
 from observer.core.timeline import Item
+from observer.runtime.outbox import LIMIT, Outbox
 from observer.store import Write
 
 log = logging.getLogger(__name__)
 
-SUBSCRIBER_QUEUE = 1000
+SUBSCRIBER_QUEUE = LIMIT
 Message = dict[str, Any]
 USAGE_WIRE = "usage"  # the `event.wire` of a session_delta that carries only `usage`
 # A session created or ended by an event older than this is history being read, not news: the
@@ -37,9 +38,7 @@ LOG_BURST = 20
 
 @dataclass(eq=False)
 class Subscriber:
-    queue: asyncio.Queue[Message | None] = field(
-        default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE)
-    )
+    queue: Outbox = field(default_factory=Outbox)  # what waits to be sent (runtime/outbox.py)
     all_sessions: bool = False
     sessions: set[str] = field(default_factory=set)
     timelines: set[str] = field(default_factory=set)  # sessions whose live items it wants
@@ -158,15 +157,14 @@ class Hub:
     def _offer(self, sub: Subscriber, message: Message) -> None:
         if sub.dropped:
             return
-        try:
-            sub.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            log.warning("dropping a subscriber that fell %d messages behind", SUBSCRIBER_QUEUE)
+        if not sub.queue.offer(message):
+            log.warning(
+                "dropping a subscriber that stopped reading (%d messages waiting)",
+                sub.queue.qsize(),
+            )
             sub.dropped = True
             self._subscribers.discard(sub)
-            while not sub.queue.empty():
-                sub.queue.get_nowait()
-            sub.queue.put_nowait(None)
+            sub.queue.close()
 
     # -- subscriptions -----------------------------------------------------------------------
     def add_subscriber(self) -> Subscriber:
@@ -180,18 +178,27 @@ class Hub:
     async def follow_all(self) -> AsyncIterator[Message]:
         """Every session message, for the server's own followers (notifications, held
         approvals). One that falls behind is dropped like any client, and follows on from now."""
-        sub = self.add_subscriber()
-        sub.all_sessions = True
+        sub = self._follower()
         try:
             while True:
                 message = await sub.queue.get()
                 if message is None:
-                    sub = self.add_subscriber()
-                    sub.all_sessions = True
+                    sub = self._follower()
+                    continue
+                if message["type"] == "missed":  # it fell behind: what it missed is gone
+                    log.warning("a follower missed %s's messages", message["session_id"])
                     continue
                 yield message
         finally:
             self.remove_subscriber(sub)
+
+    def _follower(self) -> Subscriber:
+        """A subscriber of the server's own: every delta, never merged (a status passed through
+        must still be seen)."""
+        sub = self.add_subscriber()
+        sub.all_sessions = True
+        sub.queue.every_delta = True
+        return sub
 
     def subscribe_list(self, sub: Subscriber, now: float | None = None) -> Message:
         sub.all_sessions = True

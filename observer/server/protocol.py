@@ -212,7 +212,12 @@ _SESSION_MESSAGE = {
     "event": EVENT,
 }
 SESSION_CREATED = _message("session_created", {**_SESSION_MESSAGE, "session": SESSION})
-SESSION_DELTA = _message("session_delta", {**_SESSION_MESSAGE, "changes": CHANGES})
+# `coalesced`: a delta that stands for this many successive ones (a client that was behind).
+SESSION_DELTA = _message(
+    "session_delta",
+    {**_SESSION_MESSAGE, "changes": CHANGES},
+    {"coalesced": {"type": "integer", "minimum": 2}},
+)
 SESSION_ENDED = _message("session_ended", {**_SESSION_MESSAGE, "session": SESSION})
 ACTION_FIELDS = {"action": {"type": "string"}, "ref": {}}
 
@@ -242,6 +247,14 @@ SERVER_MESSAGES: dict[str, Schema] = {
         },
     ),
     "session_snapshot": _message("session_snapshot", {"session": SESSION}),
+    "missed": _message(
+        "missed",
+        {
+            "session_id": SESSION_ID,
+            "from_revision": {"type": "integer", "minimum": 1},
+            "to_revision": {"type": "integer", "minimum": 1},
+        },
+    ),
     "unsubscribed": _message("unsubscribed", {"session_id": {}}),
     "timeline_page": _message(
         "timeline_page",
@@ -291,11 +304,17 @@ SERVER_MESSAGES: dict[str, Schema] = {
 
 _ACTION_TARGET = {"session_id": SESSION_ID}
 CLIENT_MESSAGES: dict[str, Schema] = {
-    "subscribe_list": _message("subscribe_list", {}, {"ref": {}}),
+    "subscribe_list": _message(
+        "subscribe_list", {}, {"every_delta": {"type": "boolean"}, "ref": {}}
+    ),
     "subscribe_session": _message(
         "subscribe_session",
         {"session_id": SESSION_ID},
-        {"since_revision": {"type": "integer"}, "timeline": {"type": "boolean"}},
+        {
+            "since_revision": {"type": "integer"},
+            "timeline": {"type": "boolean"},
+            "every_delta": {"type": "boolean"},
+        },
     ),
     "get_timeline": _message(
         "get_timeline",

@@ -60,7 +60,7 @@ REVOKED = 4403  # the close code of a revoked device's socket (the page then ask
 # -- the client's messages, typed ------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SubscribeList:
-    pass
+    every_delta: bool = False  # a recorder: every delta, or told which it missed
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +68,7 @@ class SubscribeSession:
     session_id: str
     since: int | None
     timeline: bool = False  # also the newest page of items, then live items
+    every_delta: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +147,11 @@ def parse(raw: str | bytes | None) -> ClientMessage:
     kind: str = message["type"]
     if kind in SESSION_ACTIONS:
         return Action(kind, message)
+    every_delta = message.get("every_delta", False)
+    if kind in ("subscribe_list", "subscribe_session") and not isinstance(every_delta, bool):
+        return Invalid(error("bad_request", "every_delta must be true or false"))
     if kind == "subscribe_list":
-        return SubscribeList()
+        return SubscribeList(every_delta)
     if kind == "subscribe_session":
         session_id = message.get("session_id")
         since = message.get("since_revision")
@@ -158,7 +162,7 @@ def parse(raw: str | bytes | None) -> ClientMessage:
         timeline = message.get("timeline", False)
         if not isinstance(timeline, bool):
             return Invalid(error("bad_request", "timeline must be true or false"))
-        return SubscribeSession(session_id, since, timeline)
+        return SubscribeSession(session_id, since, timeline, every_delta)
     if kind in ("get_timeline", "get_history", "search"):
         ref = message.get("ref")
         try:
@@ -180,9 +184,11 @@ def parse(raw: str | bytes | None) -> ClientMessage:
 def answer(hub: Hub, store: Store, sub: Subscriber, message: ClientMessage) -> Message:
     """The reply to a message that is not an action nor a search."""
     match message:
-        case SubscribeList():
+        case SubscribeList(every_delta):
+            sub.queue.every_delta |= every_delta
             return hub.subscribe_list(sub)
-        case SubscribeSession(session_id, since, timeline):
+        case SubscribeSession(session_id, since, timeline, every_delta):
+            sub.queue.every_delta |= every_delta
             reply = hub.subscribe_session(sub, session_id, since)
             if timeline and reply["type"] != "error":
                 # Registered and read in one step: the page goes into the subscriber's queue,

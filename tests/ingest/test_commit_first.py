@@ -72,6 +72,7 @@ async def test_a_refused_commit_changes_nothing_then_the_retry_brings_it_all(
 ) -> None:
     ingestor, hub, store = server
     subscriber = hub.add_subscriber()
+    subscriber.queue.every_delta = True  # a recorder: each message, none merged
     hub.subscribe_list(subscriber)
     _spool_session(settings, "s-full", events=600)  # several chunks: the pipeline's path
     disk = DiskFull(monkeypatch, times=1)

@@ -10,6 +10,7 @@ import pytest
 from observer.core.events import Event, Kind
 from observer.core.state import INACTIVE_IN_HISTORY
 from observer.runtime.hub import LIVE_SECONDS, SUBSCRIBER_QUEUE, Hub
+from observer.runtime.outbox import BEHIND, STALL_SECONDS, Outbox
 
 
 def _prompt(session_id: str, at: float, text: str = "go") -> Event:
@@ -26,9 +27,11 @@ def _apply(hub: Hub, event: Event) -> dict[str, object]:
     return message
 
 
-def test_a_subscriber_that_falls_behind_is_dropped_not_buffered() -> None:
+def test_a_subscriber_behind_gets_the_latest_state_one_that_stops_reading_is_dropped() -> None:
     hub = Hub()
+    now = [0.0]
     slow = hub.add_subscriber()
+    slow.queue = Outbox(clock=lambda: now[0])
     hub.subscribe_list(slow)
     fast = hub.add_subscriber()
     hub.subscribe_list(fast)
@@ -36,6 +39,17 @@ def test_a_subscriber_that_falls_behind_is_dropped_not_buffered() -> None:
         _apply(hub, _prompt("s", float(i), f"prompt {i}"))
         while not fast.queue.empty():
             fast.queue.get_nowait()  # the fast client keeps up
+    # Behind, not stopped: its last waiting delta holds the session's latest state.
+    assert not slow.dropped and slow.queue.qsize() == BEHIND
+    waiting = [slow.queue.get_nowait() for _ in range(BEHIND)]
+    assert waiting[-1] is not None and waiting[-1]["revision"] == SUBSCRIBER_QUEUE + 5
+    assert waiting[-1]["changes"]["last_message"] == f"prompt {SUBSCRIBER_QUEUE + 4}"
+    # Then it stops reading: once BEHIND wait and nothing was taken for STALL_SECONDS, dropped.
+    for i in range(BEHIND):
+        _apply(hub, _prompt("s", 2000.0 + i, f"later {i}"))
+    now[0] += STALL_SECONDS + 1
+    assert not slow.dropped  # no message came since: nothing tells
+    _apply(hub, _prompt("s", 3000.0, "one more"))
     assert slow.dropped
     assert slow.queue.qsize() == 1 and slow.queue.get_nowait() is None  # "close and resubscribe"
     assert not fast.dropped

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from observer.runtime.hub import Hub
 from observer.server import ws
 from observer.server.ws import (
     Action,
@@ -17,6 +18,7 @@ from observer.server.ws import (
     UnsubscribeSession,
     parse,
 )
+from observer.store import Store
 
 
 def test_a_frame_is_decoded_once_whatever_it_asks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,6 +49,11 @@ def test_a_frame_is_decoded_once_whatever_it_asks(monkeypatch: pytest.MonkeyPatc
             {"type": "subscribe_session", "session_id": "s", "since_revision": 4},
             SubscribeSession("s", 4),
         ),
+        ({"type": "subscribe_list", "every_delta": True}, SubscribeList(every_delta=True)),
+        (
+            {"type": "subscribe_session", "session_id": "s", "every_delta": True},
+            SubscribeSession("s", None, every_delta=True),
+        ),
         ({"type": "unsubscribe_session", "session_id": 5}, UnsubscribeSession(5)),
         ({"type": "ping"}, Ping()),
         (
@@ -71,6 +78,7 @@ def test_each_kind_becomes_its_own_message(frame: dict[str, Any], parsed: object
         ('{"type": ["ping"]}', "bad_request"),
         ('{"type": "subscribe_session"}', "bad_request"),
         ('{"type": "subscribe_session", "session_id": "s", "since_revision": true}', "bad_request"),
+        ('{"type": "subscribe_list", "every_delta": 1}', "bad_request"),
         ('{"type": "hello"}', "unknown_type"),
         ("[" * 5_000, "bad_json"),  # nested deeper than the recursion limit
     ],
@@ -79,3 +87,14 @@ def test_what_is_no_message_carries_its_error(frame: str | bytes | None, code: s
     parsed = parse(frame)
     assert isinstance(parsed, Invalid)
     assert parsed.reply["type"] == "error" and parsed.reply["code"] == code
+
+
+def test_every_delta_makes_the_connection_a_recorder() -> None:
+    hub = Hub()
+    sub = hub.add_subscriber()
+    ws.answer(hub, cast(Store, None), sub, SubscribeList())
+    assert not sub.queue.every_delta
+    ws.answer(hub, cast(Store, None), sub, SubscribeList(every_delta=True))
+    assert sub.queue.every_delta
+    ws.answer(hub, cast(Store, None), sub, SubscribeList())  # it holds for the connection
+    assert sub.queue.every_delta
