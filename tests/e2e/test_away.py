@@ -8,7 +8,6 @@ same, except that with observer killed the tool runs (pi has no prompt of its ow
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,35 +15,15 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.claude_cli import finish, session_of, start_claude
+from tests.e2e.codex_cli import AppServerClient, turn_input
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, wait_until
-from tests.e2e.test_codex import AppServerClient, turn_input
-from tests.e2e.test_pi import seen_until_ended
+from tests.e2e.pi_cli import seen_until_ended
+from tests.e2e.watch import kill_observer
 from tests.support.timeline import collapse
 
 pytestmark = pytest.mark.e2e
-STREAM = ["--output-format", "stream-json", "--verbose"]
-
-
-def start_claude(claude: Path, lab: Lab, cwd: Path, prompt: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(claude), "-p", prompt, *STREAM],
-        cwd=cwd,
-        env=lab.env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-
-
-def session_of(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    for line in process.stdout:
-        message = json.loads(line)
-        if message.get("type") == "system" and message.get("subtype") == "init":
-            return str(message["session_id"])
-    raise AssertionError("claude printed no init message")
 
 
 def approve(lab: Lab, session_id: str, decision: str) -> dict[str, Any]:
@@ -64,22 +43,6 @@ def approve(lab: Lab, session_id: str, decision: str) -> dict[str, Any]:
                 return reply
             time.sleep(0.1)
     return reply
-
-
-def finish(process: subprocess.Popen[str]) -> int:
-    assert process.stdout is not None
-    process.stdout.read()
-    process.stdout.close()
-    return process.wait(timeout=120)
-
-
-def kill_observer(lab: Lab) -> None:
-    """SIGKILL observer (while the agent's hook or pi's extension waits on it)."""
-    lab.recorder.stop()
-    time.sleep(0.5)  # the recorder's socket closes before the server goes
-    observer = lab.processes[-1]
-    observer.send_signal(signal.SIGKILL)
-    observer.wait(timeout=10)
 
 
 def check_answered(lab: Lab, session: str, decision: str, agent: str) -> None:

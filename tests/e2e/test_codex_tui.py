@@ -25,6 +25,7 @@ import pytest
 from tests.e2e.conftest import report
 from tests.e2e.harness import Lab, open_lab, wait_until
 from tests.e2e.terminal import Terminal
+from tests.e2e.watch import capabilities
 from tests.support.timeline import collapse
 
 pytestmark = pytest.mark.e2e
@@ -175,7 +176,6 @@ def test_a_client_sends_the_tui_a_message_then_stops_its_turn(
     """Through Codex's daemon, while observer follows the thread: a message starts a turn the
     TUI shows, and a stop interrupts it (as Esc would)."""
     from tests.e2e.direct import act
-    from tests.e2e.test_reply_stop import capabilities
 
     cwd = tui_lab.workdir("tui-reply-stop")
     tui = Tui(codex_bin, tui_lab, cwd)

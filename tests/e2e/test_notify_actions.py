@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.claude_cli import finish, session_of, start_claude
 from tests.e2e.direct import direct_lab, launch, wait_status
 from tests.e2e.harness import Lab, wait_until
-from tests.e2e.test_away import finish, session_of, start_claude
 from tests.support.ntfy import NtfyAction, Received, ntfy_actions, press, stand_in_ntfy
 
 pytestmark = pytest.mark.e2e

@@ -12,17 +12,17 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.e2e.claude_cli import STREAM, session_of
 from tests.e2e.direct import act
 from tests.e2e.harness import Lab, open_lab, wait_until
-from tests.e2e.test_away import kill_observer, session_of
+from tests.e2e.pi_cli import PiRpc, install_extension
+from tests.e2e.watch import capabilities, kill_observer, llm_prompts
 
 pytestmark = pytest.mark.e2e
 REPLY_WAIT = 6  # away_reply_timeout in these labs: long enough to answer, short to wait out
-STREAM = ["--output-format", "stream-json", "--verbose"]
 
 
 @pytest.fixture
@@ -45,28 +45,6 @@ def start(claude: Path, lab: Lab, name: str, prompt: str, *extra: str) -> subpro
         stderr=subprocess.DEVNULL,
         text=True,
     )
-
-
-def capabilities(lab: Lab, session_id: str) -> list[str]:
-    """The session's capabilities as the newest message that carried them said."""
-    with lab.recorder.lock:
-        for message in reversed(lab.recorder.messages):
-            if message.get("session_id") != session_id:
-                continue
-            fields = message.get("changes") or message.get("session") or {}
-            if "capabilities" in fields:
-                found: list[str] = fields["capabilities"]
-                return found
-    return []
-
-
-def llm_prompts(lab: Lab) -> list[str]:
-    """Every user text the fake LLM was sent, in order."""
-    texts = []
-    for line in (lab.root / "llm.jsonl").read_text().splitlines():
-        entry: dict[str, Any] = json.loads(line)
-        texts.append(str(entry.get("user") or ""))
-    return texts
 
 
 def finished(process: subprocess.Popen[str], timeout: float) -> float:
@@ -136,8 +114,6 @@ def test_a_stop_ends_the_turn_at_the_next_tool_boundary(claude_bin: Path, lab: L
 
 # -- pi, through observer's extension in the user's own pi ---------------------------------------
 def start_pi(pi: Path, lab: Lab, name: str, prompt: str) -> subprocess.Popen[str]:
-    from tests.e2e.test_pi import install_extension
-
     install_extension(lab)
     return subprocess.Popen(
         [str(pi), "-p", prompt],
@@ -194,8 +170,6 @@ def test_pi_with_a_ui_takes_a_message_once_its_run_ended(pi_bin: Path, lab: Lab)
     """The user's own pi with a UI: its RPC mode, whose UI bridge makes `ctx.hasUI` true as
     the TUI does (the same path in observer's extension: the wait never blocks pi, and the
     message starts a run as if typed). The TUI itself: test_reply_stop_tui.py."""
-    from tests.e2e.test_pi import PiRpc
-
     lab.observer("away", "on")
     pi = PiRpc(pi_bin, lab, lab.workdir("pi-reply"))
     try:

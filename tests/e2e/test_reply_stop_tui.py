@@ -19,9 +19,9 @@ import pytest
 
 from tests.e2e.direct import act
 from tests.e2e.harness import Lab, open_lab, wait_until
+from tests.e2e.pi_cli import install_extension
 from tests.e2e.terminal import Terminal
-from tests.e2e.test_away import kill_observer
-from tests.e2e.test_reply_stop import capabilities, llm_prompts
+from tests.e2e.watch import capabilities, kill_observer, llm_prompts
 
 pytestmark = pytest.mark.e2e
 REPLY_WAIT = 6  # away_reply_timeout in these labs: long enough to answer, short to wait out
@@ -144,8 +144,6 @@ class PiTui(Terminal):
     """`pi` in a pseudo-terminal with observer's extension installed, up to its editor."""
 
     def __init__(self, pi: Path, lab: Lab, cwd: Path) -> None:
-        from tests.e2e.test_pi import install_extension
-
         install_extension(lab)
         env = {**lab.env(), "TERM": "xterm-256color"}
         env.pop("NO_COLOR", None)
