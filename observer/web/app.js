@@ -283,7 +283,8 @@ function newRow(session, prefix) {
   row.innerHTML =
     '<div class="row1"><span class="status"></span><a class="project"></a>' +
     '<span class="agent"></span><span class="age"></span></div>' +
-    '<p class="waits"></p><p class="detail"></p><div class="request" hidden></div>' +
+    '<p class="waits"></p><p class="detail"></p><p class="usage" hidden></p>' +
+    '<div class="request" hidden></div>' +
     '<div class="actions"></div>';
   // A tap on the row opens the session, unless it is on something of its own.
   row.addEventListener("click", (event) => {
@@ -311,6 +312,9 @@ function fill(row, s) {
     .join(" · ");
   part("detail").textContent = detail;
   part("detail").hidden = !detail;
+  const usage = usageLine(s.usage);
+  part("usage").textContent = usage;
+  part("usage").hidden = !usage;
   fillRequest(part("request"), s);
   const actions = part("actions");
   const key = [s.status, s.pending && s.pending.request_id, (s.capabilities || []).join(),
@@ -374,6 +378,51 @@ function strong(text) {
   el.className = "tool";
   el.textContent = text;
   return el;
+}
+
+// A session's cost, context in use and the plan's limits, as `observer status` says them
+// (observer/core/usage.py: `compact`, `money`, `limit_label`): "$1.23 · ctx 42% · 5h 23% · 7d 41%".
+function usageLine(u) {
+  if (!u) return "";
+  const parts = [];
+  if (u.records) {
+    parts.push(u.cost_usd == null ? "$?" : money(u.cost_usd) + (u.cost_complete === false ? "+?" : ""));
+  }
+  const context = u.context || {};
+  if (typeof context.percent === "number") parts.push("ctx " + percent(context.percent));
+  else if (context.used > 0) parts.push("ctx " + human(context.used));
+  for (const limit of u.rate_limits || []) {
+    parts.push(limitLabel(limit) + " " + percent(limit.used_percent));
+  }
+  return parts.join(" · ");
+}
+
+// Rounded half to even, as Python's "{:.0f}" (observer status): 42.5 is 42%, 43.5 is 44%.
+function percent(value) {
+  const rounded = Math.round(value);
+  return (Math.abs(value % 1) === 0.5 && rounded % 2 !== 0 ? rounded - 1 : rounded) + "%";
+}
+
+function money(cost) {
+  if (cost === 0) return "$0.00";
+  if (Math.abs(cost) >= 0.01) {
+    return "$" + cost.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
+  return "$" + cost.toPrecision(2).replace(/0+$/, "").replace(/\.$/, "");
+}
+
+function human(count) {
+  if (count < 1000) return String(count);
+  if (count < 1000000) return (count / 1000).toFixed(1) + "k";
+  return (count / 1000000).toFixed(1) + "M";
+}
+
+function limitLabel(limit) {
+  const minutes = limit.window_minutes;
+  if (!minutes || minutes <= 0) return limit.name;
+  if (minutes % 1440 === 0) return minutes / 1440 + "d";
+  if (minutes % 60 === 0) return minutes / 60 + "h";
+  return minutes + "m";
 }
 
 function basename(path) {
