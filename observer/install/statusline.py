@@ -46,11 +46,13 @@ def chained(command: object) -> str | None:
 
 
 def program() -> list[str]:
-    """How a status line starts observer: the `observer` this runs as (absolute), else the one
-    on PATH, else this Python with `-m observer`."""
+    """How a status line starts observer: as this runs (the `observer` script, absolute, or
+    this Python with `-m observer`), else the `observer` on PATH, else `python -m observer`."""
     running = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if running is not None and running.name == "observer" and running.is_file():
         return [str(running.absolute())]
+    if running is not None and running.name == "__main__.py" and running.parent.name == "observer":
+        return [sys.executable, "-m", "observer"]  # run as `python -m observer`: the same again
     found = shutil.which("observer")
     if found:
         return [found]

@@ -152,3 +152,16 @@ def test_the_installed_command_runs_theirs_beside_ours(settings_path: Path) -> N
 )
 def test_marker(command: str, is_ours: bool) -> None:
     assert statusline.is_ours(command) is is_ours
+
+
+def test_it_runs_observer_as_this_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import sys
+
+    script = tmp_path / "bin" / "observer"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    monkeypatch.setattr(sys, "argv", [str(script), "install-hooks"])
+    assert statusline.program() == [str(script)]
+    main = Path(statusline.__file__).parent.parent / "__main__.py"
+    monkeypatch.setattr(sys, "argv", [str(main), "install-hooks"])
+    assert statusline.program() == [sys.executable, "-m", "observer"]
