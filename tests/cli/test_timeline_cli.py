@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from typer.testing import CliRunner
 
-from observer.cli.common import app
+from observer.cli import app
 from observer.clients import timeline_view
 from observer.clients.timeline_view import render_item, render_results
 
@@ -112,3 +112,23 @@ def test_search_sends_its_filters(server: list[str]) -> None:
     assert query["project"] == ["web"] and float(query["since"][0]) > 1.7e9
     bad = CliRunner().invoke(app, ["search", "x", "--since", "soon"])
     assert bad.exit_code == 1 and "expected a date" in bad.output
+
+
+def test_a_codex_patch_reads_as_the_files_it_changes() -> None:
+    """Codex's apply_patch takes the patch itself as its input: not its JSON-escaped text."""
+    from tests.support.paths import FIXTURES
+
+    lines = (FIXTURES / "codex" / "exec_patch" / "timeline_items.jsonl").read_text().splitlines()
+    (call,) = [
+        i
+        for i in map(json.loads, lines)
+        if i["kind"] == "tool_call" and i.get("tool") == "apply_patch"
+    ]
+    assert render_item(call)[0].endswith("tool_call      apply_patch add hello.txt")
+    several = {
+        **call,
+        "input": "*** Begin Patch\n*** Update File: a.py\n@@\n-x\n+y\n"
+        "*** Delete File: b.py\n*** End Patch\n",
+    }
+    assert render_item(several)[0].endswith("apply_patch update a.py, delete b.py")
+    assert render_item({**call, "input": "plain text\nmore"})[0].endswith("apply_patch plain text")
