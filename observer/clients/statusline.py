@@ -285,12 +285,30 @@ def _spool(
     said = [list(limit) for limit in limits]
     if told.get(session) == said:
         return
-    from observer.ingest.spool import write_event  # the hook's own contract, only on a change
-
-    write_event(spool, "claude", "Status", 0, raw.encode("utf-8", "replace"))  # 0: no pid
+    _write_event(spool, raw.encode("utf-8", "replace"))
     told.pop(session, None)
     told[session] = said
     _keep(cache, {"spooled": dict(list(told.items())[-SPOOLED_KEPT:])})
+
+
+def _write_event(spool: Path, payload: bytes) -> None:
+    """The hook's contract (hooks/observer-hook, observer/ingest/spool.py's `write_event`):
+    the payload to a hidden `.ev.claude.Status.0.<nonce>.json` (0: no agent pid), then the
+    empty marker that commits it. Written here: importing the spool module costs a redraw
+    about 30 ms, as much as the whole line."""
+    name = f"ev.claude.Status.0.sl{os.getpid()}x{time.monotonic_ns()}"
+    path = spool / f".{name}.json"
+    data = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        left = memoryview(payload)
+        while left:
+            left = left[os.write(data, left) :]
+    except OSError:
+        path.unlink(missing_ok=True)  # incomplete: never committed
+        raise
+    finally:
+        os.close(data)
+    os.close(os.open(spool / f"{name}.ready", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _keep(cache: Path, update: dict[str, Any]) -> None:

@@ -478,6 +478,7 @@ def bench_statusline(home: Path, data: Path, runs: int) -> dict[str, Any]:
     chained: list[float] = []
     shell: list[float] = []
     cache = data / "statusline.json"
+    (data / "spool").mkdir(mode=0o700, exist_ok=True)  # as set up: limits go to the server
     chain = [str(OBSERVER), "statusline", "--chain", "echo mine"]  # install-hooks --statusline
     run_timed([str(OBSERVER), "statusline"], env, payload)  # the first: makes the cache
     for _ in range(runs):  # interleaved, so a busy moment hits them all alike
@@ -513,7 +514,8 @@ def statusline_section(result: dict[str, Any], argv: Sequence[str]) -> str:
         "548 MB history above, against a bare `.venv/bin/python -c pass`; "
         f"{len(result['bare'])} runs of each, interleaved, whole processes. A redraw with no new "
         "call since the last reads today's cost from its cache; after a new call it prices "
-        "today's calls again.",
+        "today's calls again (here the whole cache is deleted, so that redraw also records the "
+        "plan's limits and spools them to the server, as when they changed).",
         "",
         "| | median | ratio to python -c pass |",
         "|---|---:|---:|",
