@@ -94,13 +94,16 @@ class Hub:
             return None, None
         if result.effect is not Effect.UPDATED and now - event.at < LIVE_SECONDS:
             _log_session(result.effect, state, event)
-        public = state.public()
-        changes = {k: public[k] for k in result.changed}
+        # A delta needs only its changed fields: the whole public view (every field, the
+        # capabilities worked out) was a sixth of applying an event.
+        public = state.public() if result.effect is not Effect.UPDATED else None
+        changes = _changes(state, result.changed, public)
         if _may_change_capabilities(result.changed) and before is not None:
             # Derived, not a field of the state: a delta carries them when they change (an
             # observed session's request held by observer, or let go).
-            if before.offered() != public["capabilities"]:
-                changes["capabilities"] = public["capabilities"]
+            offered = public["capabilities"] if public is not None else state.offered()
+            if before.offered() != offered:
+                changes["capabilities"] = offered
         message = _message(result.effect, state, event, public, changes)
         if result.effect is Effect.ENDED and _ends_history(event):
             # A session read whole from a file quiet for a while (the watchers' start-up read)
@@ -253,6 +256,22 @@ def _log_session(effect: Effect, state: SessionState, event: Event) -> None:
             state.ended_reason or event.wire,
             extra={"burst": LOG_BURST},
         )
+
+
+def _changes(
+    state: SessionState, changed: tuple[str, ...], public: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The changed fields as `public()` shows them, read straight off the state when they are
+    plain attributes (most are)."""
+    if public is None and _COMPUTED.isdisjoint(changed):
+        return {
+            key: state.status.value if key == "status" else getattr(state, key) for key in changed
+        }
+    whole = public if public is not None else state.public()
+    return {key: whole[key] for key in changed}
+
+
+_COMPUTED = frozenset({"id", "pending", "capabilities"})  # not one attribute in `public()`
 
 
 def _may_change_capabilities(changed: tuple[str, ...]) -> bool:

@@ -7,10 +7,12 @@ import logging
 
 import pytest
 
-from observer.core.events import Event, Kind
+from observer import agents
+from observer.core.events import Event, Kind, Origin
 from observer.core.state import INACTIVE_IN_HISTORY
 from observer.runtime.hub import LIVE_SECONDS, SUBSCRIBER_QUEUE, Hub
 from observer.runtime.outbox import BEHIND, STALL_SECONDS, Outbox
+from tests.support.paths import FIXTURES
 
 
 def _prompt(session_id: str, at: float, text: str = "go") -> Event:
@@ -138,3 +140,27 @@ def test_live_sessions_seen_and_ended_are_logged_history_is_not(
         "session new seen: claude in /w",
         "session new ended: claude (process_gone)",
     ]
+
+
+@pytest.mark.parametrize(
+    "scenario", ["b_bash", "c_perm_stdio_allow", "h_multiturn", "j_question", "f_interrupt"]
+)
+def test_a_deltas_changes_are_what_the_session_shows(scenario: str) -> None:
+    """Read straight off the state, a delta's fields equal the same fields of `public()`."""
+    parser = agents.hook_parser("claude")
+    assert parser is not None
+    hub = Hub()
+    deltas = 0
+    lines = (FIXTURES / "claude" / scenario / "hooks.jsonl").read_text().splitlines()
+    for n, line in enumerate(lines):
+        origin = Origin("claude", 1000.0 + n, 4242, f"ev.{n}")
+        for event in parser(line.encode(), origin):
+            _, message = hub.apply(event, event.at)
+            if message is None or message["type"] != "session_delta":
+                continue
+            deltas += 1
+            state = hub.book.get(message["session_id"])
+            assert state is not None
+            public = state.public()
+            assert message["changes"] == {k: public[k] for k in message["changes"]}
+    assert deltas > 3
