@@ -12,6 +12,7 @@ subagent carry `agent_id`. Interrupts fire no hook at all: only the live registr
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from connectors.claude import AGENT
@@ -108,26 +109,31 @@ def status_usage(data: dict[str, Any]) -> UsageReport | None:
     limits = []
     raw = data.get("rate_limits")
     for name, window in raw.items() if isinstance(raw, dict) else ():
-        used = window.get("used_percentage") if isinstance(window, dict) else None
-        if isinstance(used, bool) or not isinstance(used, int | float):
+        used = _finite(window.get("used_percentage")) if isinstance(window, dict) else None
+        if used is None:
             continue
-        resets = window.get("resets_at")
-        resets_ok = isinstance(resets, int | float) and not isinstance(resets, bool)
-        limits.append(
-            RateLimit(
-                str(name),
-                float(used),
-                STATUS_WINDOWS.get(str(name)),
-                float(resets) if resets_ok else None,
-            )
-        )
+        resets = _finite(window.get("resets_at"))
+        limits.append(RateLimit(str(name), used, STATUS_WINDOWS.get(str(name)), resets))
     limits.sort(key=lambda limit: (limit.window_minutes or 10**9, limit.name))
     context = data.get("context_window")
     size = context.get("context_window_size") if isinstance(context, dict) else None
-    window = size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+    window = (
+        size if isinstance(size, int) and not isinstance(size, bool) and 0 < size < 2**53 else None
+    )
     if not limits and window is None:
         return None
     return UsageReport(context_window=window, rate_limits=tuple(limits))
+
+
+def _finite(value: object) -> float | None:
+    """A number JSON can spell again (json.loads reads Infinity and NaN too)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer past a float's range
+        return None
+    return number if math.isfinite(number) else None
 
 
 def tool_key(tool: str | None, tool_input: object) -> str:

@@ -69,6 +69,14 @@ def test_a_status_payload_is_the_sessions_limits_and_window() -> None:
     assert event.usage.context_window == 200_000 and event.usage.tokens is None
     bare = {**STATUS, "rate_limits": None, "context_window": None}
     assert parse_hook_payload(json.dumps(bare).encode(), Origin("claude", 5.0))[0].usage is None
+    odd = b'{"hook_event_name": "Status", "session_id": "s", "rate_limits": {"five_hour": {'
+    odd += b'"used_percentage": Infinity}, "seven_day": {"used_percentage": 1e999999},'
+    odd += b' "x": {"used_percentage": 1, "resets_at": NaN}}, "context_window": {'
+    odd += b'"context_window_size": 1' + b"0" * 400 + b"}}"
+    (event,) = parse_hook_payload(odd, Origin("claude", 5.0))
+    assert event.usage is not None  # what JSON cannot spell again is left out
+    assert event.usage.rate_limits == (RateLimit("x", 1.0, None, None),)
+    assert event.usage.context_window is None
 
 
 def test_the_status_line_spools_a_sessions_limits_when_they_change(settings: Settings) -> None:
