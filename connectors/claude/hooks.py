@@ -89,7 +89,9 @@ def parse_hook_payload(raw: bytes, origin: Origin) -> list[Event]:
             wire=name,
             pid=origin.pid,
             cwd=cwd,
-            transcript_path=opt_text(data, "transcript_path"),
+            # A status line names its transcript too, but only a hook makes it tailed: a status
+            # line alone (no hooks installed) must not bring a session to life.
+            transcript_path=None if name == STATUS else opt_text(data, "transcript_path"),
             tool=tool,
             tool_use_id=opt_text(data, "tool_use_id"),
             tool_key=tool_key(tool, tool_input) if tool else None,

@@ -33,6 +33,7 @@ RESETS = NOW + 3600
 STATUS: dict[str, Any] = {
     "hook_event_name": "Status",
     "session_id": "abc123",
+    "transcript_path": "/home/dev/.claude/projects/-w-api/abc123.jsonl",
     "cwd": "/w/api",
     "model": {"id": "claude-opus-5-5", "display_name": "Opus 5.5"},
     "context_window": {"context_window_size": 200_000, "used_percentage": 10},
@@ -67,6 +68,7 @@ def test_a_status_payload_is_the_sessions_limits_and_window() -> None:
         RateLimit("seven_day", 41.0, 10080, STATUS["rate_limits"]["seven_day"]["resets_at"]),
     )
     assert event.usage.context_window == 200_000 and event.usage.tokens is None
+    assert event.transcript_path is None  # only a hook has its transcript tailed
     bare = {**STATUS, "rate_limits": None, "context_window": None}
     assert parse_hook_payload(json.dumps(bare).encode(), Origin("claude", 5.0))[0].usage is None
     odd = b'{"hook_event_name": "Status", "session_id": "s", "rate_limits": {"five_hour": {'
