@@ -102,7 +102,9 @@ class Batch:
 
     rows: list[UsageRow] = field(default_factory=list)
     reported: list[ReportedRow] = field(default_factory=list)  # the agents' own sums
-    limits: list[LimitRow] = field(default_factory=list)  # plan limits (Codex), last word wins
+    # Plan limits (Codex's), the newest word per agent and window: a rollout says them at each
+    # call, and only the last one of a round is worth a row.
+    limits: dict[tuple[str, str], LimitRow] = field(default_factory=dict)
     offsets: list[UsageOffset] = field(default_factory=list)
     states: dict[str, FileState] = field(default_factory=dict)
     read: int = 0
@@ -215,11 +217,11 @@ def read_batch(
             if event.usage is not None and event.usage.reported is not None:
                 row = ReportedRow(event.agent, event.session_id, event.at, event.usage.reported)
                 batch.reported.append(row)
-            if event.usage is not None:
-                batch.limits += (
-                    LimitRow(event.agent, event.at, limit, event.session_id)
-                    for limit in event.usage.rate_limits
-                )
+            for window in event.usage.rate_limits if event.usage is not None else ():
+                said = batch.limits.get((event.agent, window.name))
+                if said is None or said.at <= event.at:
+                    newest = LimitRow(event.agent, event.at, window, event.session_id)
+                    batch.limits[(event.agent, window.name)] = newest
             tokens = event.usage.tokens if event.usage is not None else None
             if tokens is None or (event.agent, tokens.record_id) in seen:
                 continue
@@ -270,7 +272,8 @@ def refresh(settings: Settings) -> dict[str, int]:
             batch, again = read_batch(queue, states)
             if committing is not None:
                 committing.result()
-            writes: list[Record] = [*batch.rows, *batch.reported, *batch.limits, *batch.offsets]
+            said = list(batch.limits.values())
+            writes: list[Record] = [*batch.rows, *batch.reported, *said, *batch.offsets]
             committing = committer.submit(_commit_now, store, writes)
             states.update(batch.states)  # the next read goes on from here; a failure stops all
             queue.extend(again)
@@ -402,7 +405,8 @@ class UsageFollower:
         if not rows and not batch.offsets and not batch.reported and not batch.limits:
             return
         try:
-            await self._apply((), [*rows, *batch.reported, *batch.limits, *batch.offsets])
+            said = list(batch.limits.values())
+            await self._apply((), [*rows, *batch.reported, *said, *batch.offsets])
         except Exception:
             self._tracker.forget(rows, history=True)
             raise
