@@ -94,6 +94,7 @@ class Ingestor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._spool_changes: ThreadHandoff[None] | None = None
         self._spool_watch: inotify.DirectoryWatch | None = None
+        self.backlog: asyncio.Task[None] | None = None  # a large start's drain, then the rest
         self.ingested = 0  # spool files consumed
         self.drains = 0  # drains that found files (ingested / drains: files per commit)
         self.rejected = 0
@@ -141,7 +142,22 @@ class Ingestor:
                 event_filter=[FileCreatedEvent, FileMovedEvent],
             )
         self._observer.start()
-        await self.drain()  # the backlog that built up while we were down
+        # The backlog that built up while we were down: a large one drains in the background,
+        # so /health answers at once; a few files drain first, as they always did. Either
+        # way, the other sources start once it is in.
+        if spool.count_ready(spool_dir) <= CHUNK:
+            await self._after_backlog()
+        else:
+            self.backlog = asyncio.create_task(self._after_backlog(), name="spool backlog")
+            self._tasks.append(self.backlog)
+
+    async def _after_backlog(self) -> None:
+        try:
+            await self.drain()
+        except Exception:  # its files stay in the spool: the spool loop drains them again
+            log.exception("draining the spool's backlog failed")
+        if self._stopping:
+            return
         run = self.supervisor.start
         self._tasks.append(run("spool", self._spool_loop))
         offsets = self.store.load_offsets()

@@ -150,6 +150,15 @@ def list_ready(spool_dir: Path) -> tuple[list[SpoolEntry], list[Path]]:
     return spool_order.ready_now(entries, waiting_for), unusable
 
 
+def count_ready(spool_dir: Path) -> int:
+    """Commit markers in the spool now (names only: nothing is stat'ed or opened)."""
+    try:
+        with os.scandir(spool_dir) as scan:
+            return sum(1 for item in scan if item.name.endswith(READY))
+    except FileNotFoundError:
+        return 0
+
+
 def _unlisted(directory: str, listed: set[str]) -> list[tuple[int | None, int]]:
     """(agent pid, payload mtime) of each event in the spool now that `listed` does not hold:
     committed during the first listing, or not committed yet (spool_order says why)."""

@@ -82,7 +82,8 @@ def _healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -
 
 
 def _spool_empty(spool_dir: Path) -> bool:
-    return not any(e.name.startswith(("ev.", ".ev.")) for e in os.scandir(spool_dir))
+    with os.scandir(spool_dir) as scan:  # closed even when `any` stops early
+        return not any(e.name.startswith(("ev.", ".ev.")) for e in scan)
 
 
 def _payload(session: str, event: str, k: int, cwd: str) -> bytes:

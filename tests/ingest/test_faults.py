@@ -105,7 +105,11 @@ def test_kill_9_while_draining_a_backlog_then_restart_loses_and_repeats_nothing(
 
     process = _start(data_dir, port, log)
     try:
-        _healthy(f"http://127.0.0.1:{port}", process, log)  # the backlog drains before /health
+        _healthy(f"http://127.0.0.1:{port}", process, log)  # at once: the backlog drains after
+        deadline = time.monotonic() + 120  # a deadlock guard only, not a measurement
+        while _ready_markers(spool_dir) and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.02)
     finally:
         process.terminate()
         process.wait(30)
