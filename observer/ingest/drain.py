@@ -131,7 +131,7 @@ class Ingestor:
         spool_dir = self.settings.spool_dir
         # On Linux, inotify read on the loop, a burst at a time (observer/ingest/inotify.py);
         # watchdog's thread, objects and callback per event were a third of the CPU.
-        self._spool_watch = inotify.open_watch(str(spool_dir), self._loop, self._wake.set)
+        self._spool_watch = inotify.open_watch(str(spool_dir), self._loop, self._spool_woken)
         if self._spool_watch is None:
             # Only creations wake the drain (a marker is a commit); the hook's writes and our
             # own deletions would be seven events per spool event for watchdog to handle.
@@ -193,6 +193,13 @@ class Ingestor:
             self._observer = None
         self._spool_io.shutdown(wait=True)
 
+    def _spool_woken(self) -> None:
+        # Until the drain starts, more hook files would only wake it again: the kernel keeps
+        # their records, read once the drain is under way (one read per drain, not per file).
+        self._wake.set()
+        if self._spool_watch is not None:
+            self._spool_watch.pause()
+
     def _on_spool_change(self, _event: FileSystemEvent) -> None:
         if self._spool_changes is not None:
             self._spool_changes.put(None)
@@ -215,6 +222,8 @@ class Ingestor:
                 await asyncio.sleep(wait)
             began = loop.time()
             self._wake.clear()
+            if self._spool_watch is not None:
+                self._spool_watch.resume()  # before the listing: nothing falls in between
             found = await self.drain()
             tick()
 

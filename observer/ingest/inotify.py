@@ -55,7 +55,19 @@ class DirectoryWatch:
         self._loop = loop
         self._wake = wake
         self.reads = 0  # read() calls that returned records (for tests and benchmarks)
-        loop.add_reader(fd, self._readable)
+        self._reading = False
+        self.resume()
+
+    def pause(self) -> None:
+        """Read nothing until `resume`: what comes meanwhile waits in the kernel's queue."""
+        if self._reading:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+
+    def resume(self) -> None:
+        if not self._reading and self._fd >= 0:
+            self._loop.add_reader(self._fd, self._readable)
+            self._reading = True
 
     def _readable(self) -> None:
         wake = False
@@ -79,7 +91,7 @@ class DirectoryWatch:
     def close(self) -> None:
         if self._fd < 0:
             return
-        self._loop.remove_reader(self._fd)
+        self.pause()
         os.close(self._fd)
         self._fd = -1
 

@@ -94,3 +94,26 @@ def test_no_watch_for_a_missing_directory(tmp_path: Path) -> None:
         assert inotify.open_watch(str(tmp_path / "gone"), loop, lambda: None) is None
 
     asyncio.run(scenario())
+
+
+@linux_only
+def test_paused_it_reads_nothing_and_resumed_it_reads_what_came_meanwhile(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        woken = asyncio.Event()
+        watch = inotify.open_watch(str(tmp_path), asyncio.get_running_loop(), woken.set)
+        assert watch is not None
+        try:
+            watch.pause()
+            write_event(tmp_path, "claude", "Stop", os.getpid(), b"{}")
+            for _ in range(5):  # loop iterations: each polls the descriptors it watches
+                await asyncio.sleep(0)
+            assert not woken.is_set() and watch.reads == 0
+            watch.resume()
+            watch.resume()  # twice is harmless
+            async with asyncio.timeout(60):  # a hang guard, not a measurement
+                await woken.wait()
+            assert watch.reads == 1
+        finally:
+            watch.close()
+
+    asyncio.run(scenario())
