@@ -4,7 +4,9 @@ Latency: one client subscribed to the list; events written into the spool exactl
 commits them (`observer.ingest.spool.write_event`), by a separate writer process, at idle
 (20 events/s) and under load (1,000 events/s over 20 sessions). Each event is a real Claude
 `MessageDisplay` payload whose text carries the writer's wall clock (ns) taken just before the
-write starts; the client takes the clock again when the message arrives.
+write starts; the client takes the clock again when the message arrives. After each run the
+floor pipeline (scripts/bench/floor.py: list, read, parse, one insert per event, delete) is fed
+by the same writer at 1,000 events/s, and the server's CPU is quoted as a multiple of its.
 
 Fan-out: 200 live sessions, 50 clients subscribed to the list, 100 events/s spread over the
 sessions; the server's RSS, and the latency every client sees. Then a client that subscribes
@@ -15,8 +17,7 @@ taken nothing for 5 s, while the 2 others stay connected and end with every sess
 state (a client that is behind gets merged deltas, `coalesced`). Beside them a recorder
 (`every_delta`) that reads slower than the writer writes: it must get every event, live or
 replayed after a `missed`. (2 reading clients, not 50: one Python client process cannot read
-50 × 1,000 messages/s.) In the latency runs the floor pipeline (scripts/bench/floor.py) is fed
-by the same writer at 1,000 events/s, and the server's CPU is quoted as a multiple of its.
+50 × 1,000 messages/s.)
 
     .venv/bin/python scripts/bench/live.py --runs 3 --write
 """
