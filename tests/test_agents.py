@@ -303,6 +303,7 @@ def test_install_hooks_and_doctor_reach_its_installer_through_its_row(
 # the wire's `launch` enum (docs/protocol.schema.json).
 AGENT_SPECIFIC = {
     "observer/agents.py",
+    "observer/clients/statusline.py",  # Claude Code's status line command: Claude's alone
     "observer/direct/claude.py",
     "observer/direct/codex.py",
     "observer/direct/pi.py",
