@@ -403,7 +403,7 @@ async def fanout_phase(
     timeout = count / rate + 60
     readers = [read(ws, sessions, count, timeout) for ws in sockets]
     if recorder is not None:  # it reads slower than the writer writes: it falls behind
-        readers.append(read(recorder, sessions, count, timeout + 60, pause=0.15))
+        readers.append(read(recorder, sessions, count, timeout + 60, pause=0.3))
     results = await asyncio.gather(*readers)
     writer.join()
     if recorder is not None:
