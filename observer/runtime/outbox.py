@@ -30,7 +30,8 @@ Message = dict[str, Any]
 
 LIMIT = 1000
 BEHIND = 100
-STALL_SECONDS = 5.0
+# Over a socket with MBs of buffers, a client reading slowly sees sends stall for seconds.
+STALL_SECONDS = 10.0
 
 
 class Outbox:

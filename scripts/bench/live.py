@@ -13,7 +13,7 @@ sessions; the server's RSS, and the latency every client sees. Then a client tha
 and never reads (its receive buffer 4 KB) among 2 that do, at 1,000 events/s over 20 sessions
 for --slow-seconds (enough messages to fill the kernel's buffers, which on loopback hold
 thousands of messages, and then its outbox): it must be dropped (closed with 1013) once it has
-taken nothing for 5 s, while the 2 others stay connected and end with every session's latest
+taken nothing for 10 s, while the 2 others stay connected and end with every session's latest
 state (a client that is behind gets merged deltas, `coalesced`). Beside them a recorder
 (`every_delta`) that reads slower than the writer writes: it must get every event, live or
 replayed after a `missed`. (2 reading clients, not 50: one Python client process cannot read
@@ -160,7 +160,9 @@ def start_server(base: Path) -> Server:
 
 async def subscribed(server: Server, every_delta: bool = False) -> ClientConnection:
     url = server.url.replace("http", "ws", 1) + "/ws"
-    ws = await connect(url, additional_headers=server.headers, max_size=None)
+    # No keepalive pings: a client reading slowly gets the pong behind MBs of messages, and
+    # the library would close the connection itself (1006) after 20 s without it.
+    ws = await connect(url, additional_headers=server.headers, max_size=None, ping_interval=None)
     await ws.recv()  # hello
     ask: dict[str, Any] = {"type": "subscribe_list"}
     await ws.send(json.dumps({**ask, "every_delta": True} if every_delta else ask))
@@ -403,7 +405,7 @@ async def fanout_phase(
     timeout = count / rate + 60
     readers = [read(ws, sessions, count, timeout) for ws in sockets]
     if recorder is not None:  # it reads slower than the writer writes: it falls behind
-        readers.append(read(recorder, sessions, count, timeout + 60, pause=0.3))
+        readers.append(read(recorder, sessions, count, timeout + 60, pause=0.15))
     results = await asyncio.gather(*readers)
     writer.join()
     if recorder is not None:
@@ -641,7 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0, help="load / fan-out duration")
-    parser.add_argument("--slow-seconds", type=float, default=25.0, help="the slow-client phase")
+    parser.add_argument("--slow-seconds", type=float, default=30.0, help="the slow-client phase")
     parser.add_argument("--only", choices=["latency", "fanout"])
     parser.add_argument("--finding", action="append", default=[], metavar="TEXT")
     parser.add_argument("--write", action="store_true")
