@@ -49,10 +49,10 @@ T = TypeVar("T")
 
 CHUNK = 500
 SMALL_DRAIN = 32  # spool files a drain reads and deletes on the loop rather than in a thread
-# At most one live drain starts per DRAIN_INTERVAL: at 1,000 events/s, ~100 drains of ~10
-# events rather than ~250 of ~4 (0.48 -> 0.38 CPU s/s, docs/benchmarks.md), for up to 10 ms
-# more latency in a burst (none for an event after a quiet spell).
-DRAIN_INTERVAL = 0.01
+# In a burst, at most one drain starts per DRAIN_INTERVAL. At 1,000 events/s, one client, on
+# an idle 2-core box (3 runs each): 3 ms: 0.61 CPU s/s, p50 4.7 ms; 5 ms: 0.50, p50 6.0 ms;
+# 10 ms: 0.43, p50 10.8 ms, past the 10 ms goal. An event after a quiet spell waits for none.
+DRAIN_INTERVAL = 0.005
 SAFETY_POLL_SECONDS = 2.0  # a missed filesystem notification costs at most this much delay
 
 
