@@ -35,6 +35,7 @@ from observer.ingest.spool_batch import (
     batch_names,
     batch_record,
     parse_chunk,
+    spool_key,
 )
 from observer.ingest.usage_live import UsageTracker
 from observer.ingest.watch_files import Pace, TreeWatcher, Wake
@@ -82,7 +83,7 @@ class Ingestor:
         self._batch_lock = asyncio.Lock()
         self._stopping = False
         self._last_batch: frozenset[str] | None = None  # spool files of the last commit
-        self._before_start: frozenset[str] = frozenset()  # the last run's, until drained once
+        self._before_start: frozenset[str] = frozenset()  # the last run's last batch
         self._small_drains = False  # the last drain found few files: scan on the loop
         # Spool files committed whose deletion is under way, and those deletions.
         self._deleting: frozenset[str] = frozenset()
@@ -269,7 +270,9 @@ class Ingestor:
                 # The chunk's file names commit with its events, with the previous chunk's and
                 # with those whose deletion is under way: a kill before their deletions cannot
                 # make the next start ingest them twice.
-                committed = names | self._deleting
+                # And those found committed before a crash, deleted with this chunk: a kill
+                # before that must not make the next start apply them (#25's soak found it).
+                committed = names | self._deleting | frozenset(map(spool_key, gone))
                 if in_flight is not None:
                     committed |= in_flight.names
                 commit = self.store.submit([*writes, *rows, batch_record(committed)])
@@ -282,8 +285,8 @@ class Ingestor:
                 parsed = self._parse_chunk(chunks[n + 1], await reading)
             if in_flight is not None:
                 consumed += await self._settle(in_flight)
+        # `_before_start` stays: a last-run file this listing held back is skipped later too.
         await self._deleted()  # once drain returns, what it ingested is gone from the spool
-        self._before_start = frozenset()
         self.ingested += consumed
         return consumed
 
@@ -305,7 +308,7 @@ class Ingestor:
             raise
         self.hub.publish(chunk.messages)
         self._last_batch = chunk.committed
-        self._delete_soon(chunk.entries, chunk.names)
+        self._delete_soon(chunk.entries, frozenset(map(spool_key, chunk.entries)))
         return len(chunk.names)
 
     async def _in_spool_thread(self, func: Callable[..., T], *args: Any) -> T:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 
 import pytest
 
@@ -101,3 +102,46 @@ async def test_a_stop_during_the_backlog_leaves_the_rest_in_the_spool(
     finally:
         await ingestor.stop()
         store.close()
+
+
+async def test_files_a_crash_left_behind_twice_are_never_applied_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after a commit, before its files were deleted; restarted, the first drain skips
+    them and is killed the same way: the next start must still skip them (the soak found
+    them applied again when the second batch's record named only its own new files)."""
+    from observer.ingest import spool
+
+    ensure_data_dir(settings)
+    real_consume = spool.consume_all
+    monkeypatch.setattr(spool, "consume_all", lambda entries: None)  # killed before deleting
+    _spool(settings, "s", 2)  # 3 events
+
+    async def run(expect: int) -> Hub:
+        store = Store(settings.db_path)
+        hub = Hub(store.load_states())
+        store.start()
+        ingestor = Ingestor(settings, hub, store, Supervisor())
+        try:
+            assert await ingestor.drain() == expect
+        finally:
+            store.close()
+        return hub
+
+    await run(3)
+    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines()]
+    display = next(r for r in rows if r["hook_event_name"] == "MessageDisplay")
+    body = dict(display, session_id="s", delta="more", message_id="99", transcript_path=None)
+    write_event(settings.spool_dir, "claude", "MessageDisplay", 1, json.dumps(body).encode())
+    await run(1)  # the 3 skipped, the new one applied; killed before any is deleted
+    monkeypatch.setattr(spool, "consume_all", real_consume)
+    hub = await run(0)  # nothing applied again
+    assert not list(settings.spool_dir.glob("ev.*.ready"))
+    state = hub.book.get("s")
+    assert state is not None and state.revision <= 4
+    conn = sqlite3.connect(settings.db_path)
+    try:
+        stored = conn.execute("select count(*) from events where session_id = 's'").fetchone()
+    finally:
+        conn.close()
+    assert stored[0] == 4
