@@ -5,19 +5,17 @@ path, a diff with its +/- lines), a truncated text said to be so."""
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from connectors.diffs import apply_patch_diffs
 from observer.clients.local_http import request_json
 from observer.settings import Settings
 
 PAGE = 500  # items per request while reading a whole timeline
 FIRST_LINE = 200  # characters of an item's first line shown
 SHOWN_LINES = 8  # lines of an output or a message shown under its item
-# "*** Update File: src/app.py" in a patch (Codex's apply_patch format)
-_PATCH_FILE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+)$", re.MULTILINE)
 
 
 def fetch_timeline(settings: Settings, session_id: str, limit: int | None = None) -> list[Any]:
@@ -89,9 +87,9 @@ def _about(value: object) -> str:
     """A tool input in one line: its command, path or pattern, else its JSON. A patch (Codex's
     apply_patch takes one as its whole input): what it does to which files."""
     if isinstance(value, str):
-        touched = _PATCH_FILE.findall(value)
+        touched = apply_patch_diffs(value)
         if touched:
-            return _first(", ".join(f"{verb.lower()} {path}" for verb, path in touched))
+            return _first(", ".join(f"{op} {path}" for path, op, _diff in touched))
         return _first(value)
     if isinstance(value, dict):
         for key in ("command", "cmd", "file_path", "path", "pattern", "url", "description"):
