@@ -21,7 +21,7 @@ its list.)
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,10 +152,16 @@ def claude_config_dirs(settings: Settings) -> list[Path]:
     separates several), else both the old and the XDG default."""
     if settings.claude_dir is not None:
         return [settings.claude_dir]
-    named = os.environ.get("CLAUDE_CONFIG_DIR", "")
+    return claude_dirs_in(os.environ)
+
+
+def claude_dirs_in(env: Mapping[str, str]) -> list[Path]:
+    """Where a Claude Code run with this environment keeps its projects."""
+    named = env.get("CLAUDE_CONFIG_DIR", "")
     if named.strip():
         return [Path(part.strip()).expanduser() for part in named.split(",") if part.strip()]
-    return [Path.home() / ".claude", Path.home() / ".config" / "claude"]
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return [home / ".claude", home / ".config" / "claude"]
 
 
 def _claude_transcript_files(projects: Path) -> Callable[[Path], bool]:

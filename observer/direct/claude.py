@@ -15,11 +15,11 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from connectors.claude.hooks import QUESTION_TOOL
 from connectors.claude.stream import stream_events
+from observer.agents import claude_dirs_in
 from observer.core.errors import ActionError
 from observer.core.events import Kind
 from observer.direct.base import INTERRUPT_GRACE, Asked, Driver, subject_text
@@ -212,13 +212,7 @@ def find_transcript(env: Mapping[str, str], session_id: str) -> str | None:
     """`<config dir>/projects/<its cwd, as Claude spells it>/<session id>.jsonl`, looked up by
     the id (Claude's spelling of a long cwd is its own business). Claude writes it once the
     first message is in: None until then."""
-    named = env.get("CLAUDE_CONFIG_DIR", "")
-    home = Path(env.get("HOME") or Path.home())
-    dirs = [Path(p.strip()).expanduser() for p in named.split(",") if p.strip()] or [
-        home / ".claude",
-        home / ".config" / "claude",
-    ]
-    for config in dirs:
+    for config in claude_dirs_in(env):
         try:
             for path in (config / "projects").glob(f"*/{session_id}.jsonl"):
                 return str(path)
