@@ -392,6 +392,11 @@ async function askRelay(path: string, ctx: any, signal: AbortSignal): Promise<an
 	}
 }
 
+// A client's message for this session, held by observer up to its away_reply_timeout.
+function askReply(ctx: any): Promise<any> {
+	return askRelay("/api/hook/reply", ctx, AbortSignal.timeout((REPLY_WAIT_SECONDS + 10) * 1000));
+}
+
 function flagged(name: string): boolean {
 	try {
 		return existsSync(`${DATA_DIR}/${name}`);
@@ -409,7 +414,7 @@ function replyAfterRun(pi: any) {
 
 async function waitForReply(pi: any, ctx: any): Promise<void> {
 	try {
-		const answer = await askRelay("/api/hook/reply", ctx, AbortSignal.timeout((REPLY_WAIT_SECONDS + 10) * 1000));
+		const answer = await askReply(ctx);
 		const message = answer?.message;
 		if (typeof message !== "string" || !message.trim()) return;
 		if (!ctx.isIdle()) return; // typed at the keyboard meanwhile: that wins
@@ -430,7 +435,7 @@ function replyBeforeQuit(pi: any) {
 		if (ctx?.hasUI || event?.reason !== "quit") return undefined;
 		try {
 			while (flagged("reply.on")) {
-				const answer = await askRelay("/api/hook/reply", ctx, AbortSignal.timeout((REPLY_WAIT_SECONDS + 10) * 1000));
+				const answer = await askReply(ctx);
 				const message = answer?.message;
 				if (typeof message !== "string" || !message.trim()) return undefined;
 				pi.sendUserMessage(message);
