@@ -23,8 +23,9 @@ LAUNCHED: dict[Path, list[str]] = {}  # lab root -> the sessions launch() made t
 
 @contextmanager
 def direct_lab(root: Path, server_env: dict[str, str]) -> Iterator[Lab]:
-    """A lab whose observer finds the agent's binary in server_env; like the lane's `lab`
-    fixture, every message the recorder saw must match the published protocol."""
+    """A lab whose observer starts with `server_env` too (the agent's binary for its direct
+    sessions, a shorter away_reply_timeout); like the lane's `lab` fixture, every message the
+    recorder saw must match the published protocol."""
     opened = open_lab(root, server_env)
     try:
         yield opened

@@ -7,7 +7,6 @@ during a turn of several Bash calls stops it at the next tool boundary."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,23 +15,25 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.claude_cli import STREAM, session_of
-from tests.e2e.direct import act
-from tests.e2e.harness import Lab, open_lab, wait_until
+from tests.e2e.direct import act, direct_lab
+from tests.e2e.harness import Lab, wait_until
 from tests.e2e.pi_cli import PiRpc, install_extension
-from tests.e2e.watch import capabilities, kill_observer, llm_prompts
+from tests.e2e.watch import (
+    REPLY_WAIT,
+    capabilities,
+    kill_observer,
+    message_reaches_the_llm,
+    repliers,
+    stops,
+)
 
 pytestmark = pytest.mark.e2e
-REPLY_WAIT = 6  # away_reply_timeout in these labs: long enough to answer, short to wait out
 
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    opened = open_lab(tmp_path, {"OBSERVER_AWAY_REPLY_TIMEOUT": str(REPLY_WAIT)})
-    try:
+    with direct_lab(tmp_path, {"OBSERVER_AWAY_REPLY_TIMEOUT": str(REPLY_WAIT)}) as opened:
         yield opened
-    finally:
-        opened.close()
-    assert not opened.recorder.violations, "\n".join(opened.recorder.violations[:20])
 
 
 def start(claude: Path, lab: Lab, name: str, prompt: str, *extra: str) -> subprocess.Popen[str]:
@@ -61,20 +62,12 @@ def test_a_message_continues_the_session_then_it_ends_as_usual(claude_bin: Path,
     lab.observer("away", "on")
     claude = start(claude_bin, lab, "reply", "[[scenario:text]] Say hello")
     session = session_of(claude)
-    wait_until(lambda: "send_message" in capabilities(lab, session), "send_message offered")
-    assert lab.recorder.statuses(session)[-1] == "waiting"
-    reply = act(lab, type="send_message", session_id=session, text="one more thing, please")
-    assert reply.get("ok") is True, reply
-    wait_until(
-        lambda: any("one more thing, please" in t for t in llm_prompts(lab)),
-        "the fake LLM to receive the message",
-    )
+    message_reaches_the_llm(lab, session, "one more thing, please")
     # The second turn ends too; nobody writes: Claude stops as it would without observer.
     wait_until(lambda: "send_message" in capabilities(lab, session), "listening again")
     assert finished(claude, REPLY_WAIT + 30) <= REPLY_WAIT + 20
     assert claude.returncode == 0
-    entries = json.loads(lab.observer("audit", "--json").stdout)
-    assert [e["by"].split("@")[0] for e in entries if e.get("replied")] == ["token"]
+    assert repliers(lab) == ["token"]
     again = act(lab, type="send_message", session_id=session, text="too late")
     assert again.get("code") == "unsupported", again
 
@@ -108,8 +101,7 @@ def test_a_stop_ends_the_turn_at_the_next_tool_boundary(claude_bin: Path, lab: L
     finished(claude, 60)
     done = (cwd / "steps.txt").read_text().splitlines() if (cwd / "steps.txt").exists() else []
     assert len(done) < 5, done  # stopped before the end of the turn
-    entries = json.loads(lab.observer("audit", "--json").stdout)
-    assert [e["stop"] for e in entries if e.get("stop")] == ["asked", "done"]
+    assert stops(lab) == ["asked", "done"]
 
 
 # -- pi, through observer's extension in the user's own pi ---------------------------------------
@@ -133,21 +125,13 @@ def test_pi_print_mode_takes_a_message_at_its_quit(pi_bin: Path, lab: Lab) -> No
     lab.observer("away", "on")
     pi = start_pi(pi_bin, lab, "pi-print-reply", "[[scenario:text]] Say hello")
     session = lab.recorder.only_session()
-    wait_until(lambda: "send_message" in capabilities(lab, session), "send_message offered")
-    assert lab.recorder.statuses(session)[-1] == "waiting"
-    assert pi.poll() is None
-    reply = act(lab, type="send_message", session_id=session, text="pi -p, one more thing")
-    assert reply.get("ok") is True, reply
-    wait_until(
-        lambda: any("pi -p, one more thing" in t for t in llm_prompts(lab)),
-        "the fake LLM to receive the message",
-    )
+    message_reaches_the_llm(lab, session, "pi -p, one more thing")
+    assert pi.poll() is None  # it waited at its quit for the message
     wait_until(lambda: "send_message" in capabilities(lab, session), "listening again")
     assert finished(pi, REPLY_WAIT + 30) <= REPLY_WAIT + 20
     assert pi.returncode == 0
     wait_until(lambda: lab.recorder.ended_count(session) >= 1, "the session to end")
-    entries = json.loads(lab.observer("audit", "--json").stdout)
-    assert [e["by"].split("@")[0] for e in entries if e.get("replied")] == ["token"]
+    assert repliers(lab) == ["token"]
 
 
 def test_pi_print_mode_quits_within_2_s_when_observer_is_killed(pi_bin: Path, lab: Lab) -> None:
@@ -176,20 +160,13 @@ def test_pi_with_a_ui_takes_a_message_once_its_run_ended(pi_bin: Path, lab: Lab)
         pi.send({"type": "prompt", "message": "[[scenario:text]] Say hello"})
         pi.response("prompt")
         session = pi.session_id()
-        wait_until(lambda: "send_message" in capabilities(lab, session), "send_message offered")
-        reply = act(lab, type="send_message", session_id=session, text="pi, one more thing")
-        assert reply.get("ok") is True, reply
-        wait_until(
-            lambda: any("pi, one more thing" in t for t in llm_prompts(lab)),
-            "the fake LLM to receive the message",
-        )
+        message_reaches_the_llm(lab, session, "pi, one more thing")
         wait_until(lambda: "send_message" in capabilities(lab, session), "listening again")
         lab.observer("away", "off")  # back at the keyboard: the wait ends, pi waits as usual
         wait_until(lambda: "send_message" not in capabilities(lab, session), "no line to it")
     finally:
         pi.close()
-    entries = json.loads(lab.observer("audit", "--json").stdout)
-    assert [e["by"].split("@")[0] for e in entries if e.get("replied")] == ["token"]
+    assert repliers(lab) == ["token"]
 
 
 def test_pi_a_stop_ends_the_run_at_the_next_tool_call(pi_bin: Path, lab: Lab) -> None:
@@ -202,5 +179,4 @@ def test_pi_a_stop_ends_the_run_at_the_next_tool_call(pi_bin: Path, lab: Lab) ->
     cwd = lab.root / "work" / "pi-stop"
     done = (cwd / "steps.txt").read_text().splitlines() if (cwd / "steps.txt").exists() else []
     assert len(done) < 5, done
-    entries = json.loads(lab.observer("audit", "--json").stdout)
-    assert [e["stop"] for e in entries if e.get("stop")] == ["asked", "done"]
+    assert stops(lab) == ["asked", "done"]

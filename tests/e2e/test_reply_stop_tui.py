@@ -17,26 +17,28 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.direct import act
-from tests.e2e.harness import Lab, open_lab, wait_until
+from tests.e2e.direct import act, direct_lab
+from tests.e2e.harness import Lab, wait_until
 from tests.e2e.pi_cli import install_extension
 from tests.e2e.terminal import Terminal
-from tests.e2e.watch import capabilities, kill_observer, llm_prompts
+from tests.e2e.watch import (
+    REPLY_WAIT,
+    capabilities,
+    kill_observer,
+    message_reaches_the_llm,
+    repliers,
+    stops,
+)
 
 pytestmark = pytest.mark.e2e
-REPLY_WAIT = 6  # away_reply_timeout in these labs: long enough to answer, short to wait out
 # The line Claude's TUI draws when a turn is over ("✻ Cogitated for 6s"; the verb varies).
 TURN_OVER = r"\w+ed\s*for\s*\d+s"
 
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    opened = open_lab(tmp_path, {"OBSERVER_AWAY_REPLY_TIMEOUT": str(REPLY_WAIT)})
-    try:
+    with direct_lab(tmp_path, {"OBSERVER_AWAY_REPLY_TIMEOUT": str(REPLY_WAIT)}) as opened:
         yield opened
-    finally:
-        opened.close()
-    assert not opened.recorder.violations, "\n".join(opened.recorder.violations[:20])
 
 
 class ClaudeTui(Terminal):
@@ -63,25 +65,14 @@ class ClaudeTui(Terminal):
         time.sleep(1.0)  # the prompt is drawn before it takes keys
 
 
-def the_session(lab: Lab) -> str:
-    return lab.recorder.only_session()
-
-
 def test_the_tui_takes_a_message_then_its_turn_ends_as_usual(claude_bin: Path, lab: Lab) -> None:
     lab.observer("away", "on")
     tui = ClaudeTui(claude_bin, lab, lab.workdir("tui-reply"))
     try:
         tui.type_line("[[scenario:text]] Say hello")
-        session = the_session(lab)
-        wait_until(lambda: "send_message" in capabilities(lab, session), "send_message offered")
-        assert lab.recorder.statuses(session)[-1] == "waiting"
+        session = lab.recorder.only_session()
         mark = tui.mark()
-        reply = act(lab, type="send_message", session_id=session, text="one more thing, please")
-        assert reply.get("ok") is True, reply
-        wait_until(
-            lambda: any("one more thing, please" in t for t in llm_prompts(lab)),
-            "the fake LLM to receive the message",
-        )
+        message_reaches_the_llm(lab, session, "one more thing, please")
         assert tui.until(r"one\s*more\s*thing", 10, after=mark), tui.text(mark)[-2000:]
         # Its second turn ends too; nobody writes: the wait runs out, the TUI waits for its user.
         wait_until(lambda: "send_message" in capabilities(lab, session), "listening again")
@@ -96,8 +87,7 @@ def test_the_tui_takes_a_message_then_its_turn_ends_as_usual(claude_bin: Path, l
         assert again.get("code") == "unsupported", again
     finally:
         tui.close()
-    entries = json.loads(lab.observer("audit", "--json").stdout)
-    assert [e["by"].split("@")[0] for e in entries if e.get("replied")] == ["token"]
+    assert repliers(lab) == ["token"]
 
 
 def test_observer_killed_mid_wait_the_tui_is_back_within_2_s(claude_bin: Path, lab: Lab) -> None:
@@ -105,7 +95,7 @@ def test_observer_killed_mid_wait_the_tui_is_back_within_2_s(claude_bin: Path, l
     tui = ClaudeTui(claude_bin, lab, lab.workdir("tui-killed"))
     try:
         tui.type_line("[[scenario:text]] Say hello")
-        session = the_session(lab)
+        session = lab.recorder.only_session()
         wait_until(lambda: "send_message" in capabilities(lab, session), "send_message offered")
         assert not tui.shows(TURN_OVER)  # held in the Stop hook
         mark = tui.mark()
@@ -124,7 +114,7 @@ def test_a_stop_ends_the_tui_turn_at_the_next_tool_boundary(claude_bin: Path, la
     try:
         mark = tui.mark()
         tui.type_line("[[scenario:steps]] Do the steps")
-        session = the_session(lab)
+        session = lab.recorder.only_session()
         wait_until(lambda: "interrupt_session" in capabilities(lab, session), "a stop offered")
         reply = act(lab, type="interrupt_session", session_id=session)
         assert reply.get("ok") is True, reply
@@ -135,8 +125,7 @@ def test_a_stop_ends_the_tui_turn_at_the_next_tool_boundary(claude_bin: Path, la
         tui.close()
     done = (cwd / "steps.txt").read_text().splitlines() if (cwd / "steps.txt").exists() else []
     assert len(done) < 5, done  # stopped before the end of the turn
-    entries = json.loads(lab.observer("audit", "--json").stdout)
-    assert [e["stop"] for e in entries if e.get("stop")] == ["asked", "done"]
+    assert stops(lab) == ["asked", "done"]
 
 
 # -- pi's TUI, through observer's extension in the user's own pi ----------------------------------
@@ -161,16 +150,9 @@ def test_pi_tui_takes_a_message_once_its_run_ended(pi_bin: Path, lab: Lab) -> No
     tui = PiTui(pi_bin, lab, lab.workdir("pi-tui-reply"))
     try:
         tui.type_line("[[scenario:text]] Say hello")
-        session = the_session(lab)
-        wait_until(lambda: "send_message" in capabilities(lab, session), "send_message offered")
-        assert lab.recorder.statuses(session)[-1] == "waiting"
+        session = lab.recorder.only_session()
         mark = tui.mark()
-        reply = act(lab, type="send_message", session_id=session, text="pi, one more thing")
-        assert reply.get("ok") is True, reply
-        wait_until(
-            lambda: any("pi, one more thing" in t for t in llm_prompts(lab)),
-            "the fake LLM to receive the message",
-        )
+        message_reaches_the_llm(lab, session, "pi, one more thing")
         assert tui.until(r"pi, one more thing", 10, after=mark), tui.text(mark)[-2000:]
         wait_until(lambda: "send_message" in capabilities(lab, session), "listening again")
         wait_until(
@@ -181,8 +163,7 @@ def test_pi_tui_takes_a_message_once_its_run_ended(pi_bin: Path, lab: Lab) -> No
         assert tui.process.poll() is None
     finally:
         tui.close()
-    entries = json.loads(lab.observer("audit", "--json").stdout)
-    assert [e["by"].split("@")[0] for e in entries if e.get("replied")] == ["token"]
+    assert repliers(lab) == ["token"]
 
 
 def test_pi_tui_a_stop_ends_the_run_at_the_next_tool_call(pi_bin: Path, lab: Lab) -> None:
@@ -190,7 +171,7 @@ def test_pi_tui_a_stop_ends_the_run_at_the_next_tool_call(pi_bin: Path, lab: Lab
     tui = PiTui(pi_bin, lab, cwd)
     try:
         tui.type_line("[[scenario:steps]] Do the steps")
-        session = the_session(lab)
+        session = lab.recorder.only_session()
         wait_until(lambda: "interrupt_session" in capabilities(lab, session), "a stop offered")
         reply = act(lab, type="interrupt_session", session_id=session)
         assert reply.get("ok") is True, reply
@@ -200,5 +181,4 @@ def test_pi_tui_a_stop_ends_the_run_at_the_next_tool_call(pi_bin: Path, lab: Lab
         tui.close()
     done = (cwd / "steps.txt").read_text().splitlines() if (cwd / "steps.txt").exists() else []
     assert len(done) < 5, done
-    entries = json.loads(lab.observer("audit", "--json").stdout)
-    assert [e["stop"] for e in entries if e.get("stop")] == ["asked", "done"]
+    assert stops(lab) == ["asked", "done"]

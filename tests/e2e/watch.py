@@ -8,7 +8,10 @@ import signal
 import time
 from typing import Any
 
-from tests.e2e.harness import Lab
+from tests.e2e.direct import act
+from tests.e2e.harness import Lab, wait_until
+
+REPLY_WAIT = 6  # away_reply_timeout in the reply labs: long enough to answer, short to wait out
 
 
 def kill_observer(lab: Lab) -> None:
@@ -40,3 +43,31 @@ def llm_prompts(lab: Lab) -> list[str]:
         entry: dict[str, Any] = json.loads(line)
         texts.append(str(entry.get("user") or ""))
     return texts
+
+
+def message_reaches_the_llm(lab: Lab, session_id: str, text: str) -> None:
+    """What a phone does once the session's turn ended: it waits for `send_message` to be
+    offered (the session `waiting`), sends `text`; the fake LLM must receive it."""
+    wait_until(lambda: "send_message" in capabilities(lab, session_id), "send_message offered")
+    assert lab.recorder.statuses(session_id)[-1] == "waiting"
+    reply = act(lab, type="send_message", session_id=session_id, text=text)
+    assert reply.get("ok") is True, reply
+    wait_until(
+        lambda: any(text in sent for sent in llm_prompts(lab)),
+        "the fake LLM to receive the message",
+    )
+
+
+def _audit(lab: Lab) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = json.loads(lab.observer("audit", "--json").stdout)
+    return entries
+
+
+def repliers(lab: Lab) -> list[str]:
+    """The credential each audited reply came with, oldest first (`token`, `login`...)."""
+    return [e["by"].split("@")[0] for e in _audit(lab) if e.get("replied")]
+
+
+def stops(lab: Lab) -> list[str]:
+    """The audited stops' steps, oldest first: `asked`, then `done` once the agent heard it."""
+    return [e["stop"] for e in _audit(lab) if e.get("stop")]
