@@ -297,6 +297,11 @@ class Notifier:
             self._late.add(task)
             task.add_done_callback(self._late.discard)
 
+    @property
+    def holding(self) -> frozenset[str]:
+        """Sessions whose note waits for observer to hold their request."""
+        return frozenset(self._unheld)
+
     def _drop_unheld(self, session_id: str) -> None:
         waited = self._unheld.pop(session_id, None)
         if waited is not None:

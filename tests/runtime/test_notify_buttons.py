@@ -65,18 +65,19 @@ async def test_away_the_buttons_wait_for_the_hold() -> None:
     await made.handle(created())
     await made.handle(delta("permission", "r1", []))  # the hook's event: not held yet
     assert channel.sent == []
+    assert made.holding == {"s1"}
     await made.handle(delta("permission", "r1", ["approve_tool"]))  # held: now a tap answers
-    await asyncio.sleep(0.05)
     assert [labels for _note, labels in channel.sent] == [["Approve", "Deny", "Open"]]
-    await asyncio.sleep(WAIT * 2)
-    assert len(channel.sent) == 1  # the wait's end sends nothing more
+    assert made.holding == set()  # its wait is over: nothing more will be sent for it
 
 
 async def test_away_never_held_it_goes_with_open_alone() -> None:
     made, channel = notifier(away=True)
     await made.handle(created())
     await made.handle(delta("permission", "r1", []))
-    await asyncio.sleep(WAIT * 3)
+    async with asyncio.timeout(10):  # the hold_wait's timer sends it
+        while not channel.sent:
+            await asyncio.sleep(0.01)
     assert [labels for _note, labels in channel.sent] == [["Open"]]
 
 
@@ -85,8 +86,8 @@ async def test_answered_before_it_was_held_nothing_is_sent() -> None:
     await made.handle(created())
     await made.handle(delta("permission", "r1", []))
     await made.handle(delta("working", None, ["interrupt_session"]))  # a rule allowed it
-    await asyncio.sleep(WAIT * 3)
     assert channel.sent == []
+    assert made.holding == set()  # its timer is cancelled: it will never be sent
 
 
 async def test_not_away_a_terminal_request_goes_at_once_with_open_alone() -> None:
