@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from observer.core import jsontext
 from observer.core.errors import ParseError
 from observer.core.events import Event, Origin
 
@@ -18,7 +19,7 @@ C = TypeVar("C")  # a file format's context: what its earlier lines said
 
 def load_object(raw: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(raw)
+        data = jsontext.loads(raw)
     # ValueError covers bad UTF-8, bad JSON and integers past the 4300-digit limit.
     except (ValueError, RecursionError) as exc:
         raise ParseError(f"not JSON: {exc}") from None

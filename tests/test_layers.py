@@ -120,11 +120,12 @@ LATE: dict[str, set[str]] = {
 ROOTS = ("observer", "connectors", "service", "hooks")
 
 # The pure packages: only these standard-library modules (and bashlex, the policy's shell
-# parser), no IO builtin. `os.path` is string work only; resolving a path is the caller's.
+# parser; orjson, JSON text to values and back), no IO builtin. `os.path` is string work only;
+# resolving a path is the caller's.
 PURE: dict[str, set[str]] = {
     "observer.core": {
-        "collections.abc", "dataclasses", "enum", "fnmatch", "ipaddress", "os.path", "re",
-        "shlex", "typing", "urllib.parse", "bashlex", "bashlex.ast",
+        "collections.abc", "dataclasses", "enum", "fnmatch", "ipaddress", "json", "orjson",
+        "os.path", "re", "shlex", "typing", "urllib.parse", "bashlex", "bashlex.ast",
     },
     "connectors": {
         "collections.abc", "dataclasses", "datetime", "difflib", "enum", "hashlib", "json",

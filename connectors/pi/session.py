@@ -387,7 +387,7 @@ def ms_time(value: object) -> float | None:
     """Unix milliseconds (pi's `message.timestamp`, the logger's `ts`) -> epoch seconds."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if isinstance(value, int) and not 0 < value < 10**15:
+    if not 0 < value < 10**15:  # an int or a float (JSON's big ints may be read as either)
         return None
     seconds = float(value) / 1000.0
     return seconds if math.isfinite(seconds) and seconds > 0 else None

@@ -41,6 +41,11 @@ class Ordered(Protocol):
 def sequence(name: str) -> int:
     """The writer's sequence number in a marker's nonce (`ev.A.E.PID.<nonce>.ready`), or 0."""
     nonce = name.removesuffix(".ready").split(".", 4)[-1] if name.count(".") >= 5 else ""
+    return nonce_sequence(nonce)
+
+
+def nonce_sequence(nonce: str) -> int:
+    """`sequence` of a nonce already cut out of its name (a listing has it from its parse)."""
     match = _SEQUENCE.search(nonce)
     return int(match.group(1)) if match else 0
 

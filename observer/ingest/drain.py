@@ -15,10 +15,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from watchdog.events import FileCreatedEvent, FileMovedEvent, FileSystemEvent
 from watchdog.observers import Observer
@@ -37,6 +36,7 @@ from observer.ingest.spool_batch import (
     parse_chunk,
     spool_key,
 )
+from observer.ingest.spool_io import SMALL_DRAIN, SpoolIO, cpu_with_children
 from observer.ingest.usage_live import UsageTracker
 from observer.ingest.watch_files import Pace, TreeWatcher, Wake
 from observer.runtime.aio import ThreadHandoff, wait_event
@@ -46,10 +46,8 @@ from observer.settings import Settings
 from observer.store import FileOffset, Record, ReportedRow, Store, UsageRow, Write
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 CHUNK = 500
-SMALL_DRAIN = 32  # spool files a drain reads and deletes on the loop rather than in a thread
 # In a burst, at most one drain starts per DRAIN_INTERVAL. At 1,000 events/s, one client, on
 # an idle 2-core box (3 runs each): 3 ms: 0.61 CPU s/s, p50 4.7 ms; 5 ms: 0.50, p50 6.0 ms;
 # 10 ms: 0.43, p50 10.8 ms, past the 10 ms goal. An event after a quiet spell waits for none.
@@ -85,11 +83,8 @@ class Ingestor:
         self._last_batch: frozenset[str] | None = None  # spool files of the last commit
         self._before_start: frozenset[str] = frozenset()  # the last run's last batch
         self._small_drains = False  # the last drain found few files: scan on the loop
-        # Spool files committed whose deletion is under way, and those deletions.
-        self._deleting: frozenset[str] = frozenset()
-        self._deletions: list[asyncio.Future[None]] = []
         # Reads, deletions and directory scans of the spool: syscalls, off the loop's thread.
-        self._spool_io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="observer-spool")
+        self._io = SpoolIO(settings.spool_dir)
         self._observer: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -99,6 +94,9 @@ class Ingestor:
         self.ingested = 0  # spool files consumed
         self.drains = 0  # drains that found files (ingested / drains: files per commit)
         self.rejected = 0
+        # A start's backlog drain, as it took: wall and process CPU, ms (0 until one ran).
+        self.backlog_ms = 0
+        self.backlog_cpu_ms = 0
         self.usage = UsageTracker(
             store, load_prices(settings.data_dir / "config.toml"), self._project_of
         )
@@ -147,16 +145,23 @@ class Ingestor:
         # so /health answers at once; a few files drain first, as they always did. Either
         # way, the other sources start once it is in.
         if spool.count_ready(spool_dir) <= CHUNK:
-            await self._after_backlog()
+            await self._after_backlog(large=False)
         else:
-            self.backlog = asyncio.create_task(self._after_backlog(), name="spool backlog")
+            self.backlog = asyncio.create_task(
+                self._after_backlog(large=True), name="spool backlog"
+            )
             self._tasks.append(self.backlog)
 
-    async def _after_backlog(self) -> None:
+    async def _after_backlog(self, large: bool) -> None:
+        wall, cpu = time.perf_counter(), cpu_with_children()
         try:
+            if large:  # the worker starts while the listing runs
+                await self._io.start_worker()
             await self.drain()
         except Exception:  # its files stay in the spool: the spool loop drains them again
             log.exception("draining the spool's backlog failed")
+        self.backlog_ms = round((time.perf_counter() - wall) * 1000)
+        self.backlog_cpu_ms = round((cpu_with_children() - cpu) * 1000)
         if self._stopping:
             return
         run = self.supervisor.start
@@ -181,7 +186,7 @@ class Ingestor:
                 task.cancel()
             # Usage the throttle held back: the state persisted must say the last word.
             await self._apply((), flush_usage=True)
-            await self._deleted()
+            await self._io.deleted()
         # Whatever a task raised, stopping goes on (the store must still be closed after).
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
@@ -192,7 +197,7 @@ class Ingestor:
             self._observer.stop()
             self._observer.join()
             self._observer = None
-        self._spool_io.shutdown(wait=True)
+        self._io.shutdown()
 
     def _spool_woken(self) -> None:
         # Until the drain starts, more hook files would only wake it again: the kernel keeps
@@ -231,11 +236,12 @@ class Ingestor:
     async def drain(self) -> int:
         """Ingest every committed spool file, in order. Returns how many files were consumed.
 
-        A pipeline over chunks of CHUNK files, so that three threads work at once: while the
-        writer thread commits chunk n, the loop applies chunk n+1 to the sessions and parses
-        chunk n+2, which the spool thread read meanwhile; the spool thread then deletes chunk
-        n's files. Each chunk is published only once committed, in order; the lock is held
-        for the whole drain, so no other source's commit comes between.
+        A pipeline over chunks of CHUNK files: while the writer thread commits chunk n, the
+        loop applies chunk n+1 to the sessions and parses chunk n+2, which the spool worker
+        (a process of its own, observer/ingest/spool_worker.py; the spool thread if it cannot
+        run) read meanwhile; it then deletes chunk n's files. Each chunk is published only
+        once committed, in order; the lock is held for the whole drain, so no other source's
+        commit comes between.
 
         Live, a drain finds a few files: then the spool work stays on the loop, where it
         costs less than the hand-offs between threads (a server at 1,000 events/s used 40%
@@ -243,9 +249,7 @@ class Ingestor:
         if self._small_drains:
             entries, unusable = spool.list_ready(self.settings.spool_dir)
         else:
-            entries, unusable = await self._in_spool_thread(
-                spool.list_ready, self.settings.spool_dir
-            )
+            entries, unusable = await self._io.in_thread(spool.list_ready, self.settings.spool_dir)
         self._small_drains = len(entries) <= SMALL_DRAIN
         self.drains += 1 if entries else 0
         if entries and self._last_batch is not None:  # hooks at work (not the start's backlog)
@@ -256,6 +260,16 @@ class Ingestor:
             self._last_batch = batch_names(self.store.load_offsets())
             self._before_start = self._last_batch
         chunks = [entries[i : i + CHUNK] for i in range(0, len(entries), CHUNK)]
+        if len(chunks) > 1:  # reads and deletions on the other core (spool_worker.py)
+            await self._io.start_worker()
+        try:
+            consumed = await self._drain_chunks(chunks)
+        finally:
+            await self._io.stop_worker()
+        self.ingested += consumed
+        return consumed
+
+    async def _drain_chunks(self, chunks: list[list[spool.SpoolEntry]]) -> int:
         consumed = 0
         async with self._batch_lock:
             parsed = await self._read_and_parse(chunks[0]) if chunks else None
@@ -272,7 +286,7 @@ class Ingestor:
                 # make the next start ingest them twice.
                 # And those found committed before a crash, deleted with this chunk: a kill
                 # before that must not make the next start apply them (#25's soak found it).
-                committed = names | self._deleting | frozenset(map(spool_key, gone))
+                committed = names | self._io.deleting | frozenset(map(spool_key, gone))
                 if in_flight is not None:
                     committed |= in_flight.names
                 commit = self.store.submit([*writes, *rows, batch_record(committed)])
@@ -286,8 +300,7 @@ class Ingestor:
             if in_flight is not None:
                 consumed += await self._settle(in_flight)
         # `_before_start` stays: a last-run file this listing held back is skipped later too.
-        await self._deleted()  # once drain returns, what it ingested is gone from the spool
-        self.ingested += consumed
+        await self._io.deleted()  # once drain returns, what it ingested is gone from the spool
         return consumed
 
     async def _settle(self, chunk: InFlight, then: InFlight | None = None) -> int:
@@ -308,15 +321,11 @@ class Ingestor:
             raise
         self.hub.publish(chunk.messages)
         self._last_batch = chunk.committed
-        self._delete_soon(chunk.entries, frozenset(map(spool_key, chunk.entries)))
+        self._io.delete_soon(chunk.entries, frozenset(map(spool_key, chunk.entries)))
         return len(chunk.names)
 
-    async def _in_spool_thread(self, func: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._spool_io, func, *args)
-
     def _read_soon(self, chunk: list[spool.SpoolEntry]) -> asyncio.Future[list[Any]]:
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._spool_io, spool.read_all, chunk)
+        return asyncio.ensure_future(self._io.read_all(chunk))
 
     async def _read_and_parse(self, chunk: list[spool.SpoolEntry]) -> Parsed:
         if len(chunk) <= SMALL_DRAIN:
@@ -326,24 +335,6 @@ class Ingestor:
     def _parse_chunk(self, chunk: list[spool.SpoolEntry], payloads: list[Any]) -> Parsed:
         skip = (self._last_batch or frozenset()) | self._before_start
         return parse_chunk(chunk, payloads, skip, self._reject_entry)
-
-    def _delete_soon(self, entries: list[spool.SpoolEntry], names: frozenset[str]) -> None:
-        if len(entries) <= SMALL_DRAIN:
-            spool.consume_all(entries)
-            return
-        self._deleting = self._deleting | names
-        loop = asyncio.get_running_loop()
-        deletion = loop.run_in_executor(self._spool_io, spool.consume_all, entries)
-        self._deletions.append(deletion)
-
-        def deleted(_: asyncio.Future[None]) -> None:
-            self._deleting = self._deleting - names
-
-        deletion.add_done_callback(deleted)
-
-    async def _deleted(self) -> None:
-        while self._deletions:
-            await self._deletions.pop(0)
 
     def _reject_entry(self, entry: spool.SpoolEntry, reason: str) -> None:
         self._reject(entry.path, reason)
@@ -358,6 +349,8 @@ class Ingestor:
             "spool_ingested": self.ingested,
             "spool_rejected": self.rejected,
             "spool_drains": self.drains,
+            "spool_backlog_ms": self.backlog_ms,
+            "spool_backlog_cpu_ms": self.backlog_cpu_ms,
         }
         for watcher in self.watchers.values():
             stats.update(watcher.stats())

@@ -28,6 +28,7 @@ import re
 import stat
 import time
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 from observer.core import spool_order
@@ -105,7 +106,7 @@ def list_ready(spool_dir: Path) -> tuple[list[SpoolEntry], list[Path]]:
 
     An entry whose payload or marker is not what the hook writes carries its `problem`:
     read_entry refuses it without opening anything, so it is rejected in its turn."""
-    entries: list[SpoolEntry] = []
+    keyed: list[tuple[tuple[int, int, int, str], SpoolEntry]] = []
     unusable: list[Path] = []
     directory = str(spool_dir)
     try:
@@ -113,23 +114,27 @@ def list_ready(spool_dir: Path) -> tuple[list[SpoolEntry], list[Path]]:
     except FileNotFoundError:
         return [], []
     payloads = {item.name: item for item in scan if item.name.startswith(".ev.")}
+    # One pass per marker, the sort key made with the entry (spool_order.order_key, from the
+    # name's parse): a backlog lists tens of thousands of these.
+    match_name = _NAME.match
     for item in scan:
-        if item.name.startswith("."):
+        name = item.name
+        if name.startswith("."):
             continue
-        parsed = parse_name(item.name)
+        match = match_name(name)
         problem = ""
         if not item.is_file(follow_symlinks=False):  # the dirent's type: no syscall
-            if parsed is None:  # rejected/, and other dirs, are left alone
+            if match is None:  # rejected/, and other dirs, are left alone
                 continue
             try:
                 kind = _kind(item.stat(follow_symlinks=False).st_mode)
             except FileNotFoundError:
                 continue
             problem = f"its commit marker is {kind}, not a regular file: not opened"
-        if parsed is None:
+        if match is None:
             unusable.append(Path(item.path))
             continue
-        data_name = f".{item.name[: -len(READY)]}.json"
+        data_name = f".{name[: -len(READY)]}.json"
         data = payloads.get(data_name)
         try:
             if data is not None:
@@ -139,12 +144,14 @@ def list_ready(spool_dir: Path) -> tuple[list[SpoolEntry], list[Path]]:
         except FileNotFoundError:
             unusable.append(Path(item.path))  # a commit marker whose payload is gone
             continue
-        agent, event, pid = parsed
-        problem = problem or _refusal(info)
-        entries.append(
-            SpoolEntry(directory, item.name, agent, event, pid, info.st_mtime_ns, problem)
+        pid = int(match["pid"]) or None
+        mtime = info.st_mtime_ns
+        entry = SpoolEntry(
+            directory, name, match["agent"], match["event"], pid, mtime, problem or _refusal(info)
         )
-    entries.sort(key=spool_order.order_key)
+        keyed.append(((mtime, pid or 0, spool_order.nonce_sequence(match["nonce"]), name), entry))
+    keyed.sort(key=itemgetter(0))  # keys end with the name: never two alike
+    entries = [entry for _, entry in keyed]
     listed = {entry.name for entry in entries}
     waiting_for = spool_order.oldest_unlisted(_unlisted(directory, listed), time.time_ns())
     return spool_order.ready_now(entries, waiting_for), unusable

@@ -9,6 +9,7 @@ lifespan that builds the typed `Runtime` the routes reach.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncGenerator
 from functools import partial
@@ -105,6 +106,9 @@ def create_app(settings: Settings, supervisor: Supervisor | None = None) -> Quar
         store.start()
         ingestor = Ingestor(settings, hub, store, tasks)
         counted.follow(ingestor)  # before the ingest starts: every wait and usage row counts
+        # What start-up built (modules, the app, the sessions) lives as long as the server:
+        # out of the collector's sight, a full collection no longer walks it all again.
+        gc.freeze()
         await ingestor.start()
         desk = DecisionDesk(settings.data_dir, settings.away_timeout)
         notifier = _start_notifier(settings, hub, tasks, access, ingestor, desk)

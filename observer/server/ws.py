@@ -22,6 +22,7 @@ from typing import Any
 from quart import Blueprint, Response, websocket
 
 from observer import PROTOCOL_VERSION, __version__
+from observer.core import jsontext
 from observer.core.capabilities import ACTIONS, SERVER_ACTIONS
 from observer.runtime.hub import Hub, Message, Subscriber, error
 from observer.server.access import refused, unauthorized
@@ -367,7 +368,7 @@ async def _send(message: Message) -> None:
 
 
 def _encode(message: Message) -> str:
-    return json.dumps(message, separators=(",", ":"))
+    return jsontext.dumps(message)
 
 
 class EncodedOnce:

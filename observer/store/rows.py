@@ -10,6 +10,7 @@ from typing import Any
 # Registers every agent's row, and with it what each agent's sessions can do, which `public()`
 # reports and a commit records. Every place that makes views (hub, status) imports the store.
 import observer.agents  # noqa: F401
+from observer.core import jsontext
 from observer.core.state import SessionState
 from observer.core.timeline import MAX_ITEM_TEXT
 from observer.settings import default_of
@@ -85,8 +86,8 @@ class Rows:
                     write.event.kind.value,
                     write.event.wire,
                     state.status.value,
-                    json.dumps(changes),
-                    json.dumps(_capped(write.event.to_json(), self.max_text)),
+                    jsontext.dumps(changes),
+                    jsontext.dumps(_capped(write.event.to_json(), self.max_text)),
                 )
             )
         elif isinstance(write, FileOffset):
@@ -175,7 +176,7 @@ class Rows:
                     state.revision,
                     state.last_activity_at,
                     state.project,
-                    json.dumps(state_to_json(state)),
+                    jsontext.dumps(state_to_json(state)),
                 )
                 for state in self.sessions.values()
             ],

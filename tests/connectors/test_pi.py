@@ -619,7 +619,8 @@ def test_extension_agent_end_errors() -> None:
 
 def test_extension_records_odd_but_valid() -> None:
     base = {"hook": "session_start", "sessionId": "s", "event": {"reason": "startup"}}
-    for odd in ({"ts": "x", "pid": True}, {"ts": 1e400, "pid": -1}, {"ts": 10**30, "event": 3}):
+    odds = ({"ts": "x", "pid": True}, {"ts": 1e400, "pid": -1}, {"ts": 10**30, "event": 3})
+    for odd in (*odds, {"ts": 1e30}):  # a float as far out as the int: no time either
         (event,) = parse_extension_event(json.dumps({**base, **odd}).encode(), ORIGIN)
         assert event.at == ORIGIN.at and event.pid == ORIGIN.pid
     model = {"hook": "model_select", "sessionId": "s"}
