@@ -39,7 +39,7 @@ from observer.ingest.spool_batch import (
 from observer.ingest.spool_io import SMALL_DRAIN, SpoolIO, cpu_with_children
 from observer.ingest.usage_live import UsageTracker
 from observer.ingest.watch_files import Pace, TreeWatcher, Wake
-from observer.runtime.aio import ThreadHandoff, wait_event
+from observer.runtime.aio import ThreadHandoff, settled, wait_event
 from observer.runtime.hub import Hub, Message
 from observer.runtime.supervisor import Supervisor, tick
 from observer.settings import Settings
@@ -217,7 +217,8 @@ class Ingestor:
         loop = asyncio.get_running_loop()
         began, found = 0.0, 0
         while True:
-            if not await wait_event(self._wake, SAFETY_POLL_SECONDS):
+            # In a burst the wake is set already: no timeout to arm and cancel.
+            if not self._wake.is_set() and not await wait_event(self._wake, SAFETY_POLL_SECONDS):
                 spool.adopt_orphans(self.settings.spool_dir)
             # In a burst (the last drain found several files), what arrives within
             # DRAIN_INTERVAL of its start joins the next drain: one listing, one commit, one
@@ -247,9 +248,9 @@ class Ingestor:
         costs less than the hand-offs between threads (a server at 1,000 events/s used 40%
         more CPU handing each small drain to the spool thread and back)."""
         if self._small_drains:
-            entries, unusable = spool.list_ready(self.settings.spool_dir)
+            entries, unusable = spool.list_ready(self._io.spool_dir)
         else:
-            entries, unusable = await self._io.in_thread(spool.list_ready, self.settings.spool_dir)
+            entries, unusable = await self._io.in_thread(spool.list_ready, self._io.spool_dir)
         self._small_drains = len(entries) <= SMALL_DRAIN
         self.drains += 1 if entries else 0
         if entries and self._last_batch is not None:  # hooks at work (not the start's backlog)
@@ -289,7 +290,8 @@ class Ingestor:
                 committed = names | self._io.deleting | frozenset(map(spool_key, gone))
                 if in_flight is not None:
                     committed |= in_flight.names
-                commit = self.store.submit([*writes, *rows, batch_record(committed)])
+                record = [*writes, *rows, batch_record(committed)]
+                commit = self.store.submit(record, now_if_idle=len(chunks[n]) <= SMALL_DRAIN)
                 current = InFlight(commit, messages, names, committed, [*done_entries, *gone], undo)
                 if in_flight is not None:
                     consumed += await self._settle(in_flight, then=current)
@@ -306,7 +308,7 @@ class Ingestor:
     async def _settle(self, chunk: InFlight, then: InFlight | None = None) -> int:
         """Wait for a chunk's commit, publish it and delete its files."""
         try:
-            await asyncio.wrap_future(chunk.commit)
+            await settled(chunk.commit)
         except Exception:
             # Commit, then memory: the sessions go back to what the database holds, and the
             # spool still holds the files, so the next drain applies them again. The chunk
@@ -381,8 +383,9 @@ class Ingestor:
         if writes or offsets or rows:
             # One transaction: a file's offset never commits without its usage rows, nor the
             # reverse, so a restart neither loses nor re-counts a record.
+            records = [*writes, *rows, *offsets]
             try:
-                await asyncio.wrap_future(self.store.submit([*writes, *rows, *offsets]))
+                await settled(self.store.submit(records, len(records) <= SMALL_DRAIN))
             except Exception:
                 self._undo(undo)  # memory never ahead of the database
                 self.store.resume()
