@@ -39,7 +39,7 @@ from observer.ingest.spool_batch import (
 from observer.ingest.spool_io import SMALL_DRAIN, SpoolIO, cpu_with_children
 from observer.ingest.usage_live import UsageTracker
 from observer.ingest.watch_files import Pace, TreeWatcher, Wake
-from observer.runtime.aio import ThreadHandoff, settled, wait_event
+from observer.runtime.aio import ThreadHandoff, wait_event
 from observer.runtime.hub import Hub, Message
 from observer.runtime.supervisor import Supervisor, tick
 from observer.settings import Settings
@@ -290,8 +290,7 @@ class Ingestor:
                 committed = names | self._io.deleting | frozenset(map(spool_key, gone))
                 if in_flight is not None:
                     committed |= in_flight.names
-                record = [*writes, *rows, batch_record(committed)]
-                commit = self.store.submit(record, now_if_idle=len(chunks[n]) <= SMALL_DRAIN)
+                commit = self.store.submit([*writes, *rows, batch_record(committed)])
                 current = InFlight(commit, messages, names, committed, [*done_entries, *gone], undo)
                 if in_flight is not None:
                     consumed += await self._settle(in_flight, then=current)
@@ -308,7 +307,7 @@ class Ingestor:
     async def _settle(self, chunk: InFlight, then: InFlight | None = None) -> int:
         """Wait for a chunk's commit, publish it and delete its files."""
         try:
-            await settled(chunk.commit)
+            await asyncio.wrap_future(chunk.commit)
         except Exception:
             # Commit, then memory: the sessions go back to what the database holds, and the
             # spool still holds the files, so the next drain applies them again. The chunk
@@ -383,9 +382,8 @@ class Ingestor:
         if writes or offsets or rows:
             # One transaction: a file's offset never commits without its usage rows, nor the
             # reverse, so a restart neither loses nor re-counts a record.
-            records = [*writes, *rows, *offsets]
             try:
-                await settled(self.store.submit(records, len(records) <= SMALL_DRAIN))
+                await asyncio.wrap_future(self.store.submit([*writes, *rows, *offsets]))
             except Exception:
                 self._undo(undo)  # memory never ahead of the database
                 self.store.resume()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -58,11 +57,3 @@ class ThreadHandoff(Generic[T]):
             items, self._items = self._items, []
             self._scheduled = False
         self._deliver(items)
-
-
-async def settled(future: Future[T]) -> T:
-    """A thread's future, awaited; one done already (a commit made on the caller's thread)
-    gives its result without the hop back through the loop's self-pipe."""
-    if future.done():
-        return future.result()
-    return await asyncio.wrap_future(future)

@@ -137,11 +137,6 @@ class Store:
         self._thread: threading.Thread | None = None
         self._reader: Database | None = None
         self._refusing = False  # after a failed commit, until resume()
-        # Held by whoever uses the write connection: the writer thread, or a caller committing
-        # now (submit's now_if_idle). `_queued`: writes submitted and not yet committed.
-        self._lock = threading.Lock()
-        self._counting = threading.Lock()
-        self._queued = 0
 
     # -- reads (caller's thread) ---------------------------------------------------------
     def load_states(self) -> list[SessionState]:
@@ -339,38 +334,15 @@ class Store:
                 pass
         return total
 
-    def submit(self, writes: Writes, now_if_idle: bool = False) -> Future[None]:
-        """Commit `writes` after everything submitted before; the future says when.
-
-        `now_if_idle`: commit on the caller's thread when nothing is queued and the writer is
-        not using the connection. For a few rows (a live spool drain) that costs less than the
-        hand-off to the writer thread and back (about a tenth of the server's CPU at 1,000
-        events/s). Not for timeline items, whose indexing is the writer's."""
+    def submit(self, writes: Writes) -> Future[None]:
         future: Future[None] = Future()
         if self._thread is None:
             self._commit([(writes, future)])
             if future.exception() is None:
                 self._index_all_pending()
-        elif not (now_if_idle and self._commit_now(writes, future)):
-            with self._counting:
-                self._queued += 1
+        else:
             self._queue.put((writes, future))
         return future
-
-    def _commit_now(self, writes: Writes, future: Future[None]) -> bool:
-        if self._queued or any(isinstance(record, TimelineItem) for record in writes):
-            return False
-        if not self._lock.acquire(blocking=False):
-            return False  # the writer is committing or indexing: after it, in the queue
-        try:
-            if self._queued:  # queued since the first look: it commits first
-                return False
-            self._commit([(writes, future)])
-        finally:
-            self._lock.release()
-        if time.monotonic() >= min(self._next_prune, self._next_timeline_prune):
-            self.submit([])  # pruning is the writer's: an empty batch wakes it to it
-        return True
 
     def close(self) -> None:
         if self._thread is not None:
@@ -389,61 +361,50 @@ class Store:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:  # idle: a slice of the search index, then look again
-                    with self._lock:
-                        indexing = self._index_slice()
+                    indexing = self._index_slice()
                     continue
             else:
                 item = self._queue.get()
             if item is None:
                 return
-            with self._lock:  # the connection is the caller's during a commit_now
-                if isinstance(item[0], _CatchUp):
-                    self._catch_up(item[0], item[1])
-                    continue
-                more, stop = self._write_batch(item[0], item[1])
-            indexing = indexing or more
+            if isinstance(item[0], _CatchUp):
+                self._catch_up(item[0], item[1])
+                continue
+            batch: list[tuple[Writes, Future[None]]] = [(item[0], item[1])]
+            size = len(item[0])
+            stop = False
+            # Group commit: take what is already queued, never wait for more. Writes that come
+            # while this commit runs make the next batch; a lone write (live ingest, the usual
+            # case) is committed at once — a 5 ms wait for company here was half the idle
+            # latency from spool to client (docs/benchmarks.md).
+            while size < BATCH_MAX:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                if isinstance(nxt[0], _CatchUp):
+                    self._queue.put(nxt)  # after this batch: it asks for what it holds
+                    break
+                batch.append((nxt[0], nxt[1]))
+                size += len(nxt[0])
+            self._commit(batch)
+            # Only items make index work: a batch of events alone does not look for any.
+            indexing = indexing or any(
+                isinstance(record, TimelineItem) for writes, _ in batch for record in writes
+            )
+            if time.monotonic() >= self._next_prune:  # here: the writer owns the connection
+                self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                try:
+                    self.prune_events(time.time())
+                except sqlite3.Error:
+                    log.exception("pruning old events failed; tried again later")
+            if time.monotonic() >= self._next_timeline_prune:
+                self._prune_timeline()
             if stop:
                 return
-
-    def _write_batch(self, writes: Writes, future: Future[None]) -> tuple[bool, bool]:
-        """Commit this write and what is queued behind it; (items to index?, stop?)."""
-        batch: list[tuple[Writes, Future[None]]] = [(writes, future)]
-        size = len(writes)
-        stop = False
-        # Group commit: take what is already queued, never wait for more. Writes that come
-        # while this commit runs make the next batch; a lone write (live ingest, the usual
-        # case) is committed at once — a 5 ms wait for company here was half the idle
-        # latency from spool to client (docs/benchmarks.md).
-        while size < BATCH_MAX:
-            try:
-                nxt = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if nxt is None:
-                stop = True
-                break
-            if isinstance(nxt[0], _CatchUp):
-                self._queue.put(nxt)  # after this batch: it asks for what it holds
-                break
-            batch.append((nxt[0], nxt[1]))
-            size += len(nxt[0])
-        self._commit(batch)
-        with self._counting:
-            self._queued -= len(batch)
-        self._prune_if_due()
-        # Only items make index work: a batch of events alone does not look for any.
-        more = any(isinstance(record, TimelineItem) for writes, _ in batch for record in writes)
-        return more, stop
-
-    def _prune_if_due(self) -> None:
-        if time.monotonic() >= self._next_prune:  # the connection is ours here
-            self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
-            try:
-                self.prune_events(time.time())
-            except sqlite3.Error:
-                log.exception("pruning old events failed; tried again later")
-        if time.monotonic() >= self._next_timeline_prune:
-            self._prune_timeline()
 
     def _index_slice(self) -> bool:
         """Index one slice of pending items; True if more may be pending."""

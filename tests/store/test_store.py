@@ -6,7 +6,6 @@ import json
 import queue
 import sqlite3
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -283,75 +282,3 @@ def test_the_store_s_own_defaults_are_the_settings_table_s(tmp_path: Path) -> No
         assert store.timeline_limits == TimelineLimits.of(settings)
     finally:
         store.close()
-
-
-def _committed_sessions(path: Path) -> list[str]:
-    with sqlite3.connect(path) as conn:
-        return [r[0] for r in conn.execute("select session_id from events order by rowid")]
-
-
-def _idle(store: Store) -> None:
-    """Start the writer and wait until it blocks on its empty queue (its start-up indexing,
-    which holds the connection, done)."""
-    watched = _Watched()
-    store._queue = watched
-    store.start()
-    deadline = time.monotonic() + 5
-    while not watched.blocking:
-        assert time.monotonic() < deadline, "the writer never went idle"
-        time.sleep(0.001)
-
-
-def test_a_write_to_an_idle_store_commits_now_on_the_callers_thread(tmp_path: Path) -> None:
-    store = Store(tmp_path / "observer.db")
-    threads: list[str] = []
-    commit = store._commit
-
-    def noted(batch: list[Any]) -> None:
-        threads.append(threading.current_thread().name)
-        commit(batch)
-
-    store._commit = noted  # type: ignore[method-assign]
-    _idle(store)
-    future = store.submit(_write(1), now_if_idle=True)
-    assert future.done() and future.exception() is None  # committed before submit returned
-    assert threads == [threading.current_thread().name]
-    store.submit(_write(2)).result(timeout=5)  # without the flag: the writer's, as always
-    store.close()
-    assert threads[1] == "observer-writer"
-    assert _committed_sessions(tmp_path / "observer.db") == ["s1", "s2"]
-
-
-def test_a_write_never_commits_now_ahead_of_one_queued_before_it(tmp_path: Path) -> None:
-    """While the writer holds the connection, or has writes queued, a now_if_idle write goes
-    to the queue behind them: commits stay in the order they were submitted."""
-    store = Store(tmp_path / "observer.db")
-    store.start()
-    with store._lock:  # the writer busy: it cannot take the queued write yet
-        first = store.submit(_write(1))
-        second = store.submit(_write(2), now_if_idle=True)
-        assert not second.done()
-    second.result(timeout=5)
-    assert first.done()
-    store._lock.acquire()  # the writer idle, but a write queued (it waits for the lock)
-    try:
-        third = store.submit(_write(3))
-        fourth = store.submit(_write(4), now_if_idle=True)
-        assert not fourth.done()
-    finally:
-        store._lock.release()
-    fourth.result(timeout=5)
-    assert third.done()
-    store.close()
-    assert _committed_sessions(tmp_path / "observer.db") == ["s1", "s2", "s3", "s4"]
-
-
-def test_a_write_made_now_wakes_the_writer_when_pruning_is_due(tmp_path: Path) -> None:
-    store = Store(tmp_path / "observer.db")
-    pruned = threading.Event()
-    store.prune_events = lambda now: pruned.set() or 0  # type: ignore[method-assign]
-    _idle(store)
-    store._next_prune = 0.0  # due
-    assert store.submit(_write(1), now_if_idle=True).done()
-    assert pruned.wait(5)
-    store.close()
