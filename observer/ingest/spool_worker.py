@@ -71,8 +71,11 @@ class SpoolWorker:
         try:
             # Its own session: a ^C at the terminal is the server's to handle; the worker ends
             # when the server closes its stdin, or dies.
+            # -I: no directory of the caller's (its working directory, PYTHONPATH) on the
+            # worker's path, where a planted `observer/` would be imported in its place.
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
+                "-I",
                 "-m",
                 __name__,
                 str(spool_dir),

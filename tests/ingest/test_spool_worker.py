@@ -206,3 +206,27 @@ def test_the_worker_answers_in_the_order_asked(tmp_path: Path) -> None:
     read_second, deleted, read_first, first, second = asyncio.run(scenario())
     assert read_first == [b'{"n": 1}'] and read_second == [b'{"n": 2}'] and deleted is None
     assert not first.exists() and second.exists()
+
+
+async def test_the_worker_imports_nothing_from_the_servers_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m` puts the working directory first on the path: an `observer/` planted where
+    the server was started must not be the worker that runs."""
+    planted = tmp_path / "cwd" / "observer" / "ingest"
+    planted.mkdir(parents=True)
+    ran = tmp_path / "planted-code-ran"
+    for package in (planted.parent, planted):
+        (package / "__init__.py").write_text("")
+    (planted / "spool_worker.py").write_text(f"open({str(ran)!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path / "cwd")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "cwd"))
+    spool_dir = tmp_path / "spool"
+    spool.write_event(spool_dir, "claude", "Stop", 1, b'{"n": 1}')
+    entries = spool.list_ready(spool_dir)[0]
+    worker = await SpoolWorker.start(spool_dir)
+    try:
+        assert await asyncio.wait_for(worker.read_all(entries), 10) == [b'{"n": 1}']
+    finally:
+        await worker.close()
+    assert not ran.exists()
