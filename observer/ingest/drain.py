@@ -160,6 +160,8 @@ class Ingestor:
             await self.drain()
         except Exception:  # its files stay in the spool: the spool loop drains them again
             log.exception("draining the spool's backlog failed")
+        finally:
+            await self._io.stop_worker()  # drain() stops it too, unless its listing failed
         self.backlog_ms = round((time.perf_counter() - wall) * 1000)
         self.backlog_cpu_ms = round((cpu_with_children() - cpu) * 1000)
         if self._stopping:

@@ -65,22 +65,13 @@ class SpoolIO:
     def read_all(self, chunk: Entries) -> Awaitable[list[Any]]:
         """The chunk's payloads (`spool.read_all`): asked of the worker now, so it reads while
         the loop does other work."""
-        if self._worker is not None:
-            try:
-                return self._or_in_thread(self._worker.read_all(chunk), spool.read_all, chunk)
-            except WorkerGoneError as exc:
-                self._worker_gone(exc)
-        return self.in_thread(spool.read_all, chunk)
+        return self._by_worker(lambda worker: worker.read_all(chunk), spool.read_all, chunk)
 
     def consume_all(self, entries: Entries) -> Awaitable[None]:
         """`spool.consume_all`, asked now."""
-        if self._worker is not None:
-            try:
-                asked = self._worker.consume_all(entries)
-                return self._or_in_thread(asked, spool.consume_all, entries)
-            except WorkerGoneError as exc:
-                self._worker_gone(exc)
-        return self.in_thread(spool.consume_all, entries)
+        return self._by_worker(
+            lambda worker: worker.consume_all(entries), spool.consume_all, entries
+        )
 
     def delete_soon(self, entries: Entries, names: frozenset[str]) -> None:
         """Committed files deleted: a few at once, on the loop (less than a hand-off costs);
@@ -104,6 +95,20 @@ class SpoolIO:
 
     def shutdown(self) -> None:
         self._thread.shutdown(wait=True)
+
+    def _by_worker(
+        self,
+        ask: Callable[[SpoolWorker], Awaitable[T]],
+        func: Callable[[Entries], T],
+        entries: Entries,
+    ) -> Awaitable[T]:
+        """`ask` the worker now, or, without one, `func` in the spool thread."""
+        if self._worker is not None:
+            try:
+                return self._or_in_thread(ask(self._worker), func, entries)
+            except WorkerGoneError as exc:
+                self._worker_gone(exc)
+        return self.in_thread(func, entries)
 
     async def _or_in_thread(
         self, asked: Awaitable[T], func: Callable[[Entries], T], entries: Entries

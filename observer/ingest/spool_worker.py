@@ -1,7 +1,7 @@
 """A large drain's spool reads and deletions, in a process of their own.
 
 A backlog drain is bound by one core: whatever a thread of the server does holds the GIL, and a
-thread making syscalls (open, read, unlink: two unlinks and three reads per event) takes the
+thread making syscalls (an open, fstat, read and close, and two unlinks, per event) takes the
 GIL back after each one, waiting behind the loop's thread that is applying events (CPython's
 "convoy": up to the switch interval, 5 ms, each time). So the spool thread made progress only
 while the loop waited, and a drain cost the sum of both. This process does those syscalls on
@@ -265,6 +265,8 @@ def serve(directory: str, requests: int, answers: int) -> None:
         except OSError:
             return  # the server closed our stdin (or died): done
         op, size = _HEAD.unpack(head)
+        if op not in (READ, DELETE):
+            return  # not the server speaking: stop rather than guess (never delete on it)
         names = _read_exactly(requests, size).decode().split("\n") if size else []
         body = answer_read(directory, names) if op == READ else answer_delete(directory, names)
         try:

@@ -230,3 +230,50 @@ async def test_the_worker_imports_nothing_from_the_servers_working_directory(
     finally:
         await worker.close()
     assert not ran.exists()
+
+
+def test_a_request_it_does_not_know_ends_the_worker_and_deletes_nothing(tmp_path: Path) -> None:
+    marker = spool.write_event(tmp_path, "claude", "Stop", 1, b"{}")
+    requests_read, requests_write = os.pipe()
+    answers_read, answers_write = os.pipe()
+    name = marker.name.encode()
+    os.write(requests_write, spool_worker._HEAD.pack(b"X", len(name)) + name)
+    os.close(requests_write)  # then the end of its input: it returns either way
+    spool_worker.serve(str(tmp_path), requests_read, answers_write)
+    os.close(answers_write)
+    assert os.read(answers_read, 1 << 16) == b""  # ... but answered nothing first
+    os.close(requests_read)
+    os.close(answers_read)
+    assert marker.exists() and spool.data_path(marker).exists()
+
+
+async def test_the_backlogs_worker_ends_even_when_its_listing_fails(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[SpoolWorker] = []
+    real_start = SpoolWorker.start.__func__  # type: ignore[attr-defined]
+
+    async def start(cls: type[SpoolWorker], spool_dir: Path) -> SpoolWorker:
+        worker: SpoolWorker = await real_start(cls, spool_dir)
+        started.append(worker)
+        return worker
+
+    def listing_fails(spool_dir: Path) -> Any:
+        raise OSError("the listing failed")
+
+    monkeypatch.setattr(SpoolWorker, "start", classmethod(start))
+    monkeypatch.setattr(drain, "CHUNK", 25)
+    ensure_data_dir(settings)
+    _spool(settings, "s", 60)  # more than a chunk: the start's backlog drains in the background
+    monkeypatch.setattr(spool, "list_ready", listing_fails)
+    store = Store(settings.db_path)
+    store.start()
+    ingestor = Ingestor(settings, Hub(store.load_states()), store)
+    try:
+        await ingestor.start()
+        assert ingestor.backlog is not None
+        await asyncio.wait_for(ingestor.backlog, 30)
+        assert len(started) == 1 and started[0]._process.returncode == 0
+    finally:
+        await ingestor.stop()
+        store.close()
