@@ -136,9 +136,8 @@ async def _drain_with(
     return consumed, rows
 
 
-async def test_a_large_drain_goes_through_the_worker_and_ends_it(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _noting_starts(monkeypatch: pytest.MonkeyPatch) -> list[SpoolWorker]:
+    """Every spool worker started from here on, in order."""
     started: list[SpoolWorker] = []
     real_start = SpoolWorker.start.__func__  # type: ignore[attr-defined]
 
@@ -148,6 +147,13 @@ async def test_a_large_drain_goes_through_the_worker_and_ends_it(
         return worker
 
     monkeypatch.setattr(SpoolWorker, "start", classmethod(start))
+    return started
+
+
+async def test_a_large_drain_goes_through_the_worker_and_ends_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = _noting_starts(monkeypatch)
     consumed, rows = await _drain_with(settings, monkeypatch)
     assert consumed == 201 and rows == [("s", n) for n in range(1, 202)]
     assert len(started) == 1
@@ -250,18 +256,11 @@ def test_a_request_it_does_not_know_ends_the_worker_and_deletes_nothing(tmp_path
 async def test_the_backlogs_worker_ends_even_when_its_listing_fails(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    started: list[SpoolWorker] = []
-    real_start = SpoolWorker.start.__func__  # type: ignore[attr-defined]
-
-    async def start(cls: type[SpoolWorker], spool_dir: Path) -> SpoolWorker:
-        worker: SpoolWorker = await real_start(cls, spool_dir)
-        started.append(worker)
-        return worker
+    started = _noting_starts(monkeypatch)
 
     def listing_fails(spool_dir: Path) -> Any:
         raise OSError("the listing failed")
 
-    monkeypatch.setattr(SpoolWorker, "start", classmethod(start))
     monkeypatch.setattr(drain, "CHUNK", 25)
     ensure_data_dir(settings)
     _spool(settings, "s", 60)  # more than a chunk: the start's backlog drains in the background
